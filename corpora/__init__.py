@@ -1,0 +1,1 @@
+"""Bundled public-domain corpora (installed as the package ``nlpkit.data``)."""

@@ -1,0 +1,29 @@
+"""nlpkit: Numba-accelerated NLP on the CPU and (simulator-verified) CUDA.
+
+Public names are imported lazily so that ``import nlpkit`` stays fast and
+compiles nothing.
+"""
+from ._version import __version__
+from .errors import NlpkitError
+
+_LAZY = {
+    "Corpus": ("nlpkit.text", "Corpus"),
+    "Vocabulary": ("nlpkit.text", "Vocabulary"),
+    "Tokenizer": ("nlpkit.text", "Tokenizer"),
+}
+
+__all__ = ["__version__", "NlpkitError", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nlpkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,146 @@
+"""Where kernels run: the device switch, the thread count and the CUDA import.
+
+Every public function that runs a kernel takes ``device`` and ``n_jobs`` and
+passes them through here, so the rules live in one place:
+
+* ``device`` is ``'cpu'``, ``'cuda'`` or ``'auto'``; ``None`` means the value
+  of the ``NLPKIT_DEVICE`` environment variable, else ``'cpu'``.
+  ``'auto'`` picks CUDA when a GPU (or the CUDA simulator) can be used and
+  falls back to the CPU otherwise; ``'cuda'`` raises :class:`DeviceError`
+  naming what is missing (numba-cuda, or a GPU).
+* ``n_jobs`` follows scikit-learn: ``None`` keeps Numba's current setting,
+  ``-1`` means all cores, ``-2`` all but one, and so on.  :func:`threads`
+  sets it for a ``with`` block and restores the previous value afterwards.
+* The CUDA module is imported lazily, on first use: importing nlpkit never
+  touches the CUDA driver.
+
+Kernel modules keep a CPU kernel and its CUDA twin side by side with the same
+signature; the Python function above them calls :func:`pick`.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import numba
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used on this machine."""
+
+
+def simulator_enabled() -> bool:
+    """True when Numba's CUDA simulator is switched on (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_probe():
+    """Import the CUDA target once; return ``(module or None, reason)``."""
+    try:
+        from numba import cuda
+    except Exception as exc:  # numba built without CUDA support, broken install
+        return None, f"the CUDA target cannot be imported ({exc})"
+    if not simulator_enabled():
+        try:
+            import numba_cuda  # noqa: F401  (NVIDIA's package; Numba's own target is deprecated)
+        except ImportError:
+            return None, ("numba-cuda is not installed "
+                          "(pip install 'nlpkit[cuda]')")
+    try:
+        ok = cuda.is_available()
+    except Exception as exc:
+        return None, f"no usable GPU ({exc})"
+    if not ok:
+        return None, "no CUDA GPU was found (numba-cuda is installed, but the driver sees no device)"
+    return cuda, ""
+
+
+def cuda_status() -> tuple[bool, str]:
+    """``(available, reason)``; ``reason`` says what is missing when not available."""
+    mod, reason = _cuda_probe()
+    return mod is not None, reason
+
+
+def get_cuda():
+    """The ``numba.cuda`` module, or :class:`DeviceError` saying what is missing."""
+    mod, reason = _cuda_probe()
+    if mod is None:
+        raise DeviceError(f"device 'cuda' is not available: {reason}")
+    return mod
+
+
+def resolve_device(device: str | None = None) -> str:
+    """Map a user's ``device`` argument to ``'cpu'`` or ``'cuda'``."""
+    if device is None:
+        device = os.environ.get("NLPKIT_DEVICE", "") or "cpu"
+    if not isinstance(device, str) or device.lower() not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+    device = device.lower()
+    if device == "auto":
+        return "cuda" if cuda_status()[0] else "cpu"
+    if device == "cuda":
+        get_cuda()
+    return device
+
+
+def pick(cpu_fn, cuda_fn, device: str | None = None):
+    """Return the kernel wrapper for ``device`` (one line of dispatch for callers)."""
+    return cuda_fn if resolve_device(device) == "cuda" else cpu_fn
+
+
+def n_threads(n_jobs: int | None) -> int:
+    """Translate scikit-learn's ``n_jobs`` into a Numba thread count."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return numba.get_num_threads()
+    if not isinstance(n_jobs, (int,)) or isinstance(n_jobs, bool) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer or None; got {n_jobs!r}")
+    if n_jobs < 0:
+        return max(1, limit + 1 + n_jobs)
+    return min(n_jobs, limit)
+
+
+@contextlib.contextmanager
+def threads(n_jobs: int | None):
+    """Run the block with ``n_jobs`` Numba threads, restoring the old count after."""
+    old = numba.get_num_threads()
+    numba.set_num_threads(n_threads(n_jobs))
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(old)
+
+
+def cuda_grid(n: int, threads_per_block: int = 128, max_blocks: int = 1024) -> tuple[int, int]:
+    """``(blocks, threads)`` for a 1-D launch over ``n`` items (grid-stride loops inside).
+
+    Under the simulator the grid is kept tiny: it runs every thread in Python.
+    """
+    if simulator_enabled():
+        threads_per_block, max_blocks = 32, 4
+    blocks = max(1, min(max_blocks, (n + threads_per_block - 1) // threads_per_block))
+    return blocks, threads_per_block
+
+
+def info() -> dict:
+    """What ``nlpkit info`` prints: threads and the CUDA situation."""
+    ok, reason = cuda_status()
+    return {
+        "threads": numba.get_num_threads(),
+        "max_threads": numba.config.NUMBA_NUM_THREADS,
+        "threading_layer": _threading_layer(),
+        "default_device": os.environ.get("NLPKIT_DEVICE", "") or "cpu",
+        "cuda": "available" if ok else f"not available: {reason}",
+        "cuda_simulator": simulator_enabled(),
+    }
+
+
+def _threading_layer() -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return "not initialised"
