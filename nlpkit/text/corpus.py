@@ -15,7 +15,7 @@ from itertools import count, repeat
 import numpy as np
 
 from ..errors import NlpkitError
-from .readers import read_lines
+from .readers import iter_chunks, read_lines
 from .tokenize import Tokenizer, make_tokenizer
 from .vocab import SPECIALS, Vocabulary
 
@@ -72,25 +72,35 @@ class Corpus:
     @classmethod
     def from_text(cls, source, *, vocab: Vocabulary | None = None, tokenizer=None,
                   min_count=1, max_size=None, specials=SPECIALS, skip_empty=True,
-                  device=None, n_jobs=None):
+                  device=None, n_jobs=None, on_progress=None):
         """Encode ``source``: a path (plain/.gz/.bz2/.xz, ``-`` for stdin) or an
         iterable of strings or of token lists.
 
-        With ``vocab`` the ids are its ids (unknown tokens become ``<unk>``, or
-        are an error if it has none).  Without, a vocabulary is built from the
-        text in the same single pass (``min_count``, ``max_size``); pruned words
-        become ``<unk>``.  Blank sentences are dropped unless ``skip_empty`` is
-        false.
+        With ``vocab`` the ids are its ids (unknown tokens become ``<unk>``; an
+        error if it has none).  Without, a vocabulary is built from the text in
+        the same single pass (``min_count``, ``max_size``; counting runs in the
+        token-count kernel on ``device``); pruned words become ``<unk>``, or are
+        dropped when ``specials`` has no ``<unk>``.  Blank sentences are dropped
+        unless ``skip_empty`` is false.
         """
-        tok = make_tokenizer(tokenizer)
-        sentences = _token_lists(source, tok)
+        encoder = Encoder(vocab)
         with _gc_paused():
-            if vocab is not None:
-                ids, offsets = _encode_known(sentences, vocab, skip_empty)
-                return cls(ids, offsets, vocab)
-            first_seen, ids, offsets = _encode_first_seen(sentences, skip_empty)
-        vocab, remap = Vocabulary.from_ids(first_seen, ids, min_count=min_count, max_size=max_size,
-                                           specials=specials, device=device, n_jobs=n_jobs)
+            ids, lengths = [], []
+            for block_ids, block_lengths in iter_encoded(source, tokenizer, encoder,
+                                                         skip_empty=skip_empty,
+                                                         on_progress=on_progress):
+                ids.append(block_ids)
+                lengths.append(block_lengths)
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+        offsets = _offsets(lengths)
+        if vocab is not None:
+            if vocab.unk_id < 0 and ids.size and ids.min() < 0:
+                raise NlpkitError("the text has words that are not in the vocabulary, and the "
+                                  "vocabulary has no <unk> to map them to")
+            return cls(ids, offsets, vocab)
+        vocab, remap = Vocabulary.from_ids(encoder.first_seen, ids, min_count=min_count,
+                                           max_size=max_size, specials=specials,
+                                           device=device, n_jobs=n_jobs)
         ids = remap[ids]
         if ids.size and ids.min() < 0:  # no <unk>: pruned words are dropped
             keep = ids >= 0
@@ -127,64 +137,100 @@ def _gc_paused():
             gc.enable()
 
 
-def _token_lists(source, tok):
+class Encoder:
+    """Maps tokens to int32 ids, block by block.
+
+    With a vocabulary, its ids (unknown words -> ``<unk>``'s id, or -1).
+    Without, ids in order of first appearance; ``first_seen`` lists the words.
+    """
+
+    def __init__(self, vocab: Vocabulary | None = None):
+        self.vocab = vocab
+        if vocab is None:
+            # A missing key calls count().__next__: a new word gets the next id, all in C.
+            self._index = defaultdict(count().__next__)
+            self._index[_EOL]  # the line-end marker takes id 0; words are shifted by one
+            get = self._index.__getitem__
+            self._lookup = lambda tokens: map(get, tokens)
+            self._eol, self._shift = 0, 1
+        else:
+            table = dict(vocab.stoi)
+            table[_EOL] = -2
+            get, unk = table.get, vocab.unk_id
+            self._lookup = lambda tokens: map(get, tokens, repeat(unk))
+            self._eol, self._shift = -2, 0
+
+    @property
+    def first_seen(self) -> list[str]:
+        return list(self._index)[1:]
+
+    def encode(self, tokens: list[str]) -> np.ndarray:
+        ids = np.fromiter(self._lookup(tokens), np.int32, len(tokens))
+        return ids - self._shift if self._shift else ids
+
+    def encode_marked(self, tokens: list[str]):
+        """Encode tokens with line-end markers in them: ``(ids, lengths)``."""
+        ids = np.fromiter(self._lookup(tokens), np.int32, len(tokens))
+        ends = np.flatnonzero(ids == self._eol)
+        lengths = np.diff(ends, prepend=-1) - 1
+        ids = ids[ids != self._eol]
+        return (ids - self._shift if self._shift else ids), lengths
+
+
+# A line end becomes this token, so a whole chunk of a file is split by one
+# str.split() call and sentence lengths are read off where the marker falls.
+# Chunks that contain a NUL character take the line-by-line path instead.
+_EOL = "\x00"
+_BLOCK_LINES = 1 << 15
+
+
+def iter_encoded(source, tokenizer, encoder: Encoder, *, skip_empty=True, on_progress=None):
+    """Stream ``source`` as ``(ids, lengths)`` blocks (int32 ids, int64 sentence lengths).
+
+    A file read with the whitespace tokenizer is split a few MB at a time (the
+    fast path); anything else goes line by line.  Memory is bounded by one block.
+    """
+    tok = make_tokenizer(tokenizer)
+    if isinstance(source, (str, os.PathLike)) and isinstance(tok, Tokenizer) and tok.pattern is None:
+        for chunk in iter_chunks(source, on_progress=on_progress):
+            if tok.lower:
+                chunk = chunk.lower()
+            if not chunk.endswith("\n"):
+                chunk += "\n"
+            if _EOL in chunk:
+                ids, lengths = _encode_lines([line.split() for line in chunk.split("\n")[:-1]],
+                                             encoder)
+            else:
+                ids, lengths = encoder.encode_marked(chunk.replace("\n", " \x00 ").split())
+            yield ids, (lengths[lengths > 0] if skip_empty else lengths)
+        return
+    block = []
+    for toks in _token_lists(source, tok, on_progress):
+        if toks or not skip_empty:
+            block.append(toks)
+        if len(block) >= _BLOCK_LINES:
+            yield _encode_lines(block, encoder)
+            block = []
+    if block:
+        yield _encode_lines(block, encoder)
+
+
+def _encode_lines(token_lists, encoder):
+    lengths = np.fromiter(map(len, token_lists), np.int64, len(token_lists))
+    return encoder.encode([t for toks in token_lists for t in toks]), lengths
+
+
+def _token_lists(source, tok, on_progress=None):
     """Yield one token list per sentence from a path or an iterable of strings/token lists."""
     if isinstance(source, (str, os.PathLike)):
-        source = read_lines(source)
-    fast = isinstance(tok, Tokenizer) and tok.is_whitespace
+        source = read_lines(source, on_progress=on_progress)
     for item in source:
         if isinstance(item, str):
-            yield item.split() if fast else tok(item)
+            yield tok(item)
         elif isinstance(item, (list, tuple)):
             yield list(item)
         else:
             raise NlpkitError(f"expected a sentence as str or token list; got {type(item).__name__}")
-
-
-def _encode_first_seen(sentences, skip_empty):
-    """One pass: ids by first appearance.  Returns ``(words, ids, offsets)``."""
-    # A missing key calls count().__next__: a new word gets the next id, all in C.
-    index = defaultdict(count().__next__)
-    lookup = index.__getitem__
-    blocks, lengths, buf, buf_lengths = [], [], [], []
-    for toks in sentences:
-        if not toks and skip_empty:
-            continue
-        buf.extend(toks)
-        buf_lengths.append(len(toks))
-        if len(buf_lengths) >= _BLOCK:
-            blocks.append(np.fromiter(map(lookup, buf), np.int32, len(buf)))
-            lengths.append(np.array(buf_lengths, dtype=np.int64))
-            buf, buf_lengths = [], []
-    blocks.append(np.fromiter(map(lookup, buf), np.int32, len(buf)))
-    lengths.append(np.array(buf_lengths, dtype=np.int64))
-    return list(index), _concat_ids(blocks), _offsets(lengths)
-
-
-def _encode_known(sentences, vocab, skip_empty):
-    unk = vocab.unk_id
-    get = vocab.stoi.get
-    blocks, lengths, buf, buf_lengths = [], [], [], []
-    for toks in sentences:
-        if not toks and skip_empty:
-            continue
-        buf.extend(toks)
-        buf_lengths.append(len(toks))
-        if len(buf_lengths) >= _BLOCK:
-            blocks.append(np.fromiter(map(get, buf, repeat(unk)), np.int32, len(buf)))
-            lengths.append(np.array(buf_lengths, dtype=np.int64))
-            buf, buf_lengths = [], []
-    blocks.append(np.fromiter(map(get, buf, repeat(unk)), np.int32, len(buf)))
-    lengths.append(np.array(buf_lengths, dtype=np.int64))
-    ids = _concat_ids(blocks)
-    if unk < 0 and ids.size and ids.min() < 0:
-        raise NlpkitError("the text has words that are not in the vocabulary, and the vocabulary "
-                          "has no <unk> to map them to")
-    return ids, _offsets(lengths)
-
-
-def _concat_ids(blocks):
-    return np.concatenate(blocks) if blocks else np.zeros(0, np.int32)
 
 
 def _offsets(lengths):

@@ -1,9 +1,15 @@
-"""Streaming line readers: plain, .gz, .bz2, .xz files and stdin (``-``).
+"""Streaming text readers: plain, .gz, .bz2 and .xz files and stdin (``-``).
 
-Lines are yielded without their line ending, one sentence per line, so a corpus
-larger than memory can be read.  Bytes that are not UTF-8 are decoded with the
-replacement character and reported in one warning with their count when the
-file has been read, instead of stopping the run.
+Text is read one sentence per line, lines ending at LF (a CR before it is
+dropped; a lone CR stays inside the line, as in SRILM), so a corpus larger than
+memory can be streamed.  Bytes that are not UTF-8 are decoded with the
+replacement character; when the file has been read, one :class:`DecodeWarning`
+gives their count.  A truncated or corrupt compressed file raises
+:class:`~nlpkit.errors.InputFileError` naming the file.
+
+Readers can report progress: ``on_progress(done, total)`` is called with the
+bytes of the file (compressed bytes for compressed files) read so far, and its
+size (``None`` for stdin).
 """
 from __future__ import annotations
 
@@ -15,12 +21,13 @@ import lzma
 import os
 import sys
 import warnings
+import zlib
 from contextlib import contextmanager
 
 from ..errors import InputFileError
 
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_CHUNK = 1 << 20
+_DECOMPRESSORS = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+_READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
 
 
 class DecodeWarning(UserWarning):
@@ -40,18 +47,25 @@ def _count_and_replace(err):
 codecs.register_error("nlpkit-replace", _count_and_replace)
 
 
+def label_of(path) -> str:
+    return "<stdin>" if path in ("-", None) else os.fspath(path)
+
+
 @contextmanager
 def open_binary(path):
-    """Open ``path`` (or stdin for ``-``) for binary reading, decompressing by suffix."""
+    """Open ``path`` (or stdin for ``-``) for binary reading, decompressing by suffix.
+
+    Yields ``(stream, raw)`` where ``raw`` is the file underneath (its ``tell()``
+    is the position in the file as stored), or ``None`` for stdin.
+    """
     if path == "-" or path is None:
-        yield sys.stdin.buffer
+        yield sys.stdin.buffer, None
         return
     path = os.fspath(path)
     if os.path.isdir(path):
         raise InputFileError(path, "is a directory, not a text file")
-    opener = _OPENERS.get(os.path.splitext(path)[1].lower(), open)
     try:
-        fh = opener(path, "rb")
+        raw = open(path, "rb")
     except FileNotFoundError:
         raise InputFileError(path, "no such file") from None
     except PermissionError:
@@ -59,45 +73,79 @@ def open_binary(path):
     except OSError as exc:
         raise InputFileError(path, f"cannot open ({exc.strerror or exc})") from None
     try:
-        yield fh
+        wrap = _DECOMPRESSORS.get(os.path.splitext(path)[1].lower())
+        yield (wrap(fileobj=raw) if wrap is gzip.GzipFile else wrap(raw)) if wrap else raw, raw
     finally:
-        fh.close()
+        raw.close()
 
 
-def iter_lines(path, *, strip_newline=True):
-    """Yield the lines of a text file as ``str``, decoding UTF-8 with replacement.
-
-    ``path`` may be ``-`` for stdin.  A compressed file that is truncated or
-    corrupt raises :class:`~nlpkit.errors.InputFileError` naming the file.
-    """
+@contextmanager
+def _text_stream(path, on_progress):
+    """A decoding text stream over ``path`` plus a function that reports progress."""
     before = _replaced[0]
-    label = "<stdin>" if path in ("-", None) else os.fspath(path)
-    with open_binary(path) as raw:
-        # newline='' keeps '\r' out of the way: we strip '\r\n' and '\n' ourselves,
-        # so a lone '\r' inside a line stays part of the text.
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="nlpkit-replace", newline="")
+    label = label_of(path)
+    with open_binary(path) as (stream, raw):
+        total = os.fstat(raw.fileno()).st_size if raw is not None else None
+        read = [0]  # characters so far: the progress measure for stdin
+
+        def report(chars=0):
+            read[0] += chars
+            if on_progress is not None:
+                on_progress(raw.tell() if raw is not None else read[0], total)
+
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="nlpkit-replace", newline="\n")
         try:
-            for line in text:
-                if strip_newline:
-                    if line.endswith("\n"):
-                        line = line[:-2] if line.endswith("\r\n") else line[:-1]
-                    elif line.endswith("\r"):
-                        line = line[:-1]
-                yield line
-        except (EOFError, OSError, lzma.LZMAError) as exc:
-            raise InputFileError(label, f"cannot decompress ({exc})") from None
+            yield text, report
+        except _READ_ERRORS as exc:
+            raise InputFileError(label, f"cannot read or decompress ({exc})") from None
         finally:
             text.detach()
     bad = _replaced[0] - before
     if bad:
         warnings.warn(f"{label}: {bad} byte(s) were not valid UTF-8 and were replaced by U+FFFD",
-                      DecodeWarning, stacklevel=2)
+                      DecodeWarning, stacklevel=3)
 
 
-def read_lines(source):
+def iter_lines(path, *, on_progress=None):
+    """Yield the lines of a text file (or stdin for ``-``) as ``str``, without line ends."""
+    with _text_stream(path, on_progress) as (text, report):
+        chars = 0
+        for i, line in enumerate(text):
+            chars += len(line)
+            if line.endswith("\n"):
+                line = line[:-2] if line.endswith("\r\n") else line[:-1]
+            yield line
+            if i & 0x3FFF == 0x3FFF:
+                report(chars)
+                chars = 0
+        report(chars)
+
+
+def iter_chunks(path, size=1 << 22, *, on_progress=None):
+    """Yield the text of a file in pieces of about ``size`` characters, each ending
+    at a line end (the last may not).  Much faster than line by line for big files."""
+    with _text_stream(path, on_progress) as (text, report):
+        carry = ""
+        while True:
+            block = text.read(size)
+            if not block:
+                break
+            cut = block.rfind("\n") + 1
+            if cut == 0:
+                carry += block
+                continue
+            yield carry + block[:cut]
+            report(len(carry) + cut)
+            carry = block[cut:]
+        if carry:
+            yield carry
+        report(len(carry))
+
+
+def read_lines(source, *, on_progress=None):
     """Lines from ``source``: a path, ``-``, or an iterable of strings (passed through)."""
     if isinstance(source, (str, os.PathLike)):
-        return iter_lines(source)
+        return iter_lines(source, on_progress=on_progress)
     return iter(source)
 
 
@@ -106,34 +154,49 @@ def atomic_write(path, mode="w", *, encoding="utf-8", compress=None):
     """Write to a temporary file beside ``path`` and rename it into place on success.
 
     A failed or interrupted write leaves no partial file behind.  ``compress``
-    defaults to the suffix of ``path`` (``.gz``, ``.bz2``, ``.xz``).
+    defaults to the suffix of ``path`` (``.gz``, ``.bz2``, ``.xz``; ``""`` for none).
     ``path`` ``-`` writes to stdout.
     """
     if path == "-":
-        stream = sys.stdout if "b" not in mode else sys.stdout.buffer
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
         stream.flush()
         return
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise InputFileError(path, "the folder to write into does not exist")
+        raise InputFileError(path, "cannot write: its folder does not exist")
+    if os.path.isdir(path):
+        raise InputFileError(path, "cannot write: it is a directory")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     suffix = os.path.splitext(path)[1].lower() if compress is None else compress
-    opener = _OPENERS.get(suffix)
     try:
-        if opener is not None:
-            kw = {"compresslevel": 6} if suffix == ".gz" else {}
-            fh = opener(tmp, mode if "b" in mode else mode.replace("w", "wt"),
-                        **({} if "b" in mode else {"encoding": encoding}), **kw)
-        else:
-            fh = open(tmp, mode, **({} if "b" in mode else {"encoding": encoding, "newline": "\n"}))
-        with fh:
-            yield fh
-        os.replace(tmp, path)
+        raw = open(tmp, "wb")
     except PermissionError:
-        _remove(tmp)
-        raise InputFileError(path, "permission denied") from None
+        raise InputFileError(path, "cannot write: permission denied") from None
+    try:
+        with raw:
+            if suffix == ".gz":
+                # mtime=0 and no file name in the header: the same content gives the same bytes
+                binary = gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+            elif suffix == ".bz2":
+                binary = bz2.BZ2File(raw, "wb")
+            elif suffix == ".xz":
+                binary = lzma.LZMAFile(raw, "wb")
+            else:
+                binary = None
+            if "b" in mode:
+                fh = binary if binary is not None else raw
+                yield fh
+            else:
+                fh = io.TextIOWrapper(binary if binary is not None else raw, encoding=encoding,
+                                      newline="\n", write_through=False)
+                yield fh
+                fh.flush()
+                fh.detach()
+            if binary is not None:
+                binary.close()
+        os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
         raise

@@ -1,0 +1,129 @@
+"""The ``nlpkit`` click group: global options, error handling, subcommand groups.
+
+Errors from bad input print one line (``Error: …``) and exit with status 1;
+``--debug`` shows the traceback instead.  Subcommand groups live in their own
+modules and are imported only when used, so ``nlpkit --help`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .._version import __version__
+from ..errors import NlpkitError
+from .common import Settings
+
+# group name -> (module, attribute, one-line help); loaded on first use.
+_GROUPS = {
+    "info": ("nlpkit.cli.info", "info", "Versions, threads and whether CUDA can be used."),
+    "corpus": ("nlpkit.cli.corpus", "corpus", "Corpus statistics, vocabularies and tokenization."),
+    "quickstart": ("nlpkit.cli.quickstart", "quickstart",
+                   "Run everything nlpkit does, end to end, on the bundled corpus."),
+    "ngram": ("nlpkit.cli.ngram", "ngram", "N-gram language models (SRILM-compatible ARPA)."),
+    "embed": ("nlpkit.cli.embed", "embed", "Word embeddings: word2vec and fastText."),
+    "classify": ("nlpkit.cli.classify", "classify", "Neural text classifiers."),
+    "tag": ("nlpkit.cli.tag", "tag", "Neural sequence taggers."),
+    "lm": ("nlpkit.cli.lm", "lm", "Neural language models."),
+    "seq2seq": ("nlpkit.cli.seq2seq", "seq2seq", "Encoder-decoder models with attention."),
+}
+
+# Exceptions that mean "the user's input or environment is wrong": one line, no traceback.
+_USER_ERRORS = (NlpkitError, OSError, ValueError, KeyError, MemoryError)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return list(_GROUPS)
+
+    def get_command(self, ctx, name):
+        if name not in _GROUPS:
+            return None
+        module, attr, help_text = _GROUPS[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            return _not_yet(name, help_text)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, _, help_text) in _GROUPS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _not_yet(name, help_text):
+    @click.command(name=name, help=help_text + " (not available in this version yet)",
+                   context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def placeholder(args):
+        raise NlpkitError(f"'nlpkit {name}' is not available in nlpkit {__version__} yet")
+    return placeholder
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="nlpkit")
+@click.option("--threads", "-t", type=click.IntRange(min=1), default=None, envvar="NLPKIT_THREADS",
+              help="Worker threads for kernels (default: all cores).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
+              envvar="NLPKIT_DEVICE", help="Where kernels run (default: cpu; NLPKIT_DEVICE).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or status lines.")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.pass_context
+def cli(ctx, threads, device, quiet, debug):
+    """nlpkit: n-gram LMs, word embeddings and neural NLP layers, Numba-accelerated.
+
+    Every command reads plain, .gz, .bz2 or .xz text (one sentence per line)
+    or '-' for stdin, and writes its outputs atomically.
+    """
+    ctx.obj = Settings(threads, device, quiet, debug)
+    if threads is not None:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def main(argv=None):
+    """Console entry point: run the CLI, turning user errors into one line."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=argv, prog_name="nlpkit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()  # e.g. `nlpkit corpus tokenize x | head`
+        sys.exit(0)
+    except _USER_ERRORS as exc:
+        if debug:
+            raise
+        click.echo(f"Error: {_one_line(exc)}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: still one line, but say so
+        if debug:
+            raise
+        click.echo(f"Error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+                   "run with --debug for the traceback", err=True)
+        sys.exit(2)
+
+
+def _one_line(exc) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, PermissionError) and exc.filename:
+        return f"{exc.filename}: permission denied"
+    if isinstance(exc, KeyError):
+        return f"not found: {exc.args[0]!r}" if exc.args else "not found"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split("\n")[0].split())

@@ -1,0 +1,1 @@
+"""Word embeddings: word2vec (SGNS/CBOW) and fastText subword training, KeyedVectors, formats."""

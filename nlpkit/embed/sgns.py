@@ -1,0 +1,222 @@
+"""CPU training kernels: skip-gram and CBOW with negative sampling, and fastText's
+subword skip-gram.
+
+All three follow word2vec.c: each thread takes a chunk of sentences (Hogwild:
+the shared matrices are updated without locks, which SGD tolerates), drops
+frequent words with the keep probability ``sqrt(t/f) + t/f``, shrinks the
+window to a random ``1..window`` per centre word, draws negatives from a
+unigram^power table (a negative equal to the positive is skipped, as word2vec.c
+does) and uses a clipped sigmoid table.  The learning rate decays linearly from
+``alpha`` to ``min_alpha`` over all epochs, computed from each chunk's position
+in the corpus, so it does not depend on the thread count.
+
+Each chunk carries its own random state (word2vec.c's LCG seeded with
+splitmix64 of the seed, epoch and chunk index), so a seeded run with one thread
+is reproducible, and with several threads differs only by Hogwild races.
+
+Strings never enter: sentences are int32 ids plus int64 offsets, and a chunk is
+a range of sentences (``chunks[c]:chunks[c + 1]``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_LCG_A = np.uint64(25214903917)
+_LCG_C = np.uint64(11)
+_SH16 = np.uint64(16)
+
+
+def sigmoid_tables(max_exp: float, size: int = 1000):
+    """``(sigmoid, -log sigmoid)`` tabulated over ``[-max_exp, max_exp)`` as word2vec.c does."""
+    x = (np.arange(size, dtype=np.float64) / size * 2.0 - 1.0) * max_exp
+    sig = 1.0 / (1.0 + np.exp(-x))
+    return sig.astype(np.float32), (-np.log(sig)).astype(np.float32)
+
+
+@njit(cache=True)
+def _splitmix(x):
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True)
+def _chunk_state(seed, epoch, chunk):
+    return _splitmix(np.uint64(seed) * np.uint64(1000003) + _splitmix(np.uint64(epoch) * np.uint64(7919)
+                                                                      + np.uint64(chunk)))
+
+
+@njit(cache=True)
+def _subsample(ids, start, end, keep, state, buf):
+    """Copy the kept words of ``ids[start:end]`` into ``buf``; return ``(n, state)``."""
+    n = 0
+    for p in range(start, end):
+        w = ids[p]
+        k = keep[w]
+        if k < 1.0:
+            state = state * _LCG_A + _LCG_C
+            r = np.float32((state >> _SH16) & np.uint64(0xFFFF)) / np.float32(65536.0)
+            if k < r:
+                continue
+        buf[n] = w
+        n += 1
+    return n, state
+
+
+@njit(cache=True, fastmath=True)
+def _neg_update(h, syn1, target, label, alpha, neu1e, sig, logsig, max_exp):
+    """One target of negative sampling for hidden vector ``h``: updates ``syn1[target]``,
+    accumulates the input gradient in ``neu1e``; returns the loss term."""
+    dim = h.shape[0]
+    f = np.float32(0.0)
+    for k in range(dim):
+        f += h[k] * syn1[target, k]
+    size = sig.shape[0]
+    if f >= max_exp:
+        g = (label - np.float32(1.0)) * alpha
+        idx = size - 1
+    elif f <= -max_exp:
+        g = label * alpha
+        idx = 0
+    else:
+        idx = int((f + max_exp) * (size / max_exp / 2.0))
+        if idx >= size:
+            idx = size - 1
+        g = (label - sig[idx]) * alpha
+    loss = logsig[idx] if label > 0.5 else logsig[size - 1 - idx]
+    for k in range(dim):
+        neu1e[k] += g * syn1[target, k]
+    for k in range(dim):
+        syn1[target, k] += g * h[k]
+    return loss
+
+
+@njit(cache=True)
+def _alpha_at(alpha0, min_alpha, done, total):
+    a = alpha0 - (alpha0 - min_alpha) * (done / total)
+    return np.float32(a if a > min_alpha else min_alpha)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table, window, negative,
+                    alpha0, min_alpha, base_words, total_words, seed, epoch, sig, logsig, max_exp,
+                    sub_offsets, sub_ids, max_len, out_loss, out_pairs):
+    """Train chunks ``c0..c1`` once.  ``kind``: 0 skip-gram, 1 CBOW, 2 fastText skip-gram.
+
+    For ``kind`` 2, word ``w``'s input rows are ``sub_ids[sub_offsets[w]:sub_offsets[w + 1]]``
+    (its own row first, then its n-gram rows) and the hidden vector is their mean.
+    ``base_words`` is the number of tokens trained before this epoch, ``total_words``
+    of the whole run (for the learning rate).  Writes each chunk's loss sum and
+    number of (centre, target) pairs to ``out_loss[c - c0]``, ``out_pairs[c - c0]``.
+    """
+    dim = syn0.shape[1]
+    tsize = np.uint64(table.shape[0])
+    win = np.uint64(window)
+    for c in prange(c0, c1):
+        state = _chunk_state(seed, epoch, c)
+        buf = np.empty(max_len, np.int32)
+        neu1 = np.empty(dim, np.float32)
+        neu1e = np.empty(dim, np.float32)
+        loss = 0.0
+        pairs = 0
+        done = base_words + offsets[chunks[c]]
+        for s in range(chunks[c], chunks[c + 1]):
+            start, end = offsets[s], offsets[s + 1]
+            alpha = _alpha_at(alpha0, min_alpha, done, total_words)
+            done += end - start
+            n, state = _subsample(ids, start, end, keep, state, buf)
+            for i in range(n):
+                state = state * _LCG_A + _LCG_C
+                b = int((state >> _SH16) % win)
+                lo = i - window + b
+                if lo < 0:
+                    lo = 0
+                hi = i + window + 1 - b
+                if hi > n:
+                    hi = n
+                centre = buf[i]
+                if kind == 0:
+                    for j in range(lo, hi):
+                        if j == i:
+                            continue
+                        ctx = buf[j]
+                        neu1e[:] = 0.0
+                        h = syn0[ctx]
+                        loss += _neg_update(h, syn1, centre, np.float32(1.0), alpha, neu1e,
+                                            sig, logsig, max_exp)
+                        for d in range(negative):
+                            state = state * _LCG_A + _LCG_C
+                            t = table[int((state >> _SH16) % tsize)]
+                            if t == centre:
+                                continue
+                            loss += _neg_update(h, syn1, t, np.float32(0.0), alpha, neu1e,
+                                                sig, logsig, max_exp)
+                        for k in range(dim):
+                            syn0[ctx, k] += neu1e[k]
+                        pairs += 1
+                elif kind == 1:
+                    cw = hi - lo - 1
+                    if cw <= 0:
+                        continue
+                    neu1[:] = 0.0
+                    for j in range(lo, hi):
+                        if j != i:
+                            ctx = buf[j]
+                            for k in range(dim):
+                                neu1[k] += syn0[ctx, k]
+                    inv = np.float32(1.0) / np.float32(cw)
+                    for k in range(dim):
+                        neu1[k] *= inv
+                    neu1e[:] = 0.0
+                    loss += _neg_update(neu1, syn1, centre, np.float32(1.0), alpha, neu1e,
+                                        sig, logsig, max_exp)
+                    for d in range(negative):
+                        state = state * _LCG_A + _LCG_C
+                        t = table[int((state >> _SH16) % tsize)]
+                        if t == centre:
+                            continue
+                        loss += _neg_update(neu1, syn1, t, np.float32(0.0), alpha, neu1e,
+                                            sig, logsig, max_exp)
+                    for j in range(lo, hi):
+                        if j != i:
+                            ctx = buf[j]
+                            for k in range(dim):
+                                syn0[ctx, k] += neu1e[k]
+                    pairs += 1
+                else:
+                    # fastText: the centre's subword mean predicts each context word.
+                    # The gradient is summed over the window and applied once to every
+                    # row of the centre (fastText applies it after each context word).
+                    r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
+                    neu1[:] = 0.0
+                    for r in range(r0, r1):
+                        row = sub_ids[r]
+                        for k in range(dim):
+                            neu1[k] += syn0[row, k]
+                    inv = np.float32(1.0) / np.float32(r1 - r0)
+                    for k in range(dim):
+                        neu1[k] *= inv
+                    neu1e[:] = 0.0
+                    for j in range(lo, hi):
+                        if j == i:
+                            continue
+                        ctx = buf[j]
+                        loss += _neg_update(neu1, syn1, ctx, np.float32(1.0), alpha, neu1e,
+                                            sig, logsig, max_exp)
+                        for d in range(negative):
+                            state = state * _LCG_A + _LCG_C
+                            t = table[int((state >> _SH16) % tsize)]
+                            if t == ctx:
+                                continue
+                            loss += _neg_update(neu1, syn1, t, np.float32(0.0), alpha, neu1e,
+                                                sig, logsig, max_exp)
+                        pairs += 1
+                    if hi - lo > 1:
+                        for r in range(r0, r1):
+                            row = sub_ids[r]
+                            for k in range(dim):
+                                syn0[row, k] += neu1e[k]
+        out_loss[c - c0] = loss
+        out_pairs[c - c0] = pairs

@@ -1,0 +1,172 @@
+"""What the estimators and the CLI share: the word2vec vocabulary, the sampling
+tables, and the loop that feeds blocks of chunks to the training kernel.
+
+The vocabulary is word2vec's: words with at least ``min_count`` occurrences,
+by descending count (ties by first appearance); other words are dropped from
+the text before windows are formed (as gensim does).  It can be extended by
+later text without changing existing ids (continued training).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .. import backend
+from ..errors import NlpkitError
+from ..text import Corpus
+from .sgns import sigmoid_tables, train_block_cpu
+
+KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2}
+CHUNK_WORDS = 10_000      # tokens per chunk (one thread's unit of work)
+BLOCK_CHUNKS = 48         # chunks per kernel call (progress granularity)
+
+
+class Vocab:
+    """Words in id order with their counts; ``index`` maps word -> id."""
+
+    def __init__(self, words=(), counts=()):
+        self.words = list(words)
+        self.counts = np.asarray(counts, dtype=np.int64).reshape(-1).copy()
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self):
+        return len(self.words)
+
+    def extend(self, words, counts, min_count):
+        """Add counts of known words; append new words with ``count >= min_count``
+        (by descending count).  Returns the number of words added."""
+        words = list(words)
+        counts = np.asarray(counts, np.int64)
+        known = np.fromiter((self.index.get(w, -1) for w in words), np.int64, len(words))
+        hit = known >= 0
+        np.add.at(self.counts, known[hit], counts[hit])
+        new = np.flatnonzero(~hit & (counts >= min_count))
+        new = new[np.argsort(-counts[new], kind="stable")]
+        for i in new.tolist():
+            self.index[words[i]] = len(self.words)
+            self.words.append(words[i])
+        self.counts = np.concatenate([self.counts, counts[new]])
+        return int(new.shape[0])
+
+
+def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool):
+    """Read ``source`` (path, or iterable of str / token lists), grow ``vocab`` if
+    asked, and return ``(ids, offsets, n_raw_tokens)`` with out-of-vocabulary
+    words removed."""
+    if isinstance(source, (str, os.PathLike)) and not os.path.exists(source) and source != "-":
+        raise NlpkitError(f"{source}: no such corpus file")
+    corpus = Corpus.from_text(source, tokenizer=tokenizer, specials=(), min_count=1)
+    if corpus.n_tokens == 0:
+        raise NlpkitError("the training corpus is empty (no tokens)")
+    words, counts = corpus.vocab.itos, corpus.vocab.counts
+    if grow:
+        vocab.extend(words, counts, min_count)
+    if len(vocab) == 0:
+        raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
+                          "times")
+    remap = np.fromiter((vocab.index.get(w, -1) for w in words), np.int32, len(words))
+    ids = remap[corpus.ids]
+    keep = ids >= 0
+    if keep.all():
+        return ids, corpus.offsets, corpus.n_tokens
+    sentence_of = np.repeat(np.arange(corpus.n_sentences), np.diff(corpus.offsets))
+    lengths = np.bincount(sentence_of[keep], minlength=corpus.n_sentences)
+    offsets = np.zeros(corpus.n_sentences + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.ascontiguousarray(ids[keep])
+    if ids.shape[0] == 0:
+        raise NlpkitError("no word of the training text is in the vocabulary")
+    return ids, offsets, corpus.n_tokens
+
+
+def noise_table(counts, power: float, size: int | None = None) -> np.ndarray:
+    """word2vec's negative-sampling table: word ids in proportion to ``count**power``."""
+    counts = np.asarray(counts, np.float64)
+    if size is None:
+        size = int(min(max(100 * counts.shape[0], 1_000_000), 10_000_000))
+    p = counts ** power
+    cum = np.cumsum(p / p.sum())
+    table = np.searchsorted(cum, (np.arange(size, dtype=np.float64) + 0.5) / size, side="right")
+    return np.minimum(table, counts.shape[0] - 1).astype(np.int32)
+
+
+def keep_probs(counts, sample: float) -> np.ndarray:
+    """word2vec's keep probability ``sqrt(t/f) + t/f`` (1 when ``sample`` is 0)."""
+    counts = np.asarray(counts, np.float64)
+    if sample <= 0:
+        return np.ones(counts.shape[0], np.float32)
+    thr = sample * counts.sum()
+    with np.errstate(divide="ignore"):
+        p = (np.sqrt(counts / thr) + 1.0) * thr / counts
+    return np.minimum(np.nan_to_num(p, posinf=1.0), 1.0).astype(np.float32)
+
+
+def chunk_bounds(offsets: np.ndarray, chunk_words: int = CHUNK_WORDS) -> np.ndarray:
+    """Sentence indices cutting the corpus into chunks of about ``chunk_words`` tokens."""
+    marks = np.arange(0, int(offsets[-1]), chunk_words, dtype=np.int64)
+    starts = np.unique(np.searchsorted(offsets, marks, side="left"))
+    n_sent = offsets.shape[0] - 1
+    starts = starts[starts < n_sent]
+    return np.concatenate([starts, [n_sent]]).astype(np.int64) if n_sent else np.zeros(1, np.int64)
+
+
+def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alpha, min_alpha,
+          sample, epochs, seed, ns_exponent=0.75, max_exp=6.0, sub_offsets=None, sub_ids=None,
+          n_jobs=None, device=None, callback=None):
+    """Train ``syn0``/``syn1`` in place for ``epochs`` passes over ``ids``/``offsets``.
+
+    ``callback(words_done, total_words, mean_loss)`` is called after each block.
+    Returns a dict with ``words``, ``seconds``, ``loss`` (mean loss per target of
+    the last epoch).
+    """
+    backend.resolve_device(device)  # the CUDA twin is not built yet: validate and train on CPU
+    k = KINDS[kind]
+    table = noise_table(counts, ns_exponent)
+    keep = keep_probs(counts, sample)
+    sig, logsig = sigmoid_tables(max_exp)
+    chunks = chunk_bounds(offsets)
+    n_chunks = chunks.shape[0] - 1
+    n_tokens = int(offsets[-1])
+    total = float(max(epochs * n_tokens, 1))
+    lengths = np.diff(offsets)
+    max_len = int(lengths.max()) if lengths.shape[0] else 1
+    if sub_offsets is None:
+        sub_offsets, sub_ids = np.zeros(1, np.int64), np.zeros(1, np.int32)
+    out_loss = np.zeros(BLOCK_CHUNKS, np.float64)
+    out_pairs = np.zeros(BLOCK_CHUNKS, np.int64)
+    t0 = time.perf_counter()
+    last_loss = float("nan")
+    with backend.threads(n_jobs):
+        for epoch in range(epochs):
+            ep_loss, ep_pairs = 0.0, 0
+            for c0 in range(0, n_chunks, BLOCK_CHUNKS):
+                c1 = min(c0 + BLOCK_CHUNKS, n_chunks)
+                train_block_cpu(k, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
+                                int(window), int(negative), float(alpha), float(min_alpha),
+                                epoch * n_tokens, total, np.uint64(seed), epoch, sig, logsig,
+                                float(max_exp), sub_offsets, sub_ids, max_len, out_loss, out_pairs)
+                ep_loss += out_loss[:c1 - c0].sum()
+                ep_pairs += int(out_pairs[:c1 - c0].sum())
+                if callback is not None:
+                    done = epoch * n_tokens + int(offsets[chunks[c1]])
+                    callback(done, int(total), ep_loss / max(ep_pairs * (negative + 1), 1))
+            last_loss = ep_loss / max(ep_pairs * (negative + 1), 1)
+    return {"words": epochs * n_tokens, "seconds": time.perf_counter() - t0, "loss": last_loss}
+
+
+def check_params(vector_size, window, epochs, negative, min_count, alpha, min_alpha, sample):
+    """One-line errors for parameters that cannot train."""
+    for name, v in (("vector_size", vector_size), ("window", window), ("epochs", epochs),
+                    ("min_count", min_count)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise NlpkitError(f"{name} must be an integer >= 1; got {v!r}")
+    if not isinstance(negative, (int, np.integer)) or negative < 1:
+        raise NlpkitError(f"negative must be an integer >= 1; got {negative!r}")
+    if alpha is not None and not alpha > 0:
+        raise NlpkitError(f"alpha must be > 0; got {alpha!r}")
+    if not min_alpha >= 0:
+        raise NlpkitError(f"min_alpha must be >= 0; got {min_alpha!r}")
+    if not sample >= 0:
+        raise NlpkitError(f"sample must be >= 0; got {sample!r}")

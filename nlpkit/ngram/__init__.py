@@ -1,0 +1,1 @@
+"""N-gram language models: counting, Good-Turing/Katz, ARPA read/write, scoring."""

@@ -1,0 +1,121 @@
+"""Losses: softmax cross-entropy (fused log-softmax) and binary cross-entropy with logits.
+
+``loss(logits, targets)`` returns the loss (a float for ``'mean'``/``'sum'``);
+``loss.backward(grad=1.0)`` returns the gradient with respect to the logits.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import NlpkitError
+from . import elementwise_kernels as K
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class _Loss:
+    def __init__(self, reduction):
+        if reduction not in REDUCTIONS:
+            raise NlpkitError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}; got {reduction!r}")
+        self.reduction = reduction
+        self._cache = None
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+    def _need_cache(self):
+        if self._cache is None:
+            raise NlpkitError(f"{type(self).__name__}.backward called before forward")
+        return self._cache
+
+
+class CrossEntropyLoss(_Loss):
+    """Like ``torch.nn.CrossEntropyLoss`` with classes on the last axis.
+
+    logits (..., C) float; targets (...) integer class ids.  Targets equal to
+    ``ignore_index`` add nothing; ``'mean'`` divides by the non-ignored count.
+    """
+
+    def __init__(self, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise NlpkitError(f"CrossEntropyLoss: label_smoothing must be in [0, 1]; got {label_smoothing}")
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, logits, targets):
+        logits = np.asarray(logits)
+        targets = np.asarray(targets)
+        if logits.dtype not in (np.float32, np.float64):
+            raise NlpkitError(f"CrossEntropyLoss: logits must be float32 or float64, got {logits.dtype}")
+        if logits.shape[:-1] != targets.shape:
+            raise NlpkitError(f"CrossEntropyLoss: targets expected shape {logits.shape[:-1]} "
+                              f"(logits {logits.shape} without the class axis), got {targets.shape}")
+        c = logits.shape[-1]
+        t = np.ascontiguousarray(targets, dtype=np.int64).reshape(-1)
+        used = t != self.ignore_index
+        if np.any((t[used] < 0) | (t[used] >= c)):
+            raise NlpkitError(f"CrossEntropyLoss: targets must lie in [0, {c}) or equal ignore_index")
+        x = K.rows(logits)
+        dlogits = np.empty_like(x)
+        losses = np.empty(x.shape[0], dtype=x.dtype)
+        K.cross_entropy_rows(x, t, np.int64(self.ignore_index), x.dtype.type(self.label_smoothing),
+                             dlogits, losses)
+        count = int(used.sum())
+        self._cache = dlogits, logits.shape, count
+        if self.reduction == "none":
+            return losses.reshape(targets.shape)
+        total = float(losses.sum(dtype=np.float64))
+        if self.reduction == "sum":
+            return total
+        return total / count if count else math.nan
+
+    def backward(self, grad=1.0):
+        dlogits, shape, count = self._need_cache()
+        if self.reduction == "none":
+            g = np.asarray(grad, dtype=dlogits.dtype).reshape(-1, 1)
+            return (dlogits * g).reshape(shape)
+        scale = grad / count if self.reduction == "mean" else grad
+        return (dlogits * dlogits.dtype.type(scale if count else 0.0)).reshape(shape)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``-(y log σ(x) + (1-y) log(1-σ(x)))`` computed stably from the logits."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__(reduction)
+
+    def forward(self, logits, targets):
+        x = np.asarray(logits)
+        y = np.asarray(targets, dtype=x.dtype)
+        if x.shape != y.shape:
+            raise NlpkitError(f"BCEWithLogitsLoss: targets expected shape {x.shape}, got {y.shape}")
+        losses = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+        from .layers import sigmoid
+        self._cache = sigmoid(np.ascontiguousarray(x)) - y, x.shape
+        if self.reduction == "none":
+            return losses
+        total = float(losses.sum(dtype=np.float64))
+        return total if self.reduction == "sum" else total / max(x.size, 1)
+
+    def backward(self, grad=1.0):
+        d, shape = self._need_cache()
+        if self.reduction == "none":
+            return d * np.asarray(grad, dtype=d.dtype)
+        scale = grad / max(d.size, 1) if self.reduction == "mean" else grad
+        return d * d.dtype.type(scale)
+
+
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    """Functional form of :class:`CrossEntropyLoss` (forward only)."""
+    return CrossEntropyLoss(ignore_index, label_smoothing, reduction)(logits, targets)
+
+
+def check_finite(loss, where="training"):
+    """Stop a training loop with a clear message when the loss is NaN or infinite."""
+    if not np.all(np.isfinite(loss)):
+        raise NlpkitError(f"{where}: the loss became {loss} (NaN or inf); lower the learning rate "
+                          "or clip gradients")
+    return loss
