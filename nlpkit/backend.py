@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 
 import numba
@@ -80,16 +81,25 @@ def resolve_device(device: str | None = None) -> str:
     if not isinstance(device, str) or device.lower() not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
     device = device.lower()
-    if device == "auto":
-        return "cuda" if cuda_status()[0] else "cpu"
+    if device == "auto":  # a real GPU only: the simulator is for tests, far too slow for work
+        return "cuda" if cuda_status()[0] and not simulator_enabled() else "cpu"
     if device == "cuda":
         get_cuda()
     return device
 
 
 def pick(cpu_fn, cuda_fn, device: str | None = None):
-    """Return the kernel wrapper for ``device`` (one line of dispatch for callers)."""
-    return cuda_fn if resolve_device(device) == "cuda" else cpu_fn
+    """Return the kernel wrapper for ``device`` (one line of dispatch for callers).
+
+    ``cuda_fn`` may be given as ``"package.module:function"``: it is imported only
+    when CUDA is chosen, since importing ``numba.cuda`` costs about a second.
+    """
+    if resolve_device(device) != "cuda":
+        return cpu_fn
+    if isinstance(cuda_fn, str):
+        module, _, name = cuda_fn.partition(":")
+        cuda_fn = getattr(importlib.import_module(module), name)
+    return cuda_fn
 
 
 def n_threads(n_jobs: int | None) -> int:

@@ -15,7 +15,7 @@ def _versions():
     import sklearn
     out = {"nlpkit": __version__, "python": platform.python_version(), "numba": numba.__version__,
            "numpy": numpy.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-           "click": click.__version__ if hasattr(click, "__version__") else _dist_version("click")}
+           "click": _dist_version("click")}
     cuda = _dist_version("numba-cuda")
     out["numba-cuda"] = cuda or "not installed"
     return out

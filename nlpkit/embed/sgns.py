@@ -65,14 +65,14 @@ def _subsample(ids, start, end, keep, state, buf):
     return n, state
 
 
-@njit(cache=True, fastmath=True)
-def _neg_update(h, syn1, target, label, alpha, neu1e, sig, logsig, max_exp):
-    """One target of negative sampling for hidden vector ``h``: updates ``syn1[target]``,
-    accumulates the input gradient in ``neu1e``; returns the loss term."""
+@njit(cache=True, fastmath=True, inline="always")
+def _neg_update(h, s1, label, alpha, neu1e, sig, logsig, max_exp):
+    """One target of negative sampling for hidden vector ``h`` and output row ``s1``:
+    updates ``s1``, accumulates the input gradient in ``neu1e``; returns the loss term."""
     dim = h.shape[0]
     f = np.float32(0.0)
     for k in range(dim):
-        f += h[k] * syn1[target, k]
+        f += h[k] * s1[k]
     size = sig.shape[0]
     if f >= max_exp:
         g = (label - np.float32(1.0)) * alpha
@@ -87,10 +87,17 @@ def _neg_update(h, syn1, target, label, alpha, neu1e, sig, logsig, max_exp):
         g = (label - sig[idx]) * alpha
     loss = logsig[idx] if label > 0.5 else logsig[size - 1 - idx]
     for k in range(dim):
-        neu1e[k] += g * syn1[target, k]
-    for k in range(dim):
-        syn1[target, k] += g * h[k]
+        t = s1[k]
+        neu1e[k] += g * t
+        s1[k] = t + g * h[k]
     return loss
+
+
+@njit(cache=True, inline="always")
+def _draw(state, tsize):
+    """Next LCG state and a uniform index below ``tsize`` (multiply-shift, no division)."""
+    state = state * _LCG_A + _LCG_C
+    return state, int((((state >> _SH16) & np.uint64(0xFFFFFFFF)) * tsize) >> np.uint64(32))
 
 
 @njit(cache=True)
@@ -144,14 +151,14 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                         ctx = buf[j]
                         neu1e[:] = 0.0
                         h = syn0[ctx]
-                        loss += _neg_update(h, syn1, centre, np.float32(1.0), alpha, neu1e,
+                        loss += _neg_update(h, syn1[centre], np.float32(1.0), alpha, neu1e,
                                             sig, logsig, max_exp)
                         for d in range(negative):
-                            state = state * _LCG_A + _LCG_C
-                            t = table[int((state >> _SH16) % tsize)]
+                            state, r = _draw(state, tsize)
+                            t = table[r]
                             if t == centre:
                                 continue
-                            loss += _neg_update(h, syn1, t, np.float32(0.0), alpha, neu1e,
+                            loss += _neg_update(h, syn1[t], np.float32(0.0), alpha, neu1e,
                                                 sig, logsig, max_exp)
                         for k in range(dim):
                             syn0[ctx, k] += neu1e[k]
@@ -170,14 +177,14 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                     for k in range(dim):
                         neu1[k] *= inv
                     neu1e[:] = 0.0
-                    loss += _neg_update(neu1, syn1, centre, np.float32(1.0), alpha, neu1e,
+                    loss += _neg_update(neu1, syn1[centre], np.float32(1.0), alpha, neu1e,
                                         sig, logsig, max_exp)
                     for d in range(negative):
-                        state = state * _LCG_A + _LCG_C
-                        t = table[int((state >> _SH16) % tsize)]
+                        state, r = _draw(state, tsize)
+                        t = table[r]
                         if t == centre:
                             continue
-                        loss += _neg_update(neu1, syn1, t, np.float32(0.0), alpha, neu1e,
+                        loss += _neg_update(neu1, syn1[t], np.float32(0.0), alpha, neu1e,
                                             sig, logsig, max_exp)
                     for j in range(lo, hi):
                         if j != i:
@@ -203,14 +210,14 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                         if j == i:
                             continue
                         ctx = buf[j]
-                        loss += _neg_update(neu1, syn1, ctx, np.float32(1.0), alpha, neu1e,
+                        loss += _neg_update(neu1, syn1[ctx], np.float32(1.0), alpha, neu1e,
                                             sig, logsig, max_exp)
                         for d in range(negative):
-                            state = state * _LCG_A + _LCG_C
-                            t = table[int((state >> _SH16) % tsize)]
+                            state, r = _draw(state, tsize)
+                            t = table[r]
                             if t == ctx:
                                 continue
-                            loss += _neg_update(neu1, syn1, t, np.float32(0.0), alpha, neu1e,
+                            loss += _neg_update(neu1, syn1[t], np.float32(0.0), alpha, neu1e,
                                                 sig, logsig, max_exp)
                         pairs += 1
                     if hi - lo > 1:

@@ -6,13 +6,14 @@ compiled lazily on first use, so importing this module needs no GPU.
 import functools
 
 import numpy as np
+from numba import cuda  # importing needs no GPU; the simulator swaps this module-level name
 
 from .. import backend
 
 
 @functools.lru_cache(maxsize=1)
 def _kernel():
-    cuda = backend.get_cuda()
+    backend.get_cuda()  # a clear error when CUDA cannot be used
 
     @cuda.jit
     def histogram(ids, counts):
@@ -26,7 +27,7 @@ def _kernel():
 
 def count_ids_cuda(ids: np.ndarray, n_types: int) -> np.ndarray:
     """Counts of each id in ``0..n_types-1`` (int64), computed on the GPU."""
-    cuda = backend.get_cuda()
+    backend.get_cuda()
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     counts = cuda.to_device(np.zeros(n_types, dtype=np.int64))
     if ids.shape[0]:

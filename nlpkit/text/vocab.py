@@ -20,7 +20,6 @@ import numpy as np
 from .. import backend
 from ..errors import InputFileError, NlpkitError
 from .count_kernels import count_ids_cpu
-from .count_kernels_cuda import count_ids_cuda
 from .readers import atomic_write, iter_lines
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -88,7 +87,7 @@ class Vocabulary:
         ``<unk>``, for pruned words).
         """
         _check_limits(min_count, max_size)
-        count = backend.pick(count_ids_cpu, count_ids_cuda, device)
+        count = backend.pick(count_ids_cpu, "nlpkit.text.count_kernels_cuda:count_ids_cuda", device)
         with backend.threads(n_jobs):
             freq = count(ids, len(first_seen))
         is_special = [w in specials for w in first_seen]
@@ -195,8 +194,8 @@ class Vocabulary:
         """Read a file written by :meth:`save`, or a plain word list (one word per line).
 
         In a plain list the first token of each line is the word and an
-        optional second token its count; ``#``-lines that are not the header
-        and blank lines are skipped.  A word listed twice is an error naming
+        optional second token its count (as SRILM's ``-vocab`` files: no comment
+        lines); blank lines are skipped.  A word listed twice is an error naming
         both lines.
         """
         words, counts, seen = [], [], {}
@@ -207,7 +206,8 @@ class Vocabulary:
                 if spec.startswith("specials="):
                     file_specials = tuple(s for s in spec[len("specials="):].split(",") if s)
                 continue
-            fields = line.split("\t") if "\t" in line else line.split()
+            tabbed = "\t" in line
+            fields = line.split("\t") if tabbed else line.split()
             if not fields or not fields[0].strip():
                 continue
             word = fields[0]
@@ -219,8 +219,9 @@ class Vocabulary:
                 try:
                     count = int(fields[1])
                 except ValueError:
-                    raise InputFileError(path, f"count {fields[1]!r} is not an integer",
-                                         lineno) from None
+                    if tabbed:  # word<TAB>count: the count must be one
+                        raise InputFileError(path, f"count {fields[1]!r} is not an integer",
+                                             lineno) from None
             seen[word] = lineno
             words.append(word)
             counts.append(count)

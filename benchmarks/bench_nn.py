@@ -1,0 +1,132 @@
+"""nlpkit.nn against PyTorch (CPU): forward + backward, float32, same thread count, medians.
+
+Run as users run (without the OpenBLAS kernel override these machines set):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py [--threads 2] [--repeats 7]
+
+Prints one markdown row per layer for benchmarks/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numba
+import numpy as np
+import torch
+
+from nlpkit import nn
+
+B, T, I, H = 32, 50, 128, 256
+E, HEADS, L, FF = 256, 8, 128, 1024
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up (compiles kernels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def recurrent_case(name, rng):
+    ours = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[name](I, H)
+    theirs = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[name](I, H)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    gy = rng.standard_normal((T, B, H)).astype(np.float32)
+    xt, gyt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+
+    def run_ours():
+        ours.zero_grad()
+        ours(x)
+        ours.backward(gy)
+
+    def run_theirs():
+        theirs.zero_grad()
+        xt.grad = None
+        out, _ = theirs(xt)
+        out.backward(gyt)
+
+    return run_ours, run_theirs
+
+
+def attention_case(name, rng):
+    if name == "MultiheadAttention":
+        ours = nn.MultiheadAttention(E, HEADS)
+        theirs = torch.nn.MultiheadAttention(E, HEADS)
+    else:
+        ours = nn.TransformerEncoderLayer(E, HEADS, dim_feedforward=FF, dropout=0.0)
+        theirs = torch.nn.TransformerEncoderLayer(E, HEADS, dim_feedforward=FF, dropout=0.0)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = rng.standard_normal((L, B, E)).astype(np.float32)
+    gy = rng.standard_normal((L, B, E)).astype(np.float32)
+    xt, gyt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+    mask_t = torch.nn.Transformer.generate_square_subsequent_mask(L)
+
+    def run_ours():
+        ours.zero_grad()
+        if name == "MultiheadAttention":
+            ours(x, x, x, is_causal=True)
+        else:
+            ours(x, is_causal=True)
+        ours.backward(gy)
+
+    def run_theirs():
+        theirs.zero_grad()
+        xt.grad = None
+        if name == "MultiheadAttention":
+            out, _ = theirs(xt, xt, xt, attn_mask=mask_t, is_causal=True, need_weights=False)
+        else:
+            out = theirs(xt, src_mask=mask_t, is_causal=True)
+        out.backward(gyt)
+
+    return run_ours, run_theirs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--only", nargs="*", help="layers to run (default: all available)")
+    args = ap.parse_args()
+    numba.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_info
+        for lib in threadpool_info():
+            print(f"# {lib.get('internal_api')} {lib.get('version')} {lib.get('architecture')} "
+                  f"threads={lib.get('num_threads')} ({lib.get('filepath', '').split('/')[-1]})")
+    except ImportError:
+        pass
+    rng = np.random.default_rng(0)
+    cases = ["LSTM", "GRU", "RNN"]
+    if hasattr(nn, "MultiheadAttention"):
+        cases += ["MultiheadAttention"]
+    if hasattr(nn, "TransformerEncoderLayer"):
+        cases += ["TransformerEncoderLayer"]
+    if args.only:
+        cases = [c for c in cases if c in args.only]
+    print(f"\nforward+backward, float32, threads={args.threads}, median of {args.repeats}\n")
+    print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch |")
+    print("|---|---|---|---|---|")
+    with torch.no_grad():
+        pass
+    for name in cases:
+        if name in ("LSTM", "GRU", "RNN"):
+            ours, theirs = recurrent_case(name, rng)
+            shape = f"B{B} T{T} I{I} H{H}"
+        else:
+            ours, theirs = attention_case(name, rng)
+            shape = f"B{B} T{L} E{E} heads{HEADS}" + (f" FF{FF}" if name != "MultiheadAttention" else "") + " causal"
+        t_ours = median_time(ours, args.repeats)
+        t_theirs = median_time(theirs, args.repeats)
+        print(f"| {name} | {shape} | {t_ours * 1e3:.1f} | {t_theirs * 1e3:.1f} | {t_ours / t_theirs:.2f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Text → word ids the way SRILM's ``ngram-count`` reads it (SRILM-KATZ.md §1-2).
+
+:class:`WordTable` holds the vocabulary while encoding: SRILM's four specials
+first (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``-pau-`` 3), then the words of a
+``-vocab`` file, then (open vocabulary) the words of the text in order of
+first appearance.  :func:`encode_text` turns a path, ``-`` or an iterable of
+strings / token lists into flat int32 ids with ``<s>``/``</s>`` added and
+int64 sentence offsets, reading files in blocks so memory stays bounded.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import InputFileError, NlpkitError
+from ..text import open_binary
+from . import bytes_kernels as bk
+
+UNK_ID, BOS_ID, EOS_ID, PAU_ID = 0, 1, 2, 3
+SRILM_SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
+_BLOCK = 16 << 20  # bytes read per block
+
+
+class WordTable:
+    """Growing word → id table over a byte pool (the kernels' view of a vocabulary)."""
+
+    def __init__(self, words=SRILM_SPECIALS, capacity=1 << 12):
+        cap = 1 << max(4, int(capacity - 1).bit_length())
+        self.slots = np.full(2 * cap, -1, dtype=np.int32)
+        self.hashes = np.zeros(cap, dtype=np.uint64)
+        self.woff = np.zeros(cap, dtype=np.int64)
+        self.wlen = np.zeros(cap, dtype=np.int32)
+        self.pool = np.zeros(16 * cap, dtype=np.uint8)
+        self.state = np.zeros(2, dtype=np.int64)
+        for w in words:
+            self.add(w)
+
+    def __len__(self):
+        return int(self.state[0])
+
+    def add(self, word: str | bytes) -> int:
+        b = word.encode("utf-8", "surrogateescape") if isinstance(word, str) else word
+        self.reserve(1, len(b))
+        buf = np.frombuffer(b, dtype=np.uint8)
+        return int(bk.intern_span(buf, 0, len(b), self.slots, self.hashes, self.pool,
+                                  self.woff, self.wlen, self.state))
+
+    def reserve(self, words: int, nbytes: int):
+        """Make room for ``words`` more words of ``nbytes`` bytes in all."""
+        need = int(self.state[0]) + words + 1
+        if need > self.slots.shape[0] // 2:
+            cap = 1 << int(2 * need - 1).bit_length()
+            for name in ("hashes", "woff", "wlen"):
+                old = getattr(self, name)
+                new = np.zeros(cap, dtype=old.dtype)
+                new[:old.shape[0]] = old
+                setattr(self, name, new)
+            self.slots = np.full(2 * cap, -1, dtype=np.int32)
+            bk.rehash(self.slots, self.hashes, self.state[0])
+        used = int(self.state[1]) + nbytes
+        if used > self.pool.shape[0]:
+            new = np.zeros(max(2 * self.pool.shape[0], used), dtype=np.uint8)
+            new[:self.pool.shape[0]] = self.pool
+            self.pool = new
+
+    def words(self) -> list[str]:
+        """The words in id order, decoded (bytes that are not UTF-8 survive as surrogates)."""
+        n = len(self)
+        raw = self.pool[:int(self.state[1])].tobytes()
+        off, ln = self.woff[:n], self.wlen[:n]
+        return [raw[o:o + k].decode("utf-8", "surrogateescape") for o, k in zip(off.tolist(), ln.tolist())]
+
+
+def _blocks(source):
+    """Byte blocks of ``source`` that each end at a line end."""
+    if isinstance(source, (str, os.PathLike)):
+        label = "<stdin>" if source == "-" else os.fspath(source)
+        with open_binary(source) as fh:
+            rest = b""
+            while True:
+                try:
+                    data = fh.read(_BLOCK)
+                except (EOFError, OSError) as exc:
+                    raise InputFileError(label, f"cannot decompress ({exc})") from None
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                rest = data[cut:]
+                yield data[:cut]
+            if rest:
+                yield rest
+        return
+    # An iterable of sentences: each becomes one line (newlines inside an item
+    # are spaces; a token list is joined by spaces).
+    lines, size = [], 0
+    for item in source:
+        line = item if isinstance(item, str) else " ".join(item)
+        line = line.replace("\n", " ")
+        lines.append(line)
+        size += len(line)
+        if size > _BLOCK:
+            yield ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+            lines, size = [], 0
+    if lines:
+        yield ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+def encode_text(source, table: WordTable, *, closed=False, progress=None):
+    """Encode ``source`` into ``(ids int32, offsets int64)`` using and growing ``table``.
+
+    ``closed``: words not already in ``table`` become ``<unk>`` (SRILM ``-vocab``).
+    ``progress(nbytes)`` is called after each block.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        raise NlpkitError("source must be a path, '-' or an iterable of sentences, not bytes")
+    id_parts, off_parts, base = [], [], 0
+    for block in _blocks(source):
+        buf = np.frombuffer(block, dtype=np.uint8)
+        n_tok, n_lines = bk.count_chunk(buf)
+        out = np.empty(n_tok, dtype=np.int32)
+        offsets = np.zeros(n_lines + 1, dtype=np.int64)
+        pos, n_out, n_sent = 0, 0, 0
+        while True:
+            status, pos, n_out, n_sent = bk.encode_chunk(
+                buf, pos, out, n_out, offsets, n_sent, closed, UNK_ID, BOS_ID, EOS_ID,
+                table.slots, table.hashes, table.pool, table.woff, table.wlen, table.state)
+            if status == bk.OK:
+                break
+            end = block.find(b"\n", pos)
+            ln = (len(block) if end < 0 else end) - pos
+            table.reserve(max(1024, len(table), ln // 2 + 2), max(1 << 16, ln, table.pool.shape[0]))
+        id_parts.append(out[:n_out])
+        off_parts.append(offsets[1:n_sent + 1] + base)
+        base += n_out
+        if progress is not None:
+            progress(len(block))
+    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32)
+    offsets = np.concatenate([np.zeros(1, np.int64)] + off_parts)
+    return ids, offsets

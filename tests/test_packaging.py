@@ -1,0 +1,27 @@
+"""The package list in pyproject.toml must name every package, or an install silently lacks it."""
+import pathlib
+import re
+import tomllib
+
+import nlpkit
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_every_subpackage_is_listed():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "nlpkit").rglob("__init__.py") if "__pycache__" not in p.parts}
+    assert found | {"nlpkit.data"} == listed
+
+
+def test_runtime_dependencies_are_the_five():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ ;\[]", d)[0] for d in deps}
+    assert names == {"numba", "numpy", "scipy", "scikit-learn", "click"}
+
+
+def test_installed_copy_has_the_corpora():
+    from nlpkit import corpora
+    assert pathlib.Path(corpora.path("kjv", "test")).stat().st_size > 50_000
+    assert isinstance(nlpkit.__version__, str)
