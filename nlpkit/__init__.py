@@ -12,12 +12,16 @@ _LAZY = {
     "Tokenizer": ("nlpkit.text", "Tokenizer"),
 }
 
+_SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn")
+
 __all__ = ["__version__", "NlpkitError", *_LAZY]
 
 
 def __getattr__(name):
+    import importlib
+    if name in _SUBMODULES:
+        return importlib.import_module(f"nlpkit.{name}")
     if name in _LAZY:
-        import importlib
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
@@ -26,4 +30,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -1,0 +1,68 @@
+"""Shared helpers for the benchmark scripts: timing medians, the machine, test corpora."""
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+
+
+def median_time(fn, repeat=5, warmup=1):
+    """Median wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs; also returns the last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def machine() -> str:
+    """One line describing the machine, for RESULTS.md."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    blas = "OPENBLAS_CORETYPE set" if os.environ.get("OPENBLAS_CORETYPE") else "default OpenBLAS kernel"
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, "
+            f"{blas}")
+
+
+def kjv_repeated(times: int, directory=None) -> str:
+    """A plain-text corpus of the bundled KJV train split repeated ``times`` times (cached in /tmp)."""
+    from nlpkit import corpora
+    directory = directory or tempfile.gettempdir()
+    path = os.path.join(directory, f"nlpkit-bench-kjv-x{times}.txt")
+    if not os.path.exists(path):
+        with gzip.open(corpora.path("kjv", "train"), "rb") as fh:
+            text = fh.read()
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as out:
+            for _ in range(times):
+                out.write(text)
+        os.replace(tmp, path)
+    return path
+
+
+def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd`` as a child process; return (wall seconds, peak RSS in MB) via GNU time if present."""
+    t0 = time.perf_counter()
+    if os.path.exists("/usr/bin/time"):
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True,
+                             check=True)
+        return time.perf_counter() - t0, int(out.stderr.strip().splitlines()[-1]) / 1024
+    import resource
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
