@@ -1,0 +1,385 @@
+"""Interpolated modified Kneser-Ney exactly as KenLM's ``lmplz`` computes it.
+
+The stages follow lmplz's builder (and ``LMPLZ-KN.md``, the step-by-step
+specification this module was written from):
+
+    text ─► encode (lmplz's tokens, ids <unk> <s> </s> then first appearance)
+         ─► count windows (the shared n-gram count kernels)
+         ─► adjusted counts (distinct left neighbours) and discount statistics
+         ─► discounts D1 D2 D3 per order (or the fallback)
+         ─► uninterpolated probabilities u and back-off mass gamma per context
+         ─► interpolation with the lower order, in float32, order by order
+         ─► BackoffModel (every line below the top order carries a back-off)
+
+All estimation arithmetic is float32 with one rounding per operation, as in
+lmplz: NumPy float32 array arithmetic does exactly that (no fused multiply-add),
+and the logarithms are glibc's ``log10f`` through Numba.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from itertools import count as counter
+
+import numba
+import numpy as np
+
+from ..errors import NlpkitError
+from ..text.readers import label_of, open_binary
+from .backoff import BackoffModel
+
+UNK, BOS, EOS = 0, 1, 2
+SPECIALS = ("<unk>", "<s>", "</s>")
+DEFAULT_FALLBACK = (0.5, 1.0, 1.5)
+_F = np.float32
+_MARK = b"\x00"  # never inside a token: lmplz splits on NUL too
+_SEPARATORS = bytes.maketrans(b"\t\r\x00", b"   ")
+_BLOCK = 8 << 20
+
+
+# ----------------------------------------------------------------------------- encoding
+class LmplzText:
+    """A corpus read as lmplz reads it.
+
+    Every line is a sentence ``<s> w1 … wk </s>``, empty lines included; a last
+    line without a newline gets no ``</s>``.  Tokens are runs of bytes other
+    than space, TAB, CR, LF and NUL.  Ids: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2,
+    then words in order of first appearance.
+    """
+
+    def __init__(self, vocab, ids, offsets, n_words_read):
+        self.vocab, self.ids, self.offsets, self.n_words_read = vocab, ids, offsets, n_words_read
+
+
+def read_lmplz_text(source, *, skip_symbols=False) -> LmplzText:
+    index = defaultdict(counter().__next__)
+    for token in (b"<unk>", b"<s>", b"</s>", _MARK):
+        index[token]
+    mark = index[_MARK]
+    ids_parts, len_parts, ended = [], [], True
+    for block in _byte_blocks(source):
+        ended = block.endswith(b"\n")
+        text = block.translate(_SEPARATORS).replace(b"\n", b" \x00 ")
+        toks = [t for t in text.split(b" ") if t]
+        ids = np.fromiter(map(index.__getitem__, toks), np.int32, len(toks))
+        specials = (ids < 3) & (ids >= 0)
+        if specials.any():
+            if not skip_symbols:
+                word = SPECIALS[int(ids[np.flatnonzero(specials)[0]])]
+                raise NlpkitError(f"{label_of(source) if _is_path(source) else 'the corpus'}: "
+                                  f"the text contains the symbol {word}, which lmplz refuses "
+                                  "(skip_symbols=True drops such symbols instead)")
+            ids = ids[~specials]
+        ends = np.flatnonzero(ids == mark)
+        lengths = np.diff(ends, prepend=-1) - 1
+        if not ended:  # the words after the last newline form a line of their own
+            lengths = np.append(lengths, ids.shape[0] - (ends[-1] + 1 if ends.size else 0))
+        ids_parts.append(ids[ids != mark])
+        len_parts.append(lengths)
+    words = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
+    lengths = np.concatenate(len_parts) if len_parts else np.zeros(0, np.int64)
+    if words.size:
+        words = np.where(words > mark, words - 1, words).astype(np.int32)
+    vocab = [w.decode("utf-8", "surrogateescape") for w in index if w != _MARK]
+    # Sentences: <s> words </s>; the last one without </s> when the file ends without a newline.
+    has_eos = np.ones(lengths.shape[0], dtype=np.int64)
+    if lengths.size and not ended:
+        has_eos[-1] = 0
+    sizes = lengths + 1 + has_eos
+    offsets = np.zeros(sizes.shape[0] + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    ids = np.empty(offsets[-1], np.int32)
+    starts = offsets[:-1]
+    ids[starts] = BOS
+    eos_at = (offsets[1:] - 1)[has_eos == 1]
+    ids[eos_at] = EOS
+    is_word = np.ones(ids.shape[0], bool)
+    is_word[starts] = False
+    is_word[eos_at] = False
+    ids[is_word] = words
+    return LmplzText(vocab, ids, offsets, int(words.shape[0]))
+
+
+def _is_path(source):
+    return isinstance(source, (str, os.PathLike))
+
+
+def _byte_blocks(source):
+    """Blocks of bytes ending at a line end (the last may not)."""
+    if _is_path(source):
+        with open_binary(source) as (stream, _raw):
+            rest = b""
+            while True:
+                data = stream.read(_BLOCK)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    yield data[:cut]
+            if rest:
+                yield rest
+        return
+    lines = [(item if isinstance(item, str) else " ".join(item)).replace("\n", " ") for item in source]
+    if lines:
+        yield ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+# ----------------------------------------------------------------------------- the model
+def estimate_kn(text: LmplzText, order: int, *, discount_fallback=None, interpolate_unigrams=True,
+                device=None, n_jobs=None) -> BackoffModel:
+    """lmplz's interpolated modified Kneser-Ney model of ``text`` (see the module docstring).
+
+    ``discount_fallback``: None (a bad discount estimate is an error, as lmplz
+    refuses), True for lmplz's default ``0.5 1 1.5``, or up to three numbers
+    (missing ones repeat the last).
+    """
+    from .ngram_counts import count_ids
+
+    if text.ids.size == 0:
+        raise NlpkitError("the corpus is empty: lmplz needs at least one line")
+    fallback = _fallback_values(discount_fallback)
+    W = len(text.vocab)
+    ctx, word, cnt = count_ids(text.ids, text.offsets, order, W, device=device, n_jobs=n_jobs)
+    ctx, word, cnt = _add_unk_unigram(ctx, word, cnt)
+    grams = _ngrams(ctx, word)
+    suffix = _suffix_rows(ctx, word, W)
+    adjusted = _adjusted_counts(grams, cnt, suffix, order)
+    stats = _statistics_counts(adjusted, cnt, grams, text, order)
+    discounts = [_discounts(stats[n], n + 1, fallback) for n in range(order)]
+    p, gamma, has_ctx = _probabilities(ctx, word, adjusted, discounts, suffix, order,
+                                       interpolate_unigrams)
+    return _to_model(text.vocab, grams, p, gamma, ctx, order,
+                     meta={"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
+                           "tokens": text.n_words_read,
+                           "sentences": int(text.offsets.shape[0] - 1)})
+
+
+def _fallback_values(value):
+    if value is None or value is False:
+        return None
+    if value is True:
+        return np.array(DEFAULT_FALLBACK, _F)
+    vals = [float(v) for v in (value if np.iterable(value) else [value])]
+    if not 1 <= len(vals) <= 3:
+        raise NlpkitError(f"discount fallback takes one to three values; got {len(vals)}")
+    vals += [vals[-1]] * (3 - len(vals))
+    for j, v in enumerate(vals, 1):
+        if not 0 <= v <= j:
+            raise NlpkitError(f"discount fallback D{j} must lie in [0, {j}]; got {v:g}")
+    return np.array(vals, _F)
+
+
+def _add_unk_unigram(ctx, word, cnt):
+    """``<unk>`` is a unigram of every model even though the text never holds it."""
+    if not np.any(word[0] == UNK):
+        ctx[0] = np.append(ctx[0], np.int32(0))
+        word[0] = np.append(word[0], np.int32(UNK))
+        cnt[0] = np.append(cnt[0], cnt[0].dtype.type(0))
+    return ctx, word, cnt
+
+
+def _ngrams(ctx, word):
+    """Word ids of every row, per order: ``(rows, n)``, oldest word first."""
+    out = [word[0][:, None]]
+    for k in range(1, len(word)):
+        out.append(np.concatenate([out[-1][ctx[k]], word[k][:, None]], axis=1))
+    return out
+
+
+def _row_lookup(ctx_rows, words, W):
+    """A function mapping (prefix row, word) pairs to rows of one order (-1 if absent)."""
+    keys = ctx_rows.astype(np.uint64) * np.uint64(W) + words.astype(np.uint64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+
+    def find(q_ctx, q_word):
+        q = q_ctx.astype(np.uint64) * np.uint64(W) + q_word.astype(np.uint64)
+        pos = np.minimum(np.searchsorted(sorted_keys, q), sorted_keys.shape[0] - 1)
+        return np.where(sorted_keys[pos] == q, order[pos], -1)
+    return find
+
+
+def _suffix_rows(ctx, word, W):
+    """For order n >= 2: the row (order n-1) of each n-gram without its first word."""
+    unigram_row = np.full(W, -1, np.int64)
+    unigram_row[word[0]] = np.arange(word[0].shape[0])
+    suffix = [None, unigram_row[word[1]]] if len(word) > 1 else [None]
+    for k in range(2, len(word)):
+        find = _row_lookup(ctx[k - 1], word[k - 1], W)
+        suffix.append(find(suffix[k - 1][ctx[k]], word[k]))
+    for k in range(1, len(suffix)):
+        if suffix[k].size and suffix[k].min() < 0:
+            raise AssertionError("an n-gram's suffix was not counted")  # windows are suffix-closed
+    return suffix
+
+
+def _adjusted_counts(grams, cnt, suffix, order):
+    """a(x): raw counts at the top order and for n-grams starting with <s>; else the
+    number of distinct left neighbours; 0 for the unigrams <unk> and <s>."""
+    adjusted = []
+    for k in range(order):
+        a = cnt[k].astype(np.int64).copy()
+        if k < order - 1:
+            left = np.bincount(suffix[k + 1], minlength=a.shape[0]).astype(np.int64)
+            a = np.where(grams[k][:, 0] == BOS, a, left)
+        if k == 0:
+            a[(grams[0][:, 0] == UNK) | (grams[0][:, 0] == BOS)] = 0
+        adjusted.append(a)
+    return adjusted
+
+
+def _statistics_counts(adjusted, cnt, grams, text, order):
+    """Count-of-counts n_1..n_4 per order, from the statistics count s.
+
+    s = a, except for the n-grams still pending when lmplz's suffix-ordered scan
+    ends: the suffixes of the largest left-padded N-gram use their raw count.
+    """
+    stats = [a.copy() for a in adjusted]
+    if order > 1:
+        largest = _largest_padded(text, order)
+        for j in range(1, order):
+            x = largest[order - j:]
+            row = _find_row(grams[j - 1], x)
+            if row >= 0:
+                stats[j - 1][row] = cnt[j - 1][row]
+            if x[0] == BOS:
+                break
+    return [np.array([np.count_nonzero(s == k) for k in range(1, 5)], np.int64) for s in stats]
+
+
+def _largest_padded(text, order):
+    """The left-padded N-gram (N-1 <s> of padding) that comes last in suffix order."""
+    ids, offsets = text.ids, text.offsets
+    is_start = np.zeros(ids.shape[0], bool)
+    is_start[offsets[:-1]] = True
+    ends = np.flatnonzero(~is_start)  # windows end at every token after the sentence's <s>
+    if ends.size == 0:
+        return np.full(order, BOS, np.int64)
+    sentence_start = np.repeat(offsets[:-1], np.diff(offsets))[ends]
+    candidates = np.arange(ends.shape[0])
+    result = np.empty(order, np.int64)
+    for back in range(order):  # last word first, then the one before, ...
+        pos = ends[candidates] - back
+        col = np.where(pos >= sentence_start[candidates], ids[np.maximum(pos, 0)], BOS)
+        best = col.max()
+        candidates = candidates[col == best]
+        result[order - 1 - back] = best
+    return result
+
+
+def _find_row(grams, x):
+    hit = np.flatnonzero(np.all(grams == np.asarray(x)[None, :], axis=1))
+    return int(hit[0]) if hit.size else -1
+
+
+def _discounts(n_k, n, fallback):
+    """D1, D2, D3 of one order from its count-of-counts (float32, as lmplz)."""
+    n1, n2, n3, n4 = (int(v) for v in n_k)
+    bad = None
+    if n1 == 0 or n2 == 0 or n3 == 0:
+        bad = f"n1={n1}, n2={n2}, n3={n3}"
+    else:
+        y = _F(_F(n1) / _F(n1 + 2.0 * n2))
+        nk = [_F(n1), _F(n2), _F(n3), _F(n4)]
+        d = np.array([_F(_F(j) - _F(_F(_F(_F(j + 1) * y) * nk[j]) / nk[j - 1])) for j in (1, 2, 3)], _F)
+        out_of_range = [j for j in (1, 2, 3) if not 0 <= d[j - 1] <= j]
+        if not out_of_range:
+            return d
+        bad = f"D{out_of_range[0]}={float(d[out_of_range[0] - 1]):.6g} is out of range"
+    if fallback is None:
+        raise NlpkitError(f"cannot estimate the Kneser-Ney discounts of order {n} ({bad}); "
+                          "this happens on small or artificial corpora: pass a discount fallback "
+                          "(--discount-fallback), as lmplz requires")
+    return fallback.copy()
+
+
+def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_unigrams):
+    """Interpolated probabilities p (float32) per order, gamma per context row of order n-1."""
+    probs, gammas, is_ctx = [], [], []
+    for k in range(order):
+        a = adjusted[k]
+        D = np.concatenate([np.zeros(1, _F), discounts[k]])
+        groups = np.zeros(a.shape[0], np.int64) if k == 0 else ctx[k].astype(np.int64)
+        n_groups = 1 if k == 0 else probs[k - 1].shape[0]
+        den = np.bincount(groups, weights=a, minlength=n_groups)  # exact: integers far below 2^53
+        den = den.astype(_F)
+        n_k = [np.bincount(groups[a == 1], minlength=n_groups).astype(_F),
+               np.bincount(groups[a == 2], minlength=n_groups).astype(_F),
+               np.bincount(groups[a >= 3], minlength=n_groups).astype(_F)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mass = D[1] * n_k[0]
+            mass = mass + D[2] * n_k[1]
+            mass = mass + D[3] * n_k[2]
+            gamma = mass / den
+            u = (a.astype(_F) - D[np.minimum(a, 3)]) / den[groups]
+        if k == 0:
+            first = word[0]
+            weight = np.full(a.shape[0], gamma[0], _F)
+            weight[first == BOS] = 0
+            u[first == BOS] = 1
+            u[first == UNK] = 0
+            if not interpolate_unigrams:
+                u[first == UNK] = gamma[0]
+                weight[:] = 0
+            V = max(0, a.shape[0] - 1)
+            p0 = _F(1.0 / np.float64(_F(V)))
+            p = u + weight * p0
+        else:
+            p = u + gamma[groups] * probs[k - 1][suffix[k]]
+        probs.append(p.astype(_F))
+        gammas.append(gamma.astype(_F))
+        is_ctx.append(np.bincount(groups, minlength=n_groups) > 0)
+    return probs, gammas, is_ctx
+
+
+def _to_model(vocab, grams, probs, gammas, ctx, order, meta):
+    logprob, backoff, has_backoff, ngrams = [], [], [], []
+    for k in range(order):
+        lp = log10f(probs[k])
+        lp = np.minimum(lp, _F(0))  # p >= 1 prints 0, as lmplz (the <s> unigram)
+        rows = np.lexsort(tuple(grams[k][:, j] for j in range(k + 1)))  # suffix order
+        bow = np.zeros(grams[k].shape[0], _F)
+        if k < order - 1:
+            bow = _paired_backoffs(grams[k], grams[k + 1], ctx[k + 1], gammas[k + 1], rows)
+        ngrams.append(grams[k][rows])
+        logprob.append(lp[rows])
+        backoff.append(bow[rows])
+        has_backoff.append(np.full(rows.shape[0], k < order - 1))
+    return BackoffModel(list(vocab), ngrams, logprob, backoff, has_backoff, meta=meta)
+
+
+def _paired_backoffs(grams, next_grams, next_ctx, next_gamma, rows):
+    """log10 back-offs of one order, paired with the next order's contexts as lmplz pairs them:
+    the n-grams that do not end in </s> or <unk>, and the contexts, each in suffix order,
+    matched one by one; n-grams left over get gamma 1 (back-off 0)."""
+    bow = np.zeros(grams.shape[0], _F)
+    last = grams[:, -1]
+    listed = rows[(last[rows] != EOS) & (last[rows] != UNK)]
+    ctx_rows = np.unique(next_ctx)
+    n = next_grams.shape[1] - 1
+    ctx_grams = grams[ctx_rows]
+    ctx_in_suffix_order = ctx_rows[np.lexsort(tuple(ctx_grams[:, j] for j in range(n)))]
+    m = min(listed.shape[0], ctx_in_suffix_order.shape[0])
+    bow[listed[:m]] = log10f(next_gamma[ctx_in_suffix_order[:m]])
+    return bow
+
+
+@numba.njit(cache=True)
+def _log10f_kernel(x, out):
+    for i in range(x.shape[0]):
+        out[i] = math.log10(x[i]) if x[i] > 0 else np.float32(-np.inf)
+
+
+def log10f(x) -> np.ndarray:
+    """glibc's ``log10f`` elementwise (Numba's float32 ``log10`` calls libm).
+
+    NumPy's own float32 log10 differs from libm in about half of the inputs,
+    which would change the printed digits of lmplz-exact models.
+    """
+    x = np.ascontiguousarray(x, dtype=_F)
+    out = np.empty_like(x)
+    _log10f_kernel(x, out)
+    return out
