@@ -89,7 +89,7 @@ def test_every_context_distribution_sums_to_one(kjv_text):
 
 def test_number_spelling_is_lmplz_s():
     vals = np.float32([0, -1, -0.5, -1e-7, -8.5423784e-07, -1.5e-6, -0.30103, -12.5, -np.inf])
-    assert format_float32(vals).tolist() == ["0", "-1", "-0.5", "-1e-7", "-8.5423784e-7",
+    assert format_float32(vals) == ["0", "-1", "-0.5", "-1e-7", "-8.5423784e-7",
                                              "-0.0000015", "-0.30103", "-12.5", "-inf"]
     rng = np.random.default_rng(0)
     x = -rng.random(5000).astype(np.float32) * 8
@@ -103,3 +103,19 @@ def test_log10f_is_libm_float32():
     got = log10f(x)
     assert got.dtype == np.float32 and got[3] == 0
     assert np.allclose(got, np.log10(x.astype(np.float64)), atol=1e-6)
+
+
+def test_exact_spellings_match_printf_and_numpy():
+    """The Numba spellers against C's %.7g (SRILM) and numpy's shortest repr (lmplz), 200k values."""
+    from nlpkit.ngram.numfmt import PRINTF_G, spell_strings
+    rng = np.random.default_rng(7)
+    x = np.concatenate([-rng.random(100_000) * 8, -rng.random(100_000) * 1e-5,
+                        -(2.0 ** np.arange(-40, 8))]).astype(np.float32)
+    assert spell_strings(x, PRINTF_G, 7) == ["%.7g" % float(v) for v in x]
+    ref = []
+    for v in x:
+        sci = np.format_float_scientific(v, unique=True, trim="-")
+        mantissa, _, e = sci.partition("e")
+        ref.append(np.format_float_positional(v, unique=True, trim="-") if -6 <= int(e) < 21
+                   else f"{mantissa}e{int(e)}")
+    assert format_float32(x) == ref
