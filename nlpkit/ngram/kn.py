@@ -129,18 +129,22 @@ def _byte_blocks(source):
 
 # ----------------------------------------------------------------------------- the model
 def estimate_kn(text: LmplzText, order: int, *, discount_fallback=None, interpolate_unigrams=True,
-                device=None, n_jobs=None) -> BackoffModel:
+                prune=None, device=None, n_jobs=None) -> BackoffModel:
     """lmplz's interpolated modified Kneser-Ney model of ``text`` (see the module docstring).
 
     ``discount_fallback``: None (a bad discount estimate is an error, as lmplz
     refuses), True for lmplz's default ``0.5 1 1.5``, or up to three numbers
     (missing ones repeat the last).
+    ``prune``: lmplz's ``--prune t1 t2 …``: an n-gram of order n >= 2 whose raw
+    count is at most t_n is left out (its mass goes to the back-off); the list
+    must start with 0 and never decrease, and its last value repeats.
     """
     from .ngram_counts import count_ids
 
     if text.ids.size == 0:
         raise NlpkitError("the corpus is empty: lmplz needs at least one line")
     fallback = _fallback_values(discount_fallback)
+    thresholds = _prune_thresholds(prune, order)
     W = len(text.vocab)
     ctx, word, cnt = count_ids(text.ids, text.offsets, order, W, device=device, n_jobs=n_jobs)
     ctx, word, cnt = _add_unk_unigram(ctx, word, cnt)
@@ -149,12 +153,30 @@ def estimate_kn(text: LmplzText, order: int, *, discount_fallback=None, interpol
     adjusted = _adjusted_counts(grams, cnt, suffix, order)
     stats = _statistics_counts(adjusted, cnt, grams, text, order)
     discounts = [_discounts(stats[n], n + 1, fallback) for n in range(order)]
-    p, gamma, has_ctx = _probabilities(ctx, word, adjusted, discounts, suffix, order,
-                                       interpolate_unigrams)
-    return _to_model(text.vocab, grams, p, gamma, ctx, order,
+    pruned = [np.zeros(c.shape[0], bool) if k == 0 or thresholds is None
+              else cnt[k] <= thresholds[k] for k, c in enumerate(cnt)]
+    p, gamma = _probabilities(ctx, word, adjusted, discounts, suffix, order,
+                              interpolate_unigrams, pruned)
+    return _to_model(text.vocab, grams, p, gamma, ctx, order, pruned, thresholds is not None,
                      meta={"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
+                           "prune": None if thresholds is None else thresholds,
                            "tokens": text.n_words_read,
                            "sentences": int(text.offsets.shape[0] - 1)})
+
+
+def _prune_thresholds(prune, order):
+    if prune is None:
+        return None
+    t = [int(v) for v in (prune if np.iterable(prune) else [prune])]
+    if not t or any(v < 0 for v in t):
+        raise NlpkitError("prune thresholds must be counts >= 0")
+    if t[0] != 0:
+        raise NlpkitError("pruning unigrams is not supported: the first prune threshold must be 0")
+    if any(b < a for a, b in zip(t, t[1:])):
+        raise NlpkitError(f"prune thresholds must not decrease; got {' '.join(map(str, t))}")
+    if len(t) > order:
+        raise NlpkitError(f"{len(t)} prune thresholds given for an order-{order} model")
+    return t + [t[-1]] * (order - len(t))
 
 
 def _fallback_values(value):
@@ -296,9 +318,13 @@ def _discounts(n_k, n, fallback):
     return fallback.copy()
 
 
-def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_unigrams):
-    """Interpolated probabilities p (float32) per order, gamma per context row of order n-1."""
-    probs, gammas, is_ctx = [], [], []
+def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_unigrams, pruned):
+    """Interpolated probabilities p (float32) per order, gamma per context row of order n-1.
+
+    Pruned n-grams stay in the denominators and their adjusted counts join the
+    back-off mass; only the unpruned ones count in N1, N2, N3+.
+    """
+    probs, gammas = [], []
     for k in range(order):
         a = adjusted[k]
         D = np.concatenate([np.zeros(1, _F), discounts[k]])
@@ -306,13 +332,17 @@ def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_un
         n_groups = 1 if k == 0 else probs[k - 1].shape[0]
         den = np.bincount(groups, weights=a, minlength=n_groups)  # exact: integers far below 2^53
         den = den.astype(_F)
-        n_k = [np.bincount(groups[a == 1], minlength=n_groups).astype(_F),
-               np.bincount(groups[a == 2], minlength=n_groups).astype(_F),
-               np.bincount(groups[a >= 3], minlength=n_groups).astype(_F)]
+        kept = ~pruned[k]
+        n_k = [np.bincount(groups[kept & (a == 1)], minlength=n_groups).astype(_F),
+               np.bincount(groups[kept & (a == 2)], minlength=n_groups).astype(_F),
+               np.bincount(groups[kept & (a >= 3)], minlength=n_groups).astype(_F)]
         with np.errstate(divide="ignore", invalid="ignore"):
             mass = D[1] * n_k[0]
             mass = mass + D[2] * n_k[1]
             mass = mass + D[3] * n_k[2]
+            if pruned[k].any():
+                mass = mass + np.bincount(groups[~kept], weights=a[~kept],
+                                          minlength=n_groups).astype(_F)
             gamma = mass / den
             u = (a.astype(_F) - D[np.minimum(a, 3)]) / den[groups]
         if k == 0:
@@ -331,19 +361,20 @@ def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_un
             p = u + gamma[groups] * probs[k - 1][suffix[k]]
         probs.append(p.astype(_F))
         gammas.append(gamma.astype(_F))
-        is_ctx.append(np.bincount(groups, minlength=n_groups) > 0)
-    return probs, gammas, is_ctx
+    return probs, gammas
 
 
-def _to_model(vocab, grams, probs, gammas, ctx, order, meta):
+def _to_model(vocab, grams, probs, gammas, ctx, order, pruned, pruning, meta):
     logprob, backoff, has_backoff, ngrams = [], [], [], []
     for k in range(order):
         lp = log10f(probs[k])
         lp = np.minimum(lp, _F(0))  # p >= 1 prints 0, as lmplz (the <s> unigram)
         rows = np.lexsort(tuple(grams[k][:, j] for j in range(k + 1)))  # suffix order
+        rows = rows[~pruned[k][rows]]
         bow = np.zeros(grams[k].shape[0], _F)
         if k < order - 1:
-            bow = _paired_backoffs(grams[k], grams[k + 1], ctx[k + 1], gammas[k + 1], rows)
+            pair = _matched_backoffs if pruning else _paired_backoffs
+            bow = pair(grams[k], grams[k + 1], ctx[k + 1], gammas[k + 1], rows)
         ngrams.append(grams[k][rows])
         logprob.append(lp[rows])
         backoff.append(bow[rows])
@@ -364,6 +395,29 @@ def _paired_backoffs(grams, next_grams, next_ctx, next_gamma, rows):
     ctx_in_suffix_order = ctx_rows[np.lexsort(tuple(ctx_grams[:, j] for j in range(n)))]
     m = min(listed.shape[0], ctx_in_suffix_order.shape[0])
     bow[listed[:m]] = log10f(next_gamma[ctx_in_suffix_order[:m]])
+    return bow
+
+
+def _matched_backoffs(grams, next_grams, next_ctx, next_gamma, rows):
+    """With pruning lmplz matches by n-gram instead: for each listed n-gram (suffix
+    order) it scans the contexts forward to its own; once the scan runs out, this
+    and every later n-gram gets back-off 0."""
+    bow = np.zeros(grams.shape[0], _F)
+    last = grams[:, -1]
+    listed = rows[(last[rows] != EOS) & (last[rows] != UNK)]
+    ctx_rows = np.unique(next_ctx)
+    n = next_grams.shape[1] - 1
+    stream = ctx_rows[np.lexsort(tuple(grams[ctx_rows][:, j] for j in range(n)))]
+    position = np.full(grams.shape[0], -1, np.int64)
+    position[stream] = np.arange(stream.shape[0])
+    where = position[listed]
+    # Both lists are in suffix order, so every hit lies ahead of the previous one;
+    # the first n-gram that is not a context uses the stream up.
+    matched = where >= 0
+    first_miss = np.flatnonzero(~matched)
+    if first_miss.size:
+        matched[first_miss[0]:] = False
+    bow[listed[matched]] = log10f(next_gamma[stream[where[matched]]])
     return bow
 
 

@@ -119,3 +119,24 @@ def test_exact_spellings_match_printf_and_numpy():
         ref.append(np.format_float_positional(v, unique=True, trim="-") if -6 <= int(e) < 21
                    else f"{mantissa}e{int(e)}")
     assert format_float32(x) == ref
+
+
+def test_count_pruning_as_lmplz(kjv_text):
+    full = estimate_kn(kjv_text, 3)
+    pruned = estimate_kn(kjv_text, 3, prune=[0, 1])  # drop 2- and 3-grams seen once
+    assert pruned.counts()[0] == full.counts()[0]
+    assert pruned.counts()[1] < full.counts()[1] and pruned.counts()[2] < full.counts()[2] / 2
+    assert pruned.meta["prune"] == [0, 1, 1]
+    # pruned mass moves to the back-off: a context's distribution still sums to one
+    uni = dict(zip(pruned.ngrams[0][:, 0].tolist(), (10.0 ** pruned.logprob[0]).tolist()))
+    bow = dict(zip(pruned.ngrams[0][:, 0].tolist(), (10.0 ** pruned.backoff[0]).tolist()))
+    big = {}
+    for (h, w), lp in zip(pruned.ngrams[1].tolist(), pruned.logprob[1].tolist()):
+        big.setdefault(h, {})[w] = 10.0 ** lp
+    words = [w for w in uni if w != 1]
+    for h in list(big)[:30]:
+        assert abs(sum(big[h].get(w, bow[h] * uni[w]) for w in words) - 1) < 1e-4
+    for bad, message in (([1], "pruning unigrams"), ([0, 2, 1], "must not decrease"),
+                         ([0, 1, 1, 1], "4 prune thresholds")):
+        with pytest.raises(NlpkitError, match=message):
+            estimate_kn(kjv_text, 3, prune=bad)
