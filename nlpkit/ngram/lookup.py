@@ -101,3 +101,26 @@ class ModelIndex:
             prefix = self.prefix_rows[k + 1]
             has[prefix[prefix >= 0]] = True
         return has
+
+
+def recompute_backoffs(model: BackoffModel, k: int) -> None:
+    """Set the back-off weights of order k+1 (k = 0: unigrams) from the n-grams above them,
+    so that every context's distribution sums to one:
+    bow(h) = (1 - sum p(w|h)) / (1 - sum p(w|h')) over the explicit followers w of h.
+    A context with nothing above it keeps its weight; one whose mass is used up gets -inf."""
+    if k + 1 >= model.order:
+        return
+    index = ModelIndex(model)
+    above = model.ngrams[k + 1]
+    n_ctx = model.ngrams[k].shape[0]
+    ctx_rows = np.maximum(index.find(above[:, :k + 1]), 0)
+    p = 10.0 ** model.logprob[k + 1].astype(np.float64)
+    lower = 10.0 ** index.logprob(above[:, 1:k + 1], above[:, k + 1])
+    num = 1.0 - np.bincount(ctx_rows, weights=p, minlength=n_ctx)
+    den = 1.0 - np.bincount(ctx_rows, weights=lower, minlength=n_ctx)
+    has_followers = np.bincount(ctx_rows, minlength=n_ctx) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bow = np.log10(np.maximum(num, 0.0)) - np.log10(np.maximum(den, 0.0))
+    fine = np.isfinite(bow) & (den > 1e-12)
+    bow = np.where(fine, bow, np.where(num > 1e-12, 0.0, -np.inf))
+    model.backoff[k] = np.where(has_followers, bow, model.backoff[k]).astype(np.float32)

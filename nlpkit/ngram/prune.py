@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import NlpkitError
 from .backoff import BackoffModel
-from .lookup import ModelIndex
+from .lookup import ModelIndex, recompute_backoffs
 
 BOS = "<s>"
 
@@ -58,7 +58,7 @@ def prune_entropy(model: BackoffModel, threshold: float, *, min_order: int = 2) 
         report[k + 1] = {"pruned": int(drop.sum()), "kept": int((~drop).sum()),
                          "predicted_delta_log10": float(dH[drop].sum())}
         _remove_rows(m, k, ~drop)
-        _recompute_backoffs(m, k - 1)
+        recompute_backoffs(m, k - 1)
     m.meta = dict(model.meta, pruning={"threshold": threshold, "orders": report})
     return m
 
@@ -83,21 +83,3 @@ def _copy(model):
 def _remove_rows(m, k, keep):
     m.ngrams[k], m.logprob[k] = m.ngrams[k][keep], m.logprob[k][keep]
     m.backoff[k], m.has_backoff[k] = m.backoff[k][keep], m.has_backoff[k][keep]
-
-
-def _recompute_backoffs(m, k):
-    """Back-off weights of the order-(k+1) contexts from what remains above them:
-    bow(h) = (1 - sum p(w|h)) / (1 - sum p(w|h')) over the explicit followers w."""
-    index = ModelIndex(m)
-    above = m.ngrams[k + 1]
-    n_ctx = m.ngrams[k].shape[0]
-    ctx_rows = np.maximum(index.find(above[:, :k + 1]), 0)
-    p = 10.0 ** m.logprob[k + 1].astype(np.float64)
-    lower = 10.0 ** index.logprob(above[:, 1:k + 1], above[:, k + 1])
-    num = 1.0 - np.bincount(ctx_rows, weights=p, minlength=n_ctx)
-    den = 1.0 - np.bincount(ctx_rows, weights=lower, minlength=n_ctx)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bow = np.log10(np.maximum(num, 0.0)) - np.log10(np.maximum(den, 0.0))
-    fine = np.isfinite(bow) & (den > 1e-12)
-    # contexts with nothing left above them back off with weight 1 (num = den = 1)
-    m.backoff[k] = np.where(fine, bow, np.where(num > 0, m.backoff[k], -np.inf)).astype(np.float32)
