@@ -21,6 +21,7 @@ _FNV_PRIME = np.uint64(1099511628211)
 # status codes of encode_chunk
 OK = 0
 NEED_ROOM = 1  # the word table or pool is too small: grow it and call again
+BAD_COUNT = 2  # count-file mode: a line whose last token is not a count
 
 
 @numba.njit(cache=True, inline="always")
@@ -93,84 +94,113 @@ def rehash(slots, hashes, n_words):
 
 
 @numba.njit(cache=True)
-def count_chunk(buf):
-    """``(tokens, sentences)`` that ``encode_chunk`` will produce for ``buf``
-    (tokens include the added ``<s>``/``</s>``; an upper bound by at most 2 per line)."""
-    n = buf.shape[0]
-    tokens = 0
-    lines = 0
-    pos = 0
-    while pos < n:
-        end = pos
-        while end < n and buf[end] != 10:
-            end += 1
-        skip = end - pos >= 2 and buf[pos] == 35 and buf[pos + 1] == 35
-        if not skip:
-            t = 0
-            inside = False
-            for i in range(pos, end):
-                if _is_sep(buf[i]):
-                    inside = False
-                elif not inside:
-                    inside = True
-                    t += 1
-            if t > 0:
-                tokens += t + 2
-                lines += 1
-        pos = end + 1
-    return tokens, lines
-
-
-@numba.njit(cache=True)
 def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, eos_id,
-                 slots, hashes, pool, woff, wlen, state):
+                 slots, hashes, pool, woff, wlen, state, count_mode, counts):
     """Encode the lines of ``buf`` from byte ``pos`` on into ``out``/``offsets``.
 
     Returns ``(status, pos, n_out, n_sent)``: ``NEED_ROOM`` stops at the start
-    of a line whose words may not fit into the table or pool; the caller grows
-    them and calls again from the returned position.  ``closed`` maps unknown
+    of a line whose words do not fit into the table or pool; the caller grows
+    them and calls again from the returned position (words of that line added
+    so far stay, so first-appearance order is kept).  ``closed`` maps unknown
     words to ``unk_id`` instead of adding them.
+
+    ``count_mode``: the lines are an SRILM count file (``w1 … wn<TAB>count``):
+    the last token of each line is parsed into ``counts[line]`` and no
+    ``<s>``/``</s>`` are added; a count that is not a non-negative integer
+    returns ``BAD_COUNT`` with ``pos`` at the start of the line.
+    ``out`` needs room for the tokens plus 2 per line.
     """
     n = buf.shape[0]
     cap_words = slots.shape[0] // 2
+    mask = slots.shape[0] - 1
     while pos < n:
-        end = pos
-        while end < n and buf[end] != 10:
-            end += 1
-        if end - pos >= 2 and buf[pos] == 35 and buf[pos + 1] == 35:
-            pos = end + 1
+        if pos + 1 < n and buf[pos] == 35 and buf[pos + 1] == 35:  # '##' comment line
+            while pos < n and buf[pos] != 10:
+                pos += 1
+            pos += 1
             continue
-        if not closed and (state[0] + (end - pos + 1) // 2 + 1 > cap_words
-                           or state[1] + (end - pos) > pool.shape[0]):
-            return NEED_ROOM, pos, n_out, n_sent
+        line_start = pos
         start_out = n_out
-        n_out += 1  # room for <s>, dropped below if the line starts with <s>
+        if not count_mode:
+            n_out += 1  # room for <s>, dropped below if the line starts with <s>
         i = pos
-        while i < end:
-            while i < end and _is_sep(buf[i]):
+        stop = False
+        while True:
+            # skip separators up to the next token or the end of the line
+            while i < n and buf[i] != 10 and _is_sep(buf[i]):
                 i += 1
-            if i >= end:
+            if i >= n or buf[i] == 10:
                 break
             j = i
-            while j < end and not _is_sep(buf[j]):
+            h = _FNV_OFFSET
+            while j < n and not _is_sep(buf[j]):
+                h = (h ^ np.uint64(buf[j])) * _FNV_PRIME
                 j += 1
-            if closed:
-                h = hash_span(buf, i, j)
-                wid = _find_slot(buf, i, j, h, slots, hashes, pool, woff, wlen)
-                if wid < 0:
-                    wid = unk_id
-            else:
-                wid = intern_span(buf, i, j, slots, hashes, pool, woff, wlen, state)
+            # find the word
+            k = np.int64(h & np.uint64(mask))
+            wid = -1
+            while True:
+                cand = slots[k]
+                if cand < 0:
+                    break
+                if hashes[cand] == h and wlen[cand] == j - i:
+                    o = woff[cand]
+                    same = True
+                    for q in range(j - i):
+                        if pool[o + q] != buf[i + q]:
+                            same = False
+                            break
+                    if same:
+                        wid = cand
+                        break
+                k = (k + 1) & mask
+            if wid < 0:
+                if closed or count_mode and _is_last_token(buf, j, n):
+                    wid = unk_id  # (in count mode the last token is the count, not a word)
+                else:
+                    if state[0] + 1 > cap_words or state[1] + (j - i) > pool.shape[0]:
+                        stop = True
+                        break
+                    wid = state[0]
+                    used = state[1]
+                    for q in range(j - i):
+                        pool[used + q] = buf[i + q]
+                    woff[wid] = used
+                    wlen[wid] = j - i
+                    hashes[wid] = h
+                    slots[k] = wid
+                    state[0] = wid + 1
+                    state[1] = used + (j - i)
             out[n_out] = wid
             n_out += 1
+            last_s = i
+            last_e = j
             i = j
+        if stop:
+            return NEED_ROOM, line_start, start_out, n_sent
+        pos = i + 1  # past the LF
+        if count_mode:
+            if n_out == start_out:  # blank line
+                continue
+            c = np.int64(0)
+            for q in range(last_s, last_e):
+                d = np.int64(buf[q]) - 48
+                if d < 0 or d > 9:
+                    return BAD_COUNT, line_start, start_out, n_sent
+                c = c * 10 + d
+            n_out -= 1  # the count is not a word
+            if n_out == start_out:
+                return BAD_COUNT, line_start, start_out, n_sent
+            counts[n_sent] = c
+            n_sent += 1
+            offsets[n_sent] = n_out
+            continue
         if n_out == start_out + 1:  # whitespace only
             n_out = start_out
-            pos = end + 1
             continue
         if out[start_out + 1] == bos_id:
-            for k in range(start_out + 1, n_out):
-                out[k - 1] = out[k]
+            for q in range(start_out + 1, n_out):
+                out[q - 1] = out[q]
             n_out -= 1
         else:
             out[start_out] = bos_id
@@ -179,59 +209,182 @@ def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, 
             n_out += 1
         n_sent += 1
         offsets[n_sent] = n_out
-        pos = end + 1
     return OK, pos, n_out, n_sent
 
 
 @numba.njit(cache=True)
-def _line_length(r, n, numoff, prob_idx, bow_idx, words, woff):
-    ln = numoff[prob_idx[r] + 1] - numoff[prob_idx[r]] + 1 + n  # number TAB words-with-separators
-    for k in range(n):
+def _is_last_token(buf, j, n):
+    """True when only separators follow position ``j`` up to the end of its line."""
+    while j < n and buf[j] != 10:
+        if not _is_sep(buf[j]):
+            return False
+        j += 1
+    return True
+
+
+@numba.njit(cache=True, inline="always")
+def _line_length(r, numoff, prob_idx, bow_idx, words, woff):
+    n = 0
+    ln = numoff[prob_idx[r] + 1] - numoff[prob_idx[r]] + 1  # number + TAB
+    for k in range(words.shape[1]):
         w = words[r, k]
-        ln += woff[w + 1] - woff[w]
+        if w < 0:
+            break
+        ln += woff[w + 1] - woff[w] + 1  # word + space (or LF after the last)
+        n += 1
     if bow_idx[r] >= 0:
         ln += 1 + numoff[bow_idx[r] + 1] - numoff[bow_idx[r]]
     return ln
 
 
+@numba.njit(cache=True, inline="always")
+def _copy(src, a, b, out, o):
+    for k in range(a, b):
+        out[o] = src[k]
+        o += 1
+    return o
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_words(words, r, wpool, woff, out, o):
+    for k in range(words.shape[1]):
+        w = words[r, k]
+        if w < 0:
+            break
+        if k > 0:
+            out[o] = 32
+            o += 1
+        o = _copy(wpool, woff[w], woff[w + 1], out, o)
+    return o
+
+
 @numba.njit(parallel=True, cache=True)
-def assemble_lines(words, prob_idx, bow_idx, wpool, woff, numpool, numoff):
-    """Bytes of the lines ``prob TAB w1 w2 … wn [TAB bow] LF``, one per row of ``words``.
+def assemble_lines(words, prob_idx, bow_idx, wpool, woff, numpool, numoff, words_first):
+    """Bytes of the lines ``prob TAB w1 w2 … wn [TAB bow] LF``, one per row of ``words``
+    (or ``w1 … wn TAB number LF`` with ``words_first``, SRILM's count-file line).
 
     ``prob_idx``/``bow_idx`` index formatted numbers in ``numpool``/``numoff``
-    (``bow_idx`` -1: no back-off field); words index ``wpool``/``woff``.
+    (``bow_idx`` -1: no back-off field); ``words`` (rows × n, -1 after the
+    last word of a shorter row) index ``wpool``/``woff``.
     """
-    rows, n = words.shape
+    rows = words.shape[0]
     ends = np.empty(rows + 1, dtype=np.int64)
     ends[0] = 0
     lens = np.empty(rows, dtype=np.int64)
     for r in numba.prange(rows):
-        lens[r] = _line_length(r, n, numoff, prob_idx, bow_idx, words, woff)
+        lens[r] = _line_length(r, numoff, prob_idx, bow_idx, words, woff)
     for r in range(rows):
         ends[r + 1] = ends[r] + lens[r]
     out = np.empty(ends[rows], dtype=np.uint8)
     for r in numba.prange(rows):
         o = ends[r]
         a, b = numoff[prob_idx[r]], numoff[prob_idx[r] + 1]
-        for k in range(a, b):
-            out[o] = numpool[k]
-            o += 1
-        out[o] = 9
-        o += 1
-        for k in range(n):
-            w = words[r, k]
-            if k > 0:
-                out[o] = 32
-                o += 1
-            for q in range(woff[w], woff[w + 1]):
-                out[o] = wpool[q]
-                o += 1
-        if bow_idx[r] >= 0:
+        if words_first:
+            o = _copy_words(words, r, wpool, woff, out, o)
             out[o] = 9
-            o += 1
-            a, b = numoff[bow_idx[r]], numoff[bow_idx[r] + 1]
-            for k in range(a, b):
-                out[o] = numpool[k]
-                o += 1
+            o = _copy(numpool, a, b, out, o + 1)
+        else:
+            o = _copy(numpool, a, b, out, o)
+            out[o] = 9
+            o = _copy_words(words, r, wpool, woff, out, o + 1)
+            if bow_idx[r] >= 0:
+                out[o] = 9
+                o = _copy(numpool, numoff[bow_idx[r]], numoff[bow_idx[r] + 1], out, o + 1)
         out[o] = 10
     return out
+
+
+@numba.njit(cache=True)
+def _lhash_slot(key, bits):
+    h = (np.uint64(key) * np.uint64(1103515245) + np.uint64(12345)) >> np.uint64(30 - bits)
+    return np.int64(h & np.uint64((1 << bits) - 1))
+
+
+@numba.njit(cache=True)
+def _round_size(size):
+    if size < 8:
+        return size
+    return np.int64(np.float32(size + 1) / np.float32(0.8))
+
+
+@numba.njit(cache=True)
+def lhash_positions(perm, gstart, keys, pos):
+    """Where SRILM's ``LHash`` iteration puts each entry of each group.
+
+    Group ``g`` holds the keys ``keys[perm[gstart[g]:gstart[g+1]]]`` in insertion
+    order.  The table (dstruct/src/LHash.cc) starts with 1 slot and grows to the
+    power of two >= ``roundSize(n + 1)`` when full; below 8 slots it is a plain
+    array in insertion order, from 8 on linear probing on
+    ``(k * 1103515245 + 12345) >> (30 - bits)``, rehashing in slot order.
+    Iteration visits the slots in order; ``pos[perm[q]]`` gets the rank.
+    """
+    for g in range(gstart.shape[0] - 1):
+        a = gstart[g]
+        n = gstart[g + 1] - a
+        if n <= 4:  # never leaves linear mode
+            for q in range(n):
+                pos[perm[a + q]] = q
+            continue
+        bits = 0
+        table = np.full(1, -1, dtype=np.int64)  # entry index (into the group) per slot
+        for q in range(n):
+            need = _round_size(q + 1)
+            if need > (1 << bits):
+                old = table
+                old_bits = bits
+                while (1 << bits) < need:
+                    bits += 1
+                table = np.full(1 << bits, -1, dtype=np.int64)
+                if bits < 3:
+                    for i in range(q):
+                        table[i] = old[i]
+                else:
+                    for i in range(1 << old_bits):
+                        e = old[i]
+                        if e >= 0:
+                            s = _lhash_slot(keys[perm[a + e]], bits)
+                            while table[s] >= 0:
+                                s = (s + 1) & ((1 << bits) - 1)
+                            table[s] = e
+            if bits < 3:
+                table[q] = q
+            else:
+                s = _lhash_slot(keys[perm[a + q]], bits)
+                while table[s] >= 0:
+                    s = (s + 1) & ((1 << bits) - 1)
+                table[s] = q
+        rank = 0
+        for i in range(table.shape[0]):
+            if table[i] >= 0:
+                pos[perm[a + table[i]]] = rank
+                rank += 1
+
+
+@numba.njit(cache=True)
+def dedupe_u32(vals):
+    """Distinct values (first-occurrence order) and the index of each value among them."""
+    n = vals.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    slot_id = np.full(size, -1, dtype=np.int64)
+    uniq = np.empty(n, dtype=np.uint32)
+    inv = np.empty(n, dtype=np.int64)
+    nu = 0
+    for i in range(n):
+        v = vals[i]
+        k = np.int64((np.uint64(v) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+        while True:
+            u = slot_id[k]
+            if u < 0:
+                slot_id[k] = nu
+                uniq[nu] = v
+                inv[i] = nu
+                nu += 1
+                break
+            if uniq[u] == v:
+                inv[i] = u
+                break
+            k = (k + 1) & mask
+    return uniq[:nu], inv

@@ -10,6 +10,8 @@ sentence (those that fit before the sentence's end).  Every thread counts a
 slice of the sentences into its own open-addressing table (no CPU atomics);
 the tables are then merged in slice order, so rows come out in order of
 first occurrence in the corpus — the order SRILM's discounting sums in.
+When a table fills up, the kernel stops that slice where it is; the tables
+are rehashed into bigger ones and counting resumes, so no pass is wasted.
 The per-position row index it returns is the prefix input of the next order.
 """
 import numba
@@ -17,6 +19,7 @@ import numpy as np
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_FULL, _DONE = 1, 2
 
 
 @numba.njit(cache=True, inline="always")
@@ -25,59 +28,88 @@ def slot_of(key, shift):
 
 
 @numba.njit(parallel=True, cache=True)
-def _local_tables(ids, offsets, bounds, prev_idx, n, W, shift, keys, slot_row, lctx, lword, lcount,
-                  nrows, cur_idx, failed):
-    n_chunks = bounds.shape[0] - 1
-    n_slots = keys.shape[1]
+def _local_tables(ids, offsets, bounds, prev_idx, n, W, shift, table, row_slot, nrows, cur_idx,
+                  status, resume):
+    """Each slice counts into its own table, from sentence ``resume[t]`` on.
+
+    ``table[t, slot]`` = (key, row << 32 | count): key, row and count share a
+    cache line, so an insert touches one line.  ``row_slot[t, r]`` = slot of
+    local row ``r`` (rows numbered by first occurrence in the slice).  A slice
+    whose table is full stops at the start of the sentence it was in: its
+    n-grams there are counted again after the table has grown, so the partial
+    counts of that sentence are undone first.
+    """
+    n_slots = table.shape[1]
     mask = n_slots - 1
-    cap = lctx.shape[1]
-    for t in numba.prange(n_chunks):
-        tk = keys[t]
-        tr = slot_row[t]
-        for i in range(n_slots):
-            tk[i] = EMPTY
-        nr = 0
-        bad = False
-        for s in range(bounds[t], bounds[t + 1]):
-            if bad:
-                break
+    cap = row_slot.shape[1]
+    one = np.uint64(1)
+    for t in numba.prange(bounds.shape[0] - 1):
+        if status[t] == _DONE:
+            continue
+        tab = table[t]
+        nr = nrows[t]
+        status[t] = 0
+        for s in range(resume[t], bounds[t + 1]):
             st = offsets[s]
             en = offsets[s + 1]
             for p in range(st, en - n + 1):
                 c = prev_idx[p] if n > 1 else 0
-                w = ids[p + n - 1]
-                key = np.uint64(c) * np.uint64(W) + np.uint64(w)
+                key = np.uint64(c) * np.uint64(W) + np.uint64(ids[p + n - 1])
                 i = slot_of(key, shift)
                 while True:
-                    k = tk[i]
+                    k = tab[i, 0]
                     if k == key:
-                        r = tr[i]
+                        v = tab[i, 1] + one
+                        tab[i, 1] = v
+                        cur_idx[p] = np.int32(v >> np.uint64(32))
                         break
                     if k == EMPTY:
                         if nr == cap:
-                            bad = True
-                            r = 0
+                            status[t] = _FULL
                             break
-                        tk[i] = key
-                        tr[i] = nr
-                        lctx[t, nr] = c
-                        lword[t, nr] = w
-                        lcount[t, nr] = 0
-                        r = nr
+                        tab[i, 0] = key
+                        tab[i, 1] = (np.uint64(nr) << np.uint64(32)) | one
+                        row_slot[t, nr] = i
+                        cur_idx[p] = nr
                         nr += 1
                         break
                     i = (i + 1) & mask
-                if bad:
+                if status[t] == _FULL:
+                    # undo this sentence's counts so far (its rows stay, with the
+                    # counts of earlier sentences) and resume from its start
+                    for q in range(st, p):
+                        r = cur_idx[q]
+                        tab[row_slot[t, r], 1] -= one
                     break
-                lcount[t, r] += 1
-                cur_idx[p] = r
+            if status[t] == _FULL:
+                resume[t] = s
+                break
         nrows[t] = nr
-        failed[t] = bad
+        if status[t] != _FULL:
+            status[t] = _DONE
+
+
+@numba.njit(parallel=True, cache=True)
+def _regrow(old, new, row_slot, nrows, shift):
+    """Rehash every slice's rows from ``old`` into the bigger ``new`` table."""
+    mask = new.shape[1] - 1
+    for t in numba.prange(old.shape[0]):
+        for i in range(new.shape[1]):
+            new[t, i, 0] = EMPTY
+        for r in range(nrows[t]):
+            o = row_slot[t, r]
+            key = old[t, o, 0]
+            i = slot_of(key, shift)
+            while new[t, i, 0] != EMPTY:
+                i = (i + 1) & mask
+            new[t, i, 0] = key
+            new[t, i, 1] = old[t, o, 1]
+            row_slot[t, r] = i
 
 
 @numba.njit(cache=True)
-def _merge(W, lctx, lword, lcount, nrows, remap):
-    """Merge the per-thread tables in slice order; ``remap[t, r]`` = global row."""
+def _merge(W, table, row_slot, nrows, remap):
+    """Merge the per-slice tables in slice order; ``remap[t, r]`` = global row."""
     total = 0
     for t in range(nrows.shape[0]):
         total += nrows[t]
@@ -89,34 +121,36 @@ def _merge(W, lctx, lword, lcount, nrows, remap):
     mask = n_slots - 1
     keys = np.full(n_slots, EMPTY, dtype=np.uint64)
     rows = np.empty(n_slots, dtype=np.int32)
-    gctx = np.empty(total, dtype=np.int32)
-    gword = np.empty(total, dtype=np.int32)
+    gkey = np.empty(total, dtype=np.uint64)
     gcount = np.empty(total, dtype=np.int64)
+    low = np.uint64(0xFFFFFFFF)
     ng = 0
     for t in range(nrows.shape[0]):
         for r in range(nrows[t]):
-            c = lctx[t, r]
-            w = lword[t, r]
-            key = np.uint64(c) * np.uint64(W) + np.uint64(w)
+            slot = row_slot[t, r]
+            key = table[t, slot, 0]
+            cnt = np.int64(table[t, slot, 1] & low)
             i = slot_of(key, shift)
             while True:
                 k = keys[i]
                 if k == key:
                     g = rows[i]
-                    gcount[g] += lcount[t, r]
+                    gcount[g] += cnt
                     break
                 if k == EMPTY:
                     keys[i] = key
                     rows[i] = ng
-                    gctx[ng] = c
-                    gword[ng] = w
-                    gcount[ng] = lcount[t, r]
+                    gkey[ng] = key
+                    gcount[ng] = cnt
                     g = ng
                     ng += 1
                     break
                 i = (i + 1) & mask
             remap[t, r] = g
-    return gctx[:ng], gword[:ng], gcount[:ng]
+    gkey = gkey[:ng]
+    gctx = (gkey // np.uint64(W)).astype(np.int32)
+    gword = (gkey % np.uint64(W)).astype(np.int32)
+    return gctx, gword, gcount[:ng]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -136,16 +170,23 @@ def _slices(offsets, n_chunks):
     return np.maximum.accumulate(np.minimum(bounds, n_sent))
 
 
-def count_order_cpu(ids, offsets, prev_idx, n, W, n_prev_rows):
+def _table(n_chunks, cap):
+    """A table for ``cap`` rows per slice at a load of at most 0.7, and its hash shift."""
+    n_slots = 1 << max(4, int(cap / 0.7).bit_length())
+    return np.empty((n_chunks, n_slots, 2), dtype=np.uint64), 64 - (n_slots.bit_length() - 1)
+
+
+def count_order_cpu(ids, offsets, prev_idx, n, W, n_prev_rows, need_idx=True):
     """Count the n-grams of order ``n``.
 
     Parameters: ``ids`` int32 tokens, ``offsets`` int64 sentence bounds,
-    ``prev_idx`` int32 row of the (n-1)-gram starting at each position (ignored
+    ``prev_idx`` int32 row of the (n-1)-gram starting at each position (None
     for n=1), ``W`` the number of word ids, ``n_prev_rows`` rows of order n-1.
 
     Returns ``(ctx, word, count, cur_idx)``: per n-gram row (first-occurrence
     order) its prefix row, last word and count; and per position the row of the
-    n-gram starting there (undefined where none fits).
+    n-gram starting there (undefined where none fits; None unless ``need_idx``,
+    e.g. for the highest order).
     """
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
@@ -153,31 +194,34 @@ def count_order_cpu(ids, offsets, prev_idx, n, W, n_prev_rows):
     n_chunks = max(1, min(numba.get_num_threads(), n_pos // 200_000 or 1))
     bounds = _slices(offsets, n_chunks)
     per_chunk = int(np.max(offsets[bounds[1:]] - offsets[bounds[:-1]])) if n_pos else 0
-    # A first guess of the distinct n-grams per slice, doubled on overflow.
-    guess = W if n == 1 else 4 * n_prev_rows + 1024
-    cap = max(16, min(per_chunk, guess))
+    # first guess of the distinct n-grams per slice; the tables grow when it is low
+    cap = max(16, min(per_chunk, W if n == 1 else 2 * n_prev_rows + 1024))
     cur_idx = np.empty(n_pos, dtype=np.int32)
     if prev_idx is None:
         prev_idx = cur_idx  # not read for n = 1
+    table, shift = _table(n_chunks, cap)
+    table[:, :, 0] = EMPTY
+    row_slot = np.empty((n_chunks, cap), dtype=np.int64)
+    nrows = np.zeros(n_chunks, dtype=np.int64)
+    status = np.zeros(n_chunks, dtype=np.int64)
+    resume = bounds[:-1].copy()
     while True:
-        n_slots = 1 << int(2 * cap - 1).bit_length()
-        keys = np.empty((n_chunks, n_slots), dtype=np.uint64)
-        slot_row = np.empty((n_chunks, n_slots), dtype=np.int32)
-        lctx = np.empty((n_chunks, cap), dtype=np.int32)
-        lword = np.empty((n_chunks, cap), dtype=np.int32)
-        lcount = np.empty((n_chunks, cap), dtype=np.int64)
-        nrows = np.zeros(n_chunks, dtype=np.int64)
-        failed = np.zeros(n_chunks, dtype=np.bool_)
-        shift = 64 - (n_slots.bit_length() - 1)
         _local_tables(ids, offsets, bounds, prev_idx, np.int64(n), np.int64(W), np.int64(shift),
-                      keys, slot_row,
-                      lctx, lword, lcount, nrows, cur_idx, failed)
-        if not failed.any():
+                      table, row_slot, nrows, cur_idx, status, resume)
+        if (status == _DONE).all():
             break
         cap = min(max(per_chunk, 16), 2 * cap)
-    del keys, slot_row
+        new, shift = _table(n_chunks, cap)
+        grown = np.empty((n_chunks, cap), dtype=np.int64)
+        grown[:, :row_slot.shape[1]] = row_slot
+        row_slot = grown
+        _regrow(table, new, row_slot, nrows, np.int64(shift))
+        table = new
     remap = np.empty((n_chunks, cap), dtype=np.int32)
-    ctx, word, count = _merge(np.int64(W), lctx, lword, lcount, nrows, remap)
+    ctx, word, count = _merge(np.int64(W), table, row_slot, nrows, remap)
+    del table, row_slot
+    if not need_idx:
+        return ctx, word, count, None
     if n_chunks > 1:  # with one slice local rows already are global rows
         _gather(offsets, bounds, np.int64(n), remap, cur_idx)
     return ctx, word, count, cur_idx

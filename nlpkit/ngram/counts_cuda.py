@@ -13,15 +13,18 @@ import numpy as np
 from .. import backend
 
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# numba.cuda, imported on first use; the kernels read it as a module global
+# because the simulator swaps globals named ``cuda`` (not closure variables)
+cuda = None
 
 
 @functools.lru_cache(maxsize=1)
 def _kernels():
+    global cuda
     cuda = backend.get_cuda()
 
     @cuda.jit
-    def insert(ids, ends, prev_idx, n, W, shift, keys, counts, first, slot_at):
+    def insert(ids, ends, prev_idx, n, W, keys, counts, first, slot_at):
         start = cuda.grid(1)
         stride = cuda.gridsize(1)
         mask = np.uint64(keys.shape[0] - 1)
@@ -33,7 +36,10 @@ def _kernels():
             if n > 1:
                 c = np.uint64(prev_idx[p])
             key = c * np.uint64(W) + np.uint64(ids[p + n - 1])
-            i = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift)) & mask
+            # 32x32-bit products cannot overflow (the simulator warns on uint64 wrap-around)
+            h = ((key & np.uint64(0xFFFFFFFF)) * np.uint64(0x9E3779B1)) ^ \
+                ((key >> np.uint64(32)) * np.uint64(0x85EBCA77))
+            i = (h ^ (h >> np.uint64(29))) & mask
             while True:
                 old = cuda.atomic.cas(keys, i, empty, key)
                 if old == empty or old == key:
@@ -54,9 +60,8 @@ def _kernels():
     return insert, rows_of
 
 
-def count_order_cuda(ids, offsets, prev_idx, n, W, n_prev_rows):
+def count_order_cuda(ids, offsets, prev_idx, n, W, n_prev_rows, need_idx=True):
     """Same contract as :func:`nlpkit.ngram.counts.count_order_cpu`, on the GPU."""
-    cuda = backend.get_cuda()
     insert, rows_of = _kernels()
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
@@ -64,7 +69,6 @@ def count_order_cuda(ids, offsets, prev_idx, n, W, n_prev_rows):
     ends = np.repeat(offsets[1:], np.diff(offsets)).astype(np.int64)
     n_valid = int(np.maximum(np.diff(offsets) - n + 1, 0).sum())
     n_slots = 1 << max(4, int(2 * n_valid + 1).bit_length())
-    shift = 64 - (n_slots.bit_length() - 1)
     if prev_idx is None:
         prev_idx = np.zeros(max(n_pos, 1), dtype=np.int32)
     d_ids, d_ends = cuda.to_device(ids if n_pos else np.zeros(1, np.int32)), cuda.to_device(
@@ -76,8 +80,7 @@ def count_order_cuda(ids, offsets, prev_idx, n, W, n_prev_rows):
     if n_pos:
         blocks, threads = backend.cuda_grid(n_pos)
         insert[blocks, threads](d_ids, d_ends, cuda.to_device(np.ascontiguousarray(prev_idx)),
-                                np.int64(n), np.int64(W), np.int64(shift),
-                                d_keys, d_counts, d_first, d_slot_at)
+                                np.int64(n), np.int64(W), d_keys, d_counts, d_first, d_slot_at)
     keys = d_keys.copy_to_host()
     used = np.flatnonzero(keys != _EMPTY)
     first = d_first.copy_to_host()[used]
@@ -89,6 +92,8 @@ def count_order_cuda(ids, offsets, prev_idx, n, W, n_prev_rows):
     ctx = (skeys // np.uint64(W)).astype(np.int32)
     word = (skeys % np.uint64(W)).astype(np.int32)
     count = d_counts.copy_to_host()[slots]
+    if not need_idx:
+        return ctx, word, count, None
     d_cur = cuda.to_device(np.zeros(max(n_pos, 1), dtype=np.int32))
     if n_pos:
         rows_of[blocks, threads](d_ends, np.int64(n), d_slot_at, cuda.to_device(row_of_slot), d_cur)

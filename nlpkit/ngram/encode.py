@@ -19,7 +19,7 @@ from . import bytes_kernels as bk
 
 UNK_ID, BOS_ID, EOS_ID, PAU_ID = 0, 1, 2, 3
 SRILM_SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
-_BLOCK = 16 << 20  # bytes read per block
+_BLOCK = 8 << 20  # bytes read per block
 
 
 class WordTable:
@@ -69,14 +69,17 @@ class WordTable:
         n = len(self)
         raw = self.pool[:int(self.state[1])].tobytes()
         off, ln = self.woff[:n], self.wlen[:n]
-        return [raw[o:o + k].decode("utf-8", "surrogateescape") for o, k in zip(off.tolist(), ln.tolist())]
+        return [raw[o:o + k].decode("utf-8", "surrogateescape")
+                for o, k in zip(off.tolist(), ln.tolist())]
 
 
 def _blocks(source):
     """Byte blocks of ``source`` that each end at a line end."""
     if isinstance(source, (str, os.PathLike)):
         label = "<stdin>" if source == "-" else os.fspath(source)
-        with open_binary(source) as fh:
+        with open_binary(source) as opened:
+            # (stream, raw file) in newer nlpkit.text, the stream alone before
+            fh = opened[0] if isinstance(opened, tuple) else opened
             rest = b""
             while True:
                 try:
@@ -110,35 +113,47 @@ def _blocks(source):
         yield ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
-def encode_text(source, table: WordTable, *, closed=False, progress=None):
+def encode_text(source, table: WordTable, *, closed=False, progress=None, count_file=False):
     """Encode ``source`` into ``(ids int32, offsets int64)`` using and growing ``table``.
 
     ``closed``: words not already in ``table`` become ``<unk>`` (SRILM ``-vocab``).
     ``progress(nbytes)`` is called after each block.
+    ``count_file``: ``source`` is an SRILM count file; returns ``(ids, offsets, counts)``
+    with one n-gram per "sentence" and no ``<s>``/``</s>`` added.
     """
     if isinstance(source, (bytes, bytearray)):
         raise NlpkitError("source must be a path, '-' or an iterable of sentences, not bytes")
-    id_parts, off_parts, base = [], [], 0
+    id_parts, off_parts, cnt_parts, base, lines_before = [], [], [], 0, 0
     for block in _blocks(source):
         buf = np.frombuffer(block, dtype=np.uint8)
-        n_tok, n_lines = bk.count_chunk(buf)
-        out = np.empty(n_tok, dtype=np.int32)
+        n_lines = block.count(b"\n") + 1
+        out = np.empty((len(block) + 1) // 2 + 2 * n_lines, dtype=np.int32)  # a bound
         offsets = np.zeros(n_lines + 1, dtype=np.int64)
+        counts = np.zeros(n_lines if count_file else 0, dtype=np.int64)
         pos, n_out, n_sent = 0, 0, 0
         while True:
             status, pos, n_out, n_sent = bk.encode_chunk(
                 buf, pos, out, n_out, offsets, n_sent, closed, UNK_ID, BOS_ID, EOS_ID,
-                table.slots, table.hashes, table.pool, table.woff, table.wlen, table.state)
+                table.slots, table.hashes, table.pool, table.woff, table.wlen, table.state,
+                count_file, counts)
             if status == bk.OK:
                 break
+            if status == bk.BAD_COUNT:
+                lineno = lines_before + block.count(b"\n", 0, pos) + 1
+                text = block[pos:block.find(b"\n", pos)].decode("utf-8", "replace")[:60]
+                raise InputFileError(source, f"expected 'words<TAB>count', got {text!r}", lineno)
             end = block.find(b"\n", pos)
             ln = (len(block) if end < 0 else end) - pos
             table.reserve(max(1024, len(table), ln // 2 + 2), max(1 << 16, ln, table.pool.shape[0]))
-        id_parts.append(out[:n_out])
+        id_parts.append(out[:n_out].copy() if n_out < out.shape[0] // 2 else out[:n_out])
         off_parts.append(offsets[1:n_sent + 1] + base)
+        cnt_parts.append(counts[:n_sent])
         base += n_out
+        lines_before += block.count(b"\n") if count_file else 0
         if progress is not None:
             progress(len(block))
     ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32)
     offsets = np.concatenate([np.zeros(1, np.int64)] + off_parts)
+    if count_file:
+        return ids, offsets, np.concatenate(cnt_parts) if cnt_parts else np.zeros(0, np.int64)
     return ids, offsets

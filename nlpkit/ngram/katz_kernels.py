@@ -5,8 +5,8 @@ bigrams, …): ``ctx`` (row of the prefix, -1 for unigrams), ``word``, ``suf``
 (row of the suffix, the n-gram without its first word; -1 for unigrams or
 when absent), ``lp``/``stored`` (the float32 log10 probability and whether
 SRILM would store one), ``node``/``bow`` (whether a back-off context node
-exists for the row, and its float32 weight).  One open-addressing table maps
-``(ctx + 1) * W + word`` to the row.
+exists for the row, and its float32 weight).  Suffix rows are found once
+through an open-addressing table over ``(ctx + 1) * W + word``.
 
 The arithmetic is SRILM's: ``P(x) = exp(x * M_LN10)`` and ``L(p) = log10(p)``
 as scalar libm calls (Numba calls glibc's ``exp``/``log10``; verified to give
@@ -42,45 +42,45 @@ def _key(ctx, w, W):
 
 
 @numba.njit(cache=True)
-def build_table(ctx, word, W, keys, rows, shift):
-    mask = keys.shape[0] - 1
-    for r in range(ctx.shape[0]):
+def link_suffixes(ctx, word, W):
+    """``suf[r]``: row of n-gram ``r`` without its first word (-1 for unigrams or
+    when absent).  Rows must be ordered by length.  One open-addressing table
+    maps ``(ctx + 1) * W + word`` to its row."""
+    R = ctx.shape[0]
+    n_slots = 16
+    shift = 60
+    while n_slots < 2 * R + 2:
+        n_slots *= 2
+        shift -= 1
+    mask = n_slots - 1
+    keys = np.full(n_slots, EMPTY, dtype=np.uint64)
+    rows = np.empty(n_slots, dtype=np.int64)
+    for r in range(R):
         key = _key(ctx[r], word[r], W)
         i = np.int64((key * _GOLDEN) >> np.uint64(shift))
         while keys[i] != EMPTY:
             i = (i + 1) & mask
         keys[i] = key
         rows[i] = r
-
-
-@numba.njit(cache=True)
-def lookup(c, w, W, keys, rows, shift):
-    """Row of the n-gram (row ``c`` + word ``w``), or -1."""
-    mask = keys.shape[0] - 1
-    key = _key(c, w, W)
-    i = np.int64((key * _GOLDEN) >> np.uint64(shift))
-    while True:
-        k = keys[i]
-        if k == key:
-            return np.int64(rows[i])
-        if k == EMPTY:
-            return np.int64(-1)
-        i = (i + 1) & mask
-
-
-@numba.njit(parallel=True, cache=True)
-def suffixes(lo, hi, ctx, word, suf, W, keys, rows, shift):
-    """``suf`` for rows ``lo..hi-1`` of one order (the orders below must be done)."""
-    for r in numba.prange(lo, hi):
+    suf = np.full(R, -1, dtype=np.int32)
+    for r in range(R):
         c = ctx[r]
         if c < 0:
-            suf[r] = -1
-        elif ctx[c] < 0:  # a bigram: its suffix is the unigram of its last word
-            suf[r] = lookup(-1, word[r], W, keys, rows, shift)
-        elif suf[c] < 0:
-            suf[r] = -1
-        else:
-            suf[r] = lookup(suf[c], word[r], W, keys, rows, shift)
+            continue
+        s = -1 if ctx[c] < 0 else suf[c]  # the suffix's prefix: root for bigrams
+        if ctx[c] >= 0 and s < 0:
+            continue
+        key = _key(s, word[r], W)
+        i = np.int64((key * _GOLDEN) >> np.uint64(shift))
+        while True:
+            k = keys[i]
+            if k == key:
+                suf[r] = rows[i]
+                break
+            if k == EMPTY:
+                break
+            i = (i + 1) & mask
+    return suf
 
 
 @numba.njit(cache=True, inline="always")
@@ -171,27 +171,35 @@ def distribute_leftover(rows, word, nonevent, lp, stored, V):
 
 
 @numba.njit(cache=True)
-def _chain(h, m, suf, ch):
-    """``ch[j]`` = row of the last ``j`` words of row ``h`` (of length ``m``), -1 if absent."""
-    ch[m] = h
-    for j in range(m - 1, 0, -1):
-        ch[j] = suf[ch[j + 1]] if ch[j + 1] >= 0 else -1
+def backoff_prob(r, k, ctx, suf, lp, stored, node, bow, chain):
+    """SRILM's wordProbBO for the n-gram row ``r`` = (h, w): log10 p(w | last ``k`` words of h).
 
-
-@numba.njit(cache=True)
-def backoff_prob(w, ch, k, lp, stored, node, bow, W, keys, rows, shift):
-    """SRILM's wordProbBO: log10 p(w | the last ``k`` words of the context ``ch``)."""
-    u = lookup(-1, w, W, keys, rows, shift)
+    Walks the suffix chain of ``r``: ``g_j`` = (last ``j`` words of h, w) is
+    ``suf`` applied ``len(r) - 1 - j`` times, and the context node of
+    suffix_j(h) is ``ctx[g_j]``; no hash lookups are needed.  ``chain`` is
+    scratch space of at least the model's order.
+    """
+    L = 0
+    g = r
+    while ctx[g] >= 0:
+        L += 1
+        g = ctx[g]
+    chain[L] = r  # chain[j] = g_j
+    for j in range(L, 0, -1):
+        chain[j - 1] = suf[chain[j]] if chain[j] >= 0 else -1
+    u = chain[0]
     logp = lp[u] if (u >= 0 and stored[u]) else NEG_INF
     acc = np.float32(0.0)
     for j in range(1, k + 1):
-        nr = ch[j]
-        if nr < 0 or not node[nr]:
+        gj = chain[j]
+        if gj < 0:
+            break
+        nr = ctx[gj]
+        if not node[nr]:
             break
         acc = np.float32(acc + bow[nr])
-        r = lookup(nr, w, W, keys, rows, shift)
-        if r >= 0 and stored[r]:
-            logp = lp[r]
+        if stored[gj]:
+            logp = lp[gj]
             acc = np.float32(0.0)
     if logp == NEG_INF:
         return NEG_INF
@@ -199,27 +207,28 @@ def backoff_prob(w, ch, k, lp, stored, node, bow, W, keys, rows, shift):
 
 
 @numba.njit(parallel=True, cache=True)
-def order_bows(perm, gstart, gctx, m, word, suf, lp, stored, node, bow, W, keys, rows, shift):
-    """Back-off weights of the order-``m`` context nodes (SRILM computeBOW).
+def order_bows(perm, gstart, gctx, m, lo, hi, ctx, suf, lp, stored, node, bow):
+    """Context nodes for the order-``m`` contexts of the stored rows ``lo..hi-1``
+    (and their suffixes), then their back-off weights (SRILM computeBOW).
 
     The sums are sequential subtractions in first-occurrence order, as SRILM's.
     """
+    _mark_nodes(lo, hi, ctx, suf, stored, node)
     for g in numba.prange(gstart.shape[0] - 1):
         h = gctx[g]
         if not node[h]:
             continue
-        ch = np.empty(m + 1, dtype=np.int64)
-        _chain(h, m, suf, ch)
         num = 1.0
         den = 1.0
         a = gstart[g]
         b = gstart[g + 1]
+        chain = np.empty(m + 2, dtype=np.int64)
         for q in range(a, b):
             r = perm[q]
             if not stored[r]:
                 continue
             num -= _P(lp[r])
-            den -= _P(backoff_prob(word[r], ch, m - 1, lp, stored, node, bow, W, keys, rows, shift))
+            den -= _P(backoff_prob(r, m - 1, ctx, suf, lp, stored, node, bow, chain))
         if abs(num) < EPS:
             num = 0.0
         if abs(den) < EPS:
@@ -242,7 +251,36 @@ def order_bows(perm, gstart, gctx, m, word, suf, lp, stored, node, bow, W, keys,
 
 
 @numba.njit(cache=True)
-def fixup(ctx, word, suf, rorder, max_order, lp, stored, node, bow, W, keys, rows, shift):
+def _mark_nodes(lo, hi, ctx, suf, stored, node):
+    """Context nodes for the contexts of the stored rows ``lo..hi-1``, then for
+    the suffixes of every node (rows are ordered by length, so walk down)."""
+    for r in range(lo, hi):
+        if stored[r] and ctx[r] >= 0:
+            node[ctx[r]] = True
+    for h in range(lo - 1, -1, -1):
+        if node[h] and suf[h] >= 0:
+            node[suf[h]] = True
+
+
+@numba.njit(cache=True)
+def group_by(keys, n_keys):
+    """Stable counting sort: ``perm`` groups positions by key, ``start[k]`` where key k begins."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(keys.shape[0]):
+        start[keys[i] + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    perm = np.empty(keys.shape[0], dtype=np.int64)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        perm[fill[k]] = i
+        fill[k] += 1
+    return perm, start
+
+
+@numba.njit(cache=True)
+def fixup(ctx, suf, rorder, max_order, lp, stored, node, bow):
     """SRILM fixupProbs: store the missing prefixes of context nodes (SRILM-KATZ.md §6).
 
     Returns the number of probabilities added.
@@ -256,17 +294,16 @@ def fixup(ctx, word, suf, rorder, max_order, lp, stored, node, bow, W, keys, row
                 missing[g] = True
                 g = ctx[g]
     added = 0
-    ch = np.empty(max_order + 1, dtype=np.int64)
+    chain = np.empty(max_order + 1, dtype=np.int64)
     for r in range(R):  # rows are ordered by length: shorter n-grams are fixed first
         if not missing[r]:
             continue
         k = rorder[r] - 1
-        if k > 0:
-            _chain(ctx[r], k, suf, ch)
-        lp[r] = backoff_prob(word[r], ch, k, lp, stored, node, bow, W, keys, rows, shift)
+        lp[r] = backoff_prob(r, k, ctx, suf, lp, stored, node, bow, chain)
         stored[r] = True
         added += 1
-        for j in range(1, k + 1):  # the prefix becomes a context node (bow 0), and its suffixes
-            if ch[j] >= 0:
-                node[ch[j]] = True
+        h = ctx[r]  # the prefix becomes a context node (bow 0), and its suffixes
+        while h >= 0:
+            node[h] = True
+            h = suf[h]
     return added

@@ -61,8 +61,7 @@ def read_lmplz_text(source, *, skip_symbols=False) -> LmplzText:
     for block in _byte_blocks(source):
         ended = block.endswith(b"\n")
         text = block.translate(_SEPARATORS).replace(b"\n", b" \x00 ")
-        toks = [t for t in text.split(b" ") if t]
-        ids = np.fromiter(map(index.__getitem__, toks), np.int32, len(toks))
+        ids = np.fromiter(map(index.__getitem__, filter(None, text.split(b" "))), np.int32)
         specials = (ids < 3) & (ids >= 0)
         if specials.any():
             if not skip_symbols:

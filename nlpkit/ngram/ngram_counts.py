@@ -67,7 +67,8 @@ def count_ids(ids, offsets, order, n_words, *, device=None, n_jobs=None):
     prev_idx, n_prev = None, 1
     with backend.threads(n_jobs):
         for n in range(1, order + 1):
-            ctx, word, count, cur_idx = kernel(ids, offsets, prev_idx, n, n_words, n_prev)
+            ctx, word, count, cur_idx = kernel(ids, offsets, prev_idx, n, n_words, n_prev,
+                                               need_idx=n < order)
             ctxs.append(ctx)
             words.append(word)
             counts.append(count)
