@@ -2,7 +2,8 @@
 
 Run as users run (without the OpenBLAS kernel override these machines set):
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py [--threads 2] [--repeats 7]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py \\
+        [--threads 2] [--repeats 7]
 
 Prints one markdown row per layer for benchmarks/RESULTS.md.
 """
@@ -96,7 +97,8 @@ def main():
     numba.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info, threadpool_limits
+        threadpool_limits(args.threads, user_api="blas")  # NumPy's BLAS: the same thread count
         for lib in threadpool_info():
             print(f"# {lib.get('internal_api')} {lib.get('version')} {lib.get('architecture')} "
                   f"threads={lib.get('num_threads')} ({lib.get('filepath', '').split('/')[-1]})")
@@ -113,19 +115,18 @@ def main():
     print(f"\nforward+backward, float32, threads={args.threads}, median of {args.repeats}\n")
     print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch |")
     print("|---|---|---|---|---|")
-    with torch.no_grad():
-        pass
     for name in cases:
         if name in ("LSTM", "GRU", "RNN"):
             ours, theirs = recurrent_case(name, rng)
             shape = f"B{B} T{T} I{I} H{H}"
         else:
             ours, theirs = attention_case(name, rng)
-            shape = f"B{B} T{L} E{E} heads{HEADS}" + (f" FF{FF}" if name != "MultiheadAttention" else "") + " causal"
+            ff = f" FF{FF}" if name != "MultiheadAttention" else ""
+            shape = f"B{B} T{L} E{E} heads{HEADS}{ff} causal"
         t_ours = median_time(ours, args.repeats)
         t_theirs = median_time(theirs, args.repeats)
-        print(f"| {name} | {shape} | {t_ours * 1e3:.1f} | {t_theirs * 1e3:.1f} | {t_ours / t_theirs:.2f} |",
-              flush=True)
+        print(f"| {name} | {shape} | {t_ours * 1e3:.1f} | {t_theirs * 1e3:.1f} | "
+              f"{t_ours / t_theirs:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

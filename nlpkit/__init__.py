@@ -10,9 +10,13 @@ _LAZY = {
     "Corpus": ("nlpkit.text", "Corpus"),
     "Vocabulary": ("nlpkit.text", "Vocabulary"),
     "Tokenizer": ("nlpkit.text", "Tokenizer"),
+    "NGramLM": ("nlpkit.ngram.lm", "NGramLM"),
+    "Word2Vec": ("nlpkit.embed.estimators", "Word2Vec"),
+    "FastText": ("nlpkit.embed.estimators", "FastText"),
+    "KeyedVectors": ("nlpkit.embed.keyedvectors", "KeyedVectors"),
 }
 
-_SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn")
+_SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn", "models")
 
 __all__ = ["__version__", "NlpkitError", *_LAZY]
 

@@ -12,6 +12,7 @@ import sys
 import click
 
 from .._version import __version__
+from ..backend import DeviceError
 from ..errors import NlpkitError
 from .common import Settings
 
@@ -30,7 +31,7 @@ _GROUPS = {
 }
 
 # Exceptions that mean "the user's input or environment is wrong": one line, no traceback.
-_USER_ERRORS = (NlpkitError, OSError, ValueError, KeyError, MemoryError)
+_USER_ERRORS = (NlpkitError, DeviceError, OSError, ValueError, KeyError, MemoryError)
 
 
 class LazyGroup(click.Group):

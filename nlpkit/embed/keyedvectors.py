@@ -14,6 +14,13 @@ from ..text import iter_lines
 from .subwords import oov_rows, subword_rows
 
 
+class UnknownWordError(NlpkitError, KeyError):
+    """A word that has no vector (not in the vocabulary, and no n-grams to build one)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else "unknown word"
+
+
 class KeyedVectors:
     """Word vectors in id order.
 
@@ -64,7 +71,9 @@ class KeyedVectors:
         return len(self.index_to_key)
 
     def __contains__(self, word):
-        return word in self.key_to_index or (self.ngrams is not None and self._oov_rows(word).size > 0)
+        if word in self.key_to_index:
+            return True
+        return self.ngrams is not None and self._oov_rows(word).size > 0
 
     def has_index_for(self, word) -> bool:
         return word in self.key_to_index
@@ -79,7 +88,7 @@ class KeyedVectors:
         elif self.ngrams is not None and (rows := self._oov_rows(word)).size:
             v = self.ngrams[rows].astype(np.float64).mean(axis=0).astype(np.float32)
         else:
-            raise KeyError(f"word {word!r} is not in the vocabulary")
+            raise UnknownWordError(f"the word {word!r} is not in the vocabulary")
         if norm:
             n = np.linalg.norm(v)
             return v / n if n > 0 else v
@@ -149,7 +158,8 @@ class KeyedVectors:
         return self._top(unit @ mean, skip, topn)
 
     def most_similar_cosmul(self, positive=None, negative=None, topn: int = 10):
-        """Levy and Goldberg's 3CosMul: prod((1+cos)/2 of positives) / (prod(... negatives) + 1e-6)."""
+        """Levy and Goldberg's 3CosMul:
+        prod((1+cos)/2 over positives) / (prod(... over negatives) + 1e-6)."""
         positive = [positive] if isinstance(positive, str) else list(positive or [])
         negative = [negative] if isinstance(negative, str) else list(negative or [])
         if not positive and not negative:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+import numba
 import numpy as np
 
 from .. import backend
@@ -18,7 +19,7 @@ from ..errors import NlpkitError
 from ..text import Corpus
 from .sgns import sigmoid_tables, train_block_cpu
 
-KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2}
+KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2, "sgns-shared": 3}
 CHUNK_WORDS = 10_000      # tokens per chunk (one thread's unit of work)
 BLOCK_CHUNKS = 48         # chunks per kernel call (progress granularity)
 
@@ -103,8 +104,9 @@ def keep_probs(counts, sample: float) -> np.ndarray:
     return np.minimum(np.nan_to_num(p, posinf=1.0), 1.0).astype(np.float32)
 
 
-def chunk_bounds(offsets: np.ndarray, chunk_words: int = CHUNK_WORDS) -> np.ndarray:
+def chunk_bounds(offsets: np.ndarray, chunk_words: int | None = None) -> np.ndarray:
     """Sentence indices cutting the corpus into chunks of about ``chunk_words`` tokens."""
+    chunk_words = chunk_words or CHUNK_WORDS
     marks = np.arange(0, int(offsets[-1]), chunk_words, dtype=np.int64)
     starts = np.unique(np.searchsorted(offsets, marks, side="left"))
     n_sent = offsets.shape[0] - 1
@@ -121,7 +123,11 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     Returns a dict with ``words``, ``seconds``, ``loss`` (mean loss per target of
     the last epoch).
     """
-    backend.resolve_device(device)  # the CUDA twin is not built yet: validate and train on CPU
+    on_cuda = backend.resolve_device(device) == "cuda"
+    if on_cuda and kind == "fasttext":
+        raise NlpkitError("fastText training has no CUDA kernel in this version; use device 'cpu'")
+    if on_cuda and kind == "sgns-shared":
+        kind = "sgns"  # the CUDA twin draws negatives per pair
     k = KINDS[kind]
     table = noise_table(counts, ns_exponent)
     keep = keep_probs(counts, sample)
@@ -138,21 +144,42 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     out_pairs = np.zeros(BLOCK_CHUNKS, np.int64)
     t0 = time.perf_counter()
     last_loss = float("nan")
-    with backend.threads(n_jobs):
-        for epoch in range(epochs):
-            ep_loss, ep_pairs = 0.0, 0
-            for c0 in range(0, n_chunks, BLOCK_CHUNKS):
-                c1 = min(c0 + BLOCK_CHUNKS, n_chunks)
-                train_block_cpu(k, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
-                                int(window), int(negative), float(alpha), float(min_alpha),
-                                epoch * n_tokens, total, np.uint64(seed), epoch, sig, logsig,
-                                float(max_exp), sub_offsets, sub_ids, max_len, out_loss, out_pairs)
-                ep_loss += out_loss[:c1 - c0].sum()
-                ep_pairs += int(out_pairs[:c1 - c0].sum())
-                if callback is not None:
-                    done = epoch * n_tokens + int(offsets[chunks[c1]])
-                    callback(done, int(total), ep_loss / max(ep_pairs * (negative + 1), 1))
-            last_loss = ep_loss / max(ep_pairs * (negative + 1), 1)
+    # chunks are handed out one at a time: a thread slowed by other load does not hold
+    # the others back at the end of each block (the result does not depend on it)
+    if on_cuda:
+        from .sgns_cuda import CudaTrainer
+        gpu = CudaTrainer(syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed)
+
+    def run_block(epoch, c0, c1):
+        if on_cuda:
+            gpu.block(k, c0, c1, int(window), int(negative), alpha, min_alpha, epoch * n_tokens,
+                      total, max_exp, out_loss, out_pairs)
+        else:
+            train_block_cpu(k, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
+                            int(window), int(negative), float(alpha), float(min_alpha),
+                            epoch * n_tokens, total, np.uint64(seed), epoch, sig, logsig,
+                            float(max_exp), sub_offsets, sub_ids, max_len, out_loss, out_pairs)
+
+    # chunks are handed out one at a time: a thread slowed by other load does not hold
+    # the others back at the end of each block (the result does not depend on it)
+    old_chunk = numba.set_parallel_chunksize(1)
+    try:
+        with backend.threads(n_jobs):
+            for epoch in range(epochs):
+                ep_loss, ep_pairs = 0.0, 0
+                for c0 in range(0, n_chunks, BLOCK_CHUNKS):
+                    c1 = min(c0 + BLOCK_CHUNKS, n_chunks)
+                    run_block(epoch, c0, c1)
+                    ep_loss += out_loss[:c1 - c0].sum()
+                    ep_pairs += int(out_pairs[:c1 - c0].sum())
+                    if callback is not None:
+                        done = epoch * n_tokens + int(offsets[chunks[c1]])
+                        callback(done, int(total), ep_loss / max(ep_pairs * (negative + 1), 1))
+                last_loss = ep_loss / max(ep_pairs * (negative + 1), 1)
+        if on_cuda:
+            gpu.finish()
+    finally:
+        numba.set_parallel_chunksize(old_chunk)
     return {"words": epochs * n_tokens, "seconds": time.perf_counter() - t0, "loss": last_loss}
 
 

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 # status codes returned by parse_section (0 = fine)
-OK, BAD_NUMBER, FEW_FIELDS, MANY_FIELDS, TABLE_FULL = 0, 1, 2, 3, 4
+OK, BAD_NUMBER, FEW_FIELDS, MANY_FIELDS, TABLE_FULL, SLOW_FULL, ROWS_FULL, NEW_WORD = range(8)
 
 _FNV0 = np.uint64(0xCBF29CE484222325)
 _FNVP = np.uint64(0x100000001B3)
@@ -104,23 +104,37 @@ def _hash_bytes(buf, s, e):
 
 
 @numba.njit(cache=True)
-def word_id(buf, s, e, wkeys, wvals, wstart, wend, nwords):
-    """Id of the word ``buf[s:e]``, inserting it when new (``nwords[0]`` grows)."""
-    h = _hash_bytes(buf, s, e)
-    mask = wkeys.shape[0] - 1
-    slot = np.int64(h & np.uint64(mask))
+def word_id(buf, s, e, wslots, wstart, nwords, insert):
+    """Id of the word ``buf[s:e]``; a new word is inserted (``nwords[0]`` grows)
+    when ``insert``, else -1 is returned (read-only, so threads may share it).
+
+    A slot is two int64: the word's hash, then ``(id + 1) << 32 | length``, so
+    a probe reads one cache line.  Inserting compares bytes on a full match;
+    read-only lookups trust hash + length unless two vocabulary words were
+    found to share a hash (``nwords[1]``): a word *missing* from the
+    vocabulary could then in theory (odds about 2**-64) pass for a known one.
+    """
+    h = np.int64(_hash_bytes(buf, s, e))
+    mask = wslots.shape[0] // 2 - 1
+    slot = h & mask
     n = e - s
     while True:
-        v = wvals[slot]
-        if v < 0:
+        meta = wslots[2 * slot + 1]
+        if meta == 0:
+            if not insert:
+                return -1
             v = nwords[0]
-            wvals[slot] = v
-            wkeys[slot] = h
+            wslots[2 * slot] = h
+            wslots[2 * slot + 1] = ((v + 1) << 32) | n
             wstart[v] = s
-            wend[v] = e
             nwords[0] = v + 1
             return v
-        if wkeys[slot] == h and wend[v] - wstart[v] == n:
+        if wslots[2 * slot] == h and (meta & 0xFFFFFFFF) == n:
+            v = (meta >> 32) - 1
+            if not insert and nwords[1] == 0:
+                # no two words of the vocabulary share a 64-bit hash (checked as
+                # they were inserted), so hash + length identify a known word
+                return v
             a = wstart[v]
             same = True
             for t in range(n):
@@ -129,86 +143,139 @@ def word_id(buf, s, e, wkeys, wvals, wstart, wend, nwords):
                     break
             if same:
                 return v
+            nwords[1] = 1  # a true hash collision: compare bytes from now on
         slot = (slot + 1) & mask
 
 
 @numba.njit(cache=True)
-def parse_section(buf, start, end, n, ids, lp, bo, has_bo, slow, wkeys, wvals, wstart, wend,
-                  nwords, pow10):
-    """Parse the n-gram lines of ``buf[start:end]`` (order ``n``).
+def _parse_range(buf, start, end, n, ids, lp, bo, has_bo, r0, cap_rows, slow, wslots, wstart,
+                 nwords, pow10, insert):
+    """Parse lines in ``buf[start:end]`` into rows ``r0 ..< r0+cap_rows`` of the outputs.
 
-    Blank lines and lines starting with ``#`` are skipped; fields are split on
-    any whitespace.  Writes rows into the preallocated outputs and returns
-    ``(rows, n_slow, status, error_pos)``: ``slow`` receives the byte ranges of
-    numbers to re-parse in Python as ``(row, field, start, end)`` quadruples
-    (field 0 = prob, 1 = back-off).  Stops at the first bad line.
+    Returns ``(rows, n_slow, status, error_pos)``; stops at the first problem.
     """
     rows = 0
     n_slow = 0
     pos = start
-    cap_words = wkeys.shape[0] // 2
+    cap_words = wslots.shape[0] // 4
+    cap_slow = slow.shape[0] // 4
     while pos < end:
-        le = pos
-        while le < end and buf[le] != 10:
-            le += 1
-        p = pos
         line_start = pos
-        pos = le + 1
-        while p < le and _is_space(buf[p]):
+        p = pos
+        while p < end and _is_space(buf[p]):
             p += 1
-        if p >= le or buf[p] == 35:  # blank or '#'
-            continue
-        field = 0
-        while True:
-            while p < le and _is_space(buf[p]):
+        if p >= end:
+            break
+        if buf[p] == 10 or buf[p] == 35:  # blank line, or a '#' comment
+            while p < end and buf[p] != 10:
                 p += 1
-            if p >= le:
-                break
+            pos = p + 1
+            continue
+        if rows >= cap_rows:
+            return rows, n_slow, ROWS_FULL, line_start
+        r = r0 + rows
+        field = 0
+        while p < end and buf[p] != 10:
             q = p
-            while q < le and not _is_space(buf[q]):
+            while q < end and buf[q] != 10 and not _is_space(buf[q]):
                 q += 1
             if field == 0 or field == n + 1:
                 v, st = parse_number(buf, p, q, pow10)
                 if st < 0:
                     return rows, n_slow, BAD_NUMBER, p
                 if st > 0:
-                    slow[4 * n_slow] = rows
+                    if n_slow >= cap_slow:
+                        return rows, n_slow, SLOW_FULL, line_start
+                    slow[4 * n_slow] = r
                     slow[4 * n_slow + 1] = 0 if field == 0 else 1
                     slow[4 * n_slow + 2] = p
                     slow[4 * n_slow + 3] = q
                     n_slow += 1
                 if field == 0:
-                    lp[rows] = np.float32(v)
+                    lp[r] = np.float32(v)
                 else:
-                    bo[rows] = np.float32(v)
+                    bo[r] = np.float32(v)
             elif field <= n:
-                if nwords[0] >= cap_words:
+                if insert and nwords[0] >= cap_words:
                     return rows, n_slow, TABLE_FULL, line_start
-                ids[rows * n + field - 1] = word_id(buf, p, q, wkeys, wvals, wstart, wend, nwords)
+                wid = word_id(buf, p, q, wslots, wstart, nwords, insert)
+                if wid < 0:
+                    return rows, n_slow, NEW_WORD, line_start
+                ids[r * n + field - 1] = wid
             else:
                 return rows, n_slow, MANY_FIELDS, p
             field += 1
             p = q
+            while p < end and buf[p] != 10 and _is_space(buf[p]):
+                p += 1
+        pos = p + 1
         if field <= n:
             return rows, n_slow, FEW_FIELDS, line_start
-        has_bo[rows] = field == n + 2
+        has_bo[r] = field == n + 2
         if field == n + 1:
-            bo[rows] = np.float32(0.0)
+            bo[r] = np.float32(0.0)
         rows += 1
     return rows, n_slow, OK, end
 
 
 @numba.njit(cache=True)
-def rehash_words(buf, wstart, wend, nwords, cap):
+def parse_section(buf, start, end, n, ids, lp, bo, has_bo, slow, wslots, wstart, nwords, pow10):
+    """Parse the n-gram lines of ``buf[start:end]`` (order ``n``), one thread.
+
+    Blank lines and lines starting with ``#`` are skipped; fields are split on
+    any whitespace.  Writes rows into the preallocated outputs and returns
+    ``(rows, n_slow, status, error_pos)``: ``slow`` receives the byte ranges of
+    numbers to re-parse in Python as ``(row, field, start, end)`` quadruples
+    (field 0 = prob, 1 = back-off).  New words are added to the word table.
+    """
+    return _parse_range(buf, start, end, n, ids, lp, bo, has_bo, 0, lp.shape[0], slow, wslots,
+                        wstart, nwords, pow10, True)
+
+
+@numba.njit(parallel=True, cache=True)
+def parse_section_parallel(buf, bounds, row_off, n, ids, lp, bo, has_bo, wslots, wstart, nwords,
+                           pow10):
+    """Parse chunks ``bounds[c]..bounds[c+1]`` (cut at line ends) in parallel.
+
+    Chunk ``c`` writes rows from ``row_off[c]`` (room for its line count).
+    Words are only looked up, never added, and no number may need the slow
+    path: any chunk that is not plain returns a non-zero status and the caller
+    falls back to :func:`parse_section`.  Returns rows per chunk and statuses.
+    """
+    n_chunks = bounds.shape[0] - 1
+    rows = np.zeros(n_chunks, dtype=np.int64)
+    status = np.zeros(n_chunks, dtype=np.int64)
+    no_slow = np.empty(0, dtype=np.int64)
+    for c in numba.prange(n_chunks):
+        r, _ns, st, _pos = _parse_range(buf, bounds[c], bounds[c + 1], n, ids, lp, bo, has_bo,
+                                        row_off[c], row_off[c + 1] - row_off[c], no_slow, wslots,
+                                        wstart, nwords, pow10, False)
+        rows[c] = r
+        status[c] = st
+    return rows, status
+
+
+@numba.njit(cache=True)
+def rehash_words(buf, wstart, wlen, nwords, cap):
     """A fresh word table of ``cap`` slots holding words ``0..nwords-1``."""
-    wkeys = np.zeros(cap, dtype=np.uint64)
-    wvals = np.full(cap, -1, dtype=np.int32)
+    wslots = np.zeros(2 * cap, dtype=np.int64)
     mask = cap - 1
     for v in range(nwords):
-        h = _hash_bytes(buf, wstart[v], wend[v])
-        slot = np.int64(h & np.uint64(mask))
-        while wvals[slot] >= 0:
+        h = np.int64(_hash_bytes(buf, wstart[v], wstart[v] + wlen[v]))
+        slot = h & mask
+        while wslots[2 * slot + 1] != 0:
             slot = (slot + 1) & mask
-        wvals[slot] = v
-        wkeys[slot] = h
-    return wkeys, wvals
+        wslots[2 * slot] = h
+        wslots[2 * slot + 1] = ((v + 1) << 32) | wlen[v]
+    return wslots
+
+
+@numba.njit(cache=True)
+def word_lengths(wslots, nwords):
+    """Byte length of each word id, read back from the table."""
+    out = np.zeros(nwords, dtype=np.int64)
+    for slot in range(wslots.shape[0] // 2):
+        meta = wslots[2 * slot + 1]
+        if meta != 0:
+            out[(meta >> 32) - 1] = meta & 0xFFFFFFFF
+    return out

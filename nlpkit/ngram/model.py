@@ -36,34 +36,36 @@ from .backoff import BackoffModel
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 M_LN10 = 2.30258509299404568402
+_PACK_BITS = 96  # n-grams of n * bits <= 96 are keyed by their packed ids
 
 
 class ModelWarning(UserWarning):
     """An n-gram model was loaded, but something in it was odd (SRILM warns too)."""
 
 
-def _table_size(rows: int) -> int:
-    # load factor <= 0.5: short probe runs for the misses that scoring is full of
-    return 1 << max(4, int(2 * max(rows, 1) - 1).bit_length())
-
-
 class NGramTables:
     """The flat arrays the scoring kernels read; see :mod:`nlpkit.ngram.scoring`."""
 
-    FIELDS = ("uni_lp", "uni_bo", "uni_has_bo", "lp", "bo", "has_bo", "grams", "keys", "vals",
+    FIELDS = ("uni", "uni_has_bo", "uni_present", "lpbo", "has_bo", "grams", "slots",
               "tab_off", "tab_mask", "row_off", "gram_off", "n_real")
 
     def __init__(self, order, vocab_size, arrays):
         self.order, self.vocab_size = int(order), int(vocab_size)
         self.bits = max(1, int(vocab_size - 1).bit_length())
-        self.packed_upto = 64 // self.bits
+        self.packed_upto = _PACK_BITS // self.bits
         for name in self.FIELDS:
             setattr(self, name, arrays[name])
 
     # --- building -------------------------------------------------------
     @classmethod
-    def build(cls, model: BackoffModel) -> tuple["NGramTables", BackoffModel]:
-        """Tables for ``model``; returns them with the model minus overridden duplicates."""
+    def build(cls, model: BackoffModel, *, drop_orphans=False, warn=None):
+        """Tables for ``model``; returns ``(tables, model)`` where the model has lost
+        overridden duplicates (and, with ``drop_orphans``, the n-grams whose
+        context has no back-off line: SRILM's reader skips those with a warning,
+        because it stores ``p(w|h)`` in the context node of ``h`` and only a
+        line with a back-off weight creates that node).
+        """
+        warn = warn or (lambda msg: warnings.warn(msg, ModelWarning, stacklevel=3))
         V, N = len(model.vocab), model.order
         bits = max(1, int(V - 1).bit_length())
         ngrams = list(model.ngrams)
@@ -72,28 +74,32 @@ class NGramTables:
         uni_lp = np.full(V, -np.inf, dtype=np.float32)
         uni_bo = np.zeros(V, dtype=np.float32)
         uni_has_bo = np.zeros(V, dtype=bool)
+        uni_present = np.zeros(V, dtype=bool)
         if N:
             w = ngrams[0][:, 0]
             last = _last_occurrence(w)
-            uni_lp[w[last]] = lps[0][last]
-            uni_bo[w[last]] = bos[0][last]
-            uni_has_bo[w[last]] = hbs[0][last]
             if last.shape[0] != w.shape[0]:
+                warn(f"{w.shape[0] - last.shape[0]} duplicated 1-gram(s): the last line of each "
+                     "is used (as SRILM does)")
                 ngrams[0], lps[0], bos[0], hbs[0] = (a[last] for a in (ngrams[0], lps[0], bos[0], hbs[0]))
-        tables = [None, None]
-        for n in range(2, N + 1):
-            tables.append(_order_table(ngrams, lps, bos, hbs, n, bits))
-        n_real = [ngrams[k].shape[0] for k in range(N)]
-        # suffix closure of context nodes, top order down
-        syn_lp = [np.empty(0, np.float32)] * (N + 1)
+            w = ngrams[0][:, 0]
+            uni_lp[w], uni_bo[w], uni_has_bo[w] = lps[0], bos[0], hbs[0]
+            uni_present[w] = True
+        lay = _Layout(N, [g.shape[0] for g in ngrams], bits)
+        _fill_all(lay, ngrams, lps, bos, hbs, N, warn)
+        if drop_orphans:
+            for n in range(2, N + 1):
+                if _drop_orphans(lay, ngrams, lps, bos, hbs, uni_has_bo, n, model.vocab, warn):
+                    _fill(lay, ngrams, lps, bos, hbs, n, warn)
+        # suffix closure of context nodes, top order down (a no-op for well-formed models)
         for n in range(N, 2, -1):
             node = np.flatnonzero(hbs[n - 1])
             if not node.shape[0]:
                 continue
             q = np.ascontiguousarray(ngrams[n - 1][node]).ravel()
-            keys, vals, mask = tables[n - 1]
-            found = scoring.lookup_many(keys, vals, mask, ngrams[n - 2].ravel(), q, n, 1, n - 1,
-                                        bits, (n - 1) * bits <= 64)
+            found = scoring.lookup_many(lay.slots, lay.tab_off[n - 1], lay.tab_mask[n - 1],
+                                        np.ascontiguousarray(ngrams[n - 2]).ravel(), q, n, 1, n - 1,
+                                        bits, (n - 1) * bits <= _PACK_BITS)
             missing = ngrams[n - 1][node[found < 0]][:, 1:]
             if missing.shape[0]:
                 missing = np.unique(missing, axis=0)
@@ -102,20 +108,28 @@ class NGramTables:
                 lps[n - 2] = np.concatenate([lps[n - 2], np.full(k, np.nan, np.float32)])
                 bos[n - 2] = np.concatenate([bos[n - 2], np.zeros(k, np.float32)])
                 hbs[n - 2] = np.concatenate([hbs[n - 2], np.ones(k, bool)])
-                tables[n - 1] = _order_table(ngrams, lps, bos, hbs, n - 1, bits, dedupe=False)
-        del syn_lp
-        arrays = _flatten(tables, ngrams, lps, bos, hbs, N)
-        arrays.update(uni_lp=uni_lp, uni_bo=uni_bo, uni_has_bo=uni_has_bo,
+                if not lay.fits(n - 1, ngrams[n - 2].shape[0]):
+                    lay = _Layout(N, [g.shape[0] for g in ngrams], bits)
+                    for m in range(2, N + 1):
+                        _fill(lay, ngrams, lps, bos, hbs, m, warn)
+                else:
+                    _fill(lay, ngrams, lps, bos, hbs, n - 1, warn)
+        n_real = [ngrams[0].shape[0] if N else 0] + [
+            int(np.count_nonzero(~np.isnan(lps[k]))) if k else 0 for k in range(1, N)]
+        arrays = _flatten(lay, ngrams, lps, bos, hbs, N)
+        uni = np.empty(2 * V, dtype=np.float32)
+        uni[0::2], uni[1::2] = uni_lp, uni_bo
+        arrays.update(uni=uni, uni_has_bo=uni_has_bo, uni_present=uni_present,
                       n_real=np.asarray(n_real, dtype=np.int64))
-        model = BackoffModel(model.vocab, [g[:r] for g, r in zip(ngrams, n_real)],
-                             [a[:r] for a, r in zip(lps, n_real)],
-                             [a[:r] for a, r in zip(bos, n_real)],
-                             [a[:r] for a, r in zip(hbs, n_real)], dict(model.meta))
-        return cls(N, V, arrays), model
+        real = BackoffModel(model.vocab, [g[:r] for g, r in zip(ngrams, n_real)],
+                            [a[:r] for a, r in zip(lps, n_real)],
+                            [a[:r] for a, r in zip(bos, n_real)],
+                            [a[:r] for a, r in zip(hbs, n_real)], dict(model.meta))
+        return cls(N, V, arrays), real
 
     def kernel_args(self):
         """The table arguments shared by every scoring kernel, in their order."""
-        return (self.order, self.uni_lp, self.uni_bo, self.lp, self.bo, self.keys, self.vals,
+        return (self.order, self.uni, self.slots, self.slots.view(np.float32),
                 self.grams, self.tab_off, self.tab_mask, self.row_off, self.gram_off,
                 np.int64(self.bits), np.int64(self.packed_upto))
 
@@ -127,17 +141,17 @@ class NGramTables:
         N = self.order
         ngrams, lps, bos, hbs = [], [], [], []
         if N:
-            w = np.flatnonzero(~np.isneginf(self.uni_lp) | self.uni_has_bo).astype(np.int32)
+            w = np.flatnonzero(self.uni_present).astype(np.int32)
             ngrams.append(w.reshape(-1, 1))
-            lps.append(self.uni_lp[w])
-            bos.append(self.uni_bo[w])
+            lps.append(self.uni[2 * w])
+            bos.append(self.uni[2 * w + 1])
             hbs.append(self.uni_has_bo[w])
         for n in range(2, N + 1):
             r0, r = int(self.row_off[n]), int(self.n_real[n - 1])
             g0 = int(self.gram_off[n])
             ngrams.append(self.grams[g0:g0 + r * n].reshape(r, n))
-            lps.append(self.lp[r0:r0 + r])
-            bos.append(self.bo[r0:r0 + r])
+            lps.append(self.lpbo[2 * r0:2 * (r0 + r):2])
+            bos.append(self.lpbo[2 * r0 + 1:2 * (r0 + r):2])
             hbs.append(self.has_bo[r0:r0 + r])
         return BackoffModel(list(vocab), ngrams, lps, bos, hbs, dict(meta))
 
@@ -151,48 +165,148 @@ def _last_occurrence(w):
     return np.sort(w.shape[0] - 1 - first_in_rev)
 
 
-def _order_table(ngrams, lps, bos, hbs, n, bits, dedupe=True):
-    g = ngrams[n - 1]
-    mask = _table_size(g.shape[0]) - 1
-    flat = np.ascontiguousarray(g).ravel()
-    keys, vals, dup = scoring.build_table(flat, n, bits, n * bits <= 64, mask)
-    if dedupe and dup.any():
+class _Layout:
+    """Where each order's hash table sits in the one flat ``slots`` array."""
+
+    def __init__(self, N, rows, bits):
+        self.bits = bits
+        self.tab_off = np.zeros(N + 2, np.int64)
+        self.tab_mask = np.zeros(N + 2, np.int64)
+        t = 0
+        for n in range(2, N + 1):
+            size = _table_size(rows[n - 1])
+            self.tab_off[n], self.tab_mask[n] = t, size - 1
+            t += size
+        self.slots = np.zeros(3 * t, dtype=np.uint64)  # see scoring.py: 3 words a slot
+        self.used = [False] * (N + 2)  # fresh tables are already empty
+        self.grams = None  # all orders' ids, flat, when still valid
+
+    def fits(self, n, rows):
+        return _table_size(rows) <= self.tab_mask[n] + 1
+
+    def clear(self, n):
+        a, b = self.tab_off[n], self.tab_off[n] + self.tab_mask[n] + 1
+        self.slots[3 * a:3 * b] = 0
+
+
+def _table_size(rows: int) -> int:
+    # a power of two at load factor <= 0.7: short probe runs, half the memory of 0.5
+    return 1 << max(4, int(rows / 0.7 + 1).bit_length())
+
+
+def _fill_all(lay, ngrams, lps, bos, hbs, N, warn):
+    """Build every order's table at once (in parallel); duplicates are then dropped."""
+    if N < 2:
+        return
+    rows = np.zeros(N + 2, np.int64)
+    for n in range(2, N + 1):
+        rows[n + 1] = ngrams[n - 1].shape[0]
+    row_off = np.cumsum(rows)
+    gram_off = np.zeros(N + 2, np.int64)
+    for n in range(2, N + 1):
+        gram_off[n + 1] = gram_off[n] + ngrams[n - 1].shape[0] * n
+    grams = np.concatenate([np.ascontiguousarray(ngrams[n - 1], dtype=np.int32).ravel()
+                            for n in range(2, N + 1)])
+    plan, plan_off = _balance(rows, N)
+    dup = scoring.build_tables(grams, gram_off, row_off, plan, plan_off, lay.bits,
+                               _PACK_BITS // lay.bits, lay.slots, lay.tab_off, lay.tab_mask)
+    lay.grams = grams  # reused by _flatten while no order changes
+    for n in range(2, N + 1):
+        lay.used[n] = True
+        d = dup[row_off[n]:row_off[n + 1]]
+        if d.any():
+            keep = ~d
+            for lst in (ngrams, lps, bos, hbs):
+                lst[n - 1] = lst[n - 1][keep]
+            warn(f"{int(d.sum())} duplicated {n}-gram(s): the last line of each is used "
+                 "(as SRILM does)")
+            _fill(lay, ngrams, lps, bos, hbs, n, warn)
+
+
+def _balance(rows, N):
+    """Orders 2..N split among the threads, largest first onto the least loaded."""
+    import numba
+    workers = max(1, min(numba.get_num_threads(), N - 1))
+    load = [0] * workers
+    groups = [[] for _ in range(workers)]
+    for n in sorted(range(2, N + 1), key=lambda n: -rows[n + 1]):
+        k = load.index(min(load))
+        groups[k].append(n)
+        load[k] += int(rows[n + 1])
+    plan = np.array([n for g in groups for n in g], dtype=np.int64)
+    plan_off = np.zeros(workers + 1, dtype=np.int64)
+    np.cumsum([len(g) for g in groups], out=plan_off[1:])
+    return plan, plan_off
+
+
+def _fill(lay, ngrams, lps, bos, hbs, n, warn):
+    """(Re)build order ``n``'s table; drop rows overridden by a later duplicate."""
+    if lay.used[n]:
+        lay.clear(n)
+    lay.used[n] = True
+    lay.grams = None
+    flat = np.ascontiguousarray(ngrams[n - 1]).ravel()
+    dup = scoring.build_table(flat, n, lay.bits, n * lay.bits <= _PACK_BITS, lay.slots,
+                              lay.tab_off[n], lay.tab_mask[n])
+    if dup.any():
         keep = ~dup
         for lst in (ngrams, lps, bos, hbs):
             lst[n - 1] = lst[n - 1][keep]
-        warnings.warn(f"{int(dup.sum())} duplicated {n}-gram(s): the last line of each is used "
-                      "(as SRILM does)", ModelWarning, stacklevel=4)
-        return _order_table(ngrams, lps, bos, hbs, n, bits, dedupe=False)
-    return keys, vals, mask
+        warn(f"{int(dup.sum())} duplicated {n}-gram(s): the last line of each is used "
+             "(as SRILM does)")
+        _fill(lay, ngrams, lps, bos, hbs, n, warn)
 
 
-def _flatten(tables, ngrams, lps, bos, hbs, N):
-    tab_off = np.zeros(N + 2, np.int64)
-    tab_mask = np.zeros(N + 2, np.int64)
+def _drop_orphans(lay, ngrams, lps, bos, hbs, uni_has_bo, n, vocab, warn):
+    g = ngrams[n - 1]
+    if n == 2:
+        ok = uni_has_bo[g[:, 0]]
+    else:
+        rows = scoring.lookup_many(lay.slots, lay.tab_off[n - 1], lay.tab_mask[n - 1],
+                                   np.ascontiguousarray(ngrams[n - 2]).ravel(),
+                                   np.ascontiguousarray(g).ravel(), n, 0, n - 1, lay.bits,
+                                   (n - 1) * lay.bits <= _PACK_BITS)
+        ok = rows >= 0
+        ok[ok] = hbs[n - 2][rows[ok]]
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        example = " ".join(vocab[i] for i in g[bad[0]])
+        warn(f"{bad.shape[0]} {n}-gram(s) skipped because their context has no back-off "
+             f"weight line (as SRILM does), e.g. \"{example}\"")
+        for lst in (ngrams, lps, bos, hbs):
+            lst[n - 1] = lst[n - 1][ok]
+        lay.grams = None
+        return True
+    return False
+
+
+def _flatten(lay, ngrams, lps, bos, hbs, N):
     row_off = np.zeros(N + 2, np.int64)
     gram_off = np.zeros(N + 2, np.int64)
-    key_parts, val_parts, lp_parts, bo_parts, hb_parts, gram_parts = [], [], [], [], [], []
-    t = r = g = 0
+    r = g = 0
     for n in range(2, N + 1):
-        keys, vals, mask = tables[n]
-        tab_off[n], tab_mask[n], row_off[n], gram_off[n] = t, mask, r, g
-        key_parts.append(keys)
-        val_parts.append(vals)
-        lp_parts.append(lps[n - 1])
-        bo_parts.append(bos[n - 1])
-        hb_parts.append(hbs[n - 1])
-        gram_parts.append(np.ascontiguousarray(ngrams[n - 1]).ravel())
-        t += keys.shape[0]
+        row_off[n], gram_off[n] = r, g
         r += lps[n - 1].shape[0]
-        g += gram_parts[-1].shape[0]
+        g += lps[n - 1].shape[0] * n
 
     def cat(parts, dtype):
-        return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, dtype), dtype=dtype)
+        if not parts:
+            return np.zeros(0, dtype)
+        return np.concatenate([np.ascontiguousarray(p, dtype=dtype).ravel() for p in parts])
 
-    return dict(keys=cat(key_parts, np.uint64), vals=cat(val_parts, np.int32),
-                lp=cat(lp_parts, np.float32), bo=cat(bo_parts, np.float32),
-                has_bo=cat(hb_parts, bool), grams=cat(gram_parts, np.int32),
-                tab_off=tab_off, tab_mask=tab_mask, row_off=row_off, gram_off=gram_off)
+    hi = range(1, N)
+    slots_f = lay.slots.view(np.float32)
+    for n in range(2, N + 1):
+        scoring.fill_values(lay.slots, slots_f, lay.tab_off[n], lay.tab_mask[n],
+                            np.ascontiguousarray(lps[n - 1], dtype=np.float32),
+                            np.ascontiguousarray(bos[n - 1], dtype=np.float32))
+    lp, bo = cat([lps[k] for k in hi], np.float32), cat([bos[k] for k in hi], np.float32)
+    lpbo = np.empty(2 * lp.shape[0], dtype=np.float32)
+    lpbo[0::2], lpbo[1::2] = lp, bo
+    return dict(slots=lay.slots, tab_off=lay.tab_off, tab_mask=lay.tab_mask, lpbo=lpbo,
+                has_bo=cat([hbs[k] for k in hi], bool),
+                grams=lay.grams if lay.grams is not None else cat([ngrams[k] for k in hi], np.int32),
+                row_off=row_off, gram_off=gram_off)
 
 
 @dataclass
@@ -248,11 +362,13 @@ class NGramScorer:
                                   "(the reader adds it; was the model built by hand?)")
         self.bos_id, self.eos_id, self.unk_id = (self._index[s] for s in (BOS, EOS, UNK))
         # KenLM's view of -inf probabilities: -99 as written, and -100 for a missing <unk>
-        self.has_unk = bool(np.isfinite(tables.uni_lp[self.unk_id]))
-        kl = np.where(np.isneginf(tables.uni_lp), np.float32(-99.0), tables.uni_lp).astype(np.float32)
+        uni_lp = tables.uni[0::2]
+        self.has_unk = bool(np.isfinite(uni_lp[self.unk_id]))
+        kl = tables.uni.copy()
+        kl[0::2] = np.where(np.isneginf(uni_lp), np.float32(-99.0), uni_lp)
         if not self.has_unk:
-            kl[self.unk_id] = np.float32(-100.0)
-        self._uni_lp_kenlm = kl
+            kl[2 * self.unk_id] = np.float32(-100.0)
+        self._uni_kenlm = kl
 
     def __getstate__(self):
         # pickle the model arrays only; the tables are rebuilt on load
@@ -286,7 +402,7 @@ class NGramScorer:
         t = self.tables
         args = list(t.kernel_args())
         if kenlm:
-            args[1] = self._uni_lp_kenlm
+            args[1] = self._uni_kenlm
         return args
 
     def token_scores(self, ids, offsets, *, bos=True, eos=True, kenlm=True, device=None,

@@ -26,7 +26,8 @@ def normal_(a, mean=0.0, std=1.0, rng=None):
 
 
 def default_uniform_(a, fan_in, rng=None):
-    """PyTorch's default for Linear/Conv/recurrent weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    """PyTorch's default for Linear/Conv/recurrent weights and biases:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return uniform_(a, -bound, bound, rng)
 
@@ -50,7 +51,8 @@ def kaiming_uniform_(a, nonlinearity="relu", rng=None):
 
 
 def orthogonal_(a, gain=1.0, rng=None):
-    """A (semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_`` (QR of a Gaussian, sign-fixed)."""
+    """A (semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_`` (QR of a Gaussian,
+    sign-fixed)."""
     rows = a.shape[0]
     cols = a.size // rows
     flat = as_rng(rng).normal(size=(rows, cols))

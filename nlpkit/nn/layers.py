@@ -37,7 +37,8 @@ class Linear(Module):
 
     def backward(self, grad_output):
         x2, shape = self._need_cache()
-        dy = self._check_grad(grad_output, shape[:-1] + (self.out_features,)).reshape(-1, self.out_features)
+        dy = self._check_grad(grad_output, shape[:-1] + (self.out_features,))
+        dy = dy.reshape(-1, self.out_features)
         self._grads["weight"] += dy.T @ x2
         if self.has_bias:
             self._grads["bias"] += dy.sum(axis=0)
@@ -79,7 +80,8 @@ class Embedding(Module):
 
     def backward(self, grad_output):
         flat, shape = self._need_cache()
-        dy = self._check_grad(grad_output, shape + (self.embedding_dim,)).reshape(-1, self.embedding_dim)
+        dy = self._check_grad(grad_output, shape + (self.embedding_dim,))
+        dy = dy.reshape(-1, self.embedding_dim)
         pad = -1 if self.padding_idx is None else self.padding_idx
         K.embedding_scatter_add(flat, dy, self._grads["weight"], np.int64(pad))
         self.last_rows = np.unique(flat)

@@ -18,7 +18,8 @@ REDUCTIONS = ("mean", "sum", "none")
 class _Loss:
     def __init__(self, reduction):
         if reduction not in REDUCTIONS:
-            raise NlpkitError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}; got {reduction!r}")
+            raise NlpkitError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}; "
+                              f"got {reduction!r}")
         self.reduction = reduction
         self._cache = None
 
@@ -41,7 +42,8 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
-            raise NlpkitError(f"CrossEntropyLoss: label_smoothing must be in [0, 1]; got {label_smoothing}")
+            raise NlpkitError("CrossEntropyLoss: label_smoothing must be in [0, 1]; "
+                              f"got {label_smoothing}")
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
 
@@ -49,15 +51,18 @@ class CrossEntropyLoss(_Loss):
         logits = np.asarray(logits)
         targets = np.asarray(targets)
         if logits.dtype not in (np.float32, np.float64):
-            raise NlpkitError(f"CrossEntropyLoss: logits must be float32 or float64, got {logits.dtype}")
+            raise NlpkitError("CrossEntropyLoss: logits must be float32 or float64, "
+                              f"got {logits.dtype}")
         if logits.shape[:-1] != targets.shape:
             raise NlpkitError(f"CrossEntropyLoss: targets expected shape {logits.shape[:-1]} "
-                              f"(logits {logits.shape} without the class axis), got {targets.shape}")
+                              f"(logits {logits.shape} without the class axis), "
+                              f"got {targets.shape}")
         c = logits.shape[-1]
         t = np.ascontiguousarray(targets, dtype=np.int64).reshape(-1)
         used = t != self.ignore_index
         if np.any((t[used] < 0) | (t[used] >= c)):
-            raise NlpkitError(f"CrossEntropyLoss: targets must lie in [0, {c}) or equal ignore_index")
+            raise NlpkitError(f"CrossEntropyLoss: targets must lie in [0, {c}) "
+                              "or equal ignore_index")
         x = K.rows(logits)
         dlogits = np.empty_like(x)
         losses = np.empty(x.shape[0], dtype=x.dtype)

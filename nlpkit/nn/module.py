@@ -118,7 +118,8 @@ class Module:
         return {name: value.copy() for name, value in self.named_parameters()}
 
     def load_state_dict(self, state: dict, strict: bool = True):
-        """Copy arrays (or anything ``np.asarray`` takes, e.g. torch tensors) into the parameters."""
+        """Copy arrays (or anything ``np.asarray`` takes, e.g. torch tensors) into the
+        parameters, in place."""
         own = dict(self.named_parameters())
         if strict:
             missing = [k for k in own if k not in state]
@@ -165,7 +166,8 @@ class Module:
     def _check_input(self, x, what="input", last=None, ndim=None):
         """Check a float input's dtype and trailing size; return it C-contiguous."""
         if not isinstance(x, np.ndarray):
-            raise NlpkitError(f"{type(self).__name__}: {what} must be a numpy array, got {type(x).__name__}")
+            raise NlpkitError(f"{type(self).__name__}: {what} must be a numpy array, "
+                              f"got {type(x).__name__}")
         if x.dtype != self.dtype:
             raise NlpkitError(f"{type(self).__name__}: {what} dtype must be {np.dtype(self.dtype)} "
                               f"(the layer's dtype), got {x.dtype}")
@@ -180,7 +182,8 @@ class Module:
     def _check_grad(self, grad, shape, what="grad_output"):
         if not isinstance(grad, np.ndarray) or grad.shape != tuple(shape):
             got = getattr(grad, "shape", type(grad).__name__)
-            raise NlpkitError(f"{type(self).__name__}.backward: {what} expected shape {tuple(shape)}, "
+            raise NlpkitError(f"{type(self).__name__}.backward: {what} expected shape "
+                              f"{tuple(shape)}, "
                               f"got {got}")
         return np.ascontiguousarray(grad, dtype=self.dtype)
 
@@ -188,7 +191,8 @@ class Module:
         return ""
 
     def __repr__(self):
-        inner = "".join(f"\n  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in self._modules.items())
+        inner = "".join(f"\n  ({n}): " + repr(m).replace("\n", "\n  ")
+                        for n, m in self._modules.items())
         return f"{type(self).__name__}({self.extra_repr()}{inner}{chr(10) if inner else ''})"
 
 

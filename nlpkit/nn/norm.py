@@ -33,7 +33,8 @@ class LayerNorm(Module):
         k = len(self.normalized_shape)
         if x.shape[x.ndim - k:] != self.normalized_shape:
             from ..errors import NlpkitError
-            raise NlpkitError(f"LayerNorm: input expected shape (..., {', '.join(map(str, self.normalized_shape))}), "
+            dims = ", ".join(map(str, self.normalized_shape))
+            raise NlpkitError(f"LayerNorm: input expected shape (..., {dims}), "
                               f"got {x.shape}")
         x2 = x.reshape(-1, self.size)
         y, xhat = np.empty_like(x2), np.empty_like(x2)

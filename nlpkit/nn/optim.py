@@ -20,7 +20,8 @@ def _pairs(params):
     pairs = list(params)
     for p, g in pairs:
         if p.shape != g.shape:
-            raise NlpkitError(f"optimizer: parameter shape {p.shape} and gradient shape {g.shape} differ")
+            raise NlpkitError(f"optimizer: parameter shape {p.shape} and gradient shape "
+                              f"{g.shape} differ")
     return pairs
 
 
@@ -44,7 +45,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False):
         super().__init__(params, lr)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise NlpkitError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
@@ -65,7 +67,7 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam; ``weight_decay`` is L2 added to the gradient (use :class:`AdamW` for decoupled decay)."""
+    """Adam; ``weight_decay`` is L2 added to the gradient (:class:`AdamW` decouples it)."""
 
     decoupled = False
 
@@ -94,7 +96,7 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay ``p -= lr * weight_decay * p`` (default 0.01, as PyTorch)."""
+    """Adam with decoupled weight decay ``p -= lr * weight_decay * p`` (default 0.01)."""
 
     decoupled = True
 
@@ -120,7 +122,8 @@ def clip_grad_norm(params, max_norm):
 
 
 class WarmupDecay:
-    """Learning rate: linear warm-up over ``warmup_steps`` to ``optimizer.lr``, then decay to ``min_lr``.
+    """Learning rate: linear warm-up over ``warmup_steps`` to ``optimizer.lr``, then decay
+    to ``min_lr``.
 
     ``decay`` is ``'linear'``, ``'cosine'`` or ``'constant'`` over ``total_steps``.
     Call :meth:`step` after each optimizer step.
@@ -128,7 +131,8 @@ class WarmupDecay:
 
     def __init__(self, optimizer, warmup_steps=0, total_steps=None, decay="linear", min_lr=0.0):
         if decay not in ("linear", "cosine", "constant"):
-            raise NlpkitError(f"WarmupDecay: decay must be linear, cosine or constant; got {decay!r}")
+            raise NlpkitError("WarmupDecay: decay must be linear, cosine or constant; "
+                              f"got {decay!r}")
         if decay != "constant" and not total_steps:
             raise NlpkitError("WarmupDecay: total_steps is needed for linear or cosine decay")
         self.optimizer, self.base_lr = optimizer, optimizer.lr

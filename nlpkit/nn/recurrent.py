@@ -29,11 +29,13 @@ class _RecurrentBase(Module):
                  dropout=0.0, bidirectional=False, dtype=np.float32, rng=None):
         super().__init__(dtype)
         if hidden_size <= 0 or input_size <= 0 or num_layers <= 0:
-            raise NlpkitError(f"{type(self).__name__}: input_size, hidden_size and num_layers must be positive")
+            raise NlpkitError(f"{type(self).__name__}: input_size, hidden_size and num_layers "
+                              "must be positive")
         if not 0.0 <= dropout < 1.0:
             raise NlpkitError(f"{type(self).__name__}: dropout must be in [0, 1); got {dropout}")
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), bool(batch_first)
+        self.num_layers, self.bias = int(num_layers), bool(bias)
+        self.batch_first = bool(batch_first)
         self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.rng = as_rng(rng)
@@ -74,7 +76,8 @@ class _RecurrentBase(Module):
                 raise NlpkitError(f"{type(self).__name__}: give lengths or padding_mask, not both")
             padding_mask = np.asarray(padding_mask, dtype=bool)
             if padding_mask.shape != (batch, n_steps):
-                raise NlpkitError(f"{type(self).__name__}: padding_mask expected shape {(batch, n_steps)}, "
+                raise NlpkitError(f"{type(self).__name__}: padding_mask expected shape "
+                                  f"{(batch, n_steps)}, "
                                   f"got {padding_mask.shape}")
             lengths = (~padding_mask).sum(axis=1)
         if lengths is None:
@@ -82,7 +85,8 @@ class _RecurrentBase(Module):
         else:
             lengths = np.ascontiguousarray(lengths, dtype=np.int64)
             if lengths.shape != (batch,):
-                raise NlpkitError(f"{type(self).__name__}: lengths expected shape ({batch},), got {lengths.shape}")
+                raise NlpkitError(f"{type(self).__name__}: lengths expected shape ({batch},), "
+                                  f"got {lengths.shape}")
             if lengths.size and (lengths.min() < 0 or lengths.max() > n_steps):
                 raise NlpkitError(f"{type(self).__name__}: lengths must lie in [0, {n_steps}]")
         state_shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
@@ -94,7 +98,8 @@ class _RecurrentBase(Module):
             return np.zeros(shape, self.dtype)
         value = self._check_input(value, what=what)
         if value.shape != shape:
-            raise NlpkitError(f"{type(self).__name__}: {what} expected shape {shape}, got {value.shape}")
+            raise NlpkitError(f"{type(self).__name__}: {what} expected shape {shape}, "
+                              f"got {value.shape}")
         return value
 
     def _split_hx(self, hx, shape):
@@ -114,7 +119,8 @@ class _RecurrentBase(Module):
             for d, sfx in enumerate(self._suffixes(layer)):
                 idx = layer * self.num_directions + d
                 init_states = [s[idx] for s in states]
-                out, last, cache = self._run_direction(inp, init_states, sfx, lengths, reverse=d == 1)
+                out, last, cache = self._run_direction(inp, init_states, sfx, lengths,
+                                                       reverse=d == 1)
                 for f, v in zip(final, last):
                     f[idx] = v
                 outs.append(out)
@@ -170,23 +176,26 @@ class _RecurrentBase(Module):
     # ------------------------------------------------------------ one direction of one layer
     def _project(self, inp, w_ih, bias):
         n_steps, batch, n_in = inp.shape
-        xproj = np.dot(inp.reshape(-1, n_in), w_ih.T)
+        xproj = K.dot(inp.reshape(-1, n_in), w_ih.T)
         xproj += bias
         return xproj.reshape(n_steps, batch, -1)
 
     def _weight_grads(self, sfx, inp, hprev, dgx, dgh, dinp, w_ih):
         gh = dgx.shape[2]
         dgx2, dgh2 = dgx.reshape(-1, gh), dgh.reshape(-1, gh)
-        self._grads["weight_ih" + sfx] += np.dot(dgx2.T, inp.reshape(-1, inp.shape[2]))
-        self._grads["weight_hh" + sfx] += np.dot(dgh2.T, hprev.reshape(-1, self.hidden_size))
+        self._grads["weight_ih" + sfx] += K.dot(dgx2.T, inp.reshape(-1, inp.shape[2]))
+        self._grads["weight_hh" + sfx] += K.dot(dgh2.T, hprev.reshape(-1, self.hidden_size))
         if self.bias:
             self._grads["bias_ih" + sfx] += dgx2.sum(axis=0)
             self._grads["bias_hh" + sfx] += dgh2.sum(axis=0)
-        dinp += np.dot(dgx2, w_ih).reshape(dinp.shape)
+        dinp += K.dot(dgx2, w_ih).reshape(dinp.shape)
 
 
 class RNN(_RecurrentBase):
-    """Elman RNN: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or ReLU). Returns ``(output, h_n)``."""
+    """Elman RNN: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or ReLU).
+
+    Returns ``(output, h_n)``.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32, rng=None):
@@ -204,14 +213,16 @@ class RNN(_RecurrentBase):
         out = np.empty((n_steps, batch, self.hidden_size), self.dtype)
         hprev = np.empty_like(out)
         relu = self.mode == "RNN_RELU"
-        h_n = K.rnn_forward(xproj, np.ascontiguousarray(w_hh.T), states[0], lengths, reverse, relu, out, hprev)
+        whh_t = np.ascontiguousarray(w_hh.T)
+        h_n = K.rnn_forward(xproj, whh_t, states[0], lengths, reverse, relu, out, hprev)
         return out, [h_n], (out, hprev)
 
     def _back_direction(self, dout, d_last, inp, dinp, sfx, lengths, cache, reverse):
         out, hprev = cache
         w_ih, w_hh, _, _ = self._weights(sfx)
         dpre = np.empty((out.shape[0], out.shape[1], self.hidden_size), self.dtype)
-        dh0 = K.rnn_backward(dout, d_last[0], out, w_hh, lengths, reverse, self.mode == "RNN_RELU", dpre)
+        relu = self.mode == "RNN_RELU"
+        dh0 = K.rnn_backward(dout, d_last[0], out, w_hh, lengths, reverse, relu, dpre)
         self._weight_grads(sfx, inp, hprev, dpre, dpre, dinp, w_ih)
         return [dh0]
 
@@ -247,15 +258,18 @@ class LSTM(_RecurrentBase):
         out = np.empty((n_steps, batch, h), self.dtype)
         hprev, cprev = np.empty_like(out), np.empty_like(out)
         gates = np.empty((n_steps, batch, 4 * h), self.dtype)
-        h_n, c_n = K.lstm_forward(xproj, np.ascontiguousarray(w_hh.T), states[0], states[1], lengths,
-                                  reverse, out, hprev, cprev, gates)
-        return out, [h_n, c_n], (hprev, cprev, gates)
+        tanh_c = np.empty_like(out)
+        whh_t = np.ascontiguousarray(w_hh.T)
+        h_n, c_n = K.lstm_forward(xproj, whh_t, states[0], states[1], lengths, reverse,
+                                  out, hprev, cprev, gates, tanh_c)
+        return out, [h_n, c_n], (hprev, cprev, gates, tanh_c)
 
     def _back_direction(self, dout, d_last, inp, dinp, sfx, lengths, cache, reverse):
-        hprev, cprev, gates = cache
+        hprev, cprev, gates, tanh_c = cache
         w_ih, w_hh, _, _ = self._weights(sfx)
         dgates = np.empty_like(gates)
-        dh0, dc0 = K.lstm_backward(dout, d_last[0], d_last[1], cprev, gates, w_hh, lengths, reverse, dgates)
+        dh0, dc0 = K.lstm_backward(dout, d_last[0], d_last[1], cprev, gates, tanh_c, w_hh, lengths,
+                                   reverse, dgates)
         self._weight_grads(sfx, inp, hprev, dgates, dgates, dinp, w_ih)
         return [dh0, dc0]
 
@@ -274,14 +288,16 @@ class GRU(_RecurrentBase):
         out = np.empty((n_steps, batch, h), self.dtype)
         hprev, hn_proj = np.empty_like(out), np.empty_like(out)
         gates = np.empty((n_steps, batch, 3 * h), self.dtype)
-        h_n = K.gru_forward(xproj, np.ascontiguousarray(w_hh.T), np.ascontiguousarray(b_hh), states[0],
-                            lengths, reverse, out, hprev, gates, hn_proj)
+        whh_t, bhh = np.ascontiguousarray(w_hh.T), np.ascontiguousarray(b_hh)
+        h_n = K.gru_forward(xproj, whh_t, bhh, states[0], lengths, reverse, out, hprev, gates,
+                            hn_proj)
         return out, [h_n], (hprev, gates, hn_proj)
 
     def _back_direction(self, dout, d_last, inp, dinp, sfx, lengths, cache, reverse):
         hprev, gates, hn_proj = cache
         w_ih, w_hh, _, _ = self._weights(sfx)
         dgx, dgh = np.empty_like(gates), np.empty_like(gates)
-        dh0 = K.gru_backward(dout, d_last[0], hprev, gates, hn_proj, w_hh, lengths, reverse, dgx, dgh)
+        dh0 = K.gru_backward(dout, d_last[0], hprev, gates, hn_proj, w_hh, lengths, reverse,
+                             dgx, dgh)
         self._weight_grads(sfx, inp, hprev, dgx, dgh, dinp, w_ih)
         return [dh0]

@@ -17,9 +17,14 @@ import math
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 
-@numba.njit(inline="always")
+def _tanh(v):
+    return math.tanh(v)
+
+
 def _sigmoid(v):
     if v >= 0:
         return 1.0 / (1.0 + math.exp(-v))
@@ -27,13 +32,95 @@ def _sigmoid(v):
     return e / (1.0 + e)
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _tanh_f32(x):
+    """Rational tanh for float32 (Eigen's coefficients, a few ulp): plain arithmetic,
+    so LLVM vectorises the gate loops where libm's tanh/exp would stay scalar."""
+    x = min(max(x, np.float32(-7.9053111)), np.float32(7.9053111))
+    x2 = x * x
+    p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
+    p = x2 * p + np.float32(-8.60467152213735e-11)
+    p = x2 * p + np.float32(5.12229709037114e-08)
+    p = x2 * p + np.float32(1.48572235717979e-05)
+    p = x2 * p + np.float32(6.37261928875436e-04)
+    p = x2 * p + np.float32(4.89352455891786e-03)
+    p = x * p
+    q = x2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
+    q = x2 * q + np.float32(2.26843463243900e-03)
+    q = x2 * q + np.float32(4.89352518554385e-03)
+    return p / q
+
+
+@overload(_tanh, inline="always")
+def _tanh_impl(v):
+    if v == types.float32:
+        return lambda v: _tanh_f32(v)
+    return lambda v: math.tanh(v)
+
+
+@overload(_sigmoid, inline="always")
+def _sigmoid_impl(v):
+    if v == types.float32:
+        half = np.float32(0.5)
+        return lambda v: half + half * _tanh_f32(half * v)
+
+    def exact(v):
+        if v >= 0:
+            return 1.0 / (1.0 + math.exp(-v))
+        e = math.exp(v)
+        return e / (1.0 + e)
+    return exact
+
+
 @numba.njit(inline="always")
 def _step_index(s, n_steps, reverse):
     return n_steps - 1 - s if reverse else s
 
 
+# Kernel options: ``error_model='numpy'`` drops the divide-by-zero branch and
+# ``fastmath`` lets LLVM vectorise the gate loops over the hidden units.
+JIT = dict(cache=True, error_model="numpy", fastmath=True)
+
+
+@numba.njit(inline="always")
+def _copy_row(src, dst):
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
+@numba.njit(inline="always")
+def _zero_row(dst):
+    for j in range(dst.shape[0]):
+        dst[j] = 0
+
+
+@numba.njit(cache=True)
+def dot(a, b):
+    """``a @ b`` for 2-D C- or F-contiguous arrays through the BLAS Numba links (SciPy's).
+
+    The per-step products inside the kernels go through that BLAS, so the
+    layers call this one for their big products too: NumPy may link another
+    OpenBLAS, and two thread pools that spin-wait in turn fight for the cores.
+    """
+    return np.dot(a, b)
+
+
 # ---------------------------------------------------------------- RNN (tanh / relu)
-@numba.njit(parallel=True, cache=True)
+@numba.njit(**JIT)
+def _rnn_row(xr, pr, hr, outr, relu):
+    for j in range(hr.shape[0]):
+        v = pr[j] + xr[j]
+        if relu:
+            y = v if v > 0 else 0.0
+            hr[j] = y
+            outr[j] = y
+        else:
+            y2 = _tanh(v)  # kept apart from y so float32 stays float32
+            hr[j] = y2
+            outr[j] = y2
+
+
+@numba.njit(**JIT)
 def rnn_forward(xproj, whh_t, h0, lengths, reverse, relu, out, hprev):
     n_steps, batch, hidden = out.shape
     h = h0.copy()
@@ -41,51 +128,89 @@ def rnn_forward(xproj, whh_t, h0, lengths, reverse, relu, out, hprev):
         t = _step_index(s, n_steps, reverse)
         hprev[t] = h
         pre = np.dot(h, whh_t)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    v = pre[b, j] + xproj[t, b, j]
-                    if relu:
-                        v = v if v > 0 else 0.0
-                    else:
-                        v = math.tanh(v)
-                    h[b, j] = v
-                    out[t, b, j] = v
+                _rnn_row(xproj[t, b], pre[b], h[b], out[t, b], relu)
             else:
-                for j in range(hidden):
-                    out[t, b, j] = 0.0
+                _zero_row(out[t, b])
     return h
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(**JIT)
+def _rnn_back_row(dhr, doutr, outr, dpr, relu):
+    for j in range(dhr.shape[0]):
+        g = dhr[j] + doutr[j]
+        y = outr[j]
+        if relu:
+            dpr[j] = g if y > 0 else 0.0
+        else:
+            dpr[j] = g * (1 - y * y)
+
+
+@numba.njit(**JIT)
 def rnn_backward(dout, dh_n, out, whh, lengths, reverse, relu, dpre):
     n_steps, batch, hidden = out.shape
     dh = dh_n.copy()
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    g = dh[b, j] + dout[t, b, j]
-                    y = out[t, b, j]
-                    if relu:
-                        dpre[t, b, j] = g if y > 0 else 0.0
-                    else:
-                        dpre[t, b, j] = g * (1.0 - y * y)
+                _rnn_back_row(dh[b], dout[t, b], out[t, b], dpre[t, b], relu)
             else:
-                for j in range(hidden):
-                    dpre[t, b, j] = 0.0
+                _zero_row(dpre[t, b])
         back = np.dot(dpre[t], whh)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    dh[b, j] = back[b, j]
+                _copy_row(back[b], dh[b])
     return dh
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
-@numba.njit(parallel=True, cache=True)
-def lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev, gates):
+@numba.njit(**JIT)
+def _add_rows(a, b, out):
+    for j in range(out.shape[0]):
+        out[j] = a[j] + b[j]
+
+
+@numba.njit(**JIT)
+def _sigmoid_row(a):
+    for j in range(a.shape[0]):
+        a[j] = _sigmoid(a[j])
+
+
+@numba.njit(**JIT)
+def _tanh_row(a):
+    for j in range(a.shape[0]):
+        a[j] = _tanh(a[j])
+
+
+@numba.njit(**JIT)
+def _lstm_cell_row(gr, cr, hr, tcr):
+    hidden = hr.shape[0]
+    gi, gf, gg, go = gr[:hidden], gr[hidden:2 * hidden], gr[2 * hidden:3 * hidden], gr[3 * hidden:]
+    for j in range(hidden):
+        cn = gf[j] * cr[j] + gi[j] * gg[j]
+        tc = _tanh(cn)
+        cr[j] = cn
+        tcr[j] = tc
+        hr[j] = go[j] * tc
+
+
+@numba.njit(**JIT)
+def _lstm_row(xr, pr, cr, hr, outr, gr, tcr):
+    # several short loops over few arrays each: LLVM gives up vectorising one loop
+    # that reads and writes six arrays that might alias
+    hidden = hr.shape[0]
+    _add_rows(pr, xr, gr)
+    _sigmoid_row(gr[:2 * hidden])
+    _tanh_row(gr[2 * hidden:3 * hidden])
+    _sigmoid_row(gr[3 * hidden:])
+    _lstm_cell_row(gr, cr, hr, tcr)
+    _copy_row(hr, outr)
+
+
+@numba.njit(**JIT)
+def lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev, gates, tanh_c):
     n_steps, batch, hidden = out.shape
     h = h0.copy()
     c = c0.copy()
@@ -94,64 +219,76 @@ def lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev, gate
         hprev[t] = h
         cprev[t] = c
         pre = np.dot(h, whh_t)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    gi = _sigmoid(pre[b, j] + xproj[t, b, j])
-                    gf = _sigmoid(pre[b, hidden + j] + xproj[t, b, hidden + j])
-                    gg = math.tanh(pre[b, 2 * hidden + j] + xproj[t, b, 2 * hidden + j])
-                    go = _sigmoid(pre[b, 3 * hidden + j] + xproj[t, b, 3 * hidden + j])
-                    cn = gf * c[b, j] + gi * gg
-                    hn = go * math.tanh(cn)
-                    gates[t, b, j] = gi
-                    gates[t, b, hidden + j] = gf
-                    gates[t, b, 2 * hidden + j] = gg
-                    gates[t, b, 3 * hidden + j] = go
-                    c[b, j] = cn
-                    h[b, j] = hn
-                    out[t, b, j] = hn
+                _lstm_row(xproj[t, b], pre[b], c[b], h[b], out[t, b], gates[t, b], tanh_c[t, b])
             else:
-                for j in range(hidden):
-                    out[t, b, j] = 0.0
+                _zero_row(out[t, b])
     return h, c
 
 
-@numba.njit(parallel=True, cache=True)
-def lstm_backward(dout, dh_n, dc_n, cprev, gates, whh, lengths, reverse, dgates):
+@numba.njit(**JIT)
+def _lstm_back_row(dhr, dcr, doutr, cpr, gr, tcr, dgr):
+    """Gate gradients of one row; dh on entry is the gradient of h', dc that of c'.
+    Split into loops over few arrays each so that they vectorise."""
+    hidden = dhr.shape[0]
+    gi, gf, gg, go = gr[:hidden], gr[hidden:2 * hidden], gr[2 * hidden:3 * hidden], gr[3 * hidden:]
+    dgi, dgf = dgr[:hidden], dgr[hidden:2 * hidden]
+    dgg, dgo = dgr[2 * hidden:3 * hidden], dgr[3 * hidden:]
+    for j in range(hidden):  # dh <- total gradient of h'
+        dhr[j] += doutr[j]
+    for j in range(hidden):
+        dgo[j] = dhr[j] * tcr[j] * go[j] * (1 - go[j])
+    for j in range(hidden):  # dc <- total gradient of c'
+        dcr[j] += dhr[j] * go[j] * (1 - tcr[j] * tcr[j])
+    for j in range(hidden):
+        dgi[j] = dcr[j] * gg[j] * gi[j] * (1 - gi[j])
+        dgg[j] = dcr[j] * gi[j] * (1 - gg[j] * gg[j])
+    for j in range(hidden):
+        dgf[j] = dcr[j] * cpr[j] * gf[j] * (1 - gf[j])
+    for j in range(hidden):
+        dcr[j] *= gf[j]
+
+
+@numba.njit(**JIT)
+def lstm_backward(dout, dh_n, dc_n, cprev, gates, tanh_c, whh, lengths, reverse, dgates):
     n_steps, batch, hidden = dout.shape
     dh = dh_n.copy()
     dc = dc_n.copy()
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    gi = gates[t, b, j]
-                    gf = gates[t, b, hidden + j]
-                    gg = gates[t, b, 2 * hidden + j]
-                    go = gates[t, b, 3 * hidden + j]
-                    cp = cprev[t, b, j]
-                    tc = math.tanh(gf * cp + gi * gg)
-                    ght = dh[b, j] + dout[t, b, j]
-                    dct = dc[b, j] + ght * go * (1.0 - tc * tc)
-                    dgates[t, b, j] = dct * gg * gi * (1.0 - gi)
-                    dgates[t, b, hidden + j] = dct * cp * gf * (1.0 - gf)
-                    dgates[t, b, 2 * hidden + j] = dct * gi * (1.0 - gg * gg)
-                    dgates[t, b, 3 * hidden + j] = ght * tc * go * (1.0 - go)
-                    dc[b, j] = dct * gf
+                _lstm_back_row(dh[b], dc[b], dout[t, b], cprev[t, b], gates[t, b], tanh_c[t, b],
+                               dgates[t, b])
             else:
-                for j in range(4 * hidden):
-                    dgates[t, b, j] = 0.0
+                _zero_row(dgates[t, b])
         back = np.dot(dgates[t], whh)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    dh[b, j] = back[b, j]
+                _copy_row(back[b], dh[b])
     return dh, dc
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
-@numba.njit(parallel=True, cache=True)
+@numba.njit(**JIT)
+def _gru_row(xr, pr, bhh, hr, outr, gr, hnr):
+    hidden = hr.shape[0]
+    for j in range(hidden):
+        r = _sigmoid(pr[j] + bhh[j] + xr[j])
+        z = _sigmoid(pr[hidden + j] + bhh[hidden + j] + xr[hidden + j])
+        hn = pr[2 * hidden + j] + bhh[2 * hidden + j]
+        n = _tanh(xr[2 * hidden + j] + r * hn)
+        hnew = (1 - z) * n + z * hr[j]
+        gr[j] = r
+        gr[hidden + j] = z
+        gr[2 * hidden + j] = n
+        hnr[j] = hn
+        hr[j] = hnew
+        outr[j] = hnew
+
+
+@numba.njit(**JIT)
 def gru_forward(xproj, whh_t, bhh, h0, lengths, reverse, out, hprev, gates, hn_proj):
     """``xproj`` holds only the input bias; ``bhh`` is added to the hidden projection
     because r multiplies the hidden part of n including its bias."""
@@ -161,27 +298,35 @@ def gru_forward(xproj, whh_t, bhh, h0, lengths, reverse, out, hprev, gates, hn_p
         t = _step_index(s, n_steps, reverse)
         hprev[t] = h
         pre = np.dot(h, whh_t)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    r = _sigmoid(pre[b, j] + bhh[j] + xproj[t, b, j])
-                    z = _sigmoid(pre[b, hidden + j] + bhh[hidden + j] + xproj[t, b, hidden + j])
-                    hn = pre[b, 2 * hidden + j] + bhh[2 * hidden + j]
-                    n = math.tanh(xproj[t, b, 2 * hidden + j] + r * hn)
-                    hnew = (1.0 - z) * n + z * h[b, j]
-                    gates[t, b, j] = r
-                    gates[t, b, hidden + j] = z
-                    gates[t, b, 2 * hidden + j] = n
-                    hn_proj[t, b, j] = hn
-                    h[b, j] = hnew
-                    out[t, b, j] = hnew
+                _gru_row(xproj[t, b], pre[b], bhh, h[b], out[t, b], gates[t, b], hn_proj[t, b])
             else:
-                for j in range(hidden):
-                    out[t, b, j] = 0.0
+                _zero_row(out[t, b])
     return h
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(**JIT)
+def _gru_back_row(dhr, doutr, hpr, gr, hnr, dgxr, dghr, directr):
+    hidden = dhr.shape[0]
+    for j in range(hidden):
+        r = gr[j]
+        z = gr[hidden + j]
+        n = gr[2 * hidden + j]
+        g = dhr[j] + doutr[j]
+        dn = g * (1 - z) * (1 - n * n)
+        dz = g * (hpr[j] - n) * z * (1 - z)
+        dr = dn * hnr[j] * r * (1 - r)
+        dgxr[j] = dr
+        dgxr[hidden + j] = dz
+        dgxr[2 * hidden + j] = dn
+        dghr[j] = dr
+        dghr[hidden + j] = dz
+        dghr[2 * hidden + j] = dn * r
+        directr[j] = g * z
+
+
+@numba.njit(**JIT)
 def gru_backward(dout, dh_n, hprev, gates, hn_proj, whh, lengths, reverse, dgx, dgh):
     """``dgx`` is the gradient of the input projection, ``dgh`` of the hidden one
     (they differ in the n block, where the hidden part is scaled by r)."""
@@ -190,29 +335,15 @@ def gru_backward(dout, dh_n, hprev, gates, hn_proj, whh, lengths, reverse, dgx, 
     direct = np.empty_like(dh)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
-                for j in range(hidden):
-                    r = gates[t, b, j]
-                    z = gates[t, b, hidden + j]
-                    n = gates[t, b, 2 * hidden + j]
-                    g = dh[b, j] + dout[t, b, j]
-                    dn = g * (1.0 - z) * (1.0 - n * n)
-                    dz = g * (hprev[t, b, j] - n) * z * (1.0 - z)
-                    dr = dn * hn_proj[t, b, j] * r * (1.0 - r)
-                    dgx[t, b, j] = dr
-                    dgx[t, b, hidden + j] = dz
-                    dgx[t, b, 2 * hidden + j] = dn
-                    dgh[t, b, j] = dr
-                    dgh[t, b, hidden + j] = dz
-                    dgh[t, b, 2 * hidden + j] = dn * r
-                    direct[b, j] = g * z
+                _gru_back_row(dh[b], dout[t, b], hprev[t, b], gates[t, b], hn_proj[t, b],
+                              dgx[t, b], dgh[t, b], direct[b])
             else:
-                for j in range(3 * hidden):
-                    dgx[t, b, j] = 0.0
-                    dgh[t, b, j] = 0.0
+                _zero_row(dgx[t, b])
+                _zero_row(dgh[t, b])
         back = np.dot(dgh[t], whh)
-        for b in numba.prange(batch):
+        for b in range(batch):
             if t < lengths[b]:
                 for j in range(hidden):
                     dh[b, j] = back[b, j] + direct[b, j]

@@ -1,0 +1,129 @@
+"""Loading and scoring n-gram models: nlpkit beside the ``kenlm`` Python module.
+
+Measures, on the same files in one run (medians of ``--repeat`` runs):
+
+* ARPA load time: ``nlpkit.ngram.load`` vs ``kenlm.Model`` on lmplz.kn5 (69 MB
+  uncompressed) and on a ~170 MB ARPA file (a 5-gram without cut-offs built by
+  nlpkit from KJV train plus a word-shuffled copy; cached under the temp dir);
+* binary load time (``.nlpkit``) for the same models;
+* batch scoring throughput: nlpkit's one-call corpus scorer (1 thread and all
+  threads) vs ``kenlm.Model.score`` called per sentence from Python.
+
+Run as users do:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_ngram_score.py
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+KJV = ROOT / "tests" / "data" / "ngram" / "kjv"
+
+
+def median_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def plain_copy(src: Path, dst: Path) -> Path:
+    if not dst.exists():
+        with gzip.open(src, "rb") as fi, open(dst, "wb") as fo:
+            shutil.copyfileobj(fi, fo, 1 << 20)
+    return dst
+
+
+def big_arpa(cache: Path) -> Path:
+    """A ~170 MB 5-gram ARPA: KJV train plus a word-shuffled copy, no count cut-offs."""
+    path = cache / "kjv-big.5gram.arpa"
+    if path.exists():
+        return path
+    from nlpkit.ngram.build import build_model, write_arpa
+    from nlpkit.text import iter_lines
+    rng = np.random.default_rng(0)
+    lines = list(iter_lines(KJV / "train.txt.gz"))
+    shuffled = [" ".join(rng.permutation(s.split())) for s in lines]
+    model = build_model(lines + shuffled, 5, gt_min=1)
+    write_arpa(model, path)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-big", action="store_true", help="skip the ~170 MB ARPA file")
+    args = ap.parse_args()
+
+    import kenlm
+
+    from nlpkit.ngram import binary
+    from nlpkit.text import iter_lines
+
+    cache = Path(tempfile.gettempdir()) / "nlpkit-bench-ngram"
+    cache.mkdir(exist_ok=True)
+    files = {"lmplz.kn5 (69 MB)": plain_copy(KJV / "lmplz.kn5.arpa.gz", cache / "lmplz.kn5.arpa")}
+    if not args.no_big:
+        p = big_arpa(cache)
+        files[f"KJV 5-gram ({p.stat().st_size / 1e6:.0f} MB)"] = p
+
+    threads = numba.get_num_threads()
+    print(f"# n-gram loading and scoring ({threads} threads, python {sys.version.split()[0]}, "
+          f"kenlm module)\n")
+    rows = []
+    binary.load(files["lmplz.kn5 (69 MB)"])  # compile / load the kernel caches once
+    for label, path in files.items():
+        t_nl = median_time(lambda: binary.load(path), args.repeat)
+        t_kl = median_time(lambda: kenlm.Model(str(path)), args.repeat)
+        bpath = cache / (path.stem + ".nlpkit")
+        binary.save(binary.load(path), bpath)
+        t_bin = median_time(lambda: binary.load(bpath), args.repeat)
+        rows.append((f"load ARPA {label}", f"{t_nl:.2f} s", f"{t_kl:.2f} s", f"{t_kl / t_nl:.2f}x"))
+        rows.append((f"load binary {label}", f"{t_bin:.3f} s", f"{t_kl:.2f} s (ARPA)",
+                     f"{t_kl / t_bin:.0f}x"))
+
+    # scoring: KJV train (x4) with a 3-gram (SRILM gt3) and the 5-gram (lmplz kn5) model
+    lines = list(iter_lines(KJV / "train.txt.gz")) * 4
+    models = {"3-gram": plain_copy(KJV / "srilm.gt3.arpa.gz", cache / "srilm.gt3.arpa"),
+              "5-gram": files["lmplz.kn5 (69 MB)"]}
+    for label, path in models.items():
+        scorer = binary.load(path)
+        km = kenlm.Model(str(path))
+        ids, offsets, _ = scorer.encode(lines)
+        n_tok = int(ids.shape[0]) + len(lines)  # words + </s>, as both score them
+        scorer.sentence_scores(ids[:offsets[10]], offsets[:11])  # warm up
+        t_all = median_time(lambda: scorer.sentence_scores(ids, offsets), args.repeat)
+        t_one = median_time(lambda: scorer.sentence_scores(ids, offsets, n_jobs=1), args.repeat)
+        score = km.score
+        t_kl = median_time(lambda: [score(s) for s in lines], max(1, args.repeat - 1))
+        ours = scorer.sentence_scores(ids, offsets)[0][:200]
+        theirs = np.array([score(s) for s in lines[:200]])
+        assert np.abs(ours - theirs).max() < 1e-4
+        for th, t in ((threads, t_all), (1, t_one)):
+            rows.append((f"score {label}, {n_tok / 1e6:.1f}M tokens, {th} thread(s)",
+                         f"{n_tok / t / 1e6:.1f}M tok/s", f"{n_tok / t_kl / 1e6:.1f}M tok/s (1 thread)",
+                         f"{t_kl / t:.1f}x"))
+    t_enc = median_time(lambda: scorer.encode(lines), 1)
+    rows.append(("encode text to ids (Python dict)", f"{n_tok / t_enc / 1e6:.1f}M tok/s", "-", "-"))
+
+    print("| task | nlpkit | kenlm | kenlm time / nlpkit time |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    main()

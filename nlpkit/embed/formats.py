@@ -1,0 +1,290 @@
+"""Vector files: word2vec text and binary, fastText ``.vec`` and ``.bin``.
+
+* word2vec text / fastText ``.vec``: a header ``V D``, then ``word v1 … vD`` per line.
+* word2vec binary: the same header, then per word ``word `` and D little-endian
+  float32 (word2vec.c ends each row with ``\\n``, gensim does not; both are read).
+* fastText ``.bin`` (version 12): args, dictionary, input matrix (words then
+  ``bucket`` n-gram rows) and output matrix, as facebookresearch/fastText writes it.
+
+Every writer goes through :func:`nlpkit.text.atomic_write`; a reader meeting a
+file that ends early or whose rows disagree with its header raises
+:class:`~nlpkit.errors.InputFileError` naming the file (and line).
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+
+from ..errors import InputFileError, NlpkitError
+from ..text import atomic_write
+from .keyedvectors import KeyedVectors
+
+FORMATS = ("word2vec", "word2vec-binary", "fasttext-vec", "fasttext-bin")
+FT_MAGIC, FT_VERSION = 793712314, 12
+
+
+_OPENERS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+def _read_bytes(path, limit=-1) -> bytes:
+    """The (decompressed) bytes of ``path``; errors name the file."""
+    import importlib
+    if os.path.isdir(path):
+        raise InputFileError(path, "is a directory, not a vectors file")
+    mod = _OPENERS.get(os.path.splitext(path)[1].lower())
+    opener = importlib.import_module(mod).open if mod else open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read(limit)
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except PermissionError:
+        raise InputFileError(path, "permission denied") from None
+    except (EOFError, OSError) as exc:
+        raise InputFileError(path, f"cannot read ({exc})") from None
+
+
+# ------------------------------------------------------------------ word2vec
+def _header(path, line):
+    try:
+        v, d = (int(x) for x in line.split())
+    except ValueError:
+        raise InputFileError(path, f"expected a header 'count dim', got {line[:40]!r}", 1) from None
+    if v < 0 or d < 1:
+        raise InputFileError(path, f"bad header {line.strip()!r}", 1)
+    return v, d
+
+
+def read_word2vec(path, binary: bool | None = None) -> KeyedVectors:
+    """Read a word2vec text or binary file (``binary=None`` guesses from the content)."""
+    path = os.fspath(path)
+    data = _read_bytes(path)
+    nl = data.find(b"\n")
+    if nl < 0:
+        raise InputFileError(path, "no header line (empty or truncated file)")
+    v, d = _header(path, data[:nl].decode("utf-8", "replace"))
+    if binary is None:
+        binary = _looks_binary(data, nl + 1, d)
+    read = _read_binary if binary else _read_text
+    return read(path, data, nl + 1, v, d)
+
+
+def _looks_binary(data, pos, d):
+    sp = data.find(b" ", pos)
+    if sp < 0:
+        return False
+    row = data[sp + 1: sp + 1 + 4 * d]
+    try:
+        text = row.decode("ascii")
+    except UnicodeDecodeError:
+        return True
+    return not all(c in "0123456789.-+eE \n\r\tnaifNAIF" for c in text)
+
+
+def _read_text(path, data, pos, v, d):
+    lines = data[pos:].decode("utf-8", "replace").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) != v:
+        raise InputFileError(path, f"the header says {v} words but the file has {len(lines)} rows")
+    words, vecs = [], np.empty((v, d), np.float32)
+    for i, line in enumerate(lines):
+        parts = line.rstrip().split(" ")
+        if len(parts) != d + 1:
+            raise InputFileError(path, f"expected a word and {d} numbers, got {len(parts) - 1} "
+                                 "numbers", i + 2)
+        words.append(parts[0])
+        try:
+            vecs[i] = np.array(parts[1:], dtype=np.float32)
+        except ValueError:
+            raise InputFileError(path, "a vector value is not a number", i + 2) from None
+    _check_unique(path, words)
+    return KeyedVectors(words, vecs)
+
+
+def _read_binary(path, data, pos, v, d):
+    words, vecs = [], np.empty((v, d), np.float32)
+    width = 4 * d
+    for i in range(v):
+        sp = data.find(b" ", pos)
+        if sp < 0 or sp + 1 + width > len(data):
+            raise InputFileError(path, f"truncated: the header says {v} words, the file ends "
+                                 f"in word {i + 1}")
+        words.append(data[pos:sp].lstrip(b"\n").decode("utf-8", "replace"))
+        vecs[i] = np.frombuffer(data, "<f4", d, sp + 1)
+        pos = sp + 1 + width
+    if data[pos:].strip(b"\n"):
+        raise InputFileError(path, f"the file has more than the {v} words its header says")
+    _check_unique(path, words)
+    return KeyedVectors(words, vecs)
+
+
+def _check_unique(path, words):
+    if len(set(words)) != len(words):
+        seen = set()
+        dup = next(w for w in words if w in seen or seen.add(w))
+        raise InputFileError(path, f"the word {dup!r} appears twice")
+
+
+def write_word2vec(kv: KeyedVectors, path, binary: bool = False):
+    """Write ``kv``'s word vectors in word2vec text or binary format (atomically)."""
+    vecs = np.ascontiguousarray(kv.vectors, dtype="<f4")
+    v, d = vecs.shape
+    for w in kv.index_to_key:
+        if not w or any(c.isspace() for c in w):
+            raise NlpkitError(f"cannot write the word {w!r}: word2vec files need words without "
+                              "whitespace")
+    with atomic_write(path, "wb") as fh:
+        fh.write(f"{v} {d}\n".encode())
+        if binary:
+            for w, row in zip(kv.index_to_key, vecs):
+                fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+        else:
+            fmt = " ".join(["%.9g"] * d)
+            for w, row in zip(kv.index_to_key, vecs.tolist()):
+                fh.write((w + " " + fmt % tuple(row) + "\n").encode("utf-8"))
+
+
+# ------------------------------------------------------------------ fastText .bin
+_ARGS = struct.Struct("<12id")
+_ARG_NAMES = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "model", "bucket",
+              "minn", "maxn", "lr_update_rate", "t")
+
+
+class _Reader:
+    def __init__(self, path, data):
+        self.path, self.data, self.pos = path, data, 0
+
+    def take(self, n):
+        if self.pos + n > len(self.data):
+            raise InputFileError(self.path, "truncated fastText .bin file")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt):
+        s = struct.Struct(fmt)
+        return s.unpack(self.take(s.size))
+
+    def cstring(self):
+        end = self.data.find(b"\0", self.pos)
+        if end < 0:
+            raise InputFileError(self.path, "truncated fastText .bin file (in the dictionary)")
+        out = self.data[self.pos:end]
+        self.pos = end + 1
+        return out
+
+    def matrix(self, has_quant_flag=True):
+        quant = self.unpack("<?")[0] if has_quant_flag else False
+        if quant:
+            raise InputFileError(self.path, "quantized fastText models (.ftz) are not supported")
+        m, n = self.unpack("<qq")
+        if m < 0 or n < 0:
+            raise InputFileError(self.path, f"bad matrix shape {m} x {n}")
+        return np.frombuffer(self.take(4 * m * n), "<f4").reshape(m, n).astype(np.float32)
+
+
+def read_fasttext_bin(path, *, full: bool = False):
+    """Read a Facebook fastText ``.bin`` model (version 12).
+
+    Returns :class:`KeyedVectors` with subword rows (unseen words get vectors);
+    with ``full=True`` returns ``(kv, info)`` where ``info`` holds ``args``,
+    ``counts``, ``input`` (whole input matrix) and ``output``.
+    """
+    path = os.fspath(path)
+    r = _Reader(path, _read_bytes(path))
+    magic, version = r.unpack("<ii")
+    new_format = magic == FT_MAGIC
+    if new_format and version > FT_VERSION:
+        raise InputFileError(path, f"fastText .bin version {version} is newer than supported (12)")
+    if new_format:
+        args = dict(zip(_ARG_NAMES, r.unpack("<12id")))
+    else:  # fastText before the magic number: the file starts with dim and ws
+        if not (0 < magic < 100_000 and 0 < version < 10_000):
+            raise InputFileError(path, "not a fastText .bin file (bad magic number)")
+        args = dict(zip(_ARG_NAMES, (magic, version) + r.unpack("<10id")))
+    size, nwords, nlabels = r.unpack("<iii")
+    ntokens, = r.unpack("<q")
+    pruneidx_size = r.unpack("<q")[0] if new_format else 0
+    if not (0 <= nwords <= size) or nlabels < 0:
+        raise InputFileError(path, f"bad dictionary sizes ({size} entries, {nwords} words)")
+    words, counts = [], []
+    for _ in range(size):
+        w = r.cstring().decode("utf-8", "replace")
+        count, kind = r.unpack("<qb")
+        if kind == 0:
+            words.append(w)
+            counts.append(count)
+    r.take(8 * max(pruneidx_size, 0))
+    inp = r.matrix(new_format)
+    out = r.matrix(new_format)
+    if inp.shape[0] < nwords or inp.shape[1] != args["dim"]:
+        raise InputFileError(path, f"input matrix {inp.shape} does not fit {nwords} words x "
+                             f"{args['dim']}")
+    ngrams = inp[nwords:] if args["maxn"] > 0 and inp.shape[0] > nwords else None
+    kv = KeyedVectors(words, inp[:nwords], counts, ngrams=ngrams, minn=args["minn"],
+                      maxn=args["maxn"])
+    if full:
+        return kv, {"args": args, "counts": np.array(counts, np.int64), "input": inp,
+                    "output": out, "ntokens": ntokens}
+    return kv
+
+
+def write_fasttext_bin(kv: KeyedVectors, path, *, output=None, args=None, ntokens=None):
+    """Write a fastText ``.bin`` (version 12) that fastText and gensim's
+    ``load_facebook_model`` read.  ``output`` is the output matrix (zeros if not given)."""
+    nwords, dim = kv.raw.shape
+    bucket = kv.ngrams.shape[0] if kv.ngrams is not None else 0
+    counts = kv.counts if kv.counts is not None else np.ones(nwords, np.int64)
+    a = {"dim": dim, "ws": 5, "epoch": 5, "min_count": 1, "neg": 5, "word_ngrams": 1, "loss": 2,
+         "model": 2, "bucket": bucket, "minn": kv.minn if bucket else 0,
+         "maxn": kv.maxn if bucket else 0, "lr_update_rate": 100, "t": 1e-4}
+    a.update(args or {})
+    a["dim"], a["bucket"] = dim, bucket
+    out = np.zeros((nwords, dim), np.float32) if output is None else output
+    with atomic_write(path, "wb") as fh:
+        fh.write(struct.pack("<ii", FT_MAGIC, FT_VERSION))
+        fh.write(_ARGS.pack(*(int(a[k]) for k in _ARG_NAMES[:-1]), float(a["t"])))
+        fh.write(struct.pack("<iiiqq", nwords, nwords, 0,
+                             int(ntokens if ntokens is not None else counts.sum()), -1))
+        for w, c in zip(kv.index_to_key, counts.tolist()):
+            fh.write(w.encode("utf-8") + b"\0" + struct.pack("<qb", int(c), 0))
+        fh.write(struct.pack("<?qq", False, nwords + bucket, dim))
+        fh.write(np.ascontiguousarray(kv.raw, "<f4").tobytes())
+        if bucket:
+            fh.write(np.ascontiguousarray(kv.ngrams, "<f4").tobytes())
+        fh.write(struct.pack("<?qq", False, out.shape[0], out.shape[1]))
+        fh.write(np.ascontiguousarray(out, "<f4").tobytes())
+
+
+# ------------------------------------------------------------------ dispatch
+def save(kv: KeyedVectors, path, fmt: str = "word2vec", **kw):
+    """Write ``kv`` as ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt in ("word2vec", "fasttext-vec"):
+        write_word2vec(kv, path, binary=False)
+    elif fmt == "word2vec-binary":
+        write_word2vec(kv, path, binary=True)
+    elif fmt == "fasttext-bin":
+        write_fasttext_bin(kv, path, **kw)
+    else:
+        raise NlpkitError(f"unknown vectors format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def load(path, fmt: str | None = None) -> KeyedVectors:
+    """Read vectors; ``fmt=None`` guesses (fastText magic → .bin, else word2vec text/binary)."""
+    path = os.fspath(path)
+    if fmt is None:
+        head = _read_bytes(path, 4)
+        fmt = "fasttext-bin" if len(head) == 4 and struct.unpack("<i", head)[0] == FT_MAGIC \
+            else "auto"
+    if fmt == "fasttext-bin":
+        return read_fasttext_bin(path)
+    if fmt in ("word2vec", "fasttext-vec"):
+        return read_word2vec(path, binary=False)
+    if fmt == "word2vec-binary":
+        return read_word2vec(path, binary=True)
+    if fmt == "auto":
+        return read_word2vec(path)
+    raise NlpkitError(f"unknown vectors format {fmt!r}; use one of {', '.join(FORMATS)}")

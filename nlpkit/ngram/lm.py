@@ -1,0 +1,206 @@
+"""``NGramLM``: the n-gram language model as a scikit-learn estimator.
+
+    lm = NGramLM(order=3).fit(train_sentences)      # SRILM's default Katz model
+    lm.perplexity(test_sentences)                   # SRILM's ppl
+    lm.score(test_sentences)                        # -log10(ppl): higher is better
+    lm.transform(docs)                              # [log10 prob, ppl, OOV rate] per doc
+    lm.to_arpa("model.arpa.gz"); NGramLM.from_arpa("model.arpa.gz")
+
+Sentences are strings (split on space, TAB, CR and LF, as SRILM does) or
+token lists; ``fit`` also takes a corpus path.  Scores follow SRILM's
+``ngram -ppl``: ``</s>`` is scored, OOVs of a closed-vocabulary model are left
+out of the sums and counted.  The estimator pickles its model arrays only;
+the hash tables are rebuilt on first use after unpickling.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import NlpkitError
+from .model import NGramScorer, srilm_sentences
+
+
+class NGramLM(TransformerMixin, BaseEstimator):
+    """A back-off n-gram language model (Good-Turing discounting, Katz back-off).
+
+    Parameters
+    ----------
+    order : int, n-gram order (1-16).
+    smoothing : ``'katz'`` (SRILM ``ngram-count``'s default; the only one so far).
+    gt_min, gt_max : SRILM's ``-gtNmin``/``-gtNmax``: an int for every order, a list
+        (index 0 = unigrams) or ``{order: value}``; None keeps SRILM's defaults.
+    unk : model ``<unk>`` (SRILM ``-unk``): unknown words get probability mass.
+    vocab : closed vocabulary, a list of words or the path of a word-list file.
+    device, n_jobs : where and on how many threads the kernels run.
+
+    Attributes
+    ----------
+    model_ : :class:`~nlpkit.ngram.backoff.BackoffModel`, the fitted model.
+    order_ : int, the model's order.
+    vocabulary_size_ : int, words in the model's vocabulary.
+    """
+
+    def __init__(self, order=3, smoothing="katz", gt_min=None, gt_max=None, unk=False,
+                 vocab=None, device=None, n_jobs=None):
+        self.order = order
+        self.smoothing = smoothing
+        self.gt_min = gt_min
+        self.gt_max = gt_max
+        self.unk = unk
+        self.vocab = vocab
+        self.device = device
+        self.n_jobs = n_jobs
+
+    # --- fitting ----------------------------------------------------------
+    def fit(self, X, y=None):
+        """Estimate the model from sentences (iterable of str or token lists) or a corpus path."""
+        from .build import build_model
+        if self.smoothing != "katz":
+            raise NlpkitError(f"smoothing must be 'katz'; got {self.smoothing!r}")
+        source = os.fspath(X) if isinstance(X, os.PathLike) else X
+        if not isinstance(source, str):
+            source = [s if isinstance(s, str) else list(s) for s in source]
+        with _vocab_file(self.vocab) as vocab_file:
+            model = build_model(source, self.order, gt_min=self.gt_min, gt_max=self.gt_max,
+                                unk=self.unk, vocab_file=vocab_file, device=self.device,
+                                n_jobs=self.n_jobs)
+        self._set_model(model)
+        return self
+
+    def _set_model(self, model):
+        self.model_ = model
+        self.order_ = model.order
+        self.vocabulary_size_ = len(model.vocab)
+        self._scorer = None
+
+    @classmethod
+    def from_arpa(cls, path, **params) -> "NGramLM":
+        """A fitted estimator holding the model of an ARPA (or binary) file."""
+        from .binary import load
+        scorer = load(path)
+        lm = cls(order=scorer.order, **params)
+        lm._set_model(scorer.model)
+        lm._scorer = scorer
+        return lm
+
+    def to_arpa(self, path) -> None:
+        """Write the model as ARPA text (``.gz`` by name), atomically."""
+        from .build import write_arpa
+        check_is_fitted(self, "model_")
+        write_arpa(self.model_, path)
+
+    # --- scoring ----------------------------------------------------------
+    @property
+    def scorer_(self) -> NGramScorer:
+        """The hash-table scorer (built on first use)."""
+        check_is_fitted(self, "model_")
+        if getattr(self, "_scorer", None) is None:
+            self._scorer = NGramScorer(self.model_)
+        return self._scorer
+
+    def _sentence_stats(self, X):
+        scorer = self.scorer_
+        sents = [_tokens(s) for s in _as_list(X)]
+        ids, offsets, _ = scorer.encode(sents)
+        tot, oov, zero = scorer.sentence_scores(ids, offsets, kenlm=False, device=self.device,
+                                                n_jobs=self.n_jobs)
+        return tot, oov, zero, np.diff(offsets)
+
+    def perplexity(self, X) -> float:
+        """SRILM's ``ppl`` of the sentences in ``X`` (``</s>`` counted, OOVs left out)."""
+        return self.scorer_.perplexity_stats(_lines(X), device=self.device, n_jobs=self.n_jobs).ppl
+
+    def score(self, X, y=None) -> float:
+        """Mean log10 probability per scored token, ``-log10(perplexity(X))``: higher is better."""
+        st = self.scorer_.perplexity_stats(_lines(X), device=self.device, n_jobs=self.n_jobs)
+        d = st.words - st.oovs - st.zeroprobs + st.sentences
+        return st.logprob / d if d > 0 else -math.inf
+
+    def transform(self, X) -> np.ndarray:
+        """Per document (one sentence each): ``[log10 prob, perplexity, OOV rate]``."""
+        tot, oov, zero, words = self._sentence_stats(X)
+        d = words - oov - zero + 1
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ppl = np.where(d > 0, np.power(10.0, -tot / np.maximum(d, 1)), np.nan)
+            rate = np.where(words > 0, oov / np.maximum(words, 1), 0.0)
+        return np.column_stack([tot, ppl, rate]).astype(np.float64)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        return self.fit(X, y).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(["log10_prob", "perplexity", "oov_rate"], dtype=object)
+
+    def sample(self, n=1, *, seed=0, max_len=100) -> list[str]:
+        """``n`` sentences drawn from the model (seeded)."""
+        return self.scorer_.sample(n, seed=seed, max_len=max_len)
+
+    # --- pickling: arrays only --------------------------------------------
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
+        state = dict(state)
+        state.pop("_scorer", None)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state["_scorer"] = None
+        if hasattr(super(), "__setstate__"):
+            super().__setstate__(state)
+        else:
+            self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+def _as_list(X):
+    if isinstance(X, (str, os.PathLike)):
+        from ..text import iter_lines
+        return list(iter_lines(X))
+    return list(X)
+
+
+def _tokens(s):
+    if isinstance(s, str):
+        return [t for t in s.replace("\t", " ").replace("\r", " ").replace("\n", " ").split(" ") if t]
+    return [str(t) for t in s]
+
+
+def _lines(X):
+    for s in _as_list(X):
+        yield s if isinstance(s, str) else " ".join(map(str, s))
+
+
+class _vocab_file:
+    """A vocabulary argument as a path: a path is used as is, a word list is written out."""
+
+    def __init__(self, vocab):
+        self.vocab, self.tmp = vocab, None
+
+    def __enter__(self):
+        if self.vocab is None or isinstance(self.vocab, (str, os.PathLike)):
+            return self.vocab
+        fd, self.tmp = tempfile.mkstemp(suffix=".vocab")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for w in self.vocab:
+                fh.write(f"{w}\n")
+        return self.tmp
+
+    def __exit__(self, *exc):
+        if self.tmp is not None:
+            os.remove(self.tmp)
+        return False
+
+
+__all__ = ["NGramLM", "srilm_sentences"]

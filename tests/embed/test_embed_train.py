@@ -1,0 +1,162 @@
+"""Training: quality against gensim on the bundled KJV, reproducibility, estimators, errors."""
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from nlpkit import corpora
+from nlpkit.embed import FastText, Word2Vec, trainer
+from nlpkit.errors import NlpkitError
+
+RELATED = [("god", "lord"), ("king", "prince"), ("water", "drink"), ("love", "mercy"),
+           ("father", "son"), ("brother", "sister"), ("gold", "silver"), ("sword", "spear"),
+           ("bread", "wine"), ("heaven", "earth"), ("sheep", "goats"), ("moses", "aaron"),
+           ("priest", "levites"), ("camels", "asses")]
+UNRELATED = [("king", "water"), ("gold", "brother"), ("sword", "mercy"), ("bread", "prince"),
+             ("sheep", "heaven"), ("moses", "silver"), ("priest", "wine"), ("camels", "love")]
+PAIRS = RELATED + UNRELATED
+
+
+@pytest.fixture(scope="module")
+def kjv():
+    with gzip.open(corpora.path("kjv"), "rt", encoding="utf-8") as fh:
+        return [line.split() for line in fh]
+
+
+@pytest.fixture(scope="module")
+def models(kjv):
+    from gensim.models import Word2Vec as GW
+    ours = Word2Vec(epochs=3, n_jobs=2, seed=1).fit(kjv)
+    theirs = GW(kjv, vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=3,
+                workers=2, seed=1, alpha=0.025, sg=1)
+    return ours, theirs
+
+
+def test_vocabulary_matches_gensim(models):
+    ours, theirs = models
+    assert set(ours.wv.index_to_key) == set(theirs.wv.index_to_key)
+    assert ours.wv.index_to_key[:50] == theirs.wv.index_to_key[:50]
+
+
+def test_sgns_quality_comparable_to_gensim(models):
+    ours, theirs = models
+    a = [ours.wv.similarity(x, y) for x, y in PAIRS]
+    b = [theirs.wv.similarity(x, y) for x, y in PAIRS]
+    assert stats.spearmanr(a, b)[0] > 0.75
+    # related pairs beat unrelated ones in both models
+    for sims in (a, b):
+        assert np.mean(sims[:len(RELATED)]) > np.mean(sims[len(RELATED):]) + 0.15
+    words = ours.wv.index_to_key[40:400:6]
+    overlap = np.mean([len({w for w, _ in ours.wv.most_similar(q, topn=10)}
+                           & {w for w, _ in theirs.wv.most_similar(q, topn=10)}) / 10
+                       for q in words])
+    assert overlap > 0.4   # gensim vs gensim with another seed: about 0.6
+
+
+def test_reproducible_with_seed_and_one_thread():
+    text = corpora.load("kjv", "test")[:800]
+    a = Word2Vec(vector_size=16, epochs=2, min_count=2, n_jobs=1, seed=5).fit(text)
+    b = Word2Vec(vector_size=16, epochs=2, min_count=2, n_jobs=1, seed=5).fit(text)
+    c = Word2Vec(vector_size=16, epochs=2, min_count=2, n_jobs=1, seed=6).fit(text)
+    np.testing.assert_array_equal(a.wv.vectors, b.wv.vectors)
+    assert not np.array_equal(a.wv.vectors, c.wv.vectors)
+
+
+@pytest.mark.parametrize("model", ["sgns", "cbow"])
+def test_loss_decreases(model):
+    text = corpora.load("kjv", "test")
+    one = Word2Vec(vector_size=32, model=model, epochs=1, min_count=2, n_jobs=1).fit(text)
+    many = Word2Vec(vector_size=32, model=model, epochs=6, min_count=2, n_jobs=1).fit(text)
+    assert many.train_stats_["loss"] < one.train_stats_["loss"] - 0.01
+
+
+def test_cbow_and_fasttext_neighbours(kjv):
+    sub = kjv[:15000]
+    cbow = Word2Vec(vector_size=50, model="cbow", epochs=3, n_jobs=2).fit(sub)
+    assert "lord" in [w for w, _ in cbow.wv.most_similar("god", topn=10)]
+    ft = FastText(vector_size=50, epochs=3, bucket=50_000, sample=1e-3, n_jobs=2).fit(sub)
+    assert "lord" in [w for w, _ in ft.wv.most_similar("god", topn=10)]
+    # an unseen spelling variant lands near its word, from its n-grams
+    assert not ft.wv.has_index_for("kingz")
+    assert "king" in [w for w, _ in ft.wv.most_similar("kingz", topn=5)]
+
+
+def test_warm_start_extends_vocabulary():
+    first = ["alpha beta gamma"] * 20
+    second = ["delta epsilon alpha"] * 20
+    m = Word2Vec(vector_size=8, min_count=5, epochs=1, sample=0, warm_start=True, n_jobs=1)
+    m.fit(first)
+    before = m.wv.vectors.copy()
+    assert "delta" not in m.wv.key_to_index
+    m.fit(second)
+    assert m.wv.index_to_key[:3] == ["alpha", "beta", "gamma"]
+    assert {"delta", "epsilon"} <= set(m.wv.key_to_index)
+    assert m.vocab_.counts[0] == 40
+    assert not np.array_equal(before[0], m.wv.vectors[0])  # alpha trained again
+    cold = Word2Vec(vector_size=8, min_count=5, epochs=1, n_jobs=1).fit(first).fit(second)
+    assert "beta" not in cold.wv.key_to_index               # without warm_start: starts over
+
+
+def test_warm_start_fasttext_keeps_ngram_rows():
+    m = FastText(vector_size=8, min_count=2, epochs=1, sample=0, bucket=1000, warm_start=True,
+                 n_jobs=1)
+    m.fit(["alpha beta"] * 5)
+    ng = m.wv.ngrams.copy()
+    m.fit(["gamma delta"] * 5)
+    assert m.syn0_.shape == (4 + 1000, 8) and m.wv.ngrams.shape == (1000, 8)
+    changed = np.abs(m.wv.ngrams - ng).sum(axis=1) > 0
+    assert 0 < changed.sum() < 100   # only the new words' n-grams moved
+
+
+def test_estimator_api(tmp_path):
+    texts, labels = corpora.load("kjv-genre", "test")
+    texts, labels = texts[:1500], labels[:1500]
+    m = Word2Vec(vector_size=24, epochs=2, min_count=2, n_jobs=2)
+    assert clone(m).get_params() == m.get_params()
+    for weighting in ("mean", "tfidf", "sif"):
+        pipe = make_pipeline(clone(m).set_params(weighting=weighting),
+                             LogisticRegression(max_iter=300))
+        pipe.fit(texts, labels)
+        assert pipe.score(texts, labels) > 0.35
+    m.fit(texts)
+    X = m.transform(["in the beginning god created", "zzzz qqqq"])
+    assert X.shape == (2, 24) and not X[1].any() and X[0].any()
+    back = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(back.transform(texts[:5]), m.transform(texts[:5]))
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"vector_size": 0}, "vector_size"), ({"window": 0}, "window"), ({"epochs": 0}, "epochs"),
+    ({"model": "glove"}, "model"), ({"weighting": "max"}, "weighting")])
+def test_bad_parameters(kw, msg):
+    with pytest.raises(NlpkitError, match=msg):
+        Word2Vec(**kw).fit(["a b c"] * 10)
+
+
+def test_bad_input():
+    with pytest.raises(NlpkitError, match="empty"):
+        Word2Vec().fit([])
+    with pytest.raises(NlpkitError, match="empty"):
+        Word2Vec().fit(["", "  "])
+    with pytest.raises(NlpkitError, match="min_count=5"):
+        Word2Vec(min_count=5).fit(["a b c"])
+    with pytest.raises(NlpkitError, match="not fitted"):
+        Word2Vec().transform(["a"])
+    m = Word2Vec(vector_size=4, min_count=1, epochs=1).fit(["a b c"])
+    with pytest.raises(NlpkitError, match="not in the vocabulary"):
+        m.wv["zzz"]
+
+
+def test_tables():
+    counts = np.array([100, 10, 1])
+    table = trainer.noise_table(counts, 0.75, size=100_000)
+    p = counts ** 0.75 / (counts ** 0.75).sum()
+    np.testing.assert_allclose(np.bincount(table, minlength=3) / table.size, p, atol=1e-4)
+    keep = trainer.keep_probs(counts, 1e-2)
+    f = counts / counts.sum()
+    np.testing.assert_allclose(keep, np.minimum(np.sqrt(1e-2 / f) + 1e-2 / f, 1), rtol=1e-6)

@@ -1,0 +1,98 @@
+"""Module base: names, state dicts (torch's), save/load, zero_grad, train/eval, errors."""
+import numpy as np
+import pytest
+
+from nlpkit import nn
+from nlpkit.errors import NlpkitError
+
+
+def test_state_dict_names_and_shapes_match_torch(torch):
+    ours = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.LayerNorm(4))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.LayerNorm(4))
+    ours_sd, theirs_sd = ours.state_dict(), theirs.state_dict()
+    assert list(ours_sd) == list(theirs_sd)
+    assert all(ours_sd[k].shape == tuple(v.shape) for k, v in theirs_sd.items())
+    ours.load_state_dict(theirs_sd)
+    assert np.array_equal(ours.state_dict()["0.weight"], theirs_sd["0.weight"].numpy())
+    assert list(ours.grads) == list(theirs_sd)
+
+
+def test_lstm_names_match_torch(torch):
+    ours = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    theirs = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+def test_sequential_forward_backward_and_zero_grad(nn_numeric_check):
+    rng = np.random.default_rng(1)
+    model = nn.Sequential(nn.Linear(3, 5, dtype=np.float64, rng=1), nn.GELU(dtype=np.float64),
+                          nn.Linear(5, 2, dtype=np.float64, rng=2))
+    x = rng.standard_normal((4, 3))
+    r = rng.standard_normal((4, 2))
+    model(x)
+    dx = model.backward(r)
+    grads = [g.copy() for g in model.gradients()]
+    nn_numeric_check(lambda: float((model(x) * r).sum()), [x] + model.parameters(), [dx] + grads)
+    model.backward(r)  # gradients accumulate, as in PyTorch
+    assert np.allclose(model.grads["0.weight"], 2 * grads[0])
+    model.zero_grad()
+    assert all(not g.any() for g in model.gradients())
+
+
+def test_save_load_roundtrip(tmp_path):
+    a = nn.Sequential(nn.Linear(3, 4, rng=0), nn.LayerNorm(4))
+    b = nn.Sequential(nn.Linear(3, 4, rng=5), nn.LayerNorm(4))
+    path = tmp_path / "model.npz"
+    a.save(path)
+    b.load(path)
+    for k, v in a.state_dict().items():
+        assert np.array_equal(b.state_dict()[k], v)
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_train_eval_propagates():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    model.eval()
+    assert not model[1].training
+    x = np.ones((3, 2), np.float32)
+    assert np.array_equal(model(x), model(x))
+    model.train()
+    assert model[1].training
+
+
+def test_backward_before_forward_is_a_clear_error():
+    with pytest.raises(NlpkitError, match="Linear.backward called before forward"):
+        nn.Linear(2, 3).backward(np.zeros((1, 3), np.float32))
+    with pytest.raises(NlpkitError, match="LSTM.backward called before forward"):
+        nn.LSTM(2, 3).backward(np.zeros((1, 1, 3), np.float32))
+
+
+def test_shape_and_dtype_errors_name_layer_and_shapes():
+    layer = nn.Linear(4, 3)
+    with pytest.raises(NlpkitError,
+                       match=r"Linear: input expected shape \(\.\.\., 4\), got \(2, 5\)"):
+        layer(np.zeros((2, 5), np.float32))
+    with pytest.raises(NlpkitError, match="Linear: input dtype must be float32.*got float64"):
+        layer(np.zeros((2, 4)))
+    layer(np.zeros((2, 4), np.float32))
+    with pytest.raises(NlpkitError,
+                       match=r"Linear.backward: grad_output expected shape \(2, 3\), got \(2, 4\)"):
+        layer.backward(np.zeros((2, 4), np.float32))
+    with pytest.raises(NlpkitError, match=r"GRU: input expected shape \(\.\.\., 3\)"):
+        nn.GRU(3, 2)(np.zeros((4, 2, 5), np.float32))
+    with pytest.raises(NlpkitError, match=r"LSTM: h0 expected shape \(1, 2, 2\), got \(1, 3, 2\)"):
+        nn.LSTM(3, 2)(np.zeros((4, 2, 3), np.float32), (np.zeros((1, 3, 2), np.float32),) * 2)
+    with pytest.raises(NlpkitError, match="load_state_dict: weight expected shape"):
+        nn.Linear(4, 3).load_state_dict({"weight": np.zeros((3, 5)), "bias": np.zeros(3)})
+    with pytest.raises(NlpkitError, match="missing keys"):
+        nn.Linear(4, 3).load_state_dict({"weight": np.zeros((3, 4))})
+
+
+def test_float64_layers_keep_float64():
+    layer = nn.Linear(2, 2, dtype=np.float64)
+    assert layer.weight.dtype == np.float64
+    assert layer(np.zeros((1, 2))).dtype == np.float64
+    with pytest.raises(NlpkitError, match="dtype must be float32 or float64"):
+        nn.Linear(2, 2, dtype=np.int32)
