@@ -129,18 +129,38 @@ def _gt_dict(kw, kind, pairs):
 @click.argument("corpus", required=False)
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 @_order_option
-@click.option("--smoothing", type=click.Choice(["katz"]), default="katz", show_default=True,
-              help="Good-Turing discounting with Katz back-off (SRILM's default).")
+@click.option("--smoothing", type=click.Choice(["katz", "kn"]), default="katz", show_default=True,
+              help="katz: Good-Turing + Katz back-off (SRILM's default); kn: interpolated "
+                   "modified Kneser-Ney exactly as KenLM's lmplz.")
+@click.option("--discount-fallback", default=None, metavar="'D1 D2 D3'",
+              help="kn: discounts to use where the estimate is bad (lmplz --discount_fallback; "
+                   "'default' for 0.5 1 1.5).")
+@click.option("--interpolate-unigrams/--no-interpolate-unigrams", default=True, show_default=True,
+              help="kn: interpolate unigrams with the uniform distribution (lmplz's default).")
+@click.option("--prune", "prune_counts", default=None, metavar="'T1 T2 ...'",
+              help="kn: drop n-grams of order n >= 2 with raw count <= Tn (lmplz --prune).")
+@click.option("--limit-vocab", "limit_vocab", default=None,
+              help="Keep only n-grams made of this file's words (and <s> </s> <unk>).")
 @_gt_options
 @click.option("--unk", is_flag=True, help="Open vocabulary: model <unk> (SRILM -unk).")
 @click.option("--vocab", "vocab_file", default=None, help="Closed vocabulary file (SRILM -vocab).")
 @click.option("--counts", "counts_file", default=None, help="Estimate from this count file instead of CORPUS.")
-def build_cmd(corpus, output, order, smoothing, unk, vocab_file, counts_file, gtmin, gtmax, **gt):
-    """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default."""
+def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_unigrams,
+              prune_counts, limit_vocab, unk, vocab_file, counts_file, gtmin, gtmax, **gt):
+    """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default
+    (or, with --smoothing kn, as KenLM's lmplz does)."""
     from ..ngram.binary import model_kind, save
     from ..ngram.build import build_model
     model_kind(output)  # fail on an unknown suffix before the work
     _check_order(order)
+    if limit_vocab is not None:
+        _check_input(limit_vocab)
+    if smoothing == "kn":
+        return _build_kn(corpus, output, order, discount_fallback, interpolate_unigrams,
+                         prune_counts, limit_vocab, counts_file, vocab_file, unk)
+    if discount_fallback or prune_counts or not interpolate_unigrams:
+        raise NlpkitError("--discount-fallback, --prune and --no-interpolate-unigrams "
+                          "go with --smoothing kn")
     if (corpus is None) == (counts_file is None):
         raise NlpkitError("give a CORPUS or --counts COUNTS (one of them)")
     for p in (corpus, counts_file, vocab_file):
@@ -152,9 +172,114 @@ def build_cmd(corpus, output, order, smoothing, unk, vocab_file, counts_file, gt
         model = build_model(corpus, order, gt_min=gt_min, gt_max=gt_max, unk=unk,
                             vocab_file=vocab_file, counts=counts_file, device=settings().device,
                             progress=bar.update if corpus else None)
-    save(model, output)
+    _finish(model, output, limit_vocab, t)
+
+
+def _finish(model, output, limit_vocab, t, writer=None):
+    from ..ngram.binary import save
+    if limit_vocab is not None:
+        from ..ngram.build import read_vocab_file
+        from ..ngram.vocab_filter import filter_vocab
+        model = filter_vocab(model, read_vocab_file(limit_vocab))
+    (writer or save)(model, output)
     counts = ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(model.counts()))
     echo(f"wrote {output} ({counts}; {time.perf_counter() - t:.2f} s)")
+
+
+def _numbers(text, what, kind=float):
+    try:
+        return [kind(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise NlpkitError(f"{what} expects numbers separated by spaces; got {text!r}") from None
+
+
+def _build_kn(corpus, output, order, fallback, interpolate_unigrams, prune, limit_vocab,
+              counts_file, vocab_file, unk):
+    from ..ngram.kn import estimate_kn, read_lmplz_text
+    from ..ngram.lmplz_format import write_arpa_lmplz
+    if counts_file or vocab_file or unk:
+        raise NlpkitError("--counts, --vocab and --unk go with --smoothing katz; Kneser-Ney "
+                          "builds from text and always models <unk>, as lmplz")
+    if corpus is None:
+        raise NlpkitError("give a CORPUS to build a Kneser-Ney model from")
+    _check_input(corpus)
+    if fallback is not None:
+        fallback = True if fallback.strip() in ("", "default") else _numbers(fallback, "--discount-fallback")
+    prune = _numbers(prune, "--prune", int) if prune else None
+    t = time.perf_counter()
+    model = estimate_kn(read_lmplz_text(corpus), order, discount_fallback=fallback,
+                        interpolate_unigrams=interpolate_unigrams, prune=prune,
+                        device=settings().device)
+    arpa = output.endswith((".arpa", ".arpa.gz"))
+    _finish(model, output, limit_vocab, t, writer=write_arpa_lmplz if arpa else None)
+
+
+@ngram.command("prune")
+@click.argument("model")
+@click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
+@click.option("--threshold", type=click.FloatRange(min=0), required=True,
+              help="Drop n-grams whose removal changes perplexity by less than this (e.g. 1e-8).")
+@click.option("--min-order", type=click.IntRange(min=2), default=2, show_default=True,
+              help="Prune n-grams of this order and above (SRILM -minprune).")
+def prune_cmd(model, output, threshold, min_order):
+    """Relative-entropy pruning of MODEL (Stolcke 1998; SRILM ngram -prune)."""
+    from ..ngram.binary import model_kind
+    from ..ngram.prune import prune_entropy
+    model_kind(output)
+    t = time.perf_counter()
+    before = _load(model).model
+    pruned = prune_entropy(before, threshold, min_order=min_order)
+    _finish(pruned, output, None, t)
+
+
+def _read_models(paths):
+    return [_load(p).model for p in paths]
+
+
+@ngram.command("mix")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--lambda", "lambdas", required=True, metavar="'L1 L2 ...'",
+              help="Mixture weights, one per model (or one fewer: the last takes the rest).")
+@click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
+def mix_cmd(models, lambdas, output):
+    """Static mixture of MODELS as one back-off model (SRILM -mix-lm -write-lm)."""
+    from ..ngram.binary import model_kind
+    from ..ngram.mix import check_weights, mix_static
+    model_kind(output)
+    t = time.perf_counter()
+    loaded = _read_models(models)
+    weights = check_weights(loaded, _numbers(lambdas, "--lambda"))
+    _finish(mix_static(loaded, weights), output, None, t)
+
+
+@ngram.command("best-mix")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--dev", "dev", required=True, help="Held-out text to fit the weights on.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+def best_mix_cmd(models, dev, as_json):
+    """Mixture weights that minimise the perplexity of --dev text (SRILM compute-best-mix, EM)."""
+    from ..ngram.mix import best_mix
+    from ..text import iter_lines
+    _check_input(dev)
+    weights, summary = best_mix(_read_models(models), list(iter_lines(dev)))
+    if as_json:
+        click.echo(json.dumps({"lambdas": weights.tolist(), **summary}))
+        return
+    click.echo("best lambdas: " + " ".join(f"{w:.6f}" for w in weights))
+    click.echo(f"ppl= {summary['ppl']:.7g} ppl1= {summary['ppl1']:.7g} on {dev}")
+
+
+@ngram.command("filter")
+@click.argument("model")
+@click.option("--vocab", "vocab_file", required=True, help="Word list to keep (first token per line).")
+@click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
+def filter_cmd(model, vocab_file, output):
+    """Keep only the n-grams of MODEL made of VOCAB's words (KenLM filter)."""
+    from ..ngram.binary import model_kind
+    model_kind(output)
+    _check_input(vocab_file)
+    t = time.perf_counter()
+    _finish(_load(model).model, output, vocab_file, t)
 
 
 def _blocks(lines, size=_BLOCK):
@@ -203,11 +328,19 @@ def score_cmd(model, text, order, no_bos, no_eos):
 @click.option("--order", type=int, default=None,
               help="Use n-grams up to this order only (SRILM ngram -order).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-def ppl_cmd(model, text, order, as_json):
+@click.option("--mix", "mix_models", multiple=True, help="Interpolate with this model too (repeatable; "
+              "SRILM -mix-lm).")
+@click.option("--lambda", "lambdas", default=None, metavar="'L1 ...'",
+              help="With --mix: weights of MODEL and the mixed models (one fewer is enough).")
+def ppl_cmd(model, text, order, as_json, mix_models, lambdas):
     """Perplexity of TEXT, as SRILM's ngram -ppl reports it."""
     from ..text import iter_lines
     _check_input(text)
     _check_order(order)
+    if mix_models:
+        return _mixed_ppl([model, *mix_models], text, lambdas, as_json)
+    if lambdas is not None:
+        raise NlpkitError("--lambda goes with --mix")
     scorer = _load(model, order)
     stats = scorer.perplexity_stats(iter_lines(text))
     if as_json:
@@ -261,3 +394,18 @@ def convert_cmd(model, output):
     scorer = _load(model)
     save(scorer, output)
     echo(f"wrote {output}")
+
+
+def _mixed_ppl(paths, text, lambdas, as_json):
+    from ..ngram.mix import check_weights, mix_perplexity
+    from ..text import iter_lines
+    models = _read_models(paths)
+    weights = check_weights(models, _numbers(lambdas, "--lambda") if lambdas else None)
+    d = mix_perplexity(models, weights, list(iter_lines(text)))
+    if as_json:
+        click.echo(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                               for k, v in d.items()}))
+        return
+    click.echo(f"file {text}: {d['sentences']} sentences, {d['words']} words, {d['oovs']} OOVs\n"
+               f"{d['zeroprobs']} zeroprobs, logprob= {d['logprob']:.7g} ppl= {d['ppl']:.7g} "
+               f"ppl1= {d['ppl1']:.7g}")

@@ -32,7 +32,9 @@ class NGramLM(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     order : int, n-gram order (1-16).
-    smoothing : ``'katz'`` (SRILM ``ngram-count``'s default; the only one so far).
+    smoothing : ``'katz'`` (SRILM ``ngram-count``'s default) or ``'kn'`` (interpolated
+        modified Kneser-Ney as KenLM's ``lmplz``, with lmplz's discount fallback where the
+        estimate is bad).
     gt_min, gt_max : SRILM's ``-gtNmin``/``-gtNmax``: an int for every order, a list
         (index 0 = unigrams) or ``{order: value}``; None keeps SRILM's defaults.
     unk : model ``<unk>`` (SRILM ``-unk``): unknown words get probability mass.
@@ -61,11 +63,17 @@ class NGramLM(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Estimate the model from sentences (iterable of str or token lists) or a corpus path."""
         from .build import build_model
-        if self.smoothing != "katz":
-            raise NlpkitError(f"smoothing must be 'katz'; got {self.smoothing!r}")
+        if self.smoothing not in ("katz", "kn"):
+            raise NlpkitError(f"smoothing must be 'katz' or 'kn'; got {self.smoothing!r}")
         source = os.fspath(X) if isinstance(X, os.PathLike) else X
         if not isinstance(source, str):
             source = [s if isinstance(s, str) else list(s) for s in source]
+        if self.smoothing == "kn":
+            from .kn import estimate_kn, read_lmplz_text
+            model = estimate_kn(read_lmplz_text(source), self.order, discount_fallback=True,
+                                device=self.device, n_jobs=self.n_jobs)
+            self._set_model(model)
+            return self
         with _vocab_file(self.vocab) as vocab_file:
             model = build_model(source, self.order, gt_min=self.gt_min, gt_max=self.gt_max,
                                 unk=self.unk, vocab_file=vocab_file, device=self.device,
@@ -78,6 +86,17 @@ class NGramLM(TransformerMixin, BaseEstimator):
         self.order_ = model.order
         self.vocabulary_size_ = len(model.vocab)
         self._scorer = None
+
+    @classmethod
+    def mix(cls, models, weights) -> "NGramLM":
+        """A fitted estimator holding the static mixture of fitted ``models`` (NGramLM or
+        BackoffModel), each context's distribution renormalised (SRILM -mix-lm -write-lm)."""
+        from .mix import mix_static
+        parts = [m.model_ if isinstance(m, NGramLM) else m for m in models]
+        mixed = mix_static(parts, weights)
+        lm = cls(order=mixed.order)
+        lm._set_model(mixed)
+        return lm
 
     @classmethod
     def from_arpa(cls, path, **params) -> "NGramLM":
