@@ -14,6 +14,10 @@ _LAZY = {
     "Word2Vec": ("nlpkit.embed.estimators", "Word2Vec"),
     "FastText": ("nlpkit.embed.estimators", "FastText"),
     "KeyedVectors": ("nlpkit.embed.keyedvectors", "KeyedVectors"),
+    "TextClassifier": ("nlpkit.models.classifier", "TextClassifier"),
+    "SequenceTagger": ("nlpkit.models.tagger", "SequenceTagger"),
+    "NeuralLM": ("nlpkit.models.neural_lm", "NeuralLM"),
+    "Seq2Seq": ("nlpkit.models.seq2seq", "Seq2Seq"),
 }
 
 _SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn", "models")

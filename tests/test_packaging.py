@@ -25,3 +25,9 @@ def test_installed_copy_has_the_corpora():
     from nlpkit import corpora
     assert pathlib.Path(corpora.path("kjv", "test")).stat().st_size > 50_000
     assert isinstance(nlpkit.__version__, str)
+
+
+def test_public_names_resolve():
+    for name in ("Corpus", "Vocabulary", "NGramLM", "Word2Vec", "FastText", "KeyedVectors",
+                 "TextClassifier", "SequenceTagger", "NeuralLM", "Seq2Seq"):
+        assert isinstance(getattr(nlpkit, name), type), name

@@ -1,0 +1,157 @@
+"""Word-level language modelling on the KJV split (the bundled corpus, the same files as
+shared/reference/ngram/kjv): nlpkit's NeuralLM (LSTM) against nlpkit's NGramLM trigram
+(Katz/Good-Turing, SRILM's model: ppl 71.98 in ppl_srilm.txt) on the same test tokens,
+and the same LSTM's training speed in PyTorch.
+
+Perplexity counts ``</s>`` and leaves OOVs out for both models.  Acceptance: the
+LSTM trained for at most 15 minutes on 2 cores reaches a test perplexity below 71.98.
+The speed row times one epoch-equivalent of batches for nlpkit and torch
+(same sizes, same threads; median of ``--repeats``).
+
+Run as users run:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_models_lm.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine  # noqa: E402
+
+
+def torch_steps(vocab, emb, hidden, batches, threads):
+    """Seconds for forward+backward+Adam over ``batches`` [(x, lengths, targets)] in torch."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    e = torch.nn.Embedding(vocab, emb, padding_idx=0)
+    rnn = torch.nn.LSTM(emb, hidden, batch_first=True)
+    out = torch.nn.Linear(hidden, vocab)
+    params = list(e.parameters()) + list(rnn.parameters()) + list(out.parameters())
+    opt = torch.optim.Adam(params, lr=2e-3)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    t0 = time.perf_counter()
+    for x, lens, t in batches:
+        opt.zero_grad()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            e(torch.from_numpy(x)), torch.from_numpy(lens), batch_first=True, enforce_sorted=False
+        )
+        h, _ = rnn(packed)
+        h, _ = torch.nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
+        loss = loss_fn(out(h).reshape(-1, vocab), torch.from_numpy(t).reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--embedding-dim", type=int, default=200)
+    ap.add_argument("--hidden-size", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--speed-batches", type=int, default=100)
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--subset", type=int, default=None, help="Train on this many sentences (quick runs).")
+    args = ap.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
+
+    from nlpkit import corpora
+    from nlpkit.models import NeuralLM
+    from nlpkit.models.data import length_sorted_batches
+    from nlpkit.ngram.lm import NGramLM
+
+    train = corpora.load("kjv", "train")
+    test = corpora.load("kjv", "test")
+    if args.subset:
+        train = train[: args.subset]
+    print(f"# {machine()}; threads={args.threads}; train {len(train)} sentences, test {len(test)}")
+
+    if not args.skip_quality:
+        ng = NGramLM(order=3).fit(train)
+        st = ng.scorer_.perplexity_stats(test)
+        t0 = time.perf_counter()
+        lm = NeuralLM(
+            cell="lstm",
+            embedding_dim=args.embedding_dim,
+            hidden_size=args.hidden_size,
+            dropout=0.3,
+            max_epochs=args.epochs,
+            lr=2e-3,
+            batch_size=32,
+            validation_fraction=0.02,
+            n_iter_no_change=1,
+            random_state=0,
+            n_jobs=args.threads,
+            verbose=1,
+        ).fit(train)
+        t = time.perf_counter() - t0
+        ours = lm.perplexity_stats(test)
+        print("| model | test ppl | words | OOVs | train s |")
+        print("|---|---|---|---|---|")
+        print(
+            f"| NGramLM order 3 Katz (SRILM -order 3: 71.98) | {st.ppl:.2f} | {st.words} "
+            f"| {st.oovs} | - |"
+        )
+        print(
+            f"| nlpkit NeuralLM LSTM {args.embedding_dim}/{args.hidden_size}, "
+            f"{lm.n_epochs_} epochs | "
+            f"{ours.ppl:.2f} | {ours.words} | {ours.oovs} | {t:.0f} |"
+        )
+
+    # speed: the same batches through nlpkit's and torch's LSTM LM
+    small = NeuralLM(
+        cell="lstm",
+        embedding_dim=args.embedding_dim,
+        hidden_size=args.hidden_size,
+        dropout=0.0,
+        max_epochs=1,
+        bptt=10**6,
+        early_stopping=False,
+        random_state=0,
+        n_jobs=args.threads,
+    )
+    sents = small._sentences(train[: 32 * args.speed_batches])
+    small.fit(sents)  # warm-up (compiles) and fixes the vocabulary the torch run uses
+    seqs = small._encode(sents)
+    lengths = np.array([len(s) - 1 for s in seqs])
+    batches = [
+        small._inputs_targets(seqs, b)
+        for b in length_sorted_batches(lengths, 32, np.random.default_rng(0))
+    ]
+    vocab = len(small.vocab_)
+    torch_steps(vocab, args.embedding_dim, args.hidden_size, batches[:2], args.threads)  # warm-up
+    ours, theirs = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        small.fit(sents)
+        ours.append(time.perf_counter() - t0)
+        theirs.append(
+            torch_steps(vocab, args.embedding_dim, args.hidden_size, batches, args.threads)
+        )
+    a, b = statistics.median(ours), statistics.median(theirs)
+    n_tok = int(lengths.sum())
+    print(
+        f"\nLSTM LM training speed, {len(batches)} batches of 32 sentences ({n_tok} tokens), "
+        f"vocab {vocab}, "
+        f"median of {args.repeats}"
+    )
+    print("| task | nlpkit s | torch s | nlpkit/torch |")
+    print("|---|---|---|---|")
+    print(f"| LSTM LM epoch ({n_tok} tokens) | {a:.2f} | {b:.2f} | {a / b:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

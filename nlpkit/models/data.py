@@ -1,0 +1,158 @@
+"""From user data to padded int batches: token lists, vocabularies, labels, file readers.
+
+X for every model is a sequence of documents, each a string (split by the
+model's tokenizer) or a list of tokens.  Strings never reach the network:
+documents become int ids (``<pad>`` = 0, ``<unk>`` = 1) padded into a
+(batch, time) array with the true lengths beside it.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import InputFileError, NlpkitError
+from ..text import Tokenizer, Vocabulary, iter_lines
+
+PAD, UNK = "<pad>", "<unk>"
+SPECIALS = (PAD, UNK)
+PAD_ID, UNK_ID = 0, 1
+
+
+def check_documents(X, what="X", tokenizer=None, allow_empty=False):
+    """``X`` as a list of token lists; NlpkitError (a ValueError) on anything else."""
+    if isinstance(X, (str, bytes)):
+        raise NlpkitError(
+            f"{what} must be a list of documents (strings or token lists), not a single string"
+        )
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise NlpkitError(
+            f"{what}: sparse input is not supported; {what} must hold text (strings or token lists)"
+        )
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biufc":
+        raise NlpkitError(
+            f"{what} must hold text (strings or token lists); got a numeric array "
+            f"of shape {X.shape}"
+        )
+    try:
+        docs = list(X)
+    except TypeError:
+        raise NlpkitError(f"{what} must be a list of documents; got {type(X).__name__}") from None
+    if not docs:
+        raise NlpkitError(f"{what} is empty: 0 samples (at least one document is required)")
+    tokenize = tokenizer or Tokenizer()
+    out = []
+    for i, doc in enumerate(docs):
+        if isinstance(doc, str):
+            toks = tokenize(doc)
+        elif isinstance(doc, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in doc):
+            toks = list(doc)
+        else:
+            raise NlpkitError(
+                f"{what}[{i}] must be a string or a list of string tokens; got {type(doc).__name__}"
+            )
+        if not toks and not allow_empty:
+            raise NlpkitError(f"{what}[{i}] is an empty document (no tokens)")
+        out.append(toks)
+    return out
+
+
+def check_lengths(X, y, what_x="X", what_y="y"):
+    if len(X) != len(y):
+        raise NlpkitError(f"{what_x} and {what_y} have different lengths: {len(X)} and {len(y)}")
+
+
+def build_vocab(token_lists, min_count=1, max_size=None, specials=SPECIALS):
+    if not isinstance(min_count, numbers.Integral) or min_count < 1:
+        raise NlpkitError(f"min_count must be an integer >= 1; got {min_count!r}")
+    return Vocabulary.build(token_lists, min_count=min_count, max_size=max_size, specials=specials)
+
+
+def encode(vocab, token_lists):
+    """int32 id arrays, unknown words as ``<unk>``."""
+    return [vocab.encode(toks) for toks in token_lists]
+
+
+def pad_batch(id_arrays, pad=PAD_ID, max_len=None):
+    """``(ids (B, T) int64, lengths (B,) int64)``, truncating documents longer than ``max_len``."""
+    lengths = np.array([len(a) for a in id_arrays], dtype=np.int64)
+    if max_len is not None:
+        lengths = np.minimum(lengths, max_len)
+    width = max(int(lengths.max()) if lengths.size else 1, 1)
+    ids = np.full((len(id_arrays), width), pad, dtype=np.int64)
+    for row, (a, n) in enumerate(zip(id_arrays, lengths)):
+        ids[row, :n] = a[:n]
+    return ids, lengths
+
+
+def length_sorted_batches(lengths, batch_size, rng=None):
+    """Index batches of documents of similar length (less padding), in shuffled order."""
+    n = len(lengths)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+    else:  # shuffle, then sort within chunks of 50 batches so batches differ every epoch
+        order = rng.permutation(n)
+        chunk = batch_size * 50
+        order = np.concatenate(
+            [
+                c[np.argsort(np.asarray(lengths)[c], kind="stable")]
+                for c in np.array_split(order, max(1, n // chunk))
+            ]
+        )
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+# ------------------------------------------------------------------------- readers
+def read_labelled(path):
+    """``(texts, labels)`` from fastText's ``__label__X text`` or ``label<TAB>text`` lines.
+
+    Blank lines are skipped; a line with neither form raises InputFileError naming the line.
+    Only the first fastText label of a line is used.
+    """
+    texts, labels = [], []
+    for lineno, line in enumerate(iter_lines(path), 1):
+        if not line.strip():
+            continue
+        if line.startswith("__label__"):
+            parts = line.split()
+            lab = [p for p in parts if p.startswith("__label__")]
+            words = [p for p in parts if not p.startswith("__label__")]
+            label, text = lab[0][len("__label__") :], " ".join(words)
+        elif "\t" in line:
+            label, _, text = line.partition("\t")
+        else:
+            raise InputFileError(path, "expected '__label__X text' or 'label<TAB>text'", lineno)
+        if not label or not text.strip():
+            raise InputFileError(path, "empty label or text", lineno)
+        texts.append(text)
+        labels.append(label)
+    if not texts:
+        raise InputFileError(path, "no labelled lines")
+    return texts, labels
+
+
+def read_conll(path):
+    """``(token_lists, tag_lists)`` from ``token<TAB>tag`` lines, a blank line between sentences."""
+    tokens, tags, cur_tok, cur_tag = [], [], [], []
+    for lineno, line in enumerate(iter_lines(path), 1):
+        if not line.strip():
+            if cur_tok:
+                tokens.append(cur_tok)
+                tags.append(cur_tag)
+                cur_tok, cur_tag = [], []
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) < 2 or not parts[0] or not parts[-1]:
+            raise InputFileError(path, "expected 'token<TAB>tag'", lineno)
+        cur_tok.append(parts[0])
+        cur_tag.append(parts[-1])
+    if cur_tok:
+        tokens.append(cur_tok)
+        tags.append(cur_tag)
+    if not tokens:
+        raise InputFileError(path, "no sentences")
+    return tokens, tags

@@ -1,0 +1,368 @@
+"""NeuralLM: a word-level neural language model (RNN, LSTM, GRU or causal transformer).
+
+Sentences are modelled one by one, exactly as an n-gram model sees them:
+``<s>`` as the first context, every word and ``</s>`` predicted, so
+:meth:`NeuralLM.perplexity` scores the same tokens as ``NGramLM.perplexity``
+(SRILM's ``ngram -ppl``: ``</s>`` counted, out-of-vocabulary words left out
+and counted) and the two compare directly.
+
+Recurrent cells train with truncated back-propagation through time: a batch of
+sentences runs in chunks of ``bptt`` steps, the state carried from chunk to
+chunk but no gradient.  The transformer sees each sentence whole, with a causal mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import NlpkitError
+from ..ngram.model import PplStats, srilm_sentences
+from ..nn import GRU, LSTM, RNN, CrossEntropyLoss, Dropout, Embedding, Linear, Module
+from . import data
+from .base import check_fraction, check_positive_int, compute, seed_from
+from .encoders import TransformerEncoder
+from .training import make_optimizer, softmax, train
+
+CELLS = ("lstm", "gru", "rnn", "transformer")
+BOS, EOS = "<s>", "</s>"
+LM_SPECIALS = (data.PAD, data.UNK, BOS, EOS)  # ids 0, 1, 2, 3
+BOS_ID, EOS_ID = 2, 3
+IGNORE = -100
+_EVAL_BATCH = 64
+
+
+class LMNet(Module):
+    """ids (B, T) -> next-word logits (B, T, V); recurrent cells also take and return a state."""
+
+    def __init__(self, vocab_size, cell, embedding_dim, hidden_size, num_layers, dropout, rng):
+        super().__init__()
+        self.cell = cell
+        self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
+        self.in_dropout = Dropout(dropout, rng=rng)
+        if cell == "transformer":
+            self.body = TransformerEncoder(
+                embedding_dim, hidden_size, num_layers, dropout=dropout, causal=True, rng=rng
+            )
+            size = embedding_dim
+        else:
+            kind = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell]
+            self.body = kind(
+                embedding_dim,
+                hidden_size,
+                num_layers=num_layers,
+                batch_first=True,
+                dropout=dropout if num_layers > 1 else 0.0,
+                rng=rng,
+            )
+            size = hidden_size
+        self.out_dropout = Dropout(dropout, rng=rng)
+        self.output = Linear(size, vocab_size, rng=rng)
+
+    def forward(self, ids, lengths, state=None):
+        x = self.in_dropout(self.embedding(ids))
+        if self.cell == "transformer":
+            h, state = self.body(x, lengths), None
+        else:
+            h, state = self.body(x, hx=state, lengths=lengths)
+        return self.output(self.out_dropout(h)), state
+
+    def backward(self, grad):
+        g = self.out_dropout.backward(self.output.backward(grad))
+        g = self.body.backward(g) if self.cell == "transformer" else self.body.backward(g)[0]
+        self.embedding.backward(self.in_dropout.backward(g))
+
+
+def _detach(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.copy() for s in state)
+    return state.copy()
+
+
+class NeuralLM(BaseEstimator):
+    """Word-level neural language model with scikit-learn's API.
+
+    Parameters
+    ----------
+    cell : {'lstm', 'gru', 'rnn', 'transformer'}
+    embedding_dim, hidden_size, num_layers, dropout : sizes (the transformer's model
+        size is ``embedding_dim``, ``hidden_size`` its feed-forward size)
+    bptt : time steps per truncated back-propagation chunk (recurrent cells)
+    min_count, max_vocab : words seen fewer times, or beyond the ``max_vocab`` most
+        frequent, are ``<unk>`` in training and out-of-vocabulary in :meth:`perplexity`
+    max_epochs, batch_size (sentences), lr, optimizer, clip, early_stopping,
+    validation_fraction, n_iter_no_change, random_state, n_jobs, device, verbose
+
+    X: sentences, each a string (split on whitespace as SRILM does) or a token list.
+    """
+
+    def __init__(
+        self,
+        cell="lstm",
+        embedding_dim=128,
+        hidden_size=256,
+        num_layers=1,
+        dropout=0.2,
+        bptt=35,
+        min_count=1,
+        max_vocab=None,
+        max_epochs=10,
+        batch_size=32,
+        lr=2e-3,
+        optimizer="adam",
+        clip=1.0,
+        early_stopping=True,
+        validation_fraction=0.05,
+        n_iter_no_change=2,
+        random_state=None,
+        n_jobs=None,
+        device=None,
+        verbose=0,
+    ):
+        self.cell = cell
+        self.embedding_dim = embedding_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bptt = bptt
+        self.min_count = min_count
+        self.max_vocab = max_vocab
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.clip = clip
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags
+
+    # ------------------------------------------------------------------ input
+    @staticmethod
+    def _sentences(X, what="X"):
+        if isinstance(X, (str, bytes)):
+            raise NlpkitError(f"{what} must be a list of sentences, not a single string")
+        out = []
+        for i, s in enumerate(X):
+            if isinstance(s, str):
+                out.extend(srilm_sentences([s]))
+            elif isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s):
+                if s:
+                    out.append(list(s))
+            else:
+                raise NlpkitError(f"{what}[{i}] must be a string or a list of string tokens")
+        if not out:
+            raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
+        return out
+
+    def _encode(self, sentences):
+        """Per sentence ``<s> w1 .. wn </s>`` as int64 ids (unknown words -> <unk>)."""
+        enc = data.encode(self.vocab_, sentences)
+        return [np.concatenate(([BOS_ID], a, [EOS_ID])).astype(np.int64) for a in enc]
+
+    @staticmethod
+    def _inputs_targets(seqs, rows):
+        x, lens = data.pad_batch([seqs[i][:-1] for i in rows])
+        t = np.full(x.shape, IGNORE, np.int64)
+        for r, i in enumerate(rows):
+            t[r, : lens[r]] = seqs[i][1:]
+        return x, lens, t
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, callback=None):
+        """Train on the sentences ``X``; ``callback`` as TextClassifier.fit."""
+        if self.cell not in CELLS:
+            raise NlpkitError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
+        check_fraction(self.dropout, "dropout")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.bptt, "bptt")
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
+            check_positive_int(getattr(self, name), name)
+        sentences = self._sentences(X)
+        self.vocab_ = data.build_vocab(
+            sentences, min_count=self.min_count, max_size=self.max_vocab, specials=LM_SPECIALS
+        )
+        self._rng = np.random.default_rng(seed_from(self.random_state))
+        self.net_ = LMNet(
+            len(self.vocab_),
+            self.cell,
+            self.embedding_dim,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
+            self._rng,
+        )
+        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
+        self.history_ = []
+        seqs = self._encode(sentences)
+        with compute(self.n_jobs, self.device, "NeuralLM.fit"):
+            self._train(seqs, callback)
+        return self
+
+    def _train(self, seqs, callback):
+        lengths = np.array([len(s) - 1 for s in seqs])
+        idx = np.arange(len(seqs))
+        val_idx = None
+        frac = check_fraction(self.validation_fraction, "validation_fraction")
+        n_val = math.ceil(len(seqs) * frac)
+        if self.early_stopping and frac > 0 and len(seqs) - n_val >= 1:
+            perm = self._rng.permutation(len(seqs))
+            val_idx, idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
+        net = self.net_
+        recurrent = self.cell != "transformer"
+
+        def step(rows):
+            x, lens, t = self._inputs_targets(seqs, rows)
+            n = int(lens.sum())
+            chunk = self.bptt if recurrent else x.shape[1]
+            total = correct = 0
+            state = None
+            for s in range(0, x.shape[1], chunk):
+                # truncated BPTT: the state flows on, its gradient stops at the chunk edge
+                clens = np.clip(lens - s, 0, chunk)
+                logits, state = net(x[:, s : s + chunk], clens, _detach(state))
+                tt = t[:, s : s + chunk]
+                total += loss_fn(logits, tt)
+                net.backward(loss_fn.backward(1.0 / n))
+                correct += int(((logits.argmax(axis=2) == tt) & (tt != IGNORE)).sum())
+            return total, n, correct
+
+        def batches():
+            return [
+                idx[b] for b in data.length_sorted_batches(lengths[idx], self.batch_size, self._rng)
+            ]
+
+        validate = None
+        if val_idx is not None:
+
+            def validate():
+                lp, n = self._target_logprobs(seqs, val_idx)
+                return -sum(float(v.sum()) for v in lp) / n
+
+        self.history_ += train(
+            net,
+            self._optimizer,
+            batches,
+            step,
+            self.max_epochs,
+            clip=self.clip,
+            validate=validate,
+            patience=self.n_iter_no_change,
+            callback=callback,
+            verbose=self.verbose,
+            where="NeuralLM",
+        )
+        self.n_epochs_ = len(self.history_)
+
+    # ------------------------------------------------------------------ scoring
+    def _target_logprobs(self, seqs, rows=None):
+        """Natural-log probability of every target (words and ``</s>``) of each sentence."""
+        rows = np.arange(len(seqs)) if rows is None else np.asarray(rows)
+        lengths = np.array([len(seqs[i]) - 1 for i in rows])
+        out = [None] * len(rows)
+        self.net_.eval()
+        for b in data.length_sorted_batches(lengths, _EVAL_BATCH):
+            x, lens, t = self._inputs_targets(seqs, rows[b])
+            logits, _ = self.net_(x, lens)
+            z = logits - logits.max(axis=2, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
+            picked = np.take_along_axis(logp, np.maximum(t, 0)[:, :, None], axis=2)[:, :, 0]
+            for r, j in enumerate(b):
+                out[j] = picked[r, : lens[r]].astype(np.float64)
+        return out, int(lengths.sum())
+
+    def token_logprobs(self, X):
+        """Per sentence, the log10 probability of each word and of ``</s>`` (NaN for OOV words)."""
+        check_is_fitted(self, "net_")
+        sentences = self._sentences(X)
+        seqs = self._encode(sentences)
+        with compute(self.n_jobs, self.device, "NeuralLM.token_logprobs"):
+            lp, _ = self._target_logprobs(seqs)
+        out = []
+        for s, v in zip(seqs, lp):
+            v = v / math.log(10)
+            v[np.flatnonzero(s[1:] == data.UNK_ID)] = np.nan
+            out.append(v)
+        return out
+
+    def perplexity_stats(self, X) -> PplStats:
+        """SRILM's ``ngram -ppl`` summary (sentences, words, OOVs, log10 prob; ``.ppl``, ``.ppl1``).
+
+        Out-of-vocabulary words are not scored (and the word after them is scored
+        in the usual way, its context holding ``<unk>``), as SRILM does."""
+        lp = self.token_logprobs(X)
+        words = sum(len(v) - 1 for v in lp)
+        oovs = sum(int(np.isnan(v).sum()) for v in lp)
+        logprob = sum(float(np.nansum(v)) for v in lp)
+        return PplStats(len(lp), words, oovs, 0, logprob)
+
+    def perplexity(self, X) -> float:
+        """Perplexity over the words and ``</s>`` of ``X``, OOVs left out (NGramLM's tokens)."""
+        return self.perplexity_stats(X).ppl
+
+    def score(self, X, y=None) -> float:
+        """Mean log10 probability per scored token (higher is better), like ``NGramLM.score``."""
+        st = self.perplexity_stats(X)
+        return st.logprob / (st.words - st.oovs + st.sentences)
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, prompt="", max_tokens=20, temperature=1.0, top_k=None, random_state=None):
+        """Continue ``prompt`` (a string or tokens) by up to ``max_tokens`` words, or to ``</s>``.
+
+        ``temperature=0`` decodes greedily; otherwise words are sampled from the
+        softmax of logits / temperature, restricted to the ``top_k`` best if given.
+        Returns the generated words joined by spaces (the prompt not included).
+        """
+        check_is_fitted(self, "net_")
+        check_positive_int(max_tokens, "max_tokens")
+        if not isinstance(temperature, (int, float)) or temperature < 0:
+            raise NlpkitError(f"temperature must be a number >= 0; got {temperature!r}")
+        if top_k is not None:
+            check_positive_int(top_k, "top_k")
+        toks = prompt.split() if isinstance(prompt, str) else list(prompt)
+        rng = np.random.default_rng(random_state)
+        ids = [BOS_ID] + self.vocab_.encode(toks).tolist()
+        banned = [data.PAD_ID, data.UNK_ID, BOS_ID]
+        out = []
+        self.net_.eval()
+        recurrent = self.cell != "transformer"
+        with compute(self.n_jobs, self.device, "NeuralLM.generate"):
+            logits, state = self.net_(np.array([ids]), np.array([len(ids)]))
+            for _ in range(max_tokens):
+                z = logits[0, -1].astype(np.float64)
+                z[banned] = -np.inf
+                nxt = int(np.argmax(z)) if temperature == 0 else _sample(z, temperature, top_k, rng)
+                if nxt == EOS_ID:
+                    break
+                out.append(self.vocab_.itos[nxt])
+                ids.append(nxt)
+                if recurrent:
+                    logits, state = self.net_(np.array([[nxt]]), np.array([1]), state)
+                else:
+                    logits, _ = self.net_(np.array([ids]), np.array([len(ids)]))
+        return " ".join(out)
+
+
+def _sample(z, temperature, top_k, rng):
+    z = z / temperature
+    if top_k is not None and top_k < np.isfinite(z).sum():
+        cut = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= cut, z, -np.inf)
+    p = softmax(z[None])[0]
+    return int(rng.choice(len(p), p=p))

@@ -1,0 +1,442 @@
+"""Seq2Seq: an encoder-decoder with attention (Luong style), a scikit-learn estimator.
+
+Encoder: BiLSTM (or transformer) over the source tokens, projected to the
+decoder size.  Decoder: an LSTM over the target tokens, started from the mean
+of the encoder states; at each step its output attends over the source
+('dot': PyTorch-style scaled dot-product attention with projections, one
+head; 'additive': Bahdanau's ``v·tanh(W q + U k)``), and
+``tanh(W_c [context; output])`` predicts the next token.  Trained with teacher
+forcing; ``predict`` decodes greedily or with beam search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import NlpkitError
+from ..nn import (
+    LSTM,
+    CrossEntropyLoss,
+    Dropout,
+    Embedding,
+    Linear,
+    Module,
+    MultiheadAttention,
+    Tanh,
+)
+from ..nn.module import as_rng
+from ..text import Tokenizer
+from . import data
+from .base import check_fraction, check_positive_int, compute, seed_from
+from .encoders import RecurrentEncoder, TransformerEncoder
+from .layers import valid_mask
+from .training import make_optimizer, train
+
+SPECIALS = (data.PAD, data.UNK, "<s>", "</s>")
+BOS_ID, EOS_ID = 2, 3
+IGNORE = -100
+_PREDICT_BATCH = 64
+
+
+class AdditiveAttention(Module):
+    """``score(q, k) = v · tanh(W q + U k)``; padded keys get no weight.
+
+    ``forward(query (B, T, D), keys (B, S, D), key_padding_mask (B, S)) -> context (B, T, D)``
+    (the keys are also the values); ``backward(grad) -> (d_query, d_keys)``.
+    """
+
+    def __init__(self, dim, attn_dim, dtype=np.float32, rng=None):
+        super().__init__(dtype)
+        rng = as_rng(rng)
+        self.w_query = Linear(dim, attn_dim, bias=False, dtype=dtype, rng=rng)
+        self.w_key = Linear(dim, attn_dim, dtype=dtype, rng=rng)
+        self.register_parameter("v", rng.uniform(-1, 1, attn_dim) / np.sqrt(attn_dim))
+
+    def forward(self, query, keys, key_padding_mask):
+        pq, pk = self.w_query(query), self.w_key(keys)  # (B,T,A), (B,S,A)
+        e = np.tanh(pq[:, :, None, :] + pk[:, None, :, :])  # (B,T,S,A)
+        s = e @ self.v  # (B,T,S)
+        s = np.where(key_padding_mask[:, None, :], -np.inf, s)
+        s = s - s.max(axis=2, keepdims=True)
+        a = np.exp(s)
+        a /= a.sum(axis=2, keepdims=True)
+        self._cache = e, a, keys
+        return a @ keys
+
+    def backward(self, grad):
+        e, a, keys = self._need_cache()
+        dkeys = np.swapaxes(a, 1, 2) @ grad  # through the values
+        da = grad @ np.swapaxes(keys, 1, 2)
+        ds = a * (da - (da * a).sum(axis=2, keepdims=True))  # softmax backward
+        self._grads["v"] += np.einsum("bts,btsa->a", ds, e)
+        dpre = ds[..., None] * self.v * (1 - e * e)  # (B,T,S,A)
+        dq = self.w_query.backward(np.ascontiguousarray(dpre.sum(axis=2)))
+        dkeys += self.w_key.backward(np.ascontiguousarray(dpre.sum(axis=1)))
+        return dq, dkeys
+
+
+class Seq2SeqNet(Module):
+    def __init__(
+        self,
+        src_vocab,
+        tgt_vocab,
+        encoder,
+        attention,
+        embedding_dim,
+        hidden_size,
+        num_layers,
+        dropout,
+        rng,
+    ):
+        super().__init__()
+        self.src_embedding = Embedding(src_vocab, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
+        self.tgt_embedding = Embedding(tgt_vocab, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
+        self.dropout = Dropout(dropout, rng=rng)
+        if encoder == "bilstm":
+            if hidden_size % 2:
+                raise NlpkitError(
+                    f"hidden_size must be even for the bilstm encoder; got {hidden_size}"
+                )
+            self.encoder = RecurrentEncoder(
+                "bilstm", embedding_dim, hidden_size // 2, num_layers, dropout, rng
+            )
+        elif encoder == "transformer":
+            self.encoder = TransformerEncoder(
+                embedding_dim, hidden_size * 2, num_layers, dropout, rng=rng
+            )
+        else:
+            raise NlpkitError(f"encoder must be 'bilstm' or 'transformer'; got {encoder!r}")
+        self.memory = Linear(self.encoder.output_size, hidden_size, rng=rng)
+        self.bridge = Linear(hidden_size, hidden_size, rng=rng)
+        self.bridge_act = Tanh()
+        self.decoder = LSTM(embedding_dim, hidden_size, batch_first=True, rng=rng)
+        self.attention_kind = attention
+        if attention == "dot":
+            self.attention = MultiheadAttention(hidden_size, 1, batch_first=True, rng=rng)
+        elif attention == "additive":
+            self.attention = AdditiveAttention(hidden_size, hidden_size, rng=rng)
+        else:
+            raise NlpkitError(f"attention must be 'dot' or 'additive'; got {attention!r}")
+        self.combine = Linear(2 * hidden_size, hidden_size, rng=rng)
+        self.combine_act = Tanh()
+        self.out_dropout = Dropout(dropout, rng=rng)
+        self.output = Linear(hidden_size, tgt_vocab, rng=rng)
+
+    # -- encoder side
+    def encode(self, src, src_lengths):
+        mem = self.memory(self.encoder(self.dropout(self.src_embedding(src)), src_lengths))
+        valid = valid_mask(src_lengths, src.shape[1])[:, :, None].astype(mem.dtype)
+        pooled = (mem * valid).sum(axis=1) / src_lengths[:, None].astype(mem.dtype)
+        h0 = self.bridge_act(self.bridge(pooled))[None]  # (1, B, H)
+        self._enc = valid, src_lengths
+        return mem, h0
+
+    def encode_backward(self, dmem, dh0):
+        valid, lengths = self._enc
+        dpooled = self.bridge.backward(self.bridge_act.backward(dh0[0]))
+        dmem = dmem + valid * (dpooled / lengths[:, None].astype(dmem.dtype))[:, None, :]
+        g = self.encoder.backward(self.memory.backward(np.ascontiguousarray(dmem)))
+        self.src_embedding.backward(self.dropout.backward(g))
+
+    # -- decoder side
+    def attend(self, q, mem, pad):
+        if self.attention_kind == "dot":
+            ctx, _ = self.attention(q, mem, mem, key_padding_mask=pad)
+            return ctx
+        return self.attention(q, mem, pad)
+
+    def attend_backward(self, dctx):
+        if self.attention_kind == "dot":
+            dq, dk, dv = self.attention.backward(dctx)
+            return dq, dk + dv
+        return self.attention.backward(dctx)
+
+    def decode_step(self, tgt_in, tgt_lengths, state, mem, pad):
+        """Logits for ``tgt_in`` (B, T) from decoder ``state``; returns (logits, new state)."""
+        dec, state = self.decoder(self.tgt_embedding(tgt_in), hx=state, lengths=tgt_lengths)
+        ctx = self.attend(dec, mem, pad)
+        comb = self.combine_act(self.combine(np.concatenate([ctx, dec], axis=2)))
+        return self.output(self.out_dropout(comb)), state
+
+    def forward(self, src, src_lengths, tgt_in, tgt_lengths):
+        mem, h0 = self.encode(src, src_lengths)
+        pad = ~valid_mask(src_lengths, src.shape[1])
+        logits, _ = self.decode_step(tgt_in, tgt_lengths, (h0, np.zeros_like(h0)), mem, pad)
+        return logits
+
+    def backward(self, grad):
+        dcomb = self.combine.backward(
+            self.combine_act.backward(self.out_dropout.backward(self.output.backward(grad)))
+        )
+        h = dcomb.shape[2] // 2
+        dctx, ddec = np.ascontiguousarray(dcomb[..., :h]), np.ascontiguousarray(dcomb[..., h:])
+        dq, dmem = self.attend_backward(dctx)
+        dx, (dh0, _dc0) = self.decoder.backward(ddec + dq)
+        self.tgt_embedding.backward(dx)
+        self.encode_backward(dmem, dh0)
+
+
+class Seq2Seq(BaseEstimator):
+    """Sequence-to-sequence model with attention, scikit-learn style.
+
+    X: source sequences, y: target sequences (strings split on whitespace, or
+    token lists; for characters pass ``list(word)``).  ``predict`` returns token
+    lists; ``score`` is the exact-match rate.
+
+    Parameters
+    ----------
+    encoder : {'bilstm', 'transformer'}
+    attention : {'dot', 'additive'}
+    embedding_dim, hidden_size (decoder size; the BiLSTM has hidden_size/2 per direction),
+    num_layers, dropout, max_epochs, batch_size, lr, optimizer, clip, early_stopping,
+    validation_fraction, n_iter_no_change, random_state, n_jobs, device, verbose
+    beam_size : 1 decodes greedily; more keeps that many hypotheses
+    max_output_length : longest output (default: 2 x source length + 10)
+    """
+
+    def __init__(
+        self,
+        encoder="bilstm",
+        attention="dot",
+        embedding_dim=64,
+        hidden_size=128,
+        num_layers=1,
+        dropout=0.1,
+        max_epochs=20,
+        batch_size=32,
+        lr=2e-3,
+        optimizer="adam",
+        clip=1.0,
+        early_stopping=True,
+        validation_fraction=0.05,
+        n_iter_no_change=3,
+        beam_size=1,
+        max_output_length=None,
+        random_state=None,
+        n_jobs=None,
+        device=None,
+        verbose=0,
+    ):
+        self.encoder = encoder
+        self.attention = attention
+        self.embedding_dim = embedding_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.clip = clip
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.beam_size = beam_size
+        self.max_output_length = max_output_length
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+    # ------------------------------------------------------------------ data
+    def _check(self, X, y):
+        if y is None:
+            raise NlpkitError("Seq2Seq requires y to be passed, but the target y is None")
+        src = data.check_documents(X, "X", Tokenizer())
+        tgt = data.check_documents(y, "y", Tokenizer())
+        data.check_lengths(src, tgt)
+        return src, tgt
+
+    def _targets(self, tgt):
+        enc = data.encode(self.tgt_vocab_, tgt)
+        return [np.concatenate(([BOS_ID], a, [EOS_ID])).astype(np.int64) for a in enc]
+
+    def _batch(self, src_ids, tgt_ids, rows):
+        x, xl = data.pad_batch([src_ids[i] for i in rows])
+        yin, yl = data.pad_batch([tgt_ids[i][:-1] for i in rows])
+        t = np.full(yin.shape, IGNORE, np.int64)
+        for r, i in enumerate(rows):
+            t[r, : yl[r]] = tgt_ids[i][1:]
+        return x, xl, yin, yl, t
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, callback=None):
+        """Train on source sequences ``X`` and target sequences ``y``."""
+        src, tgt = self._check(X, y)
+        check_fraction(self.dropout, "dropout")
+        check_positive_int(self.batch_size, "batch_size")
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
+            check_positive_int(getattr(self, name), name)
+        self.src_vocab_ = data.build_vocab(src)
+        self.tgt_vocab_ = data.build_vocab(tgt, specials=SPECIALS)
+        self._rng = np.random.default_rng(seed_from(self.random_state))
+        self.net_ = Seq2SeqNet(
+            len(self.src_vocab_),
+            len(self.tgt_vocab_),
+            self.encoder,
+            self.attention,
+            self.embedding_dim,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
+            self._rng,
+        )
+        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
+        self.history_ = []
+        src_ids, tgt_ids = data.encode(self.src_vocab_, src), self._targets(tgt)
+        with compute(self.n_jobs, self.device, "Seq2Seq.fit"):
+            self._train(src_ids, tgt_ids, callback)
+        return self
+
+    def _train(self, src_ids, tgt_ids, callback):
+        lengths = np.array([len(a) for a in src_ids])
+        idx, val_idx = np.arange(len(src_ids)), None
+        frac = check_fraction(self.validation_fraction, "validation_fraction")
+        n_val = int(np.ceil(len(idx) * frac))
+        if self.early_stopping and frac > 0 and len(idx) - n_val >= 1:
+            perm = self._rng.permutation(len(idx))
+            val_idx, idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
+        net = self.net_
+
+        def step(rows):
+            x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, rows)
+            logits = net(x, xl, yin, yl)
+            n = int(yl.sum())
+            loss = loss_fn(logits, t)
+            net.backward(loss_fn.backward(1.0 / n))
+            return loss, n, int(((logits.argmax(axis=2) == t) & (t != IGNORE)).sum())
+
+        def batches():
+            return [
+                idx[b] for b in data.length_sorted_batches(lengths[idx], self.batch_size, self._rng)
+            ]
+
+        validate = None
+        if val_idx is not None:
+
+            def validate():
+                total = count = 0
+                for b in data.length_sorted_batches(lengths[val_idx], _PREDICT_BATCH):
+                    x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, val_idx[b])
+                    total += loss_fn(net(x, xl, yin, yl), t)
+                    count += int(yl.sum())
+                return total / count
+
+        self.history_ += train(
+            net,
+            self._optimizer,
+            batches,
+            step,
+            self.max_epochs,
+            clip=self.clip,
+            validate=validate,
+            patience=self.n_iter_no_change,
+            callback=callback,
+            verbose=self.verbose,
+            where="Seq2Seq",
+        )
+        self.n_epochs_ = len(self.history_)
+
+    # ------------------------------------------------------------------ decoding
+    def predict(self, X, beam_size=None):
+        """Output token lists; ``beam_size`` overrides the parameter (1: greedy)."""
+        check_is_fitted(self, "net_")
+        src = data.check_documents(X, "X", Tokenizer())
+        beam = check_positive_int(self.beam_size if beam_size is None else beam_size, "beam_size")
+        ids = data.encode(self.src_vocab_, src)
+        lengths = np.array([len(a) for a in ids])
+        out = [None] * len(ids)
+        self.net_.eval()
+        with compute(self.n_jobs, self.device, "Seq2Seq.predict"):
+            for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
+                x, xl = data.pad_batch([ids[i] for i in rows])
+                max_len = self.max_output_length or int(2 * xl.max() + 10)
+                if beam == 1:
+                    seqs = self._greedy(x, xl, max_len)
+                else:
+                    seqs = [
+                        self._beam(x[r : r + 1, : xl[r]], xl[r : r + 1], beam, max_len)
+                        for r in range(len(rows))
+                    ]
+                for r, i in enumerate(rows):
+                    out[i] = self.tgt_vocab_.decode(seqs[r])
+        return out
+
+    def _start(self, x, xl):
+        mem, h0 = self.net_.encode(x, xl)
+        return mem, (h0, np.zeros_like(h0)), ~valid_mask(xl, x.shape[1])
+
+    def _log_probs(self, logits):
+        z = logits[:, -1].astype(np.float64)
+        z[:, [data.PAD_ID, BOS_ID]] = -np.inf
+        z -= z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def _greedy(self, x, xl, max_len):
+        mem, state, pad = self._start(x, xl)
+        b = x.shape[0]
+        prev = np.full((b, 1), BOS_ID, np.int64)
+        out, done = [[] for _ in range(b)], np.zeros(b, bool)
+        for _ in range(max_len):
+            logits, state = self.net_.decode_step(prev, np.ones(b, np.int64), state, mem, pad)
+            nxt = self._log_probs(logits).argmax(axis=1)
+            for r in np.flatnonzero(~done):
+                if nxt[r] == EOS_ID:
+                    done[r] = True
+                else:
+                    out[r].append(int(nxt[r]))
+            if done.all():
+                break
+            prev = nxt[:, None]
+        return out
+
+    def _beam(self, x, xl, k, max_len):
+        """Beam search for one source: ``k`` hypotheses ranked by total log-probability."""
+        mem, (h, c), pad = self._start(x, xl)
+        hyps = [([], 0.0)]
+        finished = []
+        for _ in range(max_len):
+            n = len(hyps)
+            prev = np.array([[seq[-1] if seq else BOS_ID] for seq, _ in hyps], np.int64)
+            logits, (h2, c2) = self.net_.decode_step(
+                prev,
+                np.ones(n, np.int64),
+                (h, c),
+                np.repeat(mem, n, axis=0),
+                np.repeat(pad, n, axis=0),
+            )
+            lp = self._log_probs(logits) + np.array([s for _, s in hyps])[:, None]
+            flat = lp.ravel()
+            best = np.argsort(-flat, kind="stable")[: 2 * k]
+            new, keep = [], []
+            for rank, j in enumerate(best):
+                src_hyp, tok = divmod(int(j), lp.shape[1])
+                seq = hyps[src_hyp][0] + [tok]
+                if tok == EOS_ID:
+                    if rank < k:  # an ending counts only if it is among the k best extensions
+                        finished.append((seq[:-1], float(flat[j])))
+                elif len(new) < k:
+                    new.append((seq, float(flat[j])))
+                    keep.append(src_hyp)
+            # stop when no open hypothesis can beat the best finished one (scores only fall)
+            if not new or (finished and max(s for _, s in finished) >= new[0][1]):
+                break
+            hyps, h, c = new, h2[:, keep], c2[:, keep]
+        if not finished:
+            finished = hyps
+        return max(finished, key=lambda p: p[1])[0]
+
+    def score(self, X, y):
+        """Exact-match rate of ``predict(X)`` against ``y``."""
+        _, tgt = self._check(X, y)
+        pred = self.predict(X)
+        return float(np.mean([p == t for p, t in zip(pred, tgt)]))

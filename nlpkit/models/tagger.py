@@ -1,0 +1,376 @@
+"""SequenceTagger: one label per token (names, parts of speech), a scikit-learn estimator.
+
+Word embedding (+ optionally a character CNN, which gives unseen words a
+vector from their spelling) -> encoder (BiLSTM by default, or any of
+:data:`nlpkit.models.encoders.ENCODERS`) -> linear layer per token, trained
+with cross-entropy over the real (unpadded) tokens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import NlpkitError
+from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, Module, ReLU
+from ..text import Tokenizer
+from . import data
+from .base import (
+    check_fraction,
+    check_positive_int,
+    compute,
+    init_embedding,
+    resolve_pretrained,
+    seed_from,
+)
+from .encoders import make_encoder
+from .layers import Conv1d, TimeMaxPool, valid_mask
+from .training import make_optimizer, softmax, train
+
+_PREDICT_BATCH = 128
+IGNORE = -100
+
+
+class CharEncoder(Module):
+    """Characters of each distinct word -> conv (width 3) -> ReLU -> max over the word."""
+
+    def __init__(self, n_chars, char_dim, filters, rng):
+        super().__init__()
+        self.embedding = Embedding(n_chars, char_dim, padding_idx=data.PAD_ID, rng=rng)
+        self.conv = Conv1d(char_dim, filters, 3, rng=rng)
+        self.act = ReLU()
+        self.pool = TimeMaxPool()
+        self.output_size = filters
+
+    def forward(self, char_ids, char_lengths):
+        return self.pool(self.act(self.conv(self.embedding(char_ids))), char_lengths)
+
+    def backward(self, grad):
+        self.embedding.backward(self.conv.backward(self.act.backward(self.pool.backward(grad))))
+
+
+class TaggerNet(Module):
+    """ids (B, T) (+ the characters of the batch's words) -> logits (B, T, n_tags)."""
+
+    def __init__(
+        self,
+        vocab_size,
+        n_tags,
+        encoder,
+        embedding_dim,
+        hidden_size,
+        num_layers,
+        dropout,
+        n_chars,
+        char_dim,
+        char_filters,
+        rng,
+    ):
+        super().__init__()
+        self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
+        self.use_chars = bool(char_dim)
+        size = embedding_dim
+        if self.use_chars:
+            self.chars = CharEncoder(n_chars, char_dim, char_filters, rng)
+            size += char_filters
+        self.in_dropout = Dropout(dropout, rng=rng)
+        self.encoder = make_encoder(encoder, size, hidden_size, num_layers, dropout, rng)
+        self.out_dropout = Dropout(dropout, rng=rng)
+        self.output = Linear(self.encoder.output_size, n_tags, rng=rng)
+
+    def forward(self, ids, lengths, chars=None):
+        x = self.embedding(ids)
+        if self.use_chars:
+            word_index, char_ids, char_lengths = chars
+            c = self.chars(char_ids, char_lengths)[word_index]
+            x = np.concatenate([x, c], axis=2)
+            self._chars = word_index, char_ids.shape[0]
+        self._mask = valid_mask(lengths, ids.shape[1])[:, :, None].astype(x.dtype)
+        h = self.encoder(self.in_dropout(x), lengths)
+        return self.output(self.out_dropout(h))
+
+    def backward(self, grad):
+        g = self.encoder.backward(self.out_dropout.backward(self.output.backward(grad)))
+        g = self.in_dropout.backward(g) * self._mask  # padded steps give nothing back
+        e = self.embedding.embedding_dim
+        self.embedding.backward(np.ascontiguousarray(g[..., :e]))
+        if self.use_chars:
+            word_index, n_words = self._chars
+            dc = np.zeros((n_words, g.shape[2] - e), g.dtype)
+            np.add.at(dc, word_index.ravel(), g[..., e:].reshape(-1, g.shape[2] - e))
+            self.chars.backward(dc)
+
+
+class SequenceTagger(BaseEstimator):
+    """Neural sequence tagger with scikit-learn's API.
+
+    X: token lists (strings are split on whitespace); y: tag lists of the same
+    lengths.  ``predict`` returns tag lists; ``score`` is token accuracy and
+    :meth:`report` gives precision, recall and F1 per tag.
+
+    Parameters are those of :class:`~nlpkit.models.TextClassifier` (encoder
+    'bilstm' by default) plus ``char_dim`` (0: no character encoder),
+    ``char_filters`` and ``word_dropout`` (the probability of reading a training
+    token as ``<unk>``, so the model learns what to do with unseen words).
+    """
+
+    def __init__(
+        self,
+        encoder="bilstm",
+        embedding_dim=100,
+        hidden_size=128,
+        num_layers=1,
+        dropout=0.3,
+        char_dim=0,
+        char_filters=50,
+        word_dropout=0.05,
+        pretrained=None,
+        max_epochs=10,
+        batch_size=32,
+        lr=1e-3,
+        optimizer="adam",
+        clip=5.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=3,
+        min_count=1,
+        lowercase=False,
+        random_state=None,
+        n_jobs=None,
+        device=None,
+        verbose=0,
+    ):
+        self.encoder = encoder
+        self.embedding_dim = embedding_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.char_dim = char_dim
+        self.char_filters = char_filters
+        self.word_dropout = word_dropout
+        self.pretrained = pretrained
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.clip = clip
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.min_count = min_count
+        self.lowercase = lowercase
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.device = device
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _docs(self, X):
+        docs = data.check_documents(X, tokenizer=Tokenizer())
+        if self.lowercase:
+            docs = [[t.lower() for t in d] for d in docs]
+        return docs
+
+    def _check_xy(self, X, y):
+        if y is None:
+            raise NlpkitError("SequenceTagger requires y to be passed, but the target y is None")
+        docs = self._docs(X)
+        if isinstance(y, (str, bytes)):
+            raise NlpkitError("y must be a list of tag lists")
+        y = list(y)
+        data.check_lengths(docs, y)
+        for i, (toks, tags) in enumerate(zip(docs, y)):
+            if isinstance(tags, (str, bytes)) or not hasattr(tags, "__len__"):
+                raise NlpkitError(f"y[{i}] must be a list of tags, got {type(tags).__name__}")
+            if len(tags) != len(toks):
+                raise NlpkitError(f"y[{i}] has {len(tags)} tags for {len(toks)} tokens")
+        return docs, [list(t) for t in y]
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, callback=None):
+        """Train on token lists ``X`` and tag lists ``y``; ``callback`` as TextClassifier.fit."""
+        docs, tags = self._check_xy(X, y)
+        flat = np.concatenate([np.asarray(t, dtype=object) for t in tags])
+        self.tags_ = np.array(sorted(set(flat.tolist())), dtype=object)
+        if len(self.tags_) < 2:
+            raise NlpkitError(
+                f"SequenceTagger needs at least 2 distinct tags in y; got only {self.tags_[0]!r}"
+            )
+        self._setup(docs)
+        tag_ids = [self._encode_tags(t) for t in tags]
+        with compute(self.n_jobs, self.device, "SequenceTagger.fit"):
+            self._train(docs, tag_ids, callback)
+        return self
+
+    def _encode_tags(self, tags):
+        index = self._tag_index
+        return np.array([index[t] for t in tags], dtype=np.int64)
+
+    def _setup(self, docs):
+        check_fraction(self.dropout, "dropout")
+        check_fraction(self.word_dropout, "word_dropout")
+        check_positive_int(self.batch_size, "batch_size")
+        if self.char_dim:
+            check_positive_int(self.char_dim, "char_dim")
+            check_positive_int(self.char_filters, "char_filters")
+        lookup, dim = resolve_pretrained(self.pretrained)
+        self.embedding_dim_ = dim or self.embedding_dim
+        self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
+        self.char_vocab_ = (
+            data.build_vocab([list(w) for w in self.vocab_.itos[len(data.SPECIALS) :]])
+            if self.char_dim
+            else None
+        )
+        self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
+        self._rng = np.random.default_rng(seed_from(self.random_state))
+        self.net_ = TaggerNet(
+            len(self.vocab_),
+            len(self.tags_),
+            self.encoder,
+            self.embedding_dim_,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
+            len(self.char_vocab_) if self.char_dim else 0,
+            self.char_dim,
+            self.char_filters,
+            self._rng,
+        )
+        if lookup is not None:
+            self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
+        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
+        self.history_ = []
+
+    def _batch(self, docs, ids, rows, tag_ids=None, word_dropout=0.0):
+        x, lens = data.pad_batch([ids[i] for i in rows])
+        if word_dropout:
+            drop = (self._rng.random(x.shape) < word_dropout) & (x != data.PAD_ID)
+            x[drop] = data.UNK_ID
+        chars = None
+        if self.char_dim:
+            words = {}
+            index = np.zeros(x.shape, np.int64)
+            for r, i in enumerate(rows):
+                for t, w in enumerate(docs[i]):
+                    index[r, t] = words.setdefault(w, len(words))
+            char_ids, char_lens = data.pad_batch(
+                data.encode(self.char_vocab_, [list(w) for w in words])
+            )
+            chars = index, char_ids, char_lens
+        t = None
+        if tag_ids is not None:
+            t = np.full(x.shape, IGNORE, np.int64)
+            for r, i in enumerate(rows):
+                t[r, : len(tag_ids[i])] = tag_ids[i]
+        return x, lens, chars, t
+
+    def _train(self, docs, tag_ids, callback):
+        ids = data.encode(self.vocab_, docs)
+        lengths = np.array([len(a) for a in ids])
+        idx = np.arange(len(docs))
+        val_idx = None
+        frac = check_fraction(self.validation_fraction, "validation_fraction")
+        n_val = int(np.ceil(len(docs) * frac))
+        if self.early_stopping and frac > 0 and len(docs) - n_val >= 2:
+            perm = self._rng.permutation(len(docs))
+            val_idx, idx = perm[:n_val], np.sort(perm[n_val:])
+        loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
+        net = self.net_
+
+        def step(rows):
+            x, lens, chars, t = self._batch(docs, ids, rows, tag_ids, self.word_dropout)
+            logits = net(x, lens, chars)
+            loss = loss_fn(logits, t)
+            n = int(lens.sum())
+            net.backward(loss_fn.backward(1.0 / n))
+            correct = int(((logits.argmax(axis=2) == t) & (t != IGNORE)).sum())
+            return loss, n, correct
+
+        def batches():
+            return [
+                idx[b] for b in data.length_sorted_batches(lengths[idx], self.batch_size, self._rng)
+            ]
+
+        validate = None
+        if val_idx is not None:
+
+            def validate():
+                total = count = 0
+                for b in data.length_sorted_batches(lengths[val_idx], _PREDICT_BATCH):
+                    x, lens, chars, t = self._batch(docs, ids, val_idx[b], tag_ids)
+                    total += loss_fn(net(x, lens, chars), t)
+                    count += int(lens.sum())
+                return total / count
+
+        self.history_ += train(
+            net,
+            self._optimizer,
+            batches,
+            step,
+            self.max_epochs,
+            clip=self.clip,
+            validate=validate,
+            patience=self.n_iter_no_change,
+            callback=callback,
+            verbose=self.verbose,
+            where="SequenceTagger",
+        )
+        self.n_epochs_ = len(self.history_)
+
+    # --------------------------------------------------------------- prediction
+    def predict_proba(self, X):
+        """One (n_tokens, n_tags) array of tag probabilities per document (columns: ``tags_``)."""
+        check_is_fitted(self, "net_")
+        docs = self._docs(X)
+        ids = data.encode(self.vocab_, docs)
+        lengths = np.array([len(a) for a in ids])
+        out = [None] * len(docs)
+        self.net_.eval()
+        with compute(self.n_jobs, self.device, "SequenceTagger.predict"):
+            for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
+                x, lens, chars, _ = self._batch(docs, ids, rows)
+                p = softmax(self.net_(x, lens, chars))
+                for r, i in enumerate(rows):
+                    out[i] = p[r, : lens[r]]
+        return out
+
+    def predict(self, X):
+        """Tag lists, one tag per token."""
+        probs = self.predict_proba(X)
+        return [self.tags_[p.argmax(axis=1)].tolist() for p in probs]
+
+    def score(self, X, y, sample_weight=None):
+        """Token accuracy."""
+        docs, tags = self._check_xy(X, y)
+        pred = self.predict(docs)
+        gold = np.concatenate([np.asarray(t, dtype=object) for t in tags])
+        return float(np.mean(np.concatenate([np.asarray(p, dtype=object) for p in pred]) == gold))
+
+    def report(self, X, y):
+        """Token-level ``{tag: {"precision", "recall", "f1", "support"}}`` plus ``"accuracy"``."""
+        from sklearn.metrics import precision_recall_fscore_support
+
+        docs, tags = self._check_xy(X, y)
+        gold = np.concatenate([np.asarray(t, dtype=object) for t in tags]).astype(str)
+        pred = np.concatenate([np.asarray(p, dtype=object) for p in self.predict(docs)]).astype(str)
+        labels = sorted(set(gold.tolist()) | set(pred.tolist()))
+        p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+        out = {
+            lab: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
+            for i, lab in enumerate(labels)
+        }
+        out["accuracy"] = float(np.mean(gold == pred))
+        return out

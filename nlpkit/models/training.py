@@ -1,0 +1,137 @@
+"""The training loop every model shares: optimizer, clipping, early stopping, progress.
+
+A model gives ``step(batch) -> (loss_sum, n_items, n_correct)`` that runs the
+forward and backward pass of one batch (gradients are zeroed before and the
+optimizer steps after, here), and optionally ``validate() -> loss`` for early
+stopping.  The loop stops with a clear message when the loss turns NaN/inf.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from ..errors import NlpkitError
+from ..nn import SGD, Adam, AdamW, clip_grad_norm
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def make_optimizer(name, net, lr):
+    if not isinstance(lr, (int, float)) or not lr > 0:
+        raise NlpkitError(f"lr must be a positive number; got {lr!r}")
+    if name == "adam":
+        return Adam(net, lr=lr)
+    if name == "adamw":
+        return AdamW(net, lr=lr)
+    if name == "sgd":
+        return SGD(net, lr=lr, momentum=0.9)
+    raise NlpkitError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+
+
+class EarlyStopping:
+    """Keeps the weights with the lowest validation loss; says when to stop."""
+
+    def __init__(self, patience, tol=1e-4):
+        if not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise NlpkitError(f"n_iter_no_change must be a positive integer; got {patience!r}")
+        self.patience, self.tol = int(patience), tol
+        self.best, self.best_state, self.bad = math.inf, None, 0
+
+    def update(self, loss, net) -> bool:
+        if loss < self.best - self.tol:
+            self.best, self.best_state, self.bad = loss, net.state_dict(), 0
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self, net):
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+
+
+def check_loss(loss, where):
+    if not math.isfinite(loss):
+        raise NlpkitError(
+            f"{where}: the training loss became {loss} (NaN or inf); lower lr or set clip"
+        )
+    return loss
+
+
+def train(
+    net,
+    optimizer,
+    batches,
+    step,
+    max_epochs,
+    clip=None,
+    validate=None,
+    patience=3,
+    callback=None,
+    verbose=0,
+    where="fit",
+):
+    """Run up to ``max_epochs`` epochs; ``batches()`` gives one epoch's batches.
+
+    ``callback(info)`` is called with ``{"event": "batch", "epoch", "items"}``
+    after every batch and ``{"event": "epoch", "epoch", "loss", "accuracy",
+    "val_loss"}`` after every epoch.  Returns the list of epoch records.
+    """
+    if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+        raise NlpkitError(f"max_epochs must be a positive integer; got {max_epochs!r}")
+    if clip is not None and not clip > 0:
+        raise NlpkitError(f"clip must be a positive number or None; got {clip!r}")
+    stopper = EarlyStopping(patience) if validate is not None else None
+    history = []
+    for epoch in range(1, max_epochs + 1):
+        t0 = time.perf_counter()
+        net.train()
+        total = count = correct = 0
+        for batch in batches():
+            net.zero_grad()
+            loss_sum, n, good = step(batch)
+            check_loss(loss_sum, where)
+            if clip:
+                clip_grad_norm(net, clip)
+            optimizer.step()
+            total, count, correct = total + loss_sum, count + n, correct + good
+            if callback is not None:
+                callback({"event": "batch", "epoch": epoch, "items": n})
+        net.eval()
+        record = {
+            "event": "epoch",
+            "epoch": epoch,
+            "loss": total / max(count, 1),
+            "accuracy": correct / max(count, 1),
+            "seconds": time.perf_counter() - t0,
+        }
+        if validate is not None:
+            record["val_loss"] = check_loss(validate(), where + " (validation)")
+        history.append(record)
+        if callback is not None:
+            callback(record)
+        if verbose:
+            print(format_record(record), file=sys.stderr)
+        if stopper is not None and stopper.update(record["val_loss"], net):
+            break
+    if stopper is not None:
+        stopper.restore(net)
+    net.eval()
+    return history
+
+
+def format_record(r):
+    text = f"epoch {r['epoch']}: loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}"
+    if "val_loss" in r:
+        text += f", val_loss {r['val_loss']:.4f}"
+    return text + f" ({r['seconds']:.1f} s)"
+
+
+def softmax(logits):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z

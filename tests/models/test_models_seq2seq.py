@@ -1,0 +1,176 @@
+"""Seq2Seq: additive attention gradients, reversal task, greedy vs beam, bad input, CLI."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nlpkit.cli.main import cli, main
+from nlpkit.models import Seq2Seq
+from nlpkit.models.seq2seq import BOS_ID, AdditiveAttention
+
+
+def reverse_task(n, seed):
+    rng = np.random.default_rng(seed)
+    X = [[str(v) for v in rng.integers(0, 8, rng.integers(3, 7))] for _ in range(n)]
+    return X, [x[::-1] for x in X]
+
+
+@pytest.fixture(scope="module")
+def reverser():
+    X, y = reverse_task(1500, 0)
+    return Seq2Seq(
+        embedding_dim=32,
+        hidden_size=64,
+        max_epochs=12,
+        lr=5e-3,
+        random_state=0,
+        early_stopping=False,
+        dropout=0.0,
+    ).fit(X, y)
+
+
+def test_additive_attention_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    att = AdditiveAttention(4, 5, dtype=np.float64, rng=0)
+    q, k = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 6, 4))
+    pad = np.zeros((2, 6), bool)
+    pad[1, 4:] = True
+    w = rng.normal(size=(2, 3, 4))
+
+    def loss():
+        return float((att(q, k, pad) * w).sum())
+
+    att.zero_grad()
+    loss()
+    dq, dk = att.backward(w)
+    eps = 1e-6
+    for arr, grad in [
+        (q, dq),
+        (k, dk),
+        (att.v, att.grads["v"]),
+        (att.w_key.weight, att.grads["w_key.weight"]),
+    ]:
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            old = arr[i]
+            arr[i] = old + eps
+            up = loss()
+            arr[i] = old - eps
+            down = loss()
+            arr[i] = old
+            num[i] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-8)
+    assert np.all(dk[1, 4:] == 0)  # padded keys get nothing
+
+
+def test_learns_reversal(reverser):
+    Xt, yt = reverse_task(200, 1)
+    assert reverser.score(Xt, yt) >= 0.9
+    assert reverser.predict([["1", "2", "3"]]) == [["3", "2", "1"]]
+
+
+def sequence_logprob(model, src, out):
+    """Total log-probability (with </s>) the model gives ``out`` for ``src``, by teacher forcing."""
+    x = model.src_vocab_.encode(src).astype(np.int64)[None]
+    ids = model.tgt_vocab_.encode(out).tolist()
+    yin = np.array([[BOS_ID] + ids])
+    model.net_.eval()
+    logits = model.net_(x, np.array([x.shape[1]]), yin, np.array([yin.shape[1]]))
+    total = 0.0
+    for t, tok in enumerate(ids + [3]):
+        total += model._log_probs(logits[:, t : t + 1])[0, tok]
+    return total
+
+
+def test_beam_search_finds_at_least_the_greedy_score(reverser):
+    Xt, _ = reverse_task(40, 2)
+    greedy = reverser.predict(Xt, beam_size=1)
+    beam = reverser.predict(Xt, beam_size=4)
+    for x, g, b in zip(Xt, greedy, beam):
+        assert sequence_logprob(reverser, x, b) >= sequence_logprob(reverser, x, g) - 1e-9
+    # beam 1 through the beam-search code is greedy decoding
+    x = reverser.src_vocab_.encode(Xt[0]).astype(np.int64)[None]
+    one = reverser._beam(x, np.array([x.shape[1]]), 1, 20)
+    assert reverser.tgt_vocab_.decode(one) == greedy[0]
+
+
+@pytest.mark.parametrize("encoder, attention", [("bilstm", "additive"), ("transformer", "dot")])
+def test_other_encoder_and_attention(encoder, attention):
+    X, y = reverse_task(400, 3)
+    m = Seq2Seq(
+        encoder=encoder,
+        attention=attention,
+        embedding_dim=32,
+        hidden_size=64,
+        max_epochs=10,
+        lr=5e-3,
+        random_state=0,
+        early_stopping=False,
+        dropout=0.0,
+    ).fit(X, y)
+    assert m.history_[-1]["accuracy"] > 0.8, m.history_[-1]
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        ([["a"]], None, "requires y"),
+        ([["a"], ["b"]], [["x"]], "different lengths"),
+        ([["a"]], [[]], r"y\[0\] is an empty document"),
+    ],
+)
+def test_bad_input(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        Seq2Seq(max_epochs=1).fit(X, y)
+
+
+def test_bad_params():
+    X, y = reverse_task(10, 0)
+    with pytest.raises(ValueError, match="attention must be"):
+        Seq2Seq(attention="luong", max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="even"):
+        Seq2Seq(hidden_size=7, max_epochs=1).fit(X, y)
+
+
+def test_cli_train_predict(tmp_path, capsys):
+    X, y = reverse_task(1200, 4)
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{''.join(a)}\t{''.join(b)}\n" for a, b in zip(X, y)))
+    model = tmp_path / "s2s.pkl"
+    r = CliRunner().invoke(
+        cli,
+        [
+            "seq2seq",
+            "train",
+            str(data),
+            "-o",
+            str(model),
+            "--chars",
+            "--epochs",
+            "12",
+            "--embedding-dim",
+            "32",
+            "--hidden-size",
+            "64",
+            "--lr",
+            "0.005",
+            "--dropout",
+            "0",
+            "--validation-fraction",
+            "0",
+        ],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0 and "epoch 12: loss" in r.output
+    r = CliRunner().invoke(
+        cli,
+        ["--quiet", "seq2seq", "predict", str(model), "1234", "507", "--beam", "3"],
+        catch_exceptions=False,
+    )
+    assert r.output.split() == ["4321", "705"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("abc\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "seq2seq", "train", str(bad), "-o", str(tmp_path / "m")])
+    assert exc.value.code == 1
+    assert capsys.readouterr().err.strip() == f"Error: {bad}:1: expected 'source<TAB>target'"
