@@ -58,7 +58,8 @@ def test_device_cuda_without_gpu_is_one_line():
 
 
 def test_unfilled_groups_say_so(monkeypatch):
-    from nlpkit.cli import main as cli_main
+    import sys
+    cli_main = sys.modules["nlpkit.cli.main"]
     monkeypatch.setitem(cli_main._GROUPS, "future", ("nlpkit.cli.future_group", "future", "Later."))
     r = CliRunner().invoke(cli, ["future", "train"])
     assert r.exit_code != 0 and "'nlpkit future' is not available" in str(r.exception)
