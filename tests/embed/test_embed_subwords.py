@@ -21,7 +21,7 @@ def test_ngram_counts():
 
 @pytest.fixture(scope="module")
 def ft_model(tmp_path_factory):
-    fasttext = pytest.importorskip("fasttext")
+    import fasttext
     path = tmp_path_factory.mktemp("ft") / "c.txt"
     line = "the king where été naïve 日本語 ßü x " * 5
     path.write_text((line + "\n") * 20, encoding="utf-8")
