@@ -11,6 +11,11 @@ Tokenizing follows SRILM's ``File::getline`` and ``Vocab::parseWords``
 that are entirely whitespace or start with ``##`` are skipped; ``<s>`` is
 prepended unless the line's first token is ``<s>`` and ``</s>`` appended
 unless its last token is ``</s>``.
+
+``encode_lmplz_chunk`` tokenizes as KenLM's ``lmplz`` instead (LMPLZ-KN.md §1):
+tokens are split on space, TAB, CR, LF and NUL (``\v`` and ``\f`` belong to
+tokens); every line is a sentence, empty ones included; a last line without
+LF gets no ``</s>``; the literal specials are refused or dropped.
 """
 import numba
 import numpy as np
@@ -22,6 +27,7 @@ _FNV_PRIME = np.uint64(1099511628211)
 OK = 0
 NEED_ROOM = 1  # the word table or pool is too small: grow it and call again
 BAD_COUNT = 2  # count-file mode: a line whose last token is not a count
+SPECIAL = 3  # lmplz mode: a literal <s>, </s> or <unk> in the text
 
 
 @numba.njit(cache=True, inline="always")
@@ -207,6 +213,93 @@ def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, 
         if out[n_out - 1] != eos_id:
             out[n_out] = eos_id
             n_out += 1
+        n_sent += 1
+        offsets[n_sent] = n_out
+    return OK, pos, n_out, n_sent
+
+
+@numba.njit(cache=True, inline="always")
+def _is_lmplz_sep(b):
+    return b == 32 or b == 9 or b == 13 or b == 10 or b == 0
+
+
+@numba.njit(cache=True, inline="always")
+def _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state):
+    """Id of the word ``buf[i:j]`` (FNV-1a hash ``h``), added if new; -1 if there is no room."""
+    mask = slots.shape[0] - 1
+    k = np.int64(h & np.uint64(mask))
+    while True:
+        cand = slots[k]
+        if cand < 0:
+            break
+        if hashes[cand] == h and wlen[cand] == j - i:
+            o = woff[cand]
+            same = True
+            for q in range(j - i):
+                if pool[o + q] != buf[i + q]:
+                    same = False
+                    break
+            if same:
+                return np.int64(cand)
+        k = (k + 1) & mask
+    if state[0] + 1 > slots.shape[0] // 2 or state[1] + (j - i) > pool.shape[0]:
+        return np.int64(-1)
+    wid = state[0]
+    used = state[1]
+    for q in range(j - i):
+        pool[used + q] = buf[i + q]
+    woff[wid] = used
+    wlen[wid] = j - i
+    hashes[wid] = h
+    slots[k] = wid
+    state[0] = wid + 1
+    state[1] = used + (j - i)
+    return np.int64(wid)
+
+
+@numba.njit(cache=True)
+def encode_lmplz_chunk(buf, pos, out, n_out, offsets, n_sent, skip_specials, n_specials,
+                       bos_id, eos_id, slots, hashes, pool, woff, wlen, state):
+    """Encode the lines of ``buf`` from byte ``pos`` on as lmplz reads them.
+
+    Every line becomes ``<s> w1 … wk </s>`` (an empty line ``<s> </s>``); the
+    line after the last LF, if ``buf`` does not end in one, gets no ``</s>``.
+    Words with an id below ``n_specials`` (the table's ``<unk> <s> </s>``) are
+    dropped with ``skip_specials``; otherwise the kernel returns ``SPECIAL``
+    with ``pos`` at that token.  ``NEED_ROOM`` and the returned state are as in
+    :func:`encode_chunk`.  ``out`` needs room for the tokens plus 2 per line.
+    """
+    n = buf.shape[0]
+    while pos < n:
+        line_start = pos
+        start_out = n_out
+        out[n_out] = bos_id
+        n_out += 1
+        i = pos
+        while True:
+            while i < n and buf[i] != 10 and _is_lmplz_sep(buf[i]):
+                i += 1
+            if i >= n or buf[i] == 10:
+                break
+            j = i
+            h = _FNV_OFFSET
+            while j < n and not _is_lmplz_sep(buf[j]):
+                h = (h ^ np.uint64(buf[j])) * _FNV_PRIME
+                j += 1
+            wid = _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state)
+            if wid < 0:
+                return NEED_ROOM, line_start, start_out, n_sent
+            if wid < n_specials:
+                if not skip_specials:
+                    return SPECIAL, i, start_out, n_sent
+            else:
+                out[n_out] = wid
+                n_out += 1
+            i = j
+        if i < n:  # the line ends in LF
+            out[n_out] = eos_id
+            n_out += 1
+        pos = min(i + 1, n)
         n_sent += 1
         offsets[n_sent] = n_out
     return OK, pos, n_out, n_sent

@@ -194,8 +194,11 @@ def count_order_cpu(ids, offsets, prev_idx, n, W, n_prev_rows, need_idx=True):
     n_chunks = max(1, min(numba.get_num_threads(), n_pos // 200_000 or 1))
     bounds = _slices(offsets, n_chunks)
     per_chunk = int(np.max(offsets[bounds[1:]] - offsets[bounds[:-1]])) if n_pos else 0
-    # first guess of the distinct n-grams per slice; the tables grow when it is low
-    cap = max(16, min(per_chunk, W if n == 1 else 2 * n_prev_rows + 1024))
+    # First guess of the distinct n-grams per slice; the tables grow when it is low.  From
+    # bigrams on, text has many more n-grams than (n-1)-grams, so allow for a quarter of
+    # the slice's positions (up to 1M rows, 32 MB of table per slice) from the start.
+    guess = W if n == 1 else max(2 * n_prev_rows + 1024, min(per_chunk // 4, 1 << 20))
+    cap = max(16, min(per_chunk, guess))
     cur_idx = np.empty(n_pos, dtype=np.int32)
     if prev_idx is None:
         prev_idx = cur_idx  # not read for n = 1

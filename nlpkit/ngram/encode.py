@@ -6,6 +6,8 @@ first (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``-pau-`` 3), then the words of a
 first appearance.  :func:`encode_text` turns a path, ``-`` or an iterable of
 strings / token lists into flat int32 ids with ``<s>``/``</s>`` added and
 int64 sentence offsets, reading files in blocks so memory stays bounded.
+:func:`encode_lmplz` reads text the way KenLM's ``lmplz`` does instead
+(LMPLZ-KN.md §1), for the Kneser-Ney builder.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from . import bytes_kernels as bk
 
 UNK_ID, BOS_ID, EOS_ID, PAU_ID = 0, 1, 2, 3
 SRILM_SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
+LMPLZ_SPECIALS = ("<unk>", "<s>", "</s>")
 _BLOCK = 8 << 20  # bytes read per block
 
 
@@ -157,3 +160,63 @@ def encode_text(source, table: WordTable, *, closed=False, progress=None, count_
     if count_file:
         return ids, offsets, np.concatenate(cnt_parts) if cnt_parts else np.zeros(0, np.int64)
     return ids, offsets
+
+
+def encode_lmplz(source, table: WordTable, *, skip_specials=False, progress=None):
+    """Encode ``source`` as lmplz reads it: ``(ids int32, offsets int64, words)``.
+
+    ``table`` must start with :data:`LMPLZ_SPECIALS`; new words get the next ids
+    in order of first appearance.  Every line is a sentence ``<s> … </s>``,
+    empty lines included, except that a last line without a newline gets no
+    ``</s>``.  Tokens are split on space, TAB, CR, LF and NUL.  A literal
+    ``<s>``, ``</s>`` or ``<unk>`` is an error, or dropped with ``skip_specials``.
+    ``words`` is the number of tokens read (lmplz's token count).
+    """
+    if isinstance(source, (bytes, bytearray)):
+        raise NlpkitError("source must be a path, '-' or an iterable of sentences, not bytes")
+    if tuple(table.words()[:3]) != LMPLZ_SPECIALS:
+        raise ValueError("the word table must start with <unk>, <s>, </s>")
+    id_parts, off_parts, base, lines_before, n_eos = [], [], 0, 0, 0
+    for block in _blocks(source):
+        buf = np.frombuffer(block, dtype=np.uint8)
+        n_lf = block.count(b"\n")
+        n_lines = n_lf + (not block.endswith(b"\n"))
+        out = np.empty((len(block) + 1) // 2 + 2 * n_lines, dtype=np.int32)  # a bound
+        offsets = np.zeros(n_lines + 1, dtype=np.int64)
+        pos, n_out, n_sent = 0, 0, 0
+        while True:
+            status, pos, n_out, n_sent = bk.encode_lmplz_chunk(
+                buf, pos, out, n_out, offsets, n_sent, skip_specials, len(LMPLZ_SPECIALS),
+                BOS_ID, EOS_ID, table.slots, table.hashes, table.pool, table.woff, table.wlen,
+                table.state)
+            if status == bk.OK:
+                break
+            if status == bk.SPECIAL:
+                _refuse_special(source, block, pos, lines_before)
+            end = block.find(b"\n", pos)
+            ln = (len(block) if end < 0 else end) - pos
+            table.reserve(max(1024, len(table), ln // 2 + 2), max(1 << 16, ln, table.pool.shape[0]))
+        id_parts.append(out[:n_out].copy() if n_out < out.shape[0] // 2 else out[:n_out])
+        off_parts.append(offsets[1:n_sent + 1] + base)
+        base += n_out
+        lines_before += n_lf
+        n_eos += n_lf
+        if progress is not None:
+            progress(len(block))
+    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32)
+    offsets = np.concatenate([np.zeros(1, np.int64)] + off_parts)
+    return ids, offsets, int(ids.shape[0] - (offsets.shape[0] - 1) - n_eos)
+
+
+def _refuse_special(source, block, pos, lines_before):
+    end = pos
+    while end < len(block) and block[end] not in b" \t\r\n\x00":
+        end += 1
+    word = block[pos:end].decode("utf-8", "replace")
+    lineno = lines_before + block.count(b"\n", 0, pos) + 1
+    problem = (f"the text contains the symbol {word}, which lmplz refuses "
+               "(skip_symbols=True drops such symbols instead)")
+    if isinstance(source, (str, os.PathLike)):
+        label = "<stdin>" if source == "-" else os.fspath(source)
+        raise InputFileError(label, problem, lineno)
+    raise NlpkitError(f"the corpus, line {lineno}: {problem}")

@@ -17,25 +17,18 @@ and the logarithms are glibc's ``log10f`` through Numba.
 """
 from __future__ import annotations
 
-import math
-import os
-from collections import defaultdict
-from itertools import count as counter
-
-import numba
 import numpy as np
 
+from .. import backend
 from ..errors import NlpkitError
-from ..text.readers import label_of, open_binary
+from . import kn_kernels as kk
 from .backoff import BackoffModel
+from .counts import count_order_cpu
+from .encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
 
 UNK, BOS, EOS = 0, 1, 2
-SPECIALS = ("<unk>", "<s>", "</s>")
 DEFAULT_FALLBACK = (0.5, 1.0, 1.5)
 _F = np.float32
-_MARK = b"\x00"  # never inside a token: lmplz splits on NUL too
-_SEPARATORS = bytes.maketrans(b"\t\r\x00", b"   ")
-_BLOCK = 8 << 20
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -52,78 +45,17 @@ class LmplzText:
         self.vocab, self.ids, self.offsets, self.n_words_read = vocab, ids, offsets, n_words_read
 
 
-def read_lmplz_text(source, *, skip_symbols=False) -> LmplzText:
-    index = defaultdict(counter().__next__)
-    for token in (b"<unk>", b"<s>", b"</s>", _MARK):
-        index[token]
-    mark = index[_MARK]
-    ids_parts, len_parts, ended = [], [], True
-    for block in _byte_blocks(source):
-        ended = block.endswith(b"\n")
-        text = block.translate(_SEPARATORS).replace(b"\n", b" \x00 ")
-        ids = np.fromiter(map(index.__getitem__, filter(None, text.split(b" "))), np.int32)
-        specials = (ids < 3) & (ids >= 0)
-        if specials.any():
-            if not skip_symbols:
-                word = SPECIALS[int(ids[np.flatnonzero(specials)[0]])]
-                raise NlpkitError(f"{label_of(source) if _is_path(source) else 'the corpus'}: "
-                                  f"the text contains the symbol {word}, which lmplz refuses "
-                                  "(skip_symbols=True drops such symbols instead)")
-            ids = ids[~specials]
-        ends = np.flatnonzero(ids == mark)
-        lengths = np.diff(ends, prepend=-1) - 1
-        if not ended:  # the words after the last newline form a line of their own
-            lengths = np.append(lengths, ids.shape[0] - (ends[-1] + 1 if ends.size else 0))
-        ids_parts.append(ids[ids != mark])
-        len_parts.append(lengths)
-    words = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
-    lengths = np.concatenate(len_parts) if len_parts else np.zeros(0, np.int64)
-    if words.size:
-        words = np.where(words > mark, words - 1, words).astype(np.int32)
-    vocab = [w.decode("utf-8", "surrogateescape") for w in index if w != _MARK]
-    # Sentences: <s> words </s>; the last one without </s> when the file ends without a newline.
-    has_eos = np.ones(lengths.shape[0], dtype=np.int64)
-    if lengths.size and not ended:
-        has_eos[-1] = 0
-    sizes = lengths + 1 + has_eos
-    offsets = np.zeros(sizes.shape[0] + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    ids = np.empty(offsets[-1], np.int32)
-    starts = offsets[:-1]
-    ids[starts] = BOS
-    eos_at = (offsets[1:] - 1)[has_eos == 1]
-    ids[eos_at] = EOS
-    is_word = np.ones(ids.shape[0], bool)
-    is_word[starts] = False
-    is_word[eos_at] = False
-    ids[is_word] = words
-    return LmplzText(vocab, ids, offsets, int(words.shape[0]))
+def read_lmplz_text(source, *, skip_symbols=False, progress=None) -> LmplzText:
+    """Read ``source`` (a path, ``-`` or an iterable of sentences) as lmplz does.
 
-
-def _is_path(source):
-    return isinstance(source, (str, os.PathLike))
-
-
-def _byte_blocks(source):
-    """Blocks of bytes ending at a line end (the last may not)."""
-    if _is_path(source):
-        with open_binary(source) as (stream, _raw):
-            rest = b""
-            while True:
-                data = stream.read(_BLOCK)
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                rest = data[cut:]
-                if cut:
-                    yield data[:cut]
-            if rest:
-                yield rest
-        return
-    lines = [(item if isinstance(item, str) else " ".join(item)).replace("\n", " ") for item in source]
-    if lines:
-        yield ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    A literal ``<s>``, ``</s>`` or ``<unk>`` is an error, as in lmplz, or is
+    dropped with ``skip_symbols`` (lmplz ``--skip_symbols``).  The bytes are
+    tokenized in Numba kernels (:func:`nlpkit.ngram.encode.encode_lmplz`).
+    """
+    table = WordTable(LMPLZ_SPECIALS, capacity=1 << 16)
+    ids, offsets, n_words = encode_lmplz(source, table, skip_specials=skip_symbols,
+                                         progress=progress)
+    return LmplzText(table.words(), ids, offsets, n_words)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -138,17 +70,15 @@ def estimate_kn(text: LmplzText, order: int, *, discount_fallback=None, interpol
     count is at most t_n is left out (its mass goes to the back-off); the list
     must start with 0 and never decrease, and its last value repeats.
     """
-    from .ngram_counts import count_ids
-
     if text.ids.size == 0:
         raise NlpkitError("the corpus is empty: lmplz needs at least one line")
     fallback = _fallback_values(discount_fallback)
     thresholds = _prune_thresholds(prune, order)
     W = len(text.vocab)
-    ctx, word, cnt = count_ids(text.ids, text.offsets, order, W, device=device, n_jobs=n_jobs)
+    with backend.threads(n_jobs):
+        ctx, word, cnt, suffix = _count(text, order, W, device)
     ctx, word, cnt = _add_unk_unigram(ctx, word, cnt)
     grams = _ngrams(ctx, word)
-    suffix = _suffix_rows(ctx, word, W)
     adjusted = _adjusted_counts(grams, cnt, suffix, order)
     stats = _statistics_counts(adjusted, cnt, grams, text, order)
     discounts = [_discounts(stats[n], n + 1, fallback) for n in range(order)]
@@ -156,7 +86,7 @@ def estimate_kn(text: LmplzText, order: int, *, discount_fallback=None, interpol
               else cnt[k] <= thresholds[k] for k, c in enumerate(cnt)]
     p, gamma = _probabilities(ctx, word, adjusted, discounts, suffix, order,
                               interpolate_unigrams, pruned)
-    return _to_model(text.vocab, grams, p, gamma, ctx, order, pruned, thresholds is not None,
+    return _to_model(text.vocab, grams, p, gamma, ctx, suffix, order, pruned, thresholds is not None,
                      meta={"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
                            "prune": None if thresholds is None else thresholds,
                            "tokens": text.n_words_read,
@@ -210,31 +140,22 @@ def _ngrams(ctx, word):
     return out
 
 
-def _row_lookup(ctx_rows, words, W):
-    """A function mapping (prefix row, word) pairs to rows of one order (-1 if absent)."""
-    keys = ctx_rows.astype(np.uint64) * np.uint64(W) + words.astype(np.uint64)
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-
-    def find(q_ctx, q_word):
-        q = q_ctx.astype(np.uint64) * np.uint64(W) + q_word.astype(np.uint64)
-        pos = np.minimum(np.searchsorted(sorted_keys, q), sorted_keys.shape[0] - 1)
-        return np.where(sorted_keys[pos] == q, order[pos], -1)
-    return find
-
-
-def _suffix_rows(ctx, word, W):
-    """For order n >= 2: the row (order n-1) of each n-gram without its first word."""
-    unigram_row = np.full(W, -1, np.int64)
-    unigram_row[word[0]] = np.arange(word[0].shape[0])
-    suffix = [None, unigram_row[word[1]]] if len(word) > 1 else [None]
-    for k in range(2, len(word)):
-        find = _row_lookup(ctx[k - 1], word[k - 1], W)
-        suffix.append(find(suffix[k - 1][ctx[k]], word[k]))
-    for k in range(1, len(suffix)):
-        if suffix[k].size and suffix[k].min() < 0:
-            raise AssertionError("an n-gram's suffix was not counted")  # windows are suffix-closed
-    return suffix
+def _count(text, order, W, device):
+    """The counts of every order (the shared counting kernels), and for order n >= 2
+    the row (order n-1) of each n-gram without its first word."""
+    kernel = backend.pick(count_order_cpu, "nlpkit.ngram.counts_cuda:count_order_cuda", device)
+    ctx, word, cnt, suffix = [], [], [], [None]
+    prev_idx, n_prev = None, 1
+    for n in range(1, order + 1):
+        c, w, k, cur_idx = kernel(text.ids, text.offsets, prev_idx, n, W, n_prev, need_idx=True)
+        if n > 1:
+            suffix.append(kk.suffix_rows(text.offsets, np.int64(n), cur_idx, prev_idx,
+                                         np.int64(c.shape[0])))
+        ctx.append(c)
+        word.append(w)
+        cnt.append(k)
+        prev_idx, n_prev = cur_idx, c.shape[0]
+    return ctx, word, cnt, suffix
 
 
 def _adjusted_counts(grams, cnt, suffix, order):
@@ -273,22 +194,9 @@ def _statistics_counts(adjusted, cnt, grams, text, order):
 
 def _largest_padded(text, order):
     """The left-padded N-gram (N-1 <s> of padding) that comes last in suffix order."""
-    ids, offsets = text.ids, text.offsets
-    is_start = np.zeros(ids.shape[0], bool)
-    is_start[offsets[:-1]] = True
-    ends = np.flatnonzero(~is_start)  # windows end at every token after the sentence's <s>
-    if ends.size == 0:
-        return np.full(order, BOS, np.int64)
-    sentence_start = np.repeat(offsets[:-1], np.diff(offsets))[ends]
-    candidates = np.arange(ends.shape[0])
-    result = np.empty(order, np.int64)
-    for back in range(order):  # last word first, then the one before, ...
-        pos = ends[candidates] - back
-        col = np.where(pos >= sentence_start[candidates], ids[np.maximum(pos, 0)], BOS)
-        best = col.max()
-        candidates = candidates[col == best]
-        result[order - 1 - back] = best
-    return result
+    out = np.empty(order, np.int64)
+    kk.largest_padded(text.ids, text.offsets, np.int64(order), np.int64(BOS), out)
+    return out
 
 
 def _find_row(grams, x):
@@ -363,17 +271,23 @@ def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_un
     return probs, gammas
 
 
-def _to_model(vocab, grams, probs, gammas, ctx, order, pruned, pruning, meta):
+def _to_model(vocab, grams, probs, gammas, ctx, suffix, order, pruned, pruning, meta):
     logprob, backoff, has_backoff, ngrams = [], [], [], []
+    in_suffix_order = _suffix_orders(grams, suffix, len(vocab))
     for k in range(order):
         lp = log10f(probs[k])
         lp = np.minimum(lp, _F(0))  # p >= 1 prints 0, as lmplz (the <s> unigram)
-        rows = np.lexsort(tuple(grams[k][:, j] for j in range(k + 1)))  # suffix order
-        rows = rows[~pruned[k][rows]]
+        everything = in_suffix_order[k]
+        rows = everything[~pruned[k][everything]]
         bow = np.zeros(grams[k].shape[0], _F)
         if k < order - 1:
+            is_context = np.zeros(grams[k].shape[0], bool)
+            is_context[ctx[k + 1]] = True
+            contexts = everything[is_context[everything]]
+            last = grams[k][rows, -1]
+            listed = rows[(last != EOS) & (last != UNK)]
             pair = _matched_backoffs if pruning else _paired_backoffs
-            bow = pair(grams[k], grams[k + 1], ctx[k + 1], gammas[k + 1], rows)
+            bow = pair(grams[k].shape[0], listed, contexts, gammas[k + 1])
         ngrams.append(grams[k][rows])
         logprob.append(lp[rows])
         backoff.append(bow[rows])
@@ -381,34 +295,40 @@ def _to_model(vocab, grams, probs, gammas, ctx, order, pruned, pruning, meta):
     return BackoffModel(list(vocab), ngrams, logprob, backoff, has_backoff, meta=meta)
 
 
-def _paired_backoffs(grams, next_grams, next_ctx, next_gamma, rows):
+def _suffix_orders(grams, suffix, W):
+    """The rows of each order in suffix order (last word's id first, then the one before, …).
+
+    Comparing w_n, …, w_2 is comparing the suffix rows in their own suffix
+    order, so order n sorts on one key: (rank of the suffix row, w_1).
+    """
+    orders, rank = [], None
+    for k in range(len(grams)):
+        first = grams[k][:, 0].astype(np.uint64)
+        key = first if k == 0 else rank[suffix[k]].astype(np.uint64) * np.uint64(W) + first
+        order = np.argsort(key)  # the keys are distinct, so any sort gives the same order
+        rank = np.empty(order.shape[0], np.int64)
+        rank[order] = np.arange(order.shape[0])
+        orders.append(order)
+    return orders
+
+
+def _paired_backoffs(rows, listed, contexts, next_gamma):
     """log10 back-offs of one order, paired with the next order's contexts as lmplz pairs them:
-    the n-grams that do not end in </s> or <unk>, and the contexts, each in suffix order,
-    matched one by one; n-grams left over get gamma 1 (back-off 0)."""
-    bow = np.zeros(grams.shape[0], _F)
-    last = grams[:, -1]
-    listed = rows[(last[rows] != EOS) & (last[rows] != UNK)]
-    ctx_rows = np.unique(next_ctx)
-    n = next_grams.shape[1] - 1
-    ctx_grams = grams[ctx_rows]
-    ctx_in_suffix_order = ctx_rows[np.lexsort(tuple(ctx_grams[:, j] for j in range(n)))]
-    m = min(listed.shape[0], ctx_in_suffix_order.shape[0])
-    bow[listed[:m]] = log10f(next_gamma[ctx_in_suffix_order[:m]])
+    the n-grams that do not end in </s> or <unk> (``listed``) and the contexts, each in
+    suffix order, matched one by one; n-grams left over get gamma 1 (back-off 0)."""
+    bow = np.zeros(rows, _F)
+    m = min(listed.shape[0], contexts.shape[0])
+    bow[listed[:m]] = log10f(next_gamma[contexts[:m]])
     return bow
 
 
-def _matched_backoffs(grams, next_grams, next_ctx, next_gamma, rows):
+def _matched_backoffs(rows, listed, contexts, next_gamma):
     """With pruning lmplz matches by n-gram instead: for each listed n-gram (suffix
     order) it scans the contexts forward to its own; once the scan runs out, this
     and every later n-gram gets back-off 0."""
-    bow = np.zeros(grams.shape[0], _F)
-    last = grams[:, -1]
-    listed = rows[(last[rows] != EOS) & (last[rows] != UNK)]
-    ctx_rows = np.unique(next_ctx)
-    n = next_grams.shape[1] - 1
-    stream = ctx_rows[np.lexsort(tuple(grams[ctx_rows][:, j] for j in range(n)))]
-    position = np.full(grams.shape[0], -1, np.int64)
-    position[stream] = np.arange(stream.shape[0])
+    bow = np.zeros(rows, _F)
+    position = np.full(rows, -1, np.int64)
+    position[contexts] = np.arange(contexts.shape[0])
     where = position[listed]
     # Both lists are in suffix order, so every hit lies ahead of the previous one;
     # the first n-gram that is not a context uses the stream up.
@@ -416,14 +336,8 @@ def _matched_backoffs(grams, next_grams, next_ctx, next_gamma, rows):
     first_miss = np.flatnonzero(~matched)
     if first_miss.size:
         matched[first_miss[0]:] = False
-    bow[listed[matched]] = log10f(next_gamma[stream[where[matched]]])
+    bow[listed[matched]] = log10f(next_gamma[contexts[where[matched]]])
     return bow
-
-
-@numba.njit(cache=True)
-def _log10f_kernel(x, out):
-    for i in range(x.shape[0]):
-        out[i] = math.log10(x[i]) if x[i] > 0 else np.float32(-np.inf)
 
 
 def log10f(x) -> np.ndarray:
@@ -434,5 +348,5 @@ def log10f(x) -> np.ndarray:
     """
     x = np.ascontiguousarray(x, dtype=_F)
     out = np.empty_like(x)
-    _log10f_kernel(x, out)
+    kk.log10f_into(x, out)
     return out

@@ -37,10 +37,29 @@ def write_arpa_lmplz(model: BackoffModel, path) -> None:
                 continue
             with_bow = k < top - 1
             values = np.concatenate([model.logprob[k], model.backoff[k] if with_bow else []])
-            uniq, inv = dedupe_u32(np.ascontiguousarray(values, dtype=np.float32).view(np.uint32))
-            numpool, numoff = spell(uniq.view(np.float32), LMPLZ)
+            numpool, numoff, inv = _spell_distinct(values)
             bow_idx = inv[rows:] if with_bow else np.full(rows, -1, np.int64)
             fh.write(assemble_lines(model.ngrams[k], np.ascontiguousarray(inv[:rows]),
                                     np.ascontiguousarray(bow_idx, dtype=np.int64), wpool, woff,
-                                    numpool, numoff, False).tobytes())
+                                    numpool, numoff, False).data)  # (no copy)
         fh.write(b"\n\\end\\\n")
+
+
+def _spell_distinct(values):
+    """Spell each distinct value once: ``(pool, offsets, index of each value's spelling)``.
+
+    Zero and infinities go through :func:`spell` on their own: mixed in with the
+    rest they would send every number through its slower Python splicing path.
+    """
+    uniq, inv = dedupe_u32(np.ascontiguousarray(values, dtype=np.float32).view(np.uint32))
+    uniq = uniq.view(np.float32)
+    plain = (uniq != 0) & np.isfinite(uniq)
+    first, rest = np.flatnonzero(plain), np.flatnonzero(~plain)
+    pool, off = spell(uniq[first], LMPLZ)
+    if rest.size:
+        pool2, off2 = spell(uniq[rest], LMPLZ)
+        pool, off = np.concatenate([pool, pool2]), np.concatenate([off, off2[1:] + off[-1]])
+    where = np.empty(uniq.shape[0], np.int64)
+    where[first] = np.arange(first.shape[0])
+    where[rest] = first.shape[0] + np.arange(rest.shape[0])
+    return pool, off, where[inv]

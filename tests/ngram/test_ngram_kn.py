@@ -1,5 +1,7 @@
 """lmplz-exact interpolated modified Kneser-Ney (LMPLZ-KN.md), checked against lmplz's own files."""
 import gzip
+import random
+import re
 
 import kenlm
 import numpy as np
@@ -7,6 +9,8 @@ import pytest
 
 from nlpkit import corpora
 from nlpkit.errors import NlpkitError
+from nlpkit.ngram import encode, kn_kernels
+from nlpkit.ngram.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
 from nlpkit.ngram.kn import estimate_kn, log10f, read_lmplz_text
 from nlpkit.ngram.lmplz_format import format_float32, write_arpa_lmplz
 
@@ -140,3 +144,133 @@ def test_count_pruning_as_lmplz(kjv_text):
                          ([0, 1, 1, 1], "4 prune thresholds")):
         with pytest.raises(NlpkitError, match=message):
             estimate_kn(kjv_text, 3, prune=bad)
+
+
+
+# ----------------------------------------------------------------------------- reading as lmplz
+def _lmplz_reference(data: bytes, skip=False):
+    """lmplz's reading of ``data`` (LMPLZ-KN.md §1) in plain Python: vocab, ids, offsets, words."""
+    index = {b"<unk>": 0, b"<s>": 1, b"</s>": 2}
+    lines = data.split(b"\n")
+    ends_in_newline = lines[-1] == b""  # (or the file is empty)
+    if ends_in_newline:
+        lines.pop()
+    ids, offsets, words = [], [0], 0
+    for lineno, line in enumerate(lines, 1):
+        sentence = [1]
+        for token in re.split(rb"[ \t\r\x00]+", line):
+            if token:
+                wid = index.setdefault(token, len(index))
+                if wid < 3 and not skip:
+                    raise ValueError(f"{lineno}: {token.decode()}")
+                if wid >= 3:
+                    sentence.append(wid)
+                    words += 1
+        if lineno < len(lines) or ends_in_newline:
+            sentence.append(2)
+        ids += sentence
+        offsets.append(len(ids))
+    return [w.decode("utf-8", "surrogateescape") for w in index], ids, offsets, words
+
+
+def _fields(text):
+    return text.vocab, text.ids.tolist(), text.offsets.tolist(), text.n_words_read
+
+
+EDGE_CASES = [b"", b"\n", b"\n\n\n", b"a", b"a\n", b"a b\nb a", b" \t\r\x00 \n", b"a\r\nb\r\n",
+              b"a\x0bb c\x0cd\n", b"\x0b\n\x0c", b"\xc3\xa9 \xff\xfe\n\xff", b"a\x00b\x00\x00c\n",
+              b"a  b\n\n  ", b"\xc2\xa0 x\xc2\xa0\n", b"\tb\ta\t\n\r", b"x" * 5000 + b" y\n"]
+
+
+@pytest.mark.parametrize("data", EDGE_CASES)
+def test_byte_tokenizer_reads_as_lmplz(tmp_path, data):
+    """Whitespace set (space TAB CR LF NUL; not VT, FF or NBSP), empty and blank lines,
+    a last line without LF, bytes that are not UTF-8: the kernel path equals the reference."""
+    path = tmp_path / "t.txt"
+    path.write_bytes(data)
+    assert _fields(read_lmplz_text(path)) == _lmplz_reference(data)
+
+
+def test_literal_specials_are_dropped_with_skip_symbols(tmp_path):
+    data = b"<s> a </s>\n<unk>\nx<s> <s>x </s>\n<s>"
+    path = tmp_path / "t.txt"
+    path.write_bytes(data)
+    assert _fields(read_lmplz_text(path, skip_symbols=True)) == _lmplz_reference(data, skip=True)
+    path.write_bytes(b"a b\nb a\nc </s> d\n")
+    with pytest.raises(NlpkitError, match=r"t\.txt:3: the text contains the symbol </s>"):
+        read_lmplz_text(path)
+
+
+def test_sentences_given_as_strings_read_as_their_lines():
+    lines = ["b a\tc", "", "a\x0bb", "é \x00 <s>x", "  "]
+    want = _lmplz_reference(("\n".join(lines) + "\n").encode())
+    assert _fields(read_lmplz_text(lines)) == want
+    assert _fields(read_lmplz_text(iter([["b", "a"], ["c"]]))) == _lmplz_reference(b"b a\nc\n")
+
+
+def test_byte_tokenizer_random_corpora(tmp_path, monkeypatch):
+    """Random bytes over lmplz's separators and look-alikes, read in tiny blocks into a
+    tiny word table (so the kernel stops, the table grows and reading resumes)."""
+    monkeypatch.setattr(encode, "_BLOCK", 37)
+    rng = random.Random(3)
+    pieces = [b"a", b"b", b"ab", b"\xc3\xa9", b"\xff", b"\x0b", b"\x0c", b" ", b" ", b"\t", b"\r",
+              b"\n", b"\n", b"\x00", b"\r\n", b"\xc2\xa0", b"<s>", b"</s>", b"<unk>", b"<s>x"]
+    path = tmp_path / "t.txt"
+    for trial in range(150):
+        words = [b"w%d" % i for i in range(rng.choice([5, 3000]))]
+        data = b"".join(rng.choice(pieces) if rng.random() < 0.4 else rng.choice(words) + b" "
+                        for _ in range(rng.randint(0, 600)))
+        path.write_bytes(data)
+        skip = trial % 3 > 0
+        try:
+            want = _lmplz_reference(data, skip=skip)
+        except ValueError as exc:
+            lineno, word = str(exc).split(": ")
+            with pytest.raises(NlpkitError, match=f":{lineno}: the text contains the symbol {word}"):
+                encode_lmplz(path, WordTable(LMPLZ_SPECIALS, capacity=16))
+            continue
+        table = WordTable(LMPLZ_SPECIALS, capacity=16)
+        ids, offsets, n_words = encode_lmplz(path, table, skip_specials=skip)
+        assert (table.words(), ids.tolist(), offsets.tolist(), n_words) == want, data
+
+
+def test_largest_padded_ngram_kernel():
+    """The last left-padded N-gram in suffix order (LMPLZ-KN.md §3), against brute force."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 6))
+        lengths = rng.integers(1, 6, size=int(rng.integers(1, 6)))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        ids = rng.integers(3, 3 + int(rng.integers(1, 5)), size=offsets[-1]).astype(np.int32)
+        ids[offsets[:-1]] = 1
+        windows = [tuple(int(ids[q]) if q >= st else 1 for q in range(p - n + 1, p + 1))
+                   for st, en in zip(offsets[:-1], offsets[1:]) for p in range(st + 1, en)]
+        want = max(windows, key=lambda w: w[::-1], default=(1,) * n)
+        got = np.empty(n, np.int64)
+        kn_kernels.largest_padded(ids, offsets, np.int64(n), np.int64(1), got)
+        assert tuple(got.tolist()) == want
+
+
+def test_suffix_rows_and_suffix_order():
+    from nlpkit.ngram.kn import _count, _ngrams, _suffix_orders
+    text = read_lmplz_text(["a b c a b", "b c", "c a b c c", "", "a"])
+    W = len(text.vocab)
+    ctx, word, cnt, suffix = _count(text, 4, W, None)
+    grams = _ngrams(ctx, word)
+    for k in range(1, 4):
+        assert np.array_equal(grams[k - 1][suffix[k]], grams[k][:, 1:])
+    for k, rows in enumerate(_suffix_orders(grams, suffix, W)):
+        g = grams[k]
+        assert np.array_equal(rows, np.lexsort(tuple(g[:, j] for j in range(k + 1))))
+
+
+@pytest.mark.cuda
+def test_counting_on_the_gpu_gives_the_same_model():
+    """The CUDA counting twin (simulated) feeds the estimator the same rows: same model."""
+    text = read_lmplz_text(["a b c a b", "b c", "c a b c c", "", "a b b a", "c c a"])
+    cpu = estimate_kn(text, 3, discount_fallback=True, device="cpu")
+    gpu = estimate_kn(text, 3, discount_fallback=True, device="cuda")
+    for k in range(3):
+        assert np.array_equal(cpu.ngrams[k], gpu.ngrams[k])
+        assert np.array_equal(cpu.logprob[k], gpu.logprob[k])
+        assert np.array_equal(cpu.backoff[k], gpu.backoff[k])

@@ -68,9 +68,11 @@ def test_dynamic_mix_perplexity_lies_between_and_improves(models, lines):
     assert both["ppl"] < max(pa["ppl"], pb["ppl"])
 
 
-def test_static_mix_holds_the_interpolated_probabilities_and_sums_to_one(models, lines):
+def test_static_mix_holds_the_interpolated_probabilities_and_sums_to_one(models, lines,
+                                                                         every_context_sums_to_one):
     a, b = models
     static = mix.mix_static([a, b], [0.4, 0.6])
+    every_context_sums_to_one(static)
     ia, ib, im = ModelIndex(a), ModelIndex(b), ModelIndex(static)
     rng = np.random.default_rng(1)
     for k in (0, 1, 2):
