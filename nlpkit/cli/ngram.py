@@ -207,7 +207,9 @@ def _build_kn(corpus, output, order, fallback, interpolate_unigrams, prune, limi
         fallback = True if fallback.strip() in ("", "default") else _numbers(fallback, "--discount-fallback")
     prune = _numbers(prune, "--prune", int) if prune else None
     t = time.perf_counter()
-    model = estimate_kn(read_lmplz_text(corpus), order, discount_fallback=fallback,
+    with _progress(_size(corpus), "reading", unit="B") as bar:
+        text = read_lmplz_text(corpus, progress=bar.update)
+    model = estimate_kn(text, order, discount_fallback=fallback,
                         interpolate_unigrams=interpolate_unigrams, prune=prune,
                         device=settings().device)
     arpa = output.endswith((".arpa", ".arpa.gz"))
