@@ -23,14 +23,18 @@ B, T, I, H = 32, 50, 128, 256
 E, HEADS, L, FF = 256, 8, 128, 1024
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up (compiles kernels)
-    times = []
+def median_times(fns, repeats):
+    """Median wall time of each function; runs are interleaved so that load from other
+    processes on a shared machine falls on both sides alike."""
+    for fn in fns:
+        fn()  # warm-up (compiles kernels)
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - start)
+    return [statistics.median(ts) for ts in times]
 
 
 def recurrent_case(name, rng):
@@ -97,8 +101,10 @@ def main():
     numba.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     try:
+        import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot calls SciPy's BLAS)
         from threadpoolctl import threadpool_info, threadpool_limits
-        threadpool_limits(args.threads, user_api="blas")  # NumPy's BLAS: the same thread count
+        # both BLAS copies (NumPy's and SciPy's, loaded above) at the same thread count
+        threadpool_limits(args.threads, user_api="blas")
         for lib in threadpool_info():
             print(f"# {lib.get('internal_api')} {lib.get('version')} {lib.get('architecture')} "
                   f"threads={lib.get('num_threads')} ({lib.get('filepath', '').split('/')[-1]})")
@@ -123,8 +129,7 @@ def main():
             ours, theirs = attention_case(name, rng)
             ff = f" FF{FF}" if name != "MultiheadAttention" else ""
             shape = f"B{B} T{L} E{E} heads{HEADS}{ff} causal"
-        t_ours = median_time(ours, args.repeats)
-        t_theirs = median_time(theirs, args.repeats)
+        t_ours, t_theirs = median_times([ours, theirs], args.repeats)
         print(f"| {name} | {shape} | {t_ours * 1e3:.1f} | {t_theirs * 1e3:.1f} | "
               f"{t_ours / t_theirs:.2f} |", flush=True)
 

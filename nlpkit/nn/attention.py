@@ -99,7 +99,7 @@ class ScaledDotProductAttention(Module):
 def _drop_mask(module, shape):
     if not module.training or module.dropout_p == 0.0:
         return None
-    keep = module.rng.random(shape) >= module.dropout_p
+    keep = module.rng.random(shape, dtype=module.dtype) >= module.dropout_p  # no float64 temporary
     return keep.astype(module.dtype) / module.dtype(1.0 - module.dropout_p)
 
 
@@ -111,10 +111,17 @@ class MultiheadAttention(Module):
     ``backward(grad_output) -> (d_query, d_key, d_value)``.  When query, key and value are
     the same array (self-attention) the whole input gradient is in ``d_query`` and the
     other two are zero.  ``is_causal`` without ``attn_mask`` applies the causal mask.
+
+    ``kdim``/``vdim`` (the key's and value's feature sizes, default ``embed_dim``): when
+    either differs from ``embed_dim`` the projections are PyTorch's separate
+    ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim) and ``v_proj_weight`` (E, vdim)
+    instead of ``in_proj_weight``; ``in_proj_bias`` stays one (3E,) vector.
     """
 
+    _QKV_NAMES = ("q_proj_weight", "k_proj_weight", "v_proj_weight")
+
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
-                 dtype=np.float32, rng=None):
+                 dtype=np.float32, rng=None, kdim=None, vdim=None):
         super().__init__(dtype)
         if embed_dim % num_heads:
             raise NlpkitError(f"MultiheadAttention: embed_dim {embed_dim} is not divisible by "
@@ -125,8 +132,16 @@ class MultiheadAttention(Module):
         self.has_bias = bool(bias)
         self.rng = as_rng(rng)
         e = self.embed_dim
-        w = init.xavier_uniform_(np.empty((3 * e, e)), rng=self.rng)
-        self.register_parameter("in_proj_weight", w)
+        self.kdim = e if kdim is None else int(kdim)
+        self.vdim = e if vdim is None else int(vdim)
+        self._qkv_same_embed_dim = self.kdim == e and self.vdim == e
+        if self._qkv_same_embed_dim:
+            w = init.xavier_uniform_(np.empty((3 * e, e)), rng=self.rng)
+            self.register_parameter("in_proj_weight", w)
+        else:
+            for name, d_in in zip(self._QKV_NAMES, (e, self.kdim, self.vdim)):
+                w = init.xavier_uniform_(np.empty((e, d_in)), rng=self.rng)
+                self.register_parameter(name, w)
         if bias:
             self.register_parameter("in_proj_bias", np.zeros(3 * e))
         self.out_proj = Linear(e, e, bias=bias, dtype=dtype, rng=self.rng)
@@ -134,12 +149,21 @@ class MultiheadAttention(Module):
             self.out_proj.bias[...] = 0
 
     def extra_repr(self):
-        return f"{self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+        dims = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return (f"{self.embed_dim}, num_heads={self.num_heads}{dims}, "
+                f"batch_first={self.batch_first}")
 
     # Arrays stay in the caller's layout, (L, N, E) or (N, L, E) with batch_first: the
     # projections work row by row and the heads are strided views, so no transposes are copied.
-    def _check(self, x, what):
-        return self._check_input(x, what, last=self.embed_dim, ndim=3)
+    def _check(self, x, what, last=None):
+        return self._check_input(x, what, last=last or self.embed_dim, ndim=3)
+
+    def _in_weight(self, rows):
+        """(weight, gradient) of the input projection rows ``rows`` of [W_q; W_k; W_v]."""
+        if self._qkv_same_embed_dim:
+            return self.in_proj_weight[rows], self._grads["in_proj_weight"][rows]
+        name = self._QKV_NAMES[rows.start // self.embed_dim]  # one of the three blocks
+        return self._params[name], self._grads[name]
 
     def _batch_len(self, x):
         return (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
@@ -149,17 +173,9 @@ class MultiheadAttention(Module):
         x = x.reshape(a, b, self.num_heads, self.head_dim)
         return x.transpose(0, 2, 1, 3) if self.batch_first else x.transpose(1, 2, 0, 3)
 
-    def _merge_heads(self, x, out=None):  # (N, H, L, d) -> caller's layout (…, E)
-        n, _, length, _ = x.shape
-        shape = (n, length, self.embed_dim) if self.batch_first else (length, n, self.embed_dim)
-        if out is None:
-            out = np.empty(shape, x.dtype)
-        np.copyto(self._split_heads(out), x)
-        return out
-
     def _project(self, x, rows):
-        w = self.in_proj_weight[rows]
-        y = np.dot(x.reshape(-1, self.embed_dim), w.T)
+        w, _ = self._in_weight(rows)
+        y = np.dot(x.reshape(-1, w.shape[1]), w.T)
         if self.has_bias:
             y += self.in_proj_bias[rows]
         return y.reshape(x.shape[:2] + (w.shape[0],))
@@ -187,10 +203,10 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=False, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        fused = query is key and key is value
+        fused = query is key and key is value and self._qkv_same_embed_dim
         q_in = self._check(query, "query")
-        k_in = q_in if fused else self._check(key, "key")
-        v_in = q_in if fused else self._check(value, "value")
+        k_in = q_in if fused else self._check(key, "key", self.kdim)
+        v_in = q_in if fused else self._check(value, "value", self.vdim)
         (n, n_q), (n_kb, n_k) = self._batch_len(q_in), self._batch_len(k_in)
         if k_in.shape[:2] != v_in.shape[:2] or n_kb != n:
             raise NlpkitError(f"MultiheadAttention: query {query.shape}, key {key.shape} and value "
@@ -208,43 +224,60 @@ class MultiheadAttention(Module):
         scale = 1.0 / math.sqrt(self.head_dim)
         drop = _drop_mask(self, (n, self.num_heads, n_q, n_k))
         causal = is_causal and attn_mask is None  # an explicit attn_mask wins, as in PyTorch
-        ctx, probs, dropped = sdpa_forward(qh, kh, vh, scale, bias, causal, drop)
-        out = self.out_proj(self._merge_heads(ctx))
-        self._cache = fused, q_in, k_in, v_in, qh, kh, vh, scale, probs, dropped, drop
+        ctx = np.empty(q_in.shape[:2] + (e,), self.dtype)  # written head by head in place
+        probs = np.empty((n, self.num_heads, n_q, n_k), self.dtype)
+        K.attention_forward(qh, kh, vh, scale, *_kernel_arg(bias, self.dtype), causal,
+                            *_kernel_arg(drop, self.dtype), probs, self._split_heads(ctx))
+        out = self.out_proj(ctx)
+        self._cache = fused, q_in, k_in, v_in, qh, kh, vh, scale, probs, causal, drop
         weights = None
         if need_weights:
             weights = probs.mean(axis=1) if average_attn_weights else probs.copy()
         return out, weights
 
     def backward(self, grad_output):
-        fused, q_in, k_in, v_in, qh, kh, vh, scale, probs, dropped, drop = self._need_cache()
+        fused, q_in, k_in, v_in, qh, kh, vh, scale, probs, causal, drop = self._need_cache()
         dout = self._check_grad(grad_output, q_in.shape)
         dctx = self.out_proj.backward(dout)
-        dqh, dkh, dvh = sdpa_backward(self._split_heads(dctx), qh, kh, vh, scale, probs, dropped,
-                                      drop)
         e = self.embed_dim
-        w, dw = self.in_proj_weight, self._grads["in_proj_weight"]
-        grads = []
+        # the kernel writes the head gradients straight into the projections' layout
         if fused:
             dqkv = np.empty(q_in.shape[:2] + (3 * e,), self.dtype)
-            for i, d in enumerate((dqh, dkh, dvh)):
-                self._merge_heads(d, dqkv[..., i * e:(i + 1) * e])
+            d_proj = [dqkv[..., i * e:(i + 1) * e] for i in range(3)]
+        else:
+            d_proj = [np.empty(x.shape[:2] + (e,), self.dtype) for x in (q_in, k_in, v_in)]
+        K.attention_backward(self._split_heads(dctx), qh, kh, vh, scale, probs, causal,
+                             *_kernel_arg(drop, self.dtype),
+                             *(self._split_heads(d) for d in d_proj))
+        grads = []
+        if fused:
+            w, dw = self.in_proj_weight, self._grads["in_proj_weight"]
             dqkv = dqkv.reshape(-1, 3 * e)
             x2 = q_in.reshape(-1, e)
             dw += np.dot(dqkv.T, x2)
             if self.has_bias:
                 self._grads["in_proj_bias"] += dqkv.sum(axis=0)
             dx = np.dot(dqkv, w).reshape(q_in.shape)
-            grads = [dx, np.zeros_like(dx), np.zeros_like(dx)]
+            zero = np.zeros_like(dx)
+            grads = [dx, zero, zero]
         else:
-            for i, (dh, x) in enumerate(((dqh, q_in), (dkh, k_in), (dvh, v_in))):
+            for i, (d2, x) in enumerate(zip(d_proj, (q_in, k_in, v_in))):
                 rows = slice(i * e, (i + 1) * e)
-                d2 = self._merge_heads(dh).reshape(-1, e)
-                dw[rows] += np.dot(d2.T, x.reshape(-1, e))
+                w, dw = self._in_weight(rows)
+                d2 = d2.reshape(-1, e)
+                dw += np.dot(d2.T, x.reshape(-1, x.shape[-1]))
                 if self.has_bias:
                     self._grads["in_proj_bias"][rows] += d2.sum(axis=0)
-                grads.append(np.dot(d2, w[rows]).reshape(x.shape))
+                grads.append(np.dot(d2, w).reshape(x.shape))
         return tuple(grads)
+
+
+def _kernel_arg(optional, dtype):
+    """(4-D array, present) for the fused kernels' optional bias / dropout-mask arguments."""
+    if optional is None:
+        return np.zeros((1, 1, 1, 1), dtype), False
+    a = np.asarray(optional, dtype)
+    return np.ascontiguousarray(a.reshape((1,) * (4 - a.ndim) + a.shape)), True
 
 
 def causal_mask(length, dtype=np.float32):

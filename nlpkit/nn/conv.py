@@ -14,15 +14,18 @@ from .module import Module, as_rng
 
 class Conv1d(Module):
     """``Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-    bias=True)``;
-    weight (out, in, kernel).  ``padding`` is an int, ``'valid'`` or ``'same'`` (stride 1)."""
+    groups=1, bias=True)``; weight (out, in / groups, kernel).  ``padding`` is an int,
+    ``'valid'`` or ``'same'`` (stride 1).  With ``groups`` > 1 each group of in / groups input
+    channels feeds its own out / groups output channels (``groups=in_channels`` is depthwise)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, dtype=np.float32, rng=None):
         super().__init__(dtype)
-        if groups != 1:
-            raise NlpkitError("Conv1d: only groups=1 is supported")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.groups = int(groups)
+        if self.groups < 1 or in_channels % self.groups or out_channels % self.groups:
+            raise NlpkitError(f"Conv1d: in_channels {in_channels} and out_channels "
+                              f"{out_channels} must both be divisible by groups {groups}")
         self.kernel_size, self.stride, self.dilation = int(kernel_size), int(stride), int(dilation)
         span = self.dilation * (self.kernel_size - 1)
         if padding == "valid":
@@ -35,8 +38,8 @@ class Conv1d(Module):
             padding = (int(padding), int(padding))
         self.pad = padding
         rng = as_rng(rng)
-        fan_in = self.in_channels * self.kernel_size
-        w = np.empty((self.out_channels, self.in_channels, self.kernel_size))
+        fan_in = self.in_channels // self.groups * self.kernel_size
+        w = np.empty((self.out_channels, self.in_channels // self.groups, self.kernel_size))
         self.register_parameter("weight", init.default_uniform_(w, fan_in, rng))
         self.has_bias = bool(bias)
         if bias:
@@ -44,8 +47,19 @@ class Conv1d(Module):
             self.register_parameter("bias", b)
 
     def extra_repr(self):
+        groups = f", groups={self.groups}" if self.groups > 1 else ""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}")
+                f"stride={self.stride}{groups}")
+
+    # Windows are unfolded channel-major (column = channel * K + tap), so group g's input
+    # columns are one contiguous block; its product is one GEMM, batched over the groups.
+    def _grouped(self, a, width):
+        """(rows, groups * width) -> (groups, rows, width) view."""
+        return a.reshape(a.shape[0], self.groups, width).transpose(1, 0, 2)
+
+    def _weight3(self):
+        """weight as (groups, out / groups, in / groups * K)."""
+        return self.weight.reshape(self.groups, self.out_channels // self.groups, -1)
 
     def forward(self, x):
         x = self._check_input(x, ndim=3)
@@ -61,7 +75,12 @@ class Conv1d(Module):
         # (N, C, L_out, K) windows, a strided view
         windows = sliding_window_view(xp, span, axis=2)[:, :, ::self.stride, ::self.dilation]
         cols = np.ascontiguousarray(windows.transpose(0, 2, 1, 3)).reshape(n * windows.shape[2], -1)
-        y = np.dot(cols, self.weight.reshape(self.out_channels, -1).T)
+        if self.groups == 1:
+            y = np.dot(cols, self.weight.reshape(self.out_channels, -1).T)
+        else:
+            w3 = self._weight3()
+            y_g = np.matmul(self._grouped(cols, w3.shape[2]), w3.transpose(0, 2, 1))
+            y = np.ascontiguousarray(y_g.transpose(1, 0, 2)).reshape(cols.shape[0], -1)
         if self.has_bias:
             y += self.bias
         out_len = windows.shape[2]
@@ -73,11 +92,19 @@ class Conv1d(Module):
         n = shape[0]
         dy = self._check_grad(grad_output, (n, self.out_channels, out_len))
         dy2 = np.ascontiguousarray(dy.transpose(0, 2, 1)).reshape(-1, self.out_channels)
-        self._grads["weight"] += np.dot(dy2.T, cols).reshape(self.weight.shape)
+        if self.groups == 1:
+            self._grads["weight"] += np.dot(dy2.T, cols).reshape(self.weight.shape)
+            dcols = np.dot(dy2, self.weight.reshape(self.out_channels, -1))
+        else:
+            w3 = self._weight3()
+            dy_g = self._grouped(dy2, w3.shape[1])
+            self._grads["weight"] += np.matmul(dy_g.transpose(0, 2, 1),
+                                               self._grouped(cols, w3.shape[2])).reshape(
+                self.weight.shape)
+            dcols = np.ascontiguousarray(np.matmul(dy_g, w3).transpose(1, 0, 2))
         if self.has_bias:
             self._grads["bias"] += dy2.sum(axis=0)
-        dcols = np.dot(dy2, self.weight.reshape(self.out_channels, -1)).reshape(
-            n, out_len, self.in_channels, self.kernel_size)
+        dcols = dcols.reshape(n, out_len, self.in_channels, self.kernel_size)
         dxp = np.zeros((n, self.in_channels, padded_len), self.dtype)
         stop = self.stride * (out_len - 1) + 1
         for k in range(self.kernel_size):  # scatter each tap's gradient back to its input positions

@@ -115,6 +115,41 @@ def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses
 
 
 @numba.njit(parallel=True, cache=True)
+def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, dlogits,
+                                losses):
+    """:func:`cross_entropy_rows` with class weights w, as PyTorch weighs them:
+    row loss = (1 - eps) * w[target] * (-logp[target]) + eps / C * sum_c w[c] * (-logp[c])."""
+    n, c = logits.shape
+    w_total = 0.0
+    for j in range(c):
+        w_total += weight[j]
+    for r in numba.prange(n):
+        t = targets[r]
+        if t == ignore_index:
+            losses[r] = 0.0
+            for j in range(c):
+                dlogits[r, j] = 0.0
+            continue
+        m = logits[r, 0]
+        for j in range(1, c):
+            if logits[r, j] > m:
+                m = logits[r, j]
+        total = 0.0
+        for j in range(c):
+            total += math.exp(logits[r, j] - m)
+        lse = m + math.log(total)
+        smooth = 0.0
+        for j in range(c):
+            smooth += weight[j] * (lse - logits[r, j])
+        wt = weight[t]
+        losses[r] = (1.0 - smoothing) * wt * (lse - logits[r, t]) + smoothing / c * smooth
+        scale = (1.0 - smoothing) * wt + smoothing * w_total / c
+        for j in range(c):
+            dlogits[r, j] = math.exp(logits[r, j] - lse) * scale - smoothing * weight[j] / c
+        dlogits[r, t] -= (1.0 - smoothing) * wt
+
+
+@numba.njit(parallel=True, cache=True)
 def softmax_rows(x, y):
     n, c = x.shape
     for r in numba.prange(n):

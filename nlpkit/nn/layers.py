@@ -106,7 +106,8 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._cache = None, x.shape
             return x
-        mask = (self.rng.random(x.shape) >= self.p).astype(self.dtype) / self.dtype(1.0 - self.p)
+        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.p  # no float64 temporary
+        mask = keep.astype(self.dtype) / self.dtype(1.0 - self.p)
         self._cache = mask, x.shape
         return x * mask
 

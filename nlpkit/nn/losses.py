@@ -36,11 +36,19 @@ class CrossEntropyLoss(_Loss):
     """Like ``torch.nn.CrossEntropyLoss`` with classes on the last axis.
 
     logits (..., C) float; targets (...) integer class ids.  Targets equal to
-    ``ignore_index`` add nothing; ``'mean'`` divides by the non-ignored count.
+    ``ignore_index`` add nothing; ``'mean'`` divides by the non-ignored count, or with
+    class weights ``weight`` (C,) by the sum of the non-ignored targets' weights (PyTorch's
+    weighted mean; label smoothing spreads over the classes weighted by ``weight`` too).
     """
 
-    def __init__(self, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    def __init__(self, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
         super().__init__(reduction)
+        if weight is not None:
+            weight = np.asarray(weight, dtype=np.float64)
+            if weight.ndim != 1:
+                raise NlpkitError(f"CrossEntropyLoss: weight expected shape (C,), "
+                                  f"got {weight.shape}")
+        self.weight = weight
         if not 0.0 <= label_smoothing <= 1.0:
             raise NlpkitError("CrossEntropyLoss: label_smoothing must be in [0, 1]; "
                               f"got {label_smoothing}")
@@ -48,6 +56,9 @@ class CrossEntropyLoss(_Loss):
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits, targets):
+        if hasattr(logits, "copy_to_host"):  # CUDA device logits: the GPU twin (device_ops.py)
+            from .device_ops import cross_entropy_forward
+            return cross_entropy_forward(self, logits, targets)
         logits = np.asarray(logits)
         targets = np.asarray(targets)
         if logits.dtype not in (np.float32, np.float64):
@@ -66,9 +77,18 @@ class CrossEntropyLoss(_Loss):
         x = K.rows(logits)
         dlogits = np.empty_like(x)
         losses = np.empty(x.shape[0], dtype=x.dtype)
-        K.cross_entropy_rows(x, t, np.int64(self.ignore_index), x.dtype.type(self.label_smoothing),
-                             dlogits, losses)
-        count = int(used.sum())
+        smoothing = x.dtype.type(self.label_smoothing)
+        if self.weight is None:
+            K.cross_entropy_rows(x, t, np.int64(self.ignore_index), smoothing, dlogits, losses)
+            count = int(used.sum())
+        else:
+            if self.weight.shape != (c,):
+                raise NlpkitError(f"CrossEntropyLoss: weight expected shape ({c},) (one per "
+                                  f"class of logits {logits.shape}), got {self.weight.shape}")
+            w = self.weight.astype(x.dtype)
+            K.cross_entropy_rows_weighted(x, t, np.int64(self.ignore_index), smoothing, w,
+                                          dlogits, losses)
+            count = float(self.weight[t[used]].sum())  # the weighted mean's denominator
         self._cache = dlogits, logits.shape, count
         if self.reduction == "none":
             return losses.reshape(targets.shape)
@@ -78,6 +98,8 @@ class CrossEntropyLoss(_Loss):
         return total / count if count else math.nan
 
     def backward(self, grad=1.0):
+        if hasattr(self._cache, "backward"):  # set by the GPU twin
+            return self._cache.backward(grad)
         dlogits, shape, count = self._need_cache()
         if self.reduction == "none":
             g = np.asarray(grad, dtype=dlogits.dtype).reshape(-1, 1)
@@ -113,9 +135,10 @@ class BCEWithLogitsLoss(_Loss):
         return d * d.dtype.type(scale)
 
 
-def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+def cross_entropy(logits, targets, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean"):
     """Functional form of :class:`CrossEntropyLoss` (forward only)."""
-    return CrossEntropyLoss(ignore_index, label_smoothing, reduction)(logits, targets)
+    return CrossEntropyLoss(weight, ignore_index, label_smoothing, reduction)(logits, targets)
 
 
 def check_finite(loss, where="training"):

@@ -186,8 +186,10 @@ class _RecurrentBase(Module):
         self._grads["weight_ih" + sfx] += K.dot(dgx2.T, inp.reshape(-1, inp.shape[2]))
         self._grads["weight_hh" + sfx] += K.dot(dgh2.T, hprev.reshape(-1, self.hidden_size))
         if self.bias:
-            self._grads["bias_ih" + sfx] += dgx2.sum(axis=0)
-            self._grads["bias_hh" + sfx] += dgh2.sum(axis=0)
+            dbias = dgx2.sum(axis=0)
+            self._grads["bias_ih" + sfx] += dbias
+            # LSTM and RNN pass one gate gradient for both: sum it once
+            self._grads["bias_hh" + sfx] += dbias if dgh is dgx else dgh2.sum(axis=0)
         dinp += K.dot(dgx2, w_ih).reshape(dinp.shape)
 
 

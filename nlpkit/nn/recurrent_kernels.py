@@ -167,12 +167,6 @@ def rnn_backward(dout, dh_n, out, whh, lengths, reverse, relu, dpre):
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
 @numba.njit(**JIT)
-def _add_rows(a, b, out):
-    for j in range(out.shape[0]):
-        out[j] = a[j] + b[j]
-
-
-@numba.njit(**JIT)
 def _sigmoid_row(a):
     for j in range(a.shape[0]):
         a[j] = _sigmoid(a[j])
@@ -197,11 +191,11 @@ def _lstm_cell_row(gr, cr, hr, tcr):
 
 
 @numba.njit(**JIT)
-def _lstm_row(xr, pr, cr, hr, outr, gr, tcr):
-    # several short loops over few arrays each: LLVM gives up vectorising one loop
-    # that reads and writes six arrays that might alias
+def _lstm_row(gr, cr, hr, outr, tcr):
+    """One row's cell update from its gate pre-activations ``gr`` (overwritten by the gates).
+    Several short loops over few arrays each: LLVM gives up vectorising one loop that reads
+    and writes six arrays that might alias."""
     hidden = hr.shape[0]
-    _add_rows(pr, xr, gr)
     _sigmoid_row(gr[:2 * hidden])
     _tanh_row(gr[2 * hidden:3 * hidden])
     _sigmoid_row(gr[3 * hidden:])
@@ -214,14 +208,21 @@ def lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev, gate
     n_steps, batch, hidden = out.shape
     h = h0.copy()
     c = c0.copy()
+    # h @ W_hh.T computed transposed, W_hh (C) @ h.T: OpenBLAS runs this skinny product
+    # (batch columns) about 25% faster than the row-major form
+    whh = np.ascontiguousarray(whh_t.T)
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
         hprev[t] = h
         cprev[t] = c
-        pre = np.dot(h, whh_t)
+        pre_t = np.dot(whh, h.T)
         for b in range(batch):
             if t < lengths[b]:
-                _lstm_row(xproj[t, b], pre[b], c[b], h[b], out[t, b], gates[t, b], tanh_c[t, b])
+                gr = gates[t, b]
+                xr = xproj[t, b]
+                for j in range(gr.shape[0]):
+                    gr[j] = xr[j] + pre_t[j, b]
+                _lstm_row(gr, c[b], h[b], out[t, b], tanh_c[t, b])
             else:
                 _zero_row(out[t, b])
     return h, c
@@ -255,6 +256,9 @@ def lstm_backward(dout, dh_n, dc_n, cprev, gates, tanh_c, whh, lengths, reverse,
     n_steps, batch, hidden = dout.shape
     dh = dh_n.copy()
     dc = dc_n.copy()
+    # dh = dgates @ W_hh computed transposed, W_hh.T (C) @ dgates.T: OpenBLAS runs this
+    # skinny product (batch columns) about 25% faster than the row-major form
+    whh_t = np.ascontiguousarray(whh.T)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
         for b in range(batch):
@@ -263,10 +267,11 @@ def lstm_backward(dout, dh_n, dc_n, cprev, gates, tanh_c, whh, lengths, reverse,
                                dgates[t, b])
             else:
                 _zero_row(dgates[t, b])
-        back = np.dot(dgates[t], whh)
+        back_t = np.dot(whh_t, dgates[t].T)
         for b in range(batch):
             if t < lengths[b]:
-                _copy_row(back[b], dh[b])
+                for j in range(hidden):
+                    dh[b, j] = back_t[j, b]
     return dh, dc
 
 

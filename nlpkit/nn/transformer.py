@@ -33,7 +33,9 @@ class _FeedForward:
 
 def _self_attention_grad(grads):
     dq, dk, dv = grads
-    return dq + dk + dv
+    # self-attention (query is key is value) returns its whole input gradient in dq, with one
+    # shared zero array for dk and dv: skip adding the zeros
+    return dq if dk is dv else dq + dk + dv
 
 
 class TransformerEncoderLayer(Module):

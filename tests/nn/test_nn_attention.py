@@ -79,6 +79,113 @@ def test_multihead_attention_parity(torch, nn_rel_err, case, dtype, tol):
         assert nn_rel_err(ours.grads[name], p.grad) <= tol, name
 
 
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+@pytest.mark.parametrize("dims", [(5, 3), (E, 3), (5, 5)], ids=str)
+def test_multihead_attention_kdim_vdim_parity(torch, nn_rel_err, dims, dtype, tol):
+    kdim, vdim = dims
+    ours = nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, batch_first=True, dtype=dtype)
+    theirs = torch.nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, batch_first=True)
+    theirs = theirs.to(_tdtype(torch, dtype))
+    _randomise(torch, theirs)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    ours.load_state_dict(theirs.state_dict())
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((N, L, E)).astype(dtype)
+    k = rng.standard_normal((N, S, kdim)).astype(dtype)
+    v = rng.standard_normal((N, S, vdim)).astype(dtype)
+    pad = np.zeros((N, S), bool)
+    pad[0, -2:] = True
+    out, w = ours(q, k, v, key_padding_mask=pad, need_weights=True)
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out_t, w_t = theirs(*ts, key_padding_mask=torch.tensor(pad), need_weights=True)
+    assert nn_rel_err(out, out_t) <= tol and nn_rel_err(w, w_t) <= tol
+    g = rng.standard_normal(out.shape).astype(dtype)
+    grads = ours.backward(g)
+    out_t.backward(torch.tensor(g))
+    for a, b in zip(grads, ts):
+        assert nn_rel_err(a, b.grad) <= tol
+    for name, p in theirs.named_parameters():
+        assert nn_rel_err(ours.grads[name], p.grad) <= tol, name
+
+
+def test_multihead_attention_kdim_vdim_finite_differences_and_errors(nn_numeric_check):
+    rng = np.random.default_rng(8)
+    m = nn.MultiheadAttention(4, 2, kdim=3, vdim=5, dtype=np.float64, rng=0)
+    for p in m.parameters():
+        p[...] = rng.standard_normal(p.shape) * 0.5
+    x, k, v = (rng.standard_normal((3, 2, d)) for d in (4, 3, 5))
+    run = lambda: m(x, k, v, is_causal=True)[0]  # noqa: E731
+    r = rng.standard_normal(run().shape)
+    m.zero_grad()
+    run()
+    grads = list(m.backward(r))
+    pgrads = [g.copy() for g in m.gradients()]
+    nn_numeric_check(lambda: float((run() * r).sum()), [x, k, v] + m.parameters(),
+                     grads + pgrads, max_entries=10)
+    with pytest.raises(NlpkitError, match=r"MultiheadAttention: key expected shape \(\.\.\., 3\), "
+                                          r"got \(3, 2, 4\)"):
+        m(x, x, v)
+
+
+@pytest.mark.parametrize("n_q,n_k,fused", [(70, 70, True), (37, 45, False)], ids=str)
+def test_multihead_attention_parity_over_several_row_blocks(torch, nn_rel_err, n_q, n_k, fused):
+    """Lengths beyond the kernel's 32-row blocks (with a remainder), causal, with padding."""
+    ours = nn.MultiheadAttention(E, H, dtype=np.float64)
+    theirs = torch.nn.MultiheadAttention(E, H).double()
+    _randomise(torch, theirs)
+    ours.load_state_dict(theirs.state_dict())
+    rng = np.random.default_rng(9)
+    q = rng.standard_normal((n_q, N, E))
+    k = q if fused else rng.standard_normal((n_k, N, E))
+    v = q if fused else rng.standard_normal((n_k, N, E))
+    pad = np.zeros((N, n_k), bool)
+    pad[1, 3:9] = True
+    out, w = ours(q, k, v, key_padding_mask=pad, need_weights=True, is_causal=True)
+    qt = torch.tensor(q, requires_grad=True)
+    kt = qt if fused else torch.tensor(k, requires_grad=True)
+    vt = qt if fused else torch.tensor(v, requires_grad=True)
+    causal = torch.tensor(np.triu(np.ones((n_q, n_k), bool), 1 + n_k - n_q))
+    out_t, w_t = theirs(qt, kt, vt, key_padding_mask=torch.tensor(pad), attn_mask=causal,
+                        need_weights=True)
+    assert nn_rel_err(out, out_t) <= 1e-10 and nn_rel_err(w, w_t) <= 1e-10
+    g = rng.standard_normal(out.shape)
+    grads = ours.backward(g)
+    out_t.backward(torch.tensor(g))
+    if fused:
+        assert nn_rel_err(grads[0], qt.grad) <= 1e-10
+    else:
+        for a, b in zip(grads, (qt, kt, vt)):
+            assert nn_rel_err(a, b.grad) <= 1e-10
+    for name, p in theirs.named_parameters():
+        assert nn_rel_err(ours.grads[name], p.grad) <= 1e-10, name
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_kernels_match_reference_sdpa(dtype):
+    """The fused MHA kernels against the unfused sdpa path, where causal rows see no key at
+    all (more queries than keys), with a float mask and dropout."""
+    from nlpkit.nn import attention as A
+    from nlpkit.nn import attention_kernels as K
+    rng = np.random.default_rng(10)
+    n, h, n_q, n_k, d = 2, 3, 41, 35, 4
+    q, k, v = (rng.standard_normal((n, h, m, d)).astype(dtype) for m in (n_q, n_k, n_k))
+    bias = rng.standard_normal((n, 1, n_q, n_k)).astype(dtype)
+    keep = ((rng.random((n, h, n_q, n_k)) > 0.2) / 0.8).astype(dtype)
+    ref, probs_ref, dropped = A.sdpa_forward(q, k, v, 0.3, bias, True, keep)
+    probs, ctx = np.empty((n, h, n_q, n_k), dtype), np.empty_like(q)
+    K.attention_forward(q, k, v, 0.3, bias, True, True, keep, True, probs, ctx)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert np.abs(probs[:, :, :6]).max() == 0  # rows 0..5 see no key: zero weights
+    assert np.abs(ctx - ref).max() <= tol and np.abs(probs - probs_ref).max() <= tol
+    dout = rng.standard_normal(ctx.shape).astype(dtype)
+    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    K.attention_backward(dout, q, k, v, 0.3, probs, True, keep, True, dq, dk, dv)
+    for ours, theirs in zip((dq, dk, dv), A.sdpa_backward(dout, q, k, v, 0.3, probs_ref, dropped,
+                                                          keep)):
+        assert np.abs(ours - theirs).max() <= tol * max(1.0, np.abs(theirs).max())
+
+
 def test_per_head_weights(torch, nn_rel_err):
     ours = nn.MultiheadAttention(E, H, dtype=np.float64)
     theirs = torch.nn.MultiheadAttention(E, H).double()

@@ -32,6 +32,45 @@ def test_conv1d_parity(torch, nn_rel_err, kw, dtype, tol):
         assert nn_rel_err(ours.grads[name], p.grad) <= tol
 
 
+GROUP_CASES = [dict(groups=2), dict(groups=4, stride=2, padding=1),
+               dict(groups=2, dilation=2, padding="same", bias=False)]
+
+
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+@pytest.mark.parametrize("kw", GROUP_CASES, ids=str)
+def test_grouped_conv1d_parity(torch, nn_rel_err, kw, dtype, tol):
+    ours = nn.Conv1d(4, 8, 3, dtype=dtype, **kw)
+    theirs = torch.nn.Conv1d(4, 8, 3, **kw)
+    theirs = theirs.to(torch.float64 if dtype == np.float64 else torch.float32)
+    assert ours.weight.shape == tuple(theirs.weight.shape)
+    ours.load_state_dict(theirs.state_dict())
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 9)).astype(dtype)
+    y = ours(x)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    assert nn_rel_err(y, yt) <= tol
+    g = rng.standard_normal(y.shape).astype(dtype)
+    dx = ours.backward(g)
+    yt.backward(torch.tensor(g))
+    assert nn_rel_err(dx, xt.grad) <= tol
+    for name, p in theirs.named_parameters():
+        assert nn_rel_err(ours.grads[name], p.grad) <= tol, name
+
+
+def test_grouped_conv1d_finite_differences_and_errors(nn_numeric_check):
+    rng = np.random.default_rng(4)
+    conv = nn.Conv1d(6, 3, 2, groups=3, stride=2, padding=1, dtype=np.float64, rng=0)
+    x = rng.standard_normal((2, 6, 7))
+    r = rng.standard_normal(conv(x).shape)
+    dx = conv.backward(r)
+    grads = [g.copy() for g in conv.gradients()]
+    nn_numeric_check(lambda: float((conv(x) * r).sum()), [x] + conv.parameters(), [dx] + grads)
+    from nlpkit.errors import NlpkitError
+    with pytest.raises(NlpkitError, match="divisible by groups 2"):
+        nn.Conv1d(3, 4, 3, groups=2)
+
+
 def test_conv1d_finite_differences(nn_numeric_check):
     rng = np.random.default_rng(1)
     conv = nn.Conv1d(2, 3, 3, stride=2, padding=1, dilation=2, dtype=np.float64, rng=0)

@@ -35,6 +35,46 @@ def test_cross_entropy_custom_ignore_index_and_none(torch, nn_rel_err):
     assert nn_rel_err(loss(logits, targets), ref) <= 1e-12
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-6), (np.float32, 1e-4)])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weighted_cross_entropy_parity(torch, nn_rel_err, dtype, tol, smoothing, reduction):
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal((3, 4, 6)) * 3).astype(dtype)
+    targets = rng.integers(0, 6, (3, 4))
+    targets[0, 2] = targets[2, 0] = 4  # the custom ignore_index
+    weight = rng.uniform(0.2, 3.0, 6)
+    loss = nn.CrossEntropyLoss(weight=weight, ignore_index=4, label_smoothing=smoothing,
+                               reduction=reduction)
+    value = loss(logits, targets)
+    lt = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(
+        lt.reshape(-1, 6), torch.tensor(targets).reshape(-1),
+        weight=torch.tensor(weight, dtype=lt.dtype), ignore_index=4, label_smoothing=smoothing,
+        reduction=reduction)
+    g = rng.standard_normal(targets.shape) if reduction == "none" else 0.7
+    ref.backward(torch.tensor(g, dtype=lt.dtype).reshape(ref.shape))
+    assert nn_rel_err(np.reshape(value, -1), ref.detach().reshape(-1)) <= tol
+    assert nn_rel_err(loss.backward(g), lt.grad) <= tol
+
+
+def test_weighted_cross_entropy_finite_differences(nn_numeric_check):
+    rng = np.random.default_rng(6)
+    logits = rng.standard_normal((5, 4))
+    targets = np.array([0, -100, 3, 2, 3])
+    loss = nn.CrossEntropyLoss(weight=[0.5, 2.0, 1.0, 3.0], label_smoothing=0.1)
+    loss(logits, targets)
+    grad = loss.backward()
+    nn_numeric_check(lambda: loss(logits, targets), [logits], [grad])
+
+
+def test_cross_entropy_weight_errors():
+    with pytest.raises(NlpkitError, match=r"weight expected shape \(4,\) .*got \(3,\)"):
+        nn.CrossEntropyLoss(weight=np.ones(3))(np.zeros((2, 4)), np.zeros(2, int))
+    with pytest.raises(NlpkitError, match=r"weight expected shape \(C,\)"):
+        nn.CrossEntropyLoss(weight=np.ones((2, 2)))
+
+
 def test_cross_entropy_finite_differences(nn_numeric_check):
     rng = np.random.default_rng(2)
     logits = rng.standard_normal((5, 4))

@@ -96,3 +96,60 @@ def test_float64_layers_keep_float64():
     assert layer(np.zeros((1, 2))).dtype == np.float64
     with pytest.raises(NlpkitError, match="dtype must be float32 or float64"):
         nn.Linear(2, 2, dtype=np.int32)
+
+
+# Every layer (issue 5, "Bad input"): backward before forward, a float64 input to a float32
+# layer, and an input of the wrong feature size each raise one line naming the layer.
+# (factory, a valid float32 input, an input with the wrong trailing / channel size)
+BAD_INPUT_LAYERS = {
+    "Linear": (lambda: nn.Linear(4, 3), (2, 4), (2, 5)),
+    "Dropout": (lambda: nn.Dropout(0.5), (2, 4), None),
+    "Tanh": (lambda: nn.Tanh(), (2, 4), None),
+    "Sigmoid": (lambda: nn.Sigmoid(), (2, 4), None),
+    "ReLU": (lambda: nn.ReLU(), (2, 4), None),
+    "GELU": (lambda: nn.GELU(), (2, 4), None),
+    "LayerNorm": (lambda: nn.LayerNorm(4), (2, 4), (2, 5)),
+    "RNN": (lambda: nn.RNN(4, 3), (5, 2, 4), (5, 2, 6)),
+    "LSTM": (lambda: nn.LSTM(4, 3), (5, 2, 4), (5, 2, 6)),
+    "GRU": (lambda: nn.GRU(4, 3), (5, 2, 4), (5, 2, 6)),
+    "Conv1d": (lambda: nn.Conv1d(4, 3, 2), (2, 4, 6), (2, 5, 6)),
+    "MaxPoolTime": (lambda: nn.MaxPoolTime(), (2, 4, 6), None),
+    "MeanPoolTime": (lambda: nn.MeanPoolTime(), (2, 4, 6), None),
+    "MultiheadAttention": (lambda: nn.MultiheadAttention(4, 2), (3, 2, 4), (3, 2, 6)),
+    "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(4, 2, 8), (3, 2, 4),
+                                (3, 2, 6)),
+    "SinusoidalPositionalEncoding": (lambda: nn.SinusoidalPositionalEncoding(4), (2, 3, 4),
+                                     (2, 3, 6)),
+}
+
+
+def _call(layer, x):
+    if isinstance(layer, nn.MultiheadAttention):
+        return layer(x, x, x)[0]
+    out = layer(x)
+    return out[0] if isinstance(out, tuple) else out
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUT_LAYERS))
+def test_every_layer_reports_bad_input(name):
+    make, good, wrong = BAD_INPUT_LAYERS[name]
+    layer = make()
+    with pytest.raises(NlpkitError, match=f"^{name}.backward called before forward"):
+        layer.backward(np.zeros(good, np.float32))
+    with pytest.raises(NlpkitError, match=f"^{name}: .*dtype must be float32.*got float64"):
+        _call(layer, np.zeros(good))
+    if wrong is not None:
+        got = str(wrong).replace("(", r"\(").replace(")", r"\)")
+        with pytest.raises(NlpkitError, match=f"^{name}: .*expected shape .*got {got}"):
+            _call(layer, np.zeros(wrong, np.float32))
+    out = _call(layer, np.zeros(good, np.float32))
+    bad = tuple(s + 1 for s in out.shape)
+    with pytest.raises(NlpkitError, match=f"^{name}.backward: grad_output expected shape "):
+        layer.backward(np.zeros(bad, np.float32))
+
+
+def test_check_finite_stops_on_nan_and_inf():
+    assert nn.check_finite(1.5, "step 1") == 1.5
+    for bad in (float("nan"), float("inf"), np.array([0.5, -np.inf])):
+        with pytest.raises(NlpkitError, match=r"^step 7: the loss became .*\(NaN or inf\)"):
+            nn.check_finite(bad, "step 7")
