@@ -2,7 +2,8 @@
 
 Measures, on the same files in one run (medians of ``--repeat`` runs):
 
-* ARPA load time: ``nlpkit.ngram.load`` vs ``kenlm.Model`` on lmplz.kn5 (69 MB
+* ARPA load time (runs in turns) and the peak memory of a process that loads
+  the file: ``nlpkit.ngram.load`` vs ``kenlm.Model`` on lmplz.kn5 (69 MB
   uncompressed) and on a ~170 MB ARPA file (a 5-gram without cut-offs built by
   nlpkit from KJV train plus a word-shuffled copy; cached under the temp dir);
 * binary load time (``.nlpkit``) for the same models;
@@ -38,6 +39,22 @@ def median_time(fn, repeat):
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def interleaved_times(fn_a, fn_b, repeat):
+    """Median times of ``fn_a`` and ``fn_b`` run in turns (fair to both on a busy machine)."""
+    ta, tb = [], []
+    for _ in range(repeat):
+        ta.append(median_time(fn_a, 1))
+        tb.append(median_time(fn_b, 1))
+    return statistics.median(ta), statistics.median(tb)
+
+
+def load_rss(code: str) -> float:
+    """Peak RSS (MB) of a fresh interpreter running ``code`` (imports included)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import peak_rss_mb
+    return peak_rss_mb([sys.executable, "-c", code])[1]
 
 
 def plain_copy(src: Path, dst: Path) -> Path:
@@ -86,12 +103,16 @@ def main():
     rows = []
     binary.load(files["lmplz.kn5 (69 MB)"])  # compile / load the kernel caches once
     for label, path in files.items():
-        t_nl = median_time(lambda: binary.load(path), args.repeat)
-        t_kl = median_time(lambda: kenlm.Model(str(path)), args.repeat)
+        t_nl, t_kl = interleaved_times(lambda: binary.load(path), lambda: kenlm.Model(str(path)),
+                                       args.repeat)
         bpath = cache / (path.stem + ".nlpkit")
         binary.save(binary.load(path), bpath)
         t_bin = median_time(lambda: binary.load(bpath), args.repeat)
+        rss_nl = load_rss(f"from nlpkit.ngram import binary; binary.load({str(path)!r})")
+        rss_kl = load_rss(f"import kenlm; kenlm.Model({str(path)!r})")
         rows.append((f"load ARPA {label}", f"{t_nl:.2f} s", f"{t_kl:.2f} s", f"{t_kl / t_nl:.2f}x"))
+        rows.append((f"peak RSS of a process loading ARPA {label}", f"{rss_nl:.0f} MB",
+                     f"{rss_kl:.0f} MB", "-"))
         rows.append((f"load binary {label}", f"{t_bin:.3f} s", f"{t_kl:.2f} s (ARPA)",
                      f"{t_kl / t_bin:.0f}x"))
 

@@ -1,8 +1,9 @@
 """ARPA parsing kernel: one pass over the bytes of an n-gram section.
 
-The reader (arpa_reader.py) finds the section boundaries in Python and hands
-each section's byte range to :func:`parse_section`, which splits lines and
-fields, parses the numbers and maps words to ids through an open-addressing
+The reader (arpa_reader.py) finds the section boundaries (:func:`backslash_lines`)
+and hands each section's byte range to :func:`parse_section` (or, cut at line
+ends and counted by :func:`count_newlines`, to :func:`parse_section_parallel`),
+which splits lines and fields, parses the numbers and maps words to ids through an open-addressing
 table of word hashes (words are compared byte for byte, so a hash collision
 cannot merge two words).  Strings never leave the buffer: a word is its
 ``(start, end)`` byte range; Python decodes only the vocabulary.
@@ -28,7 +29,7 @@ def _is_space(c):
     return c == 32 or c == 9 or c == 13 or c == 11 or c == 12
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def parse_number(buf, s, e, pow10):
     """``(value, status)`` for ``buf[s:e]``; status 0 exact, 1 needs float(), -1 invalid."""
     i = s
@@ -103,7 +104,7 @@ def _hash_bytes(buf, s, e):
     return h
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def word_id(buf, s, e, wslots, wstart, nwords, insert):
     """Id of the word ``buf[s:e]``; a new word is inserted (``nwords[0]`` grows)
     when ``insert``, else -1 is returned (read-only, so threads may share it).
@@ -278,4 +279,46 @@ def word_lengths(wslots, nwords):
         meta = wslots[2 * slot + 1]
         if meta != 0:
             out[(meta >> 32) - 1] = meta & 0xFFFFFFFF
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def count_newlines(buf, bounds):
+    """Newlines in each chunk ``buf[bounds[c]:bounds[c+1]]``, chunks on all threads."""
+    k = bounds.shape[0] - 1
+    out = np.zeros(k, dtype=np.int64)
+    for c in numba.prange(k):
+        s = 0
+        for i in range(bounds[c], bounds[c + 1]):
+            s += buf[i] == 10
+        out[c] = s
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def backslash_lines(buf, start, end):
+    """Sorted positions ``p`` in ``[start, end)`` of lines that start with a backslash
+    (``buf[p - 1]`` is a newline), found on all threads; ``start`` must be >= 1."""
+    n_chunks = 64
+    counts = np.zeros(n_chunks, dtype=np.int64)
+    size = end - start
+    for c in numba.prange(n_chunks):  # backslashes are rare: count them (a vectorized loop)
+        s = 0
+        for i in range(start + size * c // n_chunks, start + size * (c + 1) // n_chunks):
+            s += buf[i] == 92
+        counts[c] = s
+    k = 0
+    for c in range(n_chunks):  # then rescan the few chunks that hold one
+        if counts[c]:
+            for i in range(start + size * c // n_chunks, start + size * (c + 1) // n_chunks):
+                if buf[i] == 92 and buf[i - 1] == 10:
+                    k += 1
+    out = np.empty(k, dtype=np.int64)
+    k = 0
+    for c in range(n_chunks):
+        if counts[c]:
+            for i in range(start + size * c // n_chunks, start + size * (c + 1) // n_chunks):
+                if buf[i] == 92 and buf[i - 1] == 10:
+                    out[k] = i
+                    k += 1
     return out

@@ -1,8 +1,10 @@
 r"""Read ARPA back-off models (plain or .gz) into a :class:`BackoffModel`, fast.
 
-The whole file is read into memory (gzip inflated in one call), the section
-markers are found with ``bytes.find``, and each section is parsed by one
-Numba pass (:mod:`nlpkit.ngram.arpa_kernels`): no Python work per line.
+A plain file is memory-mapped (a .gz one inflated in one call), the lines
+that start a section are found by one parallel scan, and each section is
+parsed by one Numba pass (:mod:`nlpkit.ngram.arpa_kernels`), big sections in
+chunks on all threads: no Python work per line.  The file's bytes are let go
+before the hash tables are built (:class:`~nlpkit.ngram.model.NGramTables`).
 Numbers become the correctly rounded double, then float32, as SRILM parses
 them (SRILM-KATZ.md §8); ``-99`` (and ``-inf``) become ``-inf``.
 
@@ -59,6 +61,7 @@ with the line number).  Truncated gzip data is an error too.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import warnings
@@ -71,7 +74,7 @@ from ..errors import InputFileError
 from ..text import open_binary
 from . import arpa_kernels as K
 from .backoff import BackoffModel
-from .model import BOS, EOS, UNK, ModelWarning, NGramTables
+from .model import BOS, EOS, UNK, ModelWarning, NGramTables, chunks_on_demand
 
 _DATA = re.compile(rb"(?m)^[ \t]*\\data\\[ \t\r]*$")
 _COUNT = re.compile(rb"^\s*ngram\s+(\d+)\s*=\s*(\d+)\s*$")
@@ -93,18 +96,21 @@ def read_arpa(path, *, max_order=None) -> BackoffModel:
     model also carries its hash tables (used by :class:`~nlpkit.ngram.model.NGramScorer`).
     """
     path = os.fspath(path)
-    data = _read_bytes(path)
-    parser = _Parser(path, data)
-    return parser.run(max_order)
+    return _Parser(path, _read_bytes(path)).run(max_order)
 
 
-def _read_bytes(path) -> bytes:
-    with open_binary(path) as fh:
-        raw = fh.read() if path == "-" else None
-    if raw is None:
+def _read_bytes(path):
+    """The file's bytes, gzip inflated.  A plain file is memory-mapped rather than
+    copied (the parser reads it once); the caller closes the map when done."""
+    with open_binary(path) as (stream, file):  # (names the file in its errors)
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            if file is None:  # stdin
+                raw = stream.read()
+            else:  # gzip is told by content below, not by the name
+                try:
+                    raw = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+                except (ValueError, OSError):  # an empty file, or one that cannot be mapped
+                    raw = file.read()
         except OSError as exc:
             raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
     if raw[:2] == b"\x1f\x8b":
@@ -117,10 +123,20 @@ def _read_bytes(path) -> bytes:
                 out += d.decompress(rest)
         except zlib.error as exc:
             raise InputFileError(path, f"cannot decompress ({exc})") from None
+        finally:
+            _close(raw)
         if not d.eof:
             raise InputFileError(path, "compressed data ends early (truncated .gz file)")
         return out
     return raw
+
+
+def _close(data):
+    if isinstance(data, mmap.mmap):
+        try:
+            data.close()
+        except BufferError:  # an array still views it: the map goes when that does
+            pass
 
 
 class _Parser:
@@ -129,7 +145,10 @@ class _Parser:
         self.buf = np.frombuffer(data, dtype=np.uint8)
 
     def line_of(self, pos):
-        return self.data.count(b"\n", 0, pos) + 1
+        return self._newlines(0, pos) + 1
+
+    def _newlines(self, start, end):
+        return int(K.count_newlines(self.buf, np.array([start, end], dtype=np.int64))[0])
 
     def fail(self, problem, pos=None):
         raise InputFileError(self.path, problem, None if pos is None else self.line_of(pos))
@@ -176,6 +195,9 @@ class _Parser:
         """``[(n, body_start, body_end, marker_pos)]`` and the position of ``\\end\\``."""
         out = []
         data = self.data
+        # where lines start with a backslash (section markers), found once
+        with chunks_on_demand():
+            marks = K.backslash_lines(self.buf, max(pos, 1), len(data))
         expect = 1
         while True:
             line, nxt = self._line(pos)
@@ -190,11 +212,11 @@ class _Parser:
                 self.fail(f"unexpected section \\{n}-grams: (the header lists orders 1-{orders}"
                           f"{'' if n > orders else f'; expected {expect}'})", pos)
             # the body ends at the next line starting with a backslash
-            nb = data.find(b"\n\\", nxt - 1) if nxt - 1 < len(data) else -1
-            if nb < 0:
+            k = int(np.searchsorted(marks, nxt))
+            if k == marks.shape[0]:
                 self.fail("missing \\end\\ (truncated file?)", len(data))
-            out.append((n, nxt, nb + 1, pos))
-            pos = nb + 1
+            out.append((n, nxt, int(marks[k]), pos))
+            pos = int(marks[k])
             expect += 1
 
     def run(self, max_order):
@@ -219,6 +241,9 @@ class _Parser:
                 continue
             parsed[n] = self.parse(n, b0, b1, counts[n], mpos)
         vocab = self.vocab()
+        # the file's bytes are not needed any more: free them before the tables are built
+        data, self.data, self.buf = self.data, None, None
+        _close(data)
         model = self.assemble(vocab, parsed, keep, orders)
         return model
 
@@ -242,7 +267,7 @@ class _Parser:
             if status == K.TABLE_FULL:
                 w.grow(self.buf)
             elif status == K.ROWS_FULL:
-                cap = self.data.count(b"\n", b0, b1) + 1
+                cap = self._newlines(b0, b1) + 1
             elif status == K.SLOW_FULL:
                 cap_slow = 2 * cap + 2
             else:
@@ -276,8 +301,10 @@ class _Parser:
             cuts.append(p + 1)
         cuts.append(b1)
         # lines per chunk (a chunk cut after a newline has no partial last line)
-        lines = [data.count(b"\n", a, b) + (data[b - 1] != 10) for a, b in zip(cuts[:-1], cuts[1:])]
-        row_off = np.zeros(len(lines) + 1, dtype=np.int64)
+        cuts = np.asarray(cuts, dtype=np.int64)
+        with chunks_on_demand():
+            lines = K.count_newlines(self.buf, cuts) + (self.buf[cuts[1:] - 1] != 10)
+        row_off = np.zeros(lines.shape[0] + 1, dtype=np.int64)
         np.cumsum(lines, out=row_off[1:])
         cap = int(row_off[-1])
         ids = np.empty(cap * n, dtype=np.int32)
@@ -285,9 +312,9 @@ class _Parser:
         bo = np.empty(cap, dtype=np.float32)
         hb = np.empty(cap, dtype=bool)
         w = self.words
-        rows, status = K.parse_section_parallel(self.buf, np.asarray(cuts, dtype=np.int64), row_off,
-                                                n, ids, lp, bo, hb, w.slots, w.start, w.count,
-                                                K._POW10)
+        with chunks_on_demand():
+            rows, status = K.parse_section_parallel(self.buf, cuts, row_off, n, ids, lp, bo, hb,
+                                                    w.slots, w.start, w.count, K._POW10)
         if status.any():
             return None
         if (rows[:-1] == np.diff(row_off)[:-1]).all():  # no holes before the last chunk

@@ -28,24 +28,17 @@ longest match and resets to 0 at each match.
 import numba
 import numpy as np
 
-_MUL = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_PRIME = np.uint64(0x100000001B3)
-_S33 = np.uint64(33)
-_S32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
+from .prefetch import prefetch
 
+from .scoring_math import LOW32 as _LOW32, S32 as _S32, FNV0 as _FNV0, compiled
 
-@numba.njit(cache=True, inline="always")
-def _mix(k):
-    # murmur3's fmix64: spreads packed keys whose high bits are mostly zero
-    k ^= k >> _S33
-    k *= _M1
-    k ^= k >> _S33
-    k *= _M2
-    k ^= k >> _S33
-    return k
+# the scalar math shared with scoring_cuda.py
+_M = compiled(numba.njit(inline="always"))
+_pack_id, _hash_id, _home = _M["pack_id"], _M["hash_id"], _M["home_slot"]
+_slot_row, _tally_token = _M["slot_row"], _M["tally_token"]
+_backoff_step, _token_logprob = _M["backoff_step"], _M["token_logprob"]
+# rows ahead whose slot is prefetched while building or checking a table
+_AHEAD = 12
 
 
 @numba.njit(cache=True, inline="always")
@@ -54,22 +47,13 @@ def gram_key(seq, start, n, bits, packed):
     lo = np.uint64(0)
     hi = np.uint64(0)
     if packed:
-        b = np.uint64(bits)
-        back = np.uint64(64 - bits)
         for t in range(n):
-            hi = (hi << b) | (lo >> back)
-            lo = (lo << b) | np.uint64(seq[start + t])
+            lo, hi = _pack_id(lo, hi, seq[start + t], bits)
     else:
-        lo = np.uint64(0xCBF29CE484222325)
+        lo = _FNV0
         for t in range(n):
-            lo = (lo ^ np.uint64(seq[start + t])) * _PRIME
-            lo = _mix(lo + _MUL)
+            lo = _hash_id(lo, seq[start + t])
     return lo, hi
-
-
-@numba.njit(cache=True, inline="always")
-def _home(lo, hi, mask):
-    return np.int64(_mix(lo ^ (hi * _MUL)) & np.uint64(mask))
 
 
 @numba.njit(cache=True, inline="always")
@@ -86,13 +70,11 @@ def probe(slots, t0, mask, grams, g0, seq, start, n, packed, lo, hi, slot):
     """:func:`find_slot` from a key and home slot computed beforehand."""
     while True:
         a = 3 * (t0 + slot)
-        w = slots[a + 1]
-        r = np.int64(w & _LOW32) - 1
-        if r < 0:
+        r = _slot_row(slots, a, lo, hi)
+        if r == -1:
             return -1
-        if slots[a] == lo and (w >> _S32) == hi:
-            if packed or _same(grams, g0, r, n, seq, start):
-                return a
+        if r >= 0 and (packed or _same(grams, g0, r, n, seq, start)):
+            return a
         slot = (slot + 1) & mask
 
 
@@ -100,17 +82,7 @@ def probe(slots, t0, mask, grams, g0, seq, start, n, packed, lo, hi, slot):
 def find_slot(slots, t0, mask, grams, g0, seq, start, n, bits, packed):
     """Word index of the slot holding ``seq[start:start+n]`` (order ``n``'s table), or -1."""
     lo, hi = gram_key(seq, start, n, bits, packed)
-    slot = _home(lo, hi, mask)
-    while True:
-        a = 3 * (t0 + slot)
-        w = slots[a + 1]
-        r = np.int64(w & _LOW32) - 1
-        if r < 0:
-            return -1
-        if slots[a] == lo and (w >> _S32) == hi:
-            if packed or _same(grams, g0, r, n, seq, start):
-                return a
-        slot = (slot + 1) & mask
+    return probe(slots, t0, mask, grams, g0, seq, start, n, packed, lo, hi, _home(lo, hi, mask))
 
 
 @numba.njit(cache=True, inline="always")
@@ -122,27 +94,25 @@ def lookup(slots, t0, mask, grams, g0, seq, start, n, bits, packed):
     return np.int64(slots[a + 1] & _LOW32) - 1
 
 
-@numba.njit(cache=True)
-def fill_values(slots, slots_f, t0, mask, lp, bo):
-    """Copy each row's prob and back-off weight into its slot."""
-    for slot in range(mask + 1):
-        a = 3 * (t0 + slot)
-        r = np.int64(slots[a + 1] & _LOW32) - 1
-        if r >= 0:
-            slots_f[2 * (a + 2)] = lp[r]
-            slots_f[2 * (a + 2) + 1] = bo[r]
+@numba.njit(cache=True, inline="always")
+def _prefetch_home(slots, t0, mask, seq, start, n, bits, packed):
+    lo, hi = gram_key(seq, start, n, bits, packed)
+    prefetch(slots, 3 * (t0 + _home(lo, hi, mask)) + 1)
 
 
 @numba.njit(cache=True)
-def build_table(grams, n, bits, packed, slots, t0, mask):
+def build_table(grams, n, bits, packed, slots, slots_f, t0, mask, lp, bo):
     """Insert every row of ``grams`` (flat, ``n`` ids a row) into the table of
-    ``mask + 1`` slots starting at slot ``t0`` (which must be empty); a later
-    duplicate wins.  Returns ``dup``: True for rows overridden by a later
-    identical n-gram (SRILM keeps the last line of a duplicated n-gram).
+    ``mask + 1`` slots starting at slot ``t0`` (which must be empty), with its
+    prob ``lp`` and back-off weight ``bo``; a later duplicate wins.  Returns
+    ``dup``: True for rows overridden by a later identical n-gram (SRILM keeps
+    the last line of a duplicated n-gram).
     """
     rows = grams.shape[0] // n
     dup = np.zeros(rows, dtype=np.bool_)
     for r in range(rows):
+        if r + _AHEAD < rows:
+            _prefetch_home(slots, t0, mask, grams, (r + _AHEAD) * n, n, bits, packed)
         lo, hi = gram_key(grams, r * n, n, bits, packed)
         slot = _home(lo, hi, mask)
         while True:
@@ -151,34 +121,37 @@ def build_table(grams, n, bits, packed, slots, t0, mask):
             v = np.int64(w & _LOW32) - 1
             if v < 0:
                 slots[a] = lo
-                slots[a + 1] = (hi << _S32) | np.uint64(r + 1)
                 break
             if slots[a] == lo and (w >> _S32) == hi and (
                     packed or _same(grams, 0, v, n, grams, r * n)):
                 dup[v] = True
-                slots[a + 1] = (hi << _S32) | np.uint64(r + 1)
                 break
             slot = (slot + 1) & mask
+        slots[a + 1] = (hi << _S32) | np.uint64(r + 1)
+        slots_f[2 * (a + 2)] = lp[r]
+        slots_f[2 * (a + 2) + 1] = bo[r]
     return dup
 
 
 @numba.njit(parallel=True, cache=True)
-def build_tables(grams, gram_off, row_off, plan, plan_off, bits, packed_upto, slots, tab_off,
-                 tab_mask):
+def build_tables(grams, gram_off, row_off, plan, plan_off, bits, packed_upto, slots, slots_f,
+                 tab_off, tab_mask, lp, bo):
     """:func:`build_table` for several orders at once, in parallel.
 
     Worker ``k`` builds the orders ``plan[plan_off[k]:plan_off[k+1]]`` (the
     caller balances their sizes).  ``grams`` holds the rows of every order
-    (order ``n`` from ``gram_off[n]``); returns the ``dup`` flags of all rows
-    (order ``n`` from ``row_off[n]``).
+    (order ``n`` from ``gram_off[n]``), ``lp``/``bo`` their values (from
+    ``row_off[n]``); returns the ``dup`` flags of all rows (from ``row_off[n]``).
     """
     dup = np.zeros(row_off[row_off.shape[0] - 1], dtype=np.bool_)
     for k in numba.prange(plan_off.shape[0] - 1):
         for i in range(plan_off[k], plan_off[k + 1]):
             n = plan[i]
-            g = grams[gram_off[n]:gram_off[n] + (row_off[n + 1] - row_off[n]) * n]
-            d = build_table(g, n, bits, n <= packed_upto, slots, tab_off[n], tab_mask[n])
-            dup[row_off[n]:row_off[n + 1]] = d
+            r0, r1 = row_off[n], row_off[n + 1]
+            g = grams[gram_off[n]:gram_off[n] + (r1 - r0) * n]
+            d = build_table(g, n, bits, n <= packed_upto, slots, slots_f, tab_off[n],
+                            tab_mask[n], lp[r0:r1], bo[r0:r1])
+            dup[r0:r1] = d
     return dup
 
 
@@ -192,6 +165,51 @@ def lookup_many(slots, t0, mask, table_grams, query, width, off, n, bits, packed
     for r in numba.prange(rows):
         out[r] = lookup(slots, t0, mask, table_grams, 0, query, r * width + off, n, bits, packed)
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def count_broken_contexts(slots, tab_off, tab_mask, grams, gram_off, row_off, has_bo,
+                          uni_has_bo, order, bits, packed_upto, orphans):
+    """How many n-grams of each order need the reader's repairs (model.py).
+
+    Counts, for orders ``n >= 2``, the rows whose context (all ids but the
+    last) has no back-off line, when ``orphans``, plus the context nodes (rows
+    with a back-off weight, ``n >= 3``) whose suffix (all ids but the first)
+    is not in order ``n - 1``.  Rows ``_AHEAD`` further on are prefetched.
+    """
+    bad = np.zeros(order + 1, dtype=np.int64)
+    for n in range(2, order + 1):
+        m = n - 1
+        rows = row_off[n + 1] - row_off[n]
+        g0, h0, hm = gram_off[n], row_off[n], row_off[m]
+        t0, mask, pk = tab_off[m], tab_mask[m], m <= packed_upto
+        n_chunks = min(rows, 256)
+        found = np.zeros(n_chunks, dtype=np.int64)
+        for c in numba.prange(n_chunks):
+            r1 = rows * (c + 1) // n_chunks
+            k = 0
+            for r in range(rows * c // n_chunks, r1):
+                base = g0 + r * n
+                if n >= 3 and r + _AHEAD < r1:
+                    if orphans:
+                        _prefetch_home(slots, t0, mask, grams, base + _AHEAD * n, m, bits, pk)
+                    if has_bo[h0 + r + _AHEAD]:
+                        _prefetch_home(slots, t0, mask, grams, base + _AHEAD * n + 1, m, bits, pk)
+                if orphans:
+                    if n == 2:
+                        ok = uni_has_bo[grams[base]]
+                    else:
+                        row = lookup(slots, t0, mask, grams, gram_off[m], grams, base, m, bits, pk)
+                        ok = row >= 0 and has_bo[hm + row]
+                    if not ok:
+                        k += 1
+                if n >= 3 and has_bo[h0 + r]:
+                    if lookup(slots, t0, mask, grams, gram_off[m], grams, base + 1, m, bits,
+                              pk) < 0:
+                        k += 1
+            found[c] = k
+        bad[n] = found.sum()
+    return bad
 
 
 @numba.njit(cache=True, inline="always")
@@ -232,25 +250,12 @@ def _score_seq(seq, L, first, order, uni, slots, slots_f, grams,
                 cb = uni[2 * seq[i - 1] + 1]
             else:
                 cb = slots_f[2 * (ctx[j] + 2) + 1]
-            bow = np.float32(bow + cb)
             n = j + 1
             r = probe(slots, tab_off[n], tab_mask[n], grams, gram_off[n], seq, i - j, n,
                       n <= packed_upto, kbuf[3 * j], kbuf[3 * j + 1], np.int64(kbuf[3 * j + 2]))
-            if r >= 0:
-                if new_m == j:
-                    new_m = n
-                    ctx[order + n] = r
-                p = slots_f[2 * (r + 2)]
-                if not np.isnan(p):
-                    logp = p
-                    bow = np.float32(0.0)
-                    length = n
-        if logp == -np.inf:
-            logp = floor
-        if logp == -np.inf:
-            out_lp[o0 + i - first] = -np.inf
-        else:
-            out_lp[o0 + i - first] = np.float32(logp + bow)
+            logp, bow, length, new_m = _backoff_step(j, r, cb, order, ctx, slots_f, logp, bow,
+                                                     length, new_m)
+        out_lp[o0 + i - first] = _token_logprob(logp, bow, floor)
         out_len[o0 + i - first] = length
         # the grams ending here become the next token's contexts
         for j in range(2, new_m + 1):
@@ -350,15 +355,8 @@ def score_sentences(ids, offsets, bos, eos, bos_id, eos_id, unk_id, order, uni, 
             no = 0
             nz = 0
             for t in range(L - first):
-                v = out_lp[t]
-                if v == -np.inf:
-                    if seq[first + t] == unk_id:
-                        no += 1
-                    else:
-                        nz += 1
-                else:
-                    acc += v
-                    acc32 = np.float32(acc32 + v)
+                acc, acc32, no, nz = _tally_token(out_lp[t], seq[first + t] == unk_id, acc,
+                                                  acc32, no, nz)
             total[s] = acc if floor == -np.inf else np.float64(acc32)
             oov[s] = no
             zero[s] = nz

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import backend
+from .scoring_math import FNV0, compiled
 
 MAX_ORDER = 16
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
@@ -21,24 +22,11 @@ cuda = None  # numba.cuda, set on first use; a module global so the simulator ca
 def _kernels():
     global cuda
     cuda = backend.get_cuda()
-    M1 = np.uint64(0xFF51AFD7ED558CCD)
-    M2 = np.uint64(0xC4CEB9FE1A85EC53)
-    MUL = np.uint64(0x9E3779B97F4A7C15)
-    PRIME = np.uint64(0x100000001B3)
-    FNV0 = np.uint64(0xCBF29CE484222325)
-    S33 = np.uint64(33)
-    S32 = np.uint64(32)
-    LOW32 = np.uint64(0xFFFFFFFF)
+    M = compiled(cuda.jit(device=True))  # the scalar math shared with scoring.py
+    pack_id, hash_id, home_slot = M["pack_id"], M["hash_id"], M["home_slot"]
+    backoff_step, token_logprob, slot_row = M["backoff_step"], M["token_logprob"], M["slot_row"]
+    tally_token = M["tally_token"]
     CTX = 2 * MAX_ORDER + 2
-
-    @cuda.jit(device=True)
-    def mix(k):
-        k ^= k >> S33
-        k *= M1
-        k ^= k >> S33
-        k *= M2
-        k ^= k >> S33
-        return k
 
     @cuda.jit(device=True)
     def tok(ids, a, p, L, bos, eos, bos_id, eos_id):
@@ -55,24 +43,20 @@ def _kernels():
         lo = np.uint64(0)
         hi = np.uint64(0)
         if packed:
-            b = np.uint64(bits)
-            back = np.uint64(64 - bits)
             for t in range(n):
-                hi = (hi << b) | (lo >> back)
-                lo = (lo << b) | np.uint64(tok(ids, a, start + t, L, bos, eos, bos_id, eos_id))
+                lo, hi = pack_id(lo, hi, tok(ids, a, start + t, L, bos, eos, bos_id, eos_id),
+                                 bits)
         else:
             lo = FNV0
             for t in range(n):
-                lo = (lo ^ np.uint64(tok(ids, a, start + t, L, bos, eos, bos_id, eos_id))) * PRIME
-                lo = mix(lo + MUL)
-        slot = np.int64(mix(lo ^ (hi * MUL)) & np.uint64(mask))
+                lo = hash_id(lo, tok(ids, a, start + t, L, bos, eos, bos_id, eos_id))
+        slot = home_slot(lo, hi, mask)
         while True:
             p = 3 * (t0 + slot)
-            w = slots[p + 1]
-            r = np.int64(w & LOW32) - 1
-            if r < 0:
+            r = slot_row(slots, p, lo, hi)
+            if r == -1:
                 return -1
-            if slots[p] == lo and (w >> S32) == hi:
+            if r >= 0:
                 same = True
                 if not packed:
                     for t in range(n):
@@ -109,31 +93,13 @@ def _kernels():
                     cb = uni[2 * tok(ids, a, i - 1, L, bos, eos, bos_id, eos_id) + 1]
                 else:
                     cb = slots_f[2 * (ctx[j] + 2) + 1]
-                bow = np.float32(bow + cb)
                 n = j + 1
                 r = find(slots, tab_off[n], tab_mask[n], grams, gram_off[n], ids, a, L, bos,
                          eos, bos_id, eos_id, i - j, n, bits, n <= packed_upto)
-                if r >= 0:
-                    if new_m == j:
-                        new_m = n
-                        ctx[order + n] = r
-                    p = slots_f[2 * (r + 2)]
-                    if not math.isnan(p):
-                        logp = p
-                        bow = np.float32(0.0)
-                        length = n
-            if logp == -math.inf:
-                logp = floor
-            if logp == -math.inf:
-                v = np.float32(-math.inf)
-                if w == unk_id:
-                    n_oov += 1
-                else:
-                    n_zero += 1
-            else:
-                v = np.float32(logp + bow)
-                acc += v
-                acc32 = np.float32(acc32 + v)
+                logp, bow, length, new_m = backoff_step(j, r, cb, order, ctx, slots_f, logp,
+                                                        bow, length, new_m)
+            v = token_logprob(logp, bow, floor)
+            acc, acc32, n_oov, n_zero = tally_token(v, w == unk_id, acc, acc32, n_oov, n_zero)
             if o0 >= 0:
                 out_lp[o0 + i - first] = v
                 out_len[o0 + i - first] = length

@@ -137,3 +137,45 @@ def test_quickstart_step(tmp_path):
     assert "test perplexity 71.98" in summary  # SRILM's ppl on the KJV test verses
     assert (tmp_path / "kjv.3gram.arpa.gz").exists()
     assert any("ppl= 71.98377" in s for s in said)
+
+
+def test_bad_input_every_command_and_smoothing(tmp_path, small):
+    """Issue 3's bad-input line for count and both smoothings: empty and blank-only
+    corpora, orders out of range, unreadable paths (a directory), duplicated vocabulary
+    words, a model that is not one: one line, exit status 1, no file left behind."""
+    corpus, model = small / "corpus.txt", small / "m.arpa"
+    out, counts = tmp_path / "out.arpa", tmp_path / "c.txt"
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("\n  \n\t\n")
+    (tmp_path / "dup.vocab").write_text("a\nb\na\n")
+    (tmp_path / "garbage.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "adir").mkdir()
+    inputs = sorted(p.name for p in tmp_path.iterdir())
+    empty, blank = tmp_path / "empty.txt", tmp_path / "blank.txt"
+    dup, adir = tmp_path / "dup.vocab", tmp_path / "adir"
+    kn = ("--smoothing", "kn")
+    cases = [
+        ("count", empty, "-o", counts),
+        ("count", blank, "-o", counts),
+        ("count", corpus, "-o", counts, "--order", 99),
+        ("count", adir, "-o", counts),
+        ("count", corpus, "-o", counts, "--vocab", dup),
+        ("build", empty, "-o", out, *kn),
+        ("build", blank, "-o", out, *kn),
+        ("build", corpus, "-o", out, *kn, "--order", 0),
+        ("build", corpus, "-o", out, *kn, "--order", 99),
+        ("build", corpus, "-o", out, *kn, "--limit-vocab", dup),
+        ("build", adir, "-o", out, *kn),
+        ("build", adir, "-o", out),
+        ("build", corpus, "-o", tmp_path / "out.nlpkit", "--order", 0),
+        ("ppl", adir, corpus),
+        ("ppl", model, adir),
+        ("score", model, adir),
+        ("ppl", tmp_path / "garbage.bin", corpus),
+        ("convert", tmp_path / "garbage.bin", "-o", tmp_path / "out.nlpkit"),
+    ]
+    for args in cases:
+        line = _one_error_line(main("ngram", *args))
+        assert len(line) < 300, line
+        assert "Traceback" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == inputs

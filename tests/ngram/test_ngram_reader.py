@@ -165,3 +165,41 @@ def test_gz_and_plain_agree(tmp_path, data_dir):
     a, b = read_arpa(src), read_arpa(p)
     assert a.vocab == b.vocab
     assert all(np.array_equal(x, y) for x, y in zip(a.logprob, b.logprob))
+
+
+def test_reads_stdin(data_dir, monkeypatch):
+    import io
+    import sys
+    src = data_dir / "ngram" / "toy" / "zipf.gt3.arpa"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(src.read_bytes())))
+    a, b = read_arpa("-"), read_arpa(src)
+    assert a.vocab == b.vocab
+    assert all(np.array_equal(x, y) for x, y in zip(a.ngrams, b.ngrams))
+    assert all(np.array_equal(x, y) for x, y in zip(a.logprob, b.logprob))
+
+
+def test_well_formed_fast_build_equals_the_repair_path(gt3, monkeypatch):
+    """A clean model skips the order-by-order repairs; forcing them must change nothing."""
+    from nlpkit.ngram import model as model_mod
+    fast = gt3._tables
+    row_off, gram_off = _cumulative_offsets(fast)
+    assert not model_mod.scoring.count_broken_contexts(
+        fast.slots, fast.tab_off, fast.tab_mask, fast.grams, gram_off, row_off, fast.has_bo,
+        fast.uni_has_bo, fast.order, fast.bits, fast.packed_upto, True).any()
+    monkeypatch.setattr(model_mod.scoring, "count_broken_contexts",
+                        lambda *a: np.ones(a[-4] + 1, np.int64))
+    slow, real = model_mod.NGramTables.build(gt3, drop_orphans=True)
+    for name in model_mod.NGramTables.FIELDS:
+        assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
+    for k in range(gt3.order):
+        assert np.array_equal(real.ngrams[k], gt3.ngrams[k])
+        assert np.array_equal(real.logprob[k], gt3.logprob[k])
+
+
+def _cumulative_offsets(t):
+    """The tables' row/gram offsets with the totals in the last entry (as the build uses)."""
+    N = t.order
+    row_off, gram_off = t.row_off.copy(), t.gram_off.copy()
+    row_off[N + 1] = row_off[N] + t.n_real[N - 1]
+    gram_off[N + 1] = gram_off[N] + t.n_real[N - 1] * N
+    return row_off, gram_off
