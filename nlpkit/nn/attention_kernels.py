@@ -38,7 +38,7 @@ def exp_sum(src, m, dst, n, bits):  # pragma: no cover - replaced by the overloa
 def _exp_sum(src, m, dst, n, bits):
     if src.dtype != types.float32:
         def exact(src, m, dst, n, bits):
-            total = src[0] - src[0]
+            total = m - m  # zero of the scores' type; src[0] may be -inf (masked)
             for j in range(n):
                 e = math.exp(src[j] - m)
                 dst[j] = e
@@ -86,7 +86,7 @@ def softmax_forward(scores, causal, probs):
             for j in range(n_k):
                 dst[j] = 0
             continue
-        total = src[0] - src[0]
+        total = m - m  # zero of the scores' type; src[0] may be -inf (masked)
         for j in range(limit):
             e = math.exp(src[j] - m)
             dst[j] = e

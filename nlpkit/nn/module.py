@@ -12,6 +12,8 @@ hold references to them.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import NlpkitError
@@ -147,6 +149,20 @@ class Module:
         with np.load(path) as data:
             return self.load_state_dict({k: data[k] for k in data.files})
 
+    # -- devices: the CUDA dispatch lives in device_ops.py; the layers themselves stay CPU code
+    device = "cpu"
+
+    def to(self, device):
+        """Move parameters and gradients to ``device`` ('cpu', 'cuda' or 'auto'), in place."""
+        from .device_ops import move
+        return move(self, device)
+
+    def __init_subclass__(cls, **kwargs):
+        # every layer takes ``device=`` (default: the CPU); the outermost constructor moves it
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _with_device(cls.__dict__["__init__"])
+
     # -- calling
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -194,6 +210,15 @@ class Module:
         inner = "".join(f"\n  ({n}): " + repr(m).replace("\n", "\n  ")
                         for n, m in self._modules.items())
         return f"{type(self).__name__}({self.extra_repr()}{inner}{chr(10) if inner else ''})"
+
+
+def _with_device(init):
+    @functools.wraps(init)
+    def __init__(self, *args, device=None, **kwargs):
+        init(self, *args, **kwargs)
+        if device is not None:
+            self.to(device)
+    return __init__
 
 
 def _to_numpy(value):

@@ -41,7 +41,11 @@ class Optimizer:
     def step(self):
         self.step_count += 1
         for (p, g), state in zip(self.pairs, self.state):
-            self._update(p, g, state)
+            if hasattr(p, "copy_to_host"):  # a CUDA device parameter (Module.to('cuda'))
+                from .device_ops import optimizer_update
+                optimizer_update(self, p, g, state)
+            else:
+                self._update(p, g, state)
 
 
 class SGD(Optimizer):
@@ -113,6 +117,9 @@ def clip_grad_norm(params, max_norm):
         grads = params.gradients()
     else:
         grads = [g[1] if isinstance(g, tuple) else g for g in params]
+    if grads and hasattr(grads[0], "copy_to_host"):  # CUDA device gradients
+        from .device_ops import clip_grad_norm as clip_on_device
+        return clip_on_device(grads, max_norm)
     total = math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel())) for g in grads))
     coef = max_norm / (total + 1e-6)
     if coef < 1:

@@ -26,6 +26,8 @@ MHA_CASES = {
     "cross-boolmask-padding": dict(fused=False, padding=True, bool_mask=True),
     "self-floatmask-perhead": dict(fused=True, float_mask=True),
     "batch-first-cross": dict(fused=False, batch_first=True, padding=True),
+    # the first key masked: the softmax sum must not start from a -inf score
+    "self-left-padding": dict(fused=True, padding="left"),
 }
 
 
@@ -47,8 +49,12 @@ def test_multihead_attention_parity(torch, nn_rel_err, case, dtype, tol):
     kw, kw_t = {}, {}
     if c.get("padding"):
         pad = np.zeros((N, n_k), bool)
-        pad[1, -2:] = True
-        pad[2, -1] = True
+        if c["padding"] == "left":
+            pad[1, :2] = True
+            pad[2, 0] = True
+        else:
+            pad[1, -2:] = True
+            pad[2, -1] = True
         kw["key_padding_mask"], kw_t["key_padding_mask"] = pad, torch.tensor(pad)
     if c.get("causal"):
         kw["is_causal"] = True

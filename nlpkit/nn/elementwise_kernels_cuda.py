@@ -1,0 +1,541 @@
+"""CUDA twins of the element-wise and row-wise kernels (``elementwise_kernels.py``, ``layers.py``).
+
+* Activations (tanh, sigmoid, ReLU, GELU exact/tanh) forward and backward:
+  one thread per element, grid-stride, over flat C-contiguous device arrays.
+* Layer norm and softmax cross-entropy: one block per row, its threads stride
+  over the columns and combine through shared-memory tree reductions
+  (``cuda_support.reductions``); parameter gradients are column sums.
+* Small helpers the layers need on the device: fill, ``y += a * x``, bias add,
+  column sums.
+
+Same arguments and results as the CPU kernels; device arrays in and out.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from . import cuda_support as S
+
+cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
+
+ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "gelu": 3, "gelu_tanh": 4}
+
+
+@functools.lru_cache(maxsize=None)
+def _flat(dtype_name):
+    global cuda
+    cuda = S.get_cuda()
+    # constants typed as the arrays: float32 kernels then never widen to float64
+    F = np.dtype(dtype_name).type
+    ZERO, ONE, HALF = F(0), F(1), F(0.5)
+    RSQRT2, RSQRT2PI = F(0.7071067811865476), F(0.3989422804014327)
+    K0, K1, K3 = F(0.7978845608028654), F(0.044715), F(3 * 0.044715)
+
+    @cuda.jit(device=True)
+    def sigmoid(v):
+        if v >= ZERO:
+            return ONE / (ONE + math.exp(-v))
+        e = math.exp(v)
+        return e / (ONE + e)
+
+    @cuda.jit
+    def act_forward(x, y, kind):
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            v = x[i]
+            if kind == 0:
+                y[i] = math.tanh(v)
+            elif kind == 1:
+                y[i] = sigmoid(v)
+            elif kind == 2:
+                y[i] = v if v > ZERO else ZERO
+            elif kind == 3:
+                y[i] = HALF * v * (ONE + math.erf(v * RSQRT2))
+            else:
+                inner = K0 * (v + K1 * v * v * v)
+                y[i] = HALF * v * (ONE + math.tanh(inner))
+
+    @cuda.jit
+    def act_backward(x, y, dy, dx, kind):
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            v = x[i]
+            if kind == 0:
+                dx[i] = dy[i] * (ONE - y[i] * y[i])
+            elif kind == 1:
+                dx[i] = dy[i] * y[i] * (ONE - y[i])
+            elif kind == 2:
+                dx[i] = dy[i] if v > ZERO else ZERO
+            elif kind == 3:
+                cdf = HALF * (ONE + math.erf(v * RSQRT2))
+                pdf = math.exp(-HALF * v * v) * RSQRT2PI
+                dx[i] = dy[i] * (cdf + v * pdf)
+            else:
+                inner = K0 * (v + K1 * v * v * v)
+                t = math.tanh(inner)
+                dinner = K0 * (ONE + K3 * v * v)
+                dx[i] = dy[i] * (HALF * (ONE + t) + HALF * v * (ONE - t * t) * dinner)
+
+    @cuda.jit
+    def fill(x, value):
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            x[i] = value
+
+    @cuda.jit
+    def axpy(x, y, a):
+        """y += a * x (flat)."""
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            y[i] += a * x[i]
+
+    @cuda.jit
+    def mul(x, m, y):
+        """y = x * m (flat; may be in place)."""
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            y[i] = x[i] * m[i]
+
+    @cuda.jit
+    def add_bias(y, bias):
+        """y[r, :] += bias (2-D)."""
+        n, d = y.shape
+        for i in range(cuda.grid(1), n * d, cuda.gridsize(1)):
+            y[i // d, i % d] += bias[i % d]
+
+    @cuda.jit
+    def col_sums(x, w, out, use_w, accumulate):
+        """out[j] (+)= sum_r x[r, j] (* w[r, j] when use_w): one thread per column."""
+        n, d = x.shape
+        for j in range(cuda.grid(1), d, cuda.gridsize(1)):
+            acc = ZERO
+            for r in range(n):
+                acc += x[r, j] * w[r, j] if use_w else x[r, j]
+            out[j] = out[j] + acc if accumulate else acc
+
+    return dict(act_forward=act_forward, act_backward=act_backward, fill=fill, axpy=axpy,
+                mul=mul, add_bias=add_bias, col_sums=col_sums)
+
+
+def _flat_view(a):
+    return a.reshape(int(np.prod(a.shape)))
+
+
+def _launch_flat(name, n, *args):
+    if n:
+        blocks, threads = S.grid_1d(n)
+        _flat(args[0].dtype.name)[name][blocks, threads](*args)
+
+
+def activation_cuda(kind, x, out=None):
+    """``kind`` ('tanh', 'sigmoid', 'relu', 'gelu', 'gelu_tanh') of device array ``x``."""
+    x = S.to_device(x)
+    out = S.empty(x.shape, x.dtype) if out is None else out
+    _launch_flat("act_forward", x.size, _flat_view(x), _flat_view(out), ACTIVATIONS[kind])
+    return out
+
+
+def activation_grad_cuda(kind, x, y, dy, out=None):
+    """Gradient with respect to ``x`` of ``y = kind(x)`` given ``dy``."""
+    x, y, dy = S.to_device(x), S.to_device(y), S.to_device(dy)
+    out = S.empty(x.shape, x.dtype) if out is None else out
+    _launch_flat("act_backward", x.size, _flat_view(x), _flat_view(y), _flat_view(dy),
+                 _flat_view(out), ACTIVATIONS[kind])
+    return out
+
+
+def fill_cuda(a, value):
+    _launch_flat("fill", a.size, _flat_view(a), S.scalar(a.dtype, value))
+    return a
+
+
+def axpy_cuda(x, y, a=1.0):
+    """``y += a * x`` in place (same shapes); returns ``y``."""
+    _launch_flat("axpy", y.size, _flat_view(S.to_device(x, y.dtype)), _flat_view(y),
+                 S.scalar(y.dtype, a))
+    return y
+
+
+def mul_cuda(x, m, out=None):
+    """``x * m`` element-wise (``out`` may be ``x``)."""
+    out = S.empty(x.shape, x.dtype) if out is None else out
+    _launch_flat("mul", x.size, _flat_view(x), _flat_view(S.to_device(m, x.dtype)),
+                 _flat_view(out))
+    return out
+
+
+def add_bias_cuda(y2, bias):
+    """``y2[r, :] += bias`` in place for a 2-D device array."""
+    _launch_flat("add_bias", y2.size, y2, S.to_device(bias, y2.dtype))
+    return y2
+
+
+def col_sums_cuda(x2, out, weights=None, accumulate=True):
+    """``out (+)= (x2 [* weights]).sum(axis=0)`` for 2-D device arrays."""
+    w = x2 if weights is None else weights
+    blocks, threads = S.grid_1d(x2.shape[1])
+    _flat(x2.dtype.name)["col_sums"][blocks, threads](x2, w, out, weights is not None,
+                                                      bool(accumulate))
+    return out
+
+
+# ------------------------------------------------------------------ row kernels
+@functools.lru_cache(maxsize=None)
+def _rows(threads, dtype_name):
+    global cuda
+    cuda = S.get_cuda()
+    block_sum, block_max = S.reductions()
+    dtype = np.dtype(dtype_name).type  # the scalar class, as cuda.shared.array expects
+    ONE = dtype(1)
+
+    @cuda.jit
+    def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
+        buf = cuda.shared.array(threads, dtype)
+        n, d = x.shape
+        tid = cuda.threadIdx.x
+        zero = eps - eps
+        for r in range(cuda.blockIdx.x, n, cuda.gridDim.x):
+            part = zero
+            for j in range(tid, d, threads):
+                part += x[r, j]
+            mean = block_sum(buf, part) / dtype(d)
+            part = zero
+            for j in range(tid, d, threads):
+                diff = x[r, j] - mean
+                part += diff * diff
+            var = block_sum(buf, part) / dtype(d)
+            s = ONE / math.sqrt(var + eps)
+            if tid == 0:
+                rstd[r] = s
+            for j in range(tid, d, threads):
+                h = (x[r, j] - mean) * s
+                xhat[r, j] = h
+                y[r, j] = h * weight[j] + bias[j]
+
+    @cuda.jit
+    def layer_norm_backward(dy, xhat, rstd, weight, dx):
+        buf = cuda.shared.array(threads, dtype)
+        n, d = dy.shape
+        tid = cuda.threadIdx.x
+        for r in range(cuda.blockIdx.x, n, cuda.gridDim.x):
+            p1 = rstd[r] - rstd[r]
+            p2 = p1
+            for j in range(tid, d, threads):
+                g = dy[r, j] * weight[j]
+                p1 += g
+                p2 += g * xhat[r, j]
+            m1 = block_sum(buf, p1) / dtype(d)
+            m2 = block_sum(buf, p2) / dtype(d)
+            for j in range(tid, d, threads):
+                dx[r, j] = rstd[r] * (dy[r, j] * weight[j] - m1 - xhat[r, j] * m2)
+
+    @cuda.jit
+    def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
+        buf = cuda.shared.array(threads, dtype)
+        n, c = logits.shape
+        tid = cuda.threadIdx.x
+        zero = smoothing - smoothing
+        for r in range(cuda.blockIdx.x, n, cuda.gridDim.x):
+            t = targets[r]
+            if t == ignore_index:  # the same for the whole block: no thread skips a sync
+                if tid == 0:
+                    losses[r] = zero
+                for j in range(tid, c, threads):
+                    dlogits[r, j] = zero
+                continue
+            part = logits[r, 0]
+            for j in range(tid, c, threads):
+                if logits[r, j] > part:
+                    part = logits[r, j]
+            m = block_max(buf, part)
+            part = zero
+            for j in range(tid, c, threads):
+                part += math.exp(logits[r, j] - m)
+            lse = m + math.log(block_sum(buf, part))
+            part = zero
+            for j in range(tid, c, threads):
+                part += lse - logits[r, j]
+            mean_neg_logp = block_sum(buf, part) / dtype(c)
+            if tid == 0:
+                losses[r] = (ONE - smoothing) * (lse - logits[r, t]) + smoothing * mean_neg_logp
+            for j in range(tid, c, threads):
+                v = math.exp(logits[r, j] - lse) - smoothing / dtype(c)
+                if j == t:
+                    v -= ONE - smoothing
+                dlogits[r, j] = v
+
+    @cuda.jit
+    def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, w_total,
+                                    dlogits, losses):
+        """cross_entropy_rows with class weights (w_total = weight.sum(), from the host)."""
+        buf = cuda.shared.array(threads, dtype)
+        n, c = logits.shape
+        tid = cuda.threadIdx.x
+        zero = smoothing - smoothing
+        eps_c = smoothing / dtype(c)
+        for r in range(cuda.blockIdx.x, n, cuda.gridDim.x):
+            t = targets[r]
+            if t == ignore_index:
+                if tid == 0:
+                    losses[r] = zero
+                for j in range(tid, c, threads):
+                    dlogits[r, j] = zero
+                continue
+            part = logits[r, 0]
+            for j in range(tid, c, threads):
+                if logits[r, j] > part:
+                    part = logits[r, j]
+            m = block_max(buf, part)
+            part = zero
+            for j in range(tid, c, threads):
+                part += math.exp(logits[r, j] - m)
+            lse = m + math.log(block_sum(buf, part))
+            part = zero
+            for j in range(tid, c, threads):
+                part += weight[j] * (lse - logits[r, j])
+            smooth = block_sum(buf, part)
+            wt = weight[t]
+            if tid == 0:
+                losses[r] = (ONE - smoothing) * wt * (lse - logits[r, t]) + eps_c * smooth
+            scale = (ONE - smoothing) * wt + eps_c * w_total
+            for j in range(tid, c, threads):
+                v = math.exp(logits[r, j] - lse) * scale - eps_c * weight[j]
+                if j == t:
+                    v -= (ONE - smoothing) * wt
+                dlogits[r, j] = v
+
+    @cuda.jit
+    def scale_rows(x, g, per_row, s, y):
+        """y[r, :] = x[r, :] * (g[r] if per_row else 1) * s."""
+        n, c = x.shape
+        tid = cuda.threadIdx.x
+        for r in range(cuda.blockIdx.x, n, cuda.gridDim.x):
+            f = g[r] * s if per_row else s
+            for j in range(tid, c, threads):
+                y[r, j] = x[r, j] * f
+
+    return dict(layer_norm_forward=layer_norm_forward, layer_norm_backward=layer_norm_backward,
+                cross_entropy_rows=cross_entropy_rows,
+                cross_entropy_rows_weighted=cross_entropy_rows_weighted, scale_rows=scale_rows)
+
+
+def _row_kernel(name, x):
+    blocks, threads = S.grid_rows(x.shape[0])
+    return _rows(threads, x.dtype.name)[name][blocks, threads]
+
+
+def layer_norm_forward_cuda(x, weight, bias, eps, y, xhat, rstd):
+    """GPU twin of ``elementwise_kernels.layer_norm_forward`` (same arguments)."""
+    if x.shape[0]:
+        _row_kernel("layer_norm_forward", x)(x, weight, bias, S.scalar(x.dtype, eps), y, xhat, rstd)
+
+
+def layer_norm_backward_cuda(dy, xhat, rstd, weight, dx):
+    """GPU twin of ``elementwise_kernels.layer_norm_backward``."""
+    if dy.shape[0]:
+        _row_kernel("layer_norm_backward", dy)(dy, xhat, rstd, weight, dx)
+
+
+def cross_entropy_rows_cuda(logits, targets, ignore_index, smoothing, dlogits, losses):
+    """GPU twin of ``elementwise_kernels.cross_entropy_rows`` (targets int64)."""
+    if logits.shape[0]:
+        _row_kernel("cross_entropy_rows", logits)(logits, targets, np.int64(ignore_index),
+                                                  S.scalar(logits.dtype, smoothing), dlogits,
+                                                  losses)
+
+
+def cross_entropy_rows_weighted_cuda(logits, targets, ignore_index, smoothing, weight, dlogits,
+                                     losses):
+    """GPU twin of ``elementwise_kernels.cross_entropy_rows_weighted`` (weight (C,))."""
+    if logits.shape[0]:
+        w = S.to_host(weight).astype(logits.dtype)
+        _row_kernel("cross_entropy_rows_weighted", logits)(
+            logits, targets, np.int64(ignore_index), S.scalar(logits.dtype, smoothing),
+            S.to_device(w), S.scalar(logits.dtype, w.sum(dtype=np.float64)), dlogits, losses)
+
+
+def scale_rows_cuda(x, scale, row_grad=None, out=None):
+    """``x * row_grad[:, None] * scale`` for a 2-D device array (the loss backward)."""
+    out = S.empty(x.shape, x.dtype) if out is None else out
+    if x.shape[0]:
+        g = _flat_view(x) if row_grad is None else S.to_device(row_grad, x.dtype)  # unused if None
+        _row_kernel("scale_rows", x)(x, g, row_grad is not None, S.scalar(x.dtype, scale), out)
+    return out
+
+
+# ------------------------------------------------------------------ layouts, embeddings, optimizers
+@functools.lru_cache(maxsize=None)
+def _moves(dtype_name):
+    global cuda
+    cuda = S.get_cuda()
+    ONE = np.dtype(dtype_name).type(1)
+
+    @cuda.jit
+    def heads(x, out, batch_first, n_heads, to_heads):
+        """(L, N, E) or (N, L, E) <-> (N·heads, L, d), either way."""
+        n_groups, length, d = out.shape
+        for e in range(cuda.grid(1), n_groups * length * d, cuda.gridsize(1)):
+            g = e // (length * d)
+            rest = e - g * length * d
+            i = rest // d
+            c = rest - i * d
+            n = g // n_heads
+            col = (g - n * n_heads) * d + c
+            if batch_first:
+                if to_heads:
+                    out[g, i, c] = x[n, i, col]
+                else:
+                    x[n, i, col] = out[g, i, c]
+            else:
+                if to_heads:
+                    out[g, i, c] = x[i, n, col]
+                else:
+                    x[i, n, col] = out[g, i, c]
+
+    @cuda.jit
+    def swap01(x, out):
+        """out[b, a, :] = x[a, b, :]."""
+        n_a, n_b, f = x.shape
+        for e in range(cuda.grid(1), n_a * n_b * f, cuda.gridsize(1)):
+            a = e // (n_b * f)
+            rest = e - a * n_b * f
+            b = rest // f
+            out[b, a, rest - b * f] = x[a, b, rest - b * f]
+
+    @cuda.jit
+    def copy_cols(src, dst, offset, to_dst):
+        """dst[r, offset:offset + w] = src[r, :] (or back when not to_dst); src is (R, w)."""
+        n, w = src.shape
+        for e in range(cuda.grid(1), n * w, cuda.gridsize(1)):
+            r = e // w
+            j = e - r * w
+            if to_dst:
+                dst[r, offset + j] = src[r, j]
+            else:
+                src[r, j] = dst[r, offset + j]
+
+    @cuda.jit
+    def gather_rows(table, ids, out):
+        n, d = out.shape
+        for e in range(cuda.grid(1), n * d, cuda.gridsize(1)):
+            r = e // d
+            out[r, e - r * d] = table[ids[r], e - r * d]
+
+    @cuda.jit
+    def scatter_add_rows(ids, dy, grad, padding_idx):
+        """grad[ids[i]] += dy[i] with atomics (ids may repeat); padding_idx gets nothing."""
+        n, d = dy.shape
+        for e in range(cuda.grid(1), n * d, cuda.gridsize(1)):
+            r = e // d
+            row = ids[r]
+            if row != padding_idx:
+                cuda.atomic.add(grad, (row, e - r * d), dy[r, e - r * d])
+
+    @cuda.jit
+    def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+        for i in range(cuda.grid(1), p.shape[0], cuda.gridsize(1)):
+            d = g[i] + weight_decay * p[i]
+            if momentum != 0:
+                if first:
+                    b = d
+                else:
+                    b = momentum * buf[i] + (ONE - dampening) * d
+                buf[i] = b
+                d = d + momentum * b if nesterov else b
+            p[i] -= lr * d
+
+    @cuda.jit
+    def adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, step_size, sqrt_bc2):
+        for i in range(cuda.grid(1), p.shape[0], cuda.gridsize(1)):
+            gi = g[i]
+            if decoupled:
+                p[i] *= ONE - lr * weight_decay
+            else:
+                gi = gi + weight_decay * p[i]
+            mi = b1 * m[i] + (ONE - b1) * gi
+            vi = b2 * v[i] + (ONE - b2) * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] -= step_size * (mi / (math.sqrt(vi) / sqrt_bc2 + eps))
+
+    @cuda.jit
+    def sum_squares(x, out):
+        """out[0] += sum x^2 (atomics; out is float64)."""
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            cuda.atomic.add(out, 0, np.float64(x[i]) * np.float64(x[i]))
+
+    return dict(heads=heads, swap01=swap01, copy_cols=copy_cols, gather_rows=gather_rows,
+                scatter_add_rows=scatter_add_rows, sgd=sgd, adam=adam, sum_squares=sum_squares)
+
+
+def _launch_moves(name, n, *args):
+    if n:
+        blocks, threads = S.grid_1d(n)
+        _moves(args[0].dtype.name)[name][blocks, threads](*args)
+
+
+def split_heads_cuda(x, n_heads, batch_first):
+    """Caller's layout (L, N, E) / (N, L, E) -> contiguous (N·heads, L, d)."""
+    a, b, e = x.shape
+    n, length = (a, b) if batch_first else (b, a)
+    out = S.empty((n * n_heads, length, e // n_heads), x.dtype)
+    _launch_moves("heads", out.size, x, out, bool(batch_first), int(n_heads), True)
+    return out
+
+
+def merge_heads_cuda(xh, n_heads, batch_first, out=None):
+    """(N·heads, L, d) -> the caller's layout (L, N, E) / (N, L, E)."""
+    g, length, d = xh.shape
+    n = g // n_heads
+    shape = (n, length, n_heads * d) if batch_first else (length, n, n_heads * d)
+    out = S.empty(shape, xh.dtype) if out is None else out
+    _launch_moves("heads", xh.size, out, xh, bool(batch_first), int(n_heads), False)
+    return out
+
+
+def swap01_cuda(x):
+    """``x.transpose(1, 0, 2)`` as a new contiguous device array."""
+    out = S.empty((x.shape[1], x.shape[0], x.shape[2]), x.dtype)
+    _launch_moves("swap01", x.size, x, out)
+    return out
+
+
+def copy_cols_cuda(src2, dst2, offset, to_dst=True):
+    """``dst2[:, offset:offset + w] = src2`` (or the reverse) for 2-D device arrays."""
+    _launch_moves("copy_cols", src2.size, src2, dst2, int(offset), bool(to_dst))
+
+
+def gather_rows_cuda(table, ids):
+    out = S.empty((ids.shape[0], table.shape[1]), table.dtype)
+    _launch_moves("gather_rows", out.size, table, S.to_device(ids, np.int64), out)
+    return out
+
+
+def scatter_add_rows_cuda(ids, dy2, grad, padding_idx=-1):
+    """Twin of ``elementwise_kernels.embedding_scatter_add`` (atomic adds)."""
+    _launch_moves("scatter_add_rows", dy2.size, S.to_device(ids, np.int64), dy2, grad,
+                  np.int64(padding_idx))
+
+
+def sgd_step_cuda(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    """One ``torch.optim.SGD`` update of the flat device arrays ``p`` (in place) and ``buf``."""
+    t = p.dtype
+    _launch_moves("sgd", p.size, _flat_view(p), _flat_view(g), _flat_view(buf), S.scalar(t, lr),
+                  S.scalar(t, momentum), S.scalar(t, dampening), S.scalar(t, weight_decay),
+                  bool(nesterov), bool(first))
+
+
+def adam_step_cuda(p, g, m, v, lr, betas, eps, weight_decay, decoupled, step):
+    """One Adam/AdamW update (``optim.Adam._update``) of device arrays, in place."""
+    t = p.dtype
+    b1, b2 = betas
+    bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+    _launch_moves("adam", p.size, _flat_view(p), _flat_view(g), _flat_view(m), _flat_view(v),
+                  S.scalar(t, lr), S.scalar(t, b1), S.scalar(t, b2), S.scalar(t, eps),
+                  S.scalar(t, weight_decay), bool(decoupled), S.scalar(t, lr / bc1),
+                  S.scalar(t, math.sqrt(bc2)))
+
+
+def sum_squares_cuda(x):
+    """``float(sum(x ** 2))`` (float64 accumulation), one scalar back to the host."""
+    out = S.to_device(np.zeros(1, np.float64))
+    _launch_moves("sum_squares", x.size, _flat_view(x), out)
+    return float(out.copy_to_host()[0])
