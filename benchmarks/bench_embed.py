@@ -7,9 +7,12 @@ min_count 5) and the same 2 threads.  nlpkit's SGNS runs twice: with negatives
 shared across each window (its default) and per pair (``nlpkit-pair``, as
 word2vec.c and gensim draw them).  Words/s is corpus tokens x epochs over the
 whole process's wall time (median of ``--repeats`` runs).  Beside each, the
-quality of the vectors written: WordSim353 Spearman and questions-words analogy
-accuracy (gensim's test data, top 30k words; KJV covers few of these words, so
-the OOV share is printed too).
+quality of the vectors written: WordSim353 and SimLex-999 Spearman and
+questions-words analogy accuracy (gensim's test data, top 30k words).  KJV
+covers few of these words (about a fifth of WordSim353's pairs), so one run's
+figures move by a few hundredths from seed to seed: each repeat uses another
+seed (the fastText tool has none; its two threads' races vary its runs) and
+the table shows the mean over the repeats, with WordSim353's standard deviation.
 
 Run as users run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_embed.py
@@ -33,7 +36,7 @@ from gensim.models import Word2Vec
 from gensim.models.word2vec import LineSentence
 m = Word2Vec(LineSentence(sys.argv[1]), vector_size={dim}, window={window}, negative={negative},
              sample={sample}, epochs={epochs}, min_count={min_count}, workers=2, sg={sg},
-             alpha={alpha}, seed=1)
+             alpha={alpha}, seed=int(sys.argv[3]))
 m.wv.save_word2vec_format(sys.argv[2])
 """
 
@@ -51,6 +54,7 @@ with open(sys.argv[2], "w", encoding="utf-8") as fh:
 
 
 def nlpkit_cmd(model, corpus, out, *extra):
+    """The CLI command; the seed is appended by :func:`main` (``--seed N``)."""
     s = SETTINGS
     cmd = [sys.executable, "-c", "from nlpkit.cli.main import main; main()", "--threads", "2",
            "--quiet", "embed", "train", corpus, "-o", out, "--model", model,
@@ -65,15 +69,18 @@ def nlpkit_cmd(model, corpus, out, *extra):
 def runs(args, corpus, tmp):
     s = SETTINGS
     out = os.path.join(tmp, "vectors.txt")
-    yield "SGNS", "nlpkit", nlpkit_cmd("sgns", corpus, out), out
-    yield "SGNS", "nlpkit-pair", nlpkit_cmd("sgns", corpus, out, "--per-pair-negatives"), out
-    yield "SGNS", "gensim", [sys.executable, "-c", GENSIM.format(sg=1, alpha=0.025, **s), corpus,
-                            out], out
-    yield "CBOW", "nlpkit", nlpkit_cmd("cbow", corpus, out), out
-    yield "CBOW", "gensim", [sys.executable, "-c", GENSIM.format(sg=0, alpha=0.05, **s), corpus,
-                            out], out
-    yield "fastText", "nlpkit", nlpkit_cmd("fasttext", corpus, out), out
-    yield "fastText", "fasttext", [sys.executable, "-c", FASTTEXT.format(**s), corpus, out], out
+    # each command takes its seed as a last argument (a function of the repeat)
+    yield "SGNS", "nlpkit", lambda r: nlpkit_cmd("sgns", corpus, out, "--seed", str(r)), out
+    yield "SGNS", "nlpkit-pair", lambda r: nlpkit_cmd("sgns", corpus, out, "--per-pair-negatives",
+                                                      "--seed", str(r)), out
+    yield "SGNS", "gensim", lambda r: [sys.executable, "-c", GENSIM.format(sg=1, alpha=0.025, **s),
+                                       corpus, out, str(r)], out
+    yield "CBOW", "nlpkit", lambda r: nlpkit_cmd("cbow", corpus, out, "--seed", str(r)), out
+    yield "CBOW", "gensim", lambda r: [sys.executable, "-c", GENSIM.format(sg=0, alpha=0.05, **s),
+                                       corpus, out, str(r)], out
+    yield "fastText", "nlpkit", lambda r: nlpkit_cmd("fasttext", corpus, out, "--seed", str(r)), out
+    yield "fastText", "fasttext", lambda r: [sys.executable, "-c", FASTTEXT.format(**s), corpus,
+                                             out], out
 
 
 def quality(path):
@@ -81,10 +88,11 @@ def quality(path):
     from nlpkit.embed import load
     data = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
     kv = load(path, "word2vec")
-    _, spearman, oov = kv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
+    _, ws353, oov = kv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
+    _, simlex, _ = kv.evaluate_word_pairs(os.path.join(data, "simlex999.txt"))
     acc, sections = kv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
     n = sections[-1]["correct"] + sections[-1]["incorrect"]
-    return spearman, oov, acc, n
+    return ws353, simlex, acc, oov, n
 
 
 def main():
@@ -122,26 +130,28 @@ def main():
         for model, who, cmd, out in runs(args, corpus, tmp):
             if only and model not in only:
                 continue
-            times = []
-            for _ in range(args.repeats):
+            times, qs = [], []
+            for r in range(1, args.repeats + 1):
                 t = time.perf_counter()
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(cmd(r), check=True, stdout=subprocess.DEVNULL)
                 times.append(time.perf_counter() - t)
+                q = quality(out)
+                qs.append(q[:3])
+                print(f"{model:9s} {who:11s} seed {r}  {times[-1]:7.2f} s  "
+                      f"{tokens * SETTINGS['epochs'] / times[-1] / 1e3:6.0f}k words/s  "
+                      f"ws353 {q[0]:.3f} (oov {q[3]:.0f}%)  simlex {q[1]:.3f}  "
+                      f"analogy {q[2]:.3f} ({q[4]} q)", file=sys.stderr)
             sec = statistics.median(times)
-            q = quality(out)
-            results[(model, who)] = (sec, q)
-            rate = tokens * SETTINGS["epochs"] / sec / 1e3
-            print(f"{model:9s} {who:11s} {sec:7.2f} s  {rate:8.0f}k "
-                  f"words/s  ws353 {q[0]:.3f} (oov {q[1]:.0f}%)  analogy {q[2]:.3f} ({q[3]} q)",
-                  file=sys.stderr)
-    print("\n| model | trainer | seconds (whole process) | words/s | vs peer | WordSim353 ρ | "
-          "analogy acc |")
-    print("|---|---|---|---|---|---|---|")
-    for (model, who), (sec, q) in results.items():
+            ws_sd = statistics.stdev([q[0] for q in qs]) if len(qs) > 1 else float("nan")
+            results[(model, who)] = (sec, [statistics.mean(c) for c in zip(*qs)], ws_sd)
+    print(f"\n| model | trainer | seconds (whole process) | words/s | vs peer | WordSim353 ρ "
+          f"(mean ± sd of {args.repeats}) | SimLex-999 ρ | analogy acc |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (model, who), (sec, q, ws_sd) in results.items():
         peer = [v for (m, w), v in results.items() if m == model and not w.startswith("nlpkit")]
         ratio = f"{peer[0][0] / sec:.2f}x" if who.startswith("nlpkit") and peer else ""
         print(f"| {model} | {who} | {sec:.1f} | {tokens * SETTINGS['epochs'] / sec / 1e3:.0f}k | "
-              f"{ratio} | {q[0]:.3f} | {q[2]:.3f} |")
+              f"{ratio} | {q[0]:.3f} ± {ws_sd:.3f} | {q[1]:.3f} | {q[2]:.3f} |")
 
 
 if __name__ == "__main__":

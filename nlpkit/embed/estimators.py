@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import NlpkitError
 from . import trainer
+from .docfreq import doc_freq_cpu
 from .keyedvectors import KeyedVectors
 from .subwords import subword_rows
 
@@ -46,7 +47,9 @@ class _Embedding(TransformerMixin, BaseEstimator):
         if not warm:
             self.vocab_ = trainer.Vocab()
         old_n = len(self.vocab_)
-        ids, offsets, _ = trainer.encode(X, self.vocab_, self.min_count, self.tokenizer, grow=True)
+        ids, offsets, n_read = trainer.encode(X, self.vocab_, self.min_count, self.tokenizer,
+                                              grow=True)
+        self.tokens_read_ = n_read + (getattr(self, "tokens_read_", 0) if warm else 0)
         n = len(self.vocab_)
         rng = np.random.default_rng(self.seed)
         dim = self.vector_size
@@ -79,10 +82,8 @@ class _Embedding(TransformerMixin, BaseEstimator):
 
     def _doc_freq(self, ids, offsets, warm, old_n):
         """Sentence frequency of each word (for TF-IDF) accumulated over fits."""
-        sent = np.repeat(np.arange(offsets.shape[0] - 1, dtype=np.int64), np.diff(offsets))
         n = len(self.vocab_)
-        pairs = np.unique(sent * n + ids)
-        df = np.bincount(pairs % n, minlength=n).astype(np.int64)
+        df = doc_freq_cpu(ids, offsets, n)
         if warm and hasattr(self, "doc_freq_"):
             df[:old_n] += self.doc_freq_[:old_n]
             self.n_docs_ += offsets.shape[0] - 1
@@ -269,7 +270,9 @@ class FastText(_Embedding):
 
     def _train(self, ids, offsets, callback, **kw):
         sub_offsets, sub_ids = subword_rows(self.vocab_.words, self.minn, self.maxn, self.bucket)
-        super()._train(ids, offsets, callback, sub_offsets=sub_offsets, sub_ids=sub_ids)
+        # fastText's sigmoid table, and its subsampling frequencies (of every token read)
+        super()._train(ids, offsets, callback, sub_offsets=sub_offsets, sub_ids=sub_ids,
+                       max_exp=8.0, sigmoid_size=512, sample_total=self.tokens_read_)
 
     def _make_wv(self):
         n = len(self.vocab_)

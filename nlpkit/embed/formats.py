@@ -186,8 +186,22 @@ class _Reader:
         return np.frombuffer(self.take(4 * m * n), "<f4").reshape(m, n).astype(np.float32)
 
 
-def read_fasttext_bin(path, *, full: bool = False):
-    """Read a Facebook fastText ``.bin`` model (version 12).
+def _decode(raw: bytes, encoding: str) -> str:
+    """A dictionary word as gensim decodes it: bytes that are not ``encoding`` become
+    backslash escapes (so distinct words stay distinct)."""
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        return raw.decode(encoding, "backslashreplace")
+
+
+def read_fasttext_bin(path, *, full: bool = False, encoding: str = "utf-8"):
+    """Read a Facebook fastText ``.bin`` model (version 12, or the older header-less one).
+
+    ``encoding`` is the encoding of the dictionary's words (fastText stores raw bytes;
+    e.g. ``'cp852'`` for gensim's ``cp852_fasttext.bin``), as in gensim's
+    ``load_facebook_vectors(path, encoding)``; n-grams are then hashed from the
+    words' UTF-8, as gensim does.
 
     Returns :class:`KeyedVectors` with subword rows (unseen words get vectors);
     with ``full=True`` returns ``(kv, info)`` where ``info`` holds ``args``,
@@ -212,7 +226,7 @@ def read_fasttext_bin(path, *, full: bool = False):
         raise InputFileError(path, f"bad dictionary sizes ({size} entries, {nwords} words)")
     words, counts = [], []
     for _ in range(size):
-        w = r.cstring().decode("utf-8", "replace")
+        w = _decode(r.cstring(), encoding)
         count, kind = r.unpack("<qb")
         if kind == 0:
             words.append(w)
@@ -272,15 +286,18 @@ def save(kv: KeyedVectors, path, fmt: str = "word2vec", **kw):
         raise NlpkitError(f"unknown vectors format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def load(path, fmt: str | None = None) -> KeyedVectors:
-    """Read vectors; ``fmt=None`` guesses (fastText magic → .bin, else word2vec text/binary)."""
+def load(path, fmt: str | None = None, encoding: str = "utf-8") -> KeyedVectors:
+    """Read vectors; ``fmt=None`` guesses (fastText magic → .bin, else word2vec text/binary).
+    ``encoding`` is that of a ``.bin`` file's dictionary words."""
     path = os.fspath(path)
     if fmt is None:
-        head = _read_bytes(path, 4)
-        fmt = "fasttext-bin" if len(head) == 4 and struct.unpack("<i", head)[0] == FT_MAGIC \
-            else "auto"
+        # a word2vec file starts with a text header; a fastText .bin with int32s (the magic
+        # number, or in the older format dim and ws, which hold NUL bytes)
+        head = _read_bytes(path, 8)
+        fmt = "fasttext-bin" if len(head) == 8 and (struct.unpack("<i", head[:4])[0] == FT_MAGIC
+                                                    or b"\0" in head) else "auto"
     if fmt == "fasttext-bin":
-        return read_fasttext_bin(path)
+        return read_fasttext_bin(path, encoding=encoding)
     if fmt in ("word2vec", "fasttext-vec"):
         return read_word2vec(path, binary=False)
     if fmt == "word2vec-binary":

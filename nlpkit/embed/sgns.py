@@ -1,12 +1,14 @@
 """CPU training kernels: skip-gram and CBOW with negative sampling, and fastText's
-subword skip-gram (twin: :mod:`nlpkit.embed.sgns_cuda` for skip-gram and CBOW).
+subword skip-gram (twin: :mod:`nlpkit.embed.sgns_cuda`).
 
 All follow word2vec.c: each thread takes a chunk of sentences (Hogwild:
 the shared matrices are updated without locks, which SGD tolerates), drops
 frequent words with the keep probability ``sqrt(t/f) + t/f``, shrinks the
 window to a random ``1..window`` per centre word, draws negatives from a
 unigram^power table (a negative equal to the positive is skipped, as word2vec.c
-does) and uses a clipped sigmoid table.  The learning rate decays linearly from
+does; fastText draws it again) and uses a clipped sigmoid table.  The three
+models share the scalar pieces below (``_grad``, ``_negative_sampling``, row means
+and sums), inlined into the one kernel.  The learning rate decays linearly from
 ``alpha`` to ``min_alpha`` over all epochs, computed from each chunk's position
 in the corpus, so it does not depend on the thread count.
 
@@ -71,6 +73,27 @@ def _subsample(ids, start, end, keep, state, buf):
 
 
 @njit(cache=True, fastmath=True, inline="always")
+def _grad(f, label, alpha, sig, max_exp):
+    """word2vec.c's clipped sigmoid: the gradient scale of score ``f`` for ``label`` and
+    ``f``'s index in the tables (outside ``±max_exp`` σ counts as 0 or 1)."""
+    size = sig.shape[0]
+    if f >= max_exp:
+        return (label - np.float32(1.0)) * alpha, size - 1
+    if f <= -max_exp:
+        return label * alpha, 0
+    idx = int((f + max_exp) * (size / max_exp / 2.0))
+    if idx >= size:
+        idx = size - 1
+    return (label - sig[idx]) * alpha, idx
+
+
+@njit(cache=True, inline="always")
+def _loss(logsig, idx, positive):
+    """``-log σ(f)`` for the positive target, ``-log σ(-f)`` for a negative one."""
+    return logsig[idx] if positive else logsig[logsig.shape[0] - 1 - idx]
+
+
+@njit(cache=True, fastmath=True, inline="always")
 def _neg_update(h, s1, label, alpha, neu1e, sig, logsig, max_exp):
     """One target of negative sampling for hidden vector ``h`` and output row ``s1``:
     updates ``s1``, accumulates the input gradient in ``neu1e``; returns the loss term."""
@@ -78,24 +101,12 @@ def _neg_update(h, s1, label, alpha, neu1e, sig, logsig, max_exp):
     f = np.float32(0.0)
     for k in range(dim):
         f += h[k] * s1[k]
-    size = sig.shape[0]
-    if f >= max_exp:
-        g = (label - np.float32(1.0)) * alpha
-        idx = size - 1
-    elif f <= -max_exp:
-        g = label * alpha
-        idx = 0
-    else:
-        idx = int((f + max_exp) * (size / max_exp / 2.0))
-        if idx >= size:
-            idx = size - 1
-        g = (label - sig[idx]) * alpha
-    loss = logsig[idx] if label > 0.5 else logsig[size - 1 - idx]
+    g, idx = _grad(f, label, alpha, sig, max_exp)
     for k in range(dim):
         t = s1[k]
         neu1e[k] += g * t
         s1[k] = t + g * h[k]
-    return loss
+    return _loss(logsig, idx, label > 0.5)
 
 
 @njit(cache=True, inline="always")
@@ -106,11 +117,66 @@ def _draw(state, tsize):
 
 
 @njit(cache=True, fastmath=True, inline="always")
+def _negative_sampling(h, syn1, target, negative, table, tsize, state, redraw, alpha, neu1e,
+                       sig, logsig, max_exp):
+    """Hidden vector ``h`` against ``target`` and ``negative`` noise words: their output
+    rows updated, ``h``'s gradient added to ``neu1e``.  A noise word equal to the target is
+    skipped (word2vec.c) or, with ``redraw``, drawn again (fastText).  Returns ``(loss, state)``."""
+    loss = _neg_update(h, syn1[target], np.float32(1.0), alpha, neu1e, sig, logsig, max_exp)
+    for d in range(negative):
+        state, r = _draw(state, tsize)
+        t = table[r]
+        if redraw:
+            tries = 0
+            while t == target and tries < 16:  # bounded: a one-word table never ends
+                state, r = _draw(state, tsize)
+                t = table[r]
+                tries += 1
+        if t == target:
+            continue
+        loss += _neg_update(h, syn1[t], np.float32(0.0), alpha, neu1e, sig, logsig, max_exp)
+    return loss, state
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _mean_rows(syn0, rows, r0, r1, out):
+    """``out`` = mean of ``syn0[rows[r0:r1]]`` (``r1 > r0``)."""
+    out[:] = 0.0
+    for r in range(r0, r1):
+        row = syn0[rows[r]]
+        for k in range(out.shape[0]):
+            out[k] += row[k]
+    inv = np.float32(1.0) / np.float32(r1 - r0)
+    for k in range(out.shape[0]):
+        out[k] *= inv
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _add_to_rows(syn0, rows, r0, r1, v):
+    """``syn0[rows[r]] += v`` for ``r`` in ``r0..r1``: every input row gets the full
+    gradient (word2vec.c's CBOW, gensim's ``cbow_mean=1``, fastText's subwords)."""
+    for r in range(r0, r1):
+        row = syn0[rows[r]]
+        for k in range(v.shape[0]):
+            row[k] += v[k]
+
+
+@njit(cache=True, inline="always")
+def _context(buf, lo, hi, i, ctxs):
+    """The words of ``buf[lo:hi]`` but the centre ``i`` into ``ctxs``; returns how many."""
+    m = 0
+    for j in range(lo, hi):
+        if j != i:
+            ctxs[m] = buf[j]
+            m += 1
+    return m
+
+
+@njit(cache=True, fastmath=True, inline="always")
 def _block_update(syn0, syn1, ctxs, m, tgts, nt, alpha, grad, err, sig, logsig, max_exp):
     """Negative sampling for ``m`` context rows against the same ``nt`` targets (the
     first is the positive): gradients from the old rows, then both sides updated."""
     dim = syn0.shape[1]
-    size = sig.shape[0]
     loss = 0.0
     for a in range(m):
         h = syn0[ctxs[a]]
@@ -120,18 +186,8 @@ def _block_update(syn0, syn1, ctxs, m, tgts, nt, alpha, grad, err, sig, logsig, 
             for k in range(dim):
                 f += h[k] * o[k]
             label = np.float32(1.0) if b == 0 else np.float32(0.0)
-            if f >= max_exp:
-                g = (label - np.float32(1.0)) * alpha
-                idx = size - 1
-            elif f <= -max_exp:
-                g = label * alpha
-                idx = 0
-            else:
-                idx = int((f + max_exp) * (size / max_exp / 2.0))
-                if idx >= size:
-                    idx = size - 1
-                g = (label - sig[idx]) * alpha
-            loss += logsig[idx] if b == 0 else logsig[size - 1 - idx]
+            g, idx = _grad(f, label, alpha, sig, max_exp)
+            loss += _loss(logsig, idx, b == 0)
             grad[a, b] = g
     for a in range(m):
         e = err[a]
@@ -198,40 +254,28 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
             for i in range(n):
                 state = state * _LCG_A + _LCG_C
                 b = int((state >> _SH16) % win)
-                lo = i - window + b
-                if lo < 0:
-                    lo = 0
-                hi = i + window + 1 - b
-                if hi > n:
-                    hi = n
+                lo = max(i - window + b, 0)
+                hi = min(i + window + 1 - b, n)
                 centre = buf[i]
                 if kind == 0:
+                    # word2vec.c: each context word's input row predicts the centre
                     for j in range(lo, hi):
                         if j == i:
                             continue
                         ctx = buf[j]
                         neu1e[:] = 0.0
-                        h = syn0[ctx]
-                        loss += _neg_update(h, syn1[centre], np.float32(1.0), alpha, neu1e,
-                                            sig, logsig, max_exp)
-                        for d in range(negative):
-                            state, r = _draw(state, tsize)
-                            t = table[r]
-                            if t == centre:
-                                continue
-                            loss += _neg_update(h, syn1[t], np.float32(0.0), alpha, neu1e,
-                                                sig, logsig, max_exp)
+                        ls, state = _negative_sampling(syn0[ctx], syn1, centre, negative, table,
+                                                       tsize, state, False, alpha, neu1e, sig,
+                                                       logsig, max_exp)
+                        loss += ls
+                        row = syn0[ctx]
                         for k in range(dim):
-                            syn0[ctx, k] += neu1e[k]
+                            row[k] += neu1e[k]
                         pairs += 1
                 elif kind == 3:
                     # skip-gram, the window's context words sharing one draw of negatives
                     # (Ji et al. 2016): the (contexts x targets) block stays in L1 cache
-                    m = 0
-                    for j in range(lo, hi):
-                        if j != i:
-                            ctxs[m] = buf[j]
-                            m += 1
+                    m = _context(buf, lo, hi, i, ctxs)
                     if m == 0:
                         continue
                     nt = 1
@@ -246,66 +290,36 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                                           sig, logsig, max_exp)
                     pairs += m
                 elif kind == 1:
-                    cw = hi - lo - 1
-                    if cw <= 0:
+                    # CBOW: the mean of the context rows predicts the centre; each context
+                    # row then gets the whole gradient
+                    m = _context(buf, lo, hi, i, ctxs)
+                    if m == 0:
                         continue
-                    neu1[:] = 0.0
-                    for j in range(lo, hi):
-                        if j != i:
-                            ctx = buf[j]
-                            for k in range(dim):
-                                neu1[k] += syn0[ctx, k]
-                    inv = np.float32(1.0) / np.float32(cw)
-                    for k in range(dim):
-                        neu1[k] *= inv
+                    _mean_rows(syn0, ctxs, 0, m, neu1)
                     neu1e[:] = 0.0
-                    loss += _neg_update(neu1, syn1[centre], np.float32(1.0), alpha, neu1e,
-                                        sig, logsig, max_exp)
-                    for d in range(negative):
-                        state, r = _draw(state, tsize)
-                        t = table[r]
-                        if t == centre:
-                            continue
-                        loss += _neg_update(neu1, syn1[t], np.float32(0.0), alpha, neu1e,
-                                            sig, logsig, max_exp)
-                    for j in range(lo, hi):
-                        if j != i:
-                            ctx = buf[j]
-                            for k in range(dim):
-                                syn0[ctx, k] += neu1e[k]
+                    ls, state = _negative_sampling(neu1, syn1, centre, negative, table, tsize,
+                                                   state, False, alpha, neu1e, sig, logsig,
+                                                   max_exp)
+                    loss += ls
+                    _add_to_rows(syn0, ctxs, 0, m, neu1e)
                     pairs += 1
                 else:
                     # fastText: the centre's subword mean predicts each context word.
                     # The gradient is summed over the window and applied once to every
                     # row of the centre (fastText applies it after each context word).
+                    if hi - lo <= 1:
+                        continue
                     r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
-                    neu1[:] = 0.0
-                    for r in range(r0, r1):
-                        row = sub_ids[r]
-                        for k in range(dim):
-                            neu1[k] += syn0[row, k]
-                    inv = np.float32(1.0) / np.float32(r1 - r0)
-                    for k in range(dim):
-                        neu1[k] *= inv
+                    _mean_rows(syn0, sub_ids, r0, r1, neu1)
                     neu1e[:] = 0.0
                     for j in range(lo, hi):
                         if j == i:
                             continue
-                        ctx = buf[j]
-                        loss += _neg_update(neu1, syn1[ctx], np.float32(1.0), alpha, neu1e,
-                                            sig, logsig, max_exp)
-                        for d in range(negative):
-                            state, r = _draw(state, tsize)
-                            t = table[r]
-                            if t == ctx:
-                                continue
-                            loss += _neg_update(neu1, syn1[t], np.float32(0.0), alpha, neu1e,
-                                                sig, logsig, max_exp)
+                        ls, state = _negative_sampling(neu1, syn1, buf[j], negative, table,
+                                                       tsize, state, True, alpha, neu1e, sig,
+                                                       logsig, max_exp)
+                        loss += ls
                         pairs += 1
-                    if hi - lo > 1:
-                        for r in range(r0, r1):
-                            row = sub_ids[r]
-                            for k in range(dim):
-                                syn0[row, k] += neu1e[k]
+                    _add_to_rows(syn0, sub_ids, r0, r1, neu1e)
         out_loss[c - c0] = loss
         out_pairs[c - c0] = pairs

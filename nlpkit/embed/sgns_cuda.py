@@ -1,4 +1,9 @@
-"""CUDA twin of :func:`nlpkit.embed.sgns.train_block_cpu` (skip-gram and CBOW).
+"""CUDA twin of :func:`nlpkit.embed.sgns.train_block_cpu` (skip-gram, CBOW, fastText).
+
+Skip-gram draws its negatives per pair (the CPU's shared-negatives variant is
+a cache optimisation with no use here); fastText redraws a negative equal to
+the target and applies a centre word's gradient, summed over its window, once
+to each of its subword rows, as the CPU kernel does.
 
 Each GPU thread takes whole chunks of sentences (grid-stride), exactly as a CPU
 thread does, and updates the shared matrices without locks (Hogwild).  Random
@@ -45,14 +50,18 @@ def _kernel():
             syn1[target, k] += g * h[k]
         return logsig[idx] if label > 0.5 else logsig[size - 1 - idx]
 
+    @cuda.jit(device=True)
+    def draw(table, states, tid):
+        tsize = table.shape[0]
+        return table[min(int(uniform(states, tid) * tsize), tsize - 1)]
+
     @cuda.jit
     def train(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table, window, negative,
-              alpha0, min_alpha, base_words, total_words, sig, logsig, max_exp, bufs, neu1s,
-              neu1es, states, out_loss, out_pairs):
+              alpha0, min_alpha, base_words, total_words, sig, logsig, max_exp, sub_offsets,
+              sub_ids, bufs, neu1s, neu1es, states, out_loss, out_pairs):
         tid = cuda.grid(1)
         stride = cuda.gridsize(1)
         dim = syn0.shape[1]
-        tsize = table.shape[0]
         buf = bufs[tid]
         neu1 = neu1s[tid]
         neu1e = neu1es[tid]
@@ -96,7 +105,7 @@ def _kernel():
                         loss += neg_update(neu1, syn1, centre, 1.0, alpha, neu1e, sig, logsig,
                                            max_exp)
                         for d in range(negative):
-                            t = table[min(int(uniform(states, tid) * tsize), tsize - 1)]
+                            t = draw(table, states, tid)
                             if t != centre:
                                 loss += neg_update(neu1, syn1, t, 0.0, alpha, neu1e, sig,
                                                    logsig, max_exp)
@@ -105,6 +114,37 @@ def _kernel():
                                 for k in range(dim):
                                     syn0[buf[j], k] += neu1e[k]
                         pairs += 1
+                    elif kind == 2:
+                        if hi - lo <= 1:
+                            continue
+                        r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
+                        for k in range(dim):
+                            neu1[k] = 0.0
+                            neu1e[k] = 0.0
+                        for r in range(r0, r1):
+                            for k in range(dim):
+                                neu1[k] += syn0[sub_ids[r], k]
+                        for k in range(dim):
+                            neu1[k] /= r1 - r0
+                        for j in range(lo, hi):
+                            if j == i:
+                                continue
+                            ctx = buf[j]
+                            loss += neg_update(neu1, syn1, ctx, 1.0, alpha, neu1e, sig, logsig,
+                                               max_exp)
+                            for d in range(negative):
+                                t = draw(table, states, tid)
+                                tries = 0
+                                while t == ctx and tries < 16:
+                                    t = draw(table, states, tid)
+                                    tries += 1
+                                if t != ctx:
+                                    loss += neg_update(neu1, syn1, t, 0.0, alpha, neu1e, sig,
+                                                       logsig, max_exp)
+                            pairs += 1
+                        for r in range(r0, r1):
+                            for k in range(dim):
+                                syn0[sub_ids[r], k] += neu1e[k]
                     else:
                         for j in range(lo, hi):
                             if j == i:
@@ -116,7 +156,7 @@ def _kernel():
                             loss += neg_update(h, syn1, centre, 1.0, alpha, neu1e, sig, logsig,
                                                max_exp)
                             for d in range(negative):
-                                t = table[min(int(uniform(states, tid) * tsize), tsize - 1)]
+                                t = draw(table, states, tid)
                                 if t != centre:
                                     loss += neg_update(h, syn1, t, 0.0, alpha, neu1e, sig,
                                                        logsig, max_exp)
@@ -132,7 +172,8 @@ def _kernel():
 class CudaTrainer:
     """Keeps the matrices and the corpus on the device across kernel calls."""
 
-    def __init__(self, syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed):
+    def __init__(self, syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed,
+                 sub_offsets, sub_ids):
         from numba.cuda.random import create_xoroshiro128p_states
         backend.get_cuda()
         self.host0, self.host1 = syn0, syn1
@@ -140,6 +181,7 @@ class CudaTrainer:
         self.syn0, self.syn1 = to(syn0), to(syn1)
         self.ids, self.offsets, self.chunks = to(ids), to(offsets), to(chunks)
         self.keep, self.table, self.sig, self.logsig = to(keep), to(table), to(sig), to(logsig)
+        self.sub_offsets, self.sub_ids = to(sub_offsets), to(sub_ids)
         self.blocks, self.threads = backend.cuda_grid(chunks.shape[0] - 1, threads_per_block=64)
         n = self.blocks * self.threads
         dim = syn0.shape[1]
@@ -155,8 +197,8 @@ class CudaTrainer:
         _kernel()[self.blocks, self.threads](
             kind, self.syn0, self.syn1, self.ids, self.offsets, self.chunks, c0, c1, self.keep,
             self.table, window, negative, np.float32(alpha), np.float32(min_alpha), base_words,
-            total, self.sig, self.logsig, np.float32(max_exp), self.bufs, self.neu1s, self.neu1es,
-            self.states, d_loss, d_pairs)
+            total, self.sig, self.logsig, np.float32(max_exp), self.sub_offsets, self.sub_ids,
+            self.bufs, self.neu1s, self.neu1es, self.states, d_loss, d_pairs)
         out_loss[:c1 - c0] = d_loss.copy_to_host()
         out_pairs[:c1 - c0] = d_pairs.copy_to_host()
 

@@ -93,12 +93,14 @@ def noise_table(counts, power: float, size: int | None = None) -> np.ndarray:
     return np.minimum(table, counts.shape[0] - 1).astype(np.int32)
 
 
-def keep_probs(counts, sample: float) -> np.ndarray:
-    """word2vec's keep probability ``sqrt(t/f) + t/f`` (1 when ``sample`` is 0)."""
+def keep_probs(counts, sample: float, total: float | None = None) -> np.ndarray:
+    """word2vec's keep probability ``sqrt(t/f) + t/f`` (1 when ``sample`` is 0), with
+    ``f = count / total``: ``total`` is the kept words' count (word2vec.c, gensim) unless
+    given (fastText counts every token read, min_count-pruned ones included)."""
     counts = np.asarray(counts, np.float64)
     if sample <= 0:
         return np.ones(counts.shape[0], np.float32)
-    thr = sample * counts.sum()
+    thr = sample * (counts.sum() if total is None else max(float(total), counts.sum()))
     with np.errstate(divide="ignore"):
         p = (np.sqrt(counts / thr) + 1.0) * thr / counts
     return np.minimum(np.nan_to_num(p, posinf=1.0), 1.0).astype(np.float32)
@@ -115,23 +117,26 @@ def chunk_bounds(offsets: np.ndarray, chunk_words: int | None = None) -> np.ndar
 
 
 def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alpha, min_alpha,
-          sample, epochs, seed, ns_exponent=0.75, max_exp=6.0, sub_offsets=None, sub_ids=None,
-          n_jobs=None, device=None, callback=None):
+          sample, epochs, seed, ns_exponent=0.75, max_exp=6.0, sigmoid_size=1000,
+          sample_total=None, sub_offsets=None, sub_ids=None, n_jobs=None, device=None,
+          callback=None):
     """Train ``syn0``/``syn1`` in place for ``epochs`` passes over ``ids``/``offsets``.
+
+    The sigmoid is tabulated in ``sigmoid_size`` steps over ``±max_exp`` (word2vec.c:
+    1000 over ±6; fastText: 512 over ±8); ``sample_total`` is the token count the
+    subsampling frequencies divide by (see :func:`keep_probs`).
 
     ``callback(words_done, total_words, mean_loss)`` is called after each block.
     Returns a dict with ``words``, ``seconds``, ``loss`` (mean loss per target of
     the last epoch).
     """
     on_cuda = backend.resolve_device(device) == "cuda"
-    if on_cuda and kind == "fasttext":
-        raise NlpkitError("fastText training has no CUDA kernel in this version; use device 'cpu'")
     if on_cuda and kind == "sgns-shared":
         kind = "sgns"  # the CUDA twin draws negatives per pair
     k = KINDS[kind]
     table = noise_table(counts, ns_exponent)
-    keep = keep_probs(counts, sample)
-    sig, logsig = sigmoid_tables(max_exp)
+    keep = keep_probs(counts, sample, sample_total)
+    sig, logsig = sigmoid_tables(max_exp, sigmoid_size)
     chunks = chunk_bounds(offsets)
     n_chunks = chunks.shape[0] - 1
     n_tokens = int(offsets[-1])
@@ -148,7 +153,8 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     # the others back at the end of each block (the result does not depend on it)
     if on_cuda:
         from .sgns_cuda import CudaTrainer
-        gpu = CudaTrainer(syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed)
+        gpu = CudaTrainer(syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed,
+                          sub_offsets, sub_ids)
 
     def run_block(epoch, c0, c1):
         if on_cuda:

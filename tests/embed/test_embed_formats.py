@@ -37,17 +37,23 @@ def test_gensim_to_nlpkit(tmp_path, binary):
     np.testing.assert_allclose(kv.vectors, g.vectors, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["lee_fasttext.bin", "non_ascii_fasttext.bin", "toy-model.bin"])
-def test_facebook_bin_matches_gensim(data_dir, name):
+@pytest.mark.parametrize("name, encoding", [
+    ("lee_fasttext.bin", "utf-8"), ("non_ascii_fasttext.bin", "utf-8"), ("toy-model.bin", "utf-8"),
+    # an old-format model whose words are cp852 bytes: read as cp852, and as UTF-8 with the
+    # undecodable bytes escaped (gensim's default)
+    ("cp852_fasttext.bin", "cp852"), ("cp852_fasttext.bin", "utf-8")])
+def test_facebook_bin_matches_gensim(data_dir, name, encoding):
     path = str(data_dir / "embed" / name)
-    kv = formats.read_fasttext_bin(path)
-    g = load_facebook_vectors(path)
+    kv = formats.load(path, encoding=encoding)
+    g = load_facebook_vectors(path, encoding=encoding)
     assert kv.index_to_key == g.index_to_key
+    if name.startswith("cp852"):
+        assert ("který" in kv.key_to_index) == (encoding == "cp852")
     # fastText gives </s> no n-grams (its vector is its own row); gensim adds n-grams: skip it
     words = [w for w in kv.index_to_key if w != "</s>"]
     np.testing.assert_allclose(np.array([kv[w] for w in words]), np.array([g[w] for w in words]),
                                atol=1e-5, rtol=0)
-    for w in ["nonexistentword", "été", "xyzzy", "Петр", "kingdomz"]:
+    for w in ["nonexistentword", "été", "xyzzy", "Петр", "kingdomz", "kterýx"]:
         assert not kv.has_index_for(w)
         np.testing.assert_allclose(kv[w], g[w], atol=1e-5, rtol=0)
 

@@ -160,3 +160,22 @@ def test_tables():
     keep = trainer.keep_probs(counts, 1e-2)
     f = counts / counts.sum()
     np.testing.assert_allclose(keep, np.minimum(np.sqrt(1e-2 / f) + 1e-2 / f, 1), rtol=1e-6)
+
+
+def test_subsampling_total_counts_pruned_tokens():
+    # fastText divides by every token read (pruned words too): more words are kept
+    counts = np.array([100, 10, 1])
+    keep = trainer.keep_probs(counts, 1e-2, total=1000)
+    f = counts / 1000
+    np.testing.assert_allclose(keep, np.minimum(np.sqrt(1e-2 / f) + 1e-2 / f, 1), rtol=1e-6)
+    assert (keep >= trainer.keep_probs(counts, 1e-2)).all()
+
+
+def test_doc_freq_counts_sentences():
+    from nlpkit.embed.docfreq import doc_freq_cpu
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 30, 2000).astype(np.int32)
+    offsets = np.unique(np.concatenate([[0, 2000], rng.integers(0, 2000, 150)])).astype(np.int64)
+    sent = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
+    expected = np.bincount(np.unique(sent * 30 + ids) % 30, minlength=30)
+    np.testing.assert_array_equal(doc_freq_cpu(ids, offsets, 30), expected)
