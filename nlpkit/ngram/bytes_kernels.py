@@ -117,8 +117,6 @@ def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, 
     ``out`` needs room for the tokens plus 2 per line.
     """
     n = buf.shape[0]
-    cap_words = slots.shape[0] // 2
-    mask = slots.shape[0] - 1
     while pos < n:
         if pos + 1 < n and buf[pos] == 35 and buf[pos + 1] == 35:  # '##' comment line
             while pos < n and buf[pos] != 10:
@@ -142,41 +140,15 @@ def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, 
             while j < n and not _is_sep(buf[j]):
                 h = (h ^ np.uint64(buf[j])) * _FNV_PRIME
                 j += 1
-            # find the word
-            k = np.int64(h & np.uint64(mask))
-            wid = -1
-            while True:
-                cand = slots[k]
-                if cand < 0:
-                    break
-                if hashes[cand] == h and wlen[cand] == j - i:
-                    o = woff[cand]
-                    same = True
-                    for q in range(j - i):
-                        if pool[o + q] != buf[i + q]:
-                            same = False
-                            break
-                    if same:
-                        wid = cand
-                        break
-                k = (k + 1) & mask
+            k, wid = _find_word(buf, i, j, h, slots, hashes, pool, woff, wlen)
             if wid < 0:
                 if closed or count_mode and _is_last_token(buf, j, n):
                     wid = unk_id  # (in count mode the last token is the count, not a word)
+                elif not _has_room(j - i, slots, pool, state):
+                    stop = True
+                    break
                 else:
-                    if state[0] + 1 > cap_words or state[1] + (j - i) > pool.shape[0]:
-                        stop = True
-                        break
-                    wid = state[0]
-                    used = state[1]
-                    for q in range(j - i):
-                        pool[used + q] = buf[i + q]
-                    woff[wid] = used
-                    wlen[wid] = j - i
-                    hashes[wid] = h
-                    slots[k] = wid
-                    state[0] = wid + 1
-                    state[1] = used + (j - i)
+                    wid = _add_word(buf, i, j, h, k, slots, hashes, pool, woff, wlen, state)
             out[n_out] = wid
             n_out += 1
             last_s = i
@@ -224,14 +196,14 @@ def _is_lmplz_sep(b):
 
 
 @numba.njit(cache=True, inline="always")
-def _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state):
-    """Id of the word ``buf[i:j]`` (FNV-1a hash ``h``), added if new; -1 if there is no room."""
+def _find_word(buf, i, j, h, slots, hashes, pool, woff, wlen):
+    """``(slot, id)`` of the word ``buf[i:j]`` (FNV-1a hash ``h``): id -1 and its free slot if absent."""
     mask = slots.shape[0] - 1
     k = np.int64(h & np.uint64(mask))
     while True:
         cand = slots[k]
         if cand < 0:
-            break
+            return k, np.int64(-1)
         if hashes[cand] == h and wlen[cand] == j - i:
             o = woff[cand]
             same = True
@@ -240,10 +212,19 @@ def _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state):
                     same = False
                     break
             if same:
-                return np.int64(cand)
+                return k, np.int64(cand)
         k = (k + 1) & mask
-    if state[0] + 1 > slots.shape[0] // 2 or state[1] + (j - i) > pool.shape[0]:
-        return np.int64(-1)
+
+
+@numba.njit(cache=True, inline="always")
+def _has_room(length, slots, pool, state):
+    """Whether one more word of ``length`` bytes fits (the table stays at most half full)."""
+    return state[0] + 1 <= slots.shape[0] // 2 and state[1] + length <= pool.shape[0]
+
+
+@numba.njit(cache=True, inline="always")
+def _add_word(buf, i, j, h, k, slots, hashes, pool, woff, wlen, state):
+    """Add ``buf[i:j]`` at free slot ``k``; returns its id (ids are given in order of appearance)."""
     wid = state[0]
     used = state[1]
     for q in range(j - i):
@@ -255,6 +236,17 @@ def _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state):
     state[0] = wid + 1
     state[1] = used + (j - i)
     return np.int64(wid)
+
+
+@numba.njit(cache=True, inline="always")
+def _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state):
+    """Id of the word ``buf[i:j]`` (FNV-1a hash ``h``), added if new; -1 if there is no room."""
+    k, wid = _find_word(buf, i, j, h, slots, hashes, pool, woff, wlen)
+    if wid >= 0:
+        return wid
+    if not _has_room(j - i, slots, pool, state):
+        return np.int64(-1)
+    return _add_word(buf, i, j, h, k, slots, hashes, pool, woff, wlen, state)
 
 
 @numba.njit(cache=True)
