@@ -85,9 +85,22 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
     echo(f"wrote {output} ({fmt})")
 
 
-def _load(path):
+def _vectors_argument(f):
+    """VECTORS and the ``--encoding`` of a fastText .bin's words (gensim's ``encoding=``)."""
+    f = click.option("--encoding", default="utf-8", show_default=True,
+                     help="Encoding of the words in a fastText .bin file.")(f)
+    return click.argument("vectors")(f)
+
+
+def _load(path, encoding="utf-8"):
+    import codecs
+
     from ..embed import load
-    return load(path)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise NlpkitError(f"--encoding: unknown encoding {encoding!r}") from None
+    return load(path, encoding=encoding)
 
 
 def _query(fn, *args, **kw):
@@ -100,12 +113,12 @@ def _query(fn, *args, **kw):
 
 
 @embed.command("similar")
-@click.argument("vectors")
+@_vectors_argument
 @click.argument("words", nargs=-1, required=True)
 @click.option("--topn", type=int, default=10, show_default=True)
-def similar_cmd(vectors, words, topn):
+def similar_cmd(vectors, encoding, words, topn):
     """Nearest neighbours of each WORD."""
-    kv = _load(vectors)
+    kv = _load(vectors, encoding)
     for w in words:
         click.echo(w)
         for other, score in _query(kv.most_similar, w, topn=topn):
@@ -113,29 +126,29 @@ def similar_cmd(vectors, words, topn):
 
 
 @embed.command("analogy")
-@click.argument("vectors")
+@_vectors_argument
 @click.argument("a")
 @click.argument("b")
 @click.argument("c")
 @click.option("--topn", type=int, default=5, show_default=True)
-def analogy_cmd(vectors, a, b, c, topn):
+def analogy_cmd(vectors, encoding, a, b, c, topn):
     """A is to B as C is to ?  (3CosAdd: nearest to B - A + C)."""
-    kv = _load(vectors)
+    kv = _load(vectors, encoding)
     for other, score in _query(kv.most_similar, positive=[b, c], negative=[a], topn=topn):
         click.echo(f"{other}\t{score:.4f}")
 
 
 @embed.command("eval")
-@click.argument("vectors")
+@_vectors_argument
 @click.option("--pairs", multiple=True, help="word-pair similarity file (wordsim353.tsv format).")
 @click.option("--analogies", default=None, help="analogy file (questions-words.txt format).")
 @click.option("--restrict-vocab", type=int, default=30000, show_default=True,
               help="analogies: only the most frequent words.")
-def eval_cmd(vectors, pairs, analogies, restrict_vocab):
+def eval_cmd(vectors, encoding, pairs, analogies, restrict_vocab):
     """Word-pair Spearman and analogy accuracy."""
     if not pairs and not analogies:
         raise NlpkitError("give --pairs FILE and/or --analogies FILE")
-    kv = _load(vectors)
+    kv = _load(vectors, encoding)
     for p in pairs:
         pearson, spearman, oov = kv.evaluate_word_pairs(p)
         click.echo(f"{p}\tspearman {spearman:.4f}\tpearson {pearson:.4f}\toov {oov:.1f}%")
@@ -149,12 +162,12 @@ def eval_cmd(vectors, pairs, analogies, restrict_vocab):
 
 
 @embed.command("plot")
-@click.argument("vectors")
+@_vectors_argument
 @click.argument("words", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Image to write (.png, .pdf, .svg).")
 @click.option("--neighbours", type=int, default=5, show_default=True,
               help="Nearest neighbours added around each word.")
-def plot_cmd(vectors, words, output, neighbours):
+def plot_cmd(vectors, encoding, words, output, neighbours):
     """2-D PCA map of WORDs and their nearest neighbours (needs matplotlib: nlpkit[plot])."""
     import io
 
@@ -166,7 +179,7 @@ def plot_cmd(vectors, words, output, neighbours):
     except ImportError:
         raise NlpkitError("embed plot needs matplotlib (pip install 'nlpkit[plot]')") from None
     from ..text import atomic_write
-    kv = _load(vectors)
+    kv = _load(vectors, encoding)
     shown, colour = [], []
     for k, w in enumerate(words):
         near = _query(kv.most_similar, w, topn=neighbours) if neighbours > 0 else []

@@ -64,3 +64,21 @@ def test_plot(tmp_path):
     r = invoke("embed", "plot", str(vec), "god", "king", "-o", str(png), "--neighbours", "3")
     assert r.exit_code == 0, r.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_encoding_of_a_fasttext_bin(data_dir, capsys):
+    """`--encoding` reads a .bin whose words are not UTF-8 (gensim's encoding=)."""
+    path = str(data_dir / "embed" / "cp852_fasttext.bin")
+    r = invoke("embed", "similar", path, "který", "--topn", "2", "--encoding", "cp852")
+    assert r.exit_code == 0, r.output
+    kv = load(path, encoding="cp852")
+    best = kv.most_similar("který", topn=1)[0][0]
+    assert r.output.splitlines()[1].split("\t")[0].strip() == best
+    capsys.readouterr()
+    try:
+        main(["embed", "similar", path, "který", "--encoding", "nope"])
+    except SystemExit as exc:
+        assert exc.code == 1
+    else:
+        raise AssertionError("expected an exit")
+    assert capsys.readouterr().err == "Error: --encoding: unknown encoding 'nope'\n"
