@@ -3,13 +3,13 @@
 Moving a module to CUDA replaces its parameter and gradient arrays with device
 arrays and gives every layer *instance* a ``forward``/``backward`` pair that
 runs the CUDA twins (matmul_cuda, recurrent_kernels_cuda, attention_kernels_cuda,
-elementwise_kernels_cuda) on device arrays, keeping the CPU layers' semantics,
-arguments and caches.  Training then stays on the device: inputs given as host
-arrays are copied once, outputs and gradients are device arrays, the
-optimizers update in place (``optimizer_update``), and the only values that
-come back per step are the loss and what the caller asks for
-(``need_weights``, ``.copy_to_host()``).  ``module.to('cpu')`` brings
-everything back and restores the CPU methods.
+elementwise_kernels_cuda, conv_kernels_cuda, position_kernels_cuda) on device
+arrays, keeping the CPU layers' semantics, arguments and caches.  Training then
+stays on the device: inputs given as host arrays are copied once, outputs and
+gradients are device arrays, the optimizers update in place
+(``optimizer_update``), and the only values that come back per step are the
+loss and what the caller asks for (``need_weights``, ``.copy_to_host()``).
+``module.to('cpu')`` brings everything back and restores the CPU methods.
 
 This is the one place where layers dispatch on the device: the layer modules
 themselves stay CPU code.  Layers without a CUDA path here raise a clear
@@ -219,6 +219,181 @@ def _embedding_backward(self, grad_output):
     E.scatter_add_rows_cuda(flat_d, _rows(dy), self._grads["weight"], pad)
     self.last_rows = np.unique(flat)
     return None
+
+
+# ------------------------------------------------------------------ Conv1d and pooling over time
+def _conv_block(a2, offset, width):
+    """Columns ``offset:offset + width`` of a 2-D device array (itself when that is all)."""
+    if offset == 0 and width == a2.shape[1]:
+        return a2
+    out = S.empty((a2.shape[0], width), a2.dtype)
+    E.copy_cols_cuda(out, a2, offset, to_dst=False)
+    return out
+
+
+def _conv_groups(self):
+    """(group, rows of the (out, in / groups * K) weight, its column block in the windows)."""
+    og = self.out_channels // self.groups
+    wc = self.in_channels // self.groups * self.kernel_size
+    return [(g, slice(g * og, (g + 1) * og), g * wc, wc) for g in range(self.groups)]
+
+
+def _conv_forward(self, x):
+    from . import conv_kernels_cuda as C
+    from .matmul_cuda import gemm
+    x = _input(self, x, ndim=3)
+    n, c, length = x.shape
+    if c != self.in_channels:
+        raise NlpkitError(f"Conv1d: input expected shape (N, {self.in_channels}, L), "
+                          f"got {x.shape}")
+    span = self.dilation * (self.kernel_size - 1) + 1
+    padded = length + self.pad[0] + self.pad[1]
+    if padded < span:
+        raise NlpkitError(f"Conv1d: input length {length} is shorter than the kernel span {span}")
+    out_len = (padded - span) // self.stride + 1
+    cols = C.im2col_cuda(x, self.pad[0], self.stride, self.dilation, self.kernel_size, out_len)
+    w2 = self.weight.reshape(self.out_channels, cols.shape[1] // self.groups)
+    if self.groups == 1:
+        y2 = gemm(cols, w2, trans_b=True)
+    else:  # one GEMM per group on its block of window columns, as the CPU's batched matmul
+        y2 = S.empty((cols.shape[0], self.out_channels), self.dtype)
+        for _, rows, off, wc in _conv_groups(self):
+            E.copy_cols_cuda(gemm(_conv_block(cols, off, wc), w2[rows], trans_b=True), y2,
+                             rows.start)
+    if self.has_bias:
+        E.add_bias_cuda(y2, self.bias)
+    self._cache = cols, tuple(x.shape), out_len
+    return C.swap12_cuda(y2.reshape(n, out_len, self.out_channels))
+
+
+def _conv_backward(self, grad_output):
+    from . import conv_kernels_cuda as C
+    from .matmul_cuda import gemm
+    cols, shape, out_len = self._need_cache()
+    dy = _grad(self, grad_output, (shape[0], self.out_channels, out_len))
+    dy2 = _rows(C.swap12_cuda(dy))
+    if self.has_bias:
+        E.col_sums_cuda(dy2, self._grads["bias"])
+    w2 = self.weight.reshape(self.out_channels, cols.shape[1] // self.groups)
+    gw2 = self._grads["weight"].reshape(w2.shape)
+    if self.groups == 1:
+        gemm(dy2, cols, out=gw2, trans_a=True, beta=1.0)
+        dcols = gemm(dy2, w2)
+    else:
+        dcols = S.empty(cols.shape, self.dtype)
+        for _, rows, off, wc in _conv_groups(self):
+            dy_g = _conv_block(dy2, rows.start, rows.stop - rows.start)
+            gemm(dy_g, _conv_block(cols, off, wc), out=gw2[rows], trans_a=True, beta=1.0)
+            E.copy_cols_cuda(gemm(dy_g, w2[rows]), dcols, off)
+    return C.col2im_cuda(dcols, shape, self.pad[0], self.stride, self.dilation,
+                         self.kernel_size, out_len)
+
+
+def _pool_view(self, x, lengths):
+    """``x`` as (A, T, B) around the pooled axis, with each row's length (A,) on the host."""
+    shape = tuple(x.shape)
+    t_axis = self.dim % len(shape)
+    a = int(np.prod(shape[:t_axis], dtype=np.int64))
+    b = int(np.prod(shape[t_axis + 1:], dtype=np.int64))
+    if lengths is None:
+        lens = np.full(a, shape[t_axis], np.int64)
+    else:
+        if t_axis == 0:
+            raise NlpkitError(f"{type(self).__name__}: lengths need a batch axis before the "
+                              "pooled axis")
+        lengths = np.asarray(S.to_host(lengths), dtype=np.int64)
+        self._valid(np.broadcast_to(np.zeros((), self.dtype), shape), lengths)  # CPU checks
+        lens = np.repeat(lengths, a // shape[0])
+    return x.reshape(a, shape[t_axis], b), lens, shape, t_axis
+
+
+def _max_pool_forward(self, x, lengths=None):
+    from . import conv_kernels_cuda as C
+    x3, lens, shape, t_axis = _pool_view(self, _input(self, x), lengths)
+    out, idx = C.max_pool_cuda(x3, lens)
+    self._cache = idx, shape, t_axis
+    return out.reshape(*(shape[:t_axis] + shape[t_axis + 1:]))
+
+
+def _max_pool_backward(self, grad_output):
+    from . import conv_kernels_cuda as C
+    idx, shape, t_axis = self._need_cache()
+    g = _grad(self, grad_output, shape[:t_axis] + shape[t_axis + 1:])
+    a, b = idx.shape
+    return C.max_pool_backward_cuda(g.reshape(a, b), idx, (a, shape[t_axis], b)).reshape(*shape)
+
+
+def _mean_pool_forward(self, x, lengths=None):
+    from . import conv_kernels_cuda as C
+    x3, lens, shape, t_axis = _pool_view(self, _input(self, x), lengths)
+    weights = S.to_device((1.0 / np.maximum(lens, 1)).astype(self.dtype))  # as the CPU's
+    lens = S.to_device(lens)
+    self._cache = lens, weights, shape, t_axis, tuple(x3.shape)
+    return C.mean_pool_cuda(x3, lens, weights).reshape(*(shape[:t_axis] + shape[t_axis + 1:]))
+
+
+def _mean_pool_backward(self, grad_output):
+    from . import conv_kernels_cuda as C
+    lens, weights, shape, t_axis, shape3 = self._need_cache()
+    g = _grad(self, grad_output, shape[:t_axis] + shape[t_axis + 1:])
+    g2 = g.reshape(shape3[0], shape3[2])
+    return C.mean_pool_backward_cuda(g2, lens, weights, shape3).reshape(*shape)
+
+
+# ------------------------------------------------------------------ positional encodings
+def _added_position_forward(self, x):
+    from .position import LearnedPositionalEncoding
+    from .position_kernels_cuda import add_table_cuda
+    x = _input(self, x, last=self.d_model, ndim=3)
+    length = x.shape[1] if self.batch_first else x.shape[0]
+    if length > self.max_len:
+        raise NlpkitError(f"{type(self).__name__}: sequence length {length} exceeds "
+                          f"max_len {self.max_len}")
+    if isinstance(self, LearnedPositionalEncoding):
+        table = self.weight
+    else:  # the fixed sinusoidal table goes to the device once, with the layer
+        table = self.__dict__.get("_device_table")
+        if table is None:
+            table = self.__dict__["_device_table"] = S.to_device(self.table)
+    self._cache = tuple(x.shape)
+    return add_table_cuda(x, table, self.batch_first)
+
+
+def _added_position_backward(self, grad_output):
+    from .position_kernels_cuda import table_grad_cuda
+    g = _grad(self, grad_output, self._need_cache())
+    if "weight" in self._grads:
+        table_grad_cuda(g, self._grads["weight"], self.batch_first)
+    return g
+
+
+def _rope_tables(self, length, offset):
+    """The CPU layer's cos / sin tables on the device, kept for the last (length, offset)."""
+    key = (length, offset)
+    cached = self.__dict__.get("_device_cos_sin")
+    if cached is None or cached[0] != key:
+        cos, sin = self._cos_sin(length, offset)
+        cached = self.__dict__["_device_cos_sin"] = key, S.to_device(cos), S.to_device(sin)
+    return cached[1], cached[2]
+
+
+def _rope_forward(self, x, offset=0):
+    from .position_kernels_cuda import rope_cuda
+    x = _input(self, x, last=self.head_dim)
+    if len(x.shape) < 2:
+        raise NlpkitError(f"RotaryEmbedding: input expected shape (..., L, {self.head_dim}), "
+                          f"got {x.shape}")
+    length = tuple(x.shape)[-2]
+    cos, sin = _rope_tables(self, length, int(offset))
+    self._cache = cos, sin, tuple(x.shape)
+    return rope_cuda(_as_groups(x), cos, sin).reshape(*x.shape)
+
+
+def _rope_backward(self, grad_output):
+    from .position_kernels_cuda import rope_cuda
+    cos, sin, shape = self._need_cache()
+    g = _grad(self, grad_output, shape)
+    return rope_cuda(_as_groups(g), cos, sin, inverse=True).reshape(*shape)
 
 
 # ------------------------------------------------------------------ RNN / LSTM / GRU
@@ -675,6 +850,41 @@ def cross_entropy_forward(loss, logits, targets):
     return total / count if count else math.nan
 
 
+class _BCECache:
+    """What ``BCEWithLogitsLoss.backward`` needs for device logits: σ(x) - y on the device."""
+
+    def __init__(self, d, reduction):
+        self.d, self.reduction = d, reduction
+
+    def backward(self, grad=1.0):
+        d = self.d
+        if self.reduction == "none":
+            g = np.broadcast_to(S.to_host(grad).astype(d.dtype), tuple(d.shape))
+            return E.mul_cuda(d, S.to_device(np.ascontiguousarray(g)))
+        scale = grad / max(d.size, 1) if self.reduction == "mean" else grad
+        return E.scale_rows_cuda(_rows(d), scale).reshape(*d.shape)
+
+
+def bce_with_logits_forward(loss, logits, targets):
+    """``BCEWithLogitsLoss.forward`` for device logits: one kernel, one scalar back."""
+    if np.dtype(logits.dtype) not in (np.float32, np.float64):
+        raise NlpkitError(f"BCEWithLogitsLoss: logits must be float32 or float64, "
+                          f"got {logits.dtype}")
+    y = (targets if S.is_device_array(targets) and targets.dtype == logits.dtype
+         else S.to_device(np.asarray(S.to_host(targets), dtype=logits.dtype)))
+    if tuple(y.shape) != tuple(logits.shape):
+        raise NlpkitError(f"BCEWithLogitsLoss: targets expected shape {tuple(logits.shape)}, "
+                          f"got {tuple(y.shape)}")
+    losses, d = E.bce_with_logits_cuda(logits, y)
+    loss._cache = _BCECache(d, loss.reduction)
+    if loss.reduction == "none":
+        return losses
+    total = S.zeros(1, logits.dtype)
+    E.col_sums_cuda(losses.reshape(losses.size, 1), total)
+    total = float(total.copy_to_host()[0])
+    return total if loss.reduction == "sum" else total / max(logits.size, 1)
+
+
 def optimizer_update(opt, p, g, state):
     """One optimizer step for a device parameter (``torch.optim`` rules, as the CPU ones)."""
     from .optim import SGD, Adam
@@ -708,15 +918,24 @@ def clip_grad_norm(grads, max_norm):
 def _table():
     """Layer class -> (forward, backward) on the device; (None, None) for containers."""
     from .attention import MultiheadAttention, ScaledDotProductAttention
+    from .conv import Conv1d, MaxPoolTime, MeanPoolTime
     from .layers import GELU, Dropout, Embedding, Linear, ReLU, Sigmoid, Tanh
     from .module import Sequential
     from .norm import LayerNorm
+    from .position import (LearnedPositionalEncoding, RotaryEmbedding,
+                           SinusoidalPositionalEncoding)
     from .recurrent import GRU, LSTM, RNN
     from .transformer import TransformerDecoderLayer, TransformerEncoderLayer
     table = {Linear: (_linear_forward, _linear_backward),
              Dropout: (_dropout_forward, _dropout_backward),
              LayerNorm: (_layer_norm_forward, _layer_norm_backward),
              Embedding: (_embedding_forward, _embedding_backward),
+             Conv1d: (_conv_forward, _conv_backward),
+             MaxPoolTime: (_max_pool_forward, _max_pool_backward),
+             MeanPoolTime: (_mean_pool_forward, _mean_pool_backward),
+             SinusoidalPositionalEncoding: (_added_position_forward, _added_position_backward),
+             LearnedPositionalEncoding: (_added_position_forward, _added_position_backward),
+             RotaryEmbedding: (_rope_forward, _rope_backward),
              MultiheadAttention: (_mha_forward, _mha_backward),
              ScaledDotProductAttention: (_sdpa_forward, _sdpa_backward),
              TransformerEncoderLayer: (_encoder_forward, _encoder_backward),

@@ -111,8 +111,16 @@ def _flat(dtype_name):
                 acc += x[r, j] * w[r, j] if use_w else x[r, j]
             out[j] = out[j] + acc if accumulate else acc
 
+    @cuda.jit
+    def bce_logits(x, y, losses, d):
+        """Binary cross-entropy from logits, stably: the losses and d loss / d x = σ(x) - y."""
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            v = x[i]
+            losses[i] = (v if v > ZERO else ZERO) - v * y[i] + math.log1p(math.exp(-abs(v)))
+            d[i] = sigmoid(v) - y[i]
+
     return dict(act_forward=act_forward, act_backward=act_backward, fill=fill, axpy=axpy,
-                mul=mul, add_bias=add_bias, col_sums=col_sums)
+                mul=mul, add_bias=add_bias, col_sums=col_sums, bce_logits=bce_logits)
 
 
 def _flat_view(a):
@@ -140,6 +148,14 @@ def activation_grad_cuda(kind, x, y, dy, out=None):
     _launch_flat("act_backward", x.size, _flat_view(x), _flat_view(y), _flat_view(dy),
                  _flat_view(out), ACTIVATIONS[kind])
     return out
+
+
+def bce_with_logits_cuda(x, y):
+    """Twin of ``BCEWithLogitsLoss.forward``'s arithmetic: (losses, σ(x) - y), shaped as ``x``."""
+    losses, d = S.empty(x.shape, x.dtype), S.empty(x.shape, x.dtype)
+    _launch_flat("bce_logits", x.size, _flat_view(x), _flat_view(y), _flat_view(losses),
+                 _flat_view(d))
+    return losses, d
 
 
 def fill_cuda(a, value):

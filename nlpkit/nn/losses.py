@@ -115,6 +115,9 @@ class BCEWithLogitsLoss(_Loss):
         super().__init__(reduction)
 
     def forward(self, logits, targets):
+        if hasattr(logits, "copy_to_host"):  # CUDA device logits: the GPU twin (device_ops.py)
+            from .device_ops import bce_with_logits_forward
+            return bce_with_logits_forward(self, logits, targets)
         x = np.asarray(logits)
         y = np.asarray(targets, dtype=x.dtype)
         if x.shape != y.shape:
@@ -128,6 +131,8 @@ class BCEWithLogitsLoss(_Loss):
         return total if self.reduction == "sum" else total / max(x.size, 1)
 
     def backward(self, grad=1.0):
+        if hasattr(self._cache, "backward"):  # set by the GPU twin
+            return self._cache.backward(grad)
         d, shape = self._need_cache()
         if self.reduction == "none":
             return d * np.asarray(grad, dtype=d.dtype)

@@ -424,8 +424,12 @@ def test_moving_back_to_cpu_and_unsupported_layers():
     lin.to("cpu")
     assert lin.device == "cpu" and isinstance(lin.weight, np.ndarray)
     np.testing.assert_allclose(lin(x), y)
-    with pytest.raises(NlpkitError, match="Conv1d: no CUDA implementation yet"):
-        nn.Conv1d(3, 2, 2).to("cuda")
+
+    class Custom(nn.Module):  # a user's layer with its own NumPy forward has no device twin
+        pass
+
+    with pytest.raises(NlpkitError, match="Custom: no CUDA implementation yet"):
+        nn.Sequential(nn.Linear(2, 2), Custom(np.float32)).to("cuda")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -439,3 +443,130 @@ def test_dropout_in_training_draws_the_cpu_mask(dtype):
     np.testing.assert_array_equal(_host(gpu(_dev(x))), y)
     g = np.ones_like(x)
     np.testing.assert_array_equal(_host(gpu.backward(_dev(g))), cpu.backward(g))
+
+
+# ------------------------------------------------------------------ Conv1d and pooling over time
+def _layer_pair(make):
+    return make(), make().to("cuda")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1, dilation=2),
+                                dict(groups=2, padding="same", bias=False)])
+def test_conv1d_on_cuda_matches_cpu(kw, dtype):
+    """Strided, dilated, padded windows, and grouped channels: forward and backward."""
+    from nlpkit import nn
+    cpu, gpu = _layer_pair(lambda: nn.Conv1d(4, 2, 3, dtype=dtype, rng=0, **kw))
+    rng = np.random.default_rng(20)
+    x = _rand(rng, (2, 4, 6), dtype)
+    y = cpu(x)
+    _close(_host(gpu(_dev(x))), y, dtype)
+    dy = _rand(rng, y.shape, dtype)
+    _close(_host(gpu.backward(_dev(dy))), cpu.backward(dy), dtype)
+    _same_grads(cpu, gpu, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pool,dim", [("MaxPoolTime", -1), ("MeanPoolTime", -1),
+                                      ("MaxPoolTime", 1), ("MeanPoolTime", 1)])
+def test_pooling_over_time_on_cuda_matches_cpu(pool, dim, dtype):
+    """(N, C, L) and (N, L, C) layouts, with and without per-sequence lengths."""
+    from nlpkit import nn
+    cpu, gpu = _layer_pair(lambda: getattr(nn, pool)(dim=dim, dtype=dtype))
+    rng = np.random.default_rng(21)
+    x = _rand(rng, (2, 3, 4), dtype)
+    if dim == -1:  # ties: the gradient goes to the first maximum on both devices
+        x[0, :, 1] = x[0, :, 0]
+    else:
+        x[0, 1] = x[0, 0]
+    for lengths in (None, np.array([2, 3] if dim == 1 else [4, 2])):
+        y = cpu(x, lengths=lengths)
+        _close(_host(gpu(_dev(x), lengths=lengths)), y, dtype)
+        dy = _rand(rng, y.shape, dtype)
+        _close(_host(gpu.backward(_dev(dy))), cpu.backward(dy), dtype)
+
+
+def test_cnn_classifier_stack_trains_on_cuda_like_cpu():
+    """Embedding → Conv1d → ReLU → max over time → Linear, one SGD step on each device."""
+    from nlpkit import nn
+    from nlpkit.nn import conv_kernels_cuda as C
+
+    def swap(a):  # (N, L, E) <-> (N, E, L)
+        return C.swap12_cuda(a) if hasattr(a, "copy_to_host") else a.transpose(0, 2, 1).copy()
+
+    ids, targets = np.array([[1, 2, 3, 0], [4, 5, 5, 2]]), np.array([0, 1])
+    states = []
+    for device in ("cpu", "cuda"):
+        f64 = dict(dtype=np.float64)
+        model = nn.Sequential(nn.Embedding(6, 3, rng=1, **f64), nn.Conv1d(3, 4, 2, rng=2, **f64),
+                              nn.ReLU(**f64), nn.MaxPoolTime(**f64),
+                              nn.Linear(4, 2, rng=3, **f64)).to(device)
+        emb, conv, act, pool, out = model
+        opt, loss_fn = nn.SGD(model, lr=0.5), nn.CrossEntropyLoss()
+        model.zero_grad()
+        loss_fn(out(pool(act(conv(swap(emb(ids)))))), targets)
+        g = conv.backward(act.backward(pool.backward(out.backward(loss_fn.backward()))))
+        emb.backward(swap(g))
+        opt.step()
+        states.append(model.state_dict())
+    for name in states[0]:
+        _close(states[1][name], states[0][name], np.float64)
+
+
+# ------------------------------------------------------------------ positional encodings
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind,batch_first", [("Sinusoidal", False), ("Learned", True)])
+def test_added_positional_encodings_on_cuda_match_cpu(kind, batch_first, dtype):
+    """x + table[:L] in both layouts; the learned table's gradient sums over the batch."""
+    from nlpkit import nn
+    if kind == "Sinusoidal":
+        def make():
+            return nn.SinusoidalPositionalEncoding(4, max_len=5, batch_first=batch_first,
+                                                   dtype=dtype)
+    else:
+        def make():
+            return nn.LearnedPositionalEncoding(5, 4, batch_first=batch_first, dtype=dtype,
+                                                rng=0)
+    cpu, gpu = _layer_pair(make)
+    rng = np.random.default_rng(30)
+    x = _rand(rng, (2, 3, 4), dtype)
+    for _ in range(2):  # twice: the gradient accumulates
+        y = cpu(x)
+        _close(_host(gpu(_dev(x))), y, dtype)
+        dy = _rand(rng, y.shape, dtype)
+        _close(_host(gpu.backward(_dev(dy))), cpu.backward(dy), dtype)
+    _same_grads(cpu, gpu, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rotary_embedding_on_cuda_matches_cpu(dtype):
+    """(N, H, L, d) queries at an offset, forward and backward."""
+    from nlpkit import nn
+    cpu, gpu = _layer_pair(lambda: nn.RotaryEmbedding(4, dtype=dtype))
+    rng = np.random.default_rng(31)
+    x, dy = _rand(rng, (1, 2, 3, 4), dtype), _rand(rng, (1, 2, 3, 4), dtype)
+    for offset in (0, 2):
+        _close(_host(gpu(_dev(x), offset=offset)), cpu(x, offset=offset), dtype)
+        _close(_host(gpu.backward(_dev(dy))), cpu.backward(dy), dtype)
+
+
+# ------------------------------------------------------------------ binary cross-entropy
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_on_cuda_matches_cpu(reduction, dtype):
+    """Large logits of both signs (the stable form), soft targets; loss and its gradient."""
+    from nlpkit import nn
+    rng = np.random.default_rng(40)
+    x = (_rand(rng, (3, 4), dtype) * 4).astype(dtype)
+    x[0, :2] = [30, -30]
+    y = rng.random((3, 4)).astype(dtype)
+    cpu, gpu = nn.BCEWithLogitsLoss(reduction), nn.BCEWithLogitsLoss(reduction)
+    want, got = cpu(x, y), gpu(_dev(x), y)
+    if reduction == "none":
+        _close(_host(got), want, dtype)
+        g = _rand(rng, (3, 4), dtype)
+        _close(_host(gpu.backward(_dev(g))), cpu.backward(g), dtype)
+    else:
+        assert isinstance(got, float)
+        _close(np.array([got]), np.array([want]), dtype)
+        _close(_host(gpu.backward(0.5)), cpu.backward(0.5), dtype)
