@@ -39,9 +39,10 @@ import numpy as np  # noqa: E402
 from nlpkit import backend  # noqa: E402
 
 SIZES = dict(gemm=1024, B=32, T=50, H=256, G=64, L=128, d=64, rows=8192, D=1024, C=10000,
-             elems=1 << 24, E=256, heads=8)
+             elems=1 << 24, E=256, heads=8, sents=50_000, words=5000, dim=100)
 if ARGS.simulator:
-    SIZES = dict(gemm=6, B=2, T=3, H=4, G=2, L=3, d=4, rows=4, D=6, C=7, elems=64, E=4, heads=2)
+    SIZES = dict(gemm=6, B=2, T=3, H=4, G=2, L=3, d=4, rows=4, D=6, C=7, elems=64, E=4, heads=2,
+                 sents=4, words=6, dim=4)
 
 
 def fail(msg):
@@ -189,6 +190,7 @@ def cases(dt, rng):
     yield ("GELU fwd+bwd", f"{m} elements", m / 1e6, "M elements", gelu_cpu, gelu_gpu)
 
     yield from layer_cases(dt, rng)
+    yield from pipeline_cases(rng)
 
 
 def layer_cases(dt, rng):
@@ -215,6 +217,36 @@ def layer_cases(dt, rng):
 
         yield (name, f"B={bt} T={t} E={e}", bt * t / 1e3, "k tokens",
                lambda c=cpu: run(c, x), lambda g=gpu: run(g, dx))
+
+
+def pipeline_cases(rng):
+    """The n-gram and embedding kernels through their estimators' ``device=`` switch, on a
+    Zipf-distributed synthetic corpus of 20-word sentences (the CPU side on every core)."""
+    from nlpkit import FastText, NGramLM, Word2Vec
+    z = SIZES
+    ranks = np.arange(1, z["words"] + 1)
+    p = 1.0 / ranks
+    ids = rng.choice(z["words"], size=(z["sents"], 20), p=p / p.sum())
+    tokens = [[f"w{i}" for i in row] for row in ids]
+    lines = [" ".join(t) for t in tokens]
+    n_tok = z["sents"] * 20 / 1e6
+    fitted = {d: NGramLM(order=3, device=d).fit(lines) for d in ("cpu", "cuda")}
+    yield ("n-gram counting + Katz estimation (NGramLM.fit, order 3)", f"{n_tok:.2g}M tokens",
+           n_tok, "M tokens", lambda: NGramLM(order=3, device="cpu").fit(lines),
+           lambda: NGramLM(order=3, device="cuda").fit(lines))
+    yield ("n-gram batch scoring (perplexity, order 3)", f"{n_tok:.2g}M tokens", n_tok,
+           "M tokens", lambda: fitted["cpu"].perplexity(lines),
+           lambda: fitted["cuda"].perplexity(lines))
+    for name, est in (("SGNS training, 1 epoch", Word2Vec), ("CBOW training, 1 epoch", Word2Vec),
+                      ("fastText training, 1 epoch", FastText)):
+        kw = dict(vector_size=z["dim"], epochs=1, min_count=1)
+        if name.startswith("CBOW"):
+            kw["model"] = "cbow"
+        if est is FastText:
+            kw["bucket"] = 100_000
+        yield (name, f"{n_tok:.2g}M tokens dim {z['dim']}", n_tok, "M words",
+               lambda e=est, k=kw: e(device="cpu", **k).fit(tokens),
+               lambda e=est, k=kw: e(device="cuda", **k).fit(tokens))
 
 
 def main():
