@@ -4,7 +4,13 @@ the CMU Pronouncing Dictionary with a held-out 5% split (first pronunciation of 
 alphabetic word).  No peer is run here: the quality targets come from the issue.
 
 Acceptance: reversal learned to >= 99% exact match; g2p word error rate <= 35% within
-20 minutes on 2 cores.
+20 minutes on 2 cores.  The g2p model trains for at most ``--g2p-max-time`` seconds
+(19 minutes by default; the weights with the best validation loss are kept) with a
+cosine learning-rate decay over that budget.
+
+BLAS runs single-threaded by default (``--blas-threads``): the recurrent kernels
+call many small GEMMs in sequence, and two OpenBLAS threads on a busy 2-core
+machine made them 10-100x slower; Numba's kernels still use ``--threads`` cores.
 
 Run as users run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
@@ -21,6 +27,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+from blas import limit_blas  # noqa: E402
 from common import machine  # noqa: E402
 
 
@@ -50,38 +57,46 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--g2p-epochs", type=int, default=8)
+    ap.add_argument("--g2p-epochs", type=int, default=30)
+    ap.add_argument("--g2p-max-time", type=float, default=1140.0)
+    ap.add_argument("--blas-threads", type=int, default=1)
+    ap.add_argument("--reverse-max-time", type=float, default=300.0)
+    ap.add_argument("--skip-reverse", action="store_true")
     ap.add_argument(
         "--g2p-subset", type=int, default=None, help="Train g2p on this many words only."
     )
     args = ap.parse_args()
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
+    limit_blas(args.blas_threads)
     from nlpkit.models import Seq2Seq
 
     print(f"# {machine()}; threads={args.threads}")
     rows = []
-    X, y = reverse_task(20000, 0)
-    Xt, yt = reverse_task(1000, 1)
-    t0 = time.perf_counter()
-    m = Seq2Seq(
-        embedding_dim=32,
-        hidden_size=128,
-        max_epochs=10,
-        lr=3e-3,
-        random_state=0,
-        dropout=0.0,
-        n_jobs=args.threads,
-        verbose=1,
-    ).fit(X, y)
-    t = time.perf_counter() - t0
-    rows.append(
-        (
-            "reverse digit sequences (3-10), 20k pairs",
-            f"exact match {m.score(Xt, yt):.3f} (greedy), "
-            f"{m.set_params(beam_size=4).score(Xt, yt):.3f} (beam 4)",
-            t,
+    if not args.skip_reverse:
+        X, y = reverse_task(20000, 0)
+        Xt, yt = reverse_task(1000, 1)
+        t0 = time.perf_counter()
+        m = Seq2Seq(
+            embedding_dim=32,
+            hidden_size=128,
+            max_epochs=10,
+            max_time=args.reverse_max_time,
+            lr_schedule="cosine",
+            lr=3e-3,
+            random_state=0,
+            dropout=0.0,
+            n_jobs=args.threads,
+            verbose=1,
+        ).fit(X, y)
+        t = time.perf_counter() - t0
+        rows.append(
+            (
+                "reverse digit sequences (3-10), 20k pairs",
+                f"exact match {m.score(Xt, yt):.3f} (greedy), "
+                f"{m.set_params(beam_size=4).score(Xt, yt):.3f} (beam 4)",
+                t,
+            )
         )
-    )
+        print(f"done: {rows[-1]}", file=sys.stderr, flush=True)
 
     try:
         (Xg, yg), (Xgt, ygt) = g2p_data()
@@ -95,6 +110,8 @@ def main():
             embedding_dim=64,
             hidden_size=256,
             max_epochs=args.g2p_epochs,
+            max_time=args.g2p_max_time,
+            lr_schedule="cosine",
             lr=3e-3,
             batch_size=64,
             random_state=0,
@@ -104,7 +121,12 @@ def main():
         t = time.perf_counter() - t0
         wer = 1.0 - g.score(Xgt, ygt)
         rows.append(
-            (f"g2p CMUdict, {len(Xg)} train / {len(Xgt)} test words", f"WER {wer:.3f} (greedy)", t)
+            (
+                f"g2p CMUdict, {len(Xg)} train / {len(Xgt)} test words, "
+                f"{g.history_[-1]['epoch']} epochs (time-bounded)",
+                f"WER {wer:.3f} (greedy)",
+                t,
+            )
         )
 
     print("| task | result | train s |")

@@ -11,7 +11,8 @@ import json
 
 import click
 
-from .common import echo, settings
+from .common import echo
+from .model_common import estimator_params, fit_and_save, load, training_options
 
 
 @click.group(name="lm")
@@ -28,14 +29,14 @@ def lm():
     default="lstm",
     show_default=True,
 )
-@click.option(
-    "--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Maximum epochs."
-)
-@click.option("--embedding-dim", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--hidden-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--num-layers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option(
-    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True
+@training_options(
+    epochs=10,
+    embedding_dim=128,
+    hidden_size=256,
+    dropout=0.2,
+    lr=2e-3,
+    validation_fraction=0.05,
+    batch_help="Sentences per batch.",
 )
 @click.option(
     "--bptt",
@@ -44,97 +45,34 @@ def lm():
     show_default=True,
     help="Steps per truncated back-propagation chunk.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Sentences per batch.",
-)
-@click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "--max-vocab",
     type=click.IntRange(min=1),
     default=None,
-    help="Keep the most frequent words only.",
+    help="The softmax covers the most frequent words only (the rest share <unk>'s probability).",
 )
-@click.option(
-    "--validation-fraction",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.05,
-    show_default=True,
-    help="Held out for early stopping (0: no early stopping).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--plot", default=None, metavar="PNG", help="Draw the training curves (needs matplotlib)."
-)
-def train_cmd(
-    corpus,
-    output,
-    cell,
-    epochs,
-    embedding_dim,
-    hidden_size,
-    num_layers,
-    dropout,
-    bptt,
-    batch_size,
-    lr,
-    min_count,
-    max_vocab,
-    validation_fraction,
-    seed,
-    plot,
-):
+def train_cmd(corpus, output, cell, bptt, min_count, max_vocab, **common):
     """Train a language model on CORPUS and write it to OUTPUT."""
-    import math
-
-    from ..models.io import save_model
     from ..models.neural_lm import NeuralLM
-    from ..models.report import EpochProgress, plot_history
     from ..text import iter_lines
 
     lines = list(iter_lines(corpus))
     model = NeuralLM(
-        cell=cell,
-        embedding_dim=embedding_dim,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        dropout=dropout,
-        bptt=bptt,
-        batch_size=batch_size,
-        lr=lr,
-        min_count=min_count,
-        max_vocab=max_vocab,
-        max_epochs=epochs,
-        early_stopping=validation_fraction > 0,
-        validation_fraction=validation_fraction,
-        random_state=seed,
-        n_jobs=settings().threads,
-        device=settings().device,
+        cell=cell, bptt=bptt, min_count=min_count, max_vocab=max_vocab, **estimator_params(common)
     )
     sentences = model._sentences(lines, what=corpus)
     n_tokens = sum(len(s) + 1 for s in sentences)
     echo(f"{corpus}: {len(sentences)} sentences, {n_tokens} tokens with </s>")
-    n_train = n_tokens - math.ceil(n_tokens * validation_fraction)  # what the bars count (about)
-    progress = EpochProgress(n_train, epochs, echo, unit="tokens")
-    try:
-        model.fit(sentences, callback=progress)
-    finally:
-        progress.close()
-    save_model(model, output)
-    echo(f"wrote {output} ({model.n_epochs_} epochs, vocabulary {len(model.vocab_)})")
-    if plot:
-        plot_history(model.history_, plot)
-        echo(f"wrote {plot}")
-
-
-def _load(path):
-    from ..models.io import load_model
-
-    return load_model(path, kind="NeuralLM")
+    fit_and_save(
+        model,
+        output,
+        sentences,
+        n_items=n_tokens,
+        unit="tokens",
+        plot=common["plot"],
+        describe=lambda m: f"vocabulary {len(m.vocab_)}",
+    )
 
 
 @lm.command("ppl")
@@ -145,7 +83,7 @@ def ppl_cmd(model, text, as_json):
     """Perplexity of MODEL on TEXT (SRILM's ngram -ppl summary)."""
     from ..text import iter_lines
 
-    st = _load(model).perplexity_stats(list(iter_lines(text)))
+    st = load(model, "NeuralLM").perplexity_stats(list(iter_lines(text)))
     if as_json:
         click.echo(
             json.dumps(
@@ -186,7 +124,7 @@ def generate_cmd(model, prompt, num, max_tokens, temperature, top_k, seed):
     """Continue --prompt with words drawn from MODEL, one text a line."""
     import numpy as np
 
-    lm_ = _load(model)
+    lm_ = load(model, "NeuralLM")
     rng = np.random.default_rng(seed)
     for _ in range(num):
         cont = lm_.generate(

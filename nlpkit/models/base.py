@@ -1,4 +1,5 @@
-"""What the neural estimators share: seeds, threads, devices, pretrained vectors."""
+"""What the neural estimators share: seeds, threads, devices, pretrained vectors, and the
+fit glue (validation split, batching, the training loop) in :class:`NeuralEstimator`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import contextlib
 import os
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from .. import backend
 from ..errors import NlpkitError
+from . import data
+from .training import make_optimizer, train
 
 
 def seed_from(random_state) -> int:
@@ -74,3 +78,93 @@ def init_embedding(embedding, vocab, lookup):
             embedding.weight[i] = v
             found += 1
     return found
+
+
+# ------------------------------------------------------------------ the fit glue
+_EVAL_BATCH = 128
+
+
+class NeuralEstimator(BaseEstimator):
+    """What every neural estimator's ``fit`` does around its network.
+
+    A subclass builds ``self.net_`` and calls :meth:`_start_training`, then
+    :meth:`_fit_loop` with its own ``step(rows)`` (forward + backward of one
+    batch of document indices) and ``val_batch(rows) -> (loss_sum, n_items)``.
+    Parameters it reads: batch_size, max_epochs, lr, optimizer, clip,
+    early_stopping, validation_fraction, n_iter_no_change, max_time,
+    lr_schedule, verbose.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # X is text, not a feature matrix
+        tags.input_tags.string = True
+        return tags
+
+    def _check_sizes(self, names=("embedding_dim", "hidden_size", "num_layers")):
+        check_fraction(self.dropout, "dropout")
+        check_positive_int(self.batch_size, "batch_size")
+        for name in names:
+            check_positive_int(getattr(self, name), name)
+
+    def _start_training(self, net):
+        """A fresh network: its optimizer, an empty history."""
+        self.net_ = net
+        self._optimizer = make_optimizer(self.optimizer, net, self.lr)
+        self.history_ = []
+
+    def _holdout(self, n, min_train=1):
+        """``(train_idx, val_idx)``: a random ``validation_fraction`` held out for early
+        stopping, or ``(all, None)`` when early stopping is off or there is too little data."""
+        idx = np.arange(n)
+        frac = check_fraction(self.validation_fraction, "validation_fraction")
+        n_val = int(np.ceil(n * frac))
+        if not self.early_stopping or frac == 0 or n - n_val < min_train:
+            return idx, None
+        perm = self._rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _fit_loop(
+        self,
+        lengths,
+        train_idx,
+        val_idx,
+        step,
+        val_batch=None,
+        validate=None,
+        epochs=None,
+        callback=None,
+    ):
+        """Train ``self.net_`` on length-sorted batches of ``train_idx``; early stopping
+        on ``val_idx`` (``validate()`` or the mean of ``val_batch`` over it)."""
+        lengths = np.asarray(lengths)
+
+        def batches():
+            order = data.length_sorted_batches(lengths[train_idx], self.batch_size, self._rng)
+            return [train_idx[b] for b in order]
+
+        if validate is None and val_idx is not None and val_batch is not None:
+
+            def validate():
+                total = count = 0.0
+                for b in data.length_sorted_batches(lengths[val_idx], _EVAL_BATCH):
+                    loss, n = val_batch(val_idx[b])
+                    total, count = total + loss, count + n
+                return total / count
+
+        self.history_ += train(
+            self.net_,
+            self._optimizer,
+            batches,
+            step,
+            self.max_epochs if epochs is None else epochs,
+            clip=self.clip,
+            validate=validate if val_idx is not None else None,
+            patience=self.n_iter_no_change,
+            callback=callback,
+            verbose=self.verbose,
+            where=type(self).__name__,
+            max_time=self.max_time,
+            lr_schedule=self.lr_schedule,
+        )
+        self.n_epochs_ = len(self.history_)

@@ -1,7 +1,8 @@
 """TextClassifier: a neural text classifier that is a scikit-learn estimator.
 
-Embedding -> encoder (CNN, RNN, LSTM, GRU, BiLSTM or transformer) -> max over
-time -> dropout -> linear -> softmax, trained with cross-entropy.
+Embedding -> encoder (CNN, RNN, LSTM, GRU, BiLSTM or transformer) -> max (or
+mean, or both side by side) over time -> dropout -> linear -> softmax, trained
+with cross-entropy.
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, Module
+from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module
 from ..text import Tokenizer
 from . import data
 from .base import (
+    NeuralEstimator,
     check_fraction,
     check_positive_int,
     compute,
@@ -27,41 +29,63 @@ from .base import (
     seed_from,
 )
 from .encoders import make_encoder
-from .layers import TimeMaxPool
-from .training import make_optimizer, softmax, train
+from .training import softmax
 
 _PREDICT_BATCH = 256
 EMBED_INIT_STD = 0.1
+POOLINGS = ("max", "mean", "max+mean")
 
 
 class TextNet(Module):
     """ids (B, T) + lengths -> logits (B, n_classes)."""
 
     def __init__(
-        self, vocab_size, n_classes, encoder, embedding_dim, hidden_size, num_layers, dropout, rng
+        self,
+        vocab_size,
+        n_classes,
+        encoder,
+        embedding_dim,
+        hidden_size,
+        num_layers,
+        dropout,
+        rng,
+        pooling="max",
     ):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise NlpkitError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
         # N(0, 0.1^2) rather than N(0, 1): small random word vectors (as Kim's CNN's
         # U(-0.25, 0.25)) train faster and generalise better here (kjv-genre: CNN 0.60 -> 0.68)
         self.embedding.weight *= np.float32(EMBED_INIT_STD)
         self.embed_dropout = Dropout(dropout, rng=rng)
         self.encoder = make_encoder(encoder, embedding_dim, hidden_size, num_layers, dropout, rng)
-        self.pool = TimeMaxPool()
+        self.pools = [
+            p for p in ("max", "mean") if p in pooling.split("+")
+        ]  # max finds the telling n-gram; mean adds a bag-of-features view of the whole text
+        for p in self.pools:
+            setattr(self, f"{p}_pool", (MaxPoolTime if p == "max" else MeanPoolTime)(dim=1))
         self.dropout = Dropout(dropout, rng=rng)
-        self.output = Linear(self.encoder.output_size, n_classes, rng=rng)
+        size = self.encoder.output_size
+        self.output = Linear(size * len(self.pools), n_classes, rng=rng)
 
     def forward(self, ids, lengths):
         x = self.embed_dropout(self.embedding(ids))
         h = self.encoder(x, lengths)
-        return self.output(self.dropout(self.pool(h, lengths)))
+        pooled = [getattr(self, f"{p}_pool")(h, lengths) for p in self.pools]
+        return self.output(self.dropout(np.concatenate(pooled, axis=1)))
 
     def backward(self, grad):
-        g = self.pool.backward(self.dropout.backward(self.output.backward(grad)))
-        self.embedding.backward(self.embed_dropout.backward(self.encoder.backward(g)))
+        g = self.dropout.backward(self.output.backward(grad))
+        parts = np.split(g, len(self.pools), axis=1)
+        dh = sum(
+            getattr(self, f"{p}_pool").backward(np.ascontiguousarray(gp))
+            for p, gp in zip(self.pools, parts)
+        )
+        self.embedding.backward(self.embed_dropout.backward(self.encoder.backward(dh)))
 
 
-class TextClassifier(ClassifierMixin, BaseEstimator):
+class TextClassifier(ClassifierMixin, NeuralEstimator):
     """Neural text classifier with scikit-learn's API.
 
     Parameters
@@ -71,12 +95,15 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         ``embedding_dim`` and ``hidden_size`` its feed-forward size; the CNN has
         ``hidden_size`` filters of each width 3, 4, 5)
     dropout : dropout on the embeddings and the pooled features
+    pooling : 'max', 'mean' or 'max+mean' (both, side by side) over time
     pretrained : None, KeyedVectors (``.key_to_index``, ``.vectors``), a dict
         word -> vector or a vectors file path; sets ``embedding_dim``
     max_epochs, batch_size, lr, optimizer ('adam', 'adamw', 'sgd'), clip (gradient norm, or None)
     early_stopping, validation_fraction, n_iter_no_change : hold out a stratified
         fraction of the training data and stop when its loss has not improved for
         ``n_iter_no_change`` epochs; the best weights are kept
+    max_time : stop training after this many seconds (best weights kept); None: no limit
+    lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
     class_weight : None, 'balanced' or a dict label -> weight
     min_count : words seen fewer times become ``<unk>``
     max_length : documents are cut to this many tokens
@@ -93,6 +120,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         hidden_size=128,
         num_layers=1,
         dropout=0.2,
+        pooling="max",
         pretrained=None,
         max_epochs=10,
         batch_size=32,
@@ -102,6 +130,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=3,
+        max_time=None,
+        lr_schedule="constant",
         class_weight=None,
         min_count=1,
         max_length=200,
@@ -116,6 +146,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.pooling = pooling
         self.pretrained = pretrained
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -125,6 +156,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.max_time = max_time
+        self.lr_schedule = lr_schedule
         self.class_weight = class_weight
         self.min_count = min_count
         self.max_length = max_length
@@ -133,12 +166,6 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.device = device
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # X is text, not a feature matrix
-        tags.input_tags.string = True
-        return tags
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, callback=None):
@@ -220,20 +247,21 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.embedding_dim_ = dim or self.embedding_dim
         self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self.net_ = TextNet(
-            len(self.vocab_),
-            len(self.classes_),
-            self.encoder,
-            self.embedding_dim_,
-            self.hidden_size,
-            self.num_layers,
-            self.dropout,
-            self._rng,
+        self._start_training(
+            TextNet(
+                len(self.vocab_),
+                len(self.classes_),
+                self.encoder,
+                self.embedding_dim_,
+                self.hidden_size,
+                self.num_layers,
+                self.dropout,
+                self._rng,
+                self.pooling,
+            )
         )
         if lookup is not None:
             self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
-        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
-        self.history_ = []
 
     def _class_weights(self, y_idx):
         k = len(self.classes_)
@@ -297,38 +325,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             correct = int((logits.argmax(axis=1) == t).sum())
             return float((losses * w).sum()) / wsum * len(rows), len(rows), correct
 
-        def batches():
-            return data.length_sorted_batches(lengths[train_idx], self.batch_size, self._rng)
+        def val_batch(rows):
+            x, lens, t = batch_arrays(rows)
+            losses = loss_fn(net(x, lens), t)
+            return float((losses * weights[t]).sum()), float(weights[t].sum())
 
-        def epoch_batches():
-            return [train_idx[b] for b in batches()]
-
-        validate = None
-        if val_idx is not None:
-
-            def validate():
-                total = wtotal = 0.0
-                for b in data.length_sorted_batches(lengths[val_idx], _PREDICT_BATCH):
-                    x, lens, t = batch_arrays(val_idx[b])
-                    losses = loss_fn(net(x, lens), t)
-                    total += float((losses * weights[t]).sum())
-                    wtotal += float(weights[t].sum())
-                return total / wtotal
-
-        self.history_ += train(
-            net,
-            self._optimizer,
-            epoch_batches,
-            step,
-            epochs,
-            clip=self.clip,
-            validate=validate,
-            patience=self.n_iter_no_change,
-            callback=callback,
-            verbose=self.verbose,
-            where=type(self).__name__,
+        self._fit_loop(
+            lengths, train_idx, val_idx, step, val_batch, epochs=epochs, callback=callback
         )
-        self.n_epochs_ = len(self.history_)
 
     # --------------------------------------------------------------- prediction
     def predict_proba(self, X):

@@ -10,9 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NlpkitError
-from ..nn import GRU, LSTM, RNN, Module, ReLU, TransformerEncoderLayer, causal_mask
+from ..nn import (
+    GRU,
+    LSTM,
+    RNN,
+    Module,
+    ReLU,
+    SinusoidalPositionalEncoding,
+    TransformerEncoderLayer,
+    causal_mask,
+)
 from ..nn.module import as_rng
-from .layers import Conv1d, sinusoidal_positions, valid_mask
+from .layers import TimeConv1d, valid_mask
 
 ENCODERS = ("cnn", "rnn", "lstm", "gru", "bilstm", "transformer")
 _CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "bilstm": LSTM}
@@ -56,7 +65,7 @@ class CNNEncoder(Module):
         size = input_size
         for layer in range(num_layers):
             for w in self.widths:
-                setattr(self, f"conv{layer}_{w}", Conv1d(size, hidden_size, w, rng=rng))
+                setattr(self, f"conv{layer}_{w}", TimeConv1d(size, hidden_size, w, rng=rng))
             setattr(self, f"act{layer}", ReLU())
             size = hidden_size * len(self.widths)
         self.output_size = size
@@ -92,6 +101,7 @@ class TransformerEncoder(Module):
             h for h in (8, 4, 2, 1) if input_size % h == 0 and (input_size // h >= 16 or h == 1)
         )
         self.n_layers, self.causal = num_layers, causal
+        self.positions = SinusoidalPositionalEncoding(input_size, batch_first=True)
         for i in range(num_layers):
             setattr(
                 self,
@@ -109,7 +119,7 @@ class TransformerEncoder(Module):
 
     def forward(self, x, lengths):
         b, t, d = x.shape
-        x = x + sinusoidal_positions(t, d, self.dtype)[None]
+        x = self.positions(x)
         pad = ~valid_mask(lengths, t)
         # an explicit causal mask: the layers apply is_causal only without a padding mask
         mask = causal_mask(t, self.dtype) if self.causal else None
@@ -120,7 +130,7 @@ class TransformerEncoder(Module):
     def backward(self, grad):
         for i in reversed(range(self.n_layers)):
             grad = getattr(self, f"layer{i}").backward(grad)
-        return grad
+        return self.positions.backward(grad)
 
 
 def make_encoder(name, input_size, hidden_size, num_layers=1, dropout=0.0, rng=None):

@@ -9,6 +9,12 @@ and counted) and the two compare directly.
 Recurrent cells train with truncated back-propagation through time: a batch of
 sentences runs in chunks of ``bptt`` steps, the state carried from chunk to
 chunk but no gradient.  The transformer sees each sentence whole, with a causal mask.
+
+A vocabulary cut (``max_vocab``, ``min_count``) makes the softmax cheaper
+without changing the tokens scored: a training word outside the model's
+vocabulary gets ``P(<unk> | context)`` times its share of the ``<unk>`` class's
+training count, so every word of the training text stays in-vocabulary, as it
+is for the n-gram model, and only words never seen in training are OOVs.
 """
 
 from __future__ import annotations
@@ -16,16 +22,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
 from ..ngram.model import PplStats, srilm_sentences
 from ..nn import GRU, LSTM, RNN, CrossEntropyLoss, Dropout, Embedding, Linear, Module
 from . import data
-from .base import check_fraction, check_positive_int, compute, seed_from
+from .base import NeuralEstimator, check_positive_int, compute, seed_from
 from .encoders import TransformerEncoder
-from .training import make_optimizer, softmax, train
+from .training import softmax
 
 CELLS = ("lstm", "gru", "rnn", "transformer")
 BOS, EOS = "<s>", "</s>"
@@ -84,7 +89,7 @@ def _detach(state):
     return state.copy()
 
 
-class NeuralLM(BaseEstimator):
+class NeuralLM(NeuralEstimator):
     """Word-level neural language model with scikit-learn's API.
 
     Parameters
@@ -94,9 +99,13 @@ class NeuralLM(BaseEstimator):
         size is ``embedding_dim``, ``hidden_size`` its feed-forward size)
     bptt : time steps per truncated back-propagation chunk (recurrent cells)
     min_count, max_vocab : words seen fewer times, or beyond the ``max_vocab`` most
-        frequent, are ``<unk>`` in training and out-of-vocabulary in :meth:`perplexity`
+        frequent, are ``<unk>`` to the network; :meth:`perplexity` still scores them
+        (``P(<unk>)`` times the word's share of the ``<unk>`` training count)
     max_epochs, batch_size (sentences), lr, optimizer, clip, early_stopping,
     validation_fraction, n_iter_no_change, random_state, n_jobs, device, verbose
+    max_time : stop training after this many seconds (the best weights by
+        validation loss are kept); None: no limit
+    lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
 
     X: sentences, each a string (split on whitespace as SRILM does) or a token list.
     """
@@ -119,6 +128,8 @@ class NeuralLM(BaseEstimator):
         early_stopping=True,
         validation_fraction=0.05,
         n_iter_no_change=2,
+        max_time=None,
+        lr_schedule="constant",
         random_state=None,
         n_jobs=None,
         device=None,
@@ -140,6 +151,8 @@ class NeuralLM(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.max_time = max_time
+        self.lr_schedule = lr_schedule
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -147,8 +160,6 @@ class NeuralLM(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.target_tags.required = False
         return tags
 
@@ -188,27 +199,26 @@ class NeuralLM(BaseEstimator):
         """Train on the sentences ``X``; ``callback`` as TextClassifier.fit."""
         if self.cell not in CELLS:
             raise NlpkitError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
-        check_fraction(self.dropout, "dropout")
-        check_positive_int(self.batch_size, "batch_size")
+        self._check_sizes()
         check_positive_int(self.bptt, "bptt")
-        for name in ("embedding_dim", "hidden_size", "num_layers"):
-            check_positive_int(getattr(self, name), name)
         sentences = self._sentences(X)
+        full = data.build_vocab(sentences, specials=LM_SPECIALS)
         self.vocab_ = data.build_vocab(
             sentences, min_count=self.min_count, max_size=self.max_vocab, specials=LM_SPECIALS
         )
+        self.unk_share_ = _unk_shares(full, self.vocab_)
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self.net_ = LMNet(
-            len(self.vocab_),
-            self.cell,
-            self.embedding_dim,
-            self.hidden_size,
-            self.num_layers,
-            self.dropout,
-            self._rng,
+        self._start_training(
+            LMNet(
+                len(self.vocab_),
+                self.cell,
+                self.embedding_dim,
+                self.hidden_size,
+                self.num_layers,
+                self.dropout,
+                self._rng,
+            )
         )
-        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
-        self.history_ = []
         seqs = self._encode(sentences)
         with compute(self.n_jobs, self.device, "NeuralLM.fit"):
             self._train(seqs, callback)
@@ -216,13 +226,7 @@ class NeuralLM(BaseEstimator):
 
     def _train(self, seqs, callback):
         lengths = np.array([len(s) - 1 for s in seqs])
-        idx = np.arange(len(seqs))
-        val_idx = None
-        frac = check_fraction(self.validation_fraction, "validation_fraction")
-        n_val = math.ceil(len(seqs) * frac)
-        if self.early_stopping and frac > 0 and len(seqs) - n_val >= 1:
-            perm = self._rng.permutation(len(seqs))
-            val_idx, idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        idx, val_idx = self._holdout(len(seqs))
         loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
         net = self.net_
         recurrent = self.cell != "transformer"
@@ -243,32 +247,11 @@ class NeuralLM(BaseEstimator):
                 correct += int(((logits.argmax(axis=2) == tt) & (tt != IGNORE)).sum())
             return total, n, correct
 
-        def batches():
-            return [
-                idx[b] for b in data.length_sorted_batches(lengths[idx], self.batch_size, self._rng)
-            ]
+        def validate():
+            lp, n = self._target_logprobs(seqs, val_idx)
+            return -sum(float(v.sum()) for v in lp) / n
 
-        validate = None
-        if val_idx is not None:
-
-            def validate():
-                lp, n = self._target_logprobs(seqs, val_idx)
-                return -sum(float(v.sum()) for v in lp) / n
-
-        self.history_ += train(
-            net,
-            self._optimizer,
-            batches,
-            step,
-            self.max_epochs,
-            clip=self.clip,
-            validate=validate,
-            patience=self.n_iter_no_change,
-            callback=callback,
-            verbose=self.verbose,
-            where="NeuralLM",
-        )
-        self.n_epochs_ = len(self.history_)
+        self._fit_loop(lengths, idx, val_idx, step, validate=validate, callback=callback)
 
     # ------------------------------------------------------------------ scoring
     def _target_logprobs(self, seqs, rows=None):
@@ -294,11 +277,15 @@ class NeuralLM(BaseEstimator):
         seqs = self._encode(sentences)
         with compute(self.n_jobs, self.device, "NeuralLM.token_logprobs"):
             lp, _ = self._target_logprobs(seqs)
+        shares = getattr(self, "unk_share_", {})
         out = []
-        for s, v in zip(seqs, lp):
-            v = v / math.log(10)
-            v[np.flatnonzero(s[1:] == data.UNK_ID)] = np.nan
-            out.append(v)
+        for words, s, v in zip(sentences, seqs, lp):
+            for j in np.flatnonzero(s[1:] == data.UNK_ID):
+                share = shares.get(words[j])
+                # a training word the network knows only as <unk> gets its share of it;
+                # a word never seen in training is an OOV, left out as SRILM does
+                v[j] = np.nan if share is None else v[j] + share
+            out.append(v / math.log(10))
         return out
 
     def perplexity_stats(self, X) -> PplStats:
@@ -357,6 +344,13 @@ class NeuralLM(BaseEstimator):
                 else:
                     logits, _ = self.net_(np.array([ids]), np.array([len(ids)]))
         return " ".join(out)
+
+
+def _unk_shares(full, vocab):
+    """``{word: log(count / total)}`` over the training words ``vocab`` maps to ``<unk>``."""
+    cut = [(w, c) for w, c in zip(full.itos, full.counts) if w not in vocab.stoi]
+    total = sum(int(c) for _, c in cut)
+    return {w: math.log(int(c) / total) for w, c in cut if c > 0}
 
 
 def _sample(z, temperature, top_k, rng):

@@ -12,7 +12,6 @@ forcing; ``predict`` decodes greedily or with beam search.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
@@ -29,10 +28,9 @@ from ..nn import (
 from ..nn.module import as_rng
 from ..text import Tokenizer
 from . import data
-from .base import check_fraction, check_positive_int, compute, seed_from
+from .base import NeuralEstimator, check_positive_int, compute, seed_from
 from .encoders import RecurrentEncoder, TransformerEncoder
 from .layers import valid_mask
-from .training import make_optimizer, train
 
 SPECIALS = (data.PAD, data.UNK, "<s>", "</s>")
 BOS_ID, EOS_ID = 2, 3
@@ -178,7 +176,7 @@ class Seq2SeqNet(Module):
         self.encode_backward(dmem, dh0)
 
 
-class Seq2Seq(BaseEstimator):
+class Seq2Seq(NeuralEstimator):
     """Sequence-to-sequence model with attention, scikit-learn style.
 
     X: source sequences, y: target sequences (strings split on whitespace, or
@@ -192,6 +190,8 @@ class Seq2Seq(BaseEstimator):
     embedding_dim, hidden_size (decoder size; the BiLSTM has hidden_size/2 per direction),
     num_layers, dropout, max_epochs, batch_size, lr, optimizer, clip, early_stopping,
     validation_fraction, n_iter_no_change, random_state, n_jobs, device, verbose
+    max_time : stop training after this many seconds (best weights kept); None: no limit
+    lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
     beam_size : 1 decodes greedily; more keeps that many hypotheses
     max_output_length : longest output (default: 2 x source length + 10)
     """
@@ -212,6 +212,8 @@ class Seq2Seq(BaseEstimator):
         early_stopping=True,
         validation_fraction=0.05,
         n_iter_no_change=3,
+        max_time=None,
+        lr_schedule="constant",
         beam_size=1,
         max_output_length=None,
         random_state=None,
@@ -233,18 +235,14 @@ class Seq2Seq(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.max_time = max_time
+        self.lr_schedule = lr_schedule
         self.beam_size = beam_size
         self.max_output_length = max_output_length
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
 
     # ------------------------------------------------------------------ data
     def _check(self, X, y):
@@ -271,26 +269,23 @@ class Seq2Seq(BaseEstimator):
     def fit(self, X, y, callback=None):
         """Train on source sequences ``X`` and target sequences ``y``."""
         src, tgt = self._check(X, y)
-        check_fraction(self.dropout, "dropout")
-        check_positive_int(self.batch_size, "batch_size")
-        for name in ("embedding_dim", "hidden_size", "num_layers"):
-            check_positive_int(getattr(self, name), name)
+        self._check_sizes()
         self.src_vocab_ = data.build_vocab(src)
         self.tgt_vocab_ = data.build_vocab(tgt, specials=SPECIALS)
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self.net_ = Seq2SeqNet(
-            len(self.src_vocab_),
-            len(self.tgt_vocab_),
-            self.encoder,
-            self.attention,
-            self.embedding_dim,
-            self.hidden_size,
-            self.num_layers,
-            self.dropout,
-            self._rng,
+        self._start_training(
+            Seq2SeqNet(
+                len(self.src_vocab_),
+                len(self.tgt_vocab_),
+                self.encoder,
+                self.attention,
+                self.embedding_dim,
+                self.hidden_size,
+                self.num_layers,
+                self.dropout,
+                self._rng,
+            )
         )
-        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
-        self.history_ = []
         src_ids, tgt_ids = data.encode(self.src_vocab_, src), self._targets(tgt)
         with compute(self.n_jobs, self.device, "Seq2Seq.fit"):
             self._train(src_ids, tgt_ids, callback)
@@ -298,12 +293,7 @@ class Seq2Seq(BaseEstimator):
 
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])
-        idx, val_idx = np.arange(len(src_ids)), None
-        frac = check_fraction(self.validation_fraction, "validation_fraction")
-        n_val = int(np.ceil(len(idx) * frac))
-        if self.early_stopping and frac > 0 and len(idx) - n_val >= 1:
-            perm = self._rng.permutation(len(idx))
-            val_idx, idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        idx, val_idx = self._holdout(len(src_ids))
         loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
         net = self.net_
 
@@ -315,36 +305,11 @@ class Seq2Seq(BaseEstimator):
             net.backward(loss_fn.backward(1.0 / n))
             return loss, n, int(((logits.argmax(axis=2) == t) & (t != IGNORE)).sum())
 
-        def batches():
-            return [
-                idx[b] for b in data.length_sorted_batches(lengths[idx], self.batch_size, self._rng)
-            ]
+        def val_batch(rows):
+            x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, rows)
+            return loss_fn(net(x, xl, yin, yl), t), int(yl.sum())
 
-        validate = None
-        if val_idx is not None:
-
-            def validate():
-                total = count = 0
-                for b in data.length_sorted_batches(lengths[val_idx], _PREDICT_BATCH):
-                    x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, val_idx[b])
-                    total += loss_fn(net(x, xl, yin, yl), t)
-                    count += int(yl.sum())
-                return total / count
-
-        self.history_ += train(
-            net,
-            self._optimizer,
-            batches,
-            step,
-            self.max_epochs,
-            clip=self.clip,
-            validate=validate,
-            patience=self.n_iter_no_change,
-            callback=callback,
-            verbose=self.verbose,
-            where="Seq2Seq",
-        )
-        self.n_epochs_ = len(self.history_)
+        self._fit_loop(lengths, idx, val_idx, step, val_batch, callback=callback)
 
     # ------------------------------------------------------------------ decoding
     def predict(self, X, beam_size=None):

@@ -9,14 +9,14 @@ with cross-entropy over the real (unpadded) tokens.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, Module, ReLU
+from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU
 from ..text import Tokenizer
 from . import data
 from .base import (
+    NeuralEstimator,
     check_fraction,
     check_positive_int,
     compute,
@@ -25,8 +25,8 @@ from .base import (
     seed_from,
 )
 from .encoders import make_encoder
-from .layers import Conv1d, TimeMaxPool, valid_mask
-from .training import make_optimizer, softmax, train
+from .layers import TimeConv1d, valid_mask
+from .training import softmax
 
 _PREDICT_BATCH = 128
 IGNORE = -100
@@ -38,9 +38,9 @@ class CharEncoder(Module):
     def __init__(self, n_chars, char_dim, filters, rng):
         super().__init__()
         self.embedding = Embedding(n_chars, char_dim, padding_idx=data.PAD_ID, rng=rng)
-        self.conv = Conv1d(char_dim, filters, 3, rng=rng)
+        self.conv = TimeConv1d(char_dim, filters, 3, rng=rng)
         self.act = ReLU()
-        self.pool = TimeMaxPool()
+        self.pool = MaxPoolTime(dim=1)
         self.output_size = filters
 
     def forward(self, char_ids, char_lengths):
@@ -102,7 +102,7 @@ class TaggerNet(Module):
             self.chars.backward(dc)
 
 
-class SequenceTagger(BaseEstimator):
+class SequenceTagger(NeuralEstimator):
     """Neural sequence tagger with scikit-learn's API.
 
     X: token lists (strings are split on whitespace); y: tag lists of the same
@@ -134,6 +134,8 @@ class SequenceTagger(BaseEstimator):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=3,
+        max_time=None,
+        lr_schedule="constant",
         min_count=1,
         lowercase=False,
         random_state=None,
@@ -158,6 +160,8 @@ class SequenceTagger(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.max_time = max_time
+        self.lr_schedule = lr_schedule
         self.min_count = min_count
         self.lowercase = lowercase
         self.random_state = random_state
@@ -167,8 +171,6 @@ class SequenceTagger(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.target_tags.required = True
         return tags
 
@@ -231,23 +233,23 @@ class SequenceTagger(BaseEstimator):
         )
         self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self.net_ = TaggerNet(
-            len(self.vocab_),
-            len(self.tags_),
-            self.encoder,
-            self.embedding_dim_,
-            self.hidden_size,
-            self.num_layers,
-            self.dropout,
-            len(self.char_vocab_) if self.char_dim else 0,
-            self.char_dim,
-            self.char_filters,
-            self._rng,
+        self._start_training(
+            TaggerNet(
+                len(self.vocab_),
+                len(self.tags_),
+                self.encoder,
+                self.embedding_dim_,
+                self.hidden_size,
+                self.num_layers,
+                self.dropout,
+                len(self.char_vocab_) if self.char_dim else 0,
+                self.char_dim,
+                self.char_filters,
+                self._rng,
+            )
         )
         if lookup is not None:
             self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
-        self._optimizer = make_optimizer(self.optimizer, self.net_, self.lr)
-        self.history_ = []
 
     def _batch(self, docs, ids, rows, tag_ids=None, word_dropout=0.0):
         x, lens = data.pad_batch([ids[i] for i in rows])
@@ -275,13 +277,7 @@ class SequenceTagger(BaseEstimator):
     def _train(self, docs, tag_ids, callback):
         ids = data.encode(self.vocab_, docs)
         lengths = np.array([len(a) for a in ids])
-        idx = np.arange(len(docs))
-        val_idx = None
-        frac = check_fraction(self.validation_fraction, "validation_fraction")
-        n_val = int(np.ceil(len(docs) * frac))
-        if self.early_stopping and frac > 0 and len(docs) - n_val >= 2:
-            perm = self._rng.permutation(len(docs))
-            val_idx, idx = perm[:n_val], np.sort(perm[n_val:])
+        idx, val_idx = self._holdout(len(docs), min_train=2)
         loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
         net = self.net_
 
@@ -294,36 +290,11 @@ class SequenceTagger(BaseEstimator):
             correct = int(((logits.argmax(axis=2) == t) & (t != IGNORE)).sum())
             return loss, n, correct
 
-        def batches():
-            return [
-                idx[b] for b in data.length_sorted_batches(lengths[idx], self.batch_size, self._rng)
-            ]
+        def val_batch(rows):
+            x, lens, chars, t = self._batch(docs, ids, rows, tag_ids)
+            return loss_fn(net(x, lens, chars), t), int(lens.sum())
 
-        validate = None
-        if val_idx is not None:
-
-            def validate():
-                total = count = 0
-                for b in data.length_sorted_batches(lengths[val_idx], _PREDICT_BATCH):
-                    x, lens, chars, t = self._batch(docs, ids, val_idx[b], tag_ids)
-                    total += loss_fn(net(x, lens, chars), t)
-                    count += int(lens.sum())
-                return total / count
-
-        self.history_ += train(
-            net,
-            self._optimizer,
-            batches,
-            step,
-            self.max_epochs,
-            clip=self.clip,
-            validate=validate,
-            patience=self.n_iter_no_change,
-            callback=callback,
-            verbose=self.verbose,
-            where="SequenceTagger",
-        )
-        self.n_epochs_ = len(self.history_)
+        self._fit_loop(lengths, idx, val_idx, step, val_batch, callback=callback)
 
     # --------------------------------------------------------------- prediction
     def predict_proba(self, X):

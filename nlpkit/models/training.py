@@ -4,6 +4,11 @@ A model gives ``step(batch) -> (loss_sum, n_items, n_correct)`` that runs the
 forward and backward pass of one batch (gradients are zeroed before and the
 optimizer steps after, here), and optionally ``validate() -> loss`` for early
 stopping.  The loop stops with a clear message when the loss turns NaN/inf.
+
+Training can be bounded in time (``max_time`` seconds: the epoch under way is
+cut short, validated, and the best weights so far are kept) and the learning
+rate can follow a cosine decay over the budget, whichever of epochs or time
+runs out first.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from ..errors import NlpkitError
 from ..nn import SGD, Adam, AdamW, clip_grad_norm
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
 
 
 def make_optimizer(name, net, lr):
@@ -73,8 +79,15 @@ def train(
     callback=None,
     verbose=0,
     where="fit",
+    max_time=None,
+    lr_schedule="constant",
 ):
-    """Run up to ``max_epochs`` epochs; ``batches()`` gives one epoch's batches.
+    """Run up to ``max_epochs`` epochs (and at most ``max_time`` seconds);
+    ``batches()`` gives one epoch's batches.
+
+    ``lr_schedule='cosine'`` decays the optimizer's lr from its value to 0 along
+    a half cosine of the progress, the larger of the fraction of epochs done and
+    the fraction of ``max_time`` used; the lr is set back when training ends.
 
     ``callback(info)`` is called with ``{"event": "batch", "epoch", "items"}``
     after every batch and ``{"event": "epoch", "epoch", "loss", "accuracy",
@@ -84,39 +97,66 @@ def train(
         raise NlpkitError(f"max_epochs must be a positive integer; got {max_epochs!r}")
     if clip is not None and not clip > 0:
         raise NlpkitError(f"clip must be a positive number or None; got {clip!r}")
+    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
+        raise NlpkitError(
+            f"max_time must be a positive number of seconds or None; got {max_time!r}"
+        )
+    if lr_schedule not in SCHEDULES:
+        raise NlpkitError(
+            f"lr_schedule must be one of {', '.join(SCHEDULES)}; got {lr_schedule!r}"
+        )
     stopper = EarlyStopping(patience) if validate is not None else None
     history = []
-    for epoch in range(1, max_epochs + 1):
-        t0 = time.perf_counter()
-        net.train()
-        total = count = correct = 0
-        for batch in batches():
-            net.zero_grad()
-            loss_sum, n, good = step(batch)
-            check_loss(loss_sum, where)
-            if clip:
-                clip_grad_norm(net, clip)
-            optimizer.step()
-            total, count, correct = total + loss_sum, count + n, correct + good
+    base_lr = optimizer.lr
+    start = time.perf_counter()
+    out_of_time = False
+    try:
+        for epoch in range(1, max_epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            total = count = correct = 0
+            epoch_batches = list(batches())
+            for i, batch in enumerate(epoch_batches):
+                if lr_schedule == "cosine":
+                    done = (epoch - 1 + i / max(len(epoch_batches), 1)) / max_epochs
+                    if max_time is not None:
+                        done = max(done, (time.perf_counter() - start) / max_time)
+                    optimizer.lr = base_lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+                net.zero_grad()
+                loss_sum, n, good = step(batch)
+                check_loss(loss_sum, where)
+                if clip:
+                    clip_grad_norm(net, clip)
+                optimizer.step()
+                total, count, correct = total + loss_sum, count + n, correct + good
+                if callback is not None:
+                    callback({"event": "batch", "epoch": epoch, "items": n})
+                if max_time is not None and time.perf_counter() - start >= max_time:
+                    out_of_time = True
+                    break
+            net.eval()
+            record = {
+                "event": "epoch",
+                "epoch": epoch,
+                "loss": total / max(count, 1),
+                "accuracy": correct / max(count, 1),
+                "seconds": time.perf_counter() - t0,
+            }
+            if out_of_time:
+                record["stopped"] = "max_time"
+            if validate is not None:
+                record["val_loss"] = check_loss(validate(), where + " (validation)")
+            history.append(record)
             if callback is not None:
-                callback({"event": "batch", "epoch": epoch, "items": n})
-        net.eval()
-        record = {
-            "event": "epoch",
-            "epoch": epoch,
-            "loss": total / max(count, 1),
-            "accuracy": correct / max(count, 1),
-            "seconds": time.perf_counter() - t0,
-        }
-        if validate is not None:
-            record["val_loss"] = check_loss(validate(), where + " (validation)")
-        history.append(record)
-        if callback is not None:
-            callback(record)
-        if verbose:
-            print(format_record(record), file=sys.stderr)
-        if stopper is not None and stopper.update(record["val_loss"], net):
-            break
+                callback(record)
+            if verbose:
+                print(format_record(record), file=sys.stderr, flush=True)
+            if stopper is not None and stopper.update(record["val_loss"], net):
+                break
+            if out_of_time:
+                break
+    finally:
+        optimizer.lr = base_lr
     if stopper is not None:
         stopper.restore(net)
     net.eval()
@@ -127,7 +167,8 @@ def format_record(r):
     text = f"epoch {r['epoch']}: loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}"
     if "val_loss" in r:
         text += f", val_loss {r['val_loss']:.4f}"
-    return text + f" ({r['seconds']:.1f} s)"
+    text += f" ({r['seconds']:.1f} s)"
+    return text + (" [stopped: time limit]" if r.get("stopped") else "")
 
 
 def softmax(logits):

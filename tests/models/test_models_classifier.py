@@ -428,3 +428,46 @@ def test_pretrained_vectors_file(task, tmp_path):
     clf = TextClassifier(**{**SMALL, "lr": 1e-12}, pretrained=str(path)).fit(X, y)
     assert clf.embedding_dim_ == 4 and clf.n_pretrained_ == 2
     np.testing.assert_allclose(clf.net_.embedding.weight[clf.vocab_["goal"]], [-1, -2, -3, -4], atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean", "max+mean"])
+def test_cnn_text_net_matches_pytorch(pooling):
+    """TextNet('cnn') = nlpkit.nn's Conv1d ('same' padding, widths 3-5) + ReLU + pooling over
+    the valid steps: logits and the embedding gradient match the same network in torch."""
+    import torch
+
+    from nlpkit.models.classifier import TextNet
+
+    net = TextNet(30, 3, "cnn", 6, 5, 1, 0.0, np.random.default_rng(0), pooling)
+    net.eval()
+    ids = np.array([[3, 4, 5, 6, 7, 8], [9, 10, 11, 0, 0, 0]])
+    lens = np.array([6, 3])
+    logits = net(ids, lens)
+    g = np.random.default_rng(1).standard_normal(logits.shape).astype(np.float32)
+    net.zero_grad()
+    net.backward(g)
+    emb = torch.nn.Embedding(30, 6, padding_idx=0)
+    convs = {w: torch.nn.Conv1d(6, 5, w, padding="same") for w in (3, 4, 5)}
+    out = torch.nn.Linear(net.output.weight.shape[1], 3)
+    with torch.no_grad():
+        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        for w, c in convs.items():
+            layer = getattr(net.encoder, f"conv0_{w}").conv
+            c.weight.copy_(torch.from_numpy(layer.weight))
+            c.bias.copy_(torch.from_numpy(layer.bias))
+        out.weight.copy_(torch.from_numpy(net.output.weight))
+        out.bias.copy_(torch.from_numpy(net.output.bias))
+    x = emb(torch.from_numpy(ids)).transpose(1, 2)
+    h = torch.relu(torch.cat([convs[w](x) for w in (3, 4, 5)], dim=1))  # (B, C, T)
+    valid = torch.from_numpy(np.arange(6)[None, :] < lens[:, None])[:, None, :]
+    pooled = []
+    if "max" in pooling:
+        pooled.append(h.masked_fill(~valid, -torch.inf).max(dim=2).values)
+    if "mean" in pooling:
+        pooled.append((h * valid).sum(dim=2) / torch.from_numpy(lens)[:, None])
+    ref = out(torch.cat(pooled, dim=1))
+    ref.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(logits, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        net.embedding.grads["weight"], emb.weight.grad.numpy(), rtol=1e-4, atol=1e-5
+    )

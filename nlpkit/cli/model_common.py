@@ -1,0 +1,174 @@
+"""What the neural model groups (classify, tag, lm, seq2seq) share: the training options,
+fit with per-epoch progress bars then save, and reading inputs from arguments or a file."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from .common import echo, settings
+
+
+def training_options(
+    epochs=10,
+    embedding_dim=100,
+    hidden_size=128,
+    dropout=0.2,
+    batch_size=32,
+    lr=1e-3,
+    validation_fraction=0.1,
+    num_layers=True,
+    min_hidden=1,
+    batch_help=None,
+):
+    """The options every ``train`` command has, with the command's defaults; the command
+    gets them as keyword arguments and hands them to :func:`estimator_params`."""
+    options = [
+        click.option(
+            "--epochs",
+            type=click.IntRange(min=1),
+            default=epochs,
+            show_default=True,
+            help="Maximum epochs.",
+        ),
+        click.option(
+            "--embedding-dim", type=click.IntRange(min=1), default=embedding_dim, show_default=True
+        ),
+        click.option(
+            "--hidden-size",
+            type=click.IntRange(min=min_hidden),
+            default=hidden_size,
+            show_default=True,
+        ),
+    ]
+    if num_layers:
+        options.append(
+            click.option("--num-layers", type=click.IntRange(min=1), default=1, show_default=True)
+        )
+    options += [
+        click.option(
+            "--dropout",
+            type=click.FloatRange(0, 1, max_open=True),
+            default=dropout,
+            show_default=True,
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=batch_size,
+            show_default=True,
+            help=batch_help,
+        ),
+        click.option("--lr", type=float, default=lr, show_default=True, help="Learning rate."),
+        click.option(
+            "--lr-schedule",
+            type=click.Choice(["constant", "cosine"]),
+            default="constant",
+            show_default=True,
+            help="cosine: decay the learning rate to 0 over the epochs (or --max-time).",
+        ),
+        click.option(
+            "--validation-fraction",
+            type=click.FloatRange(0, 1, max_open=True),
+            default=validation_fraction,
+            show_default=True,
+            help="Held out for early stopping (0: no early stopping).",
+        ),
+        click.option(
+            "--max-time",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="SECONDS",
+            help="Stop training after this long; the best weights by validation are kept.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--plot",
+            default=None,
+            metavar="PNG",
+            help="Draw the training curves (needs matplotlib).",
+        ),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def estimator_params(opts):
+    """Estimator keyword arguments from the options of :func:`training_options`
+    (``plot`` is left out: :func:`fit_and_save` takes it)."""
+    vf = opts["validation_fraction"]
+    params = {
+        "max_epochs": opts["epochs"],
+        "embedding_dim": opts["embedding_dim"],
+        "hidden_size": opts["hidden_size"],
+        "dropout": opts["dropout"],
+        "batch_size": opts["batch_size"],
+        "lr": opts["lr"],
+        "lr_schedule": opts["lr_schedule"],
+        "early_stopping": vf > 0,
+        "validation_fraction": vf,
+        "max_time": opts["max_time"],
+        "random_state": opts["seed"],
+        "n_jobs": settings().threads,
+        "device": settings().device,
+    }
+    if "num_layers" in opts:
+        params["num_layers"] = opts["num_layers"]
+    return params
+
+
+def fit_and_save(model, output, X, y=None, *, n_items, unit, plot=None, describe=None):
+    """Fit ``model`` with a progress bar per epoch over about ``n_items`` training items
+    (the validation share left out), write it to ``output``, and draw ``plot`` if asked."""
+    from ..models.io import save_model
+    from ..models.report import EpochProgress, plot_history
+
+    frac = model.validation_fraction if model.early_stopping else 0.0
+    progress = EpochProgress(n_items - math.ceil(n_items * frac), model.max_epochs, echo, unit)
+    try:
+        if y is None:
+            model.fit(X, callback=progress)
+        else:
+            model.fit(X, y, callback=progress)
+    finally:
+        progress.close()
+    save_model(model, output)
+    details = "".join(f", {d}" for d in ([describe(model)] if describe else []))
+    echo(f"wrote {output} ({model.n_epochs_} epochs{details})")
+    if plot:
+        plot_history(model.history_, plot)
+        echo(f"wrote {plot}")
+    return model
+
+
+def load(path, kind):
+    """A model file written by ``train``, checked to hold a ``kind`` (class name)."""
+    from ..models.io import load_model
+
+    return load_model(path, kind=kind)
+
+
+def input_option(what):
+    return click.option(
+        "-i",
+        "--input",
+        "input_file",
+        default=None,
+        help=f"Read {what} from this file, one a line ('-' for stdin).",
+    )
+
+
+def arguments_or_file(text, input_file, what):
+    """The TEXT arguments, or the lines of ``--input`` (exactly one of them must be given)."""
+    from ..errors import NlpkitError
+    from ..text import iter_lines
+
+    if bool(text) == bool(input_file):
+        raise NlpkitError(f"give the {what} as TEXT arguments or with --input FILE (one of them)")
+    return list(text) if text else list(iter_lines(input_file))
