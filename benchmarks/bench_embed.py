@@ -144,14 +144,16 @@ def main():
             sec = statistics.median(times)
             ws_sd = statistics.stdev([q[0] for q in qs]) if len(qs) > 1 else float("nan")
             results[(model, who)] = (sec, [statistics.mean(c) for c in zip(*qs)], ws_sd)
+    spread = f"mean ± sd of {args.repeats}" if args.repeats > 1 else "1 run"
     print(f"\n| model | trainer | seconds (whole process) | words/s | vs peer | WordSim353 ρ "
-          f"(mean ± sd of {args.repeats}) | SimLex-999 ρ | analogy acc |")
+          f"({spread}) | SimLex-999 ρ | analogy acc |")
     print("|---|---|---|---|---|---|---|---|")
     for (model, who), (sec, q, ws_sd) in results.items():
         peer = [v for (m, w), v in results.items() if m == model and not w.startswith("nlpkit")]
         ratio = f"{peer[0][0] / sec:.2f}x" if who.startswith("nlpkit") and peer else ""
         print(f"| {model} | {who} | {sec:.1f} | {tokens * SETTINGS['epochs'] / sec / 1e3:.0f}k | "
-              f"{ratio} | {q[0]:.3f} ± {ws_sd:.3f} | {q[1]:.3f} | {q[2]:.3f} |")
+              f"{ratio} | {q[0]:.3f}{f' ± {ws_sd:.3f}' if args.repeats > 1 else ''} | "
+              f"{q[1]:.3f} | {q[2]:.3f} |")
 
 
 if __name__ == "__main__":
