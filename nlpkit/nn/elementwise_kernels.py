@@ -82,6 +82,19 @@ def gelu_backward(x, dy, dx, approximate):
         flat_dx[i] = flat_dy[i] * grad
 
 
+@numba.njit(cache=True, inline="always")
+def _logsumexp(row):
+    """log(sum(exp(row))), shifted by the row's maximum so no term overflows."""
+    m = row[0]
+    for j in range(1, row.shape[0]):
+        if row[j] > m:
+            m = row[j]
+    total = 0.0
+    for j in range(row.shape[0]):
+        total += math.exp(row[j] - m)
+    return m + math.log(total)
+
+
 @numba.njit(parallel=True, cache=True)
 def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
     """Per-row loss of log-softmax + NLL with label smoothing; dlogits gets d(loss_row)/d(logits).
@@ -93,17 +106,9 @@ def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses
         t = targets[r]
         if t == ignore_index:
             losses[r] = 0.0
-            for j in range(c):
-                dlogits[r, j] = 0.0
+            dlogits[r, :] = 0.0
             continue
-        m = logits[r, 0]
-        for j in range(1, c):
-            if logits[r, j] > m:
-                m = logits[r, j]
-        total = 0.0
-        for j in range(c):
-            total += math.exp(logits[r, j] - m)
-        lse = m + math.log(total)
+        lse = _logsumexp(logits[r])
         mean_neg_logp = 0.0
         for j in range(c):
             mean_neg_logp += lse - logits[r, j]
@@ -127,17 +132,9 @@ def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight
         t = targets[r]
         if t == ignore_index:
             losses[r] = 0.0
-            for j in range(c):
-                dlogits[r, j] = 0.0
+            dlogits[r, :] = 0.0
             continue
-        m = logits[r, 0]
-        for j in range(1, c):
-            if logits[r, j] > m:
-                m = logits[r, j]
-        total = 0.0
-        for j in range(c):
-            total += math.exp(logits[r, j] - m)
-        lse = m + math.log(total)
+        lse = _logsumexp(logits[r])
         smooth = 0.0
         for j in range(c):
             smooth += weight[j] * (lse - logits[r, j])
