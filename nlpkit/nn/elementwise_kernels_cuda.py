@@ -243,6 +243,19 @@ def _rows(threads, dtype_name):
             for j in range(tid, d, threads):
                 dx[r, j] = rstd[r] * (dy[r, j] * weight[j] - m1 - xhat[r, j] * m2)
 
+    @cuda.jit(device=True)
+    def row_logsumexp(buf, logits, r, tid, c, zero):
+        """log(sum(exp(logits[r]))) over the block's threads, shifted by the row's maximum."""
+        part = logits[r, 0]
+        for j in range(tid, c, threads):
+            if logits[r, j] > part:
+                part = logits[r, j]
+        m = block_max(buf, part)
+        part = zero
+        for j in range(tid, c, threads):
+            part += math.exp(logits[r, j] - m)
+        return m + math.log(block_sum(buf, part))
+
     @cuda.jit
     def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
         buf = cuda.shared.array(threads, dtype)
@@ -257,15 +270,7 @@ def _rows(threads, dtype_name):
                 for j in range(tid, c, threads):
                     dlogits[r, j] = zero
                 continue
-            part = logits[r, 0]
-            for j in range(tid, c, threads):
-                if logits[r, j] > part:
-                    part = logits[r, j]
-            m = block_max(buf, part)
-            part = zero
-            for j in range(tid, c, threads):
-                part += math.exp(logits[r, j] - m)
-            lse = m + math.log(block_sum(buf, part))
+            lse = row_logsumexp(buf, logits, r, tid, c, zero)
             part = zero
             for j in range(tid, c, threads):
                 part += lse - logits[r, j]
@@ -295,15 +300,7 @@ def _rows(threads, dtype_name):
                 for j in range(tid, c, threads):
                     dlogits[r, j] = zero
                 continue
-            part = logits[r, 0]
-            for j in range(tid, c, threads):
-                if logits[r, j] > part:
-                    part = logits[r, j]
-            m = block_max(buf, part)
-            part = zero
-            for j in range(tid, c, threads):
-                part += math.exp(logits[r, j] - m)
-            lse = m + math.log(block_sum(buf, part))
+            lse = row_logsumexp(buf, logits, r, tid, c, zero)
             part = zero
             for j in range(tid, c, threads):
                 part += weight[j] * (lse - logits[r, j])
