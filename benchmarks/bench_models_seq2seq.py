@@ -59,6 +59,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--g2p-epochs", type=int, default=30)
     ap.add_argument("--g2p-max-time", type=float, default=1140.0)
+    ap.add_argument("--g2p-dropout", type=float, default=0.1)
+    ap.add_argument("--g2p-batch-size", type=int, default=64)
+    ap.add_argument("--g2p-lr", type=float, default=3e-3)
+    ap.add_argument("--g2p-hidden", type=int, default=256)
+    ap.add_argument("--beam", type=int, default=5, help="Beam width for the second g2p score.")
     ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--reverse-max-time", type=float, default=300.0)
     ap.add_argument("--skip-reverse", action="store_true")
@@ -108,23 +113,27 @@ def main():
         t0 = time.perf_counter()
         g = Seq2Seq(
             embedding_dim=64,
-            hidden_size=256,
+            hidden_size=args.g2p_hidden,
             max_epochs=args.g2p_epochs,
             max_time=args.g2p_max_time,
             lr_schedule="cosine",
-            lr=3e-3,
-            batch_size=64,
+            lr=args.g2p_lr,
+            batch_size=args.g2p_batch_size,
+            dropout=args.g2p_dropout,
             random_state=0,
             n_jobs=args.threads,
             verbose=1,
         ).fit(Xg, yg)
         t = time.perf_counter() - t0
         wer = 1.0 - g.score(Xgt, ygt)
+        print(f"g2p greedy WER {wer:.4f} after {t:.0f} s", file=sys.stderr, flush=True)
+        beam = 1.0 - g.set_params(beam_size=args.beam).score(Xgt, ygt)
         rows.append(
             (
                 f"g2p CMUdict, {len(Xg)} train / {len(Xgt)} test words, "
-                f"{g.history_[-1]['epoch']} epochs (time-bounded)",
-                f"WER {wer:.3f} (greedy)",
+                f"{g.history_[-1]['epoch']} epochs (time-bounded), dropout {args.g2p_dropout}, "
+                f"batch {args.g2p_batch_size}",
+                f"WER {wer:.3f} (greedy), {beam:.3f} (beam {args.beam})",
                 t,
             )
         )

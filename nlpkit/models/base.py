@@ -22,12 +22,36 @@ def seed_from(random_state) -> int:
 
 
 @contextlib.contextmanager
-def compute(n_jobs, device, where):
-    """Threads for the kernels; the neural models run on the CPU only for now."""
-    if backend.resolve_device(device) == "cuda":
-        raise NlpkitError(f"{where}: the neural models run on the CPU only; use device='cpu'")
+def compute(n_jobs, device, where, model=None, cpu_only=None):
+    """Threads for the kernels, and ``model.net_`` (with ``model._optimizer``) on ``device``
+    for the block.
+
+    On 'cuda' the network and the optimizer's state go to the GPU once, for the
+    whole block, and come back to the host after it: between calls an estimator
+    holds a plain host network (it pickles, loads and predicts on the CPU).
+    ``cpu_only`` names what cannot run on the GPU yet (then 'cuda' is refused)."""
+    device = backend.resolve_device(device)
+    if device == "cuda" and (cpu_only or model is None):
+        raise NlpkitError(f"{where}: {cpu_only or 'this'} runs on the CPU only; use device='cpu'")
     with backend.threads(n_jobs):
-        yield
+        if device == "cpu":
+            yield device
+            return
+        _place(model, "cuda")
+        try:
+            yield device
+        finally:
+            _place(model, "cpu")
+
+
+def _place(model, device):
+    """Move the network; the optimizer (which holds the parameter arrays) follows it."""
+    from ..nn.device_ops import move_optimizer
+
+    model.net_.to(device)
+    optimizer = getattr(model, "_optimizer", None)
+    if optimizer is not None:
+        move_optimizer(optimizer, model.net_)
 
 
 def check_positive_int(value, name):
@@ -146,11 +170,14 @@ class NeuralEstimator(BaseEstimator):
         if validate is None and val_idx is not None and val_batch is not None:
 
             def validate():
-                total = count = 0.0
+                # val_batch gives (loss_sum, weight_sum) or (loss_sum, weight_sum,
+                # n_correct, n_items); with the counts, early stopping follows accuracy
+                sums = None
                 for b in data.length_sorted_batches(lengths[val_idx], _EVAL_BATCH):
-                    loss, n = val_batch(val_idx[b])
-                    total, count = total + loss, count + n
-                return total / count
+                    part = np.asarray(val_batch(val_idx[b]), np.float64)
+                    sums = part if sums is None else sums + part
+                loss = sums[0] / sums[1]
+                return loss if len(sums) == 2 else (loss, sums[2] / sums[3])
 
         self.history_ += train(
             self.net_,

@@ -17,6 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
 from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module
+from ..nn import array_ops as A
+from ..nn.device_ops import composite
 from ..text import Tokenizer
 from . import data
 from .base import (
@@ -36,6 +38,7 @@ EMBED_INIT_STD = 0.1
 POOLINGS = ("max", "mean", "max+mean")
 
 
+@composite
 class TextNet(Module):
     """ids (B, T) + lengths -> logits (B, n_classes)."""
 
@@ -73,14 +76,13 @@ class TextNet(Module):
         x = self.embed_dropout(self.embedding(ids))
         h = self.encoder(x, lengths)
         pooled = [getattr(self, f"{p}_pool")(h, lengths) for p in self.pools]
-        return self.output(self.dropout(np.concatenate(pooled, axis=1)))
+        return self.output(self.dropout(A.concat_last(pooled)))
 
     def backward(self, grad):
         g = self.dropout.backward(self.output.backward(grad))
-        parts = np.split(g, len(self.pools), axis=1)
-        dh = sum(
-            getattr(self, f"{p}_pool").backward(np.ascontiguousarray(gp))
-            for p, gp in zip(self.pools, parts)
+        parts = A.split_last(g, len(self.pools))
+        dh = A.add_all(
+            [getattr(self, f"{p}_pool").backward(gp) for p, gp in zip(self.pools, parts)]
         )
         self.embedding.backward(self.embed_dropout.backward(self.encoder.backward(dh)))
 
@@ -95,20 +97,24 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         ``embedding_dim`` and ``hidden_size`` its feed-forward size; the CNN has
         ``hidden_size`` filters of each width 3, 4, 5)
     dropout : dropout on the embeddings and the pooled features
+    word_dropout : fraction of the training tokens replaced by ``<unk>`` in each batch,
+        so that ``<unk>`` (every unseen word at prediction) gets a trained vector and the
+        network does not lean on single words
     pooling : 'max', 'mean' or 'max+mean' (both, side by side) over time
     pretrained : None, KeyedVectors (``.key_to_index``, ``.vectors``), a dict
         word -> vector or a vectors file path; sets ``embedding_dim``
     max_epochs, batch_size, lr, optimizer ('adam', 'adamw', 'sgd'), clip (gradient norm, or None)
     early_stopping, validation_fraction, n_iter_no_change : hold out a stratified
-        fraction of the training data and stop when its loss has not improved for
-        ``n_iter_no_change`` epochs; the best weights are kept
+        fraction of the training data and stop when its accuracy has not improved
+        for ``n_iter_no_change`` epochs (as scikit-learn's MLPClassifier); the
+        weights of the best epoch are kept
     max_time : stop training after this many seconds (best weights kept); None: no limit
     lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
     class_weight : None, 'balanced' or a dict label -> weight
     min_count : words seen fewer times become ``<unk>``
     max_length : documents are cut to this many tokens
     lowercase : lowercase strings before splitting them on whitespace
-    random_state, n_jobs (kernel threads), device ('cpu'), verbose
+    random_state, n_jobs (kernel threads), device ('cpu', 'cuda' or 'auto'), verbose
 
     X is a list of strings (split on whitespace) or of token lists; y any labels.
     """
@@ -120,6 +126,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         hidden_size=128,
         num_layers=1,
         dropout=0.2,
+        word_dropout=0.0,
         pooling="max",
         pretrained=None,
         max_epochs=10,
@@ -146,6 +153,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.word_dropout = word_dropout
         self.pooling = pooling
         self.pretrained = pretrained
         self.max_epochs = max_epochs
@@ -186,7 +194,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         docs = self._check_x(X, y)
         self.classes_ = classes
         self._setup(docs)
-        with compute(self.n_jobs, self.device, "TextClassifier.fit"):
+        with compute(self.n_jobs, self.device, "TextClassifier.fit", self):
             self._train(docs, y_idx, self.max_epochs, self.early_stopping, callback)
         return self
 
@@ -213,7 +221,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         if first:
             self._setup(docs)
         y_idx = np.searchsorted(self.classes_, y)
-        with compute(self.n_jobs, self.device, "TextClassifier.partial_fit"):
+        with compute(self.n_jobs, self.device, "TextClassifier.partial_fit", self):
             self._train(docs, y_idx, 1, False, callback)
         return self
 
@@ -241,6 +249,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     def _setup(self, docs):
         """Vocabulary, network, optimizer and random generator of a fresh model."""
         check_fraction(self.dropout, "dropout")
+        check_fraction(self.word_dropout, "word_dropout")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_length, "max_length")
         lookup, dim = resolve_pretrained(self.pretrained)
@@ -317,18 +326,21 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
 
         def step(rows):
             x, lens, t = batch_arrays(rows)
+            x = data.drop_words(x, self.word_dropout, self._rng)
             logits = net(x, lens)
             losses = loss_fn(logits, t)
             w = weights[t]
             wsum = float(w.sum())
             net.backward(loss_fn.backward(w / wsum))
-            correct = int((logits.argmax(axis=1) == t).sum())
-            return float((losses * w).sum()) / wsum * len(rows), len(rows), correct
+            correct = A.count_hits(logits, t)
+            return A.weighted_sum(losses, w) / wsum * len(rows), len(rows), correct
 
         def val_batch(rows):
             x, lens, t = batch_arrays(rows)
-            losses = loss_fn(net(x, lens), t)
-            return float((losses * weights[t]).sum()), float(weights[t].sum())
+            logits = net(x, lens)
+            w = weights[t]
+            loss_sum = A.weighted_sum(loss_fn(logits, t), w)
+            return loss_sum, float(w.sum()), A.count_hits(logits, t), len(rows)
 
         self._fit_loop(
             lengths, train_idx, val_idx, step, val_batch, epochs=epochs, callback=callback
@@ -343,10 +355,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         lengths = np.minimum([len(a) for a in ids], self.max_length)
         out = np.empty((len(ids), len(self.classes_)), np.float32)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, "TextClassifier.predict"):
+        with compute(self.n_jobs, self.device, "TextClassifier.predict", self):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
-                out[rows] = softmax(self.net_(x, lens))
+                out[rows] = softmax(A.to_host(self.net_(x, lens)))
         return out
 
     def predict(self, X):

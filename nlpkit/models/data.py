@@ -20,6 +20,14 @@ SPECIALS = (PAD, UNK)
 PAD_ID, UNK_ID = 0, 1
 
 
+def drop_words(ids, rate, rng):
+    """``ids`` (B, T) with a fraction ``rate`` of its real tokens set to ``<unk>``."""
+    if not rate:
+        return ids
+    drop = (rng.random(ids.shape) < rate) & (ids != PAD_ID)
+    return np.where(drop, UNK_ID, ids).astype(ids.dtype, copy=False)
+
+
 def check_documents(X, what="X", tokenizer=None, allow_empty=False):
     """``X`` as a list of token lists; NlpkitError (a ValueError) on anything else."""
     if isinstance(X, (str, bytes)):

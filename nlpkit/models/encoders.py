@@ -20,6 +20,8 @@ from ..nn import (
     TransformerEncoderLayer,
     causal_mask,
 )
+from ..nn import array_ops as A
+from ..nn.device_ops import composite
 from ..nn.module import as_rng
 from .layers import TimeConv1d, valid_mask
 
@@ -27,6 +29,7 @@ ENCODERS = ("cnn", "rnn", "lstm", "gru", "bilstm", "transformer")
 _CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "bilstm": LSTM}
 
 
+@composite
 class RecurrentEncoder(Module):
     """RNN, LSTM, GRU or bidirectional LSTM over the valid steps of each sequence."""
 
@@ -53,6 +56,7 @@ class RecurrentEncoder(Module):
         return dx
 
 
+@composite
 class CNNEncoder(Module):
     """Layers of parallel convolutions (widths 3, 4, 5; ``hidden_size`` filters each), ReLU."""
 
@@ -73,20 +77,20 @@ class CNNEncoder(Module):
     def forward(self, x, lengths):
         for layer in range(self.n_layers):
             outs = [getattr(self, f"conv{layer}_{w}")(x) for w in self.widths]
-            x = getattr(self, f"act{layer}")(np.concatenate(outs, axis=2))
+            x = getattr(self, f"act{layer}")(A.concat_last(outs))
         return x
 
     def backward(self, grad):
         for layer in reversed(range(self.n_layers)):
             grad = getattr(self, f"act{layer}").backward(grad)
-            parts = np.split(grad, len(self.widths), axis=2)
-            grad = sum(
-                getattr(self, f"conv{layer}_{w}").backward(np.ascontiguousarray(g))
-                for w, g in zip(self.widths, parts)
+            parts = A.split_last(grad, len(self.widths))
+            grad = A.add_all(
+                [getattr(self, f"conv{layer}_{w}").backward(g) for w, g in zip(self.widths, parts)]
             )
         return grad
 
 
+@composite
 class TransformerEncoder(Module):
     """Sinusoidal positions + ``num_layers`` post-LN encoder layers with a key padding mask.
 

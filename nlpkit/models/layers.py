@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn import Conv1d, Module
+from ..nn import array_ops as A
+from ..nn.device_ops import composite
 
 
 def valid_mask(lengths, n_steps):
@@ -17,6 +19,7 @@ def valid_mask(lengths, n_steps):
     return np.arange(n_steps)[None, :] < np.asarray(lengths)[:, None]
 
 
+@composite
 class TimeConv1d(Module):
     """:class:`nlpkit.nn.Conv1d` over (B, T, C_in) -> (B, T, C_out), zero-padded ('same')
     to keep the length (for an even width the extra step of padding goes on the right)."""
@@ -28,10 +31,8 @@ class TimeConv1d(Module):
         )
 
     def forward(self, x):
-        x = self._check_input(x, ndim=3, last=self.conv.in_channels)
-        y = self.conv(np.ascontiguousarray(x.transpose(0, 2, 1)))
-        return np.ascontiguousarray(y.transpose(0, 2, 1))
+        x = A.check_input(self, x, ndim=3, last=self.conv.in_channels)
+        return A.swap12(self.conv(A.swap12(x)))
 
     def backward(self, grad_output):
-        g = np.ascontiguousarray(np.asarray(grad_output).transpose(0, 2, 1))
-        return np.ascontiguousarray(self.conv.backward(g).transpose(0, 2, 1))
+        return A.swap12(self.conv.backward(A.swap12(grad_output)))

@@ -27,6 +27,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..ngram.model import PplStats, srilm_sentences
 from ..nn import GRU, LSTM, RNN, CrossEntropyLoss, Dropout, Embedding, Linear, Module
+from ..nn import array_ops as A
+from ..nn.cuda_support import is_device_array
+from ..nn.device_ops import composite
 from . import data
 from .base import NeuralEstimator, check_positive_int, compute, seed_from
 from .encoders import TransformerEncoder
@@ -40,6 +43,7 @@ IGNORE = -100
 _EVAL_BATCH = 64
 
 
+@composite
 class LMNet(Module):
     """ids (B, T) -> next-word logits (B, T, V); recurrent cells also take and return a state."""
 
@@ -85,8 +89,8 @@ def _detach(state):
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s.copy() for s in state)
-    return state.copy()
+        return tuple(A.copy(s) for s in state)
+    return A.copy(state)
 
 
 class NeuralLM(NeuralEstimator):
@@ -220,7 +224,7 @@ class NeuralLM(NeuralEstimator):
             )
         )
         seqs = self._encode(sentences)
-        with compute(self.n_jobs, self.device, "NeuralLM.fit"):
+        with compute(self.n_jobs, self.device, "NeuralLM.fit", self):
             self._train(seqs, callback)
         return self
 
@@ -244,7 +248,7 @@ class NeuralLM(NeuralEstimator):
                 tt = t[:, s : s + chunk]
                 total += loss_fn(logits, tt)
                 net.backward(loss_fn.backward(1.0 / n))
-                correct += int(((logits.argmax(axis=2) == tt) & (tt != IGNORE)).sum())
+                correct += A.count_hits(logits, tt)  # IGNORE (< 0) is never an arg max
             return total, n, correct
 
         def validate():
@@ -263,9 +267,7 @@ class NeuralLM(NeuralEstimator):
         for b in data.length_sorted_batches(lengths, _EVAL_BATCH):
             x, lens, t = self._inputs_targets(seqs, rows[b])
             logits, _ = self.net_(x, lens)
-            z = logits - logits.max(axis=2, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
-            picked = np.take_along_axis(logp, np.maximum(t, 0)[:, :, None], axis=2)[:, :, 0]
+            picked = _picked_logprobs(logits, t)
             for r, j in enumerate(b):
                 out[j] = picked[r, : lens[r]].astype(np.float64)
         return out, int(lengths.sum())
@@ -275,7 +277,7 @@ class NeuralLM(NeuralEstimator):
         check_is_fitted(self, "net_")
         sentences = self._sentences(X)
         seqs = self._encode(sentences)
-        with compute(self.n_jobs, self.device, "NeuralLM.token_logprobs"):
+        with compute(self.n_jobs, self.device, "NeuralLM.token_logprobs", self):
             lp, _ = self._target_logprobs(seqs)
         shares = getattr(self, "unk_share_", {})
         out = []
@@ -329,10 +331,10 @@ class NeuralLM(NeuralEstimator):
         out = []
         self.net_.eval()
         recurrent = self.cell != "transformer"
-        with compute(self.n_jobs, self.device, "NeuralLM.generate"):
+        with compute(self.n_jobs, self.device, "NeuralLM.generate", self):
             logits, state = self.net_(np.array([ids]), np.array([len(ids)]))
             for _ in range(max_tokens):
-                z = logits[0, -1].astype(np.float64)
+                z = A.to_host(logits)[0, -1].astype(np.float64)
                 z[banned] = -np.inf
                 nxt = int(np.argmax(z)) if temperature == 0 else _sample(z, temperature, top_k, rng)
                 if nxt == EOS_ID:
@@ -344,6 +346,15 @@ class NeuralLM(NeuralEstimator):
                 else:
                     logits, _ = self.net_(np.array([ids]), np.array([len(ids)]))
         return " ".join(out)
+
+
+def _picked_logprobs(logits, t):
+    """(B, T) natural-log probability of each target ``t`` (anything where ``t`` is IGNORE)."""
+    if is_device_array(logits):  # the fused cross-entropy on the device: only (B, T) comes back
+        return -A.to_host(CrossEntropyLoss(ignore_index=IGNORE, reduction="none")(logits, t))
+    z = logits - logits.max(axis=2, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
+    return np.take_along_axis(logp, np.maximum(t, 0)[:, :, None], axis=2)[:, :, 0]
 
 
 def _unk_shares(full, vocab):

@@ -25,6 +25,8 @@ from ..nn import (
     MultiheadAttention,
     Tanh,
 )
+from ..nn import array_ops as A
+from ..nn.device_ops import composite
 from ..nn.module import as_rng
 from ..text import Tokenizer
 from . import data
@@ -75,6 +77,7 @@ class AdditiveAttention(Module):
         return dq, dkeys
 
 
+@composite
 class Seq2SeqNet(Module):
     def __init__(
         self,
@@ -125,17 +128,16 @@ class Seq2SeqNet(Module):
     # -- encoder side
     def encode(self, src, src_lengths):
         mem = self.memory(self.encoder(self.dropout(self.src_embedding(src)), src_lengths))
-        valid = valid_mask(src_lengths, src.shape[1])[:, :, None].astype(mem.dtype)
-        pooled = (mem * valid).sum(axis=1) / src_lengths[:, None].astype(mem.dtype)
-        h0 = self.bridge_act(self.bridge(pooled))[None]  # (1, B, H)
-        self._enc = valid, src_lengths
-        return mem, h0
+        pooled = A.masked_mean(mem, src_lengths)
+        h0 = self.bridge_act(self.bridge(pooled))
+        self._enc = src_lengths, src.shape[1]
+        return mem, h0.reshape(1, *h0.shape)  # (1, B, H)
 
     def encode_backward(self, dmem, dh0):
-        valid, lengths = self._enc
-        dpooled = self.bridge.backward(self.bridge_act.backward(dh0[0]))
-        dmem = dmem + valid * (dpooled / lengths[:, None].astype(dmem.dtype))[:, None, :]
-        g = self.encoder.backward(self.memory.backward(np.ascontiguousarray(dmem)))
+        lengths, n_steps = self._enc
+        dpooled = self.bridge.backward(self.bridge_act.backward(dh0.reshape(*dh0.shape[1:])))
+        dmem = A.add_all([dmem, A.masked_mean_backward(dpooled, lengths, n_steps)])
+        g = self.encoder.backward(self.memory.backward(dmem))
         self.src_embedding.backward(self.dropout.backward(g))
 
     # -- decoder side
@@ -148,30 +150,29 @@ class Seq2SeqNet(Module):
     def attend_backward(self, dctx):
         if self.attention_kind == "dot":
             dq, dk, dv = self.attention.backward(dctx)
-            return dq, dk + dv
+            return dq, A.add_all([dk, dv])
         return self.attention.backward(dctx)
 
     def decode_step(self, tgt_in, tgt_lengths, state, mem, pad):
         """Logits for ``tgt_in`` (B, T) from decoder ``state``; returns (logits, new state)."""
         dec, state = self.decoder(self.tgt_embedding(tgt_in), hx=state, lengths=tgt_lengths)
         ctx = self.attend(dec, mem, pad)
-        comb = self.combine_act(self.combine(np.concatenate([ctx, dec], axis=2)))
+        comb = self.combine_act(self.combine(A.concat_last([ctx, dec])))
         return self.output(self.out_dropout(comb)), state
 
     def forward(self, src, src_lengths, tgt_in, tgt_lengths):
         mem, h0 = self.encode(src, src_lengths)
         pad = ~valid_mask(src_lengths, src.shape[1])
-        logits, _ = self.decode_step(tgt_in, tgt_lengths, (h0, np.zeros_like(h0)), mem, pad)
+        logits, _ = self.decode_step(tgt_in, tgt_lengths, (h0, A.zeros_like(h0)), mem, pad)
         return logits
 
     def backward(self, grad):
         dcomb = self.combine.backward(
             self.combine_act.backward(self.out_dropout.backward(self.output.backward(grad)))
         )
-        h = dcomb.shape[2] // 2
-        dctx, ddec = np.ascontiguousarray(dcomb[..., :h]), np.ascontiguousarray(dcomb[..., h:])
+        dctx, ddec = A.split_last(dcomb, 2)
         dq, dmem = self.attend_backward(dctx)
-        dx, (dh0, _dc0) = self.decoder.backward(ddec + dq)
+        dx, (dh0, _dc0) = self.decoder.backward(A.add_all([ddec, dq]))
         self.tgt_embedding.backward(dx)
         self.encode_backward(dmem, dh0)
 
@@ -287,9 +288,13 @@ class Seq2Seq(NeuralEstimator):
             )
         )
         src_ids, tgt_ids = data.encode(self.src_vocab_, src), self._targets(tgt)
-        with compute(self.n_jobs, self.device, "Seq2Seq.fit"):
+        with compute(self.n_jobs, self.device, "Seq2Seq.fit", self, self._cpu_only()):
             self._train(src_ids, tgt_ids, callback)
         return self
+
+    def _cpu_only(self):
+        """What of this model has no CUDA path (None: all of it runs on the GPU)."""
+        return "attention='additive'" if self.attention == "additive" else None
 
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])
@@ -303,7 +308,7 @@ class Seq2Seq(NeuralEstimator):
             n = int(yl.sum())
             loss = loss_fn(logits, t)
             net.backward(loss_fn.backward(1.0 / n))
-            return loss, n, int(((logits.argmax(axis=2) == t) & (t != IGNORE)).sum())
+            return loss, n, A.count_hits(logits, t)  # IGNORE (< 0) is never an arg max
 
         def val_batch(rows):
             x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, rows)
@@ -321,7 +326,7 @@ class Seq2Seq(NeuralEstimator):
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(ids)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, "Seq2Seq.predict"):
+        with compute(self.n_jobs, self.device, "Seq2Seq.predict", self, self._cpu_only()):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, xl = data.pad_batch([ids[i] for i in rows])
                 max_len = self.max_output_length or int(2 * xl.max() + 10)
@@ -338,10 +343,10 @@ class Seq2Seq(NeuralEstimator):
 
     def _start(self, x, xl):
         mem, h0 = self.net_.encode(x, xl)
-        return mem, (h0, np.zeros_like(h0)), ~valid_mask(xl, x.shape[1])
+        return mem, (h0, A.zeros_like(h0)), ~valid_mask(xl, x.shape[1])
 
     def _log_probs(self, logits):
-        z = logits[:, -1].astype(np.float64)
+        z = A.to_host(logits)[:, -1].astype(np.float64)
         z[:, [data.PAD_ID, BOS_ID]] = -np.inf
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -376,7 +381,7 @@ class Seq2Seq(NeuralEstimator):
                 prev,
                 np.ones(n, np.int64),
                 (h, c),
-                np.repeat(mem, n, axis=0),
+                A.take(mem, [0] * n, axis=0),  # the one source, once per hypothesis
                 np.repeat(pad, n, axis=0),
             )
             lp = self._log_probs(logits) + np.array([s for _, s in hyps])[:, None]
@@ -395,7 +400,7 @@ class Seq2Seq(NeuralEstimator):
             # stop when no open hypothesis can beat the best finished one (scores only fall)
             if not new or (finished and max(s for _, s in finished) >= new[0][1]):
                 break
-            hyps, h, c = new, h2[:, keep], c2[:, keep]
+            hyps, h, c = new, A.take(h2, keep, axis=1), A.take(c2, keep, axis=1)
         if not finished:
             finished = hyps
         return max(finished, key=lambda p: p[1])[0]

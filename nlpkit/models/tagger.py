@@ -13,6 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
 from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU
+from ..nn import array_ops as A
+from ..nn.device_ops import composite
 from ..text import Tokenizer
 from . import data
 from .base import (
@@ -32,6 +34,7 @@ _PREDICT_BATCH = 128
 IGNORE = -100
 
 
+@composite
 class CharEncoder(Module):
     """Characters of each distinct word -> conv (width 3) -> ReLU -> max over the word."""
 
@@ -50,6 +53,7 @@ class CharEncoder(Module):
         self.embedding.backward(self.conv.backward(self.act.backward(self.pool.backward(grad))))
 
 
+@composite
 class TaggerNet(Module):
     """ids (B, T) (+ the characters of the batch's words) -> logits (B, T, n_tags)."""
 
@@ -83,8 +87,8 @@ class TaggerNet(Module):
         x = self.embedding(ids)
         if self.use_chars:
             word_index, char_ids, char_lengths = chars
-            c = self.chars(char_ids, char_lengths)[word_index]
-            x = np.concatenate([x, c], axis=2)
+            c = A.take_rows(self.chars(char_ids, char_lengths), word_index)
+            x = A.concat_last([x, c])
             self._chars = word_index, char_ids.shape[0]
         self._mask = valid_mask(lengths, ids.shape[1])[:, :, None].astype(x.dtype)
         h = self.encoder(self.in_dropout(x), lengths)
@@ -92,14 +96,14 @@ class TaggerNet(Module):
 
     def backward(self, grad):
         g = self.encoder.backward(self.out_dropout.backward(self.output.backward(grad)))
-        g = self.in_dropout.backward(g) * self._mask  # padded steps give nothing back
-        e = self.embedding.embedding_dim
-        self.embedding.backward(np.ascontiguousarray(g[..., :e]))
-        if self.use_chars:
-            word_index, n_words = self._chars
-            dc = np.zeros((n_words, g.shape[2] - e), g.dtype)
-            np.add.at(dc, word_index.ravel(), g[..., e:].reshape(-1, g.shape[2] - e))
-            self.chars.backward(dc)
+        g = A.mul(self.in_dropout.backward(g), self._mask)  # padded steps give nothing back
+        if not self.use_chars:
+            self.embedding.backward(g)
+            return
+        g_words, g_chars = A.split_at(g, self.embedding.embedding_dim)
+        self.embedding.backward(g_words)
+        word_index, n_words = self._chars
+        self.chars.backward(A.add_rows(word_index, g_chars, n_words))
 
 
 class SequenceTagger(NeuralEstimator):
@@ -208,7 +212,7 @@ class SequenceTagger(NeuralEstimator):
             )
         self._setup(docs)
         tag_ids = [self._encode_tags(t) for t in tags]
-        with compute(self.n_jobs, self.device, "SequenceTagger.fit"):
+        with compute(self.n_jobs, self.device, "SequenceTagger.fit", self):
             self._train(docs, tag_ids, callback)
         return self
 
@@ -253,9 +257,7 @@ class SequenceTagger(NeuralEstimator):
 
     def _batch(self, docs, ids, rows, tag_ids=None, word_dropout=0.0):
         x, lens = data.pad_batch([ids[i] for i in rows])
-        if word_dropout:
-            drop = (self._rng.random(x.shape) < word_dropout) & (x != data.PAD_ID)
-            x[drop] = data.UNK_ID
+        x = data.drop_words(x, word_dropout, self._rng)
         chars = None
         if self.char_dim:
             words = {}
@@ -287,7 +289,7 @@ class SequenceTagger(NeuralEstimator):
             loss = loss_fn(logits, t)
             n = int(lens.sum())
             net.backward(loss_fn.backward(1.0 / n))
-            correct = int(((logits.argmax(axis=2) == t) & (t != IGNORE)).sum())
+            correct = A.count_hits(logits, t)  # IGNORE (< 0) is never an arg max
             return loss, n, correct
 
         def val_batch(rows):
@@ -305,10 +307,10 @@ class SequenceTagger(NeuralEstimator):
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(docs)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, "SequenceTagger.predict"):
+        with compute(self.n_jobs, self.device, "SequenceTagger.predict", self):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, lens, chars, _ = self._batch(docs, ids, rows)
-                p = softmax(self.net_(x, lens, chars))
+                p = softmax(A.to_host(self.net_(x, lens, chars)))
                 for r, i in enumerate(rows):
                     out[i] = p[r, : lens[r]]
         return out

@@ -2,8 +2,8 @@
 
 A model gives ``step(batch) -> (loss_sum, n_items, n_correct)`` that runs the
 forward and backward pass of one batch (gradients are zeroed before and the
-optimizer steps after, here), and optionally ``validate() -> loss`` for early
-stopping.  The loop stops with a clear message when the loss turns NaN/inf.
+optimizer steps after, here), and optionally ``validate() -> loss`` (or
+``(loss, accuracy)``) for early stopping.  The loop stops with a clear message when the loss turns NaN/inf.
 
 Training can be bounded in time (``max_time`` seconds: the epoch under way is
 cut short, validated, and the best weights so far are kept) and the learning
@@ -39,7 +39,8 @@ def make_optimizer(name, net, lr):
 
 
 class EarlyStopping:
-    """Keeps the weights with the lowest validation loss; says when to stop."""
+    """Keeps the weights with the best validation figure (lowest loss, or highest
+    accuracy when the model reports one); says when to stop."""
 
     def __init__(self, patience, tol=1e-4):
         if not isinstance(patience, (int, np.integer)) or patience < 1:
@@ -47,9 +48,13 @@ class EarlyStopping:
         self.patience, self.tol = int(patience), tol
         self.best, self.best_state, self.bad = math.inf, None, 0
 
-    def update(self, loss, net) -> bool:
-        if loss < self.best - self.tol:
-            self.best, self.best_state, self.bad = loss, net.state_dict(), 0
+    def update(self, record, net) -> bool:
+        # accuracy, when there is one, as scikit-learn's MLPClassifier stops on its
+        # validation score: the loss keeps rising with confident errors while the
+        # accuracy still improves
+        value = -record["val_accuracy"] if "val_accuracy" in record else record["val_loss"]
+        if value < self.best - self.tol:
+            self.best, self.best_state, self.bad = value, net.state_dict(), 0
         else:
             self.bad += 1
         return self.bad >= self.patience
@@ -91,7 +96,7 @@ def train(
 
     ``callback(info)`` is called with ``{"event": "batch", "epoch", "items"}``
     after every batch and ``{"event": "epoch", "epoch", "loss", "accuracy",
-    "val_loss"}`` after every epoch.  Returns the list of epoch records.
+    "val_loss", "val_accuracy" (when validate gives it)}`` after every epoch.  Returns the list of epoch records.
     """
     if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
         raise NlpkitError(f"max_epochs must be a positive integer; got {max_epochs!r}")
@@ -145,13 +150,17 @@ def train(
             if out_of_time:
                 record["stopped"] = "max_time"
             if validate is not None:
-                record["val_loss"] = check_loss(validate(), where + " (validation)")
+                result = validate()
+                loss, acc = result if isinstance(result, tuple) else (result, None)
+                record["val_loss"] = check_loss(loss, where + " (validation)")
+                if acc is not None:
+                    record["val_accuracy"] = acc
             history.append(record)
             if callback is not None:
                 callback(record)
             if verbose:
                 print(format_record(record), file=sys.stderr, flush=True)
-            if stopper is not None and stopper.update(record["val_loss"], net):
+            if stopper is not None and stopper.update(record, net):
                 break
             if out_of_time:
                 break
@@ -167,6 +176,8 @@ def format_record(r):
     text = f"epoch {r['epoch']}: loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}"
     if "val_loss" in r:
         text += f", val_loss {r['val_loss']:.4f}"
+    if "val_accuracy" in r:
+        text += f", val_accuracy {r['val_accuracy']:.4f}"
     text += f" ({r['seconds']:.1f} s)"
     return text + (" [stopped: time limit]" if r.get("stopped") else "")
 

@@ -13,7 +13,10 @@ loss and what the caller asks for (``need_weights``, ``.copy_to_host()``).
 
 This is the one place where layers dispatch on the device: the layer modules
 themselves stay CPU code.  Layers without a CUDA path here raise a clear
-error when moved.
+error when moved.  Networks made of these layers (the models' nets) move too
+when their class is marked :func:`composite`: their own forward/backward then
+join, split and add arrays through :mod:`nlpkit.nn.array_ops`, which dispatches
+on the array type.
 """
 from __future__ import annotations
 
@@ -27,7 +30,19 @@ from ..errors import NlpkitError
 from . import cuda_support as S
 from . import elementwise_kernels_cuda as E
 
-_OVERRIDDEN = ("forward", "backward", "zero_grad", "state_dict")
+_OVERRIDDEN = ("forward", "backward", "zero_grad", "state_dict", "load_state_dict")
+_COMPOSITES = set()
+
+
+def composite(cls):
+    """Class decorator: ``cls``'s forward/backward only call its children and
+    :mod:`nlpkit.nn.array_ops`, so they run unchanged on any device.
+
+    ``move`` then accepts the class without a CUDA table entry and keeps its own
+    methods (as for Sequential).  Only the decorated class itself is accepted, not
+    its subclasses, which may override the methods with host-only code."""
+    _COMPOSITES.add(cls)
+    return cls
 
 
 # ------------------------------------------------------------------ moving modules
@@ -37,6 +52,7 @@ def move(module, device):
     mods = [m for _, m in module.named_modules()]
     table = _table() if device == "cuda" else {}
     if device == "cuda":
+        table.update({cls: (None, None) for cls in _COMPOSITES})
         missing = sorted({type(m).__name__ for m in mods if type(m) not in table})
         if missing:
             raise NlpkitError(f"{', '.join(missing)}: no CUDA implementation yet; "
@@ -55,6 +71,7 @@ def move(module, device):
                 m.__dict__["backward"] = types.MethodType(bwd, m)
             m.__dict__["zero_grad"] = types.MethodType(_zero_grad, m)
             m.__dict__["state_dict"] = types.MethodType(_state_dict, m)
+            m.__dict__["load_state_dict"] = types.MethodType(_load_state_dict, m)
         m.__dict__["device"] = device
         m._cache = None
     return module
@@ -67,6 +84,38 @@ def _zero_grad(self):
 
 def _state_dict(self):
     return {name: S.to_host(value).copy() for name, value in self.named_parameters()}
+
+
+def _load_state_dict(self, state, strict=True):
+    """``Module.load_state_dict`` (its key and shape checks) into host copies of the
+    parameters, then each copy to its device array (which keeps its identity: the
+    optimizer holds it)."""
+    from .module import Module
+    stores = [(m._params, name) for _, m in self.named_modules() for name in m._params]
+    device = [store[name] for store, name in stores]
+    for store, name in stores:
+        store[name] = store[name].copy_to_host()
+    try:
+        Module.load_state_dict(self, state, strict)
+        for (store, name), d in zip(stores, device):
+            d.copy_to_device(store[name])
+    finally:
+        for (store, name), d in zip(stores, device):
+            store[name] = d
+    return self
+
+
+def move_optimizer(optimizer, module):
+    """Point ``optimizer`` at ``module``'s parameters after ``module.to(...)`` replaced the
+    arrays, its state (moments, momentum buffers) moved to the parameters' device."""
+    from .optim import _pairs
+    optimizer.pairs = _pairs(module)
+    convert = S.to_device if module.device == "cuda" else S.to_host
+    for state in optimizer.state:
+        for key, value in state.items():
+            if isinstance(value, np.ndarray) or S.is_device_array(value):
+                state[key] = convert(value)
+    return optimizer
 
 
 # ------------------------------------------------------------------ checks shared by the layers

@@ -293,12 +293,22 @@ def test_early_stopping_keeps_best(task):
         random_state=0,
         validation_fraction=0.2,
         n_iter_no_change=2,
-    ).fit(X, y)
-    losses = [r["val_loss"] for r in clf.history_]
-    assert len(losses) < 40  # it stopped
-    # it stopped after two epochs that did not improve on the best by more than the tolerance
-    assert min(losses[-2:]) > min(losses[:-2]) - 1e-4
-    assert min(losses[:-2]) < losses[0]
+    )
+    snapshots = []  # the probabilities on X after every epoch
+
+    def record(info):
+        if info["event"] == "epoch":
+            snapshots.append(clf.predict_proba(X[:20]))
+
+    clf.fit(X, y, callback=record)
+    acc = [r["val_accuracy"] for r in clf.history_]
+    assert len(acc) < 40  # it stopped
+    # it stopped after two epochs that did not improve on the best accuracy
+    assert max(acc[-2:]) < max(acc[:-2]) + 1e-4
+    # and kept the weights of the first epoch with the best accuracy, not the last ones
+    best = int(np.argmax(acc))
+    np.testing.assert_allclose(clf.predict_proba(X[:20]), snapshots[best], rtol=1e-6)
+    assert best < len(acc) - 1
 
 
 def test_class_weight(task):
@@ -362,6 +372,7 @@ def test_bad_input(X, y, match):
         ({"max_epochs": 0}, "max_epochs"),
         ({"lr": -1.0}, "lr"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
+        ({"word_dropout": 1.0}, "word_dropout"),
         ({"device": "tpu"}, "device"),
     ],
 )
@@ -369,6 +380,34 @@ def test_bad_params(task, params, match):
     X, y = task
     with pytest.raises(ValueError, match=match):
         TextClassifier(**{**SMALL, **params}).fit(X, y)
+
+
+def test_word_dropout_replaces_real_tokens_by_unk():
+    from nlpkit.models import data
+
+    ids = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], np.int64)
+    rng = np.random.default_rng(0)
+    assert data.drop_words(ids, 0.0, rng) is ids
+    np.testing.assert_array_equal(
+        data.drop_words(ids, 1.0 - 1e-12, rng), np.where(ids > 0, data.UNK_ID, 0)
+    )
+    big = np.full((200, 50), 7, np.int64)
+    share = (data.drop_words(big, 0.25, rng) == data.UNK_ID).mean()
+    assert abs(share - 0.25) < 0.01
+
+
+def test_word_dropout_trains_the_unk_vector(task):
+    X, y = task
+    unk = {}
+    for rate in (0.0, 0.3):
+        clf = TextClassifier(**SMALL, word_dropout=rate).fit(X, y)
+        unk[rate] = clf.net_.embedding.weight[1].copy()
+    init = TextClassifier(**SMALL)
+    init.set_params(max_epochs=1, lr=1e-12).fit(X, y)  # (almost) the initial vectors
+    start = init.net_.embedding.weight[1]
+    # min_count=1: no training token is <unk> without word dropout, so its row never moves
+    np.testing.assert_allclose(unk[0.0], start, atol=1e-6)
+    assert np.abs(unk[0.3] - start).max() > 1e-3
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

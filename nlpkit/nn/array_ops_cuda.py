@@ -1,0 +1,150 @@
+"""CUDA twins of the array glue (``array_ops.py``): device arrays in, device arrays out.
+
+Joins, splits and transposes reuse the layout kernels of ``elementwise_kernels_cuda``
+and ``conv_kernels_cuda`` on (rows, columns) views; the one kernel of its own,
+``count_hits``, compares each row's arg max with its target and counts the hits
+with an atomic add, so a training step sends back one integer, not the logits.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import cuda_support as S
+from . import elementwise_kernels_cuda as E
+
+cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
+
+
+def _rows(x):
+    last = tuple(x.shape)[-1]
+    return x.reshape(x.size // last if last else 0, last)
+
+
+def concat_last(arrays):
+    lead = tuple(arrays[0].shape)[:-1]
+    out = S.empty(lead + (sum(tuple(a.shape)[-1] for a in arrays),), arrays[0].dtype)
+    offset = 0
+    for a in arrays:
+        E.copy_cols_cuda(_rows(a), _rows(out), offset)
+        offset += tuple(a.shape)[-1]
+    return out
+
+
+def _cols(x, offset, width):
+    out = S.empty(tuple(x.shape)[:-1] + (width,), x.dtype)
+    E.copy_cols_cuda(_rows(out), _rows(x), offset, to_dst=False)
+    return out
+
+
+def split_last(x, sections):
+    width = tuple(x.shape)[-1] // sections
+    return [_cols(x, i * width, width) for i in range(sections)]
+
+
+def split_at(x, width):
+    return _cols(x, 0, width), _cols(x, width, tuple(x.shape)[-1] - width)
+
+
+def swap12(x):
+    from .conv_kernels_cuda import swap12_cuda
+    return swap12_cuda(x)
+
+
+def copy(x):
+    out = S.empty(x.shape, x.dtype)
+    out.copy_to_device(x)
+    return out
+
+
+def add_all(arrays):
+    out = copy(arrays[0])
+    for a in arrays[1:]:
+        E.axpy_cuda(a, out)
+    return out
+
+
+def mul(x, m):
+    if not S.is_device_array(m):  # a host mask, broadcast to x's shape and sent once
+        m = np.ascontiguousarray(np.broadcast_to(m, tuple(x.shape)), dtype=x.dtype)
+    return E.mul_cuda(x, m)
+
+
+def take_rows(table, index):
+    index = np.asarray(index)
+    flat = np.ascontiguousarray(index.reshape(-1), dtype=np.int64)
+    return E.gather_rows_cuda(table, flat).reshape(*index.shape, table.shape[1])
+
+
+def add_rows(index, values, n_rows):
+    d = tuple(values.shape)[-1]
+    out = S.zeros((n_rows, d), values.dtype)
+    flat = np.ascontiguousarray(np.asarray(index).reshape(-1), dtype=np.int64)
+    E.scatter_add_rows_cuda(flat, _rows(values), out)
+    return out
+
+
+def take(x, index, axis):
+    from ..errors import NlpkitError
+    shape = tuple(x.shape)
+    if int(np.prod(shape[:axis], dtype=np.int64)) != 1:
+        raise NlpkitError(f"take: on the device only the first axis longer than 1 can be "
+                          f"indexed; got axis {axis} of shape {shape}")
+    rest = shape[axis + 1:]
+    rows = x.reshape(shape[axis], int(np.prod(rest, dtype=np.int64)))
+    index = np.asarray(index, dtype=np.int64)
+    return take_rows(rows, index).reshape(*(shape[:axis] + (len(index),) + rest))
+
+
+def _mean_weights(lengths, dtype):
+    lens = np.ascontiguousarray(lengths, dtype=np.int64)
+    return S.to_device(lens), S.to_device((1.0 / lens).astype(dtype))
+
+
+def masked_mean(x, lengths):
+    from .conv_kernels_cuda import mean_pool_cuda
+    return mean_pool_cuda(x, *_mean_weights(lengths, x.dtype))
+
+
+def masked_mean_backward(grad, lengths, n_steps):
+    from .conv_kernels_cuda import mean_pool_backward_cuda
+    b, d = grad.shape
+    return mean_pool_backward_cuda(grad, *_mean_weights(lengths, grad.dtype), (b, n_steps, d))
+
+
+def weighted_sum(values, weights):
+    w = S.to_device(np.asarray(weights).reshape(-1, 1), values.dtype)
+    total = S.zeros(1, values.dtype)
+    E.col_sums_cuda(values.reshape(values.size, 1), total, weights=w)
+    return float(total.copy_to_host()[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels():
+    global cuda
+    cuda = S.get_cuda()
+
+    @cuda.jit
+    def hits(x, targets, out):
+        """out[0] += number of rows r whose first arg max equals targets[r]."""
+        n, c = x.shape
+        for r in range(cuda.grid(1), n, cuda.gridsize(1)):
+            best, arg = x[r, 0], 0
+            for j in range(1, c):
+                if x[r, j] > best:
+                    best, arg = x[r, j], j
+            if arg == targets[r]:
+                cuda.atomic.add(out, 0, 1)
+
+    return dict(hits=hits)
+
+
+def count_hits(logits, targets):
+    x = _rows(logits)
+    t = S.to_device(np.ascontiguousarray(np.asarray(targets).reshape(-1), dtype=np.int64))
+    out = S.to_device(np.zeros(1, np.int64))
+    if x.shape[0] and x.shape[1]:
+        blocks, threads = S.grid_1d(x.shape[0])
+        _kernels()["hits"][blocks, threads](x, t, out)
+    return int(out.copy_to_host()[0])
