@@ -247,6 +247,22 @@ def pipeline_cases(rng):
         yield (name, f"{n_tok:.2g}M tokens dim {z['dim']}", n_tok, "M words",
                lambda e=est, k=kw: e(device="cpu", **k).fit(tokens),
                lambda e=est, k=kw: e(device="cuda", **k).fit(tokens))
+    yield from estimator_cases(lines, ids)
+
+
+def estimator_cases(lines, ids):
+    """The neural estimators, one epoch of fit on each device (labels: the first word's
+    id modulo 8), batch 32, embedding ``dim``, hidden ``H``."""
+    from nlpkit.models import TextClassifier
+    n = min(len(lines), 20_000)
+    docs, labels = lines[:n], ids[:n, 0] % 8
+    for enc in ("lstm", "cnn", "transformer"):
+        kw = dict(encoder=enc, embedding_dim=SIZES["dim"], hidden_size=SIZES["H"], max_epochs=1,
+                  early_stopping=False, random_state=0)
+        yield (f"TextClassifier(encoder='{enc}').fit, 1 epoch", f"{n} docs of 20 words",
+               n / 1e3, "k docs",
+               lambda k=kw: TextClassifier(device="cpu", **k).fit(docs, labels),
+               lambda k=kw: TextClassifier(device="cuda", **k).fit(docs, labels))
 
 
 def main():

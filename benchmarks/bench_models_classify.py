@@ -8,10 +8,12 @@ reach at least the LinearSVC accuracy (0.791) in at most 10 minutes on 2 cores.
 
 Each neural row's time counts everything it trains: skip-gram word vectors
 (nlpkit.Word2Vec) on the *training* verses only (no test verse, no other text),
-which initialise the embeddings, then the classifier, bounded by ``--max-time``
-(training stops there, keeping the weights with the best validation loss) with a
-cosine learning-rate decay, max+mean pooling, and early stopping on 5% of the
-training verses.
+which initialise the embeddings, then the classifier: ``--epochs`` epochs over all
+the training verses with AdamW, dropout 0.3, max+mean pooling and a cosine
+learning-rate decay, bounded by ``--max-time``.  ``--early-stopping`` holds out 5%
+instead and keeps the epoch with the best validation accuracy; on this data that
+choice is noisier than the last epoch of the cosine schedule (1,400 held-out verses
+move the accuracy by about a point).
 
 BLAS runs single-threaded by default (``--blas-threads``): the recurrent kernels
 call many small GEMMs in sequence, and two OpenBLAS threads on a busy 2-core
@@ -54,12 +56,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--encoders", default="lstm,cnn")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--optimizer", default="adamw")
+    ap.add_argument("--early-stopping", action="store_true")
     ap.add_argument(
         "--max-time", type=float, default=540.0, help="Seconds for one neural row, all included."
     )
     ap.add_argument("--pooling", default="max+mean")
-    ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--pretrain", choices=["w2v", "none"], default="w2v")
     ap.add_argument("--blas-threads", type=int, default=1)
@@ -150,6 +154,8 @@ def main():
                 lr_schedule="cosine",
                 lr=args.lr,
                 batch_size=32,
+                optimizer=args.optimizer,
+                early_stopping=args.early_stopping,
                 validation_fraction=0.05,
                 n_iter_no_change=3,
                 random_state=0,

@@ -166,3 +166,27 @@ def test_cuda_without_a_gpu_fails_with_the_backend_message(monkeypatch):
     monkeypatch.setattr(backend, "_cuda_probe", lambda: (None, "no CUDA GPU was found"))
     with pytest.raises(backend.DeviceError, match="device 'cuda' is not available: no CUDA GPU"):
         TextClassifier(device="cuda", **SMALL).fit(DOCS, LABELS)
+
+
+def test_cli_device_cuda_trains_the_same_model(tmp_path):
+    """``nlpkit --device cuda classify train`` runs on the device and writes the model the
+    CPU would have written."""
+    from click.testing import CliRunner
+
+    from nlpkit.cli.main import cli
+    from nlpkit.models.io import load_model
+
+    train = tmp_path / "train.tsv"
+    train.write_text("".join(f"{lab}\t{doc}\n" for doc, lab in zip(DOCS, LABELS)))
+    probs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.pkl.gz"
+        r = CliRunner().invoke(cli, [
+            "--quiet", "--device", device, "classify", "train", str(train), "-o", str(out),
+            "--encoder", "cnn", "--embedding-dim", "4", "--hidden-size", "2", "--epochs", "1",
+            "--batch-size", "2", "--validation-fraction", "0", "--seed", "0"])
+        assert r.exit_code == 0, r.output
+        clf = load_model(out, kind="TextClassifier")
+        assert clf.device == device  # the global option reached the estimator
+        probs[device] = clf.set_params(device="cpu").predict_proba(DOCS)
+    assert _rel_err(probs["cuda"], probs["cpu"]) < TOL
