@@ -36,6 +36,16 @@ def classify():
 @click.option(
     "--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True
 )
+@click.option(
+    "--pooling", type=click.Choice(["max", "mean", "max+mean"]), default="max", show_default=True
+)
+@click.option(
+    "--word-dropout",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Share of training tokens read as <unk> in each batch.",
+)
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--lowercase", is_flag=True, help="Lowercase the text first.")
 @click.option(
@@ -52,8 +62,8 @@ def classify():
     "--pretrained", default=None, help="Word vectors (word2vec/fastText file) for the embeddings."
 )
 def train_cmd(
-    data, output, encoder, optimizer, min_count, lowercase, patience, class_weight, pretrained,
-    **common,
+    data, output, encoder, optimizer, pooling, word_dropout, min_count, lowercase, patience,
+    class_weight, pretrained, **common,
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
@@ -65,6 +75,8 @@ def train_cmd(
         encoder=encoder,
         pretrained=pretrained,
         optimizer=optimizer,
+        pooling=pooling,
+        word_dropout=word_dropout,
         min_count=min_count,
         lowercase=lowercase,
         n_iter_no_change=patience,
