@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--g2p-batch-size", type=int, default=64)
     ap.add_argument("--g2p-lr", type=float, default=3e-3)
     ap.add_argument("--g2p-hidden", type=int, default=256)
+    ap.add_argument("--g2p-clip", type=float, default=1.0, help="Gradient norm clip (0: off).")
     ap.add_argument("--beam", type=int, default=5, help="Beam width for the second g2p score.")
     ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--reverse-max-time", type=float, default=300.0)
@@ -120,6 +121,7 @@ def main():
             lr=args.g2p_lr,
             batch_size=args.g2p_batch_size,
             dropout=args.g2p_dropout,
+            clip=args.g2p_clip or None,
             random_state=0,
             n_jobs=args.threads,
             verbose=1,
@@ -132,7 +134,7 @@ def main():
             (
                 f"g2p CMUdict, {len(Xg)} train / {len(Xgt)} test words, "
                 f"{g.history_[-1]['epoch']} epochs (time-bounded), dropout {args.g2p_dropout}, "
-                f"batch {args.g2p_batch_size}",
+                f"batch {args.g2p_batch_size}, clip {args.g2p_clip}",
                 f"WER {wer:.3f} (greedy), {beam:.3f} (beam {args.beam})",
                 t,
             )

@@ -22,17 +22,14 @@ def seed_from(random_state) -> int:
 
 
 @contextlib.contextmanager
-def compute(n_jobs, device, where, model=None, cpu_only=None):
+def compute(n_jobs, device, model):
     """Threads for the kernels, and ``model.net_`` (with ``model._optimizer``) on ``device``
     for the block.
 
     On 'cuda' the network and the optimizer's state go to the GPU once, for the
     whole block, and come back to the host after it: between calls an estimator
-    holds a plain host network (it pickles, loads and predicts on the CPU).
-    ``cpu_only`` names what cannot run on the GPU yet (then 'cuda' is refused)."""
+    holds a plain host network (it pickles, loads and predicts on the CPU)."""
     device = backend.resolve_device(device)
-    if device == "cuda" and (cpu_only or model is None):
-        raise NlpkitError(f"{where}: {cpu_only or 'this'} runs on the CPU only; use device='cpu'")
     with backend.threads(n_jobs):
         if device == "cpu":
             yield device

@@ -194,7 +194,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         docs = self._check_x(X, y)
         self.classes_ = classes
         self._setup(docs)
-        with compute(self.n_jobs, self.device, "TextClassifier.fit", self):
+        with compute(self.n_jobs, self.device, self):
             self._train(docs, y_idx, self.max_epochs, self.early_stopping, callback)
         return self
 
@@ -221,7 +221,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         if first:
             self._setup(docs)
         y_idx = np.searchsorted(self.classes_, y)
-        with compute(self.n_jobs, self.device, "TextClassifier.partial_fit", self):
+        with compute(self.n_jobs, self.device, self):
             self._train(docs, y_idx, 1, False, callback)
         return self
 
@@ -355,7 +355,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         lengths = np.minimum([len(a) for a in ids], self.max_length)
         out = np.empty((len(ids), len(self.classes_)), np.float32)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, "TextClassifier.predict", self):
+        with compute(self.n_jobs, self.device, self):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
                 out[rows] = softmax(A.to_host(self.net_(x, lens)))

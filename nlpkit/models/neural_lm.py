@@ -224,7 +224,7 @@ class NeuralLM(NeuralEstimator):
             )
         )
         seqs = self._encode(sentences)
-        with compute(self.n_jobs, self.device, "NeuralLM.fit", self):
+        with compute(self.n_jobs, self.device, self):
             self._train(seqs, callback)
         return self
 
@@ -277,7 +277,7 @@ class NeuralLM(NeuralEstimator):
         check_is_fitted(self, "net_")
         sentences = self._sentences(X)
         seqs = self._encode(sentences)
-        with compute(self.n_jobs, self.device, "NeuralLM.token_logprobs", self):
+        with compute(self.n_jobs, self.device, self):
             lp, _ = self._target_logprobs(seqs)
         shares = getattr(self, "unk_share_", {})
         out = []
@@ -331,7 +331,7 @@ class NeuralLM(NeuralEstimator):
         out = []
         self.net_.eval()
         recurrent = self.cell != "transformer"
-        with compute(self.n_jobs, self.device, "NeuralLM.generate", self):
+        with compute(self.n_jobs, self.device, self):
             logits, state = self.net_(np.array([ids]), np.array([len(ids)]))
             for _ in range(max_tokens):
                 z = A.to_host(logits)[0, -1].astype(np.float64)

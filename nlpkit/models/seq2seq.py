@@ -40,11 +40,13 @@ IGNORE = -100
 _PREDICT_BATCH = 64
 
 
+@composite
 class AdditiveAttention(Module):
     """``score(q, k) = v · tanh(W q + U k)``; padded keys get no weight.
 
     ``forward(query (B, T, D), keys (B, S, D), key_padding_mask (B, S)) -> context (B, T, D)``
-    (the keys are also the values); ``backward(grad) -> (d_query, d_keys)``.
+    (the keys are also the values); ``backward(grad) -> (d_query, d_keys)``.  Written
+    against ``array_ops``, so it runs on numpy or CUDA device arrays alike.
     """
 
     def __init__(self, dim, attn_dim, dtype=np.float32, rng=None):
@@ -56,25 +58,18 @@ class AdditiveAttention(Module):
 
     def forward(self, query, keys, key_padding_mask):
         pq, pk = self.w_query(query), self.w_key(keys)  # (B,T,A), (B,S,A)
-        e = np.tanh(pq[:, :, None, :] + pk[:, None, :, :])  # (B,T,S,A)
-        s = e @ self.v  # (B,T,S)
-        s = np.where(key_padding_mask[:, None, :], -np.inf, s)
-        s = s - s.max(axis=2, keepdims=True)
-        a = np.exp(s)
-        a /= a.sum(axis=2, keepdims=True)
+        s, e = A.additive_scores(pq, pk, self.v)  # (B,T,S), the tanh (B,T,S,A)
+        a = A.masked_softmax(s, key_padding_mask)
         self._cache = e, a, keys
-        return a @ keys
+        return A.bmm(a, keys)
 
     def backward(self, grad):
         e, a, keys = self._need_cache()
-        dkeys = np.swapaxes(a, 1, 2) @ grad  # through the values
-        da = grad @ np.swapaxes(keys, 1, 2)
-        ds = a * (da - (da * a).sum(axis=2, keepdims=True))  # softmax backward
-        self._grads["v"] += np.einsum("bts,btsa->a", ds, e)
-        dpre = ds[..., None] * self.v * (1 - e * e)  # (B,T,S,A)
-        dq = self.w_query.backward(np.ascontiguousarray(dpre.sum(axis=2)))
-        dkeys += self.w_key.backward(np.ascontiguousarray(dpre.sum(axis=1)))
-        return dq, dkeys
+        dkeys = A.bmm(a, grad, trans_a=True)  # through the values
+        ds = A.softmax_backward(a, A.bmm(grad, keys, trans_b=True))
+        d_pq, d_pk = A.additive_scores_backward(ds, self.v, e, self._grads["v"])
+        dq = self.w_query.backward(d_pq)
+        return dq, A.add_all([dkeys, self.w_key.backward(d_pk)])
 
 
 @composite
@@ -288,13 +283,9 @@ class Seq2Seq(NeuralEstimator):
             )
         )
         src_ids, tgt_ids = data.encode(self.src_vocab_, src), self._targets(tgt)
-        with compute(self.n_jobs, self.device, "Seq2Seq.fit", self, self._cpu_only()):
+        with compute(self.n_jobs, self.device, self):
             self._train(src_ids, tgt_ids, callback)
         return self
-
-    def _cpu_only(self):
-        """What of this model has no CUDA path (None: all of it runs on the GPU)."""
-        return "attention='additive'" if self.attention == "additive" else None
 
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])
@@ -326,7 +317,7 @@ class Seq2Seq(NeuralEstimator):
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(ids)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, "Seq2Seq.predict", self, self._cpu_only()):
+        with compute(self.n_jobs, self.device, self):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, xl = data.pad_batch([ids[i] for i in rows])
                 max_len = self.max_output_length or int(2 * xl.max() + 10)

@@ -212,7 +212,7 @@ class SequenceTagger(NeuralEstimator):
             )
         self._setup(docs)
         tag_ids = [self._encode_tags(t) for t in tags]
-        with compute(self.n_jobs, self.device, "SequenceTagger.fit", self):
+        with compute(self.n_jobs, self.device, self):
             self._train(docs, tag_ids, callback)
         return self
 
@@ -307,7 +307,7 @@ class SequenceTagger(NeuralEstimator):
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(docs)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, "SequenceTagger.predict", self):
+        with compute(self.n_jobs, self.device, self):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, lens, chars, _ = self._batch(docs, ids, rows)
                 p = softmax(A.to_host(self.net_(x, lens, chars)))

@@ -128,6 +128,54 @@ def _valid(lengths, n_steps, dtype):
     return steps[:, :, None].astype(dtype)
 
 
+def bmm(a, b, trans_a=False, trans_b=False):
+    """The batched product ``op(a) @ op(b)`` of 3-D arrays (``op`` swaps the last two axes)."""
+    if is_device_array(a):
+        from .matmul_cuda import gemm
+        return gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+    return (np.swapaxes(a, 1, 2) if trans_a else a) @ (np.swapaxes(b, 1, 2) if trans_b else b)
+
+
+def masked_softmax(scores, key_padding_mask):
+    """Softmax over the last axis of (B, T, S) ``scores``; keys where the host (B, S) bool
+    ``key_padding_mask`` is set get no weight."""
+    if is_device_array(scores):
+        from .attention_kernels_cuda import masked_softmax_cuda
+        return masked_softmax_cuda(scores, key_padding=key_padding_mask)
+    s = np.where(key_padding_mask[:, None, :], -np.inf, scores)
+    s = s - s.max(axis=2, keepdims=True)
+    a = np.exp(s)
+    a /= a.sum(axis=2, keepdims=True)
+    return a
+
+
+def softmax_backward(probs, dprobs):
+    """The scores' gradient of a softmax over the last axis of 3-D ``probs``."""
+    if is_device_array(probs):
+        from .attention_kernels_cuda import softmax_backward_cuda
+        return softmax_backward_cuda(probs, dprobs)
+    return probs * (dprobs - (dprobs * probs).sum(axis=2, keepdims=True))
+
+
+def additive_scores(pq, pk, v):
+    """Bahdanau scores ``tanh(pq[:, :, None] + pk[:, None]) @ v`` of (B, T, A) and (B, S, A):
+    ``(scores (B, T, S), e = the tanh (B, T, S, A))``."""
+    if is_device_array(pq):
+        return _cuda().additive_scores(pq, pk, v)
+    e = np.tanh(pq[:, :, None, :] + pk[:, None, :, :])
+    return e @ v, e
+
+
+def additive_scores_backward(ds, v, e, grad_v):
+    """The adjoint of :func:`additive_scores` for the scores' gradient ``ds``: adds the
+    gradient of ``v`` into ``grad_v`` and returns ``(d_pq, d_pk)``."""
+    if is_device_array(ds):
+        return _cuda().additive_scores_backward(ds, v, e, grad_v)
+    grad_v += np.einsum("bts,btsa->a", ds, e)
+    dpre = ds[..., None] * v * (1 - e * e)  # (B,T,S,A)
+    return np.ascontiguousarray(dpre.sum(axis=2)), np.ascontiguousarray(dpre.sum(axis=1))
+
+
 def weighted_sum(values, weights):
     """``float((values * weights).sum())`` for a 1-D array and host weights: a float back."""
     if is_device_array(values):

@@ -1,9 +1,13 @@
 """CUDA twins of the array glue (``array_ops.py``): device arrays in, device arrays out.
 
 Joins, splits and transposes reuse the layout kernels of ``elementwise_kernels_cuda``
-and ``conv_kernels_cuda`` on (rows, columns) views; the one kernel of its own,
-``count_hits``, compares each row's arg max with its target and counts the hits
-with an atomic add, so a training step sends back one integer, not the logits.
+and ``conv_kernels_cuda`` on (rows, columns) views.  Kernels of its own:
+``count_hits`` compares each row's arg max with its target and counts the hits
+with an atomic add, so a training step sends back one integer, not the logits;
+the additive (Bahdanau) scores' broadcast add of (B, T, A) and (B, S, A) into
+(B, T, S, A) and, for their backward, the tanh gradient summed over the keys or
+the queries (one thread per output element, so no atomics).  The tanh and the
+products with ``v`` reuse the activation kernel and ``gemm``.
 """
 from __future__ import annotations
 
@@ -148,3 +152,70 @@ def count_hits(logits, targets):
         blocks, threads = S.grid_1d(x.shape[0])
         _kernels()["hits"][blocks, threads](x, t, out)
     return int(out.copy_to_host()[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _additive_kernels(dtype_name):
+    global cuda
+    cuda = S.get_cuda()
+    ONE = np.dtype(dtype_name).type(1)  # typed: float32 stays float32
+
+    @cuda.jit
+    def pair_sum(x, y, out):
+        """out[b, t, s, :] = x[b, t, :] + y[b, s, :]."""
+        nb, nt, ns, na = out.shape
+        for i in range(cuda.grid(1), nb * nt * ns * na, cuda.gridsize(1)):
+            a = i % na
+            r = i // na
+            s = r % ns
+            r //= ns
+            t = r % nt
+            b = r // nt
+            out[b, t, s, a] = x[b, t, a] + y[b, s, a]
+
+    @cuda.jit
+    def tanh_sum(ds, v, e, out, over_keys):
+        """out[b, i, a] = sum over j of ds * v[a] * (1 - e * e) at query i, key j when
+        over_keys, else at query j, key i (the CPU's product order, then the sum)."""
+        nb, nt, ns, na = e.shape
+        n_i = out.shape[1]
+        n_j = ns if over_keys else nt
+        for k in range(cuda.grid(1), nb * n_i * na, cuda.gridsize(1)):
+            a = k % na
+            r = k // na
+            i = r % n_i
+            b = r // n_i
+            acc = ONE - ONE
+            for j in range(n_j):
+                if over_keys:
+                    y = e[b, i, j, a]
+                    acc += ds[b, i, j] * v[a] * (ONE - y * y)
+                else:
+                    y = e[b, j, i, a]
+                    acc += ds[b, j, i] * v[a] * (ONE - y * y)
+            out[b, i, a] = acc
+
+    return dict(pair_sum=pair_sum, tanh_sum=tanh_sum)
+
+
+def _launch_additive(name, n, *args):
+    S.launch_1d(_additive_kernels, name, n, args[0].dtype, *args)
+
+
+def additive_scores(pq, pk, v):
+    from .matmul_cuda import gemm
+    b, t, a = pq.shape
+    e = S.empty((b, t, pk.shape[1], a), pq.dtype)
+    _launch_additive("pair_sum", e.size, pq, pk, e)
+    E.activation_cuda("tanh", e, out=e)
+    return gemm(_rows(e), v.reshape(a, 1)).reshape(*e.shape[:3]), e
+
+
+def additive_scores_backward(ds, v, e, grad_v):
+    from .matmul_cuda import gemm
+    b, t, s, a = e.shape
+    gemm(ds.reshape(1, b * t * s), _rows(e), out=grad_v.reshape(1, a), beta=1.0)
+    d_pq, d_pk = S.empty((b, t, a), e.dtype), S.empty((b, s, a), e.dtype)
+    for out, over_keys in ((d_pq, True), (d_pk, False)):
+        _launch_additive("tanh_sum", out.size, ds, v, e, out, over_keys)
+    return d_pq, d_pk

@@ -114,9 +114,7 @@ def _kernels(dtype_name):
 
 
 def _launch(name, n, dtype, *args):
-    if n:
-        blocks, threads = S.grid_1d(n)
-        _kernels(np.dtype(dtype).name)[name][blocks, threads](*args)
+    S.launch_1d(_kernels, name, n, dtype, *args)
 
 
 def im2col_cuda(x, pad_left, stride, dilation, kernel_size, out_len):

@@ -40,6 +40,14 @@ def grid_1d(n: int) -> tuple[int, int]:
     return backend.cuda_grid(n, threads_per_block=256, max_blocks=4096)
 
 
+def launch_1d(kernels, name, n, dtype, *args):
+    """Run ``kernels(dtype name)[name]`` (a lazily compiled table of grid-stride kernels)
+    over ``n`` items; nothing to launch when ``n`` is 0."""
+    if n:
+        blocks, threads = grid_1d(n)
+        kernels(np.dtype(dtype).name)[name][blocks, threads](*args)
+
+
 def grid_rows(n_rows: int) -> tuple[int, int]:
     """``(blocks, threads)`` for the row kernels: a block per row, grid-stride over rows."""
     cap = 2 if backend.simulator_enabled() else 65535

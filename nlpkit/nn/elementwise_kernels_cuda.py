@@ -128,9 +128,7 @@ def _flat_view(a):
 
 
 def _launch_flat(name, n, *args):
-    if n:
-        blocks, threads = S.grid_1d(n)
-        _flat(args[0].dtype.name)[name][blocks, threads](*args)
+    S.launch_1d(_flat, name, n, args[0].dtype, *args)
 
 
 def activation_cuda(kind, x, out=None):
@@ -480,9 +478,7 @@ def _moves(dtype_name):
 
 
 def _launch_moves(name, n, *args):
-    if n:
-        blocks, threads = S.grid_1d(n)
-        _moves(args[0].dtype.name)[name][blocks, threads](*args)
+    S.launch_1d(_moves, name, n, args[0].dtype, *args)
 
 
 def split_heads_cuda(x, n_heads, batch_first):

@@ -72,9 +72,7 @@ def _kernels(dtype_name):
 
 
 def _launch(name, n, dtype, *args):
-    if n:
-        blocks, threads = S.grid_1d(n)
-        _kernels(np.dtype(dtype).name)[name][blocks, threads](*args)
+    S.launch_1d(_kernels, name, n, dtype, *args)
 
 
 def add_table_cuda(x, table, batch_first):

@@ -5,6 +5,7 @@ predictions and the fitted parameters must agree to float32 rounding.  Data and
 sizes are tiny, one or two training steps, since the simulator runs every GPU
 thread in Python (a matrix product there costs about 0.1 s).
 """
+import copy
 import functools
 import pickle
 
@@ -12,11 +13,10 @@ import numpy as np
 import pytest
 
 from nlpkit import backend
-from nlpkit.errors import NlpkitError
 from nlpkit.models import NeuralLM, Seq2Seq, SequenceTagger, TextClassifier, data
 from nlpkit.models.base import compute
-from nlpkit.models.seq2seq import BOS_ID
-from nlpkit.nn.cuda_support import is_device_array
+from nlpkit.models.seq2seq import BOS_ID, AdditiveAttention
+from nlpkit.nn.cuda_support import is_device_array, to_device
 
 pytestmark = pytest.mark.cuda
 TOL = 1e-4  # float32, as for the nn layers' CUDA twins
@@ -140,26 +140,47 @@ def test_language_model_on_cuda_matches_cpu():
 def _first_step_probs(model, source):
     """The decoder's probabilities of the first output token for ``source``."""
     x, xl = data.pad_batch(data.encode(model.src_vocab_, [source.split()]))
-    with compute(None, model.device, "test", model):
+    with compute(None, model.device, model):
         mem, state, pad = model._start(x, xl)
         bos = np.full((1, 1), BOS_ID, np.int64)
         logits, _ = model.net_.decode_step(bos, np.ones(1, np.int64), state, mem, pad)
         return np.exp(model._log_probs(logits))  # 0 for the banned tokens (log-prob -inf)
 
 
-def test_seq2seq_on_cuda_matches_cpu():
+@pytest.mark.parametrize("attention", ["dot", "additive"])
+def test_seq2seq_on_cuda_matches_cpu(attention):
     # SGD for the attention's key bias, as for the transformer above; beam search picks
     # the hypotheses' decoder states on the device
     X, y = ["a b", "b c a", "c a", "a b b"], ["b a", "a c b", "a c", "b b a"]
     kw = {**SMALL, "hidden_size": 4, "batch_size": 4, "optimizer": "sgd", "lr": 0.5,
-          "max_output_length": 2, "beam_size": 2}
+          "max_output_length": 2, "beam_size": 2, "attention": attention}
     cpu = Seq2Seq(device="cpu", **kw).fit(X, y)
     gpu = Seq2Seq(device="cuda", **kw).fit(X, y)
     _same_fit(cpu, gpu)
     assert _rel_err(_first_step_probs(gpu, X[1]), _first_step_probs(cpu, X[1])) < TOL
     assert gpu.predict(X[:1]) == cpu.predict(X[:1])
-    with pytest.raises(NlpkitError, match="attention='additive' runs on the CPU only"):
-        Seq2Seq(device="cuda", attention="additive", **kw).fit(X, y)
+    assert gpu.predict(X[:1], beam_size=1) == cpu.predict(X[:1], beam_size=1)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, TOL), (np.float64, 1e-10)])
+def test_additive_attention_on_device_arrays_matches_numpy(dtype, tol):
+    # padded keys in the second row; every gradient (inputs, v, both projections)
+    rng = np.random.default_rng(0)
+    q, k, g = (rng.normal(size=s).astype(dtype) for s in [(2, 3, 4), (2, 5, 4), (2, 3, 4)])
+    pad = np.zeros((2, 5), bool)
+    pad[1, 3:] = True
+    cpu = AdditiveAttention(4, 6, dtype=dtype, rng=0)
+    gpu = copy.deepcopy(cpu).to("cuda")
+    want = [cpu(q, k, pad), *cpu.backward(g)]
+    got = [gpu(to_device(q), to_device(k), pad), *gpu.backward(to_device(g))]
+    for a, b in zip(got, want):
+        assert is_device_array(a)
+        assert _rel_err(a.copy_to_host(), b) < tol
+    assert np.all(got[2].copy_to_host()[1, 3:] == 0)  # padded keys get nothing
+    gpu.to("cpu")
+    for name, grad in cpu.grads.items():
+        assert np.abs(grad).max() > 0, name
+        assert _rel_err(gpu.grads[name], grad) < tol, name
 
 
 def test_cuda_without_a_gpu_fails_with_the_backend_message(monkeypatch):
