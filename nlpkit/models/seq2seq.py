@@ -18,6 +18,7 @@ from ..errors import NlpkitError
 from ..nn import (
     LSTM,
     CrossEntropyLoss,
+    MeanPoolTime,
     Dropout,
     Embedding,
     Linear,
@@ -105,6 +106,7 @@ class Seq2SeqNet(Module):
         else:
             raise NlpkitError(f"encoder must be 'bilstm' or 'transformer'; got {encoder!r}")
         self.memory = Linear(self.encoder.output_size, hidden_size, rng=rng)
+        self.pool = MeanPoolTime(dim=1)  # the decoder starts from the mean encoder state
         self.bridge = Linear(hidden_size, hidden_size, rng=rng)
         self.bridge_act = Tanh()
         self.decoder = LSTM(embedding_dim, hidden_size, batch_first=True, rng=rng)
@@ -123,15 +125,12 @@ class Seq2SeqNet(Module):
     # -- encoder side
     def encode(self, src, src_lengths):
         mem = self.memory(self.encoder(self.dropout(self.src_embedding(src)), src_lengths))
-        pooled = A.masked_mean(mem, src_lengths)
-        h0 = self.bridge_act(self.bridge(pooled))
-        self._enc = src_lengths, src.shape[1]
+        h0 = self.bridge_act(self.bridge(self.pool(mem, src_lengths)))
         return mem, h0.reshape(1, *h0.shape)  # (1, B, H)
 
     def encode_backward(self, dmem, dh0):
-        lengths, n_steps = self._enc
         dpooled = self.bridge.backward(self.bridge_act.backward(dh0.reshape(*dh0.shape[1:])))
-        dmem = A.add_all([dmem, A.masked_mean_backward(dpooled, lengths, n_steps)])
+        dmem = A.add_all([dmem, self.pool.backward(dpooled)])
         g = self.encoder.backward(self.memory.backward(dmem))
         self.src_embedding.backward(self.dropout.backward(g))
 

@@ -106,28 +106,6 @@ def zeros_like(x):
     return np.zeros_like(x)
 
 
-def masked_mean(x, lengths):
-    """(B, T, D) -> (B, D): the mean over each row's first ``lengths[b]`` (>= 1) steps."""
-    if is_device_array(x):
-        return _cuda().masked_mean(x, lengths)
-    valid = _valid(lengths, x.shape[1], x.dtype)
-    return (x * valid).sum(axis=1) / lengths[:, None].astype(x.dtype)
-
-
-def masked_mean_backward(grad, lengths, n_steps):
-    """The (B, T, D) input gradient of :func:`masked_mean` for its output gradient (B, D)."""
-    if is_device_array(grad):
-        return _cuda().masked_mean_backward(grad, lengths, n_steps)
-    valid = _valid(lengths, n_steps, grad.dtype)
-    return valid * (grad / lengths[:, None].astype(grad.dtype))[:, None, :]
-
-
-def _valid(lengths, n_steps, dtype):
-    """(B, T, 1) ones at the real steps, zeros at the padding."""
-    steps = np.arange(n_steps)[None, :] < np.asarray(lengths)[:, None]
-    return steps[:, :, None].astype(dtype)
-
-
 def bmm(a, b, trans_a=False, trans_b=False):
     """The batched product ``op(a) @ op(b)`` of 3-D arrays (``op`` swaps the last two axes)."""
     if is_device_array(a):

@@ -101,22 +101,6 @@ def take(x, index, axis):
     return take_rows(rows, index).reshape(*(shape[:axis] + (len(index),) + rest))
 
 
-def _mean_weights(lengths, dtype):
-    lens = np.ascontiguousarray(lengths, dtype=np.int64)
-    return S.to_device(lens), S.to_device((1.0 / lens).astype(dtype))
-
-
-def masked_mean(x, lengths):
-    from .conv_kernels_cuda import mean_pool_cuda
-    return mean_pool_cuda(x, *_mean_weights(lengths, x.dtype))
-
-
-def masked_mean_backward(grad, lengths, n_steps):
-    from .conv_kernels_cuda import mean_pool_backward_cuda
-    b, d = grad.shape
-    return mean_pool_backward_cuda(grad, *_mean_weights(lengths, grad.dtype), (b, n_steps, d))
-
-
 def weighted_sum(values, weights):
     w = S.to_device(np.asarray(weights).reshape(-1, 1), values.dtype)
     total = S.zeros(1, values.dtype)
