@@ -12,9 +12,8 @@ softmax covers the ``--max-vocab`` most frequent words; the other training words
 scored as ``P(<unk>)`` times their share of the ``<unk>`` count, so both models score
 exactly the same tokens (the table shows the same words and OOVs for both).
 
-BLAS runs single-threaded by default (``--blas-threads``): the recurrent kernels
-call many small GEMMs in sequence, and two OpenBLAS threads on a busy 2-core
-machine made them 10-100x slower; Numba's kernels still use ``--threads`` cores.
+BLAS is not set here: the estimators run it on one thread themselves (see
+``nlpkit.backend.blas_threads``), so these are the figures users get.
 The speed row times one epoch-equivalent of batches for nlpkit and torch
 (same sizes, same threads; median of ``--repeats``).
 
@@ -33,7 +32,6 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from blas import limit_blas  # noqa: E402
 from common import machine  # noqa: E402
 
 
@@ -72,7 +70,6 @@ def main():
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--max-time", type=float, default=840.0, help="Training seconds.")
     ap.add_argument("--max-vocab", type=int, default=5000)
-    ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--embedding-dim", type=int, default=200)
     ap.add_argument("--hidden-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
@@ -80,7 +77,6 @@ def main():
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--subset", type=int, default=None, help="Train on this many sentences (quick runs).")
     args = ap.parse_args()
-    limit_blas(args.blas_threads)
 
     from nlpkit import corpora
     from nlpkit.models import NeuralLM

@@ -4,9 +4,8 @@ character CNN) against the most-frequent-tag baseline, same data.
 NAME F1 on the test split (token level) and training wall time.  Acceptance:
 NAME F1 at least 0.92 (the most-frequent-tag baseline scores 0.874).
 
-BLAS runs single-threaded by default (``--blas-threads``): the recurrent kernels
-call many small GEMMs in sequence, and two OpenBLAS threads on a busy 2-core
-machine made them 10-100x slower; Numba's kernels still use ``--threads`` cores.
+BLAS is not set here: the estimators run it on one thread themselves (see
+``nlpkit.backend.blas_threads``), so these are the figures users get.
 
 Run as users run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
@@ -22,7 +21,6 @@ import time
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(__file__))
-from blas import limit_blas  # noqa: E402
 from common import machine  # noqa: E402
 
 
@@ -33,12 +31,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--char-dim", type=int, default=16)
-    ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument(
         "--subset", type=int, default=None, help="Train on this many verses only (quick runs)."
     )
     args = ap.parse_args()
-    limit_blas(args.blas_threads)
 
     from sklearn.metrics import f1_score
 

@@ -125,6 +125,24 @@ def threads(n_jobs: int | None):
         numba.set_num_threads(old)
 
 
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Run the block with every loaded BLAS library on ``n`` threads, restoring them after.
+
+    The neural models call two OpenBLAS builds in turn: NumPy's (``@`` in the layers) and
+    SciPy's, which Numba's ``np.dot`` links inside the recurrent kernels.  Each keeps its
+    own pool of threads that spin-wait after a call, so with both at two threads on two
+    cores they take the cores from each other and from Numba's threads: g2p training ran
+    2.5x slower than with one BLAS thread, and the products there (tens to hundreds of
+    rows) gain nothing from a second one.  ``threadpoolctl`` comes with scikit-learn.
+    """
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS Numba calls, so the limit reaches it)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
 def cuda_grid(n: int, threads_per_block: int = 128, max_blocks: int = 1024) -> tuple[int, int]:
     """``(blocks, threads)`` for a 1-D launch over ``n`` items (grid-stride loops inside).
 

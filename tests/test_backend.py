@@ -99,3 +99,19 @@ def test_vocabulary_built_on_cuda_equals_cpu():
     gpu, remap_gpu = Vocabulary.from_ids(first_seen, ids, device="cuda")
     assert cpu == gpu and np.array_equal(remap_cpu, remap_gpu)
     assert cpu.itos == ["<s>", "</s>", "<unk>", "a", "b", "c"]
+
+
+def test_blas_threads_cover_numpys_and_numbas_blas_and_are_restored():
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas()
+        with backend.blas_threads(1):
+            inside = blas()
+        assert blas() == before
+    assert set(before.values()) == {2} and set(inside.values()) == {1}
+    assert inside.keys() == before.keys()

@@ -46,6 +46,13 @@ def classify():
     show_default=True,
     help="Share of training tokens read as <unk> in each batch.",
 )
+@click.option(
+    "--word-ngrams",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="2 also gives each word pair seen twice a vector (fastText's -wordNgrams).",
+)
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--lowercase", is_flag=True, help="Lowercase the text first.")
 @click.option(
@@ -62,8 +69,8 @@ def classify():
     "--pretrained", default=None, help="Word vectors (word2vec/fastText file) for the embeddings."
 )
 def train_cmd(
-    data, output, encoder, optimizer, pooling, word_dropout, min_count, lowercase, patience,
-    class_weight, pretrained, **common,
+    data, output, encoder, optimizer, pooling, word_dropout, word_ngrams, min_count, lowercase,
+    patience, class_weight, pretrained, **common,
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
@@ -77,6 +84,7 @@ def train_cmd(
         optimizer=optimizer,
         pooling=pooling,
         word_dropout=word_dropout,
+        word_ngrams=word_ngrams,
         min_count=min_count,
         lowercase=lowercase,
         n_iter_no_change=patience,

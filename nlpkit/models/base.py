@@ -23,14 +23,15 @@ def seed_from(random_state) -> int:
 
 @contextlib.contextmanager
 def compute(n_jobs, device, model):
-    """Threads for the kernels, and ``model.net_`` (with ``model._optimizer``) on ``device``
-    for the block.
+    """Threads for the kernels (BLAS on one), and ``model.net_`` (with
+    ``model._optimizer``) on ``device`` for the block.
 
     On 'cuda' the network and the optimizer's state go to the GPU once, for the
     whole block, and come back to the host after it: between calls an estimator
     holds a plain host network (it pickles, loads and predicts on the CPU)."""
     device = backend.resolve_device(device)
-    with backend.threads(n_jobs):
+    # one BLAS thread: see backend.blas_threads (Numba's kernels still get n_jobs threads)
+    with backend.threads(n_jobs), backend.blas_threads(1):
         if device == "cpu":
             yield device
             return

@@ -53,6 +53,7 @@ class TextNet(Module):
         dropout,
         rng,
         pooling="max",
+        n_bigrams=0,
     ):
         super().__init__()
         if pooling not in POOLINGS:
@@ -61,6 +62,14 @@ class TextNet(Module):
         # N(0, 0.1^2) rather than N(0, 1): small random word vectors (as Kim's CNN's
         # U(-0.25, 0.25)) train faster and generalise better here (kjv-genre: CNN 0.60 -> 0.68)
         self.embedding.weight *= np.float32(EMBED_INIT_STD)
+        self.has_bigrams = n_bigrams > 0
+        if self.has_bigrams:
+            # a vector per known word pair, added to the second word's vector; zero at the
+            # start, so training begins from the unigram model and learns what pairs add
+            self.bigram_embedding = Embedding(
+                n_bigrams, embedding_dim, padding_idx=data.PAD_ID, rng=rng
+            )
+            self.bigram_embedding.weight[...] = 0
         self.embed_dropout = Dropout(dropout, rng=rng)
         self.encoder = make_encoder(encoder, embedding_dim, hidden_size, num_layers, dropout, rng)
         self.pools = [
@@ -72,8 +81,11 @@ class TextNet(Module):
         size = self.encoder.output_size
         self.output = Linear(size * len(self.pools), n_classes, rng=rng)
 
-    def forward(self, ids, lengths):
-        x = self.embed_dropout(self.embedding(ids))
+    def forward(self, ids, lengths, bigrams=None):
+        x = self.embedding(ids)
+        if self.has_bigrams:
+            x = A.add_all([x, self.bigram_embedding(bigrams)])
+        x = self.embed_dropout(x)
         h = self.encoder(x, lengths)
         pooled = [getattr(self, f"{p}_pool")(h, lengths) for p in self.pools]
         return self.output(self.dropout(A.concat_last(pooled)))
@@ -84,7 +96,10 @@ class TextNet(Module):
         dh = A.add_all(
             [getattr(self, f"{p}_pool").backward(gp) for p, gp in zip(self.pools, parts)]
         )
-        self.embedding.backward(self.embed_dropout.backward(self.encoder.backward(dh)))
+        dx = self.embed_dropout.backward(self.encoder.backward(dh))
+        self.embedding.backward(dx)
+        if self.has_bigrams:
+            self.bigram_embedding.backward(dx)
 
 
 class TextClassifier(ClassifierMixin, NeuralEstimator):
@@ -101,6 +116,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         so that ``<unk>`` (every unseen word at prediction) gets a trained vector and the
         network does not lean on single words
     pooling : 'max', 'mean' or 'max+mean' (both, side by side) over time
+    word_ngrams : 1 (words only) or 2: each word pair seen at least twice in training also
+        gets a vector, added to its second word's (fastText's ``wordNgrams``, under any
+        encoder); unseen pairs add nothing
     pretrained : None, KeyedVectors (``.key_to_index``, ``.vectors``), a dict
         word -> vector or a vectors file path; sets ``embedding_dim``
     max_epochs, batch_size, lr, optimizer ('adam', 'adamw', 'sgd'), clip (gradient norm, or None)
@@ -128,6 +146,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         dropout=0.2,
         word_dropout=0.0,
         pooling="max",
+        word_ngrams=1,
         pretrained=None,
         max_epochs=10,
         batch_size=32,
@@ -155,6 +174,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.dropout = dropout
         self.word_dropout = word_dropout
         self.pooling = pooling
+        self.word_ngrams = word_ngrams
         self.pretrained = pretrained
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -255,6 +275,14 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         lookup, dim = resolve_pretrained(self.pretrained)
         self.embedding_dim_ = dim or self.embedding_dim
         self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
+        if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
+            raise NlpkitError(f"word_ngrams must be 1 or 2; got {self.word_ngrams!r}")
+        # a pair seen once has nothing to generalise from
+        self.bigram_vocab_ = (
+            data.build_vocab((data.bigrams(d) for d in docs), min_count=2)
+            if self.word_ngrams == 2
+            else None
+        )
         self._rng = np.random.default_rng(seed_from(self.random_state))
         self._start_training(
             TextNet(
@@ -267,6 +295,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 self.dropout,
                 self._rng,
                 self.pooling,
+                0 if self.bigram_vocab_ is None else len(self.bigram_vocab_),
             )
         )
         if lookup is not None:
@@ -312,22 +341,34 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         )
         return tr, va
 
-    def _train(self, docs, y_idx, epochs, early_stopping, callback):
+    def _inputs(self, docs):
+        """``rows -> (ids (B, T), lengths, bigram ids (B, T) or None)`` for ``docs``, and
+        the documents' lengths."""
         ids = data.encode(self.vocab_, docs)
-        lengths = np.minimum([len(a) for a in ids], self.max_length)
+        pairs = None
+        if getattr(self, "bigram_vocab_", None) is not None:
+            pairs = [data.encode_bigrams(self.bigram_vocab_, d) for d in docs]
+
+        def batch(rows):
+            x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
+            if pairs is None:
+                return x, lens, None
+            return x, lens, data.pad_batch([pairs[i] for i in rows], max_len=self.max_length)[0]
+
+        return batch, np.minimum([len(a) for a in ids], self.max_length)
+
+    def _train(self, docs, y_idx, epochs, early_stopping, callback):
+        inputs, lengths = self._inputs(docs)
         weights = self._class_weights(y_idx)
-        train_idx, val_idx = self._split(len(ids), y_idx, early_stopping)
+        train_idx, val_idx = self._split(len(docs), y_idx, early_stopping)
         loss_fn = CrossEntropyLoss(reduction="none")
         net = self.net_
 
-        def batch_arrays(rows):
-            x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
-            return x, lens, y_idx[rows]
-
         def step(rows):
-            x, lens, t = batch_arrays(rows)
+            x, lens, pairs = inputs(rows)
+            t = y_idx[rows]
             x = data.drop_words(x, self.word_dropout, self._rng)
-            logits = net(x, lens)
+            logits = net(x, lens, pairs)
             losses = loss_fn(logits, t)
             w = weights[t]
             wsum = float(w.sum())
@@ -336,8 +377,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             return A.weighted_sum(losses, w) / wsum * len(rows), len(rows), correct
 
         def val_batch(rows):
-            x, lens, t = batch_arrays(rows)
-            logits = net(x, lens)
+            x, lens, pairs = inputs(rows)
+            t = y_idx[rows]
+            logits = net(x, lens, pairs)
             w = weights[t]
             loss_sum = A.weighted_sum(loss_fn(logits, t), w)
             return loss_sum, float(w.sum()), A.count_hits(logits, t), len(rows)
@@ -351,14 +393,12 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         """Class probabilities, (n_documents, n_classes), columns in ``classes_`` order."""
         check_is_fitted(self, "net_")
         docs = data.check_documents(X, tokenizer=self._tokenizer())
-        ids = data.encode(self.vocab_, docs)
-        lengths = np.minimum([len(a) for a in ids], self.max_length)
-        out = np.empty((len(ids), len(self.classes_)), np.float32)
+        inputs, lengths = self._inputs(docs)
+        out = np.empty((len(docs), len(self.classes_)), np.float32)
         self.net_.eval()
         with compute(self.n_jobs, self.device, self):
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
-                x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
-                out[rows] = softmax(A.to_host(self.net_(x, lens)))
+                out[rows] = softmax(A.to_host(self.net_(*inputs(rows))))
         return out
 
     def predict(self, X):

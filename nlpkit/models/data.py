@@ -82,6 +82,23 @@ def encode(vocab, token_lists):
     return [vocab.encode(toks) for toks in token_lists]
 
 
+_PAIR = "\x1f"  # joins a word pair into one vocabulary key (no tokenizer makes it)
+
+
+def bigrams(tokens):
+    """The word pairs of a token list, as vocabulary keys."""
+    return [a + _PAIR + b for a, b in zip(tokens, tokens[1:])]
+
+
+def encode_bigrams(vocab, tokens):
+    """int ids aligned with ``tokens``: position t holds the pair (t-1, t); the first
+    position and unknown pairs hold ``<pad>`` (0), whose vector is zero."""
+    get = vocab.stoi.get
+    return np.fromiter(
+        (get(k, PAD_ID) for k in [None, *bigrams(tokens)]), dtype=np.int32, count=len(tokens)
+    )
+
+
 def pad_batch(id_arrays, pad=PAD_ID, max_len=None):
     """``(ids (B, T) int64, lengths (B,) int64)``, truncating documents longer than ``max_len``."""
     lengths = np.array([len(a) for a in id_arrays], dtype=np.int64)

@@ -31,7 +31,7 @@ from ..nn.device_ops import composite
 from ..nn.module import as_rng
 from ..text import Tokenizer
 from . import data
-from .base import NeuralEstimator, check_positive_int, compute, seed_from
+from .base import NeuralEstimator, check_fraction, check_positive_int, compute, seed_from
 from .encoders import RecurrentEncoder, TransformerEncoder
 from .layers import valid_mask
 
@@ -185,6 +185,8 @@ class Seq2Seq(NeuralEstimator):
     embedding_dim, hidden_size (decoder size; the BiLSTM has hidden_size/2 per direction),
     num_layers, dropout, max_epochs, batch_size, lr, optimizer, clip, early_stopping,
     validation_fraction, n_iter_no_change, random_state, n_jobs, device, verbose
+    label_smoothing : spread this share of each target's probability over the whole
+        vocabulary in the training loss (as ``torch.nn.CrossEntropyLoss``'s); 0 turns it off
     max_time : stop training after this many seconds (best weights kept); None: no limit
     lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
     beam_size : 1 decodes greedily; more keeps that many hypotheses
@@ -199,6 +201,7 @@ class Seq2Seq(NeuralEstimator):
         hidden_size=128,
         num_layers=1,
         dropout=0.1,
+        label_smoothing=0.0,
         max_epochs=20,
         batch_size=32,
         lr=2e-3,
@@ -222,6 +225,7 @@ class Seq2Seq(NeuralEstimator):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.label_smoothing = label_smoothing
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -289,7 +293,11 @@ class Seq2Seq(NeuralEstimator):
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])
         idx, val_idx = self._holdout(len(src_ids))
-        loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
+        loss_fn = CrossEntropyLoss(
+            ignore_index=IGNORE,
+            reduction="sum",
+            label_smoothing=check_fraction(self.label_smoothing, "label_smoothing"),
+        )
         net = self.net_
 
         def step(rows):

@@ -469,34 +469,47 @@ def test_pretrained_vectors_file(task, tmp_path):
     np.testing.assert_allclose(clf.net_.embedding.weight[clf.vocab_["goal"]], [-1, -2, -3, -4], atol=1e-6)
 
 
-@pytest.mark.parametrize("pooling", ["max", "mean", "max+mean"])
-def test_cnn_text_net_matches_pytorch(pooling):
+@pytest.mark.parametrize(
+    "pooling, n_bigrams", [("max", 0), ("mean", 0), ("max+mean", 0), ("max+mean", 12)]
+)
+def test_cnn_text_net_matches_pytorch(pooling, n_bigrams):
     """TextNet('cnn') = nlpkit.nn's Conv1d ('same' padding, widths 3-5) + ReLU + pooling over
-    the valid steps: logits and the embedding gradient match the same network in torch."""
+    the valid steps, word-pair vectors (word_ngrams=2) added to the word vectors: logits and
+    the embedding gradients match the same network in torch."""
     import torch
 
     from nlpkit.models.classifier import TextNet
 
-    net = TextNet(30, 3, "cnn", 6, 5, 1, 0.0, np.random.default_rng(0), pooling)
+    net = TextNet(30, 3, "cnn", 6, 5, 1, 0.0, np.random.default_rng(0), pooling, n_bigrams)
     net.eval()
     ids = np.array([[3, 4, 5, 6, 7, 8], [9, 10, 11, 0, 0, 0]])
+    pairs = np.array([[0, 2, 11, 0, 5, 2], [0, 7, 3, 0, 0, 0]])  # 0: first word, unknown pair
     lens = np.array([6, 3])
-    logits = net(ids, lens)
+    if n_bigrams:
+        assert not net.bigram_embedding.weight.any()  # starts as the words-only model
+        net.bigram_embedding.weight[1:] = np.random.default_rng(2).standard_normal((11, 6))
+    logits = net(ids, lens, pairs if n_bigrams else None)
     g = np.random.default_rng(1).standard_normal(logits.shape).astype(np.float32)
     net.zero_grad()
     net.backward(g)
     emb = torch.nn.Embedding(30, 6, padding_idx=0)
+    pair_emb = torch.nn.Embedding(max(n_bigrams, 1), 6, padding_idx=0)
     convs = {w: torch.nn.Conv1d(6, 5, w, padding="same") for w in (3, 4, 5)}
     out = torch.nn.Linear(net.output.weight.shape[1], 3)
     with torch.no_grad():
         emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        if n_bigrams:
+            pair_emb.weight.copy_(torch.from_numpy(net.bigram_embedding.weight))
         for w, c in convs.items():
             layer = getattr(net.encoder, f"conv0_{w}").conv
             c.weight.copy_(torch.from_numpy(layer.weight))
             c.bias.copy_(torch.from_numpy(layer.bias))
         out.weight.copy_(torch.from_numpy(net.output.weight))
         out.bias.copy_(torch.from_numpy(net.output.bias))
-    x = emb(torch.from_numpy(ids)).transpose(1, 2)
+    x = emb(torch.from_numpy(ids))
+    if n_bigrams:
+        x = x + pair_emb(torch.from_numpy(pairs))
+    x = x.transpose(1, 2)
     h = torch.relu(torch.cat([convs[w](x) for w in (3, 4, 5)], dim=1))  # (B, C, T)
     valid = torch.from_numpy(np.arange(6)[None, :] < lens[:, None])[:, None, :]
     pooled = []
@@ -510,3 +523,42 @@ def test_cnn_text_net_matches_pytorch(pooling):
     np.testing.assert_allclose(
         net.embedding.grads["weight"], emb.weight.grad.numpy(), rtol=1e-4, atol=1e-5
     )
+    if n_bigrams:
+        np.testing.assert_allclose(
+            net.bigram_embedding.grads["weight"], pair_emb.weight.grad.numpy(), rtol=1e-4,
+            atol=1e-5,
+        )
+
+
+def test_word_pairs_are_encoded_on_their_second_word():
+    from nlpkit.models import data
+
+    docs = [["a", "b", "c"], ["a", "b"], ["c", "a"]]
+    vocab = data.build_vocab((data.bigrams(d) for d in docs), min_count=2)
+    assert [k.split(data._PAIR) for k in vocab.itos[2:]] == [["a", "b"]]  # seen twice
+    ab = vocab.stoi["a" + data._PAIR + "b"]
+    np.testing.assert_array_equal(data.encode_bigrams(vocab, ["x", "a", "b", "b"]), [0, 0, ab, 0])
+    assert data.encode_bigrams(vocab, ["a"]).tolist() == [0]
+
+
+def test_word_ngrams_learns_what_a_pair_means(task):
+    """The label is the order of two words: with word pairs on, it is learned, the pair's
+    vector trained and the ``<pad>`` pair's kept zero; unseen pairs predict; it pickles."""
+    rng = np.random.default_rng(0)
+    X, y = [], []
+    for i in range(300):
+        first, second = ("new", "york") if i % 2 else ("york", "new")
+        words = list(rng.choice(["the", "a", "of", "to", "in"], size=4))
+        words[1:1] = [first, second]
+        X.append(" ".join(words))
+        y.append(f"{first}-{second}")
+    kw = dict(SMALL, encoder="cnn", max_epochs=6, lr=0.01, early_stopping=False)
+    clf = TextClassifier(word_ngrams=2, **kw).fit(X[:240], y[:240])
+    assert clf.score(X[240:], y[240:]) == 1.0
+    assert len(clf.bigram_vocab_) > 2 and not clf.net_.bigram_embedding.weight[0].any()
+    assert clf.net_.bigram_embedding.weight[clf.bigram_vocab_.stoi["new\x1fyork"]].any()
+    assert clf.predict(["york new never seen pairs"]).shape == (1,)
+    clone_ = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(clone_.predict_proba(X[240:]), clf.predict_proba(X[240:]))
+    with pytest.raises(ValueError, match="word_ngrams must be 1 or 2"):
+        TextClassifier(word_ngrams=3, **SMALL).fit(*task)

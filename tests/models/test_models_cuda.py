@@ -21,7 +21,7 @@ from nlpkit.nn.cuda_support import is_device_array, to_device
 pytestmark = pytest.mark.cuda
 TOL = 1e-4  # float32, as for the nn layers' CUDA twins
 
-DOCS = ["the cat", "a dog ran", "cats like milk", "dogs bark"]
+DOCS = ["the cat", "a dog ran", "the cat likes milk", "dogs bark"]  # "the cat": a known pair
 LABELS = [0, 1, 0, 1]
 SMALL = dict(embedding_dim=4, hidden_size=2, max_epochs=1, batch_size=2, early_stopping=False,
              random_state=0, dropout=0.2)
@@ -69,11 +69,11 @@ def _classifiers(encoder, **params):
     return cpu, gpu, seen
 
 
-# the CNN's parallel convolutions under max+mean pooling, bilstm (the LSTM both ways,
+# the CNN's parallel convolutions under max+mean pooling with word-pair vectors, bilstm (the LSTM both ways,
 # joined), the transformer (SGD: Adam would turn the float noise of the key bias, whose
 # true gradient is zero under softmax, into full-size steps); gru, rnn and lstm come below
 @pytest.mark.parametrize("encoder, params", [
-    ("cnn", {"pooling": "max+mean"}),
+    ("cnn", {"pooling": "max+mean", "word_ngrams": 2}),
     ("bilstm", {}),
     ("transformer", {"optimizer": "sgd", "lr": 0.1}),
 ])

@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 from nlpkit.cli.main import cli, main
 from nlpkit.models import Seq2Seq
-from nlpkit.models.seq2seq import BOS_ID, AdditiveAttention
+from nlpkit.models import data
+from nlpkit.models.seq2seq import BOS_ID, IGNORE, AdditiveAttention
 
 
 def reverse_task(n, seed):
@@ -131,6 +132,28 @@ def test_bad_params():
         Seq2Seq(attention="luong", max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="even"):
         Seq2Seq(hidden_size=7, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="label_smoothing must be"):
+        Seq2Seq(label_smoothing=1.5, max_epochs=1).fit(X, y)
+
+
+def test_label_smoothing_mixes_the_mean_log_probability_into_the_loss():
+    X, y = reverse_task(40, 5)
+    # one batch, and an lr so small that the weights after it are the initial ones
+    kw = dict(embedding_dim=16, hidden_size=16, max_epochs=1, batch_size=64, lr=1e-12,
+              random_state=0, early_stopping=False, dropout=0.0)
+    plain = Seq2Seq(**kw).fit(X, y)
+    smooth = Seq2Seq(label_smoothing=0.2, **kw).fit(X, y)
+    src, tgt = smooth._check(X, y)
+    x, xl, yin, yl, t = smooth._batch(
+        data.encode(smooth.src_vocab_, src), smooth._targets(tgt), np.arange(len(X))
+    )
+    z = smooth.net_(x, xl, yin, yl).astype(np.float64)
+    logp = z - z.max(axis=-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
+    used = t != IGNORE
+    nll, spread = -logp[used, t[used]].mean(), -logp[used].mean()
+    assert plain.history_[0]["loss"] == pytest.approx(nll, rel=1e-4)
+    assert smooth.history_[0]["loss"] == pytest.approx(0.8 * nll + 0.2 * spread, rel=1e-4)
 
 
 def test_cli_train_predict(tmp_path, capsys):
