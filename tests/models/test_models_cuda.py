@@ -112,7 +112,7 @@ def test_tagger_on_cuda_matches_cpu():
     # the character CNN: its word vectors are gathered per token, joined to the word
     # embeddings, and their gradient split off and scattered back
     X = [d.split() for d in DOCS]
-    y = [["D", "N"], ["D", "N", "V"], ["N", "V", "N"], ["N", "V"]]
+    y = [["D", "N"], ["D", "N", "V"], ["D", "N", "V", "N"], ["N", "V"]]
     kw = {**SMALL, "encoder": "rnn", "char_dim": 3, "char_filters": 2, "batch_size": 4}
     cpu = SequenceTagger(device="cpu", **kw).fit(X, y)
     gpu = SequenceTagger(device="cuda", **kw)
