@@ -272,11 +272,11 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         check_fraction(self.word_dropout, "word_dropout")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_length, "max_length")
+        if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
+            raise NlpkitError(f"word_ngrams must be 1 or 2; got {self.word_ngrams!r}")
         lookup, dim = resolve_pretrained(self.pretrained)
         self.embedding_dim_ = dim or self.embedding_dim
         self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
-        if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
-            raise NlpkitError(f"word_ngrams must be 1 or 2; got {self.word_ngrams!r}")
         # a pair seen once has nothing to generalise from
         self.bigram_vocab_ = (
             data.build_vocab((data.bigrams(d) for d in docs), min_count=2)
@@ -346,7 +346,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         the documents' lengths."""
         ids = data.encode(self.vocab_, docs)
         pairs = None
-        if getattr(self, "bigram_vocab_", None) is not None:
+        if self.bigram_vocab_ is not None:
             pairs = [data.encode_bigrams(self.bigram_vocab_, d) for d in docs]
 
         def batch(rows):

@@ -269,6 +269,7 @@ class Seq2Seq(NeuralEstimator):
         """Train on source sequences ``X`` and target sequences ``y``."""
         src, tgt = self._check(X, y)
         self._check_sizes()
+        check_fraction(self.label_smoothing, "label_smoothing")
         self.src_vocab_ = data.build_vocab(src)
         self.tgt_vocab_ = data.build_vocab(tgt, specials=SPECIALS)
         self._rng = np.random.default_rng(seed_from(self.random_state))
@@ -296,7 +297,7 @@ class Seq2Seq(NeuralEstimator):
         loss_fn = CrossEntropyLoss(
             ignore_index=IGNORE,
             reduction="sum",
-            label_smoothing=check_fraction(self.label_smoothing, "label_smoothing"),
+            label_smoothing=self.label_smoothing,
         )
         net = self.net_
 
