@@ -53,6 +53,14 @@ def classify():
     show_default=True,
     help="2 also gives each word pair seen twice a vector (fastText's -wordNgrams).",
 )
+@click.option(
+    "--adversarial",
+    type=click.FloatRange(0.0),
+    default=0.0,
+    show_default=True,
+    help="Size of the adversarial perturbation of the word vectors (0: off; 1 is a start "
+    "with word2vec vectors); doubles the training time.",
+)
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--lowercase", is_flag=True, help="Lowercase the text first.")
 @click.option(
@@ -69,8 +77,8 @@ def classify():
     "--pretrained", default=None, help="Word vectors (word2vec/fastText file) for the embeddings."
 )
 def train_cmd(
-    data, output, encoder, optimizer, pooling, word_dropout, word_ngrams, min_count, lowercase,
-    patience, class_weight, pretrained, **common,
+    data, output, encoder, optimizer, pooling, word_dropout, word_ngrams, adversarial, min_count,
+    lowercase, patience, class_weight, pretrained, **common,
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
@@ -85,6 +93,7 @@ def train_cmd(
         pooling=pooling,
         word_dropout=word_dropout,
         word_ngrams=word_ngrams,
+        adversarial=adversarial,
         min_count=min_count,
         lowercase=lowercase,
         n_iter_no_change=patience,

@@ -81,11 +81,15 @@ class TextNet(Module):
         size = self.encoder.output_size
         self.output = Linear(size * len(self.pools), n_classes, rng=rng)
 
-    def forward(self, ids, lengths, bigrams=None):
+    def forward(self, ids, lengths, bigrams=None, perturbation=None):
+        """``perturbation`` (B, T, E), if given, is added to the word vectors the encoder
+        reads (adversarial training); ``backward`` leaves their gradient in ``input_grad``."""
         x = self.embedding(ids)
         if self.has_bigrams:
             x = A.add_all([x, self.bigram_embedding(bigrams)])
         x = self.embed_dropout(x)
+        if perturbation is not None:
+            x = A.add_all([x, perturbation])
         h = self.encoder(x, lengths)
         pooled = [getattr(self, f"{p}_pool")(h, lengths) for p in self.pools]
         return self.output(self.dropout(A.concat_last(pooled)))
@@ -96,7 +100,8 @@ class TextNet(Module):
         dh = A.add_all(
             [getattr(self, f"{p}_pool").backward(gp) for p, gp in zip(self.pools, parts)]
         )
-        dx = self.embed_dropout.backward(self.encoder.backward(dh))
+        self.input_grad = self.encoder.backward(dh)
+        dx = self.embed_dropout.backward(self.input_grad)
         self.embedding.backward(dx)
         if self.has_bigrams:
             self.bigram_embedding.backward(dx)
@@ -115,6 +120,13 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     word_dropout : fraction of the training tokens replaced by ``<unk>`` in each batch,
         so that ``<unk>`` (every unseen word at prediction) gets a trained vector and the
         network does not lean on single words
+    adversarial : 0 (off) or the size of an adversarial perturbation of the word vectors
+        (Miyato, Dai & Goodfellow 2017): each batch is trained a second time with its
+        documents' word vectors moved this far (L2 norm over the whole document) in the
+        direction that raises its loss most, so no small change of the input flips the
+        class; a training step costs twice as much.  Word vectors' norms are ~1-3 after
+        word2vec pretraining, where 1.0 gained 1-3 points of accuracy on kjv-genre
+        (benchmarks/RESULTS.md)
     pooling : 'max', 'mean' or 'max+mean' (both, side by side) over time
     word_ngrams : 1 (words only) or 2: each word pair seen at least twice in training also
         gets a vector, added to its second word's (fastText's ``wordNgrams``, under any
@@ -145,6 +157,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         num_layers=1,
         dropout=0.2,
         word_dropout=0.0,
+        adversarial=0.0,
         pooling="max",
         word_ngrams=1,
         pretrained=None,
@@ -173,6 +186,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.num_layers = num_layers
         self.dropout = dropout
         self.word_dropout = word_dropout
+        self.adversarial = adversarial
         self.pooling = pooling
         self.word_ngrams = word_ngrams
         self.pretrained = pretrained
@@ -270,6 +284,14 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         """Vocabulary, network, optimizer and random generator of a fresh model."""
         check_fraction(self.dropout, "dropout")
         check_fraction(self.word_dropout, "word_dropout")
+        if (
+            isinstance(self.adversarial, bool)
+            or not isinstance(self.adversarial, (int, float))
+            or not 0 <= self.adversarial < math.inf
+        ):
+            raise NlpkitError(
+                f"adversarial must be a number >= 0 (0: off); got {self.adversarial!r}"
+            )
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_length, "max_length")
         if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
@@ -374,6 +396,14 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             wsum = float(w.sum())
             net.backward(loss_fn.backward(w / wsum))
             correct = A.count_hits(logits, t)
+            if self.adversarial:
+                # the same batch again, each document's word vectors moved along its loss
+                # gradient (the worst direction, to first order): the gradients add up, so
+                # the step minimises loss(x) + loss(x + r_adv)
+                r_adv = A.scale_to_norm(net.input_grad, self.adversarial)
+                loss_fn(net(x, lens, pairs, perturbation=r_adv), t)
+                net.backward(loss_fn.backward(w / wsum))
+            net.input_grad = None  # a batch-sized array (on the device, maybe): not for the pickle
             return A.weighted_sum(losses, w) / wsum * len(rows), len(rows), correct
 
         def val_batch(rows):

@@ -154,6 +154,16 @@ def additive_scores_backward(ds, v, e, grad_v):
     return np.ascontiguousarray(dpre.sum(axis=2)), np.ascontiguousarray(dpre.sum(axis=1))
 
 
+def scale_to_norm(x, size):
+    """Each ``x[i]`` (all axes after the first) rescaled to L2 norm ``size``; zero stays zero."""
+    if is_device_array(x):
+        return _cuda().scale_to_norm(x, size)
+    flat = x.reshape(len(x), -1)
+    norm = np.sqrt(np.einsum("ij,ij->i", flat, flat, dtype=np.float64))
+    scale = np.divide(size, norm, out=np.zeros_like(norm), where=norm > 0)
+    return (flat * scale[:, None].astype(x.dtype)).reshape(x.shape)
+
+
 def weighted_sum(values, weights):
     """``float((values * weights).sum())`` for a 1-D array and host weights: a float back."""
     if is_device_array(values):

@@ -4,6 +4,7 @@ Joins, splits and transposes reuse the layout kernels of ``elementwise_kernels_c
 and ``conv_kernels_cuda`` on (rows, columns) views.  Kernels of its own:
 ``count_hits`` compares each row's arg max with its target and counts the hits
 with an atomic add, so a training step sends back one integer, not the logits;
+``scale_to_norm`` rescales each row to a given L2 norm (a thread per row);
 the additive (Bahdanau) scores' broadcast add of (B, T, A) and (B, S, A) into
 (B, T, S, A) and, for their backward, the tanh gradient summed over the keys or
 the queries (one thread per output element, so no atomics).  The tanh and the
@@ -12,6 +13,7 @@ products with ``v`` reuse the activation kernel and ``gemm``.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -125,7 +127,30 @@ def _kernels():
             if arg == targets[r]:
                 cuda.atomic.add(out, 0, 1)
 
-    return dict(hits=hits)
+    @cuda.jit
+    def row_scale(x, size, out):
+        """out[r] = x[r] * size / ||x[r]|| (0 for an all-zero row); a thread per row: the
+        rows are few (a batch) and this runs once per training step."""
+        n, d = x.shape
+        for r in range(cuda.grid(1), n, cuda.gridsize(1)):
+            ss = 0.0
+            for j in range(d):
+                ss += x[r, j] * x[r, j]
+            scale = size / math.sqrt(ss) if ss > 0.0 else 0.0
+            for j in range(d):
+                out[r, j] = x[r, j] * scale
+
+    return dict(hits=hits, row_scale=row_scale)
+
+
+def scale_to_norm(x, size):
+    shape = tuple(x.shape)
+    rows = x.reshape(shape[0], x.size // shape[0] if shape[0] else 0)
+    out = S.empty(tuple(rows.shape), x.dtype)
+    if rows.shape[0] and rows.shape[1]:
+        blocks, threads = S.grid_1d(rows.shape[0])
+        _kernels()["row_scale"][blocks, threads](rows, float(size), out)
+    return out.reshape(*shape)
 
 
 def count_hits(logits, targets):

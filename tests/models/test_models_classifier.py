@@ -373,6 +373,8 @@ def test_bad_input(X, y, match):
         ({"lr": -1.0}, "lr"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
         ({"word_dropout": 1.0}, "word_dropout"),
+        ({"adversarial": -1.0}, "adversarial must be a number >= 0"),
+        ({"adversarial": "big"}, "adversarial must be a number >= 0"),
         ({"device": "tpu"}, "device"),
     ],
 )
@@ -469,6 +471,47 @@ def test_pretrained_vectors_file(task, tmp_path):
     np.testing.assert_allclose(clf.net_.embedding.weight[clf.vocab_["goal"]], [-1, -2, -3, -4], atol=1e-6)
 
 
+def torch_cnn_twin(net, pooling="max+mean"):
+    """The torch network of a TextNet('cnn') (weights copied): ``(modules, logits_of)`` with
+    ``logits_of(ids, lens, pairs=None, perturbation=None) -> (word vectors, logits)``."""
+    import torch
+
+    e = net.embedding.weight.shape[1]
+    filters = getattr(net.encoder, "conv0_3").conv.weight.shape[0]
+    emb = torch.nn.Embedding(*net.embedding.weight.shape, padding_idx=0)
+    n_pairs = net.bigram_embedding.weight.shape[0] if net.has_bigrams else 1
+    pair_emb = torch.nn.Embedding(n_pairs, e, padding_idx=0)
+    convs = {w: torch.nn.Conv1d(e, filters, w, padding="same") for w in (3, 4, 5)}
+    out = torch.nn.Linear(*net.output.weight.shape[::-1])
+    with torch.no_grad():
+        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        if net.has_bigrams:
+            pair_emb.weight.copy_(torch.from_numpy(net.bigram_embedding.weight))
+        for w, c in convs.items():
+            layer = getattr(net.encoder, f"conv0_{w}").conv
+            c.weight.copy_(torch.from_numpy(layer.weight))
+            c.bias.copy_(torch.from_numpy(layer.bias))
+        out.weight.copy_(torch.from_numpy(net.output.weight))
+        out.bias.copy_(torch.from_numpy(net.output.bias))
+
+    def logits_of(ids, lens, pairs=None, perturbation=None):
+        x = emb(torch.from_numpy(ids))
+        if pairs is not None:
+            x = x + pair_emb(torch.from_numpy(pairs))
+        h = x if perturbation is None else x + perturbation
+        h = h.transpose(1, 2)
+        h = torch.relu(torch.cat([convs[w](h) for w in (3, 4, 5)], dim=1))  # (B, C, T)
+        valid = torch.from_numpy(np.arange(ids.shape[1])[None, :] < lens[:, None])[:, None, :]
+        pooled = []
+        if "max" in pooling:
+            pooled.append(h.masked_fill(~valid, -torch.inf).max(dim=2).values)
+        if "mean" in pooling:
+            pooled.append((h * valid).sum(dim=2) / torch.from_numpy(lens)[:, None])
+        return x, out(torch.cat(pooled, dim=1))
+
+    return dict(embedding=emb, bigram_embedding=pair_emb, convs=convs, output=out), logits_of
+
+
 @pytest.mark.parametrize(
     "pooling, n_bigrams", [("max", 0), ("mean", 0), ("max+mean", 0), ("max+mean", 12)]
 )
@@ -492,42 +535,86 @@ def test_cnn_text_net_matches_pytorch(pooling, n_bigrams):
     g = np.random.default_rng(1).standard_normal(logits.shape).astype(np.float32)
     net.zero_grad()
     net.backward(g)
-    emb = torch.nn.Embedding(30, 6, padding_idx=0)
-    pair_emb = torch.nn.Embedding(max(n_bigrams, 1), 6, padding_idx=0)
-    convs = {w: torch.nn.Conv1d(6, 5, w, padding="same") for w in (3, 4, 5)}
-    out = torch.nn.Linear(net.output.weight.shape[1], 3)
-    with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
-        if n_bigrams:
-            pair_emb.weight.copy_(torch.from_numpy(net.bigram_embedding.weight))
-        for w, c in convs.items():
-            layer = getattr(net.encoder, f"conv0_{w}").conv
-            c.weight.copy_(torch.from_numpy(layer.weight))
-            c.bias.copy_(torch.from_numpy(layer.bias))
-        out.weight.copy_(torch.from_numpy(net.output.weight))
-        out.bias.copy_(torch.from_numpy(net.output.bias))
-    x = emb(torch.from_numpy(ids))
-    if n_bigrams:
-        x = x + pair_emb(torch.from_numpy(pairs))
-    x = x.transpose(1, 2)
-    h = torch.relu(torch.cat([convs[w](x) for w in (3, 4, 5)], dim=1))  # (B, C, T)
-    valid = torch.from_numpy(np.arange(6)[None, :] < lens[:, None])[:, None, :]
-    pooled = []
-    if "max" in pooling:
-        pooled.append(h.masked_fill(~valid, -torch.inf).max(dim=2).values)
-    if "mean" in pooling:
-        pooled.append((h * valid).sum(dim=2) / torch.from_numpy(lens)[:, None])
-    ref = out(torch.cat(pooled, dim=1))
+    ref_net, logits_of = torch_cnn_twin(net, pooling)
+    x, ref = logits_of(ids, lens, pairs if n_bigrams else None)
+    x.retain_grad()
     ref.backward(torch.from_numpy(g))
     np.testing.assert_allclose(logits, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(net.input_grad, x.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        net.embedding.grads["weight"], emb.weight.grad.numpy(), rtol=1e-4, atol=1e-5
+        net.embedding.grads["weight"], ref_net["embedding"].weight.grad.numpy(),
+        rtol=1e-4, atol=1e-5,
     )
     if n_bigrams:
         np.testing.assert_allclose(
-            net.bigram_embedding.grads["weight"], pair_emb.weight.grad.numpy(), rtol=1e-4,
-            atol=1e-5,
+            net.bigram_embedding.grads["weight"],
+            ref_net["bigram_embedding"].weight.grad.numpy(), rtol=1e-4, atol=1e-5,
         )
+
+
+@pytest.mark.parametrize("word_ngrams", [1, 2])
+def test_adversarial_step_matches_pytorch(task, word_ngrams):
+    """adversarial=eps: a training step's gradients are those of
+    loss(x) + loss(x + eps * g / ||g||), g = d loss / d x over each document's word vectors
+    (Miyato et al. 2017), as torch computes them."""
+    import torch
+
+    X, y = task
+    X, y = X[:24], y[:24]
+    eps = 0.7
+    clf = TextClassifier(
+        encoder="cnn", embedding_dim=6, hidden_size=5, pooling="max+mean", dropout=0.0,
+        word_ngrams=word_ngrams, adversarial=eps, batch_size=64, clip=None, random_state=0,
+    )
+    clf.partial_fit(X, y, classes=sorted(set(y)))  # builds the network (and takes a step)
+    net = clf.net_
+    if word_ngrams == 2:  # pair vectors start at zero: give them values to check
+        net.bigram_embedding.weight[1:] = np.random.default_rng(3).standard_normal(
+            net.bigram_embedding.weight[1:].shape
+        ).astype(np.float32)
+    seen = {}
+    clf._optimizer.step = lambda: seen.update(
+        {name: g.copy() for name, g in net.named_gradients()}
+    )
+    clf.partial_fit(X, y)  # one batch: the gradients at these weights, no update
+
+    ref_net, logits_of = torch_cnn_twin(net)
+    inputs, _ = clf._inputs([x.split() for x in X])
+    ids, lens, pairs = inputs(np.arange(len(X)))
+    target = torch.from_numpy(np.searchsorted(clf.classes_, y))
+    x, logits = logits_of(ids, lens, pairs)
+    loss = torch.nn.functional.cross_entropy(logits, target)
+    (g,) = torch.autograd.grad(loss, x, retain_graph=True)
+    r_adv = eps * g / g.flatten(1).norm(dim=1)[:, None, None]
+    _, adv_logits = logits_of(ids, lens, pairs, perturbation=r_adv.detach())
+    (loss + torch.nn.functional.cross_entropy(adv_logits, target)).backward()
+
+    assert not np.allclose(seen["output.weight"], 0)
+    np.testing.assert_allclose(
+        seen["output.weight"], ref_net["output"].weight.grad.numpy(), rtol=1e-3, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        seen["encoder.conv0_4.conv.weight"], ref_net["convs"][4].weight.grad.numpy(),
+        rtol=1e-3, atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        seen["embedding.weight"], ref_net["embedding"].weight.grad.numpy(), rtol=1e-3, atol=1e-6
+    )
+    if word_ngrams == 2:
+        np.testing.assert_allclose(
+            seen["bigram_embedding.weight"], ref_net["bigram_embedding"].weight.grad.numpy(),
+            rtol=1e-3, atol=1e-6,
+        )
+
+
+def test_adversarial_training_learns_and_differs(task):
+    """The perturbed pass changes what is learned, and the model still learns the task."""
+    X, y = task
+    kw = dict(SMALL, encoder="cnn", max_epochs=6, lr=0.01, early_stopping=False)
+    plain = TextClassifier(**kw).fit(X[:200], y[:200])
+    adv = TextClassifier(adversarial=0.5, **kw).fit(X[:200], y[:200])
+    assert adv.score(X[200:], y[200:]) == 1.0
+    assert not np.allclose(plain.net_.output.weight, adv.net_.output.weight)
 
 
 def test_word_pairs_are_encoded_on_their_second_word():

@@ -80,22 +80,26 @@ def test_train_writes_a_loadable_model(model, files):
     assert not [f for f in os.listdir(files[0]) if ".tmp" in f]  # no temp file left behind
 
 
-def test_train_passes_pooling_word_dropout_and_word_ngrams(files, tmp_path):
+def test_train_passes_pooling_word_dropout_word_ngrams_and_adversarial(files, tmp_path):
     _, tsv, _ = files
     out = tmp_path / "m.pkl"
     r = invoke("classify", "train", str(tsv), "-o", str(out), "--encoder", "cnn", "--epochs", "1",
                "--embedding-dim", "8", "--hidden-size", "4", "--pooling", "max+mean",
-               "--word-dropout", "0.1", "--optimizer", "adamw", "--word-ngrams", "2")
+               "--word-dropout", "0.1", "--optimizer", "adamw", "--word-ngrams", "2",
+               "--adversarial", "0.5")
     assert r.exit_code == 0, r.output
     clf = load_model(out, kind="TextClassifier")
     assert (clf.pooling, clf.word_dropout, clf.optimizer) == ("max+mean", 0.1, "adamw")
-    assert clf.word_ngrams == 2 and clf.bigram_vocab_ is not None
+    assert clf.word_ngrams == 2 and clf.bigram_vocab_ is not None and clf.adversarial == 0.5
     r = CliRunner().invoke(cli, ["--quiet", "classify", "train", str(tsv), "-o", str(out),
                                  "--word-dropout", "1"])
     assert r.exit_code != 0 and "--word-dropout" in r.output
     r = CliRunner().invoke(cli, ["--quiet", "classify", "train", str(tsv), "-o", str(out),
                                  "--word-ngrams", "3"])
     assert r.exit_code != 0 and "--word-ngrams" in r.output
+    r = CliRunner().invoke(cli, ["--quiet", "classify", "train", str(tsv), "-o", str(out),
+                                 "--adversarial", "-1"])
+    assert r.exit_code != 0 and "--adversarial" in r.output
 
 
 def test_predict(model):

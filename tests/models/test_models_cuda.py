@@ -69,11 +69,12 @@ def _classifiers(encoder, **params):
     return cpu, gpu, seen
 
 
-# the CNN's parallel convolutions under max+mean pooling with word-pair vectors, bilstm (the LSTM both ways,
+# the CNN's parallel convolutions under max+mean pooling with word-pair vectors and
+# adversarial training, bilstm (the LSTM both ways,
 # joined), the transformer (SGD: Adam would turn the float noise of the key bias, whose
 # true gradient is zero under softmax, into full-size steps); gru, rnn and lstm come below
 @pytest.mark.parametrize("encoder, params", [
-    ("cnn", {"pooling": "max+mean", "word_ngrams": 2}),
+    ("cnn", {"pooling": "max+mean", "word_ngrams": 2, "adversarial": 0.5}),
     ("bilstm", {}),
     ("transformer", {"optimizer": "sgd", "lr": 0.1}),
 ])
@@ -181,6 +182,22 @@ def test_additive_attention_on_device_arrays_matches_numpy(dtype, tol):
     for name, grad in cpu.grads.items():
         assert np.abs(grad).max() > 0, name
         assert _rel_err(gpu.grads[name], grad) < tol, name
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (2, 7)])
+def test_scale_to_norm_on_device_matches_numpy(shape):
+    from nlpkit.nn import array_ops as A
+
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    x[1] = 0  # an all-zero row (a document with no gradient) stays zero
+    want = A.scale_to_norm(x, 0.7)
+    got = A.scale_to_norm(to_device(x), 0.7)
+    assert is_device_array(got) and tuple(got.shape) == shape
+    np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-5, atol=1e-7)
+    norms = np.linalg.norm(want.reshape(shape[0], -1), axis=1)
+    np.testing.assert_allclose(norms, [0.7, 0.0, 0.7][: shape[0]], rtol=1e-5)
+    cos = (want[0] * x[0]).sum() / (norms[0] * np.linalg.norm(x[0]))
+    assert cos == pytest.approx(1.0, abs=1e-6)  # same direction
 
 
 def test_cuda_without_a_gpu_fails_with_the_backend_message(monkeypatch):
