@@ -17,10 +17,10 @@ moved, by an L2 norm of 1 per verse, the way that raises its loss most (Miyato e
 2017), at twice the cost of a step.  On a 90/10 split of the training verses
 (TF-IDF + LinearSVC: 0.801 there) that took the CNN from 0.794 to 0.801, and to 0.81
 with word-pair vectors (``word_ngrams=2``, both encoders here), and the LSTM with word
-pairs to 0.808 (0.774 without, on another split, where LinearSVC scored 0.790).  ``--early-stopping`` holds out 5%
-instead and keeps the epoch with the best validation accuracy; on this data that
-choice is noisier than the last epoch of the cosine schedule (1,400 held-out verses
-move the accuracy by about a point).
+pairs to 0.808 (0.774 without, on another split, where LinearSVC scored 0.790).
+``--early-stopping`` holds out 5% instead and keeps the epoch with the best validation
+accuracy; on this data that choice is noisier than the last epoch of the cosine schedule
+(1,400 held-out verses move the accuracy by about a point).
 
 BLAS is not set here: the estimators run it on one thread themselves (see
 ``nlpkit.backend.blas_threads``), so these are the figures users get.

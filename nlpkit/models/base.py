@@ -4,6 +4,7 @@ fit glue (validation split, batching, the training loop) in :class:`NeuralEstima
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 import numpy as np
@@ -56,6 +57,12 @@ def check_positive_int(value, name):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise NlpkitError(f"{name} must be a positive integer; got {value!r}")
     return int(value)
+
+
+def check_nonnegative(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise NlpkitError(f"{name} must be a number >= 0; got {value!r}")
+    return float(value)
 
 
 def check_fraction(value, name):

@@ -24,6 +24,7 @@ from . import data
 from .base import (
     NeuralEstimator,
     check_fraction,
+    check_nonnegative,
     check_positive_int,
     compute,
     init_embedding,
@@ -83,7 +84,7 @@ class TextNet(Module):
 
     def forward(self, ids, lengths, bigrams=None, perturbation=None):
         """``perturbation`` (B, T, E), if given, is added to the word vectors the encoder
-        reads (adversarial training); ``backward`` leaves their gradient in ``input_grad``."""
+        reads (adversarial training); ``backward`` returns their gradient."""
         x = self.embedding(ids)
         if self.has_bigrams:
             x = A.add_all([x, self.bigram_embedding(bigrams)])
@@ -100,11 +101,12 @@ class TextNet(Module):
         dh = A.add_all(
             [getattr(self, f"{p}_pool").backward(gp) for p, gp in zip(self.pools, parts)]
         )
-        self.input_grad = self.encoder.backward(dh)
-        dx = self.embed_dropout.backward(self.input_grad)
+        grad_x = self.encoder.backward(dh)
+        dx = self.embed_dropout.backward(grad_x)
         self.embedding.backward(dx)
         if self.has_bigrams:
             self.bigram_embedding.backward(dx)
+        return grad_x
 
 
 class TextClassifier(ClassifierMixin, NeuralEstimator):
@@ -284,14 +286,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         """Vocabulary, network, optimizer and random generator of a fresh model."""
         check_fraction(self.dropout, "dropout")
         check_fraction(self.word_dropout, "word_dropout")
-        if (
-            isinstance(self.adversarial, bool)
-            or not isinstance(self.adversarial, (int, float))
-            or not 0 <= self.adversarial < math.inf
-        ):
-            raise NlpkitError(
-                f"adversarial must be a number >= 0 (0: off); got {self.adversarial!r}"
-            )
+        check_nonnegative(self.adversarial, "adversarial")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.max_length, "max_length")
         if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
@@ -394,16 +389,15 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             losses = loss_fn(logits, t)
             w = weights[t]
             wsum = float(w.sum())
-            net.backward(loss_fn.backward(w / wsum))
+            grad_x = net.backward(loss_fn.backward(w / wsum))
             correct = A.count_hits(logits, t)
             if self.adversarial:
                 # the same batch again, each document's word vectors moved along its loss
                 # gradient (the worst direction, to first order): the gradients add up, so
                 # the step minimises loss(x) + loss(x + r_adv)
-                r_adv = A.scale_to_norm(net.input_grad, self.adversarial)
+                r_adv = A.scale_to_norm(grad_x, self.adversarial)
                 loss_fn(net(x, lens, pairs, perturbation=r_adv), t)
                 net.backward(loss_fn.backward(w / wsum))
-            net.input_grad = None  # a batch-sized array (on the device, maybe): not for the pickle
             return A.weighted_sum(losses, w) / wsum * len(rows), len(rows), correct
 
         def val_batch(rows):
