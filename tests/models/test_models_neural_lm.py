@@ -60,11 +60,11 @@ def test_token_logprobs_match_pytorch(small_lm, kjv):
     lstm = torch.nn.LSTM(16, 24, batch_first=True)
     out = torch.nn.Linear(24, net.output.weight.shape[0])
     with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        emb.weight.copy_(torch.from_numpy(net.embedding.weight.numpy()))
         for name, p in lstm.named_parameters():
             p.copy_(torch.from_numpy(net.body.state_dict()[name]))
-        out.weight.copy_(torch.from_numpy(net.output.weight))
-        out.bias.copy_(torch.from_numpy(net.output.bias))
+        out.weight.copy_(torch.from_numpy(net.output.weight.numpy()))
+        out.bias.copy_(torch.from_numpy(net.output.bias.numpy()))
         ours = small_lm.token_logprobs(sents)
         for s, mine in zip(sents, ours):
             ids = [BOS_ID] + small_lm.vocab_.encode(s.split()).tolist()

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from . import cuda_support as S
-from .matmul_cuda import gemm
+from . import support as S
+from .matmul import gemm
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 

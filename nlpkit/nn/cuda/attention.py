@@ -1,5 +1,5 @@
-"""CUDA twins of the attention kernels (``attention_kernels.py``) and of scaled dot-product
-attention (``attention.sdpa_forward``/``sdpa_backward``).
+"""CUDA twins of the attention kernels (:mod:`nlpkit.nn.kernels.attention`): ``attention``,
+``attention_backward``, ``mha``, ``mha_backward`` with the same arguments and results.
 
 Scores and the weighted sums are batched matrix products (``matmul_cuda.gemm``);
 what is fused here is the row-wise part: scale, additive mask, key-padding
@@ -7,7 +7,8 @@ mask, causal limit and softmax in one kernel, and the softmax backward (with
 the scale) in another.  One block per query row; its threads stride over the
 keys and combine through shared-memory reductions.
 
-Arrays are (G, L, S) C-contiguous device arrays, G = batch × heads.  ``bias``
+Inside, arrays are (G, L, S) C-contiguous device arrays, G = batch × heads (heads
+are split from the projections into their own arrays and merged back).  ``bias``
 is an additive mask of shape (1 or G, L, S); ``key_padding`` (N, S) uint8 is 1
 at keys no query may see, where N = G / heads.  As on the CPU, query i sees keys
 ``j <= i + S - L`` when causal, and a row with every key masked gets zeros.
@@ -19,8 +20,8 @@ import math
 
 import numpy as np
 
-from . import cuda_support as S
-from .matmul_cuda import gemm
+from . import support as S
+from .matmul import gemm
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
@@ -100,7 +101,7 @@ def _launch(which, rows, dtype):
     return _kernels(threads, np.dtype(dtype).name)[which][blocks, threads]
 
 
-def masked_softmax_cuda(scores, scale=1.0, bias=None, key_padding=None, heads=1, causal=False,
+def masked_softmax(scores, scale=1.0, bias=None, key_padding=None, heads=1, causal=False,
                         probs=None):
     """``softmax(scores * scale + bias)`` row-wise with the key-padding and causal masks.
 
@@ -123,7 +124,7 @@ def masked_softmax_cuda(scores, scale=1.0, bias=None, key_padding=None, heads=1,
     return probs
 
 
-def softmax_backward_cuda(probs, dprobs, scale=1.0, dscores=None):
+def softmax_backward(probs, dprobs, scale=1.0, dscores=None):
     """Twin of ``attention_kernels.softmax_backward`` times ``scale``."""
     probs, dprobs = S.to_device(probs), S.to_device(dprobs)
     dscores = S.empty(probs.shape, probs.dtype) if dscores is None else dscores
@@ -133,25 +134,97 @@ def softmax_backward_cuda(probs, dprobs, scale=1.0, dscores=None):
     return dscores
 
 
-def sdpa_forward_cuda(q, k, v, scale, bias=None, key_padding=None, heads=1, causal=False,
-                      drop_mask=None):
-    """Twin of ``attention.sdpa_forward`` on (G, L, d) device arrays.
-
-    Returns ``(output, probs, dropped probs)``, all on the device.
-    """
-    from .elementwise_kernels_cuda import mul_cuda
-    scores = gemm(q, k, trans_b=True)
-    probs = masked_softmax_cuda(scores, scale, bias, key_padding, heads, causal, probs=scores)
-    dropped = probs if drop_mask is None else mul_cuda(probs, drop_mask)
-    return gemm(dropped, v), probs, dropped
 
 
-def sdpa_backward_cuda(dout, q, k, v, scale, probs, dropped, drop_mask=None):
-    """Twin of ``attention.sdpa_backward``: ``(dq, dk, dv)`` on the device."""
-    from .elementwise_kernels_cuda import mul_cuda
+def _groups(bias, keep, n, h, n_q, n_k, dtype):
+    """The host bias (broadcastable to (N, H, L, S)) as (1 or G, L, S), keep as (G, L, S)."""
+    b = None
+    if bias is not None:
+        bias = np.asarray(bias, dtype)
+        bias = bias.reshape((1,) * (4 - bias.ndim) + bias.shape)
+        if bias.shape[:3] == (1, 1, n_q):
+            b = S.to_device(np.ascontiguousarray(np.broadcast_to(bias, (1, 1, n_q, n_k)))
+                            .reshape(1, n_q, n_k))
+        else:
+            b = S.to_device(np.ascontiguousarray(np.broadcast_to(bias, (n, h, n_q, n_k)))
+                            .reshape(n * h, n_q, n_k))
+    k = None if keep is None else S.to_device(np.asarray(keep, dtype).reshape(n * h, n_q, n_k))
+    return b, k
+
+
+def _core(qg, kg, vg, scale, bias, causal, keep):
+    from .arrays import mul
+    scores = gemm(qg, kg, trans_b=True)
+    probs = masked_softmax(scores, scale, bias, None, 1, causal, probs=scores)
+    dropped = probs if keep is None else mul(probs, keep)
+    return gemm(dropped, vg), probs
+
+
+def _core_backward(dout, qg, kg, vg, scale, probs, keep):
+    from .arrays import mul
+    dropped = probs if keep is None else mul(probs, keep)
     dv = gemm(dropped, dout, trans_a=True)
-    dprobs = gemm(dout, v, trans_b=True)
-    if drop_mask is not None:
-        mul_cuda(dprobs, drop_mask, out=dprobs)
-    dscores = softmax_backward_cuda(probs, dprobs, scale)
-    return gemm(dscores, k), gemm(dscores, q, trans_a=True), dv
+    dprobs = gemm(dout, vg, trans_b=True)
+    if keep is not None:
+        dprobs = mul(dprobs, keep)
+    dscores = softmax_backward(probs, dprobs, scale)
+    return gemm(dscores, kg), gemm(dscores, qg, trans_a=True), dv
+
+
+def attention(q, k, v, scale, bias, causal, keep, ctx=None):
+    """Twin of ``kernels.attention.attention`` on (N, H, L, d) device arrays."""
+    n, h, n_q, d = q.shape
+    n_k, dv = k.shape[2], v.shape[3]
+    b, kp = _groups(bias, keep, n, h, n_q, n_k, q.dtype)
+    out, probs = _core(q.reshape(n * h, n_q, d), k.reshape(n * h, n_k, d),
+                       v.reshape(n * h, n_k, dv), scale, b, causal, kp)
+    return out.reshape(n, h, n_q, dv), probs.reshape(n, h, n_q, n_k)
+
+
+def attention_backward(dctx, q, k, v, scale, probs, causal, keep):
+    n, h, n_q, d = q.shape
+    n_k, dv = k.shape[2], v.shape[3]
+    _, kp = _groups(None, keep, n, h, n_q, n_k, q.dtype)
+    grads = _core_backward(dctx.reshape(n * h, n_q, dv), q.reshape(n * h, n_q, d),
+                           k.reshape(n * h, n_k, d), v.reshape(n * h, n_k, dv), scale,
+                           probs.reshape(n * h, n_q, n_k), kp)
+    return tuple(g.reshape(*a.shape) for g, a in zip(grads, (q, k, v)))
+
+
+def _blocks(q, k, v, packed):
+    from .arrays import getitem
+    if not packed:
+        return q, k, v
+    e = q.shape[2] // 3
+    return tuple(getitem(q, (slice(None), slice(None), slice(i * e, (i + 1) * e)))
+                 for i in range(3))
+
+
+def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep):
+    """Twin of ``kernels.attention.mha``: (ctx in the caller's layout, probs (N, H, L, S))."""
+    from .elementwise import merge_heads, split_heads
+    q, k, v = _blocks(q, k, v, packed)
+    n = q.shape[0] if batch_first else q.shape[1]
+    n_q = q.shape[1] if batch_first else q.shape[0]
+    n_k = k.shape[1] if batch_first else k.shape[0]
+    b, kp = _groups(bias, keep, n, num_heads, n_q, n_k, q.dtype)
+    hq, hk, hv = (split_heads(x, num_heads, batch_first) for x in (q, k, v))
+    out, probs = _core(hq, hk, hv, scale, b, causal, kp)
+    return merge_heads(out, num_heads, batch_first), probs.reshape(n, num_heads, n_q, n_k)
+
+
+def mha_backward(dctx, q, k, v, num_heads, batch_first, packed, scale, probs, causal, keep):
+    from .arrays import concat
+    from .elementwise import merge_heads, split_heads
+    q, k, v = _blocks(q, k, v, packed)
+    n = q.shape[0] if batch_first else q.shape[1]
+    n_q = q.shape[1] if batch_first else q.shape[0]
+    n_k = k.shape[1] if batch_first else k.shape[0]
+    _, kp = _groups(None, keep, n, num_heads, n_q, n_k, q.dtype)
+    hq, hk, hv = (split_heads(x, num_heads, batch_first) for x in (q, k, v))
+    grads = _core_backward(split_heads(dctx, num_heads, batch_first), hq, hk, hv, scale,
+                           probs.reshape(n * num_heads, n_q, n_k), kp)
+    merged = [merge_heads(g, num_heads, batch_first) for g in grads]
+    if packed:
+        return concat(merged, 2), None, None
+    return tuple(merged)

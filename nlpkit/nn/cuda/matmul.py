@@ -13,8 +13,8 @@ import functools
 
 import numpy as np
 
-from .. import backend
-from . import cuda_support as S
+from ... import backend
+from . import support as S
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
