@@ -12,6 +12,11 @@ import numpy as np
 from .recurrent import dot
 
 
+def _c(a):
+    """``a`` C-contiguous (np.ascontiguousarray would turn a 0-d array into 1-d)."""
+    return np.ascontiguousarray(a) if np.ndim(a) else np.array(a)
+
+
 def asarray(a, dtype=None):
     """``a`` as a host array (device arrays come back, scalars become 0-d arrays)."""
     if hasattr(a, "copy_to_host"):
@@ -36,11 +41,11 @@ def copy(a):
 
 
 def contiguous(a):
-    return np.ascontiguousarray(a)
+    return _c(a)
 
 
 def reshape(a, shape):
-    return np.ascontiguousarray(a).reshape(shape)
+    return _c(a).reshape(shape)
 
 
 def astype(a, dtype):
@@ -128,7 +133,7 @@ def max(a, axis, keepdims=False):
         vals = vals.squeeze(axis)
     else:
         idx = np.expand_dims(idx, axis)
-    return np.ascontiguousarray(vals), idx
+    return _c(vals), idx
 
 
 def max_backward(g, idx, shape, axis, keepdims):
@@ -152,15 +157,15 @@ def sum_to(g, shape):
 
 
 def broadcast_to(a, shape):
-    return np.ascontiguousarray(np.broadcast_to(a, shape))
+    return _c(np.broadcast_to(a, shape))
 
 
 def permute(a, axes):
-    return np.ascontiguousarray(np.transpose(a, axes))
+    return _c(np.transpose(a, axes))
 
 
 def getitem(a, key):
-    return np.ascontiguousarray(a[key])
+    return _c(a[key])
 
 
 def index_backward(g, shape, key):
