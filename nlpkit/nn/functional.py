@@ -602,7 +602,7 @@ class _Linear(Function):
     def forward(ctx, x, w, b):
         xp = _kernels(x, w).arrays
         x = _on_like(xp, x)
-        x2 = xp.reshape(x, (-1, x.shape[-1]))
+        x2 = xp.reshape(x, (-1, tuple(x.shape)[-1]))
         y = xp.gemm(x2, w, trans_b=True)
         if b is not None:
             xp.add_(y, b)
@@ -612,7 +612,7 @@ class _Linear(Function):
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        g2 = xp.reshape(g, (-1, g.shape[-1]))
+        g2 = xp.reshape(g, (-1, tuple(g.shape)[-1]))
         nx, nw, nb = ctx.needs_input_grad
         gx = xp.reshape(xp.gemm(g2, ctx.w), ctx.shape) if nx else None
         gw = xp.gemm(g2, ctx.x2, trans_a=True) if nw else None
@@ -1055,11 +1055,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     one is added; ``is_causal`` (without a mask) lets query i see keys j <= i + S - L.
     A query row with every key masked gets zero weights (PyTorch gives NaN there)."""
     q, k, v = _tensor(query), _tensor(key), _tensor(value)
-    if k.shape[-1] != q.shape[-1] or k.shape[:-1] != v.shape[:-1]:
+    if tuple(k.shape)[-1] != tuple(q.shape)[-1] or k.shape[:-1] != v.shape[:-1]:
         raise NlpkitError(f"scaled_dot_product_attention: query {q.shape}, key {k.shape} and "
                           f"value {v.shape} disagree")
-    lead, n_q, n_k = q.shape[:-2], q.shape[-2], k.shape[-2]
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    lead, n_q, n_k = q.shape[:-2], tuple(q.shape)[-2], tuple(k.shape)[-2]
+    scale = 1.0 / math.sqrt(tuple(q.shape)[-1]) if scale is None else float(scale)
     bias = None
     if attn_mask is not None:
         m = np.asarray(backend.to_host(_data(attn_mask)))
@@ -1071,7 +1071,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     q4, k4, v4 = (reshape(t, _shape4(t.shape)) for t in (q, k, v))
     out = _Attention.apply(q4, k4, v4, scale=scale, bias=bias,
                            causal=bool(is_causal and attn_mask is None), keep=keep)
-    return reshape(out, lead + (n_q, v.shape[-1]))
+    return reshape(out, lead + (n_q, tuple(v.shape)[-1]))
 
 
 def _shape4(shape):

@@ -88,6 +88,7 @@ def scalar(dtype, value):
 
 @functools.lru_cache(maxsize=None)
 def _fill_kernel():
+    global cuda
     cuda = get_cuda()
 
     @cuda.jit
