@@ -367,7 +367,7 @@ def max(input, dim=None, keepdim=False):
 
 def argmax(input, dim=-1, keepdim=False):
     x = _data(input)
-    return Tensor(_kernels(x).arrays.max(x, _dim(dim, len(x.shape)), keepdim)[1])
+    return Tensor(_kernels(x).arrays.argmax(x, _dim(dim, len(x.shape)), keepdim))
 
 
 # ------------------------------------------------------------------ layout
@@ -1309,10 +1309,8 @@ def _run_direction(K, mode, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, revers
     n_steps, batch, n_in = inp.shape
     hidden = w_hh.shape[1]
     xproj = xp.gemm(xp.reshape(inp, (-1, n_in)), w_ih, trans_b=True)
-    if b_ih is not None:
-        xp.add_(xproj, b_ih)
-        if mode != "GRU":  # GRU keeps b_hh apart: r scales the hidden part with its bias
-            xp.add_(xproj, b_hh)
+    if b_ih is not None:  # GRU keeps b_hh apart: r scales the hidden part with its bias
+        xp.add_(xproj, b_ih if mode == "GRU" else xp.add(b_ih, b_hh))
     xproj = xp.reshape(xproj, (n_steps, batch, -1))
     whh_t = xp.permute(w_hh, (1, 0))
     out = xp.empty((n_steps, batch, hidden), inp.dtype)

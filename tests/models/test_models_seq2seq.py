@@ -148,7 +148,7 @@ def test_label_smoothing_mixes_the_mean_log_probability_into_the_loss():
     x, xl, yin, yl, t = smooth._batch(
         data.encode(smooth.src_vocab_, src), smooth._targets(tgt), np.arange(len(X))
     )
-    z = smooth.net_(x, xl, yin, yl).astype(np.float64)
+    z = smooth.net_(x, xl, yin, yl).numpy().astype(np.float64)
     logp = z - z.max(axis=-1, keepdims=True)
     logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
     used = t != IGNORE

@@ -454,6 +454,10 @@ def max(a, axis, keepdims=False):
     return vals.reshape(out_shape), idx.reshape(out_shape)
 
 
+def argmax(a, axis, keepdims=False):
+    return max(a, axis, keepdims)[1]
+
+
 def max_backward(g, idx, shape, axis, keepdims):
     shape = tuple(shape)
     keep = tuple(i for i in range(len(shape)) if i != axis)

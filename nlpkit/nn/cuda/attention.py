@@ -1,7 +1,7 @@
 """CUDA twins of the attention kernels (:mod:`nlpkit.nn.kernels.attention`): ``attention``,
 ``attention_backward``, ``mha``, ``mha_backward`` with the same arguments and results.
 
-Scores and the weighted sums are batched matrix products (``matmul_cuda.gemm``);
+Scores and the weighted sums are batched matrix products (``matmul.gemm``);
 what is fused here is the row-wise part: scale, additive mask, key-padding
 mask, causal limit and softmax in one kernel, and the softmax backward (with
 the scale) in another.  One block per query row; its threads stride over the
@@ -103,10 +103,8 @@ def _launch(which, rows, dtype):
 
 def masked_softmax(scores, scale=1.0, bias=None, key_padding=None, heads=1, causal=False,
                         probs=None):
-    """``softmax(scores * scale + bias)`` row-wise with the key-padding and causal masks.
-
-    With ``scale=1`` and no masks but ``causal`` this is the twin of
-    ``attention_kernels.softmax_forward``.  ``probs`` may be ``scores`` (in place).
+    """``softmax(scores * scale + bias)`` row-wise with the key-padding and causal masks
+    (the row-wise part of :func:`attention`).  ``probs`` may be ``scores`` (in place).
     """
     scores = S.to_device(scores)
     dt = scores.dtype
@@ -125,7 +123,7 @@ def masked_softmax(scores, scale=1.0, bias=None, key_padding=None, heads=1, caus
 
 
 def softmax_backward(probs, dprobs, scale=1.0, dscores=None):
-    """Twin of ``attention_kernels.softmax_backward`` times ``scale``."""
+    """The scores' gradient of :func:`masked_softmax`, times ``scale``."""
     probs, dprobs = S.to_device(probs), S.to_device(dprobs)
     dscores = S.empty(probs.shape, probs.dtype) if dscores is None else dscores
     g, n_q, _ = probs.shape

@@ -2,7 +2,7 @@
 
 * ``im2col`` unfolds (N, C, L) into (N·L_out, C·K) windows, channel-major as on the CPU
   (column = channel * K + tap), padding read as zeros; the convolution is then a GEMM
-  (``matmul_cuda.gemm``).  ``col2im`` is its adjoint written as a gather: each input
+  (``matmul.gemm``).  ``col2im`` is its adjoint written as a gather: each input
   position sums the taps that read it, so no atomics are needed and the sum is deterministic.
 * Pooling works on a (A, T, B) view of the input (T the pooled axis) with one length per
   row ``a``; one thread per (a, b) output for max, per element for mean.
@@ -55,16 +55,6 @@ def _kernels(dtype_name):
             dx[n, c, rest - c * length] = acc
 
     @cuda.jit
-    def swap12(x, out):
-        """out[a, c, b] = x[a, b, c]."""
-        n_a, n_b, n_c = x.shape
-        for e in range(cuda.grid(1), n_a * n_b * n_c, cuda.gridsize(1)):
-            a = e // (n_b * n_c)
-            rest = e - a * n_b * n_c
-            b = rest // n_c
-            out[a, rest - b * n_c, b] = x[a, b, rest - b * n_c]
-
-    @cuda.jit
     def max_pool(x, lens, out, idx):
         """out[a, b] = max over t < lens[a] of x[a, t, b]; idx its first arg max."""
         n_a, _, n_b = x.shape
@@ -109,7 +99,7 @@ def _kernels(dtype_name):
             b = rest - t * n_b
             dx[a, t, b] = g[a, b] * w[a] if t < lens[a] else ZERO
 
-    return dict(im2col=im2col, col2im=col2im, swap12=swap12, max_pool=max_pool,
+    return dict(im2col=im2col, col2im=col2im, max_pool=max_pool,
                 max_pool_back=max_pool_back, mean_pool=mean_pool, mean_pool_back=mean_pool_back)
 
 
@@ -132,13 +122,6 @@ def col2im(dcols, shape, pad_left, stride, dilation, kernel_size, out_len):
     _launch("col2im", dx.size, dcols.dtype, dcols, dx, int(pad_left), int(stride),
             int(dilation), int(kernel_size), int(out_len))
     return dx
-
-
-def swap12(x):
-    """``x.transpose(0, 2, 1)`` of a 3-D device array, as a new contiguous one."""
-    out = S.empty((x.shape[0], x.shape[2], x.shape[1]), x.dtype)
-    _launch("swap12", x.size, x.dtype, x, out)
-    return out
 
 
 def max_pool(x3, lens):

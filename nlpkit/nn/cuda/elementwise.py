@@ -269,19 +269,19 @@ def _row_kernel(name, x):
 
 
 def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
-    """GPU twin of ``elementwise_kernels.layer_norm_forward`` (same arguments)."""
+    """GPU twin of ``kernels.elementwise.layer_norm_forward`` (same arguments)."""
     if x.shape[0]:
         _row_kernel("layer_norm_forward", x)(x, weight, bias, S.scalar(x.dtype, eps), y, xhat, rstd)
 
 
 def layer_norm_backward(dy, xhat, rstd, weight, dx):
-    """GPU twin of ``elementwise_kernels.layer_norm_backward``."""
+    """GPU twin of ``kernels.elementwise.layer_norm_backward``."""
     if dy.shape[0]:
         _row_kernel("layer_norm_backward", dy)(dy, xhat, rstd, weight, dx)
 
 
 def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
-    """GPU twin of ``elementwise_kernels.cross_entropy_rows`` (targets int64)."""
+    """GPU twin of ``kernels.elementwise.cross_entropy_rows`` (targets int64)."""
     if logits.shape[0]:
         _row_kernel("cross_entropy_rows", logits)(logits, targets, np.int64(ignore_index),
                                                   S.scalar(logits.dtype, smoothing), dlogits,
@@ -290,7 +290,7 @@ def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses
 
 def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, dlogits,
                                      losses):
-    """GPU twin of ``elementwise_kernels.cross_entropy_rows_weighted`` (weight (C,))."""
+    """GPU twin of ``kernels.elementwise.cross_entropy_rows_weighted`` (weight (C,))."""
     if logits.shape[0]:
         w = S.to_host(weight).astype(logits.dtype)
         _row_kernel("cross_entropy_rows_weighted", logits)(
@@ -328,28 +328,6 @@ def _moves(dtype_name):
                     x[i, n, col] = out[g, i, c]
 
     @cuda.jit
-    def swap01(x, out):
-        """out[b, a, :] = x[a, b, :]."""
-        n_a, n_b, f = x.shape
-        for e in range(cuda.grid(1), n_a * n_b * f, cuda.gridsize(1)):
-            a = e // (n_b * f)
-            rest = e - a * n_b * f
-            b = rest // f
-            out[b, a, rest - b * f] = x[a, b, rest - b * f]
-
-    @cuda.jit
-    def copy_cols(src, dst, offset, to_dst):
-        """dst[r, offset:offset + w] = src[r, :] (or back when not to_dst); src is (R, w)."""
-        n, w = src.shape
-        for e in range(cuda.grid(1), n * w, cuda.gridsize(1)):
-            r = e // w
-            j = e - r * w
-            if to_dst:
-                dst[r, offset + j] = src[r, j]
-            else:
-                src[r, j] = dst[r, offset + j]
-
-    @cuda.jit
     def gather_rows(table, ids, out):
         n, d = out.shape
         for e in range(cuda.grid(1), n * d, cuda.gridsize(1)):
@@ -366,7 +344,7 @@ def _moves(dtype_name):
             if row != padding_idx:
                 cuda.atomic.add(grad, (row, e - r * d), dy[r, e - r * d])
 
-    return dict(heads=heads, swap01=swap01, copy_cols=copy_cols, gather_rows=gather_rows,
+    return dict(heads=heads, gather_rows=gather_rows,
                 scatter_add_rows=scatter_add_rows)
 
 
@@ -393,18 +371,6 @@ def merge_heads(xh, n_heads, batch_first, out=None):
     return out
 
 
-def swap01(x):
-    """``x.transpose(1, 0, 2)`` as a new contiguous device array."""
-    out = S.empty((x.shape[1], x.shape[0], x.shape[2]), x.dtype)
-    _launch_moves("swap01", x.size, x, out)
-    return out
-
-
-def copy_cols(src2, dst2, offset, to_dst=True):
-    """``dst2[:, offset:offset + w] = src2`` (or the reverse) for 2-D device arrays."""
-    _launch_moves("copy_cols", src2.size, src2, dst2, int(offset), bool(to_dst))
-
-
 def gather_rows(table, ids):
     out = S.empty((ids.shape[0], table.shape[1]), table.dtype)
     _launch_moves("gather_rows", out.size, table, S.to_device(ids, np.int64), out)
@@ -412,6 +378,6 @@ def gather_rows(table, ids):
 
 
 def scatter_add_rows(ids, dy2, grad, padding_idx=-1):
-    """Twin of ``elementwise_kernels.embedding_scatter_add`` (atomic adds)."""
+    """Twin of ``kernels.elementwise.embedding_scatter_add`` (atomic adds)."""
     _launch_moves("scatter_add_rows", dy2.size, S.to_device(ids, np.int64), dy2, grad,
                   np.int64(padding_idx))

@@ -1,4 +1,4 @@
-"""Matrix products on the GPU (the CUDA twin of ``np.matmul`` / ``recurrent_kernels.dot``).
+"""Matrix products on the GPU (behind ``nlpkit.nn.cuda.arrays.gemm`` / ``matmul``).
 
 ``gemm(a, b, out)`` computes ``out[g] = alpha * op(a[g]) @ op(b[g]) + beta * out[g]``
 for 2-D or batched 3-D device arrays (a batch of 1 broadcasts), where ``op``
@@ -132,7 +132,3 @@ def _gemm_cupy(cp, a3, b3, c3, trans_a, trans_b, alpha, beta):
     else:
         c[...] = prod if alpha == 1.0 else alpha * prod
 
-
-def dot_cuda(a, b):
-    """GPU twin of ``recurrent_kernels.dot`` for 2-D arrays: ``a @ b`` as a device array."""
-    return gemm(a, b)

@@ -1,7 +1,7 @@
-"""CUDA twins of the recurrent time loops (``recurrent_kernels.py``): same arguments, same results.
+"""CUDA twins of the recurrent time loops (:mod:`nlpkit.nn.kernels.recurrent`): same arguments, same results.
 
 The host runs the time loop; per step one matrix product with the recurrent
-weights (``matmul_cuda.gemm``) and one kernel for the gate math, a thread per
+weights (``matmul.gemm``) and one kernel for the gate math, a thread per
 (batch row, hidden unit).  The backward pass adds a small kernel that copies
 the propagated gradient into ``dh`` for the rows still active.  Everything
 stays on the device: inputs are device arrays (host arrays are copied once),

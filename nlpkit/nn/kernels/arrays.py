@@ -136,6 +136,11 @@ def max(a, axis, keepdims=False):
     return _c(vals), idx
 
 
+def argmax(a, axis, keepdims=False):
+    idx = np.argmax(a, axis=axis)
+    return np.expand_dims(idx, axis) if keepdims else idx
+
+
 def max_backward(g, idx, shape, axis, keepdims):
     """The gradient of :func:`max`: ``g`` at each arg max, zeros elsewhere."""
     out = np.zeros(shape, g.dtype)

@@ -189,35 +189,6 @@ def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight
         dlogits[r, t] -= (1.0 - smoothing) * wt
 
 
-@numba.njit(parallel=True, cache=True)
-def softmax_rows(x, y):
-    n, c = x.shape
-    for r in numba.prange(n):
-        m = x[r, 0]
-        for j in range(1, c):
-            if x[r, j] > m:
-                m = x[r, j]
-        total = 0.0
-        for j in range(c):
-            e = math.exp(x[r, j] - m)
-            y[r, j] = e
-            total += e
-        inv = 1.0 / total
-        for j in range(c):
-            y[r, j] *= inv
-
-
-@numba.njit(parallel=True, cache=True)
-def softmax_rows_backward(y, dy, dx):
-    n, c = y.shape
-    for r in numba.prange(n):
-        dot = 0.0
-        for j in range(c):
-            dot += y[r, j] * dy[r, j]
-        for j in range(c):
-            dx[r, j] = y[r, j] * (dy[r, j] - dot)
-
-
 def gather_rows(table, ids):
     """``table[ids]`` for a 2-D table and 1-D int64 ids."""
     return table[ids]
