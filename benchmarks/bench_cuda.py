@@ -169,7 +169,7 @@ def layer_cases(dt, rng):
     x = nn.tensor(rng.standard_normal((bt, t, e)).astype(dt))
     dx = x.to("cuda")
     for name, build in (("nn.LSTM layer fwd+bwd", lambda d: nn.LSTM(e, e, batch_first=True,
-                                                                     dtype=dt, rng=0, device=d)),
+                                                                    dtype=dt, rng=0, device=d)),
                         ("nn.MultiheadAttention fwd+bwd",
                          lambda d: nn.MultiheadAttention(e, heads, batch_first=True, dtype=dt,
                                                          rng=0, device=d))):

@@ -28,7 +28,7 @@ import numpy as np
 from .. import backend
 from ..errors import NlpkitError
 from . import kernels as _cpu
-from .tensor import Function, Parameter, Tensor, is_array, is_grad_enabled, no_grad, tensor
+from .tensor import Function, Parameter, Tensor, is_array, no_grad, tensor  # noqa: F401
 
 __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "gelu", "softmax",
@@ -38,13 +38,12 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "matmul", "exp", "log", "sqrt", "pow", "sum", "mean",
     "max", "argmax", "reshape", "transpose", "permute", "unsqueeze", "squeeze", "cat",
     "stack", "split", "chunk", "getitem", "gather", "masked_fill", "where", "maximum",
-    "normalize", "zeros_like", "to_device", "no_grad", "tensor",
+    "normalize", "clamp_min", "zeros_like", "to_device", "no_grad", "tensor",
 ]
 
-TensorLike = "Tensor | array | number"
-
-
 # ------------------------------------------------------------------ device choice
+
+
 def _kernels(*arrays):
     """The kernel package for these arrays: the CUDA twins when any is a device array."""
     return _cpu.for_arrays(*arrays)
@@ -601,7 +600,7 @@ class _Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         xp = _kernels(x, w).arrays
-        x = _on_like(xp, x)
+        x = xp.asarray(x)
         x2 = xp.reshape(x, (-1, tuple(x.shape)[-1]))
         y = xp.gemm(x2, w, trans_b=True)
         if b is not None:
@@ -618,10 +617,6 @@ class _Linear(Function):
         gw = xp.gemm(g2, ctx.x2, trans_a=True) if nw else None
         gb = xp.colsum(g2) if nb else None
         return gx, gw, gb
-
-
-def _on_like(xp, a):
-    return xp.asarray(a)
 
 
 def linear(input, weight, bias=None):
@@ -1343,7 +1338,7 @@ def _back_direction(K, mode, dout, dh_last, dc_last, inp, w_ih, w_hh, has_bias, 
     elif mode == "GRU":
         hprev, gates, hn_proj = cache
         dgx, dgh = xp.empty(tuple(gates.shape), gates.dtype), xp.empty(tuple(gates.shape),
-                                                                         gates.dtype)
+                                                                       gates.dtype)
         first = (R.gru_backward(dout, dh_last, hprev, gates, hn_proj, w_hh, lengths, reverse,
                                 dgx, dgh),)
     else:
@@ -1462,4 +1457,3 @@ def _install_operators():
 
 _install_operators()
 Parameter.__hash__ = object.__hash__
-_ = (no_grad, tensor, is_grad_enabled)  # re-exported

@@ -143,5 +143,3 @@ class GRU(_RecurrentBase):
     Returns ``(output, h_n)``."""
 
     mode = "GRU"
-
-

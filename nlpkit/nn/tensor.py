@@ -156,7 +156,8 @@ class Tensor:
     def __setitem__(self, key, value):
         if self._ctx is not None and is_grad_enabled():
             raise NlpkitError("in-place assignment into a tensor that is part of a graph is not "
-                              "supported; assign into a leaf (a parameter) or use masked_fill/where")
+                              "supported; assign into a leaf (a parameter) or use "
+                              "masked_fill/where")
         if isinstance(value, Tensor):
             value = value.data
         if backend.is_device_array(self.data):

@@ -101,7 +101,7 @@ def fd_check(module, inputs, call=None, seed=1, max_entries=12, tol=1e-6):
     def value():
         with nn.no_grad():
             return float(sum((o.numpy() * r).sum() for o, r in zip(_flat(call(module, *inputs)),
-                                                                  rs)))
+                                                                   rs)))
 
     tens = [nn.tensor(a, requires_grad=True) if _float(a) else a for a in inputs]
     module.zero_grad()

@@ -146,7 +146,8 @@ def test_decoder_layer_parity(torch, nn_parity, norm_first, dtype, tol):
     theirs = torch.nn.TransformerDecoderLayer(E, H, **kw).to(_tdtype(torch, dtype))
     _randomise(torch, theirs)
     rng = np.random.default_rng(5)
-    tgt, mem = rng.standard_normal((N, L, E)).astype(dtype), rng.standard_normal((N, S, E)).astype(dtype)
+    tgt, mem = rng.standard_normal((N, L, E)).astype(
+        dtype), rng.standard_normal((N, S, E)).astype(dtype)
     mpad = np.zeros((N, S), bool)
     mpad[0, -3:] = True
 

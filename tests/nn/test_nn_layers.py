@@ -10,7 +10,8 @@ DTYPES = [(np.float64, 1e-6), (np.float32, 1e-4)]
 
 MAKERS = {
     "linear": lambda t, d: (nn.Linear(5, 3, dtype=d), t.nn.Linear(5, 3)),
-    "linear-nobias": lambda t, d: (nn.Linear(5, 3, bias=False, dtype=d), t.nn.Linear(5, 3, bias=False)),
+    "linear-nobias": lambda t, d: (nn.Linear(5, 3, bias=False, dtype=d),
+                                   t.nn.Linear(5, 3, bias=False)),
     "layernorm": lambda t, d: (nn.LayerNorm(5, dtype=d), t.nn.LayerNorm(5)),
     "tanh": lambda t, d: (nn.Tanh(dtype=d), t.nn.Tanh()),
     "sigmoid": lambda t, d: (nn.Sigmoid(dtype=d), t.nn.Sigmoid()),

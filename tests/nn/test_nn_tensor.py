@@ -2,6 +2,7 @@
 broadcasting), and the engine's rules (accumulation, reuse, no_grad, retain_grad, errors)."""
 import numpy as np
 import pytest
+import torch as T
 
 from nlpkit import nn
 from nlpkit.errors import NlpkitError
@@ -25,27 +26,30 @@ OPS = {  # name: (our op, torch op, inputs)
     "matmul-vector": (lambda a, b: a @ b, lambda a, b: a @ b, [A, RNG.standard_normal(4)]),
     "matmul-broadcast": (lambda a, b: a @ b, lambda a, b: a @ b,
                          [RNG.standard_normal((2, 1, 3, 4)), RNG.standard_normal((5, 4, 2))]),
-    "sum-dims-keepdim": (lambda a: a.sum((0, 2), keepdim=True), lambda a: a.sum((0, 2), keepdim=True), [A]),
+    "sum-dims-keepdim": (lambda a: a.sum((0, 2), keepdim=True),
+                         lambda a: a.sum((0, 2), keepdim=True), [A]),
     "mean-dim": (lambda a: a.mean(1), lambda a: a.mean(1), [A]),
     "max-dim": (lambda a: a.max(2)[0], lambda a: a.max(2).values, [A]),
     "max-all": (lambda a: a.max(), lambda a: a.max(), [A]),
-    "reshape-transpose": (lambda a: a.reshape(6, 4).transpose(0, 1), lambda a: a.reshape(6, 4).transpose(0, 1), [A]),
+    "reshape-transpose": (lambda a: a.reshape(6, 4).transpose(0, 1),
+                          lambda a: a.reshape(6, 4).transpose(0, 1), [A]),
     "permute-unsqueeze": (lambda a: a.permute(2, 0, 1).unsqueeze(1).squeeze(1),
                           lambda a: a.permute(2, 0, 1).unsqueeze(1).squeeze(1), [A]),
     "getitem-basic": (lambda a: a[1, :, 1:3], lambda a: a[1, :, 1:3], [A]),
     "getitem-index": (lambda a: a[:, IDX], lambda a: a[:, IDX], [A]),
     "gather": (lambda a: F.gather(a, 1, IDX[None].repeat(2, 0)),
-               lambda a: a.gather(1, __import__("torch").tensor(IDX[None].repeat(2, 0))), [A]),
-    "cat-stack-split": (lambda a: F.cat(list(F.split(a, [1, 3], dim=2))[::-1], 2) + F.stack([a[0], a[1]]),
-                        lambda a: __import__("torch").cat(list(a.split([1, 3], 2))[::-1], 2)
-                        + __import__("torch").stack([a[0], a[1]]), [A]),
+               lambda a: a.gather(1, T.tensor(IDX[None].repeat(2, 0))), [A]),
+    "cat-stack-split": (lambda a: F.cat(list(F.split(a, [1, 3], dim=2))[::-1], 2)
+                        + F.stack([a[0], a[1]]),
+                        lambda a: T.cat(list(a.split([1, 3], 2))[::-1], 2)
+                        + T.stack([a[0], a[1]]), [A]),
     "where-masked-fill": (lambda a, b: F.where(A > 0, a, b).masked_fill(A < -1, 0.5),
-                          lambda a, b: __import__("torch").where(__import__("torch").tensor(A > 0), a, b)
-                          .masked_fill(__import__("torch").tensor(A < -1), 0.5), [A, B]),
+                          lambda a, b: T.where(T.tensor(A > 0), a, b)
+                          .masked_fill(T.tensor(A < -1), 0.5), [A, B]),
     "softmax-log-softmax": (lambda a: F.softmax(a, 1) * F.log_softmax(a, -1),
                             lambda a: a.softmax(1) * a.log_softmax(-1), [A]),
     "maximum-normalize": (lambda a: F.normalize(F.maximum(a, 0.1), dim=2),
-                          lambda a: __import__("torch").nn.functional.normalize(a.clamp_min(0.1), dim=2), [A]),
+                          lambda a: T.nn.functional.normalize(a.clamp_min(0.1), dim=2), [A]),
 }
 
 

@@ -102,7 +102,7 @@ def _launch(which, rows, dtype):
 
 
 def masked_softmax(scores, scale=1.0, bias=None, key_padding=None, heads=1, causal=False,
-                        probs=None):
+                   probs=None):
     """``softmax(scores * scale + bias)`` row-wise with the key-padding and causal masks
     (the row-wise part of :func:`attention`).  ``probs`` may be ``scores`` (in place).
     """
@@ -130,8 +130,6 @@ def softmax_backward(probs, dprobs, scale=1.0, dscores=None):
     if g * n_q:
         _launch(1, g * n_q, probs.dtype)(probs, dprobs, S.scalar(probs.dtype, scale), dscores)
     return dscores
-
-
 
 
 def _groups(bias, keep, n, h, n_q, n_k, dtype):

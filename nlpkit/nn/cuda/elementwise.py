@@ -26,7 +26,6 @@ from . import support as S
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
 
-
 @functools.lru_cache(maxsize=None)
 def _flat(dtype_name):
     global cuda
@@ -289,7 +288,7 @@ def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses
 
 
 def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, dlogits,
-                                     losses):
+                                losses):
     """GPU twin of ``kernels.elementwise.cross_entropy_rows_weighted`` (weight (C,))."""
     if logits.shape[0]:
         w = S.to_host(weight).astype(logits.dtype)
@@ -303,7 +302,6 @@ def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight
 def _moves(dtype_name):
     global cuda
     cuda = S.get_cuda()
-    ONE = np.dtype(dtype_name).type(1)
 
     @cuda.jit
     def heads(x, out, batch_first, n_heads, to_heads):

@@ -131,4 +131,3 @@ def _gemm_cupy(cp, a3, b3, c3, trans_a, trans_b, alpha, beta):
         c += alpha * prod
     else:
         c[...] = prod if alpha == 1.0 else alpha * prod
-

@@ -1,4 +1,5 @@
-"""CUDA twins of the recurrent time loops (:mod:`nlpkit.nn.kernels.recurrent`): same arguments, same results.
+"""CUDA twins of the recurrent time loops (:mod:`nlpkit.nn.kernels.recurrent`): same arguments,
+same results.
 
 The host runs the time loop; per step one matrix product with the recurrent
 weights (``matmul.gemm``) and one kernel for the gate math, a thread per

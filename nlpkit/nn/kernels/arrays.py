@@ -210,4 +210,3 @@ def matmul(a, b, trans_a=False, trans_b=False):
 def colsum(a2, weights=None):
     """``(a2 [* weights]).sum(axis=0)`` of a 2-D array."""
     return (a2 if weights is None else a2 * weights).sum(axis=0)
-

@@ -29,7 +29,7 @@ FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _LOG2E = np.float32(1.44269504)
 _LN2_HI, _LN2_LO = np.float32(0.693359375), np.float32(-2.12194440e-4)  # ln 2 = HI + LO
 _P = tuple(np.float32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
-                                     4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+                                   4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
 _EXP_MIN = np.float32(-87.0)  # below this e^x underflows: return 0 (masked keys are -inf)
 
 

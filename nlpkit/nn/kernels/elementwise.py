@@ -204,4 +204,3 @@ def scatter_add_rows(ids, dy, grad, padding_idx):
             continue
         for j in range(d):
             grad[row, j] += dy[i, j]
-
