@@ -1303,7 +1303,7 @@ def _run_direction(K, mode, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, revers
     xp, R = K.arrays, K.recurrent
     n_steps, batch, n_in = inp.shape
     hidden = w_hh.shape[1]
-    xproj = xp.gemm(xp.reshape(inp, (-1, n_in)), w_ih, trans_b=True)
+    xproj = R.gemm(xp.reshape(inp, (-1, n_in)), w_ih, trans_b=True)
     if b_ih is not None:  # GRU keeps b_hh apart: r scales the hidden part with its bias
         xp.add_(xproj, b_ih if mode == "GRU" else xp.add(b_ih, b_hh))
     xproj = xp.reshape(xproj, (n_steps, batch, -1))
@@ -1348,14 +1348,14 @@ def _back_direction(K, mode, dout, dh_last, dc_last, inp, w_ih, w_hh, has_bias, 
                                 dgx),)
     gh = dgx.shape[2]
     dgx2, dgh2 = xp.reshape(dgx, (-1, gh)), xp.reshape(dgh, (-1, gh))
-    g_ih = xp.gemm(dgx2, xp.reshape(inp, (-1, inp.shape[2])), trans_a=True)
-    g_hh = xp.gemm(dgh2, xp.reshape(hprev, (-1, hprev.shape[2])), trans_a=True)
+    g_ih = R.gemm(dgx2, xp.reshape(inp, (-1, inp.shape[2])), trans_a=True)
+    g_hh = R.gemm(dgh2, xp.reshape(hprev, (-1, hprev.shape[2])), trans_a=True)
     g_bih = g_bhh = None
     if has_bias:
         g_bih = xp.colsum(dgx2)
         # LSTM and RNN pass one gate gradient for both biases: sum it once
         g_bhh = g_bih if dgh is dgx else xp.colsum(dgh2)
-    dinp = xp.reshape(xp.gemm(dgx2, w_ih), tuple(inp.shape))
+    dinp = xp.reshape(R.gemm(dgx2, w_ih), tuple(inp.shape))
     return first, dinp, [g_ih, g_hh, g_bih, g_bhh]
 
 

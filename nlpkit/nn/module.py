@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import NlpkitError
+from .kernels import for_arrays
 from .tensor import Parameter, Tensor, is_array, move_array
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -105,10 +106,14 @@ class Module:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
-    def zero_grad(self):
-        """Forget the accumulated gradients (``.grad = None``, as PyTorch's default)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget the accumulated gradients: ``.grad = None`` (PyTorch's default), or zeros
+        written into the arrays, which keeps their memory for the next step."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                for_arrays(p.grad).arrays.fill_(p.grad, 0)
 
     def train(self, mode: bool = True):
         for _, m in self.named_modules():

@@ -30,6 +30,7 @@ from ..errors import NlpkitError
 from .kernels import for_arrays
 
 _state = threading.local()
+backend.keep_freed_memory()  # a step's graph is freed at once: keep the memory for the next
 
 
 def is_grad_enabled() -> bool:

@@ -215,6 +215,10 @@ def full(shape, value, dtype):
     return S.fill(S.empty(tuple(shape), dtype), value)
 
 
+def fill_(a, value):
+    return S.fill(a, value)
+
+
 def copy(a):
     out = S.empty(a.shape, a.dtype)
     out.copy_to_device(a)
