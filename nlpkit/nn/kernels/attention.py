@@ -20,6 +20,8 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
+from .jit import by_size
+
 # fast-math without 'nnan'/'ninf': masked scores are -inf and must stay so
 FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
@@ -91,7 +93,7 @@ def _visible(i, n_q, n_k, causal):
     return min(n_k, i + n_k - n_q + 1) if causal else n_k
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=FLAGS)
+@by_size(error_model="numpy", fastmath=FLAGS)
 def fused_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, probs, ctx):
     n_b, n_h, n_q, d = q.shape
     n_k = k.shape[2]
@@ -152,7 +154,7 @@ def fused_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, probs,
                     ctx[b, h, r0 + ii, c] = ob[ii, c]
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=FLAGS)
+@by_size(error_model="numpy", fastmath=FLAGS)
 def fused_backward(dctx, q, k, v, scale, probs, causal, keep, has_keep, dq, dk, dv):
     """Gradients of :func:`fused_forward` written into dq, dk, dv (not accumulated)."""
     n_b, n_h, n_q, d = q.shape

@@ -32,10 +32,10 @@ def col2im(dcols, shape, pad_left, stride, dilation, kernel_size, out_len):
     return np.ascontiguousarray(dxp[:, :, pad_left:pad_left + length])
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _max_pool(x, lens, out, idx):
     n_a, _, n_b = x.shape
-    for a in numba.prange(n_a):
+    for a in range(n_a):
         for b in range(n_b):
             best, arg = x[a, 0, b], 0
             for t in range(1, lens[a]):

@@ -3,7 +3,8 @@ binary cross-entropy, embedding gather/scatter.  Twin: :mod:`nlpkit.nn.cuda.elem
 (same names and arguments).
 
 Row kernels work on 2-D C-contiguous arrays (rows × features) and compile once per
-dtype.  Rows are independent, so ``prange`` over rows needs no atomics; the
+dtype, on one thread and in parallel (:func:`.jit.by_size` picks by the size of the work).
+Rows are independent, so ``prange`` over rows needs no atomics; the
 embedding scatter is sequential (rows may repeat).  The per-element math of the
 activations and of binary cross-entropy is :mod:`.scalar_math`, shared with the twin.
 """
@@ -13,6 +14,7 @@ import numba
 import numpy as np
 
 from . import scalar_math
+from .jit import by_size
 
 _M = scalar_math.compiled(numba.njit(inline="always", cache=True))
 _act, _act_grad, _bce, _sigmoid = _M["act"], _M["act_grad"], _M["bce_logits"], _M["sigmoid"]
@@ -20,13 +22,13 @@ KINDS = {"tanh": scalar_math.TANH, "sigmoid": scalar_math.SIGMOID, "relu": scala
          "gelu": scalar_math.GELU, "gelu_tanh": scalar_math.GELU_TANH}
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def _act_kernel(x, y, kind):
     for i in numba.prange(x.shape[0]):
         y[i] = _act(kind, x[i])
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def _act_grad_kernel(x, y, dy, dx, kind):
     for i in numba.prange(x.shape[0]):
         dx[i] = dy[i] * _act_grad(kind, x[i], y[i])
@@ -71,7 +73,7 @@ def activation_grad(kind, x, y, dy):
     return dx
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def _bce_kernel(x, y, losses, d):
     for i in numba.prange(x.shape[0]):
         losses[i] = _bce(x[i], y[i])
@@ -87,7 +89,7 @@ def bce_with_logits(x, y):
     return losses, d
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
     n, d = x.shape
     for r in numba.prange(n):
@@ -108,7 +110,7 @@ def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
             y[r, j] = h * weight[j] + bias[j]
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def layer_norm_backward(dy, xhat, rstd, weight, dx):
     """dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * weight."""
     n, d = dy.shape
@@ -138,7 +140,7 @@ def _logsumexp(row):
     return m + math.log(total)
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
     """Per-row loss of log-softmax + NLL with label smoothing; dlogits gets d(loss_row)/d(logits).
 
@@ -162,7 +164,7 @@ def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses
         dlogits[r, t] -= 1.0 - smoothing
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, dlogits,
                                 losses):
     """:func:`cross_entropy_rows` with class weights w, as PyTorch weighs them:
