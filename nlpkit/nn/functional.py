@@ -580,7 +580,12 @@ class _MatMul(Function):
         xp, a, b = ctx.xp, ctx.a, ctx.b
         na, nb = ctx.needs_input_grad
         ga = xp.sum_to(xp.matmul(g, b, trans_b=True), tuple(a.shape)) if na else None
-        gb = xp.sum_to(xp.matmul(a, g, trans_a=True), tuple(b.shape)) if nb else None
+        gb = None
+        if nb and len(b.shape) == 2:  # one matrix shared by every batch: one product
+            k, n = tuple(b.shape)
+            gb = xp.gemm(xp.reshape(a, (-1, k)), xp.reshape(g, (-1, n)), trans_a=True)
+        elif nb:
+            gb = xp.sum_to(xp.matmul(a, g, trans_a=True), tuple(b.shape))
         return ga, gb
 
 

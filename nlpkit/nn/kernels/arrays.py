@@ -202,6 +202,9 @@ def gemm(a, b, trans_a=False, trans_b=False):
 
 def matmul(a, b, trans_a=False, trans_b=False):
     """NumPy's batched, broadcasting ``op(a) @ op(b)`` (op swaps the last two axes)."""
+    if b.ndim == 2 and a.ndim > 2 and not trans_a:  # a stack times one matrix: one GEMM
+        out = np.dot(a.reshape(-1, a.shape[-1]), b.T if trans_b else b)
+        return out.reshape(a.shape[:-1] + (out.shape[-1],))
     return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a,
                      np.swapaxes(b, -1, -2) if trans_b else b)
 
