@@ -19,7 +19,8 @@ from .position import (LearnedPositionalEncoding, RotaryEmbedding, SinusoidalPos
                        alibi_mask, alibi_slopes, sinusoidal_table)
 from .recurrent import GRU, LSTM, RNN
 from .tensor import Function, Parameter, Tensor, no_grad, tensor
-from .transformer import TransformerDecoderLayer, TransformerEncoderLayer
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer, reorder_cache)
 
 __all__ = [
     "Tensor", "Parameter", "Function", "tensor", "no_grad", "functional",
@@ -27,7 +28,8 @@ __all__ = [
     "ReLU", "GELU", "LayerNorm", "CrossEntropyLoss", "BCEWithLogitsLoss", "check_finite",
     "SGD", "Adam", "AdamW", "WarmupDecay", "clip_grad_norm", "clip_grad_norm_", "RNN", "LSTM",
     "GRU", "init", "MultiheadAttention", "ScaledDotProductAttention", "causal_mask",
-    "TransformerEncoderLayer", "TransformerDecoderLayer", "Conv1d", "MaxPoolTime", "MeanPoolTime",
+    "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerDecoder", "Transformer", "reorder_cache", "Conv1d", "MaxPoolTime", "MeanPoolTime",
     "SinusoidalPositionalEncoding", "LearnedPositionalEncoding", "RotaryEmbedding", "alibi_mask",
     "alibi_slopes", "sinusoidal_table",
 ]

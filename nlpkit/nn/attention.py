@@ -17,6 +17,7 @@ from . import init
 from .functional import additive_mask  # noqa: F401  (re-exported)
 from .layers import Linear
 from .module import Module, as_rng
+from .position import alibi_slopes
 
 
 class ScaledDotProductAttention(Module):
@@ -55,18 +56,43 @@ class MultiheadAttention(Module):
     either differs from ``embed_dim`` the projections are PyTorch's separate
     ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim) and ``v_proj_weight`` (E, vdim)
     instead of ``in_proj_weight``; ``in_proj_bias`` stays one (3E,) vector.
+
+    ``positions`` (self-attention only; nlpkit's addition, no parameters):
+
+    * ``None``: none inside attention (the model adds sinusoidal or learned positions to
+      its inputs: :class:`~nlpkit.nn.SinusoidalPositionalEncoding`,
+      :class:`~nlpkit.nn.LearnedPositionalEncoding`);
+    * ``'rope'``: rotary positions (Su et al. 2021) on the projected queries and keys of
+      every head, GPT-NeoX's / Hugging Face LLaMA's "rotate half" pairing (column c with
+      c + head_dim/2; angle ``p * rope_base^(-2c/head_dim)``), one fused op;
+    * ``'alibi'``: ALiBi (Press et al. 2022): ``-m_h |j - i|`` added to the scores of head h
+      inside the attention kernel (no (L, S) array is built), slopes
+      :func:`~nlpkit.nn.alibi_slopes`; causal attention sees ``m_h (j - i)`` for j <= i as
+      in the paper, an unmasked encoder the symmetric form.
+
+    ``forward(..., cache=None)``: a dict kept by the caller for incremental decoding
+    (see :func:`nlpkit.nn.functional.multi_head_attention_forward`): self-attention
+    appends each step's keys and values to it; cross-attention projects the memory once
+    (``key`` and ``value`` may then be None).
+    With a cache, queries are the last positions (``is_causal`` lets each see every
+    cached key and itself).
     """
 
     _QKV_NAMES = ("q_proj_weight", "k_proj_weight", "v_proj_weight")
+    POSITIONS = (None, "rope", "alibi")
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
-                 dtype=np.float32, rng=None, kdim=None, vdim=None):
+                 dtype=np.float32, rng=None, kdim=None, vdim=None, positions=None,
+                 rope_base=10000.0):
         super().__init__(dtype)
         if embed_dim % num_heads:
             raise NlpkitError(f"MultiheadAttention: embed_dim {embed_dim} is not divisible by "
                               f"num_heads {num_heads}")
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.head_dim = self.embed_dim // self.num_heads
+        self.positions, self.rope_base = check_positions(positions, self.head_dim), \
+            float(rope_base)
+        self.alibi_slopes = alibi_slopes(self.num_heads) if positions == "alibi" else None
         self.dropout_p, self.batch_first = float(dropout), bool(batch_first)
         self.has_bias = bool(bias)
         self.rng = as_rng(rng)
@@ -89,18 +115,26 @@ class MultiheadAttention(Module):
 
     def extra_repr(self):
         dims = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        pos = "" if self.positions is None else f", positions={self.positions!r}"
         return (f"{self.embed_dim}, num_heads={self.num_heads}{dims}, "
-                f"batch_first={self.batch_first}")
+                f"batch_first={self.batch_first}{pos}")
 
     def _check(self, x, what, last):
         return self._check_input(x, what, last=last, ndim=3)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-                average_attn_weights=True, is_causal=False):
+                average_attn_weights=True, is_causal=False, cache=None):
         self_attn = query is key and key is value and self._qkv_same_embed_dim
+        if self.positions is not None and not self_attn:
+            raise NlpkitError(f"MultiheadAttention(positions={self.positions!r}): positions "
+                              "apply to self-attention only (query, key and value the same "
+                              "tensor)")
         q = self._check(query, "query", self.embed_dim)
-        k = q if self_attn else self._check(key, "key", self.kdim)
-        v = q if self_attn else self._check(value, "value", self.vdim)
+        if cache is not None and not self_attn and "k" in cache:
+            k = v = cache["k"]  # the memory's projections, kept from the first call
+        else:
+            k = q if self_attn else self._check(key, "key", self.kdim)
+            v = q if self_attn else self._check(value, "value", self.vdim)
         batch_q = q.shape[0] if self.batch_first else q.shape[1]
         batch_k = k.shape[0] if self.batch_first else k.shape[1]
         if k.shape[:2] != v.shape[:2] or batch_k != batch_q:
@@ -115,7 +149,24 @@ class MultiheadAttention(Module):
             use_separate_proj_weight=not self._qkv_same_embed_dim,
             q_proj_weight=p.get("q_proj_weight"), k_proj_weight=p.get("k_proj_weight"),
             v_proj_weight=p.get("v_proj_weight"), average_attn_weights=average_attn_weights,
-            is_causal=is_causal, batch_first=self.batch_first, generator=self.rng)
+            is_causal=is_causal, batch_first=self.batch_first, generator=self.rng,
+            rotary_base=self.rope_base if self.positions == "rope" else None,
+            alibi_slopes=self.alibi_slopes, cache=cache)
+
+
+def check_positions(positions, head_dim, allowed=(None, "rope", "alibi")):
+    """``positions`` if attention can apply it (RoPE needs an even head size)."""
+    if positions not in allowed:
+        names = ", ".join(repr(p) for p in allowed)
+        hint = (" (sinusoidal and learned positions are added to the inputs: "
+                "SinusoidalPositionalEncoding, LearnedPositionalEncoding)"
+                if positions in ("sinusoidal", "learned") else "")
+        raise NlpkitError(f"positions must be one of {names} inside attention; got "
+                          f"{positions!r}{hint}")
+    if positions == "rope" and head_dim % 2:
+        raise NlpkitError(f"positions='rope' needs an even head size (embed_dim / num_heads); "
+                          f"got {head_dim}")
+    return positions
 
 
 def causal_mask(length, dtype=np.float32):

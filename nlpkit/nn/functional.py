@@ -20,6 +20,7 @@ constants).
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import numbers
 
@@ -34,7 +35,8 @@ __all__ = [
     "linear", "embedding", "dropout", "relu", "tanh", "sigmoid", "gelu", "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "layer_norm", "conv1d", "max_pool_time", "mean_pool_time", "scaled_dot_product_attention",
-    "multi_head_attention_forward", "attention_heads", "lstm", "gru", "rnn_tanh", "rnn_relu",
+    "multi_head_attention_forward", "attention_heads", "rotary_embedding", "lstm", "gru",
+    "rnn_tanh", "rnn_relu",
     "add", "sub", "mul", "div", "neg", "matmul", "exp", "log", "sqrt", "pow", "sum", "mean",
     "max", "argmax", "reshape", "transpose", "permute", "unsqueeze", "squeeze", "cat",
     "stack", "split", "chunk", "getitem", "gather", "masked_fill", "where", "maximum",
@@ -1089,14 +1091,14 @@ def _as4(a):
 
 class _AttentionHeads(Function):
     @staticmethod
-    def forward(ctx, q, k, v, num_heads, batch_first, scale, bias, causal, keep):
+    def forward(ctx, q, k, v, num_heads, batch_first, scale, bias, causal, keep, slopes):
         K = _kernels(q, k, v)
         packed = k is None
         q = K.arrays.contiguous(_on(K, q))
         k = None if packed else K.arrays.contiguous(_on(K, k))
         v = None if packed else K.arrays.contiguous(_on(K, v))
         ctx_out, probs = K.attention.mha(q, k, v, num_heads, batch_first, packed, scale, bias,
-                                         causal, keep)
+                                         causal, keep, slopes)
         ctx.K, ctx.arrays, ctx.probs = K, (q, k, v), probs
         ctx.conf = num_heads, batch_first, packed, scale, causal, keep
         ctx.mark_non_differentiable(1)
@@ -1110,16 +1112,19 @@ class _AttentionHeads(Function):
 
 
 def attention_heads(q, k, v, num_heads, batch_first=False, attn_bias=None, is_causal=False,
-                    dropout_p=0.0, generator=None):
+                    dropout_p=0.0, generator=None, alibi_slopes=None):
     """MultiheadAttention's attention over its projections, one fused node:
     ``q`` (L, N, E) or (N, L, E) with ``batch_first``, ``k``/``v`` (S, N, E) likewise (their
     heads are strided views: nothing is copied), or ``k = v = None`` with ``q`` the packed
     (…, 3E) projection of self-attention.  ``attn_bias`` is an additive host mask
-    broadcastable to (N, heads, L, S).  Returns (context (…, E), weights (N, heads, L, S)).
+    broadcastable to (N, heads, L, S).  ``alibi_slopes`` (heads,) adds ALiBi's bias
+    ``-slope_h |j - (i + S - L)|`` inside the kernels (no (L, S) array is built).
+    Returns (context (…, E), weights (N, heads, L, S)).
 
-    This is the core later positional variants (RoPE on q and k, ALiBi biases) and
-    incremental decoding (k and v grown by cached steps; the causal limit is aligned at
-    the end, so one new query sees every cached key) build on."""
+    Query i sits at position ``i + S - L`` among the keys (aligned at the end), for the
+    causal limit and for ALiBi alike: in incremental decoding, k and v grown by cached
+    steps, one new query sees every cached key and is the last position.  RoPE
+    (:func:`rotary_embedding`) rotates q and k before this."""
     packed = k is None
     q = _tensor(q)
     e = q.shape[2] // 3 if packed else q.shape[2]
@@ -1131,9 +1136,59 @@ def attention_heads(q, k, v, num_heads, batch_first=False, attn_bias=None, is_ca
     keep = None
     if dropout_p > 0.0:
         keep = dropout_mask((n, num_heads, n_q, n_k), dropout_p, q.dtype, generator)
+    slopes = None
+    if alibi_slopes is not None:
+        slopes = np.ascontiguousarray(backend.to_host(_data(alibi_slopes)), np.float64)
+        if slopes.shape != (num_heads,):
+            raise NlpkitError(f"attention_heads: alibi_slopes expected shape ({num_heads},), "
+                              f"got {slopes.shape}")
     return _AttentionHeads.apply(q, None if packed else _tensor(k), None if packed else _tensor(v),
                                  num_heads=num_heads, batch_first=bool(batch_first), scale=scale,
-                                 bias=attn_bias, causal=bool(is_causal), keep=keep)
+                                 bias=attn_bias, causal=bool(is_causal), keep=keep,
+                                 slopes=slopes)
+
+
+@functools.lru_cache(maxsize=32)
+def _rotary_tables(n_positions, head_dim, base, dtype_name):
+    cos, sin = _cpu.position.angles(n_positions, head_dim, base)
+    return cos.astype(dtype_name), sin.astype(dtype_name)
+
+
+class _Rotary(Function):
+    @staticmethod
+    def forward(ctx, x, n_cols, head_dim, batch_first, offset, base):
+        K = _kernels(x)
+        x = K.arrays.contiguous(x)
+        length = x.shape[1] if batch_first else x.shape[0]
+        n_pos = 1 << builtins.max(6, int(offset + length - 1).bit_length())  # few tables
+        cos, sin = _rotary_tables(n_pos, head_dim, float(base), np.dtype(x.dtype).name)
+        ctx.K, ctx.tables = K, (_on(K, cos), _on(K, sin))
+        ctx.conf = n_cols, head_dim, batch_first, offset
+        return K.position.rotary(x, *ctx.tables, *ctx.conf)
+
+    @staticmethod
+    def backward(ctx, g):  # the inverse rotation
+        K = ctx.K
+        return K.position.rotary(K.arrays.contiguous(g), *ctx.tables, *ctx.conf, sign=-1)
+
+
+def rotary_embedding(input, head_dim, n_cols=None, batch_first=False, offset=0, base=10000.0):
+    """RoPE on the heads of a projection ``input`` ((L, N, C), or (N, L, C) with
+    ``batch_first``), one fused node: each head of ``head_dim`` columns among the first
+    ``n_cols`` (default: all) is rotated to its position ``offset + t`` in GPT-NeoX's and
+    Hugging Face LLaMA's "rotate half" pairing (column c with c + head_dim/2, angle
+    ``p * base^(-2c/head_dim)``); the remaining columns pass through (a packed q|k|v
+    projection: ``n_cols = 2E``).  Scores between rotated queries and keys depend on
+    their positions' difference only."""
+    x = _tensor(input)
+    n_cols = x.shape[-1] if n_cols is None else int(n_cols)
+    if x.ndim != 3 or head_dim % 2 or n_cols % head_dim or n_cols > x.shape[2]:
+        raise NlpkitError(f"rotary_embedding: input of shape {x.shape} cannot hold heads of "
+                          f"{head_dim} (an even number) in its first {n_cols} columns")
+    if offset < 0:
+        raise NlpkitError(f"rotary_embedding: offset must be >= 0; got {offset}")
+    return _Rotary.apply(x, n_cols=n_cols, head_dim=int(head_dim),
+                         batch_first=bool(batch_first), offset=int(offset), base=float(base))
 
 
 def attention_bias(n, num_heads, n_q, n_k, dtype, key_padding_mask=None, attn_mask=None,
@@ -1169,29 +1224,42 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  use_separate_proj_weight=False, q_proj_weight=None,
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False,
-                                 batch_first=False, generator=None):
+                                 batch_first=False, generator=None, rotary_base=None,
+                                 alibi_slopes=None, cache=None):
     """torch's multi_head_attention_forward (without bias_k/bias_v, add_zero_attn and
     static keys): in-projections (one product for self-attention), the fused heads
     (:func:`attention_heads`), the out-projection; the inputs stay in the caller's layout
-    ((L, N, E), or (N, L, E) with ``batch_first``).  Returns (output, weights or None)."""
+    ((L, N, E), or (N, L, E) with ``batch_first``).  Returns (output, weights or None).
+
+    nlpkit's additions (keys sit at positions 0 … S-1, query i at ``i + S - L``):
+    ``rotary_base``: RoPE (:func:`rotary_embedding`) on the projected queries and keys;
+    ``alibi_slopes`` (heads,): ALiBi inside the attention kernel; ``cache``: a dict for
+    incremental decoding.  In self-attention (query is key is value) the cache keeps the
+    projected (and rotated) keys and values of the steps so far under 'k' and 'v' and
+    each call appends its own; in cross-attention it keeps the memory's projections
+    after the first call, which are then reused (``key``/``value`` are not read again).
+    ``key_padding_mask`` and ``attn_mask`` then cover every key, cached ones included."""
     if bias_k is not None or bias_v is not None or add_zero_attn or static_k is not None \
             or static_v is not None:
         raise NlpkitError("multi_head_attention_forward: bias_k, bias_v, add_zero_attn and "
                           "static_k/v are not supported")
     q_in = _tensor(query)
     e = embed_dim_to_check
+    head_dim = e // num_heads
     self_attn = query is key and key is value and not use_separate_proj_weight
-    n = q_in.shape[0] if batch_first else q_in.shape[1]
-    n_q = q_in.shape[1] if batch_first else q_in.shape[0]
-    k_in = q_in if self_attn else _tensor(key)
-    n_k = k_in.shape[1] if batch_first else k_in.shape[0]
-    bias = attention_bias(n, num_heads, n_q, n_k, q_in.dtype, key_padding_mask, attn_mask)
+    axis = 1 if batch_first else 0
+    n = q_in.shape[1 - axis]
+    n_q = q_in.shape[axis]
     causal = is_causal and attn_mask is None  # an explicit attn_mask wins, as in PyTorch
     p = dropout_p if training else 0.0
-    if self_attn:
+    heads_kw = dict(num_heads=num_heads, batch_first=batch_first, is_causal=causal,
+                    dropout_p=p, generator=generator, alibi_slopes=alibi_slopes)
+    if self_attn and cache is None:  # one product for q, k and v; heads read in place
         qkv = linear(q_in, in_proj_weight, in_proj_bias)
-        ctx, probs = attention_heads(qkv, None, None, num_heads, batch_first, bias, causal, p,
-                                     generator)
+        if rotary_base is not None:
+            qkv = rotary_embedding(qkv, head_dim, 2 * e, batch_first, 0, rotary_base)
+        bias = attention_bias(n, num_heads, n_q, n_q, q_in.dtype, key_padding_mask, attn_mask)
+        ctx, probs = attention_heads(qkv, None, None, attn_bias=bias, **heads_kw)
     else:
         if use_separate_proj_weight:
             ws = (q_proj_weight, k_proj_weight, v_proj_weight)
@@ -1199,8 +1267,24 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             ws = tuple(getitem(in_proj_weight, slice(i * e, (i + 1) * e)) for i in range(3))
         bs = (None,) * 3 if in_proj_bias is None else \
             tuple(getitem(in_proj_bias, slice(i * e, (i + 1) * e)) for i in range(3))
-        q, k, v = (linear(x, w, b) for x, w, b in zip((q_in, k_in, _tensor(value)), ws, bs))
-        ctx, probs = attention_heads(q, k, v, num_heads, batch_first, bias, causal, p, generator)
+        q = linear(q_in, ws[0], bs[0])
+        if cache is not None and not self_attn and "k" in cache:  # the memory's, kept
+            k, v = cache["k"], cache["v"]
+        else:
+            k_in, v_in = (q_in, q_in) if self_attn else (_tensor(key), _tensor(value))
+            k, v = linear(k_in, ws[1], bs[1]), linear(v_in, ws[2], bs[2])
+            past = cache["k"].shape[axis] if cache is not None and "k" in cache else 0
+            if rotary_base is not None:
+                k = rotary_embedding(k, head_dim, None, batch_first, past, rotary_base)
+            if past:
+                k, v = cat([cache["k"], k], axis), cat([cache["v"], v], axis)
+            if cache is not None:
+                cache["k"], cache["v"] = k, v
+        n_k = k.shape[axis]
+        if rotary_base is not None:
+            q = rotary_embedding(q, head_dim, None, batch_first, n_k - n_q, rotary_base)
+        bias = attention_bias(n, num_heads, n_q, n_k, q_in.dtype, key_padding_mask, attn_mask)
+        ctx, probs = attention_heads(q, k, v, attn_bias=bias, **heads_kw)
     out = linear(ctx, out_proj_weight, out_proj_bias)
     weights = None
     if need_weights:

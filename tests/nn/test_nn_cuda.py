@@ -92,6 +92,35 @@ def test_multihead_attention(self_attn):
     _same(lambda: nn.MultiheadAttention(4, 2, batch_first=True, dtype=D, rng=1), [q, kv], call)
 
 
+@pytest.mark.parametrize("positions,causal", [("rope", True), ("alibi", True), ("alibi", False)])
+def test_attention_positions(positions, causal):
+    """RoPE's rotation kernel and ALiBi's bias inside the softmax kernel: device = CPU,
+    forward and backward; 3 heads (ALiBi's slopes for a non-power of two)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 6))
+    pad = np.array([[False, False, True], [False, False, False]])
+
+    def call(m, x):
+        out, w = m(x, x, x, key_padding_mask=pad, is_causal=causal)
+        return [out, w]
+
+    _same(lambda: nn.MultiheadAttention(6 if positions == "alibi" else 12, 3, batch_first=True,
+                                        positions=positions, dtype=D, rng=1),
+          [x if positions == "alibi" else rng.standard_normal((2, 3, 12))], call)
+
+
+def test_rotary_kernel_twin():
+    """The fused rotation (packed q|k|v, offset) and its inverse on the device."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 2, 12))
+
+    class Rot(nn.Module):
+        def forward(self, x):
+            return F.rotary_embedding(x, 2, 8, batch_first=False, offset=2)
+
+    _same(lambda: Rot(D), [x])
+
+
 def test_transformer_layers():
     rng = np.random.default_rng(4)
     x, mem = rng.standard_normal((1, 3, 4)), rng.standard_normal((1, 2, 4))

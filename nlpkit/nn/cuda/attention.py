@@ -35,16 +35,20 @@ def _kernels(threads, dtype_name):
     NEG_INF, ONE = dtype(-np.inf), dtype(1)  # typed: float32 rows stay float32
 
     @cuda.jit(device=True)
-    def score(scores, g, i, j, scale, bias, has_bias, key_padding, has_kp, heads):
+    def score(scores, g, i, j, scale, bias, has_bias, slopes, has_alibi, shift, key_padding,
+              has_kp, heads):
         v = scores[g, i, j] * scale
         if has_bias:
             v += bias[g if bias.shape[0] > 1 else 0, i, j]
+        if has_alibi:  # ALiBi: -slope_h |j - (i + S - L)|, head h = g mod heads
+            v -= slopes[g % heads] * abs(j - i - shift)
         if has_kp and key_padding[g // heads, j] != 0:
             v = NEG_INF
         return v
 
     @cuda.jit
-    def masked_softmax(scores, scale, bias, has_bias, key_padding, has_kp, heads, causal, probs):
+    def masked_softmax(scores, scale, bias, has_bias, slopes, has_alibi, key_padding, has_kp,
+                       heads, causal, probs):
         buf = cuda.shared.array(threads, dtype)
         n_groups, n_q, n_k = scores.shape
         shift = n_k - n_q
@@ -58,7 +62,8 @@ def _kernels(threads, dtype_name):
                 limit = 0
             part = NEG_INF
             for j in range(tid, limit, threads):
-                v = score(scores, g, i, j, scale, bias, has_bias, key_padding, has_kp, heads)
+                v = score(scores, g, i, j, scale, bias, has_bias, slopes, has_alibi, shift,
+                          key_padding, has_kp, heads)
                 if v > part:
                     part = v
             m = block_max(buf, part)
@@ -68,8 +73,8 @@ def _kernels(threads, dtype_name):
                 continue
             part = zero
             for j in range(tid, limit, threads):
-                e = math.exp(score(scores, g, i, j, scale, bias, has_bias, key_padding, has_kp,
-                                   heads) - m)
+                e = math.exp(score(scores, g, i, j, scale, bias, has_bias, slopes, has_alibi,
+                                   shift, key_padding, has_kp, heads) - m)
                 probs[g, i, j] = e
                 part += e
             inv = ONE / block_sum(buf, part)
@@ -102,9 +107,10 @@ def _launch(which, rows, dtype):
 
 
 def masked_softmax(scores, scale=1.0, bias=None, key_padding=None, heads=1, causal=False,
-                   probs=None):
+                   probs=None, slopes=None):
     """``softmax(scores * scale + bias)`` row-wise with the key-padding and causal masks
-    (the row-wise part of :func:`attention`).  ``probs`` may be ``scores`` (in place).
+    and ALiBi's ``-slopes[g mod heads] |j - (i + S - L)|`` when ``slopes`` (heads,) is
+    given (the row-wise part of :func:`attention`).  ``probs`` may be ``scores`` (in place).
     """
     scores = S.to_device(scores)
     dt = scores.dtype
@@ -116,9 +122,11 @@ def masked_softmax(scores, scale=1.0, bias=None, key_padding=None, heads=1, caus
         b = b.reshape((1,) + tuple(b.shape))
     kp = (S.to_device(np.zeros((1, 1), np.uint8)) if key_padding is None
           else S.to_device(key_padding, np.uint8))
+    sl = S.to_device(np.zeros(1, dt) if slopes is None else np.asarray(slopes, dt))
     if g * n_q:
-        _launch(0, g * n_q, dt)(scores, S.scalar(dt, scale), b, bias is not None, kp,
-                                key_padding is not None, int(heads), bool(causal), probs)
+        _launch(0, g * n_q, dt)(scores, S.scalar(dt, scale), b, bias is not None, sl,
+                                slopes is not None, kp, key_padding is not None, int(heads),
+                                bool(causal), probs)
     return probs
 
 
@@ -148,10 +156,11 @@ def _groups(bias, keep, n, h, n_q, n_k, dtype):
     return b, k
 
 
-def _core(qg, kg, vg, scale, bias, causal, keep):
+def _core(qg, kg, vg, scale, bias, causal, keep, slopes=None):
     from .arrays import mul
     scores = gemm(qg, kg, trans_b=True)
-    probs = masked_softmax(scores, scale, bias, None, 1, causal, probs=scores)
+    heads = 1 if slopes is None else len(slopes)
+    probs = masked_softmax(scores, scale, bias, None, heads, causal, probs=scores, slopes=slopes)
     dropped = probs if keep is None else mul(probs, keep)
     return gemm(dropped, vg), probs
 
@@ -167,13 +176,13 @@ def _core_backward(dout, qg, kg, vg, scale, probs, keep):
     return gemm(dscores, kg), gemm(dscores, qg, trans_a=True), dv
 
 
-def attention(q, k, v, scale, bias, causal, keep, ctx=None):
+def attention(q, k, v, scale, bias, causal, keep, ctx=None, slopes=None):
     """Twin of ``kernels.attention.attention`` on (N, H, L, d) device arrays."""
     n, h, n_q, d = q.shape
     n_k, dv = k.shape[2], v.shape[3]
     b, kp = _groups(bias, keep, n, h, n_q, n_k, q.dtype)
     out, probs = _core(q.reshape(n * h, n_q, d), k.reshape(n * h, n_k, d),
-                       v.reshape(n * h, n_k, dv), scale, b, causal, kp)
+                       v.reshape(n * h, n_k, dv), scale, b, causal, kp, slopes)
     return out.reshape(n, h, n_q, dv), probs.reshape(n, h, n_q, n_k)
 
 
@@ -196,7 +205,7 @@ def _blocks(q, k, v, packed):
                  for i in range(3))
 
 
-def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep):
+def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep, slopes=None):
     """Twin of ``kernels.attention.mha``: (ctx in the caller's layout, probs (N, H, L, S))."""
     from .elementwise import merge_heads, split_heads
     q, k, v = _blocks(q, k, v, packed)
@@ -205,7 +214,7 @@ def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep):
     n_k = k.shape[1] if batch_first else k.shape[0]
     b, kp = _groups(bias, keep, n, num_heads, n_q, n_k, q.dtype)
     hq, hk, hv = (split_heads(x, num_heads, batch_first) for x in (q, k, v))
-    out, probs = _core(hq, hk, hv, scale, b, causal, kp)
+    out, probs = _core(hq, hk, hv, scale, b, causal, kp, slopes)
     return merge_heads(out, num_heads, batch_first), probs.reshape(n, num_heads, n_q, n_k)
 
 

@@ -4,7 +4,7 @@ no layer: :mod:`nlpkit.nn.functional` picks this package or its twin from the ar
 import sys
 
 from ... import backend
-from . import arrays, attention, conv, elementwise, optim, recurrent
+from . import arrays, attention, conv, elementwise, optim, position, recurrent
 
 
 def for_arrays(*arrays):
@@ -15,4 +15,5 @@ def for_arrays(*arrays):
     return sys.modules[__name__]
 
 
-__all__ = ["for_arrays", "arrays", "attention", "conv", "elementwise", "optim", "recurrent"]
+__all__ = ["for_arrays", "arrays", "attention", "conv", "elementwise", "optim", "position",
+           "recurrent"]

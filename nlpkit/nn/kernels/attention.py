@@ -83,7 +83,11 @@ def _exp_sum(src, m, dst, n, bits):
 # single-threaded inside the parallel group loop instead of nesting thread pools.
 # q, k, v, ctx and the gradients are (N, H, L|S, d) views of any layout; bias is a 4-D
 # additive mask broadcastable to (N, H, L, S) (pass has_bias=False and any 4-D array for
-# none); keep is the scaled dropout mask (N, H, L, S) (or any 4-D array with has_keep=False).
+# none); slopes (H,) are ALiBi's per-head slopes (has_alibi=False: none), whose bias
+# -slope_h |j - i'| (i' = i + S - L, the query's position aligned at the end of the keys)
+# is computed here, so no (L, S) array is ever built; keep is the scaled dropout mask
+# (N, H, L, S) (or any 4-D array with has_keep=False).  The bias is a constant: the backward
+# reads the probabilities, so ALiBi changes nothing there.
 ROWS = 32
 
 
@@ -94,9 +98,11 @@ def _visible(i, n_q, n_k, causal):
 
 
 @by_size(error_model="numpy", fastmath=FLAGS)
-def fused_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, probs, ctx):
+def fused_forward(q, k, v, scale, bias, has_bias, slopes, has_alibi, causal, keep, has_keep,
+                  probs, ctx):
     n_b, n_h, n_q, d = q.shape
     n_k = k.shape[2]
+    shift = n_k - n_q
     bn, bh, bl = bias.shape[0], bias.shape[1], bias.shape[2]
     for g in numba.prange(n_b * n_h):
         b = g // n_h
@@ -131,6 +137,10 @@ def fused_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, probs,
                     brow = bias[b if bn > 1 else 0, h if bh > 1 else 0, i if bl > 1 else 0]
                     for j in range(limit):
                         row[j] += brow[j]
+                if has_alibi:  # -slope_h |j - i'|, i' the query's position among the keys
+                    slope = probs.dtype.type(slopes[h])
+                    for j in range(limit):
+                        row[j] -= slope * probs.dtype.type(abs(j - i - shift))
                 m = row[0] if limit > 0 else -np.inf  # typed as the scores: float32 uses expf
                 for j in range(1, limit):
                     m = max(m, row[j])
@@ -234,16 +244,25 @@ def _optional(a, dtype):
     return np.ascontiguousarray(a.reshape((1,) * (4 - a.ndim) + a.shape)), True
 
 
-def attention(q, k, v, scale, bias, causal, keep, ctx=None):
-    """``softmax(q k^T * scale + bias) v`` of (N, H, L, d) arrays: (ctx, probs (N, H, L, S)).
+def _slopes(slopes):
+    """(slopes (H,) float64, present) for the fused kernels' optional ALiBi argument."""
+    if slopes is None:
+        return np.zeros(1), False
+    return np.ascontiguousarray(slopes, np.float64), True
 
-    ``bias`` broadcasts to (N, H, L, S) (or None); ``keep`` is a scaled dropout mask of
+
+def attention(q, k, v, scale, bias, causal, keep, ctx=None, slopes=None):
+    """``softmax(q k^T * scale + bias + alibi) v`` of (N, H, L, d) arrays: (ctx, probs
+    (N, H, L, S)).
+
+    ``bias`` broadcasts to (N, H, L, S) (or None); ``slopes`` (H,) adds ALiBi's
+    ``-slope_h |j - (i + S - L)|`` (or None); ``keep`` is a scaled dropout mask of
     that shape (or None); ``ctx`` may be given (any strides) to be written in place."""
     n, h, n_q, _ = q.shape
     probs = np.empty((n, h, n_q, k.shape[2]), q.dtype)
     if ctx is None:
         ctx = np.empty(q.shape[:3] + (v.shape[3],), q.dtype)
-    fused_forward(q, k, v, scale, *_optional(bias, q.dtype), bool(causal),
+    fused_forward(q, k, v, scale, *_optional(bias, q.dtype), *_slopes(slopes), bool(causal),
                   *_optional(keep, q.dtype), probs, ctx)
     return ctx, probs
 
@@ -275,14 +294,15 @@ def _blocks(q, k, v, packed):
     return [(q, 0, q.shape[2]), (k, 0, k.shape[2]), (v, 0, v.shape[2])]
 
 
-def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep):
-    """Attention over the heads of the projections (caller's layout): (ctx (…, E), probs)."""
+def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep, slopes=None):
+    """Attention over the heads of the projections (caller's layout): (ctx (…, E), probs);
+    ``slopes``: ALiBi's per-head slopes or None."""
     (qa, qo, e), (ka, ko, _), (va, vo, ev) = _blocks(q, k, v, packed)
     hq, hk, hv = (heads(a, num_heads, batch_first, o, w)
                   for a, o, w in ((qa, qo, e), (ka, ko, e), (va, vo, ev)))
     ctx = np.empty(qa.shape[:2] + (ev,), q.dtype)  # written head by head in place
     _, probs = attention(hq, hk, hv, scale, bias, causal, keep,
-                         ctx=heads(ctx, num_heads, batch_first))
+                         ctx=heads(ctx, num_heads, batch_first), slopes=slopes)
     return ctx, probs
 
 
