@@ -20,7 +20,7 @@ _LAZY = {
     "Seq2Seq": ("nlpkit.models.seq2seq", "Seq2Seq"),
 }
 
-_SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn", "models")
+_SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn", "models", "metrics")
 
 __all__ = ["__version__", "NlpkitError", *_LAZY]
 
