@@ -63,10 +63,18 @@ def training_options(
         click.option("--lr", type=float, default=lr, show_default=True, help="Learning rate."),
         click.option(
             "--lr-schedule",
-            type=click.Choice(["constant", "cosine"]),
+            type=click.Choice(["constant", "cosine", "linear", "inverse_sqrt"]),
             default="constant",
             show_default=True,
-            help="cosine: decay the learning rate to 0 over the epochs (or --max-time).",
+            help="cosine, linear: decay the learning rate to 0 over the epochs (or "
+            "--max-time); inverse_sqrt: the Transformer's (peak --lr after the warm-up).",
+        ),
+        click.option(
+            "--warmup-steps",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Batches of linear learning-rate warm-up from 0.",
         ),
         click.option(
             "--validation-fraction",
@@ -111,6 +119,7 @@ def estimator_params(opts):
         "batch_size": opts["batch_size"],
         "lr": opts["lr"],
         "lr_schedule": opts["lr_schedule"],
+        "warmup_steps": opts["warmup_steps"],
         "early_stopping": vf > 0,
         "validation_fraction": vf,
         "max_time": opts["max_time"],

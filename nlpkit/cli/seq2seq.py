@@ -21,7 +21,8 @@ from .model_common import (
 
 @click.group(name="seq2seq")
 def seq2seq():
-    """Encoder-decoder models with attention (greedy and beam-search decoding)."""
+    """Encoder-decoder models: LSTM with or without attention, transformer (greedy and
+    beam-search decoding; BLEU, chrF and WER)."""
 
 
 def read_pairs(path, chars=False):
@@ -43,6 +44,29 @@ def read_pairs(path, chars=False):
     return src, tgt
 
 
+def transformer_options(command):
+    """The transformer's options (decoder, heads, feed-forward, positions, sharing)."""
+    options = [
+        click.option("--decoder", type=click.Choice(["lstm", "transformer"]), default="lstm",
+                     show_default=True,
+                     help="transformer: Vaswani et al.'s encoder-decoder (with --encoder "
+                     "transformer); the model size is --embedding-dim."),
+        click.option("--nhead", type=click.IntRange(min=1), default=None,
+                     help="Attention heads (default: 8, 4, 2 or 1, heads of at least 16)."),
+        click.option("--dim-feedforward", type=click.IntRange(min=1), default=None,
+                     help="Transformer feed-forward size (default: 4 x --embedding-dim)."),
+        click.option("--norm-first", is_flag=True, help="Pre-LN transformer layers."),
+        click.option("--positions", type=click.Choice(["sinusoidal", "learned", "rope",
+                                                        "alibi"]),
+                     default="sinusoidal", show_default=True,
+                     help="Transformer positions: added to the embeddings, or inside "
+                     "attention (rope, alibi)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @seq2seq.command("train")
 @click.argument("data")
 @click.option("-o", "--output", required=True, help="Model file to write (.gz compresses).")
@@ -50,8 +74,17 @@ def read_pairs(path, chars=False):
     "--encoder", type=click.Choice(["bilstm", "transformer"]), default="bilstm", show_default=True
 )
 @click.option(
-    "--attention", type=click.Choice(["dot", "additive"]), default="dot", show_default=True
+    "--attention", type=click.Choice(["dot", "additive", "none"]), default="dot",
+    show_default=True,
+    help="Attention of the LSTM decoder; none: it starts from the encoder's last state only.",
 )
+@transformer_options
+@click.option("--share-embeddings", is_flag=True,
+              help="One vocabulary and embedding table for both sides (transformer decoder).")
+@click.option("--tie-output", is_flag=True,
+              help="The output layer's weight is the target embedding (transformer decoder).")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True)
 @click.option("--chars", is_flag=True, help="Read source and target as characters.")
 @training_options(
     epochs=20,
@@ -60,16 +93,20 @@ def read_pairs(path, chars=False):
     dropout=0.1,
     lr=2e-3,
     validation_fraction=0.05,
-    num_layers=False,
     min_hidden=2,
 )
-def train_cmd(data, output, encoder, attention, chars, **common):
+def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward, norm_first,
+              positions, share_embeddings, tie_output, label_smoothing, chars, **common):
     """Train on the pairs of DATA and write the model to OUTPUT."""
     from ..models.seq2seq import Seq2Seq
 
     src, tgt = read_pairs(data, chars)
     echo(f"{data}: {len(src)} pairs")
-    model = Seq2Seq(encoder=encoder, attention=attention, **estimator_params(common))
+    model = Seq2Seq(encoder=encoder, decoder=decoder,
+                    attention=None if attention == "none" else attention, nhead=nhead,
+                    dim_feedforward=dim_feedforward, norm_first=norm_first, positions=positions,
+                    share_embeddings=share_embeddings, tie_output=tie_output,
+                    label_smoothing=label_smoothing, **estimator_params(common))
     model.chars_ = chars  # how predict reads its inputs
     fit_and_save(
         model,
@@ -82,22 +119,66 @@ def train_cmd(data, output, encoder, attention, chars, **common):
     )
 
 
+def decoding_options(command):
+    options = [
+        click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Beam size (1: greedy)."),
+        click.option("--length-penalty", type=click.FloatRange(min=0), default=None,
+                     help="GNMT's alpha for ranking beams (default: the model's, 0.6).")]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @seq2seq.command("predict")
 @click.argument("model")
 @click.argument("text", nargs=-1)
 @input_option("sources")
-@click.option(
-    "--beam",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Beam size (1: greedy).",
-)
-def predict_cmd(model, text, input_file, beam):
+@decoding_options
+def predict_cmd(model, text, input_file, beam, length_penalty):
     """Print the output for each TEXT (or each line of --input)."""
     m = load(model, "Seq2Seq")
     chars = getattr(m, "chars_", False)
     lines = [s for s in arguments_or_file(text, input_file, "sources") if s.strip()]
     sources = [list(s.strip()) if chars else s.split() for s in lines]
-    for out in m.predict(sources, beam_size=beam):
+    for out in m.predict(sources, beam_size=beam, length_penalty=length_penalty):
         click.echo(("" if chars else " ").join(out))
+
+
+@seq2seq.command("eval")
+@click.argument("model")
+@click.argument("data")
+@decoding_options
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_cmd(model, data, beam, length_penalty, as_json):
+    """BLEU, chrF (as sacrebleu computes them) and WER of MODEL's outputs for the sources of
+    DATA (source<TAB>target lines) against their targets, and the exact-match rate.
+
+    Outputs and targets are compared as text: tokens joined by spaces (characters
+    joined without, for a model trained with --chars); BLEU tokenises them with 13a."""
+    import json
+
+    from .. import metrics
+
+    m = load(model, "Seq2Seq")
+    chars = getattr(m, "chars_", False)
+    src, tgt = read_pairs(data, chars)
+    outputs = m.predict(src, beam_size=beam, length_penalty=length_penalty)
+    joiner = "" if chars else " "
+    hyps, refs = [joiner.join(o) for o in outputs], [joiner.join(t) for t in tgt]
+    bleu, chrf = metrics.corpus_bleu(hyps, [refs]), metrics.corpus_chrf(hyps, [refs])
+    scores = {
+        "pairs": len(refs),
+        "bleu": bleu.score,
+        "chrf": chrf.score,
+        "wer": metrics.wer(outputs, tgt),  # over the model's tokens
+        "exact_match": sum(o == t for o, t in zip(outputs, tgt)) / len(tgt),
+    }
+    if as_json:
+        click.echo(json.dumps(scores))
+        return
+    click.echo(f"{data}: {len(refs)} pairs, beam {beam}")
+    click.echo(str(bleu))
+    click.echo(str(chrf))
+    click.echo(f"WER = {100 * scores['wer']:.2f} (per {'character' if chars else 'token'})")
+    click.echo(f"exact match = {100 * scores['exact_match']:.2f}")

@@ -119,7 +119,7 @@ class NeuralEstimator(BaseEstimator):
     batch of document indices) and ``val_batch(rows) -> (loss_sum, n_items)``.
     Parameters it reads: batch_size, max_epochs, lr, optimizer, clip,
     early_stopping, validation_fraction, n_iter_no_change, max_time,
-    lr_schedule, verbose.
+    lr_schedule, warmup_steps, verbose.
     """
 
     def __sklearn_tags__(self):
@@ -196,5 +196,6 @@ class NeuralEstimator(BaseEstimator):
             where=type(self).__name__,
             max_time=self.max_time,
             lr_schedule=self.lr_schedule,
+            warmup_steps=self.warmup_steps,
         )
         self.n_epochs_ = len(self.history_)

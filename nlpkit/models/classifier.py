@@ -126,7 +126,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         for ``n_iter_no_change`` epochs (as scikit-learn's MLPClassifier); the
         weights of the best epoch are kept
     max_time : stop training after this many seconds (best weights kept); None: no limit
-    lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
+    lr_schedule : 'constant', 'cosine' or 'linear' (decay to 0 over max_epochs or max_time),
+        or 'inverse_sqrt' (the Transformer's schedule; see
+        :func:`nlpkit.models.training.lr_factor`)
+    warmup_steps : optimizer steps of linear warm-up from 0 before the schedule (0: none)
     class_weight : None, 'balanced' or a dict label -> weight
     min_count : words seen fewer times become ``<unk>``
     max_length : documents are cut to this many tokens
@@ -158,6 +161,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         n_iter_no_change=3,
         max_time=None,
         lr_schedule="constant",
+        warmup_steps=0,
         class_weight=None,
         min_count=1,
         max_length=200,
@@ -187,6 +191,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_time = max_time
         self.lr_schedule = lr_schedule
+        self.warmup_steps = warmup_steps
         self.class_weight = class_weight
         self.min_count = min_count
         self.max_length = max_length

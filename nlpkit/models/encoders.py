@@ -14,11 +14,12 @@ from ..nn import (
     GRU,
     LSTM,
     RNN,
+    LayerNorm,
+    LearnedPositionalEncoding,
     Module,
     ReLU,
     SinusoidalPositionalEncoding,
     TransformerEncoderLayer,
-    causal_mask,
 )
 from ..nn import functional as F
 from ..nn.module import as_rng
@@ -45,9 +46,15 @@ class RecurrentEncoder(Module):
         )
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
-    def forward(self, x, lengths):
-        out, _ = self.rnn(x, lengths=lengths)
-        return out
+    def forward(self, x, lengths, return_state=False):
+        """(B, T, D) outputs; with ``return_state`` also the last layer's final hidden
+        state (B, D) at each sequence's own end (both directions side by side)."""
+        out, state = self.rnn(x, lengths=lengths)
+        if not return_state:
+            return out
+        h = state[0] if isinstance(state, tuple) else state
+        last = F.cat([h[-2], h[-1]], dim=-1) if self.output_size != h.shape[-1] else h[-1]
+        return out, last
 
 
 class CNNEncoder(Module):
@@ -74,21 +81,47 @@ class CNNEncoder(Module):
         return x
 
 
-class TransformerEncoder(Module):
-    """Sinusoidal positions + ``num_layers`` post-LN encoder layers with a key padding mask.
+POSITIONS = ("sinusoidal", "learned", "rope", "alibi")
 
-    ``d_model`` is the embedding size; ``hidden_size`` is the feed-forward size;
-    the number of heads is the largest of 8, 4, 2, 1 dividing ``d_model`` with head size >= 16.
+
+def check_positions(positions):
+    if positions not in POSITIONS:
+        raise NlpkitError(f"positions must be one of {', '.join(POSITIONS)}; got {positions!r}")
+    return positions
+
+
+def default_heads(d_model):
+    """The largest of 8, 4, 2, 1 dividing ``d_model`` with a head size of at least 16."""
+    return next(h for h in (8, 4, 2, 1) if d_model % h == 0 and (d_model // h >= 16 or h == 1))
+
+
+class TransformerEncoder(Module):
+    """Positions + ``num_layers`` encoder layers with a key padding mask (and a final
+    LayerNorm when ``norm_first``, as pre-LN stacks need).
+
+    ``d_model`` is the embedding size; ``hidden_size`` is the feed-forward size; ``nhead``
+    defaults to :func:`default_heads`.  ``positions``: 'sinusoidal' or 'learned' (added to
+    the input; ``max_len`` positions), 'rope' or 'alibi' (inside every layer's attention,
+    no length limit).  ``causal``: each position sees itself and the ones before.
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.1, causal=False, rng=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.1, causal=False, rng=None,
+                 positions="sinusoidal", nhead=None, norm_first=False, max_len=1024):
         super().__init__()
         rng = as_rng(rng)
-        nhead = next(
-            h for h in (8, 4, 2, 1) if input_size % h == 0 and (input_size // h >= 16 or h == 1)
-        )
+        nhead = default_heads(input_size) if nhead is None else int(nhead)
+        if input_size % nhead:
+            raise NlpkitError(f"the model size {input_size} (embedding_dim) is not divisible "
+                              f"by nhead {nhead}")
         self.n_layers, self.causal = num_layers, causal
-        self.positions = SinusoidalPositionalEncoding(input_size, batch_first=True)
+        self.position_kind = check_positions(positions)
+        if positions == "sinusoidal":
+            self.positions = SinusoidalPositionalEncoding(input_size, max(max_len, 4096),
+                                                          batch_first=True)
+        elif positions == "learned":
+            self.positions = LearnedPositionalEncoding(max_len, input_size, batch_first=True,
+                                                       rng=rng)
+        inside = positions if positions in ("rope", "alibi") else None
         for i in range(num_layers):
             setattr(
                 self,
@@ -99,23 +132,31 @@ class TransformerEncoder(Module):
                     dim_feedforward=hidden_size,
                     dropout=dropout,
                     batch_first=True,
+                    norm_first=norm_first,
                     rng=rng,
+                    positions=inside,
                 ),
             )
+        self.norm_first = bool(norm_first)
+        if norm_first:
+            self.norm = LayerNorm(input_size)
         self.output_size = input_size
 
+    def layers(self):
+        return [getattr(self, f"layer{i}") for i in range(self.n_layers)]
+
     def forward(self, x, lengths):
-        b, t, d = x.shape
-        x = self.positions(x)
+        t = x.shape[1]
+        if self.position_kind in ("sinusoidal", "learned"):
+            x = self.positions(x)
         pad = ~valid_mask(lengths, t)
-        # an explicit causal mask: the layers apply is_causal only without a padding mask
-        mask = causal_mask(t, self.dtype) if self.causal else None
-        for i in range(self.n_layers):
-            x = getattr(self, f"layer{i}")(x, src_mask=mask, src_key_padding_mask=pad)
-        return x
+        for layer in self.layers():
+            x = layer(x, src_key_padding_mask=pad, is_causal=self.causal)
+        return self.norm(x) if self.norm_first else x
 
 
-def make_encoder(name, input_size, hidden_size, num_layers=1, dropout=0.0, rng=None):
+def make_encoder(name, input_size, hidden_size, num_layers=1, dropout=0.0, rng=None,
+                 positions="sinusoidal"):
     if name not in ENCODERS:
         raise NlpkitError(f"encoder must be one of {', '.join(ENCODERS)}; got {name!r}")
     for what, v in (
@@ -128,5 +169,6 @@ def make_encoder(name, input_size, hidden_size, num_layers=1, dropout=0.0, rng=N
     if name == "cnn":
         return CNNEncoder(input_size, hidden_size, num_layers, rng=rng)
     if name == "transformer":
-        return TransformerEncoder(input_size, hidden_size, num_layers, dropout=dropout, rng=rng)
+        return TransformerEncoder(input_size, hidden_size, num_layers, dropout=dropout, rng=rng,
+                                  positions=positions)
     return RecurrentEncoder(name, input_size, hidden_size, num_layers, dropout=dropout, rng=rng)

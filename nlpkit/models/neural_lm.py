@@ -115,7 +115,10 @@ class NeuralLM(NeuralEstimator):
     validation_fraction, n_iter_no_change, random_state, n_jobs, device, verbose
     max_time : stop training after this many seconds (the best weights by
         validation loss are kept); None: no limit
-    lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
+    lr_schedule : 'constant', 'cosine' or 'linear' (decay to 0 over max_epochs or max_time),
+        or 'inverse_sqrt' (the Transformer's schedule; see
+        :func:`nlpkit.models.training.lr_factor`)
+    warmup_steps : optimizer steps of linear warm-up from 0 before the schedule (0: none)
 
     X: sentences, each a string (split on whitespace as SRILM does) or a token list.
     """
@@ -141,6 +144,7 @@ class NeuralLM(NeuralEstimator):
         n_iter_no_change=2,
         max_time=None,
         lr_schedule="constant",
+        warmup_steps=0,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -165,6 +169,7 @@ class NeuralLM(NeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_time = max_time
         self.lr_schedule = lr_schedule
+        self.warmup_steps = warmup_steps
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device

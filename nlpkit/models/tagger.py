@@ -123,6 +123,7 @@ class SequenceTagger(NeuralEstimator):
         n_iter_no_change=3,
         max_time=None,
         lr_schedule="constant",
+        warmup_steps=0,
         min_count=1,
         lowercase=False,
         random_state=None,
@@ -149,6 +150,7 @@ class SequenceTagger(NeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_time = max_time
         self.lr_schedule = lr_schedule
+        self.warmup_steps = warmup_steps
         self.min_count = min_count
         self.lowercase = lowercase
         self.random_state = random_state

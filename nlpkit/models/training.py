@@ -6,9 +6,11 @@ optimizer steps after, here), and optionally ``validate() -> loss`` (or
 ``(loss, accuracy)``) for early stopping.  The loop stops with a clear message when the loss turns NaN/inf.
 
 Training can be bounded in time (``max_time`` seconds: the epoch under way is
-cut short, validated, and the best weights so far are kept) and the learning
-rate can follow a cosine decay over the budget, whichever of epochs or time
-runs out first.
+cut short, validated, and the best weights so far are kept).  The learning rate
+follows ``lr_schedule`` (:func:`lr_factor`): constant, a cosine or linear decay to 0
+over the budget (whichever of epochs or time runs out first), or the inverse square
+root of the step (the Transformer's "Noam" schedule, as fairseq's ``inverse_sqrt``),
+after a linear warm-up over ``warmup_steps`` optimizer steps.
 """
 
 from __future__ import annotations
@@ -23,7 +25,28 @@ from ..errors import NlpkitError
 from ..nn import SGD, Adam, AdamW, clip_grad_norm
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "linear", "inverse_sqrt")
+
+
+def lr_factor(schedule, step, warmup_steps, done):
+    """The multiple of the base learning rate at optimizer step ``step`` (1, 2, …) with
+    ``done`` (0-1) of the budget used:
+
+    * a linear warm-up from 0: ``step / warmup_steps`` while ``step < warmup_steps``, then
+    * 'constant': 1; 'cosine': ``(1 + cos(pi * done)) / 2``; 'linear': ``1 - done``
+      (BERT's fine-tuning schedule with a warm-up);
+    * 'inverse_sqrt': ``sqrt(warmup_steps / step)`` (``1 / sqrt(step)`` without a warm-up):
+      Vaswani et al.'s ``d^-0.5 min(step^-0.5, step warmup^-1.5)`` with the base rate as its
+      peak (fairseq's ``inverse_sqrt``)."""
+    warm = min(1.0, step / warmup_steps) if warmup_steps else 1.0
+    if schedule == "inverse_sqrt":
+        return warm if step < warmup_steps else math.sqrt(max(warmup_steps, 1) / step)
+    done = min(done, 1.0)
+    if schedule == "cosine":
+        return warm * 0.5 * (1.0 + math.cos(math.pi * done))
+    if schedule == "linear":
+        return warm * (1.0 - done)
+    return warm
 
 
 def make_optimizer(name, net, lr):
@@ -86,13 +109,14 @@ def train(
     where="fit",
     max_time=None,
     lr_schedule="constant",
+    warmup_steps=0,
 ):
     """Run up to ``max_epochs`` epochs (and at most ``max_time`` seconds);
     ``batches()`` gives one epoch's batches.
 
-    ``lr_schedule='cosine'`` decays the optimizer's lr from its value to 0 along
-    a half cosine of the progress, the larger of the fraction of epochs done and
-    the fraction of ``max_time`` used; the lr is set back when training ends.
+    The optimizer's lr is its value times :func:`lr_factor` at every step, the progress
+    being the larger of the fraction of epochs done and the fraction of ``max_time``
+    used; the lr is set back when training ends.
 
     ``callback(info)`` is called with ``{"event": "batch", "epoch", "items"}``
     after every batch and ``{"event": "epoch", "epoch", "loss", "accuracy",
@@ -110,7 +134,11 @@ def train(
         raise NlpkitError(
             f"lr_schedule must be one of {', '.join(SCHEDULES)}; got {lr_schedule!r}"
         )
+    if not isinstance(warmup_steps, (int, np.integer)) or isinstance(warmup_steps, bool) \
+            or warmup_steps < 0:
+        raise NlpkitError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}")
     stopper = EarlyStopping(patience) if validate is not None else None
+    n_steps = 0
     history = []
     base_lr = optimizer.lr
     start = time.perf_counter()
@@ -122,11 +150,12 @@ def train(
             total = count = correct = 0
             epoch_batches = list(batches())
             for i, batch in enumerate(epoch_batches):
-                if lr_schedule == "cosine":
+                n_steps += 1
+                if lr_schedule != "constant" or warmup_steps:
                     done = (epoch - 1 + i / max(len(epoch_batches), 1)) / max_epochs
                     if max_time is not None:
                         done = max(done, (time.perf_counter() - start) / max_time)
-                    optimizer.lr = base_lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+                    optimizer.lr = base_lr * lr_factor(lr_schedule, n_steps, warmup_steps, done)
                 net.zero_grad()
                 loss_sum, n, good = step(batch)
                 check_loss(loss_sum, where)

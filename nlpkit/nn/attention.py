@@ -68,7 +68,9 @@ class MultiheadAttention(Module):
     * ``'alibi'``: ALiBi (Press et al. 2022): ``-m_h |j - i|`` added to the scores of head h
       inside the attention kernel (no (L, S) array is built), slopes
       :func:`~nlpkit.nn.alibi_slopes`; causal attention sees ``m_h (j - i)`` for j <= i as
-      in the paper, an unmasked encoder the symmetric form.
+      in the paper, an unmasked encoder the symmetric form Press suggests for it (which
+      cannot tell a key on the left from one as far on the right: an encoder with no other
+      position signal sees word order only through the ends of the sequence).
 
     ``forward(..., cache=None)``: a dict kept by the caller for incremental decoding
     (see :func:`nlpkit.nn.functional.multi_head_attention_forward`): self-attention

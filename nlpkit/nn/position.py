@@ -27,12 +27,12 @@ def sinusoidal_table(max_len, d_model, dtype=np.float32):
 
 
 class _AddedPosition(Module):
-    def _positions(self, x):
+    def _positions(self, x, offset=0):
         x = self._check_input(x, last=self.d_model, ndim=3)
         length = x.shape[1] if self.batch_first else x.shape[0]
-        if length > self.max_len:
-            raise NlpkitError(f"{type(self).__name__}: sequence length {length} exceeds "
-                              f"max_len {self.max_len}")
+        if offset + length > self.max_len:
+            raise NlpkitError(f"{type(self).__name__}: sequence length {offset + length} "
+                              f"exceeds max_len {self.max_len}")
         return x, length
 
     def _broadcast(self, table):
@@ -42,20 +42,22 @@ class _AddedPosition(Module):
 
 
 class SinusoidalPositionalEncoding(_AddedPosition):
-    """``x + pe[:L]`` with the fixed sinusoidal table (no parameters)."""
+    """``x + pe[offset:offset + L]`` with the fixed sinusoidal table (no parameters);
+    ``offset`` > 0 when decoding step by step."""
 
     def __init__(self, d_model, max_len=5000, batch_first=False, dtype=np.float32):
         super().__init__(dtype)
         self.d_model, self.max_len, self.batch_first = int(d_model), int(max_len), bool(batch_first)
         self.table = sinusoidal_table(self.max_len, self.d_model, self.dtype)
 
-    def forward(self, x):
-        x, length = self._positions(x)
-        return x + self._broadcast(Tensor(self.table[:length]))
+    def forward(self, x, offset=0):
+        x, length = self._positions(x, offset)
+        return x + self._broadcast(Tensor(self.table[offset:offset + length]))
 
 
 class LearnedPositionalEncoding(_AddedPosition):
-    """``x + weight[:L]`` with a trained (max_len, d_model) table; its gradient touches rows < L."""
+    """``x + weight[offset:offset + L]`` with a trained (max_len, d_model) table; its gradient
+    touches those rows only."""
 
     def __init__(self, max_len, d_model, batch_first=False, dtype=np.float32, rng=None):
         super().__init__(dtype)
@@ -63,9 +65,9 @@ class LearnedPositionalEncoding(_AddedPosition):
         table = init.normal_(np.empty((self.max_len, self.d_model)), 0.0, 0.02, as_rng(rng))
         self.register_parameter("weight", table)
 
-    def forward(self, x):
-        x, length = self._positions(x)
-        return x + self._broadcast(self.weight[:length])
+    def forward(self, x, offset=0):
+        x, length = self._positions(x, offset)
+        return x + self._broadcast(self.weight[offset:offset + length])
 
 
 def alibi_slopes(num_heads):
@@ -83,7 +85,8 @@ def alibi_slopes(num_heads):
 
 def alibi_mask(num_heads, n_q, n_k=None, batch_size=1, causal=True, dtype=np.float32):
     """Additive ALiBi bias ``slope_h * (j - i)`` of shape (batch·heads, L, S), with -inf above the
-    diagonal when ``causal``; pass it as ``attn_mask`` to MultiheadAttention."""
+    diagonal when ``causal``, as an array (for other code, and tests):
+    ``MultiheadAttention(positions='alibi')`` computes the same inside its kernel without it."""
     n_k = n_q if n_k is None else n_k
     shift = n_k - n_q
     dist = np.arange(n_k)[None, :] - (np.arange(n_q)[:, None] + shift)  # j - i, aligned at the end

@@ -8,7 +8,8 @@ from nlpkit import nn
 from nlpkit.cli.main import cli, main
 from nlpkit.models import Seq2Seq
 from nlpkit.models import data
-from nlpkit.models.seq2seq import BOS_ID, IGNORE, AdditiveAttention
+from nlpkit.models.decoding import log_softmax
+from nlpkit.models.seq2seq import BOS_ID, EOS_ID, IGNORE, AdditiveAttention
 
 
 def reverse_task(n, seed):
@@ -79,22 +80,36 @@ def sequence_logprob(model, src, out):
     yin = np.array([[BOS_ID] + ids])
     model.net_.eval()
     logits = model.net_(x, np.array([x.shape[1]]), yin, np.array([yin.shape[1]]))
-    total = 0.0
-    for t, tok in enumerate(ids + [3]):
-        total += model._log_probs(logits[:, t : t + 1])[0, tok]
-    return total
+    lp = log_softmax(logits.numpy()[0], banned=(data.PAD_ID, BOS_ID))
+    return float(sum(lp[t, tok] for t, tok in enumerate(ids + [EOS_ID])))
+
+
+def greedy_by_hand(model, src, max_len=20):
+    """Argmax decoding by teacher forcing the whole prefix each step (no state kept)."""
+    x = model.src_vocab_.encode(src).astype(np.int64)[None]
+    out = []
+    for _ in range(max_len):
+        yin = np.array([[BOS_ID] + out])
+        logits = model.net_(x, np.array([x.shape[1]]), yin, np.array([yin.shape[1]]))
+        tok = int(log_softmax(logits.numpy()[0, -1:], (data.PAD_ID, BOS_ID)).argmax())
+        if tok == EOS_ID:
+            break
+        out.append(tok)
+    return model.tgt_vocab_.decode(out)
 
 
 def test_beam_search_finds_at_least_the_greedy_score(reverser):
     Xt, _ = reverse_task(40, 2)
     greedy = reverser.predict(Xt, beam_size=1)
-    beam = reverser.predict(Xt, beam_size=4)
+    # ranked by log-probability alone (alpha 0), a beam never ends below greedy here
+    beam = reverser.predict(Xt, beam_size=4, length_penalty=0.0)
     for x, g, b in zip(Xt, greedy, beam):
         assert sequence_logprob(reverser, x, b) >= sequence_logprob(reverser, x, g) - 1e-9
-    # beam 1 through the beam-search code is greedy decoding
-    x = reverser.src_vocab_.encode(Xt[0]).astype(np.int64)[None]
-    one = reverser._beam(x, np.array([x.shape[1]]), 1, 20)
-    assert reverser.tgt_vocab_.decode(one) == greedy[0]
+    # beam 1 through the batched beam-search code is greedy decoding
+    assert [greedy_by_hand(reverser, x) for x in Xt[:10]] == greedy[:10]
+    # a batch decodes each source as it would alone
+    alone = [reverser.predict([x], beam_size=4)[0] for x in Xt[:8]]
+    assert alone == reverser.predict(Xt[:8], beam_size=4)
 
 
 @pytest.mark.parametrize("encoder, attention", [("bilstm", "additive"), ("transformer", "dot")])
