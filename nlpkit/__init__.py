@@ -18,6 +18,7 @@ _LAZY = {
     "SequenceTagger": ("nlpkit.models.tagger", "SequenceTagger"),
     "NeuralLM": ("nlpkit.models.neural_lm", "NeuralLM"),
     "Seq2Seq": ("nlpkit.models.seq2seq", "Seq2Seq"),
+    "MaskedLM": ("nlpkit.models.masked_lm", "MaskedLM"),
 }
 
 _SUBMODULES = ("backend", "corpora", "text", "ngram", "embed", "nn", "models", "metrics")

@@ -74,11 +74,27 @@ def classify():
     "--class-weight", type=click.Choice(["none", "balanced"]), default="none", show_default=True
 )
 @click.option(
-    "--pretrained", default=None, help="Word vectors (word2vec/fastText file) for the embeddings."
+    "--pretrained",
+    default=None,
+    help="Word vectors (a word2vec/fastText file) for the embeddings, or a model file of "
+    "'nlpkit lm train' (--objective mlm or clm): fine-tune its embeddings and encoder.",
+)
+@click.option(
+    "--freeze-layers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With a pretrained model file: keep its embeddings and first N encoder layers.",
+)
+@click.option(
+    "--positions",
+    type=click.Choice(["sinusoidal", "learned", "rope", "alibi"]),
+    default="sinusoidal",
+    show_default=True,
+    help="Positions of the transformer encoder.",
 )
 def train_cmd(
     data, output, encoder, optimizer, pooling, word_dropout, word_ngrams, adversarial, min_count,
-    lowercase, patience, class_weight, pretrained, **common,
+    lowercase, patience, class_weight, pretrained, freeze_layers, positions, **common,
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
@@ -89,6 +105,8 @@ def train_cmd(
     clf = TextClassifier(
         encoder=encoder,
         pretrained=pretrained,
+        freeze_layers=freeze_layers,
+        positions=positions,
         optimizer=optimizer,
         pooling=pooling,
         word_dropout=word_dropout,

@@ -1,4 +1,5 @@
-"""``nlpkit lm``: neural language models: train, perplexity, generation.
+"""``nlpkit lm``: neural language models (next-token, word or character; masked-token
+pretraining): train, perplexity and bits per character, generation.
 
 CORPUS and TEXT files hold one sentence a line (plain, .gz, .bz2, .xz or '-'),
 tokens separated by spaces, as for ``nlpkit ngram``; perplexities count the
@@ -17,18 +18,48 @@ from .model_common import estimator_params, fit_and_save, load, training_options
 
 @click.group(name="lm")
 def lm():
-    """Neural language models (LSTM, GRU, RNN, causal transformer)."""
+    """Neural language models (LSTM, GRU, RNN, causal transformer; BERT-style masked LM)."""
 
 
 @lm.command("train")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Model file to write (.gz compresses).")
 @click.option(
+    "--objective",
+    type=click.Choice(["clm", "mlm"]),
+    default="clm",
+    show_default=True,
+    help="clm: predict the next token (NeuralLM); mlm: BERT's masked tokens (MaskedLM, a "
+    "transformer encoder to fine-tune with 'classify train --pretrained').",
+)
+@click.option(
     "--cell",
     type=click.Choice(["lstm", "gru", "rnn", "transformer"]),
     default="lstm",
     show_default=True,
+    help="The next-token model's network (--objective clm).",
 )
+@click.option(
+    "--unit",
+    type=click.Choice(["word", "char"]),
+    default="word",
+    show_default=True,
+    help="char: a character-level model (--objective clm); 'lm ppl' reports bits per "
+    "character.",
+)
+@click.option(
+    "--positions",
+    type=click.Choice(["sinusoidal", "learned", "rope", "alibi"]),
+    default=None,
+    help="Transformer positions (default: sinusoidal for clm, learned for mlm).",
+)
+@click.option("--nhead", type=click.IntRange(min=1), default=None,
+              help="Attention heads of an mlm model (default: heads of at least 16).")
+@click.option("--mask-prob", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.15, show_default=True, help="Share of tokens to predict (mlm).")
+@click.option("--max-length", type=click.IntRange(min=1), default=128, show_default=True,
+              help="mlm: longer lines are cut into pieces of this many tokens.")
+@click.option("--lowercase", is_flag=True, help="Lowercase the text first (mlm).")
 @training_options(
     epochs=10,
     embedding_dim=128,
@@ -52,15 +83,34 @@ def lm():
     default=None,
     help="The softmax covers the most frequent words only (the rest share <unk>'s probability).",
 )
-def train_cmd(corpus, output, cell, bptt, min_count, max_vocab, **common):
+def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob, max_length,
+              lowercase, bptt, min_count, max_vocab, **common):
     """Train a language model on CORPUS and write it to OUTPUT."""
-    from ..models.neural_lm import NeuralLM
+    from ..errors import NlpkitError
     from ..text import iter_lines
 
     lines = list(iter_lines(corpus))
-    model = NeuralLM(
-        cell=cell, bptt=bptt, min_count=min_count, max_vocab=max_vocab, **estimator_params(common)
-    )
+    params = estimator_params(common)
+    if objective == "mlm":
+        from ..models.masked_lm import MaskedLM
+
+        if unit != "word":
+            raise NlpkitError("--objective mlm works on words: --unit char is for clm")
+        model = MaskedLM(positions=positions or "learned", nhead=nhead, mask_prob=mask_prob,
+                         max_length=max_length, min_count=min_count, max_vocab=max_vocab,
+                         lowercase=lowercase, **params)
+        docs = [line for line in lines if line.strip()]
+        if not docs:
+            raise NlpkitError(f"{corpus}: no text")
+        n_items = sum(len(d.split()) for d in docs)
+        echo(f"{corpus}: {len(docs)} lines, {n_items} tokens")
+        fit_and_save(model, output, docs, n_items=n_items, unit="tokens", plot=common["plot"],
+                     describe=lambda m: f"vocabulary {len(m.vocab_)}")
+        return
+    from ..models.neural_lm import NeuralLM
+
+    model = NeuralLM(cell=cell, unit=unit, positions=positions or "sinusoidal", bptt=bptt,
+                     min_count=min_count, max_vocab=max_vocab, **params)
     sentences = model._sentences(lines, what=corpus)
     n_tokens = sum(len(s) + 1 for s in sentences)
     echo(f"{corpus}: {len(sentences)} sentences, {n_tokens} tokens with </s>")
@@ -83,7 +133,10 @@ def ppl_cmd(model, text, as_json):
     """Perplexity of MODEL on TEXT (SRILM's ngram -ppl summary)."""
     from ..text import iter_lines
 
-    st = load(model, "NeuralLM").perplexity_stats(list(iter_lines(text)))
+    m = load(model, "NeuralLM")
+    lines = list(iter_lines(text))
+    st = m.perplexity_stats(lines)
+    bpc = m.bits_per_character(lines)
     if as_json:
         click.echo(
             json.dumps(
@@ -94,12 +147,15 @@ def ppl_cmd(model, text, as_json):
                     "logprob": st.logprob,
                     "ppl": st.ppl,
                     "ppl1": st.ppl1,
+                    "bits_per_character": bpc,
                 }
             )
         )
         return
-    click.echo(f"file {text}: {st.sentences} sentences, {st.words} words, {st.oovs} OOVs")
+    unit = "characters" if getattr(m, "unit", "word") == "char" else "words"
+    click.echo(f"file {text}: {st.sentences} sentences, {st.words} {unit}, {st.oovs} OOVs")
     click.echo(f"0 zeroprobs, logprob= {st.logprob:.6g} ppl= {st.ppl:.6g} ppl1= {st.ppl1:.6g}")
+    click.echo(f"bits per character= {bpc:.4f}")
 
 
 @lm.command("generate")

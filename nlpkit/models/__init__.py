@@ -1,7 +1,8 @@
 """Neural NLP models as scikit-learn estimators, built on :mod:`nlpkit.nn`.
 
 ``TextClassifier`` (documents -> labels), ``SequenceTagger`` (tokens -> tags),
-``NeuralLM`` (word-level language model) and ``Seq2Seq`` (sequence -> sequence).
+``NeuralLM`` (word- or character-level language model), ``MaskedLM`` (BERT-style
+pretraining of a transformer encoder) and ``Seq2Seq`` (sequence -> sequence).
 Names are imported lazily so ``import nlpkit.models`` stays cheap.
 """
 
@@ -14,6 +15,7 @@ _NAMES = {
     "SequenceTagger": "nlpkit.models.tagger",
     "NeuralLM": "nlpkit.models.neural_lm",
     "Seq2Seq": "nlpkit.models.seq2seq",
+    "MaskedLM": "nlpkit.models.masked_lm",
 }
 
 __all__ = list(_NAMES)

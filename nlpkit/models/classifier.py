@@ -31,6 +31,7 @@ from .base import (
     seed_from,
 )
 from .encoders import make_encoder
+from .pretrained import check_freeze, freeze, is_language_model_file, load_pretrained
 from .training import count_hits, softmax
 
 _PREDICT_BATCH = 256
@@ -53,14 +54,21 @@ class TextNet(Module):
         rng,
         pooling="max",
         n_bigrams=0,
+        positions="sinusoidal",
+        pretrained=None,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise NlpkitError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
-        self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
-        # N(0, 0.1^2) rather than N(0, 1): small random word vectors (as Kim's CNN's
-        # U(-0.25, 0.25)) train faster and generalise better here (kjv-genre: CNN 0.60 -> 0.68)
-        self.embedding.weight.data *= np.float32(EMBED_INIT_STD)
+        if pretrained is not None:  # a language model's embeddings and encoder
+            self.embedding = pretrained.embedding
+        else:
+            self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID,
+                                       rng=rng)
+            # N(0, 0.1^2) rather than N(0, 1): small random word vectors (as Kim's CNN's
+            # U(-0.25, 0.25)) train faster and generalise better here (kjv-genre: CNN
+            # 0.60 -> 0.68)
+            self.embedding.weight.data *= np.float32(EMBED_INIT_STD)
         self.has_bigrams = n_bigrams > 0
         if self.has_bigrams:
             # a vector per known word pair, added to the second word's vector; zero at the
@@ -70,7 +78,8 @@ class TextNet(Module):
             )
             self.bigram_embedding.weight.data[...] = 0
         self.embed_dropout = Dropout(dropout, rng=rng)
-        self.encoder = make_encoder(encoder, embedding_dim, hidden_size, num_layers, dropout, rng)
+        self.encoder = pretrained.encoder if pretrained is not None else make_encoder(
+            encoder, embedding_dim, hidden_size, num_layers, dropout, rng, positions=positions)
         self.pools = [
             p for p in ("max", "mean") if p in pooling.split("+")
         ]  # max finds the telling n-gram; mean adds a bag-of-features view of the whole text
@@ -118,8 +127,17 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     word_ngrams : 1 (words only) or 2: each word pair seen at least twice in training also
         gets a vector, added to its second word's (fastText's ``wordNgrams``, under any
         encoder); unseen pairs add nothing
-    pretrained : None, KeyedVectors (``.key_to_index``, ``.vectors``), a dict
-        word -> vector or a vectors file path; sets ``embedding_dim``
+    pretrained : None; word vectors: KeyedVectors (``.key_to_index``, ``.vectors``), a dict
+        word -> vector or a vectors file path (word2vec, fastText), which set
+        ``embedding_dim``; or the path of a saved :class:`~nlpkit.models.MaskedLM` or
+        :class:`~nlpkit.models.NeuralLM` (told from vectors by the file's first bytes): the
+        classifier then fine-tunes that model's embeddings and encoder under a new pooling
+        and output layer, with its vocabulary and lowercasing (``encoder``, the sizes,
+        ``positions``, ``min_count`` and ``word_ngrams`` are the pretrained model's)
+    freeze_layers : with a pretrained language model: None (fine-tune everything) or k,
+        which keeps the embeddings and the encoder's first k layers as pretrained
+    positions : the transformer encoder's: 'sinusoidal', 'learned', 'rope' or 'alibi'
+        (see :class:`nlpkit.nn.MultiheadAttention`)
     max_epochs, batch_size, lr, optimizer ('adam', 'adamw', 'sgd'), clip (gradient norm, or None)
     early_stopping, validation_fraction, n_iter_no_change : hold out a stratified
         fraction of the training data and stop when its accuracy has not improved
@@ -151,6 +169,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         pooling="max",
         word_ngrams=1,
         pretrained=None,
+        freeze_layers=None,
+        positions="sinusoidal",
         max_epochs=10,
         batch_size=32,
         lr=1e-3,
@@ -181,6 +201,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.pooling = pooling
         self.word_ngrams = word_ngrams
         self.pretrained = pretrained
+        self.freeze_layers = freeze_layers
+        self.positions = positions
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -217,6 +239,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 if len(classes)
                 else f"{type(self).__name__}: y is empty: 0 samples"
             )
+        self._load_pretrained()
         docs = self._check_x(X, y)
         self.classes_ = classes
         self._setup(docs)
@@ -228,8 +251,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         """One epoch over ``X, y``; the first call needs ``classes`` (all labels there will be)
         and builds the vocabulary from its ``X``."""
         y = self._check_y(y)
-        docs = self._check_x(X, y)
         first = not hasattr(self, "classes_")
+        if first:
+            self._load_pretrained()
+        docs = self._check_x(X, y)
         if first:
             if classes is None:
                 raise NlpkitError("partial_fit: the first call needs classes= (every label)")
@@ -270,7 +295,17 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         return docs
 
     def _tokenizer(self):
-        return Tokenizer(lower=bool(self.lowercase))
+        lower = bool(self.lowercase) or getattr(self, "pretrained_lowercase_", False)
+        return Tokenizer(lower=lower)
+
+    def _load_pretrained(self):
+        """A pretrained language model's parts (or None: no model file given); its
+        lowercasing applies from here on."""
+        self._pretrained_parts, self.pretrained_lowercase_ = None, False
+        if is_language_model_file(self.pretrained):
+            self._pretrained_parts = load_pretrained(self.pretrained)
+            self.pretrained_lowercase_ = self._pretrained_parts.lowercase
+        check_freeze(self.freeze_layers, self._pretrained_parts)
 
     def _setup(self, docs):
         """Vocabulary, network, optimizer and random generator of a fresh model."""
@@ -281,16 +316,23 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         check_positive_int(self.max_length, "max_length")
         if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
             raise NlpkitError(f"word_ngrams must be 1 or 2; got {self.word_ngrams!r}")
-        lookup, dim = resolve_pretrained(self.pretrained)
-        self.embedding_dim_ = dim or self.embedding_dim
-        self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
+        parts = getattr(self, "_pretrained_parts", None)
+        lookup, dim = (None, None) if parts is not None else resolve_pretrained(self.pretrained)
+        if parts is not None:
+            self.embedding_dim_ = parts.dim
+            self.vocab_ = parts.vocab
+        else:
+            self.embedding_dim_ = dim or self.embedding_dim
+            self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
         # a pair seen once has nothing to generalise from
         self.bigram_vocab_ = (
             data.build_vocab((data.bigrams(d) for d in docs), min_count=2)
-            if self.word_ngrams == 2
+            if self.word_ngrams == 2 and parts is None
             else None
         )
         self._rng = np.random.default_rng(seed_from(self.random_state))
+        if parts is not None:
+            freeze(parts, self.freeze_layers)
         self._start_training(
             TextNet(
                 len(self.vocab_),
@@ -303,8 +345,11 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 self._rng,
                 self.pooling,
                 0 if self.bigram_vocab_ is None else len(self.bigram_vocab_),
+                positions=self.positions,
+                pretrained=parts,
             )
         )
+        self._pretrained_parts = None  # now the network's
         if lookup is not None:
             self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
 

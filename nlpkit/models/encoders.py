@@ -14,6 +14,7 @@ from ..nn import (
     GRU,
     LSTM,
     RNN,
+    Dropout,
     LayerNorm,
     LearnedPositionalEncoding,
     Module,
@@ -103,12 +104,18 @@ class TransformerEncoder(Module):
     defaults to :func:`default_heads`.  ``positions``: 'sinusoidal' or 'learned' (added to
     the input; ``max_len`` positions), 'rope' or 'alibi' (inside every layer's attention,
     no length limit).  ``causal``: each position sees itself and the ones before.
+    ``input_norm``: a LayerNorm and dropout on the inputs with their positions (BERT's).
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.1, causal=False, rng=None,
-                 positions="sinusoidal", nhead=None, norm_first=False, max_len=1024):
+                 positions="sinusoidal", nhead=None, norm_first=False, max_len=1024,
+                 input_norm=False, activation="relu"):
         super().__init__()
         rng = as_rng(rng)
+        self.input_norm = bool(input_norm)
+        if input_norm:  # BERT's: LayerNorm of word + position embeddings, then dropout
+            self.embed_norm = LayerNorm(input_size)
+            self.embed_dropout = Dropout(dropout, rng=rng)
         nhead = default_heads(input_size) if nhead is None else int(nhead)
         if input_size % nhead:
             raise NlpkitError(f"the model size {input_size} (embedding_dim) is not divisible "
@@ -135,6 +142,7 @@ class TransformerEncoder(Module):
                     norm_first=norm_first,
                     rng=rng,
                     positions=inside,
+                    activation=activation,
                 ),
             )
         self.norm_first = bool(norm_first)
@@ -149,6 +157,8 @@ class TransformerEncoder(Module):
         t = x.shape[1]
         if self.position_kind in ("sinusoidal", "learned"):
             x = self.positions(x)
+        if self.input_norm:
+            x = self.embed_dropout(self.embed_norm(x))
         pad = ~valid_mask(lengths, t)
         for layer in self.layers():
             x = layer(x, src_key_padding_mask=pad, is_causal=self.causal)

@@ -30,10 +30,11 @@ from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
 from . import data
 from .base import NeuralEstimator, check_positive_int, compute, seed_from
-from .encoders import TransformerEncoder
+from .encoders import TransformerEncoder, check_positions
 from .training import count_hits, softmax
 
 CELLS = ("lstm", "gru", "rnn", "transformer")
+UNITS = ("word", "char")
 BOS, EOS = "<s>", "</s>"
 LM_SPECIALS = (data.PAD, data.UNK, BOS, EOS)  # ids 0, 1, 2, 3
 BOS_ID, EOS_ID = 2, 3
@@ -48,14 +49,15 @@ class LMNet(Module):
     Wolf 2017), so the network's output size must equal ``embedding_dim``."""
 
     def __init__(self, vocab_size, cell, embedding_dim, hidden_size, num_layers, dropout, rng,
-                 tie_weights=False):
+                 tie_weights=False, positions="sinusoidal"):
         super().__init__()
         self.cell = cell
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
         self.in_dropout = Dropout(dropout, rng=rng)
         if cell == "transformer":
             self.body = TransformerEncoder(
-                embedding_dim, hidden_size, num_layers, dropout=dropout, causal=True, rng=rng
+                embedding_dim, hidden_size, num_layers, dropout=dropout, causal=True, rng=rng,
+                positions=positions
             )
             size = embedding_dim
         else:
@@ -79,12 +81,15 @@ class LMNet(Module):
         if tie_weights:
             self.output.weight = self.embedding.weight
 
-    def forward(self, ids, lengths, state=None):
+    def hidden(self, ids, lengths, state=None):
+        """The body's outputs (B, T, D) (contextual vectors) and its state."""
         x = self.in_dropout(self.embedding(ids))
         if self.cell == "transformer":
-            h, state = self.body(x, lengths), None
-        else:
-            h, state = self.body(x, hx=state, lengths=lengths)
+            return self.body(x, lengths), None
+        return self.body(x, hx=state, lengths=lengths)
+
+    def forward(self, ids, lengths, state=None):
+        h, state = self.hidden(ids, lengths, state)
         return self.output(self.out_dropout(h)), state
 
 
@@ -97,11 +102,16 @@ def _detach(state):
 
 
 class NeuralLM(NeuralEstimator):
-    """Word-level neural language model with scikit-learn's API.
+    """Word- or character-level neural language model with scikit-learn's API.
 
     Parameters
     ----------
     cell : {'lstm', 'gru', 'rnn', 'transformer'}
+    unit : 'word' (tokens split on whitespace) or 'char': every character of a line (its
+        whitespace runs made single spaces) is a token, ``</s>`` its end; perplexity is
+        then per character, and :meth:`bits_per_character` the usual figure
+    positions : the transformer's: 'sinusoidal', 'learned', 'rope' or 'alibi' (see
+        :class:`nlpkit.nn.MultiheadAttention`)
     embedding_dim, hidden_size, num_layers, dropout : sizes (the transformer's model
         size is ``embedding_dim``, ``hidden_size`` its feed-forward size)
     tie_weights : share the input embedding with the output layer's weight (Press & Wolf
@@ -121,11 +131,14 @@ class NeuralLM(NeuralEstimator):
     warmup_steps : optimizer steps of linear warm-up from 0 before the schedule (0: none)
 
     X: sentences, each a string (split on whitespace as SRILM does) or a token list.
+    ``transform(X)`` gives each token's contextual vector (the body's output after it).
     """
 
     def __init__(
         self,
         cell="lstm",
+        unit="word",
+        positions="sinusoidal",
         embedding_dim=128,
         hidden_size=256,
         num_layers=1,
@@ -151,6 +164,8 @@ class NeuralLM(NeuralEstimator):
         verbose=0,
     ):
         self.cell = cell
+        self.unit = unit
+        self.positions = positions
         self.embedding_dim = embedding_dim
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -181,19 +196,22 @@ class NeuralLM(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
-    @staticmethod
-    def _sentences(X, what="X"):
+    def _sentences(self, X, what="X"):
+        """Token lists: the words of each line (SRILM's splitting), or with ``unit='char'``
+        its characters (a token list's words joined by single spaces)."""
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
+        if self.unit not in UNITS:
+            raise NlpkitError(f"unit must be one of {', '.join(UNITS)}; got {self.unit!r}")
         out = []
         for i, s in enumerate(X):
             if isinstance(s, str):
-                out.extend(srilm_sentences([s]))
+                words = srilm_sentences([s])
             elif isinstance(s, (list, tuple)) and all(isinstance(t, str) for t in s):
-                if s:
-                    out.append(list(s))
+                words = [list(s)] if s else []
             else:
                 raise NlpkitError(f"{what}[{i}] must be a string or a list of string tokens")
+            out.extend(words if self.unit == "word" else [list(" ".join(w)) for w in words])
         if not out:
             raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
         return out
@@ -225,22 +243,25 @@ class NeuralLM(NeuralEstimator):
         )
         self.unk_share_ = _unk_shares(full, self.vocab_)
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self._start_training(
-            LMNet(
-                len(self.vocab_),
-                self.cell,
-                self.embedding_dim,
-                self.hidden_size,
-                self.num_layers,
-                self.dropout,
-                self._rng,
-                tie_weights=bool(self.tie_weights),
-            )
-        )
+        self._start_training(self._make_net(self._rng))
         seqs = self._encode(sentences)
         with compute(self.n_jobs, self.device, self):
             self._train(seqs, callback)
         return self
+
+    def _make_net(self, rng):
+        check_positions(self.positions)
+        return LMNet(
+            len(self.vocab_),
+            self.cell,
+            self.embedding_dim,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
+            rng,
+            tie_weights=bool(self.tie_weights),
+            positions=self.positions,
+        )
 
     def _train(self, seqs, callback):
         lengths = np.array([len(s) - 1 for s in seqs])
@@ -317,6 +338,35 @@ class NeuralLM(NeuralEstimator):
         logprob = sum(float(np.nansum(v)) for v in lp)
         return PplStats(len(lp), words, oovs, 0, logprob)
 
+    def bits_per_character(self, X) -> float:
+        """Bits per character of the text ``X``: minus the log2 probability of its scored
+        tokens (``</s>`` included, OOVs left out) over its characters, a line's end counted
+        as one (its newline).  For ``unit='char'`` the characters are the scored tokens,
+        for a word-level model those its words spell with single spaces between them."""
+        lp = self.token_logprobs(X)
+        sentences = self._sentences(X)
+        chars = sum(len(s) + 1 if self.unit == "char" else len(" ".join(s)) + 1
+                    for s in sentences)
+        return -sum(float(np.nansum(v)) for v in lp) * math.log2(10) / chars
+
+    def transform(self, X):
+        """Each sentence's contextual token vectors: a list of (n_tokens, D) float32
+        arrays, row t being the body's output after reading token t (and every token before
+        it: ``<s>`` first), D its output size."""
+        check_is_fitted(self, "net_")
+        seqs = self._encode(self._sentences(X))
+        lengths = np.array([len(s) for s in seqs])
+        out = [None] * len(seqs)
+        self.net_.eval()
+        with compute(self.n_jobs, self.device, self), no_grad():
+            for rows in data.length_sorted_batches(lengths, _EVAL_BATCH):
+                x, lens = data.pad_batch([seqs[i][:-1] for i in rows])  # <s> w1 .. wn
+                h, _ = self.net_.hidden(x, lens)
+                h = h.numpy()
+                for r, i in enumerate(rows):
+                    out[i] = h[r, 1:lens[r]]
+        return out
+
     def perplexity(self, X) -> float:
         """Perplexity over the words and ``</s>`` of ``X``, OOVs left out (NGramLM's tokens)."""
         return self.perplexity_stats(X).ppl
@@ -332,7 +382,8 @@ class NeuralLM(NeuralEstimator):
 
         ``temperature=0`` decodes greedily; otherwise words are sampled from the
         softmax of logits / temperature, restricted to the ``top_k`` best if given.
-        Returns the generated words joined by spaces (the prompt not included).
+        Returns the generated words joined by spaces (characters joined as they are, for
+        ``unit='char'``; the prompt not included).
         """
         check_is_fitted(self, "net_")
         check_positive_int(max_tokens, "max_tokens")
@@ -340,7 +391,10 @@ class NeuralLM(NeuralEstimator):
             raise NlpkitError(f"temperature must be a number >= 0; got {temperature!r}")
         if top_k is not None:
             check_positive_int(top_k, "top_k")
-        toks = prompt.split() if isinstance(prompt, str) else list(prompt)
+        if self.unit == "char":
+            toks = list(" ".join(prompt.split() if isinstance(prompt, str) else prompt))
+        else:
+            toks = prompt.split() if isinstance(prompt, str) else list(prompt)
         rng = np.random.default_rng(random_state)
         ids = [BOS_ID] + self.vocab_.encode(toks).tolist()
         banned = [data.PAD_ID, data.UNK_ID, BOS_ID]
@@ -361,7 +415,7 @@ class NeuralLM(NeuralEstimator):
                     logits, state = self.net_(np.array([[nxt]]), np.array([1]), state)
                 else:
                     logits, _ = self.net_(np.array([ids]), np.array([len(ids)]))
-        return " ".join(out)
+        return ("" if self.unit == "char" else " ").join(out)
 
 
 def _picked_logprobs(logits, t):

@@ -26,6 +26,7 @@ from .base import (
     seed_from,
 )
 from .encoders import make_encoder
+from .pretrained import check_freeze, freeze, is_language_model_file, load_pretrained
 from .layers import TimeConv1d, valid_mask
 from .training import count_hits, softmax
 
@@ -64,28 +65,45 @@ class TaggerNet(Module):
         char_dim,
         char_filters,
         rng,
+        positions="sinusoidal",
+        pretrained=None,
     ):
         super().__init__()
-        self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
         self.use_chars = bool(char_dim)
+        # with a pretrained encoder the character vectors join its output (its input is
+        # the pretrained embedding); otherwise they join the word vectors the encoder reads
+        self.chars_after = pretrained is not None
+        if pretrained is not None:
+            self.embedding = pretrained.embedding
+        else:
+            self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID,
+                                       rng=rng)
         size = embedding_dim
         if self.use_chars:
             self.chars = CharEncoder(n_chars, char_dim, char_filters, rng)
-            size += char_filters
+            size += 0 if self.chars_after else char_filters
         self.in_dropout = Dropout(dropout, rng=rng)
-        self.encoder = make_encoder(encoder, size, hidden_size, num_layers, dropout, rng)
+        self.encoder = pretrained.encoder if pretrained is not None else make_encoder(
+            encoder, size, hidden_size, num_layers, dropout, rng, positions=positions)
         self.out_dropout = Dropout(dropout, rng=rng)
-        self.output = Linear(self.encoder.output_size, n_tags, rng=rng)
+        out_size = self.encoder.output_size + (char_filters if self.use_chars and
+                                               self.chars_after else 0)
+        self.output = Linear(out_size, n_tags, rng=rng)
 
     def forward(self, ids, lengths, chars=None):
         x = self.embedding(ids)
+        c = None
         if self.use_chars:
             word_index, char_ids, char_lengths = chars
-            x = F.cat([x, self.chars(char_ids, char_lengths)[word_index]], dim=-1)
+            c = self.chars(char_ids, char_lengths)[word_index]
+            if not self.chars_after:
+                x = F.cat([x, c], dim=-1)
         # padded steps read zeros and give no gradient back (to the first word's characters,
         # which their index points at)
         mask = valid_mask(lengths, ids.shape[1])[:, :, None].astype(x.dtype)
         h = self.encoder(self.in_dropout(x * mask), lengths)
+        if c is not None and self.chars_after:
+            h = F.cat([h, c * mask], dim=-1)
         return self.output(self.out_dropout(h))
 
 
@@ -97,9 +115,11 @@ class SequenceTagger(NeuralEstimator):
     :meth:`report` gives precision, recall and F1 per tag.
 
     Parameters are those of :class:`~nlpkit.models.TextClassifier` (encoder
-    'bilstm' by default) plus ``char_dim`` (0: no character encoder),
+    'bilstm' by default; ``pretrained`` word vectors or a MaskedLM/NeuralLM model file,
+    ``freeze_layers``, ``positions``) plus ``char_dim`` (0: no character encoder),
     ``char_filters`` and ``word_dropout`` (the probability of reading a training
-    token as ``<unk>``, so the model learns what to do with unseen words).
+    token as ``<unk>``, so the model learns what to do with unseen words).  With a
+    pretrained language model, the character vectors join the encoder's output.
     """
 
     def __init__(
@@ -113,6 +133,8 @@ class SequenceTagger(NeuralEstimator):
         char_filters=50,
         word_dropout=0.05,
         pretrained=None,
+        freeze_layers=None,
+        positions="sinusoidal",
         max_epochs=10,
         batch_size=32,
         lr=1e-3,
@@ -140,6 +162,8 @@ class SequenceTagger(NeuralEstimator):
         self.char_filters = char_filters
         self.word_dropout = word_dropout
         self.pretrained = pretrained
+        self.freeze_layers = freeze_layers
+        self.positions = positions
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -166,9 +190,16 @@ class SequenceTagger(NeuralEstimator):
     # ------------------------------------------------------------------ input
     def _docs(self, X):
         docs = data.check_documents(X, tokenizer=Tokenizer())
-        if self.lowercase:
+        if self.lowercase or getattr(self, "pretrained_lowercase_", False):
             docs = [[t.lower() for t in d] for d in docs]
         return docs
+
+    def _load_pretrained(self):
+        self._pretrained_parts, self.pretrained_lowercase_ = None, False
+        if is_language_model_file(self.pretrained):
+            self._pretrained_parts = load_pretrained(self.pretrained)
+            self.pretrained_lowercase_ = self._pretrained_parts.lowercase
+        check_freeze(self.freeze_layers, self._pretrained_parts)
 
     def _check_xy(self, X, y):
         if y is None:
@@ -188,6 +219,7 @@ class SequenceTagger(NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, callback=None):
         """Train on token lists ``X`` and tag lists ``y``; ``callback`` as TextClassifier.fit."""
+        self._load_pretrained()
         docs, tags = self._check_xy(X, y)
         flat = np.concatenate([np.asarray(t, dtype=object) for t in tags])
         self.tags_ = np.array(sorted(set(flat.tolist())), dtype=object)
@@ -212,9 +244,14 @@ class SequenceTagger(NeuralEstimator):
         if self.char_dim:
             check_positive_int(self.char_dim, "char_dim")
             check_positive_int(self.char_filters, "char_filters")
-        lookup, dim = resolve_pretrained(self.pretrained)
-        self.embedding_dim_ = dim or self.embedding_dim
-        self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
+        parts = getattr(self, "_pretrained_parts", None)
+        lookup, dim = (None, None) if parts is not None else resolve_pretrained(self.pretrained)
+        if parts is not None:
+            self.embedding_dim_, self.vocab_ = parts.dim, parts.vocab
+            freeze(parts, self.freeze_layers)
+        else:
+            self.embedding_dim_ = dim or self.embedding_dim
+            self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
         self.char_vocab_ = (
             data.build_vocab([list(w) for w in self.vocab_.itos[len(data.SPECIALS) :]])
             if self.char_dim
@@ -235,8 +272,11 @@ class SequenceTagger(NeuralEstimator):
                 self.char_dim,
                 self.char_filters,
                 self._rng,
+                positions=self.positions,
+                pretrained=parts,
             )
         )
+        self._pretrained_parts = None  # now the network's
         if lookup is not None:
             self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
 
