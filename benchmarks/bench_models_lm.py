@@ -17,8 +17,18 @@ BLAS is not set here: the estimators run it on one thread themselves (see
 The speed row times one epoch-equivalent of batches for nlpkit and torch
 (same sizes, same threads; median of ``--repeats``).
 
+Character level (``--char``, issue 19): nlpkit's NeuralLM(unit='char') (an LSTM over the
+characters of each verse, a space a character, ``</s>`` the line's end) against nlpkit's
+own Kneser-Ney 7-gram over the same characters (NGramLM(order=7, smoothing='kn'), lmplz's
+estimate), both in bits per character on the test split: minus the log2 probability of
+every character and line end over their count (81,499 on the test split).  Acceptance:
+the NeuralLM's below the 7-gram's.  ``--char-max-time`` bounds its training (cosine decay
+over the budget; the weights with the best validation loss are kept).
+
 Run as users run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_models_lm.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python \
+        benchmarks/bench_models_lm.py --char --skip-quality --skip-speed
 """
 
 from __future__ import annotations
@@ -75,6 +85,19 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--speed-batches", type=int, default=100)
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--char", action="store_true", help="Also the character-level comparison.")
+    ap.add_argument("--char-order", type=int, default=7)
+    ap.add_argument("--char-cell", default="lstm")
+    ap.add_argument("--char-embedding-dim", type=int, default=64)
+    ap.add_argument("--char-hidden-size", type=int, default=512)
+    ap.add_argument("--char-layers", type=int, default=2)
+    ap.add_argument("--char-dropout", type=float, default=0.1)
+    ap.add_argument("--char-bptt", type=int, default=100)
+    ap.add_argument("--char-batch-size", type=int, default=32)
+    ap.add_argument("--char-lr", type=float, default=3e-3)
+    ap.add_argument("--char-epochs", type=int, default=30)
+    ap.add_argument("--char-max-time", type=float, default=3600.0)
     ap.add_argument("--subset", type=int, default=None, help="Train on this many sentences (quick runs).")
     args = ap.parse_args()
 
@@ -125,6 +148,10 @@ def main():
             f"{ours.ppl:.2f} | {ours.words} | {ours.oovs} | {t:.0f} |"
         )
 
+    if args.char:
+        char_level(args, train, test)
+    if args.skip_speed:
+        return
     # speed: the same batches through nlpkit's and torch's LSTM LM
     small = NeuralLM(
         cell="lstm",
@@ -165,6 +192,59 @@ def main():
     print("| task | nlpkit s | torch s | nlpkit/torch |")
     print("|---|---|---|---|")
     print(f"| LSTM LM epoch ({n_tok} tokens) | {a:.2f} | {b:.2f} | {a / b:.2f} |")
+
+
+def char_level(args, train, test):
+    """Bits per character on the test split: NeuralLM(unit='char') beside a Kneser-Ney
+    n-gram over the same characters."""
+    import math
+
+    from nlpkit.models import NeuralLM
+    from nlpkit.ngram.lm import NGramLM
+
+    def as_chars(lines):  # characters as tokens; '_' stands for the space between words
+        return [" ".join("_" if c == " " else c for c in " ".join(line.split())) for line in lines]
+
+    n_chars = sum(len(" ".join(line.split())) + 1 for line in test)  # + the line end
+    t0 = time.perf_counter()
+    ng = NGramLM(order=args.char_order, smoothing="kn").fit(as_chars(train))
+    t_ng = time.perf_counter() - t0
+    st = ng.scorer_.perplexity_stats(as_chars(test))
+    kn_bpc = -st.logprob * math.log2(10) / n_chars
+    print(f"done: KN {args.char_order}-gram {kn_bpc:.4f} bpc ({st.oovs} OOVs)", file=sys.stderr,
+          flush=True)
+    t0 = time.perf_counter()
+    lm = NeuralLM(
+        cell=args.char_cell,
+        unit="char",
+        embedding_dim=args.char_embedding_dim,
+        hidden_size=args.char_hidden_size,
+        num_layers=args.char_layers,
+        dropout=args.char_dropout,
+        bptt=args.char_bptt,
+        batch_size=args.char_batch_size,
+        lr=args.char_lr,
+        max_epochs=args.char_epochs,
+        max_time=args.char_max_time,
+        lr_schedule="cosine",
+        validation_fraction=0.02,
+        n_iter_no_change=3,
+        random_state=0,
+        n_jobs=args.threads,
+        verbose=1,
+    ).fit(train)
+    t_lm = time.perf_counter() - t0
+    bpc = lm.bits_per_character(test)
+    ours = lm.perplexity_stats(test)
+    print(f"\nCharacter level, KJV test split ({n_chars} characters with line ends)")
+    print("| model | test bits per character | OOVs | train s |")
+    print("|---|---|---|---|")
+    print(f"| NGramLM order {args.char_order} Kneser-Ney over characters | {kn_bpc:.4f} | "
+          f"{st.oovs} | {t_ng:.0f} |")
+    print(f"| nlpkit NeuralLM(unit='char') {args.char_cell} {args.char_layers}x"
+          f"{args.char_hidden_size}, {lm.history_[-1]['epoch']} epochs (time-bounded) | "
+          f"{bpc:.4f} | {ours.oovs} | {t_lm:.0f} |")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

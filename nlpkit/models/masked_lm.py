@@ -223,12 +223,14 @@ class MaskedLM(NeuralEstimator):
         inputs, targets = bert_mask(x, lens, rng, self.mask_prob, len(self.vocab_))
         return inputs, lens, targets
 
-    def _loss(self, net, inputs, lens, targets):
-        _, logits = net(inputs, lens)
-        v = logits.shape[-1]
-        loss = F.cross_entropy(logits.reshape(-1, v), targets.reshape(-1), ignore_index=IGNORE,
-                               reduction="sum")
-        return logits, loss, int((targets != IGNORE).sum())
+    @staticmethod
+    def _loss(net, inputs, lens, targets):
+        """(logits at the masked positions, their summed cross-entropy, how many): the head
+        and the output layer run at those positions only (a sixth of the tokens)."""
+        rows, cols = np.nonzero(targets != IGNORE)
+        logits = net.predict_words(net.encode(inputs, lens)[rows, cols])
+        t = targets[rows, cols]
+        return logits, F.cross_entropy(logits, t, reduction="sum"), len(t)
 
     def _train(self, pieces, callback):
         lengths = np.array([len(p) for p in pieces])
@@ -242,7 +244,7 @@ class MaskedLM(NeuralEstimator):
             batch = self._batch(pieces, rows, self._rng)
             logits, loss, n = self._loss(net, *batch)
             (loss * (1.0 / n)).backward()
-            return loss.item(), n, count_hits(logits, batch[-1])
+            return loss.item(), n, _hits(logits, batch[-1])
 
         def val_batch(rows):
             key = tuple(rows)
@@ -251,7 +253,7 @@ class MaskedLM(NeuralEstimator):
             batch = val_batches[key]
             with no_grad():
                 logits, loss, n = self._loss(net, *batch)
-            return loss.item(), n, count_hits(logits, batch[-1]), n
+            return loss.item(), n, _hits(logits, batch[-1]), n
 
         self._fit_loop(lengths, idx, val_idx, step, val_batch, callback=callback)
 
@@ -293,10 +295,10 @@ class MaskedLM(NeuralEstimator):
         with compute(self.n_jobs, self.device, self), no_grad():
             for rows in data.length_sorted_batches(np.array([len(p) for p in pieces]),
                                                    _EVAL_BATCH):
-                inputs, lens, targets = self._batch(pieces, rows, rng)
-                _, logits = self.net_(inputs, lens)
-                hits += count_hits(logits, targets)
-                total += int((targets != IGNORE).sum())
+                batch = self._batch(pieces, rows, rng)
+                logits, _, n = self._loss(self.net_, *batch)
+                hits += _hits(logits, batch[-1])
+                total += n
         return hits / max(total, 1)
 
     def predict_masked(self, text):
@@ -313,6 +315,11 @@ class MaskedLM(NeuralEstimator):
         z = logits.numpy()[0, where].astype(np.float64)
         z[:, :len(MLM_SPECIALS)] = -np.inf
         return [self.vocab_.itos[i] for i in z.argmax(axis=1)]
+
+
+def _hits(logits, targets):
+    """Correct predictions among the masked positions (logits in their row-major order)."""
+    return count_hits(logits, targets[targets != IGNORE])
 
 
 __all__ = ["MaskedLM", "MaskedLMNet", "bert_mask", "MASK", "MASK_ID"]
