@@ -331,8 +331,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             else None
         )
         self._rng = np.random.default_rng(seed_from(self.random_state))
+        self.pretrained_encoder_ = None
         if parts is not None:
-            freeze(parts, self.freeze_layers)
+            freeze(parts.build(self.dropout, self._rng), self.freeze_layers)
+            self.pretrained_encoder_ = parts.config  # the architecture, to build it again
         self._start_training(
             TextNet(
                 len(self.vocab_),

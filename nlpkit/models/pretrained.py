@@ -19,25 +19,39 @@ from dataclasses import dataclass
 
 from ..errors import NlpkitError
 from . import data
-from .encoders import RecurrentEncoder
+from .encoders import RecurrentEncoder, TransformerEncoder
 
 KINDS = ("MaskedLM", "NeuralLM")
 
 
 @dataclass
 class Pretrained:
-    """What a fine-tuned model takes from a language model."""
+    """What a fine-tuned model takes from a language model: its vocabulary, its
+    embeddings, its encoder's architecture (``config``, JSON values) and weights, its
+    lowercasing.  :meth:`build` makes the encoder (the fine-tuning's dropout and random
+    generator) with the pretrained weights."""
 
     kind: str
     vocab: object  # nlpkit.text.Vocabulary
-    embedding: object  # nn.Embedding (a copy)
-    encoder: object  # a models.encoders encoder (a copy): forward(x, lengths) -> (B, T, D)
+    embedding: object  # nn.Embedding
+    config: dict
+    encoder_state: dict
     lowercase: bool
-    n_layers: int
+    encoder: object = None  # set by build
 
     @property
     def dim(self):
         return self.embedding.embedding_dim
+
+    @property
+    def n_layers(self):
+        return self.config["num_layers"]
+
+    def build(self, dropout, rng):
+        self.encoder = build_encoder(self.config, dropout, rng)
+        target = self.encoder if self.config["kind"] == "transformer" else self.encoder.rnn
+        target.load_state_dict(self.encoder_state)
+        return self
 
 
 def is_language_model_file(pretrained) -> bool:
@@ -47,38 +61,58 @@ def is_language_model_file(pretrained) -> bool:
     return isinstance(pretrained, (str, os.PathLike)) and is_model_file(pretrained)
 
 
+def encoder_config(model) -> dict:
+    """The encoder of a fitted MaskedLM or word-level NeuralLM, as :func:`build_encoder`'s
+    arguments."""
+    if type(model).__name__ == "MaskedLM":
+        enc = model.net_.encoder
+        return {"kind": "transformer", "input_size": model.embedding_dim,
+                "hidden_size": model.hidden_size, "num_layers": model.num_layers,
+                "nhead": enc.layer0.self_attn.num_heads, "positions": model.positions,
+                "norm_first": bool(model.norm_first), "max_len": int(model.max_length),
+                "input_norm": True, "activation": "gelu", "causal": False}
+    if model.cell == "transformer":
+        enc = model.net_.body
+        return {"kind": "transformer", "input_size": model.embedding_dim,
+                "hidden_size": model.hidden_size, "num_layers": model.num_layers,
+                "nhead": enc.layer0.self_attn.num_heads, "positions": model.positions,
+                "norm_first": False, "max_len": 1024, "input_norm": False,
+                "activation": "relu", "causal": True}  # causal, as it was trained
+    return {"kind": model.cell, "input_size": model.embedding_dim,
+            "hidden_size": model.hidden_size, "num_layers": model.num_layers}
+
+
+def build_encoder(config, dropout=0.0, rng=None):
+    """An encoder of the architecture ``config`` describes (weights to be loaded)."""
+    kw = dict(config)
+    kind = kw.pop("kind")
+    if kind == "transformer":
+        return TransformerEncoder(dropout=dropout, rng=rng, **kw)
+    return RecurrentEncoder(kind, kw["input_size"], kw["hidden_size"], kw["num_layers"],
+                            dropout, rng)
+
+
 def load_pretrained(path) -> Pretrained:
-    """The embeddings and encoder of the MaskedLM or NeuralLM saved at ``path`` (copies)."""
+    """The vocabulary, embeddings and encoder weights of the MaskedLM or NeuralLM saved at
+    ``path``."""
     from .io import load_model
 
     model = load_model(path, kind=KINDS)
     net = model.net_
-    if model.__class__.__name__ == "MaskedLM":
-        encoder = copy.deepcopy(net.encoder)
-        n_layers = encoder.n_layers
-        lower = bool(model.lowercase)
-    else:
-        if getattr(model, "unit", "word") != "word":
-            raise NlpkitError(f"{path}: a character-level NeuralLM cannot start a word-level "
-                              "model")
-        if model.cell == "transformer":
-            encoder = copy.deepcopy(net.body)  # causal, as it was trained
-        else:  # the LM's recurrent layers inside the encoders' wrapper
-            encoder = RecurrentEncoder(model.cell, model.embedding_dim, model.hidden_size,
-                                       model.num_layers, model.dropout)
-            encoder.rnn.load_state_dict(net.body.state_dict())
-        n_layers = model.num_layers
-        lower = False
-    embedding = copy.deepcopy(net.embedding)
+    if type(model).__name__ == "NeuralLM" and getattr(model, "unit", "word") != "word":
+        raise NlpkitError(f"{path}: a character-level NeuralLM cannot start a word-level model")
+    body = net.encoder if type(model).__name__ == "MaskedLM" else net.body
     vocab = model.vocab_
     if vocab.itos[:2] != [data.PAD, data.UNK]:
         raise NlpkitError(f"{path}: the vocabulary does not start with {data.PAD}, {data.UNK}")
-    return Pretrained(type(model).__name__, vocab, embedding, encoder, lower, n_layers)
+    return Pretrained(type(model).__name__, vocab, copy.deepcopy(net.embedding),
+                      encoder_config(model), body.state_dict(),
+                      bool(getattr(model, "lowercase", False)))
 
 
 def freeze(pretrained, freeze_layers):
-    """Stop training the embeddings and the first ``freeze_layers`` encoder layers
-    (None: train everything)."""
+    """Stop training the embeddings and the first ``freeze_layers`` layers of the (built)
+    encoder (None: train everything)."""
     if freeze_layers is None:
         return
     if isinstance(freeze_layers, bool) or not isinstance(freeze_layers, int) or \

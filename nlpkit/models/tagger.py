@@ -248,7 +248,6 @@ class SequenceTagger(NeuralEstimator):
         lookup, dim = (None, None) if parts is not None else resolve_pretrained(self.pretrained)
         if parts is not None:
             self.embedding_dim_, self.vocab_ = parts.dim, parts.vocab
-            freeze(parts, self.freeze_layers)
         else:
             self.embedding_dim_ = dim or self.embedding_dim
             self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
@@ -259,6 +258,10 @@ class SequenceTagger(NeuralEstimator):
         )
         self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
         self._rng = np.random.default_rng(seed_from(self.random_state))
+        self.pretrained_encoder_ = None
+        if parts is not None:
+            freeze(parts.build(self.dropout, self._rng), self.freeze_layers)
+            self.pretrained_encoder_ = parts.config  # the architecture, to build it again
         self._start_training(
             TaggerNet(
                 len(self.vocab_),
