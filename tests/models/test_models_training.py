@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nlpkit import corpora
-from nlpkit.models import NeuralLM, Seq2Seq, SequenceTagger, TextClassifier
+from nlpkit.models import MaskedLM, NeuralLM, Seq2Seq, SequenceTagger, TextClassifier
 from nlpkit.models.neural_lm import LM_SPECIALS
 from nlpkit.ngram.lm import NGramLM
 
@@ -24,10 +24,12 @@ def _fit(cls, **params):
         return SequenceTagger(**TINY, **params).fit(TEXTS, TAGS)
     if cls is NeuralLM:
         return NeuralLM(**TINY, **params).fit(TEXTS)
+    if cls is MaskedLM:
+        return MaskedLM(**TINY, num_layers=1, **params).fit(TEXTS)
     return Seq2Seq(**TINY, **params).fit(TEXTS, [t[::-1] for t in TEXTS])
 
 
-ESTIMATORS = [TextClassifier, SequenceTagger, NeuralLM, Seq2Seq]
+ESTIMATORS = [TextClassifier, SequenceTagger, NeuralLM, Seq2Seq, MaskedLM]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
