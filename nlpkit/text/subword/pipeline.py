@@ -1,0 +1,549 @@
+"""The stages around a subword model, as Hugging Face ``tokenizers`` names them.
+
+text -> normalizer -> pre-tokenizer (words) -> model (BPE/WordPiece ids)
+     -> post-processor (``[CLS] … [SEP]``); ids -> tokens -> decoder -> text.
+
+Each stage reads and writes its ``tokenizer.json`` entry (``from_json`` /
+``to_json``) and does exactly what the ``tokenizers`` stage of that name does
+for the options nlpkit supports; an entry it cannot honour raises
+:class:`UnsupportedConfig` naming it.  Normalizers work on a block of lines
+joined by ``\\n`` (every supported step maps characters one by one and never
+touches the line break), pre-tokenizers on one line at a time.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+from ...errors import NlpkitError
+from . import unicode as uni
+
+
+class UnsupportedConfig(NlpkitError):
+    """A tokenizer.json entry nlpkit cannot reproduce exactly."""
+
+    def __init__(self, where, entry):
+        kind = entry.get("type") if isinstance(entry, dict) else entry
+        super().__init__(f"tokenizer.json: {where} {kind!r} is not supported by nlpkit "
+                         f"(entry: {_short(entry)})")
+
+
+def _short(entry):
+    text = repr(entry)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def _lower(text: str) -> str:
+    # Rust lowercases character by character; Python's str.lower() writes a final
+    # sigma as 'ς' in context.  Only Σ differs, so only text holding it goes slowly.
+    if "Σ" in text:
+        return "".join(c.lower() for c in text)
+    return text.lower()
+
+
+# ----------------------------------------------------------------- normalizers
+class Normalizer:
+    def __call__(self, text: str) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def from_json(entry):
+        if entry is None:
+            return None
+        kind = entry.get("type")
+        if kind == "Sequence":
+            steps = [Normalizer.from_json(e) for e in entry.get("normalizers", [])]
+            return Sequence([s for s in steps if s is not None])
+        cls = _NORMALIZERS.get(kind)
+        if cls is None:
+            raise UnsupportedConfig("normalizer", entry)
+        return cls.from_entry(entry)
+
+
+class Sequence(Normalizer):
+    def __init__(self, steps):
+        self.steps = list(steps)
+
+    def __call__(self, text):
+        for step in self.steps:
+            text = step(text)
+        return text
+
+    def to_json(self):
+        return {"type": "Sequence", "normalizers": [s.to_json() for s in self.steps]}
+
+
+class Lowercase(Normalizer):
+    def __call__(self, text):
+        return _lower(text)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls()
+
+    def to_json(self):
+        return {"type": "Lowercase"}
+
+
+class Unicode(Normalizer):
+    def __init__(self, form):
+        self.form = form
+
+    def __call__(self, text):
+        return text if text.isascii() else unicodedata.normalize(self.form, text)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls(entry["type"])
+
+    def to_json(self):
+        return {"type": self.form}
+
+
+class Prepend(Normalizer):
+    """Prepend a string to every non-empty line (sentencepiece-converted files: ``▁``)."""
+
+    def __init__(self, prepend):
+        self.prepend = prepend
+
+    def __call__(self, text):
+        p = self.prepend
+        return "\n".join(p + line if line else line for line in text.split("\n"))
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls(entry.get("prepend", "▁"))
+
+    def to_json(self):
+        return {"type": "Prepend", "prepend": self.prepend}
+
+
+@functools.lru_cache(maxsize=1)
+def _nonspacing_marks():
+    return re.compile(f"[{uni.char_class('Mn')}]+")
+
+
+def _strip_accents(text):
+    if text.isascii():
+        return text
+    return _nonspacing_marks().sub("", unicodedata.normalize("NFD", text))
+
+
+class StripAccents(Normalizer):
+    def __call__(self, text):
+        return _strip_accents(text)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls()
+
+    def to_json(self):
+        return {"type": "StripAccents"}
+
+
+class Replace(Normalizer):
+    """``Replace`` with a plain string pattern (a regex pattern is not supported)."""
+
+    def __init__(self, old, new):
+        if "\n" in old or "\n" in new:
+            raise NlpkitError("tokenizer.json: a Replace normalizer with a line break")
+        self.old, self.new = old, new
+
+    def __call__(self, text):
+        return text.replace(self.old, self.new)
+
+    @classmethod
+    def from_entry(cls, entry):
+        pattern = entry.get("pattern", {})
+        if "String" not in pattern:
+            raise UnsupportedConfig("normalizer Replace with pattern", pattern)
+        return cls(pattern["String"], entry.get("content", ""))
+
+    def to_json(self):
+        return {"type": "Replace", "pattern": {"String": self.old}, "content": self.new}
+
+
+class BertNormalizer(Normalizer):
+    """BERT's cleaning, CJK padding, accent stripping and lowercasing, in that order."""
+
+    def __init__(self, clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                 lowercase=True):
+        self.clean_text, self.handle_chinese_chars = clean_text, handle_chinese_chars
+        self.strip_accents, self.lowercase = strip_accents, lowercase
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1)
+    def _patterns():
+        # control characters other than \t \n \r, NUL and U+FFFD go; \t \r and Zs become ' '
+        drop = _drop_controls()
+        spaces = re.compile(f"[\t\r{uni.char_class('Zs')}]")
+        cjk = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in uni.CJK_RANGES)
+        return drop, spaces, re.compile(f"([{cjk}])")
+
+    def __call__(self, text):
+        drop, spaces, cjk = self._patterns()
+        if self.clean_text:
+            if not text.isascii() or _has_ascii_control(text):
+                text = drop.sub("", text)
+            text = spaces.sub(" ", text) if ("\t" in text or "\r" in text or not text.isascii()) \
+                else text
+        if self.handle_chinese_chars and not text.isascii():
+            text = cjk.sub(r" \1 ", text)
+        strip = self.strip_accents if self.strip_accents is not None else self.lowercase
+        if strip:
+            text = _strip_accents(text)
+        if self.lowercase:
+            text = _lower(text)
+        return text
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls(entry.get("clean_text", True), entry.get("handle_chinese_chars", True),
+                   entry.get("strip_accents"), entry.get("lowercase", True))
+
+    def to_json(self):
+        return {"type": "BertNormalizer", "clean_text": self.clean_text,
+                "handle_chinese_chars": self.handle_chinese_chars,
+                "strip_accents": self.strip_accents, "lowercase": self.lowercase}
+
+
+_ASCII_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _has_ascii_control(text):
+    return _ASCII_CONTROLS.search(text) is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _drop_controls():
+    cats = uni._categories()
+    codes = [0, 0xFFFD]
+    for cat in ("Cc", "Cf", "Cn", "Co"):
+        codes.extend(cp for cp in cats.get(cat, ()) if cp not in (9, 10, 13))
+    return re.compile(f"[{uni._ranges(codes)}]")
+
+
+_NORMALIZERS = {"Lowercase": Lowercase, "NFC": Unicode, "NFD": Unicode, "NFKC": Unicode,
+                "NFKD": Unicode, "StripAccents": StripAccents, "Replace": Replace, "Prepend": Prepend,
+                "BertNormalizer": BertNormalizer}
+
+
+# -------------------------------------------------------------- pre-tokenizers
+class PreTokenizer:
+    """``split(line)`` gives the pieces of one line; ``word(piece)`` the string the
+    model sees (the byte-level spelling for ByteLevel, the piece itself otherwise),
+    applied once per distinct piece."""
+
+    word = None  # None: the piece is the word
+
+    def split(self, line: str) -> list[str]:
+        raise NotImplementedError
+
+    @staticmethod
+    def from_json(entry):
+        if entry is None:
+            return NoSplit()  # no pre-tokenizer: the whole line is one word
+        kind = entry.get("type")
+        if kind == "Sequence":
+            parts = [PreTokenizer.from_json(e) for e in entry.get("pretokenizers", [])]
+            if len(parts) == 1:
+                return parts[0]
+            raise UnsupportedConfig("pre_tokenizer Sequence of", [p.to_json() for p in parts])
+        cls = _PRE_TOKENIZERS.get(kind)
+        if cls is None:
+            raise UnsupportedConfig("pre_tokenizer", entry)
+        return cls.from_entry(entry)
+
+
+class NoSplit(PreTokenizer):
+    def split(self, line):
+        return [line] if line else []
+
+    def to_json(self):
+        return None
+
+
+class WhitespaceSplit(PreTokenizer):
+    """Split on Unicode White_Space (Rust's ``char::is_whitespace``)."""
+
+    def split(self, line):
+        if _PY_ONLY_SPACE.search(line) is None:
+            return line.split()
+        return [p for p in _split_white(line) if p]
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls()
+
+    def to_json(self):
+        return {"type": "WhitespaceSplit"}
+
+
+# Python's str.split() also splits at \x1c-\x1f, which are not White_Space
+_PY_ONLY_SPACE = re.compile("[\x1c-\x1f]")
+
+
+def _split_white(line):
+    return re.split(f"[{uni.space_class()}]+", line)
+
+
+class Whitespace(PreTokenizer):
+    r"""``\w+|[^\w\s]+`` with Unicode classes, as ``tokenizers``' Whitespace."""
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1)
+    def _pattern():
+        w, s = uni.word_class(), uni.space_class()
+        return re.compile(f"[{w}]+|[^{w}{s}]+")
+
+    def split(self, line):
+        return self._pattern().findall(line)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls()
+
+    def to_json(self):
+        return {"type": "Whitespace"}
+
+
+class BertPreTokenizer(PreTokenizer):
+    """Split on whitespace and make every punctuation character a word of its own."""
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1)
+    def _pattern():
+        p, s = uni.bert_punctuation_class(), uni.space_class()
+        return re.compile(f"[^{p}{s}]+|[{p}]")
+
+    def split(self, line):
+        return self._pattern().findall(line)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls()
+
+    def to_json(self):
+        return {"type": "BertPreTokenizer"}
+
+
+class ByteLevel(PreTokenizer):
+    """GPT-2: its regular expression, then every piece's UTF-8 bytes as printable characters."""
+
+    def __init__(self, add_prefix_space=False, use_regex=True, trim_offsets=True):
+        self.add_prefix_space, self.use_regex = add_prefix_space, use_regex
+        self.trim_offsets = trim_offsets
+        self.word = uni.to_byte_level
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1)
+    def _pattern():
+        letters, numbers, s = uni.char_class("L"), uni.char_class("N"), uni.space_class()
+        return re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{letters}]+| ?[{numbers}]+"
+                          rf"| ?[^{s}{letters}{numbers}]+|[{s}]+(?![^{s}])|[{s}]+")
+
+    def split(self, line):
+        if self.add_prefix_space and not line.startswith(" "):
+            line = " " + line
+        if not self.use_regex:
+            return [line] if line else []
+        return self._pattern().findall(line)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls(entry.get("add_prefix_space", True), entry.get("use_regex", True),
+                   entry.get("trim_offsets", True))
+
+    def to_json(self):
+        return {"type": "ByteLevel", "add_prefix_space": self.add_prefix_space,
+                "trim_offsets": self.trim_offsets, "use_regex": self.use_regex}
+
+
+class Metaspace(PreTokenizer):
+    """sentencepiece's word starts: spaces become ``▁``, one is prepended, words start at each."""
+
+    def __init__(self, replacement="▁", prepend_scheme="always", split=True):
+        if prepend_scheme not in ("always", "first", "never"):
+            raise UnsupportedConfig("Metaspace prepend_scheme", prepend_scheme)
+        self.replacement, self.prepend_scheme, self.split_words = replacement, prepend_scheme, split
+
+    def split(self, line):
+        r = self.replacement
+        text = line.replace(" ", r)
+        if self.prepend_scheme != "never" and not text.startswith(r):
+            text = r + text
+        if not self.split_words:
+            return [text] if text else []
+        parts = text.split(r)
+        out = [r + p for p in parts[1:]]
+        if parts[0]:
+            out.insert(0, parts[0])
+        return out
+
+    @classmethod
+    def from_entry(cls, entry):
+        if "add_prefix_space" in entry and "prepend_scheme" not in entry:  # older files
+            scheme = "always" if entry["add_prefix_space"] else "never"
+        else:
+            scheme = entry.get("prepend_scheme", "always")
+        return cls(entry.get("replacement", "▁"), scheme, entry.get("split", True))
+
+    def to_json(self):
+        return {"type": "Metaspace", "replacement": self.replacement,
+                "prepend_scheme": self.prepend_scheme, "split": self.split_words}
+
+
+_PRE_TOKENIZERS = {"WhitespaceSplit": WhitespaceSplit, "Whitespace": Whitespace,
+                   "BertPreTokenizer": BertPreTokenizer, "ByteLevel": ByteLevel,
+                   "Metaspace": Metaspace}
+
+
+# -------------------------------------------------------------------- decoders
+class Decoder:
+    def __call__(self, tokens: list[str]) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def from_json(entry):
+        if entry is None:
+            return Fuse()
+        cls = _DECODERS.get(entry.get("type"))
+        if cls is None:
+            raise UnsupportedConfig("decoder", entry)
+        return cls.from_entry(entry)
+
+
+class Fuse(Decoder):
+    """No decoder: tokens are joined as they are."""
+
+    def __call__(self, tokens):
+        return "".join(tokens)
+
+    def to_json(self):
+        return None
+
+
+class BPEDecoder(Decoder):
+    def __init__(self, suffix="</w>"):
+        self.suffix = suffix
+
+    def __call__(self, tokens):
+        last = len(tokens) - 1
+        return "".join(t.replace(self.suffix, "" if i == last else " ")
+                       for i, t in enumerate(tokens))
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls(entry.get("suffix", "</w>"))
+
+    def to_json(self):
+        return {"type": "BPEDecoder", "suffix": self.suffix}
+
+
+class ByteLevelDecoder(Decoder):
+    def __call__(self, tokens):
+        return uni.from_byte_level("".join(tokens))
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls()
+
+    def to_json(self):
+        return {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                "use_regex": True}
+
+
+class MetaspaceDecoder(Decoder):
+    def __init__(self, replacement="▁", prepend_scheme="always", split=True):
+        self.replacement, self.prepend_scheme, self.split = replacement, prepend_scheme, split
+
+    def __call__(self, tokens):
+        out = []
+        for i, t in enumerate(tokens):
+            t = t.replace(self.replacement, " ")
+            if i == 0 and self.prepend_scheme != "never" and t.startswith(" "):
+                t = t[1:]
+            out.append(t)
+        return "".join(out)
+
+    @classmethod
+    def from_entry(cls, entry):
+        pre = Metaspace.from_entry(entry)
+        return cls(pre.replacement, pre.prepend_scheme, pre.split_words)
+
+    def to_json(self):
+        return {"type": "Metaspace", "replacement": self.replacement,
+                "prepend_scheme": self.prepend_scheme, "split": self.split}
+
+
+_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+            (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+class WordPieceDecoder(Decoder):
+    def __init__(self, prefix="##", cleanup=True):
+        self.prefix, self.cleanup = prefix, cleanup
+
+    def __call__(self, tokens):
+        out = []
+        for i, t in enumerate(tokens):
+            if i > 0:
+                t = t[len(self.prefix):] if t.startswith(self.prefix) else " " + t
+            if self.cleanup:
+                for old, new in _CLEANUP:
+                    t = t.replace(old, new)
+            out.append(t)
+        return "".join(out)
+
+    @classmethod
+    def from_entry(cls, entry):
+        return cls(entry.get("prefix", "##"), entry.get("cleanup", True))
+
+    def to_json(self):
+        return {"type": "WordPiece", "prefix": self.prefix, "cleanup": self.cleanup}
+
+
+_DECODERS = {"BPEDecoder": BPEDecoder, "ByteLevel": ByteLevelDecoder,
+             "Metaspace": MetaspaceDecoder, "WordPiece": WordPieceDecoder}
+
+
+# ------------------------------------------------------------- post-processors
+class PostProcessor:
+    """Special tokens around one sequence: ``prefix`` + ids + ``suffix`` (token strings)."""
+
+    def __init__(self, prefix=(), suffix=(), entry=None):
+        self.prefix, self.suffix, self.entry = list(prefix), list(suffix), entry
+
+    @staticmethod
+    def from_json(entry):
+        if entry is None:
+            return None
+        kind = entry.get("type")
+        if kind == "ByteLevel":
+            return None  # offsets only
+        if kind in ("BertProcessing", "RobertaProcessing"):
+            return PostProcessor([entry["cls"][0]], [entry["sep"][0]], entry)
+        if kind == "TemplateProcessing":
+            prefix, suffix, seen = [], [], False
+            for piece in entry.get("single", []):
+                if "Sequence" in piece:
+                    seen = True
+                elif "SpecialToken" in piece:
+                    (suffix if seen else prefix).append(piece["SpecialToken"]["id"])
+                else:
+                    raise UnsupportedConfig("post_processor template piece", piece)
+            for name, spec in entry.get("special_tokens", {}).items():
+                if len(spec.get("tokens", [name])) != 1:
+                    raise UnsupportedConfig("post_processor special token", spec)
+            return PostProcessor(prefix, suffix, entry)
+        if kind == "Sequence":
+            procs = [PostProcessor.from_json(p) for p in entry.get("processors", [])]
+            procs = [p for p in procs if p is not None]
+            if len(procs) > 1:
+                raise UnsupportedConfig("post_processor", entry)
+            return procs[0] if procs else None
+        raise UnsupportedConfig("post_processor", entry)
+
+    def to_json(self):
+        return self.entry
