@@ -625,10 +625,12 @@ class WordPiece(SubwordTokenizer):
     """BERT's WordPiece: greedy longest-match-first, ``##`` marks continuations.
 
     Training (``training='likelihood'``, the default) merges, at each step, the
-    pair of symbols with the highest ``count(ab) / (count(a) * count(b))``: the
-    merge that most raises the likelihood of the training words under a unigram
-    model of the symbols, the criterion of Schuster & Nakajima (2012) as BERT's
-    WordPiece is described.  ``training='bpe'`` does what ``tokenizers``'
+    pair of symbols whose merge most raises the likelihood of the training words
+    under a unigram model of the symbols (Schuster & Nakajima 2012, the criterion
+    of Google's WordPiece behind BERT; the total symbol count in that gain is held
+    at its initial value, see ``train_kernels._score``).  The often-quoted
+    shortcut ``count(ab) / (count(a) count(b))`` is not used: it merges rare
+    pairs first (3.5 tokens per word on Linux documentation against 1.3).  ``training='bpe'`` does what ``tokenizers``'
     WordPieceTrainer does instead: BPE merges by count (with ``##`` on
     continuations), then keep the vocabulary and drop the merges.  Either way the
     vocabulary is the special tokens, the alphabet (plain and ``##`` forms) and

@@ -119,15 +119,11 @@ class Prepend(Normalizer):
         return {"type": "Prepend", "prepend": self.prepend}
 
 
-@functools.lru_cache(maxsize=1)
-def _nonspacing_marks():
-    return re.compile(f"[{uni.char_class('Mn')}]+")
-
-
 def _strip_accents(text):
     if text.isascii():
         return text
-    return _nonspacing_marks().sub("", unicodedata.normalize("NFD", text))
+    text = unicodedata.normalize("NFD", text)
+    return _sub_chars(text, [c for c in set(text) if unicodedata.category(c) == "Mn"], "")
 
 
 class StripAccents(Normalizer):
@@ -172,24 +168,22 @@ class BertNormalizer(Normalizer):
         self.clean_text, self.handle_chinese_chars = clean_text, handle_chinese_chars
         self.strip_accents, self.lowercase = strip_accents, lowercase
 
-    @staticmethod
-    @functools.lru_cache(maxsize=1)
-    def _patterns():
-        # control characters other than \t \n \r, NUL and U+FFFD go; \t \r and Zs become ' '
-        drop = _drop_controls()
-        spaces = re.compile(f"[\t\r{uni.char_class('Zs')}]")
-        cjk = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in uni.CJK_RANGES)
-        return drop, spaces, re.compile(f"([{cjk}])")
-
     def __call__(self, text):
-        drop, spaces, cjk = self._patterns()
+        # Each step looks only at the distinct characters present (a set is cheap;
+        # re over all of Unicode's ranges is not) and rewrites just those.
         if self.clean_text:
-            if not text.isascii() or _has_ascii_control(text):
-                text = drop.sub("", text)
-            text = spaces.sub(" ", text) if ("\t" in text or "\r" in text or not text.isascii()) \
-                else text
+            drop, space = [], []
+            for c in set(text):
+                kind = _bert_clean_kind(c)
+                if kind == 1:
+                    drop.append(c)
+                elif kind == 2:
+                    space.append(c)
+            text = _sub_chars(_sub_chars(text, drop, ""), space, " ")
         if self.handle_chinese_chars and not text.isascii():
-            text = cjk.sub(r" \1 ", text)
+            cjk = [c for c in set(text) if _is_cjk(c)]
+            if cjk:
+                text = re.sub(f"([{''.join(map(re.escape, cjk))}])", r" \1 ", text)
         strip = self.strip_accents if self.strip_accents is not None else self.lowercase
         if strip:
             text = _strip_accents(text)
@@ -208,20 +202,29 @@ class BertNormalizer(Normalizer):
                 "strip_accents": self.strip_accents, "lowercase": self.lowercase}
 
 
-_ASCII_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+@functools.lru_cache(maxsize=None)
+def _bert_clean_kind(c):
+    """1: BERT's cleaning drops ``c`` (NUL, U+FFFD, controls but \\t \\n \\r); 2: it becomes ' '."""
+    if c in "\t\r":
+        return 2
+    if c == "\n":
+        return 0
+    if c in "\x00\ufffd" or unicodedata.category(c) in ("Cc", "Cf", "Cn", "Co", "Cs"):
+        return 1
+    return 2 if unicodedata.category(c) == "Zs" else 0
 
 
-def _has_ascii_control(text):
-    return _ASCII_CONTROLS.search(text) is not None
+def _is_cjk(c):
+    cp = ord(c)
+    return any(lo <= cp <= hi for lo, hi in uni.CJK_RANGES)
 
 
-@functools.lru_cache(maxsize=1)
-def _drop_controls():
-    cats = uni._categories()
-    codes = [0, 0xFFFD]
-    for cat in ("Cc", "Cf", "Cn", "Co"):
-        codes.extend(cp for cp in cats.get(cat, ()) if cp not in (9, 10, 13))
-    return re.compile(f"[{uni._ranges(codes)}]")
+def _sub_chars(text, chars, repl):
+    if not chars:
+        return text
+    if len(chars) == 1:
+        return text.replace(chars[0], repl)
+    return re.sub(f"[{''.join(map(re.escape, chars))}]", repl, text)
 
 
 _NORMALIZERS = {"Lowercase": Lowercase, "NFC": Unicode, "NFD": Unicode, "NFKC": Unicode,
@@ -298,7 +301,7 @@ class Whitespace(PreTokenizer):
         return re.compile(f"[{w}]+|[^{w}{s}]+")
 
     def split(self, line):
-        return self._pattern().findall(line)
+        return (_ASCII_WORDS if line.isascii() else self._pattern()).findall(line)
 
     @classmethod
     def from_entry(cls, entry):
@@ -318,7 +321,7 @@ class BertPreTokenizer(PreTokenizer):
         return re.compile(f"[^{p}{s}]+|[{p}]")
 
     def split(self, line):
-        return self._pattern().findall(line)
+        return (_ASCII_BERT if line.isascii() else self._pattern()).findall(line)
 
     @classmethod
     def from_entry(cls, entry):
@@ -348,7 +351,7 @@ class ByteLevel(PreTokenizer):
             line = " " + line
         if not self.use_regex:
             return [line] if line else []
-        return self._pattern().findall(line)
+        return (_ASCII_GPT2 if line.isascii() else self._pattern()).findall(line)
 
     @classmethod
     def from_entry(cls, entry):
@@ -358,6 +361,16 @@ class ByteLevel(PreTokenizer):
     def to_json(self):
         return {"type": "ByteLevel", "add_prefix_space": self.add_prefix_space,
                 "trim_offsets": self.trim_offsets, "use_regex": self.use_regex}
+
+
+# The same patterns for pure-ASCII lines (most lines of most corpora): small
+# classes that sre matches with a bitmap.
+_ASCII_SPACE = "\t\n\x0b\x0c\r "
+_ASCII_PUNCT = re.escape("".join(c for c in map(chr, range(33, 127)) if not c.isalnum()))
+_ASCII_WORDS = re.compile(f"[A-Za-z0-9_]+|[^A-Za-z0-9_{_ASCII_SPACE}]+")
+_ASCII_BERT = re.compile(f"[^{_ASCII_PUNCT}{_ASCII_SPACE}]+|[{_ASCII_PUNCT}]")
+_ASCII_GPT2 = re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_ASCII_SPACE}A-Za-z0-9]+"
+                         rf"|[{_ASCII_SPACE}]+(?![^{_ASCII_SPACE}])|[{_ASCII_SPACE}]+")
 
 
 class Metaspace(PreTokenizer):

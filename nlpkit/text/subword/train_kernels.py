@@ -18,9 +18,9 @@ After each merge only the words on the merged pair's list are rewritten; for
 each, the pairs around each occurrence are subtracted and the pairs around each
 new symbol added, so no pair is ever recounted from scratch.
 
-Scores: ``count`` (BPE, Sennrich et al. 2016) or ``count / (count(a) * count(b))``
-(WordPiece's likelihood criterion, Schuster & Nakajima 2012 as BERT's tooling
-describes it).  Ties go to the smaller ``(left id, right id)``, the order of
+Scores: ``count`` (BPE, Sennrich et al. 2016) or the gain in likelihood of the
+training words under a unigram model of the symbols (WordPiece, Schuster &
+Nakajima 2012; see :func:`_score`).  Ties go to the smaller ``(left id, right id)``, the order of
 ``tokenizers``' BpeTrainer.
 
 Spelling flags: bit 0 = the symbol carries the continuing-subword prefix, bit 1
@@ -103,10 +103,25 @@ def _push(hs, hk, n, score, key):
 
 
 @numba.njit(cache=True, inline="always")
-def _score(c, a, b, symcnt, likelihood):
-    if likelihood:
-        return c / (float(symcnt[a]) * float(symcnt[b]))
-    return float(c)
+def _xlogx(x):
+    return x * np.log(x) if x > 0.0 else 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _score(c, a, b, symcnt, likelihood, log_n1):
+    """The pair's count, or the gain in log-likelihood of the training words under a
+    unigram model of the symbols if its ``c`` occurrences were merged:
+    ``c log c + (ca-c) log(ca-c) + (cb-c) log(cb-c) - ca log ca - cb log cb + c (log N + 1)``
+    (the last term is ``N log N - (N-c) log(N-c)`` to first order, N the symbol total
+    held at its initial value, so that a merge changes only the scores of the pairs
+    that share a symbol with it)."""
+    if not likelihood:
+        return float(c)
+    k, ca, cb = float(c), float(symcnt[a]), float(symcnt[b])
+    if a == b:
+        return _xlogx(k) + _xlogx(ca - 2.0 * k) - _xlogx(ca) + k * log_n1
+    return (_xlogx(k) + _xlogx(ca - k) + _xlogx(cb - k) - _xlogx(ca) - _xlogx(cb)
+            + k * log_n1)
 
 
 # --------------------------------------------------------------- string table
@@ -218,6 +233,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                 pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
                 phead[s] = n_pool - 1
 
+    log_n1 = np.log(max(1.0, float(symcnt.sum()))) + 1.0
     # ---- heap of every pair
     hs = np.empty(n_pairs + 16, np.float64)
     hk = np.empty(n_pairs + 16, np.int64)
@@ -225,7 +241,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     for s in range(pcap):
         if keys[s] != -1 and pcnt[s] > 0:
             a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
-            hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood), keys[s]
+            hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood, log_n1), keys[s]
             hn += 1
     for i in range(hn // 2 - 1, -1, -1):
         _sift_down(hs, hk, hn, i)
@@ -245,7 +261,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
         c = pcnt[slot]
         if c <= 0:
             continue
-        current = _score(c, a, b, symcnt, likelihood)
+        current = _score(c, a, b, symcnt, likelihood, log_n1)
         if current != score:
             if not likelihood:  # counts only fall: re-queue at the true count
                 hs, hk, hn = _push(hs, hk, hn, current, key)
@@ -373,5 +389,5 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
             s = pair_find(keys, pk)
             if pcnt[s] > 0:
                 x, y = np.int32(pk >> 32), np.int32(pk & 0xFFFFFFFF)
-                hs, hk, hn = _push(hs, hk, hn, _score(pcnt[s], x, y, symcnt, likelihood), pk)
+                hs, hk, hn = _push(hs, hk, hn, _score(pcnt[s], x, y, symcnt, likelihood, log_n1), pk)
     return merges[:m].copy(), mcounts[:m].copy(), n_sym
