@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import defaultdict
 from itertools import chain, count
 
@@ -34,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from ... import backend
 from ...errors import InputFileError, NlpkitError
 from ..corpus import Encoder, _gc_paused
-from ..readers import atomic_write, read_lines
+from ..readers import atomic_write, iter_chunks
 from ..vocab import Vocabulary
 from . import pipeline as pl
 from . import unicode as uni
@@ -168,10 +169,7 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
                     if top > counts.shape[0]:
                         counts = np.concatenate([counts, np.zeros(top - counts.shape[0], np.int64)])
                     counts[:top] += np.bincount(ids, minlength=top)
-        words = encoder.first_seen
-        if self.pre_tokenizer_.word is not None:
-            words = [self.pre_tokenizer_.word(w) for w in words]
-        return words, counts
+        return self.pre_tokenizer_.words(encoder.first_seen), counts
 
     def _learn_symbols(self, words, counts, *, specials, prefix, suffix, vocab_size,
                        min_frequency, limit_alphabet, initial_alphabet, likelihood):
@@ -283,7 +281,8 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
     def _encode_lines(self, lines, add_special_tokens):
         check_is_fitted(self, "vocab_")
         cache = self._word_cache()
-        if self._added_re is not None and any(self._added_re.search(t) for t in lines):
+        added = self._added_re()
+        if added is not None and added.search("\n".join(lines)) is not None:
             pieces, lengths = self._split_with_added(lines)
         else:
             splits = list(map(self.pre_tokenizer_.split, self._normalize(lines)))
@@ -306,7 +305,7 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         for line in lines:
             n0 = len(pieces)
             at = 0
-            for m in self._added_re.finditer(line):
+            for m in self._added_re().finditer(line):
                 pieces.extend(chain.from_iterable(
                     map(self.pre_tokenizer_.split, self._normalize([line[at:m.start()]]))))
                 pieces.append(_NO_TEXT + m.group(0))
@@ -343,12 +342,11 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         if getattr(self, "_cache", None) is None:
             tables = self._tables()
             kind = self._model_type.lower()
-            word = self.pre_tokenizer_.word
+            to_words = self.pre_tokenizer_.words
             direct = self._direct_words()
 
             def encode_new(words):
-                if word is not None:
-                    words = [word(w) for w in words]
+                words = to_words(words)
                 codes, offsets = _codes(words)
                 flat, offs = encode_words(kind, codes, offsets, tables)
                 if direct:
@@ -363,14 +361,13 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
     def _direct_words(self):
         return None
 
-    @property
     def _added_re(self):
-        import re
-        contents = sorted((t["content"] for t in getattr(self, "added_tokens_", ())), key=len,
-                          reverse=True)
-        if not contents:
-            return None
-        return re.compile("|".join(map(re.escape, contents)))
+        """A pattern matching the added tokens (longest first), or None; kept with the cache."""
+        cache = self._word_cache()
+        if not hasattr(cache, "added_re"):
+            contents = sorted((t["content"] for t in self.added_tokens_), key=len, reverse=True)
+            cache.added_re = re.compile("|".join(map(re.escape, contents))) if contents else None
+        return cache.added_re
 
     def transform(self, X):
         """Token strings of each document of ``X`` (a list of token lists, for a Pipeline)."""
@@ -481,13 +478,21 @@ def _documents(X):
 
 
 def _line_blocks(source, on_progress=None):
-    """Lists of up to ``_BLOCK_LINES`` lines from a path or an iterable of strings."""
+    """Lists of lines from a path (a few MB of text at a time) or an iterable of
+    strings (``_BLOCK_LINES`` at a time)."""
     if isinstance(source, (str, os.PathLike)):
-        lines = read_lines(source, on_progress=on_progress)
-    else:
-        lines = source
+        for chunk in iter_chunks(source, 1 << 21, on_progress=on_progress):
+            if "\r" in chunk:
+                chunk = chunk.replace("\r\n", "\n")
+            lines = chunk.split("\n")
+            if lines[-1] == "":
+                lines.pop()
+            elif lines[-1].endswith("\r"):  # the file's last line, with no line feed
+                lines[-1] = lines[-1][:-1]
+            yield lines
+        return
     block = []
-    for i, line in enumerate(lines):
+    for i, line in enumerate(source):
         if not isinstance(line, str):
             raise NlpkitError(f"line {i + 1}: expected a string; got {type(line).__name__}")
         block.append(line)

@@ -234,11 +234,12 @@ _NORMALIZERS = {"Lowercase": Lowercase, "NFC": Unicode, "NFD": Unicode, "NFKC": 
 
 # -------------------------------------------------------------- pre-tokenizers
 class PreTokenizer:
-    """``split(line)`` gives the pieces of one line; ``word(piece)`` the string the
-    model sees (the byte-level spelling for ByteLevel, the piece itself otherwise),
-    applied once per distinct piece."""
+    """``split(line)`` gives the pieces of one line; ``words(pieces)`` the strings the
+    model sees (the byte-level spelling for ByteLevel, the pieces themselves
+    otherwise), applied once per distinct piece."""
 
-    word = None  # None: the piece is the word
+    def words(self, pieces: list[str]) -> list[str]:
+        return pieces
 
     def split(self, line: str) -> list[str]:
         raise NotImplementedError
@@ -337,7 +338,12 @@ class ByteLevel(PreTokenizer):
     def __init__(self, add_prefix_space=False, use_regex=True, trim_offsets=True):
         self.add_prefix_space, self.use_regex = add_prefix_space, use_regex
         self.trim_offsets = trim_offsets
-        self.word = uni.to_byte_level
+
+    def words(self, pieces):
+        # One translation for all: pieces hold no line feed, so the byte-level
+        # line feed 'Ċ' (which no other byte maps to) separates them again.
+        return uni.to_byte_level("\n".join(pieces)).split(uni.bytes_to_unicode()[10]) \
+            if pieces else []
 
     @staticmethod
     @functools.lru_cache(maxsize=1)

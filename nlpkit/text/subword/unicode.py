@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 import unicodedata
+from itertools import chain
 
 # Unicode's White_Space property: Rust's char::is_whitespace and Oniguruma's \s.
 WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
@@ -25,12 +25,11 @@ CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 
 
 @functools.lru_cache(maxsize=1)
 def _categories() -> dict:
-    """General category -> sorted list of code points (surrogates excluded)."""
+    """General category -> sorted list of code points, for the planes that hold
+    assigned characters other than private use (0-3 and 14; surrogates excluded)."""
     by_cat: dict[str, list[int]] = {}
     category = unicodedata.category
-    for cp in range(sys.maxunicode + 1):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
+    for cp in chain(range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xF0000)):
         by_cat.setdefault(category(chr(cp)), []).append(cp)
     return by_cat
 
