@@ -353,7 +353,7 @@ class ByteLevel(PreTokenizer):
                           rf"| ?[^{s}{letters}{numbers}]+|[{s}]+(?![^{s}])|[{s}]+")
 
     def split(self, line):
-        if self.add_prefix_space and not line.startswith(" "):
+        if self.add_prefix_space and line and not line.startswith(" "):
             line = " " + line
         if not self.use_regex:
             return [line] if line else []
@@ -388,6 +388,8 @@ class Metaspace(PreTokenizer):
         self.replacement, self.prepend_scheme, self.split_words = replacement, prepend_scheme, split
 
     def split(self, line):
+        if not line:
+            return []
         r = self.replacement
         text = line.replace(" ", r)
         if self.prepend_scheme != "never" and not text.startswith(r):
