@@ -161,8 +161,8 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         counts = np.zeros(0, np.int64)
         with _gc_paused():
             for block in _line_blocks(X, on_progress):
-                pieces = list(chain.from_iterable(map(self.pre_tokenizer_.split,
-                                                      self._normalize(block))))
+                pieces = list(chain.from_iterable(
+                    self.pre_tokenizer_.split_lines(self._normalize(block))))
                 ids = encoder.encode(pieces)
                 if ids.size:
                     top = int(ids.max()) + 1
@@ -285,7 +285,7 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         if added is not None and added.search("\n".join(lines)) is not None:
             pieces, lengths = self._split_with_added(lines)
         else:
-            splits = list(map(self.pre_tokenizer_.split, self._normalize(lines)))
+            splits = self.pre_tokenizer_.split_lines(self._normalize(lines))
             lengths = np.fromiter(map(len, splits), np.int64, len(splits))
             pieces = list(chain.from_iterable(splits))
         word_ids = cache.lookup(pieces)
@@ -407,7 +407,8 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         """Write Hugging Face's ``tokenizer.json`` (atomic)."""
         check_is_fitted(self, "vocab_")
         with atomic_write(path) as fh:
-            json.dump(self.to_json(), fh, ensure_ascii=False, indent=2)
+            # compact, as tokenizers' to_str(): json's C encoder does not indent
+            fh.write(json.dumps(self.to_json(), ensure_ascii=False))
             fh.write("\n")
 
     def to_json(self) -> dict:

@@ -241,6 +241,9 @@ class PreTokenizer:
     def words(self, pieces: list[str]) -> list[str]:
         return pieces
 
+    def split_lines(self, lines: list[str]) -> list[list[str]]:
+        return [self.split(line) for line in lines]
+
     def split(self, line: str) -> list[str]:
         raise NotImplementedError
 
@@ -289,20 +292,77 @@ _PY_ONLY_SPACE = re.compile("[\x1c-\x1f]")
 
 
 def _split_white(line):
-    return re.split(f"[{uni.space_class()}]+", line)
+    return re.split(f"[{re.escape(uni.WHITE_SPACE)}]+", line)
 
 
-class Whitespace(PreTokenizer):
+# Pure-ASCII lines (most lines of most corpora) use these: small classes that
+# sre matches with a bitmap.
+_ASCII_SPACE = "\t\n\x0b\x0c\r "
+_ASCII_PUNCT = re.escape("".join(c for c in map(chr, range(33, 127)) if not c.isalnum()))
+
+
+class _Classes:
+    """Class bodies for ASCII plus the (non-ASCII) characters ``chars``."""
+
+    def __init__(self, chars):
+        cat = {c: unicodedata.category(c) for c in chars}
+
+        def pick(test):
+            return "".join(re.escape(c) for c in sorted(chars) if test(c, cat[c]))
+
+        self.space = _ASCII_SPACE + pick(lambda c, k: c in uni.WHITE_SPACE)
+        self.letter = "A-Za-z" + pick(lambda c, k: k[0] == "L")
+        self.number = "0-9" + pick(lambda c, k: k[0] == "N")
+        # Rust's Unicode \w: letters, marks, Nd, Nl, Pc and the joiners
+        self.word = "A-Za-z0-9_" + pick(lambda c, k: k[0] in "LM" or k in ("Nd", "Nl", "Pc")
+                                        or c in "\u200c\u200d")
+        self.punct = _ASCII_PUNCT + pick(lambda c, k: k[0] == "P")
+
+
+class _RegexSplit(PreTokenizer):
+    """A pre-tokenizer that is a regular expression over Unicode classes (``\\p{L}``…).
+
+    ``re`` has no Unicode classes, and a class spelling out all of Unicode makes
+    ``re`` slow, so each pattern is built for the text at hand: ASCII's members
+    plus the members among the non-ASCII characters present (the same matches on
+    that text).  Pure-ASCII lines use the ASCII pattern."""
+
+    _ascii = None  # set below, per class
+
+    def split(self, line):
+        line = self._prepare(line)
+        if line.isascii():
+            return self._ascii.findall(line)
+        return self._pattern(frozenset(c for c in line if c > "\x7f")).findall(line)
+
+    def split_lines(self, lines):
+        lines = [self._prepare(line) for line in lines]
+        other = [line for line in lines if not line.isascii()]
+        if not other:
+            return [self._ascii.findall(line) for line in lines]
+        pattern = self._pattern(frozenset(c for c in "".join(other) if c > "\x7f"))
+        ascii_pattern = self._ascii
+        return [(ascii_pattern if line.isascii() else pattern).findall(line) for line in lines]
+
+    def _prepare(self, line):
+        return line
+
+    @classmethod
+    def _pattern(cls, chars):
+        return _compiled(cls._template, chars)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(template, chars):
+    return re.compile(template(_Classes(chars)))
+
+
+class Whitespace(_RegexSplit):
     r"""``\w+|[^\w\s]+`` with Unicode classes, as ``tokenizers``' Whitespace."""
 
     @staticmethod
-    @functools.lru_cache(maxsize=1)
-    def _pattern():
-        w, s = uni.word_class(), uni.space_class()
-        return re.compile(f"[{w}]+|[^{w}{s}]+")
-
-    def split(self, line):
-        return (_ASCII_WORDS if line.isascii() else self._pattern()).findall(line)
+    def _template(k):
+        return f"[{k.word}]+|[^{k.word}{k.space}]+"
 
     @classmethod
     def from_entry(cls, entry):
@@ -312,17 +372,12 @@ class Whitespace(PreTokenizer):
         return {"type": "Whitespace"}
 
 
-class BertPreTokenizer(PreTokenizer):
+class BertPreTokenizer(_RegexSplit):
     """Split on whitespace and make every punctuation character a word of its own."""
 
     @staticmethod
-    @functools.lru_cache(maxsize=1)
-    def _pattern():
-        p, s = uni.bert_punctuation_class(), uni.space_class()
-        return re.compile(f"[^{p}{s}]+|[{p}]")
-
-    def split(self, line):
-        return (_ASCII_BERT if line.isascii() else self._pattern()).findall(line)
+    def _template(k):
+        return f"[^{k.punct}{k.space}]+|[{k.punct}]"
 
     @classmethod
     def from_entry(cls, entry):
@@ -332,32 +387,40 @@ class BertPreTokenizer(PreTokenizer):
         return {"type": "BertPreTokenizer"}
 
 
-class ByteLevel(PreTokenizer):
+class ByteLevel(_RegexSplit):
     """GPT-2: its regular expression, then every piece's UTF-8 bytes as printable characters."""
 
     def __init__(self, add_prefix_space=False, use_regex=True, trim_offsets=True):
         self.add_prefix_space, self.use_regex = add_prefix_space, use_regex
         self.trim_offsets = trim_offsets
 
+    @staticmethod
+    def _template(k):
+        s, L, N = k.space, k.letter, k.number
+        return (rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^{s}{L}{N}]+"
+                rf"|[{s}]+(?![^{s}])|[{s}]+")
+
+    def _prepare(self, line):
+        if self.add_prefix_space and line and not line.startswith(" "):
+            return " " + line
+        return line
+
+    def split(self, line):
+        if not self.use_regex:
+            line = self._prepare(line)
+            return [line] if line else []
+        return super().split(line)
+
+    def split_lines(self, lines):
+        if not self.use_regex:
+            return [self.split(line) for line in lines]
+        return super().split_lines(lines)
+
     def words(self, pieces):
         # One translation for all: pieces hold no line feed, so the byte-level
         # line feed 'Ċ' (which no other byte maps to) separates them again.
         return uni.to_byte_level("\n".join(pieces)).split(uni.bytes_to_unicode()[10]) \
             if pieces else []
-
-    @staticmethod
-    @functools.lru_cache(maxsize=1)
-    def _pattern():
-        letters, numbers, s = uni.char_class("L"), uni.char_class("N"), uni.space_class()
-        return re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{letters}]+| ?[{numbers}]+"
-                          rf"| ?[^{s}{letters}{numbers}]+|[{s}]+(?![^{s}])|[{s}]+")
-
-    def split(self, line):
-        if self.add_prefix_space and line and not line.startswith(" "):
-            line = " " + line
-        if not self.use_regex:
-            return [line] if line else []
-        return (_ASCII_GPT2 if line.isascii() else self._pattern()).findall(line)
 
     @classmethod
     def from_entry(cls, entry):
@@ -369,14 +432,8 @@ class ByteLevel(PreTokenizer):
                 "trim_offsets": self.trim_offsets, "use_regex": self.use_regex}
 
 
-# The same patterns for pure-ASCII lines (most lines of most corpora): small
-# classes that sre matches with a bitmap.
-_ASCII_SPACE = "\t\n\x0b\x0c\r "
-_ASCII_PUNCT = re.escape("".join(c for c in map(chr, range(33, 127)) if not c.isalnum()))
-_ASCII_WORDS = re.compile(f"[A-Za-z0-9_]+|[^A-Za-z0-9_{_ASCII_SPACE}]+")
-_ASCII_BERT = re.compile(f"[^{_ASCII_PUNCT}{_ASCII_SPACE}]+|[{_ASCII_PUNCT}]")
-_ASCII_GPT2 = re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_ASCII_SPACE}A-Za-z0-9]+"
-                         rf"|[{_ASCII_SPACE}]+(?![^{_ASCII_SPACE}])|[{_ASCII_SPACE}]+")
+for _cls in (Whitespace, BertPreTokenizer, ByteLevel):
+    _cls._ascii = re.compile(_cls._template(_Classes(frozenset())))
 
 
 class Metaspace(PreTokenizer):

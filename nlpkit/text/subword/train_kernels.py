@@ -196,7 +196,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     for w in range(n_words):
         n_pos += max(0, wlen[w] - 1)
     pcap = 16
-    while pcap < 4 * n_pos + 16:
+    while pcap < 2 * n_pos + 16:  # distinct pairs are far fewer than positions; grown as needed
         pcap *= 2
     keys = np.full(pcap, -1, np.int64)
     pcnt = np.zeros(pcap, np.int64)
@@ -234,12 +234,15 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                 phead[s] = n_pool - 1
 
     log_n1 = np.log(max(1.0, float(symcnt.sum()))) + 1.0
+    # A pair below min_freq is never merged; its count grows only when it holds a
+    # newly merged symbol, and then it is queued again: such pairs stay out of the heap.
+    min_c = max(1, min_freq)
     # ---- heap of every pair
     hs = np.empty(n_pairs + 16, np.float64)
     hk = np.empty(n_pairs + 16, np.int64)
     hn = 0
     for s in range(pcap):
-        if keys[s] != -1 and pcnt[s] > 0:
+        if keys[s] != -1 and pcnt[s] >= min_c:
             a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
             hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood, log_n1), keys[s]
             hn += 1
@@ -378,16 +381,18 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                             shead[z] = spool_n[q]
                         else:
                             spool_n[prev] = spool_n[q]
-                    else:
+                    elif pcnt[s] >= min_c:
                         if n_touched == touched.shape[0]:
                             touched = np.concatenate((touched, np.empty_like(touched)))
                         touched[n_touched] = spool_k[q]
                         n_touched += 1
                         prev = q
+                    else:
+                        prev = q
                     q = spool_n[q]
         for pk in np.unique(touched[:n_touched]):
             s = pair_find(keys, pk)
-            if pcnt[s] > 0:
+            if pcnt[s] >= min_c:
                 x, y = np.int32(pk >> 32), np.int32(pk & 0xFFFFFFFF)
                 hs, hk, hn = _push(hs, hk, hn, _score(pcnt[s], x, y, symcnt, likelihood, log_n1), pk)
     return merges[:m].copy(), mcounts[:m].copy(), n_sym
