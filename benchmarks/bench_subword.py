@@ -1,7 +1,8 @@
 """Subword tokenizers: nlpkit's BPE/WordPiece vs Hugging Face ``tokenizers`` (and sentencepiece).
 
 For each corpus (the bundled KJV train split; Debian's linux-doc text when
-/work/data/linuxdoc or ``--linuxdoc DIR`` has it) and each configuration, every
+/work/data/linuxdoc or ``--linuxdoc DIR`` has it, as ``--copies`` renamed copies made
+by ``scale_corpus.py``: 2 give about 6.1M tokens) and each configuration, every
 tool runs as its own process on the same lines, with the same threads
 (``RAYON_NUM_THREADS`` for tokenizers, ``num_threads`` for sentencepiece,
 ``--threads`` for nlpkit), one run each, and the table shows the whole
@@ -198,6 +199,11 @@ def corpora_to_run(args, tmp):
     out = [("KJV", kjv, corpora.path("kjv", "test"))]
     train = os.path.join(args.linuxdoc, "linuxdoc.train.txt")
     if os.path.exists(train):
+        if args.copies > 1:  # renamed copies: the vocabulary grows with the text (scale_corpus.py)
+            scaled = os.path.join(tmp, f"linuxdoc.train.x{args.copies}.txt")
+            subprocess.run([sys.executable, os.path.join(HERE, "scale_corpus.py"), train,
+                            str(args.copies), "-o", scaled], check=True, capture_output=True)
+            train = scaled
         out.append(("linux-doc", train, os.path.join(args.linuxdoc, "linuxdoc.test.txt")))
     else:
         print(f"(no {train}: linux-doc skipped)", file=sys.stderr)
@@ -211,6 +217,8 @@ def main():
     ap.add_argument("--configs", default="bytelevel,metaspace,suffix,wordpiece")
     ap.add_argument("--corpus", default="all", help="all, kjv or linux-doc")
     ap.add_argument("--linuxdoc", default="/work/data/linuxdoc")
+    ap.add_argument("--copies", type=int, default=2,
+                    help="linux-doc: this many renamed copies (2: about 6.1M tokens, 180k types)")
     ap.add_argument("--parity-lines", type=int, default=100_000)
     args = ap.parse_args()
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="true",

@@ -22,6 +22,7 @@ equal that trainer's.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -427,6 +428,14 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         """A fitted BPE or WordPiece from a ``tokenizer.json`` (Hugging Face's format)."""
         from .formats import read_tokenizer_json
         return read_tokenizer_json(path)
+
+    def __sklearn_clone__(self):
+        # A fitted tokenizer given to another estimator (TextClassifier(tokenizer=bpe))
+        # must survive that estimator's clone() (GridSearchCV, cross_val_score): it
+        # clones with its vocabulary.  An unfitted one clones as any estimator.
+        if hasattr(self, "vocab_"):
+            return copy.deepcopy(self)
+        return super().__sklearn_clone__()
 
     def __getstate__(self):
         state = dict(self.__dict__)
