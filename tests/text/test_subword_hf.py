@@ -22,6 +22,7 @@ TRICKY = [
     "",
     "CamelCase snake_case 3.14 0x1F foo->bar() [i] {j}",
     "[CLS] literal [SEP] and <|endoftext|> markers",
+    "a text\nwith  line feeds\n\n in it\n",
 ]
 
 

@@ -114,6 +114,8 @@ class _WordCache:
             pos = np.flatnonzero(ids >= n_old)
             _, first = np.unique(ids[pos], return_index=True)
             flat, offs = encode_new([words[i] for i in pos[first]])
+            if offs.shape[0] - 1 != self.n - n_old:
+                raise AssertionError("word cache: the model encoded a different number of words")
             self._append(flat, offs)
         return ids
 
@@ -335,9 +337,10 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         norm = self.normalizer_
         if norm is None:
             return lines
-        if len(lines) == 1:
-            return [norm(lines[0])]
-        return norm("\n".join(lines)).split("\n")
+        joined = "\n".join(lines)
+        if joined.count("\n") != len(lines) - 1:  # texts with line feeds in them: one by one
+            return [norm(line) for line in lines]
+        return norm.block(joined).split("\n")
 
     def _word_cache(self):
         if getattr(self, "_cache", None) is None:

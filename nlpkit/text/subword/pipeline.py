@@ -44,8 +44,14 @@ def _lower(text: str) -> str:
 
 # ----------------------------------------------------------------- normalizers
 class Normalizer:
+    """``normalizer(text)`` normalizes one sequence; ``normalizer.block(text)`` a block of
+    sequences joined by line feeds (the same as each line alone)."""
+
     def __call__(self, text: str) -> str:
         raise NotImplementedError
+
+    def block(self, text: str) -> str:
+        return self(text)  # steps that map characters one by one: the same
 
     @staticmethod
     def from_json(entry):
@@ -68,6 +74,11 @@ class Sequence(Normalizer):
     def __call__(self, text):
         for step in self.steps:
             text = step(text)
+        return text
+
+    def block(self, text):
+        for step in self.steps:
+            text = step.block(text)
         return text
 
     def to_json(self):
@@ -108,6 +119,9 @@ class Prepend(Normalizer):
         self.prepend = prepend
 
     def __call__(self, text):
+        return self.prepend + text if text else text
+
+    def block(self, text):
         p = self.prepend
         return "\n".join(p + line if line else line for line in text.split("\n"))
 
@@ -169,8 +183,12 @@ class BertNormalizer(Normalizer):
         self.strip_accents, self.lowercase = strip_accents, lowercase
 
     def __call__(self, text):
+        return self.block(text.replace("\n", " ") if self.clean_text else text)
+
+    def block(self, text):
         # Each step looks only at the distinct characters present (a set is cheap;
-        # re over all of Unicode's ranges is not) and rewrites just those.
+        # re over all of Unicode's ranges is not) and rewrites just those.  Line
+        # feeds separate the block's sequences and stay.
         if self.clean_text:
             drop, space = [], []
             for c in set(text):
@@ -204,7 +222,8 @@ class BertNormalizer(Normalizer):
 
 @functools.lru_cache(maxsize=None)
 def _bert_clean_kind(c):
-    """1: BERT's cleaning drops ``c`` (NUL, U+FFFD, controls but \\t \\n \\r); 2: it becomes ' '."""
+    """1: BERT's cleaning drops ``c`` (NUL, U+FFFD, controls but tab, CR, LF); 2: it becomes
+    ' ' (LF too, in one sequence: :meth:`BertNormalizer.__call__`)."""
     if c in "\t\r":
         return 2
     if c == "\n":
@@ -417,10 +436,12 @@ class ByteLevel(_RegexSplit):
         return super().split_lines(lines)
 
     def words(self, pieces):
-        # One translation for all: pieces hold no line feed, so the byte-level
+        # One translation for all: when no piece holds a line feed, the byte-level
         # line feed 'Ċ' (which no other byte maps to) separates them again.
-        return uni.to_byte_level("\n".join(pieces)).split(uni.bytes_to_unicode()[10]) \
-            if pieces else []
+        joined = "\n".join(pieces)
+        if joined.count("\n") != len(pieces) - 1:
+            return [uni.to_byte_level(p) for p in pieces]
+        return uni.to_byte_level(joined).split(uni.bytes_to_unicode()[10]) if pieces else []
 
     @classmethod
     def from_entry(cls, entry):
