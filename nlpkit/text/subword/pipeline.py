@@ -465,7 +465,28 @@ class Metaspace(PreTokenizer):
             raise UnsupportedConfig("Metaspace prepend_scheme", prepend_scheme)
         self.replacement, self.prepend_scheme, self.split_words = replacement, prepend_scheme, split
 
+    @property
+    def _plain(self):
+        # The usual case: every word starts with the replacement, so pieces are the
+        # text between spaces and words() prepends it once per distinct piece.
+        return self.prepend_scheme == "always" and self.split_words
+
+    def split_lines(self, lines):
+        if not self._plain or any(self.replacement in line for line in lines):
+            return [self._split(line) for line in lines]
+        return [(line.split(" ")[1:] if line[0] == " " else line.split(" ")) if line else []
+                for line in lines]
+
     def split(self, line):
+        return self.split_lines([line])[0]
+
+    def words(self, pieces):
+        if not self._plain:
+            return pieces
+        r = self.replacement
+        return [r + p if not p.startswith(r) else p for p in pieces]
+
+    def _split(self, line):
         if not line:
             return []
         r = self.replacement
