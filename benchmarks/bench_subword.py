@@ -79,10 +79,9 @@ tok.train_from_iterator(lines(corpus), trainer)
 tok.save(out)
 """
 
-HF_ENCODE = READ + """
+# Tokenizers and sentencepiece encode blocks of lines the same way: only ``encode`` differs.
+ENCODE_LOOP = """
 from itertools import islice
-from tokenizers import Tokenizer
-tok = Tokenizer.from_file(sys.argv[1])
 spent = n = 0
 with open(sys.argv[3], "w") as out:
     it = lines(sys.argv[2])
@@ -91,13 +90,20 @@ with open(sys.argv[3], "w") as out:
         if not block:
             break
         t = time.perf_counter()
-        enc = tok.encode_batch(block, add_special_tokens=False)
+        enc = encode(block)
         spent += time.perf_counter() - t
-        for e in enc:
-            n += len(e.ids)
-            out.write(" ".join(map(str, e.ids)) + "\\n")
+        for ids in enc:
+            n += len(ids)
+            out.write(" ".join(map(str, ids)) + "\\n")
 print(n, spent)
 """
+
+HF_ENCODE = READ + """
+from tokenizers import Tokenizer
+tok = Tokenizer.from_file(sys.argv[1])
+def encode(block):
+    return [e.ids for e in tok.encode_batch(block, add_special_tokens=False)]
+""" + ENCODE_LOOP
 
 NK_ENCODE = READ + """
 from nlpkit.text import load_tokenizer
@@ -133,22 +139,9 @@ spm.SentencePieceTrainer.train(input=sys.argv[1], model_prefix=sys.argv[2], mode
 SP_ENCODE = READ + """
 import sentencepiece as spm
 sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
-spent = n = 0
-from itertools import islice
-with open(sys.argv[3], "w") as out:
-    it = lines(sys.argv[2])
-    while True:
-        block = list(islice(it, 1 << 15))
-        if not block:
-            break
-        t = time.perf_counter()
-        enc = sp.encode(block, num_threads=int(sys.argv[4]))
-        spent += time.perf_counter() - t
-        for ids in enc:
-            n += len(ids)
-            out.write(" ".join(map(str, ids)) + "\\n")
-print(n, spent)
-"""
+def encode(block):
+    return sp.encode(block, num_threads=int(sys.argv[4]))
+""" + ENCODE_LOOP
 
 
 def run(cmd, env=None):

@@ -155,6 +155,28 @@ def _append(pool_a, pool_next, n, a, nxt):
     return pool_a, pool_next, n + 1
 
 
+@numba.njit(cache=True)
+def _count_pair(keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool_n, n_spool,
+                x, y, w, cw, likelihood):
+    """Add word ``w``'s ``cw`` occurrences of the pair ``(x, y)``: count it, note the word on
+    the pair's list and, for a new pair in likelihood mode, the pair on its symbols' lists.
+    Returns the (possibly grown) pools, their sizes, the pair's key and whether it is new."""
+    key = (np.int64(x) << 32) | np.int64(y)
+    s, new_pair = _pair_upsert(keys, key)
+    if new_pair and likelihood:
+        spool_k, spool_n, n_spool = _append(spool_k, spool_n, n_spool, key, shead[x])
+        shead[x] = n_spool - 1
+        if y != x:
+            spool_k, spool_n, n_spool = _append(spool_k, spool_n, n_spool, key, shead[y])
+            shead[y] = n_spool - 1
+    pcnt[s] += cw
+    h = phead[s]
+    if h < 0 or pool_w[h] != w:
+        pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
+        phead[s] = n_pool - 1
+    return pool_w, pool_n, n_pool, spool_k, spool_n, n_spool, key, new_pair
+
+
 # ---------------------------------------------------------------------- train
 @numba.njit(cache=True)
 def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size, min_freq,
@@ -215,23 +237,10 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
         for i in range(wlen[w]):
             symcnt[sym[s0 + i]] += wcount[w]
         for i in range(wlen[w] - 1):
-            a, b = sym[s0 + i], sym[s0 + i + 1]
-            key = (np.int64(a) << 32) | np.int64(b)
-            s, new_pair = _pair_upsert(keys, key)
-            if new_pair:
-                n_pairs += 1
-                if likelihood:
-                    spool_k, spool_n, n_spool = _append(spool_k, spool_n, n_spool, key, shead[a])
-                    shead[a] = n_spool - 1
-                    if b != a:
-                        spool_k, spool_n, n_spool = _append(spool_k, spool_n, n_spool, key,
-                                                            shead[b])
-                        shead[b] = n_spool - 1
-            pcnt[s] += wcount[w]
-            h = phead[s]
-            if h < 0 or pool_w[h] != w:
-                pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
-                phead[s] = n_pool - 1
+            pool_w, pool_n, n_pool, spool_k, spool_n, n_spool, _, new_pair = _count_pair(
+                keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool_n, n_spool,
+                sym[s0 + i], sym[s0 + i + 1], w, wcount[w], likelihood)
+            n_pairs += new_pair
 
     log_n1 = np.log(max(1.0, float(symcnt.sum()))) + 1.0
     # A pair below min_freq is never merged; its count grows only when it holds a
@@ -345,23 +354,10 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
             for i in range(j - 1):  # the pairs around each new symbol come
                 if not (isnew[i] or isnew[i + 1]):
                     continue
-                x, y = sym[s0 + i], sym[s0 + i + 1]
-                pk = (np.int64(x) << 32) | np.int64(y)
-                s, new_pair = _pair_upsert(keys, pk)
-                if new_pair:
-                    n_pairs += 1
-                    if likelihood:
-                        spool_k, spool_n, n_spool = _append(spool_k, spool_n, n_spool, pk, shead[x])
-                        shead[x] = n_spool - 1
-                        if y != x:
-                            spool_k, spool_n, n_spool = _append(spool_k, spool_n, n_spool, pk,
-                                                                shead[y])
-                            shead[y] = n_spool - 1
-                pcnt[s] += cw
-                h = phead[s]
-                if h < 0 or pool_w[h] != w:
-                    pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
-                    phead[s] = n_pool - 1
+                pool_w, pool_n, n_pool, spool_k, spool_n, n_spool, pk, new_pair = _count_pair(
+                    keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool_n, n_spool,
+                    sym[s0 + i], sym[s0 + i + 1], w, cw, likelihood)
+                n_pairs += new_pair
                 if n_touched == touched.shape[0]:
                     touched = np.concatenate((touched, np.empty_like(touched)))
                 touched[n_touched] = pk
