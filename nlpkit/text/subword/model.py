@@ -229,6 +229,8 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         wstart = _offsets(wlen)[:-1]
         spell_codes = np.array(list(chain.from_iterable(spell)), np.int32)
         spell_offs = _offsets([len(s) for s in spell])
+        # the per-character temporaries go before the kernel allocates its tables
+        del codes, word_of, inverse, in_alpha, known, pos, form, table
         merges, _, n_sym = train_merges(sym, wstart, wlen, np.asarray(counts, np.int64),
                                         spell_codes, spell_offs, int(vocab_size),
                                         int(min_frequency), bool(likelihood))

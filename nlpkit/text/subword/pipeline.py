@@ -298,6 +298,11 @@ class WhitespaceSplit(PreTokenizer):
             return line.split()
         return [p for p in _split_white(line) if p]
 
+    def split_lines(self, lines):
+        if _PY_ONLY_SPACE.search("".join(lines)) is None:  # the usual case: str.split() is right
+            return [line.split() for line in lines]
+        return [self.split(line) for line in lines]
+
     @classmethod
     def from_entry(cls, entry):
         return cls()

@@ -50,17 +50,26 @@ def _pair_upsert(keys, key):
 
 
 @numba.njit(cache=True)
-def _grow_pairs(keys, cnt, head):
-    cap = keys.shape[0] * 2
+def _rehash_pairs(keys, cnt, head, room):
+    """A new table holding the live pairs (count > 0) with space for ``room`` more, at most
+    half full.  Dead pairs (merged away, or all their words rewritten) are dropped, so the
+    table follows the pairs that exist, not all that ever did.  Returns it and its size."""
+    live = 0
+    for s in range(keys.shape[0]):
+        if keys[s] != -1 and cnt[s] > 0:
+            live += 1
+    cap = 16
+    while cap < 4 * (live + room):
+        cap *= 2
     nkeys = np.full(cap, -1, np.int64)
     ncnt = np.zeros(cap, np.int64)
     nhead = np.full(cap, -1, np.int32)
     for s in range(keys.shape[0]):
-        if keys[s] != -1:
+        if keys[s] != -1 and cnt[s] > 0:
             t, _ = _pair_upsert(nkeys, keys[s])
             ncnt[t] = cnt[s]
             nhead[t] = head[s]
-    return nkeys, ncnt, nhead
+    return nkeys, ncnt, nhead, live
 
 
 # ------------------------------------------------------------------------ heap
@@ -156,11 +165,12 @@ def _append(pool_a, pool_next, n, a, nxt):
 
 
 @numba.njit(cache=True)
-def _count_pair(keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool_n, n_spool,
-                x, y, w, cw, likelihood):
+def _count_pair(keys, pcnt, phead, pool_w, pool_n, n_pool, free, shead, spool_k, spool_n,
+                n_spool, x, y, w, cw, likelihood):
     """Add word ``w``'s ``cw`` occurrences of the pair ``(x, y)``: count it, note the word on
-    the pair's list and, for a new pair in likelihood mode, the pair on its symbols' lists.
-    Returns the (possibly grown) pools, their sizes, the pair's key and whether it is new."""
+    the pair's list (in a recycled cell from the list ``free`` when there is one) and, for a
+    new pair in likelihood mode, the pair on its symbols' lists.  Returns the (possibly
+    grown) pools, their sizes, the free list, the pair's key and whether it is new."""
     key = (np.int64(x) << 32) | np.int64(y)
     s, new_pair = _pair_upsert(keys, key)
     if new_pair and likelihood:
@@ -172,9 +182,15 @@ def _count_pair(keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool
     pcnt[s] += cw
     h = phead[s]
     if h < 0 or pool_w[h] != w:
-        pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
-        phead[s] = n_pool - 1
-    return pool_w, pool_n, n_pool, spool_k, spool_n, n_spool, key, new_pair
+        if free >= 0:
+            cell = free
+            free = pool_n[cell]
+            pool_w[cell], pool_n[cell] = w, h
+        else:
+            pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
+            cell = n_pool - 1
+        phead[s] = cell
+    return pool_w, pool_n, n_pool, free, spool_k, spool_n, n_spool, key, new_pair
 
 
 # ---------------------------------------------------------------------- train
@@ -237,8 +253,8 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
         for i in range(wlen[w]):
             symcnt[sym[s0 + i]] += wcount[w]
         for i in range(wlen[w] - 1):
-            pool_w, pool_n, n_pool, spool_k, spool_n, n_spool, _, new_pair = _count_pair(
-                keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool_n, n_spool,
+            pool_w, pool_n, n_pool, _, spool_k, spool_n, n_spool, _, new_pair = _count_pair(
+                keys, pcnt, phead, pool_w, pool_n, n_pool, -1, shead, spool_k, spool_n, n_spool,
                 sym[s0 + i], sym[s0 + i + 1], w, wcount[w], likelihood)
             n_pairs += new_pair
 
@@ -262,14 +278,29 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     mcounts = np.empty(merges.shape[0], np.int64)
     m = 0
     stamp = np.full(n_words, -1, np.int32)
+    free = -1  # recycled cells of the word lists
     touched = np.empty(64, np.int64)
     while n_sym < vocab_size and hn > 0:
+        if hn > 4 * n_pairs + (1 << 20):
+            # mostly stale entries: rebuild from the table (the same pops, less memory)
+            hn = 0
+            for s in range(keys.shape[0]):
+                if keys[s] != -1 and pcnt[s] >= min_c:
+                    a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
+                    hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood, log_n1), keys[s]
+                    hn += 1
+            for i in range(hn // 2 - 1, -1, -1):
+                _sift_down(hs, hk, hn, i)
+            if hn == 0:
+                break
         score, key = hs[0], hk[0]
         hn -= 1
         hs[0], hk[0] = hs[hn], hk[hn]
         _sift_down(hs, hk, hn, 0)
         a, b = np.int32(key >> 32), np.int32(key & 0xFFFFFFFF)
         slot = pair_find(keys, key)
+        if slot < 0:  # dropped from the table: dead
+            continue
         c = pcnt[slot]
         if c <= 0:
             continue
@@ -308,9 +339,14 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
         n_touched = 0
         p = phead[slot]
         phead[slot] = -1
+        # the merged pair's list is walked once: its cells are handed to the free list as
+        # they are read (the list is not needed again: the pair's count is now 0)
         while p >= 0:
             w = pool_w[p]
-            p = pool_n[p]
+            nxt = pool_n[p]
+            pool_n[p] = free
+            free = p
+            p = nxt
             if stamp[w] == m:
                 continue
             stamp[w] = m
@@ -330,7 +366,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                 continue
             # room for this word's new pairs and list cells
             if 2 * (n_pairs + L) > keys.shape[0]:
-                keys, pcnt, phead = _grow_pairs(keys, pcnt, phead)
+                keys, pcnt, phead, n_pairs = _rehash_pairs(keys, pcnt, phead, L + n_words)
             for i in range(L - 1):  # the pairs around each occurrence go
                 if occ[i] or (i > 0 and occ[i - 1]) or occ[i + 1]:
                     s = pair_find(keys, (np.int64(sym[s0 + i]) << 32) | np.int64(sym[s0 + i + 1]))
@@ -354,9 +390,9 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
             for i in range(j - 1):  # the pairs around each new symbol come
                 if not (isnew[i] or isnew[i + 1]):
                     continue
-                pool_w, pool_n, n_pool, spool_k, spool_n, n_spool, pk, new_pair = _count_pair(
-                    keys, pcnt, phead, pool_w, pool_n, n_pool, shead, spool_k, spool_n, n_spool,
-                    sym[s0 + i], sym[s0 + i + 1], w, cw, likelihood)
+                pool_w, pool_n, n_pool, free, spool_k, spool_n, n_spool, pk, new_pair = \
+                    _count_pair(keys, pcnt, phead, pool_w, pool_n, n_pool, free, shead, spool_k,
+                                spool_n, n_spool, sym[s0 + i], sym[s0 + i + 1], w, cw, likelihood)
                 n_pairs += new_pair
                 if n_touched == touched.shape[0]:
                     touched = np.concatenate((touched, np.empty_like(touched)))
@@ -372,7 +408,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                 q = shead[z]
                 while q >= 0:
                     s = pair_find(keys, spool_k[q])
-                    if pcnt[s] <= 0:  # a dead pair: unlink it
+                    if s < 0 or pcnt[s] <= 0:  # a dead pair: unlink it
                         if prev < 0:
                             shead[z] = spool_n[q]
                         else:
@@ -388,7 +424,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                     q = spool_n[q]
         for pk in np.unique(touched[:n_touched]):
             s = pair_find(keys, pk)
-            if pcnt[s] >= min_c:
+            if s >= 0 and pcnt[s] >= min_c:
                 x, y = np.int32(pk >> 32), np.int32(pk & 0xFFFFFFFF)
                 hs, hk, hn = _push(hs, hk, hn, _score(pcnt[s], x, y, symcnt, likelihood, log_n1), pk)
     return merges[:m].copy(), mcounts[:m].copy(), n_sym
