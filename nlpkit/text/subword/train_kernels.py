@@ -133,6 +133,20 @@ def _score(c, a, b, symcnt, likelihood, log_n1):
             + k * log_n1)
 
 
+@numba.njit(cache=True)
+def _heapify_pairs(hs, hk, keys, pcnt, min_c, symcnt, likelihood, log_n1):
+    """Fill the heap with every pair of the table counted at least ``min_c`` times; its size."""
+    hn = 0
+    for s in range(keys.shape[0]):
+        if keys[s] != -1 and pcnt[s] >= min_c:
+            a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
+            hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood, log_n1), keys[s]
+            hn += 1
+    for i in range(hn // 2 - 1, -1, -1):
+        _sift_down(hs, hk, hn, i)
+    return hn
+
+
 # --------------------------------------------------------------- string table
 @numba.njit(cache=True)
 def _spell_find_or_add(slots, codes, offs, n_sym, buf, length):
@@ -265,14 +279,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     # ---- heap of every pair
     hs = np.empty(n_pairs + 16, np.float64)
     hk = np.empty(n_pairs + 16, np.int64)
-    hn = 0
-    for s in range(pcap):
-        if keys[s] != -1 and pcnt[s] >= min_c:
-            a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
-            hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood, log_n1), keys[s]
-            hn += 1
-    for i in range(hn // 2 - 1, -1, -1):
-        _sift_down(hs, hk, hn, i)
+    hn = _heapify_pairs(hs, hk, keys, pcnt, min_c, symcnt, likelihood, log_n1)
 
     merges = np.empty((max(16, vocab_size - n_sym + 16), 3), np.int32)
     mcounts = np.empty(merges.shape[0], np.int64)
@@ -283,14 +290,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     while n_sym < vocab_size and hn > 0:
         if hn > 4 * n_pairs + (1 << 20):
             # mostly stale entries: rebuild from the table (the same pops, less memory)
-            hn = 0
-            for s in range(keys.shape[0]):
-                if keys[s] != -1 and pcnt[s] >= min_c:
-                    a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
-                    hs[hn], hk[hn] = _score(pcnt[s], a, b, symcnt, likelihood, log_n1), keys[s]
-                    hn += 1
-            for i in range(hn // 2 - 1, -1, -1):
-                _sift_down(hs, hk, hn, i)
+            hn = _heapify_pairs(hs, hk, keys, pcnt, min_c, symcnt, likelihood, log_n1)
             if hn == 0:
                 break
         score, key = hs[0], hk[0]
