@@ -10,6 +10,8 @@ _LAZY = {
     "Corpus": ("nlpkit.text", "Corpus"),
     "Vocabulary": ("nlpkit.text", "Vocabulary"),
     "Tokenizer": ("nlpkit.text", "Tokenizer"),
+    "BPE": ("nlpkit.text.subword", "BPE"),
+    "WordPiece": ("nlpkit.text.subword", "WordPiece"),
     "NGramLM": ("nlpkit.ngram.lm", "NGramLM"),
     "Word2Vec": ("nlpkit.embed.estimators", "Word2Vec"),
     "FastText": ("nlpkit.embed.estimators", "FastText"),

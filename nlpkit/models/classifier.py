@@ -18,7 +18,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module, no_grad, tensor
 from ..nn import functional as F
-from ..text import Tokenizer
 from . import data
 from .base import (
     NeuralEstimator,
@@ -131,6 +130,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     min_count : words seen fewer times become ``<unk>``
     max_length : documents are cut to this many tokens
     lowercase : lowercase strings before splitting them on whitespace
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: documents are split
+        into its subword tokens instead of whitespace words
     random_state, n_jobs (kernel threads), device ('cpu', 'cuda' or 'auto'), verbose
 
     X is a list of strings (split on whitespace) or of token lists; y any labels.
@@ -162,6 +163,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         min_count=1,
         max_length=200,
         lowercase=False,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -191,6 +193,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.min_count = min_count
         self.max_length = max_length
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -203,6 +206,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         ``callback(info)`` gets a dict after every batch and epoch (see
         :func:`nlpkit.models.training.train`); the epoch records are kept in ``history_``.
         """
+        self.tokenizer_ = None  # resolved again from the parameters
         y = self._check_y(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -265,7 +269,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         return docs
 
     def _tokenizer(self):
-        return Tokenizer(lower=bool(self.lowercase))
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer, self.lowercase)
+        return self.tokenizer_
 
     def _setup(self, docs):
         """Vocabulary, network, optimizer and random generator of a fresh model."""

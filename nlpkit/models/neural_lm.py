@@ -117,6 +117,9 @@ class NeuralLM(NeuralEstimator):
         validation loss are kept); None: no limit
     lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
 
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: sentences become
+        its subword tokens (perplexity is then per subword token)
+
     X: sentences, each a string (split on whitespace as SRILM does) or a token list.
     """
 
@@ -141,6 +144,7 @@ class NeuralLM(NeuralEstimator):
         n_iter_no_change=2,
         max_time=None,
         lr_schedule="constant",
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -165,6 +169,7 @@ class NeuralLM(NeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_time = max_time
         self.lr_schedule = lr_schedule
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -176,10 +181,12 @@ class NeuralLM(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
-    @staticmethod
-    def _sentences(X, what="X"):
+    def _sentences(self, X, what="X"):
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
+        if self.tokenizer is not None:
+            split = data.resolve_tokenizer(self.tokenizer)
+            return [t for t in data.check_documents(X, what, split, allow_empty=True) if t]
         out = []
         for i, s in enumerate(X):
             if isinstance(s, str):

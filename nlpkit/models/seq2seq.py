@@ -28,7 +28,6 @@ from ..nn import (
 )
 from ..nn import functional as F
 from ..nn.module import as_rng
-from ..text import Tokenizer
 from . import data
 from .base import NeuralEstimator, check_fraction, check_positive_int, compute, seed_from
 from .encoders import RecurrentEncoder, TransformerEncoder
@@ -156,6 +155,8 @@ class Seq2Seq(NeuralEstimator):
     max_time : stop training after this many seconds (best weights kept); None: no limit
     lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
     beam_size : 1 decodes greedily; more keeps that many hypotheses
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json, for both sides:
+        sources and targets become its subword tokens (``predict`` returns them)
     max_output_length : longest output (default: 2 x source length + 10)
     """
 
@@ -180,6 +181,7 @@ class Seq2Seq(NeuralEstimator):
         lr_schedule="constant",
         beam_size=1,
         max_output_length=None,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -204,6 +206,7 @@ class Seq2Seq(NeuralEstimator):
         self.lr_schedule = lr_schedule
         self.beam_size = beam_size
         self.max_output_length = max_output_length
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -213,8 +216,9 @@ class Seq2Seq(NeuralEstimator):
     def _check(self, X, y):
         if y is None:
             raise NlpkitError("Seq2Seq requires y to be passed, but the target y is None")
-        src = data.check_documents(X, "X", Tokenizer())
-        tgt = data.check_documents(y, "y", Tokenizer())
+        self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        src = data.check_documents(X, "X", self.tokenizer_)
+        tgt = data.check_documents(y, "y", self.tokenizer_)
         data.check_lengths(src, tgt)
         return src, tgt
 
@@ -286,7 +290,7 @@ class Seq2Seq(NeuralEstimator):
     def predict(self, X, beam_size=None):
         """Output token lists; ``beam_size`` overrides the parameter (1: greedy)."""
         check_is_fitted(self, "net_")
-        src = data.check_documents(X, "X", Tokenizer())
+        src = data.check_documents(X, "X", self.tokenizer_)
         beam = check_positive_int(self.beam_size if beam_size is None else beam_size, "beam_size")
         ids = data.encode(self.src_vocab_, src)
         lengths = np.array([len(a) for a in ids])

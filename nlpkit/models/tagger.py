@@ -100,6 +100,9 @@ class SequenceTagger(NeuralEstimator):
     'bilstm' by default) plus ``char_dim`` (0: no character encoder),
     ``char_filters`` and ``word_dropout`` (the probability of reading a training
     token as ``<unk>``, so the model learns what to do with unseen words).
+    ``tokenizer`` (a fitted BPE/WordPiece or a path to a tokenizer.json): tags stay
+    one per word; the character encoder reads each word's subword tokens instead of
+    its characters.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class SequenceTagger(NeuralEstimator):
         lr_schedule="constant",
         min_count=1,
         lowercase=False,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -151,6 +155,7 @@ class SequenceTagger(NeuralEstimator):
         self.lr_schedule = lr_schedule
         self.min_count = min_count
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -162,6 +167,15 @@ class SequenceTagger(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
+    def _pieces(self):
+        """The splitter of words for the character encoder: None (characters) or the
+        subword tokenizer (tags stay one per word)."""
+        if self.tokenizer is None:
+            return None
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        return self.tokenizer_
+
     def _docs(self, X):
         docs = data.check_documents(X, tokenizer=Tokenizer())
         if self.lowercase:
@@ -186,6 +200,7 @@ class SequenceTagger(NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, callback=None):
         """Train on token lists ``X`` and tag lists ``y``; ``callback`` as TextClassifier.fit."""
+        self.tokenizer_ = None  # resolved again from the parameters
         docs, tags = self._check_xy(X, y)
         flat = np.concatenate([np.asarray(t, dtype=object) for t in tags])
         self.tags_ = np.array(sorted(set(flat.tolist())), dtype=object)
@@ -214,7 +229,9 @@ class SequenceTagger(NeuralEstimator):
         self.embedding_dim_ = dim or self.embedding_dim
         self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
         self.char_vocab_ = (
-            data.build_vocab([list(w) for w in self.vocab_.itos[len(data.SPECIALS) :]])
+            data.build_vocab(
+                data.word_pieces(self.vocab_.itos[len(data.SPECIALS) :], self._pieces())
+            )
             if self.char_dim
             else None
         )
@@ -249,7 +266,7 @@ class SequenceTagger(NeuralEstimator):
                 for t, w in enumerate(docs[i]):
                     index[r, t] = words.setdefault(w, len(words))
             char_ids, char_lens = data.pad_batch(
-                data.encode(self.char_vocab_, [list(w) for w in words])
+                data.encode(self.char_vocab_, data.word_pieces(words, self._pieces()))
             )
             chars = index, char_ids, char_lens
         t = None
