@@ -44,11 +44,11 @@ class _LossProgress(Progress):
                    "smoothing.")
 @click.option("--x-max", type=float, default=100.0, show_default=True,
               help="glove: counts above this weigh 1.")
-@click.option("--eig", type=float, default=0.5, show_default=True,
+@click.option("--eig", type=float, default=0.0, show_default=True,
               help="ppmi: vectors are U * S^eig of the SVD.")
 @click.option("--shift", type=float, default=1.0, show_default=True,
               help="ppmi: subtract log(shift) from PMI (shifted PPMI).")
-@click.option("--dynamic-window/--no-dynamic-window", default=False, show_default=True,
+@click.option("--dynamic-window/--no-dynamic-window", default=True, show_default=True,
               help="ppmi: weigh a context at distance d by (window - d + 1) / window.")
 @click.option("--context-vectors/--no-context-vectors", default=False, show_default=True,
               help="ppmi: add the (normalised) context vectors.")
