@@ -92,7 +92,7 @@ def test_ppmi_matches_dense_reference():
 
 def test_ppmi_estimator_is_the_svd_of_the_ppmi_matrix():
     text = _random_corpus(2)
-    m = PPMI(dim=8, window=3, min_count=3, eig=0.5, n_jobs=1).fit(text)
+    m = PPMI(dim=8, window=3, min_count=3, eig=0.5, dynamic_window=False, n_jobs=1).fit(text)
     co = count_cooccurrences(text, window=3, min_count=3, weighting="uniform")
     P = ppmi_matrix(co.to_csr(), 0.75, 1.0, dtype=np.float64).toarray()
     u, s, _ = np.linalg.svd(P)
