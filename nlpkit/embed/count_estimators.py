@@ -144,7 +144,10 @@ class PPMI(_CountEmbedding):
         with backend.threads(self.n_jobs):
             m = ppmi_matrix(co.to_csr(), self.alpha, self.shift)
         del co
-        u, s, vt = truncated_svd(m, self.dim, solver=self.solver, seed=self.seed)
+        # one BLAS thread: ARPACK's small dense steps ran 5-8x slower with two (NumPy's and
+        # SciPy's OpenBLAS pools spin against each other; see backend.blas_threads)
+        with backend.blas_threads(1):
+            u, s, vt = truncated_svd(m, self.dim, solver=self.solver, seed=self.seed)
         self.singular_values_ = s.astype(np.float32)
         self.vectors_ = svd_embedding(u, s, vt, eig=self.eig, add_context=self.add_context)
         if self.vectors_.shape[1] < self.dim:   # a vocabulary smaller than dim
