@@ -212,9 +212,9 @@ class FastText(_Embedding):
     Defaults are the fastText tool's (``lr`` 0.05, ``t`` 1e-4, noise power 0.5,
     ``minn`` 3, ``maxn`` 6, ``bucket`` 2,000,000).  The input vector of a word is
     the mean of its own row and its n-gram rows; ``wv`` answers for unseen words
-    from their n-grams.  One difference from the tool: the gradient of a centre
-    word is summed over its window and applied once (fastText applies it after
-    each context word).
+    from their n-grams.  The tool adds each context word's gradient to every row
+    of the centre word before the next context word; here the mean moves by that
+    gradient (the same arithmetic) and the rows receive the window's sum once.
     """
 
     def __init__(self, vector_size=100, *, window=5, negative=5, min_count=5, sample=1e-4,

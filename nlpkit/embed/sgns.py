@@ -412,18 +412,24 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                     pairs += 1
                 else:
                     # fastText: the centre's subword mean predicts each context word.
-                    # The gradient is summed over the window and applied once to every
-                    # row of the centre (fastText applies it after each context word).
+                    # fastText adds each context word's gradient to every row of the
+                    # centre and takes the mean again for the next: that moves the mean by
+                    # the gradient itself, so the mean is moved instead and the rows get
+                    # the window's sum once (the same arithmetic, a tenth of the traffic)
                     r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
                     _mean_rows(syn0, sub_ids, r0, r1, neu1)
-                    neu1e[:] = 0.0
+                    err[0, :] = 0.0
                     t0 = 0
                     for g in range(hi - lo - 1):
                         t1 = t0 + plan_g[cur, g]
+                        neu1e[:] = 0.0
                         loss += _targets_update(neu1, syn1, tg, t0, t1, alpha, neu1e, sig,
                                                 logsig, max_exp)
+                        for k in range(dim):
+                            neu1[k] += neu1e[k]
+                            err[0, k] += neu1e[k]
                         t0 = t1
                         pairs += 1
-                    _add_to_rows(syn0, sub_ids, r0, r1, neu1e)
+                    _add_to_rows(syn0, sub_ids, r0, r1, err[0])
         out_loss[c - c0] = loss
         out_pairs[c - c0] = pairs
