@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import kjv_repeated, peak_rss_mb
+from common import kjv_repeated, run_measured
 
 SETTINGS = dict(dim=100, window=5, negative=5, sample=1e-3, epochs=5, min_count=5)
 GLOVE = dict(window=10, epochs=15, x_max=100)
@@ -176,21 +176,23 @@ def bench(name, corpus, args, tmp, only):
     for model, who, cmd, out in runs(corpus, tmp):
         if only and model not in only:
             continue
-        times, mems, qs = [], [], []
+        times, cpus, mems, qs = [], [], [], []
         epochs = GLOVE["epochs"] if model == "GloVe" else 1 if model == "PPMI" else \
             SETTINGS["epochs"]
         for r in range(1, args.repeats + 1):
-            sec, mb = peak_rss_mb(cmd(r))
+            sec, cpu, mb = run_measured(cmd(r))
             times.append(sec)
+            cpus.append(cpu)
             mems.append(mb)
             q = quality(out)
             qs.append(q[:3])
-            print(f"{name:8s} {model:8s} {who:15s} seed {r} {sec:8.2f} s {mb:7.0f} MB "
+            print(f"{name:8s} {model:8s} {who:15s} seed {r} {sec:8.2f} s (cpu {cpu:7.2f} s) "
+                  f"{mb:7.0f} MB "
                   f"{tokens * epochs / sec / 1e3:7.0f}k words/s  ws353 {q[0]:.3f} "
                   f"(oov {q[3]:.0f}%)  simlex {q[1]:.3f}  analogy {q[2]:.3f} ({q[4]} q)",
                   file=sys.stderr)
-        results[(model, who)] = (statistics.median(times), max(mems), tokens * epochs,
-                                 [statistics.mean(c) for c in zip(*qs)])
+        results[(model, who)] = (statistics.median(times), statistics.median(cpus), max(mems),
+                                 tokens * epochs, [statistics.mean(c) for c in zip(*qs)])
     return results
 
 
@@ -231,15 +233,16 @@ def main():
                 corpus = name
             table.append((name, bench(name, corpus, args, tmp, only)))
     spread = f"mean of {args.repeats}" if args.repeats > 1 else "1 run"
-    print(f"\n| corpus | model | trainer | seconds (whole process) | words/s | peak RSS MB | "
-          f"vs peer | WordSim353 ρ ({spread}) | SimLex-999 ρ | analogy acc |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| corpus | model | trainer | seconds (whole process) | CPU s | words/s | peak RSS MB | "
+          f"vs peer (wall, CPU) | WordSim353 ρ ({spread}) | SimLex-999 ρ | analogy acc |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, results in table:
-        for (model, who), (sec, mb, words, q) in results.items():
+        for (model, who), (sec, cpu, mb, words, q) in results.items():
             peer = [v for (m, w), v in results.items() if m == model and not w.startswith("nlpkit")]
-            ratio = f"{peer[0][0] / sec:.2f}x" if who.startswith("nlpkit") and peer else ""
-            print(f"| {name} | {model} | {who} | {sec:.1f} | {words / sec / 1e3:.0f}k | {mb:.0f} | "
-                  f"{ratio} | {q[0]:.3f} | {q[1]:.3f} | {q[2]:.3f} |")
+            ratio = (f"{peer[0][0] / sec:.2f}x, {peer[0][1] / cpu:.2f}x"
+                     if who.startswith("nlpkit") and peer else "")
+            print(f"| {name} | {model} | {who} | {sec:.1f} | {cpu:.1f} | {words / sec / 1e3:.0f}k | "
+                  f"{mb:.0f} | {ratio} | {q[0]:.3f} | {q[1]:.3f} | {q[2]:.3f} |")
 
 
 if __name__ == "__main__":

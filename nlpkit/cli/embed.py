@@ -31,7 +31,7 @@ class _LossProgress(Progress):
 @click.option("--negative", type=int, default=5, show_default=True)
 @click.option("--min-count", type=int, default=5, show_default=True)
 @click.option("--sample", type=float, default=None,
-              help="Subsampling threshold [1e-3; fasttext 1e-4].")
+              help="Subsampling threshold [1e-3; fasttext 1e-4; ppmi 0: none].")
 @click.option("--epochs", type=int, default=None, help="Passes over the data [glove 25; others 5].")
 @click.option("--alpha", type=float, default=None,
               help="Initial learning rate [sgns 0.025, cbow 0.05, fasttext 0.05, glove 0.05].")
@@ -101,7 +101,8 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
     def progress(done, total, loss):
         nonlocal bar
         if bar is None:
-            bar = _LossProgress(total, what, unit=unit).__enter__()
+            kind = Progress if model == "ppmi" else _LossProgress   # PPMI has no loss
+            bar = kind(total, what, unit=unit).__enter__()
         bar.loss = loss
         bar.update(done - bar.done)
 
