@@ -200,8 +200,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpora", default="kjv,linuxdoc", help="comma list of kjv, linuxdoc")
     ap.add_argument("--copies", type=int, default=7, help="KJV train copies in the kjv corpus")
-    ap.add_argument("--linuxdoc", default=os.environ.get("NLPKIT_LINUXDOC",
-                                                          "/work/data/linuxdoc/linuxdoc.txt"))
+    ap.add_argument("--linuxdoc",
+                    default=os.environ.get("NLPKIT_LINUXDOC", "/work/data/linuxdoc/linuxdoc.txt"))
     ap.add_argument("--epochs", type=int, default=SETTINGS["epochs"],
                     help="SGNS/CBOW/fastText epochs")
     ap.add_argument("--glove-epochs", type=int, default=GLOVE["epochs"])
@@ -214,8 +214,9 @@ def main():
     try:
         import numpy  # noqa: F401  (load BLAS so threadpoolctl sees it)
         from threadpoolctl import threadpool_info
-        print("BLAS:", ", ".join(f"{i.get('internal_api')} {i.get('architecture')}"
-                                for i in threadpool_info()), file=sys.stderr)
+        blas = ", ".join(f"{i.get('internal_api')} {i.get('architecture')}"
+                         for i in threadpool_info())
+        print("BLAS:", blas, file=sys.stderr)
     except ImportError:
         pass
     only = set(args.only.split(",")) if args.only else None
@@ -233,16 +234,19 @@ def main():
                 corpus = name
             table.append((name, bench(name, corpus, args, tmp, only)))
     spread = f"mean of {args.repeats}" if args.repeats > 1 else "1 run"
-    print(f"\n| corpus | model | trainer | seconds (whole process) | CPU s | words/s | peak RSS MB | "
-          f"vs peer (wall, CPU) | WordSim353 ρ ({spread}) | SimLex-999 ρ | analogy acc |")
+    print(f"\n| corpus | model | trainer | seconds (whole process) | CPU s | words/s | "
+          f"peak RSS MB | vs peer (wall, CPU) | WordSim353 ρ ({spread}) | SimLex-999 ρ | "
+          f"analogy acc |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, results in table:
         for (model, who), (sec, cpu, mb, words, q) in results.items():
-            peer = [v for (m, w), v in results.items() if m == model and not w.startswith("nlpkit")]
+            peer = [v for (m, w), v in results.items()
+                    if m == model and not w.startswith("nlpkit")]
             ratio = (f"{peer[0][0] / sec:.2f}x, {peer[0][1] / cpu:.2f}x"
                      if who.startswith("nlpkit") and peer else "")
-            print(f"| {name} | {model} | {who} | {sec:.1f} | {cpu:.1f} | {words / sec / 1e3:.0f}k | "
-                  f"{mb:.0f} | {ratio} | {q[0]:.3f} | {q[1]:.3f} | {q[2]:.3f} |")
+            print(f"| {name} | {model} | {who} | {sec:.1f} | {cpu:.1f} | "
+                  f"{words / sec / 1e3:.0f}k | {mb:.0f} | {ratio} | {q[0]:.3f} | {q[1]:.3f} | "
+                  f"{q[2]:.3f} |")
 
 
 if __name__ == "__main__":

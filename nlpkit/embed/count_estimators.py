@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import NlpkitError
-from .cooccurrence import WEIGHTINGS, count_cooccurrences
+from .cooccurrence import count_cooccurrences
 from .estimators import _Embedding
 from .glove import glove_epoch_cpu, record_terms, shuffle_records_cpu
 from .keyedvectors import KeyedVectors
@@ -137,9 +137,9 @@ class PPMI(_CountEmbedding):
 
     def fit(self, X, y=None, callback=None):
         """Count, PPMI, SVD.  ``callback(tokens_done, tokens_total, nan)`` follows counting."""
-        cb = None if callback is None else (lambda done, total: callback(done, total,
-                                                                       float("nan")))
-        co = self._count(X, cb, sample=self.sample)
+        def cb(done, total):
+            callback(done, total, float("nan"))
+        co = self._count(X, None if callback is None else cb, sample=self.sample)
         t0 = time.perf_counter()
         with backend.threads(self.n_jobs):
             m = ppmi_matrix(co.to_csr(), self.alpha, self.shift)

@@ -11,7 +11,6 @@ from sklearn.base import clone
 
 from nlpkit import corpora
 from nlpkit.embed import PPMI, GloVe, count_cooccurrences, formats, load
-from nlpkit.embed.cooccurrence import distance_weights
 from nlpkit.embed.count_estimators import init_params
 from nlpkit.embed.glove import glove_epoch_cpu, record_terms
 from nlpkit.embed.ppmi import ppmi_matrix
