@@ -15,6 +15,8 @@ _LAZY = {
     "NGramLM": ("nlpkit.ngram.lm", "NGramLM"),
     "Word2Vec": ("nlpkit.embed.estimators", "Word2Vec"),
     "FastText": ("nlpkit.embed.estimators", "FastText"),
+    "PPMI": ("nlpkit.embed.count_estimators", "PPMI"),
+    "GloVe": ("nlpkit.embed.count_estimators", "GloVe"),
     "KeyedVectors": ("nlpkit.embed.keyedvectors", "KeyedVectors"),
     "TextClassifier": ("nlpkit.models.classifier", "TextClassifier"),
     "SequenceTagger": ("nlpkit.models.tagger", "SequenceTagger"),
