@@ -18,7 +18,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module, no_grad, tensor
 from ..nn import functional as F
-from ..text import Tokenizer
 from . import data
 from .base import (
     NeuralEstimator,
@@ -152,6 +151,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     min_count : words seen fewer times become ``<unk>``
     max_length : documents are cut to this many tokens
     lowercase : lowercase strings before splitting them on whitespace
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: documents are split
+        into its subword tokens instead of whitespace words
     random_state, n_jobs (kernel threads), device ('cpu', 'cuda' or 'auto'), verbose
 
     X is a list of strings (split on whitespace) or of token lists; y any labels.
@@ -186,6 +187,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         min_count=1,
         max_length=200,
         lowercase=False,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -218,6 +220,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.min_count = min_count
         self.max_length = max_length
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -230,6 +233,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         ``callback(info)`` gets a dict after every batch and epoch (see
         :func:`nlpkit.models.training.train`); the epoch records are kept in ``history_``.
         """
+        self.tokenizer_ = None  # resolved again from the parameters
         y = self._check_y(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -295,16 +299,23 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         return docs
 
     def _tokenizer(self):
-        lower = bool(self.lowercase) or getattr(self, "pretrained_lowercase_", False)
-        return Tokenizer(lower=lower)
+        if getattr(self, "tokenizer_", None) is None:
+            parts = getattr(self, "_pretrained_parts", None)
+            if parts is not None:  # the pretrained model's splitting, with its vocabulary
+                self.tokenizer_ = parts.splitter(self.lowercase)
+            else:
+                self.tokenizer_ = data.resolve_tokenizer(self.tokenizer, self.lowercase)
+        return self.tokenizer_
 
     def _load_pretrained(self):
         """A pretrained language model's parts (or None: no model file given); its
-        lowercasing applies from here on."""
-        self._pretrained_parts, self.pretrained_lowercase_ = None, False
+        tokenizer and lowercasing apply from here on."""
+        self._pretrained_parts, self.tokenizer_ = None, None
         if is_language_model_file(self.pretrained):
+            if self.tokenizer is not None:
+                raise NlpkitError("tokenizer= and a pretrained language model: the model's "
+                                  "own tokenizer applies (leave tokenizer=None)")
             self._pretrained_parts = load_pretrained(self.pretrained)
-            self.pretrained_lowercase_ = self._pretrained_parts.lowercase
         check_freeze(self.freeze_layers, self._pretrained_parts)
 
     def _setup(self, docs):

@@ -24,7 +24,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import GELU, Embedding, LayerNorm, Linear, Module, init, no_grad
 from ..nn import functional as F
-from ..text import Tokenizer
 from . import data
 from .base import (
     NeuralEstimator,
@@ -105,6 +104,8 @@ class MaskedLM(NeuralEstimator):
     min_count, max_vocab : rarer words (or beyond the most frequent ``max_vocab``) are
         ``<unk>``
     lowercase : lowercase before splitting on whitespace
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: documents become its
+        subword tokens (and so do a fine-tuned classifier's)
     max_epochs, batch_size, lr, optimizer ('adamw' by default, as BERT), clip,
     early_stopping, validation_fraction, n_iter_no_change (on the masked-word loss of a
     held-out share, masked the same way every epoch), max_time, lr_schedule ('linear'
@@ -127,6 +128,7 @@ class MaskedLM(NeuralEstimator):
         min_count=1,
         max_vocab=None,
         lowercase=False,
+        tokenizer=None,
         max_epochs=10,
         batch_size=32,
         lr=5e-4,
@@ -155,6 +157,7 @@ class MaskedLM(NeuralEstimator):
         self.min_count = min_count
         self.max_vocab = max_vocab
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -178,7 +181,9 @@ class MaskedLM(NeuralEstimator):
 
     # ------------------------------------------------------------------ input
     def _tokenizer(self):
-        return Tokenizer(lower=bool(self.lowercase))
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer, self.lowercase)
+        return self.tokenizer_
 
     def _docs(self, X, what="X"):
         return data.check_documents(X, what, self._tokenizer())
@@ -201,6 +206,7 @@ class MaskedLM(NeuralEstimator):
             raise NlpkitError(f"mask_prob must be in (0, 1); got {self.mask_prob!r}")
         if self.nhead is not None:
             check_positive_int(self.nhead, "nhead")
+        self.tokenizer_ = None  # resolved again from the parameters
         docs = self._docs(X)
         self.vocab_ = data.build_vocab(docs, min_count=self.min_count, max_size=self.max_vocab,
                                        specials=MLM_SPECIALS)

@@ -130,6 +130,9 @@ class NeuralLM(NeuralEstimator):
         :func:`nlpkit.models.training.lr_factor`)
     warmup_steps : optimizer steps of linear warm-up from 0 before the schedule (0: none)
 
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: sentences become
+        its subword tokens (perplexity is then per subword token)
+
     X: sentences, each a string (split on whitespace as SRILM does) or a token list.
     ``transform(X)`` gives each token's contextual vector (the body's output after it).
     """
@@ -158,6 +161,7 @@ class NeuralLM(NeuralEstimator):
         max_time=None,
         lr_schedule="constant",
         warmup_steps=0,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -185,6 +189,7 @@ class NeuralLM(NeuralEstimator):
         self.max_time = max_time
         self.lr_schedule = lr_schedule
         self.warmup_steps = warmup_steps
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -197,12 +202,18 @@ class NeuralLM(NeuralEstimator):
 
     # ------------------------------------------------------------------ input
     def _sentences(self, X, what="X"):
-        """Token lists: the words of each line (SRILM's splitting), or with ``unit='char'``
-        its characters (a token list's words joined by single spaces)."""
+        """Token lists: the words of each line (SRILM's splitting, or the subword tokens of
+        ``tokenizer``), or with ``unit='char'`` its characters (a token list's words joined
+        by single spaces)."""
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
         if self.unit not in UNITS:
             raise NlpkitError(f"unit must be one of {', '.join(UNITS)}; got {self.unit!r}")
+        if self.tokenizer is not None:
+            if self.unit == "char":
+                raise NlpkitError("unit='char' reads characters: leave tokenizer=None")
+            split = data.resolve_tokenizer(self.tokenizer)
+            return [t for t in data.check_documents(X, what, split, allow_empty=True) if t]
         out = []
         for i, s in enumerate(X):
             if isinstance(s, str):

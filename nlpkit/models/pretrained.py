@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import NlpkitError
+from ..text import Tokenizer
 from . import data
 from .encoders import RecurrentEncoder, TransformerEncoder
 
@@ -37,7 +38,19 @@ class Pretrained:
     config: dict
     encoder_state: dict
     lowercase: bool
+    split: object = None  # the model's splitter (whitespace Tokenizer or a SubwordSplit)
     encoder: object = None  # set by build
+
+    @property
+    def subword(self):
+        return isinstance(self.split, data.SubwordSplit)
+
+    def splitter(self, lowercase=False):
+        """How the fine-tuned model splits text: as the language model did (its subword
+        tokenizer, or whitespace words lowercased if it lowercased, or if asked)."""
+        if self.subword:
+            return self.split
+        return Tokenizer(lower=self.lowercase or bool(lowercase))
 
     @property
     def dim(self):
@@ -105,9 +118,13 @@ def load_pretrained(path) -> Pretrained:
     vocab = model.vocab_
     if vocab.itos[:2] != [data.PAD, data.UNK]:
         raise NlpkitError(f"{path}: the vocabulary does not start with {data.PAD}, {data.UNK}")
+    if type(model).__name__ == "MaskedLM":
+        split = model._tokenizer()
+    else:
+        split = data.resolve_tokenizer(getattr(model, "tokenizer", None))
     return Pretrained(type(model).__name__, vocab, copy.deepcopy(net.embedding),
                       encoder_config(model), body.state_dict(),
-                      bool(getattr(model, "lowercase", False)))
+                      bool(getattr(model, "lowercase", False)), split)
 
 
 def freeze(pretrained, freeze_layers):

@@ -23,7 +23,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import no_grad
 from ..nn import functional as F
-from ..text import Tokenizer
 from . import data
 from .base import (
     NeuralEstimator,
@@ -87,6 +86,8 @@ class Seq2Seq(NeuralEstimator):
     beam_size : 1 decodes greedily; more keeps that many hypotheses
     length_penalty : GNMT's alpha in ``((5 + |Y|) / 6) ** alpha``, which divides a
         hypothesis' log-probability when beams are ranked (0: no normalisation)
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json, for both sides:
+        sources and targets become its subword tokens (``predict`` returns them)
     max_output_length : longest output (default: 2 x source length + 10)
     """
 
@@ -120,6 +121,7 @@ class Seq2Seq(NeuralEstimator):
         beam_size=1,
         length_penalty=0.6,
         max_output_length=None,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -153,6 +155,7 @@ class Seq2Seq(NeuralEstimator):
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_output_length = max_output_length
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -162,8 +165,9 @@ class Seq2Seq(NeuralEstimator):
     def _check(self, X, y):
         if y is None:
             raise NlpkitError("Seq2Seq requires y to be passed, but the target y is None")
-        src = data.check_documents(X, "X", Tokenizer())
-        tgt = data.check_documents(y, "y", Tokenizer())
+        self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        src = data.check_documents(X, "X", self.tokenizer_)
+        tgt = data.check_documents(y, "y", self.tokenizer_)
         data.check_lengths(src, tgt)
         return src, tgt
 
@@ -265,7 +269,7 @@ class Seq2Seq(NeuralEstimator):
         """Output token lists; ``beam_size`` and ``length_penalty`` override the
         parameters (beam 1: greedy)."""
         check_is_fitted(self, "net_")
-        src = data.check_documents(X, "X", Tokenizer())
+        src = data.check_documents(X, "X", self.tokenizer_)
         beam = check_positive_int(self.beam_size if beam_size is None else beam_size, "beam_size")
         alpha = check_nonnegative(self.length_penalty if length_penalty is None
                                   else length_penalty, "length_penalty")

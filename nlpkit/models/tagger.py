@@ -120,6 +120,9 @@ class SequenceTagger(NeuralEstimator):
     ``char_filters`` and ``word_dropout`` (the probability of reading a training
     token as ``<unk>``, so the model learns what to do with unseen words).  With a
     pretrained language model, the character vectors join the encoder's output.
+    ``tokenizer`` (a fitted BPE/WordPiece or a path to a tokenizer.json): tags stay
+    one per word; the character encoder reads each word's subword tokens instead of
+    its characters.
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class SequenceTagger(NeuralEstimator):
         warmup_steps=0,
         min_count=1,
         lowercase=False,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -177,6 +181,7 @@ class SequenceTagger(NeuralEstimator):
         self.warmup_steps = warmup_steps
         self.min_count = min_count
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -188,6 +193,15 @@ class SequenceTagger(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
+    def _pieces(self):
+        """The splitter of words for the character encoder: None (characters) or the
+        subword tokenizer (tags stay one per word)."""
+        if self.tokenizer is None:
+            return None
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        return self.tokenizer_
+
     def _docs(self, X):
         docs = data.check_documents(X, tokenizer=Tokenizer())
         if self.lowercase or getattr(self, "pretrained_lowercase_", False):
@@ -198,6 +212,9 @@ class SequenceTagger(NeuralEstimator):
         self._pretrained_parts, self.pretrained_lowercase_ = None, False
         if is_language_model_file(self.pretrained):
             self._pretrained_parts = load_pretrained(self.pretrained)
+            if self._pretrained_parts.subword:
+                raise NlpkitError(f"{self.pretrained}: a language model over subword tokens "
+                                  "cannot start a tagger, which tags words")
             self.pretrained_lowercase_ = self._pretrained_parts.lowercase
         check_freeze(self.freeze_layers, self._pretrained_parts)
 
@@ -219,6 +236,7 @@ class SequenceTagger(NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, callback=None):
         """Train on token lists ``X`` and tag lists ``y``; ``callback`` as TextClassifier.fit."""
+        self.tokenizer_ = None  # resolved again from the parameters
         self._load_pretrained()
         docs, tags = self._check_xy(X, y)
         flat = np.concatenate([np.asarray(t, dtype=object) for t in tags])
@@ -252,7 +270,9 @@ class SequenceTagger(NeuralEstimator):
             self.embedding_dim_ = dim or self.embedding_dim
             self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
         self.char_vocab_ = (
-            data.build_vocab([list(w) for w in self.vocab_.itos[len(data.SPECIALS) :]])
+            data.build_vocab(
+                data.word_pieces(self.vocab_.itos[len(data.SPECIALS) :], self._pieces())
+            )
             if self.char_dim
             else None
         )
@@ -294,7 +314,7 @@ class SequenceTagger(NeuralEstimator):
                 for t, w in enumerate(docs[i]):
                     index[r, t] = words.setdefault(w, len(words))
             char_ids, char_lens = data.pad_batch(
-                data.encode(self.char_vocab_, [list(w) for w in words])
+                data.encode(self.char_vocab_, data.word_pieces(words, self._pieces()))
             )
             chars = index, char_ids, char_lens
         t = None
