@@ -22,8 +22,10 @@ characters of each verse, a space a character, ``</s>`` the line's end) against 
 own Kneser-Ney 7-gram over the same characters (NGramLM(order=7, smoothing='kn'), lmplz's
 estimate), both in bits per character on the test split: minus the log2 probability of
 every character and line end over their count (81,499 on the test split).  Acceptance:
-the NeuralLM's below the 7-gram's.  ``--char-max-time`` bounds its training (cosine decay
-over the budget; the weights with the best validation loss are kept).
+the NeuralLM's below the 7-gram's.  ``--char-max-time`` bounds its training (40 minutes by
+default, cosine decay over the budget; the weights with the best validation loss are kept):
+a one-layer LSTM of 512 (one thread, loaded machine) reached a validation 1.354 bits per
+character after two epochs.
 
 Run as users run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /work/venv/bin/python benchmarks/bench_models_lm.py
@@ -91,13 +93,13 @@ def main():
     ap.add_argument("--char-cell", default="lstm")
     ap.add_argument("--char-embedding-dim", type=int, default=64)
     ap.add_argument("--char-hidden-size", type=int, default=512)
-    ap.add_argument("--char-layers", type=int, default=2)
-    ap.add_argument("--char-dropout", type=float, default=0.1)
+    ap.add_argument("--char-layers", type=int, default=1)
+    ap.add_argument("--char-dropout", type=float, default=0.0)
     ap.add_argument("--char-bptt", type=int, default=100)
     ap.add_argument("--char-batch-size", type=int, default=32)
     ap.add_argument("--char-lr", type=float, default=3e-3)
     ap.add_argument("--char-epochs", type=int, default=30)
-    ap.add_argument("--char-max-time", type=float, default=3600.0)
+    ap.add_argument("--char-max-time", type=float, default=2400.0)
     ap.add_argument("--subset", type=int, default=None, help="Train on this many sentences (quick runs).")
     args = ap.parse_args()
 

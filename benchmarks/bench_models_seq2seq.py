@@ -16,7 +16,11 @@ pronunciation over its length, nlpkit.metrics) is printed beside the word error 
 The transformer's settings (``--g2p-d``, ``--g2p-ff``, ``--g2p-tlayers`` encoder and decoder
 layers, ``--g2p-heads``, label smoothing 0.1, a linear warm-up of ``--g2p-warmup`` steps then
 a cosine decay over the time budget, GNMT's length penalty ``--g2p-length-penalty``) came
-from runs on a dev split carved from the training words (never the test words).
+from runs on a dev split carved from the training words (never the test words): with 40,000
+training pairs and 4 epochs (dev WER, beam 5), dropout 0 beat 0.1 (0.501 / 0.552; the time
+budget leaves the model underfitted), peak lr 2e-3 beat 1e-3 (0.494 / 0.501) and 3e-3 with
+batches of 128 (0.526), label smoothing 0.1 beat none (0.494 / 0.517), 3 layers beat 4
+(0.525) and 2 layers of 192 (0.507); the length penalty moved the WER by < 0.3 points.
 
 The g2p model trains for at most ``--g2p-max-time`` seconds (19 minutes by default; the
 weights with the best validation loss are kept) with a cosine learning-rate decay over
@@ -117,8 +121,8 @@ def main():
     ap.add_argument("--g2p-heads", type=int, default=4)
     ap.add_argument("--g2p-tlayers", type=int, default=3,
                     help="Transformer encoder and decoder layers.")
-    ap.add_argument("--g2p-tlr", type=float, default=1e-3, help="Transformer peak lr.")
-    ap.add_argument("--g2p-tdropout", type=float, default=0.1)
+    ap.add_argument("--g2p-tlr", type=float, default=2e-3, help="Transformer peak lr.")
+    ap.add_argument("--g2p-tdropout", type=float, default=0.0)
     ap.add_argument("--g2p-warmup", type=int, default=1000)
     ap.add_argument("--g2p-length-penalty", type=float, default=0.6)
     args = ap.parse_args()
