@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nlpkit import backend
-from nlpkit.models import NeuralLM, Seq2Seq, SequenceTagger, TextClassifier, data
+from nlpkit.models import MaskedLM, NeuralLM, Seq2Seq, SequenceTagger, TextClassifier, data
 from nlpkit.models.base import compute
 from nlpkit.models.decoding import log_softmax
 from nlpkit.models.seq2seq import BOS_ID, AdditiveAttention
@@ -178,6 +178,23 @@ def test_transformer_seq2seq_on_cuda_matches_cpu(positions="rope"):
     _same_fit(cpu, gpu)
     assert _rel_err(_first_step_probs(gpu, X[1]), _first_step_probs(cpu, X[1])) < TOL
     assert gpu.predict(X[:2]) == cpu.predict(X[:2])
+
+
+def test_masked_lm_on_cuda_matches_cpu():
+    """BERT's masking (drawn on the host from the same generator), the tied output layer at
+    the masked positions, ALiBi inside the fused attention; transform and score on the
+    device.  SGD, as for the transformers above."""
+    kw = {**SMALL, "hidden_size": 4, "nhead": 2, "num_layers": 1, "batch_size": 4,
+          "optimizer": "sgd", "lr": 0.5, "positions": "alibi", "mask_prob": 0.5}
+    cpu = MaskedLM(device="cpu", **kw).fit(DOCS)
+    gpu = MaskedLM(device="cuda", **kw)
+    seen, callback = _watch_params(gpu)
+    gpu.fit(DOCS, callback=callback)
+    assert seen and all(seen)  # trained on device arrays
+    _same_fit(cpu, gpu)
+    for a, b in zip(gpu.transform(DOCS[:2]), cpu.transform(DOCS[:2])):
+        assert _rel_err(a, b) < TOL
+    assert gpu.score(DOCS) == pytest.approx(cpu.score(DOCS), rel=TOL)
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float32, TOL), (np.float64, 1e-10)])
