@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-
+from .._imports import sklearn_base
 from ..errors import NlpkitError
 from . import trainer
 from .docfreq import doc_freq_cpu
@@ -27,8 +26,11 @@ from .sgns import uniform_rows_cpu
 from .keyedvectors import KeyedVectors
 from .subwords import subword_rows
 
+# sklearn.base without the SciPy modules it imports but does not use (see nlpkit._imports)
+_sklearn = sklearn_base()
 
-class _Embedding(TransformerMixin, BaseEstimator):
+
+class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
     _kind = "sgns"
 
     def _check(self):

@@ -16,7 +16,9 @@ import numpy as np
 
 from .. import backend
 from ..errors import NlpkitError
-from ..text import Corpus
+from ..text.corpus import Encoder, _gc_paused, iter_encoded
+from ..text.count_kernels import count_ids_cpu
+from ..text.encode_kernels import remap_ids
 from .sgns import sigmoid_tables, train_block_cpu
 
 KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2, "sgns-shared": 3}
@@ -37,49 +39,59 @@ class Vocab:
 
     def extend(self, words, counts, min_count):
         """Add counts of known words; append new words with ``count >= min_count``
-        (by descending count).  Returns the number of words added."""
+        (by descending count, ties in the order given).  Returns ``remap``: each of
+        ``words``' id, -1 for those left out."""
         words = list(words)
         counts = np.asarray(counts, np.int64)
-        known = np.fromiter((self.index.get(w, -1) for w in words), np.int64, len(words))
+        if self.words:
+            known = np.fromiter((self.index.get(w, -1) for w in words), np.int64, len(words))
+        else:  # (a new vocabulary: no look-ups)
+            known = np.full(len(words), -1, np.int64)
         hit = known >= 0
         np.add.at(self.counts, known[hit], counts[hit])
         new = np.flatnonzero(~hit & (counts >= min_count))
         new = new[np.argsort(-counts[new], kind="stable")]
+        first = len(self.words)
         for i in new.tolist():
             self.index[words[i]] = len(self.words)
             self.words.append(words[i])
         self.counts = np.concatenate([self.counts, counts[new]])
-        return int(new.shape[0])
+        remap = known.astype(np.int32)
+        remap[new] = np.arange(first, len(self.words), dtype=np.int32)
+        return remap
 
 
 def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool):
     """Read ``source`` (path, or iterable of str / token lists), grow ``vocab`` if
     asked, and return ``(ids, offsets, n_raw_tokens)`` with out-of-vocabulary
-    words removed."""
+    words removed (blank lines are dropped; a line of only such words stays, empty)."""
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source) and source != "-":
         raise NlpkitError(f"{source}: no such corpus file")
-    corpus = Corpus.from_text(source, tokenizer=tokenizer, specials=(), min_count=1)
-    if corpus.n_tokens == 0:
+    encoder = Encoder()
+    ids, lengths = [], []
+    with _gc_paused():
+        for block_ids, block_lengths in iter_encoded(source, tokenizer, encoder):
+            ids.append(block_ids)
+            lengths.append(block_lengths[block_lengths > 0])
+    ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+    if ids.shape[0] == 0:
         raise NlpkitError("the training corpus is empty (no tokens)")
-    words, counts = corpus.vocab.itos, corpus.vocab.counts
+    words = encoder.first_seen
+    counts = count_ids_cpu(ids, len(words))
     if grow:
-        vocab.extend(words, counts, min_count)
+        remap = vocab.extend(words, counts, min_count)
+    else:
+        remap = np.fromiter((vocab.index.get(w, -1) for w in words), np.int32, len(words))
     if len(vocab) == 0:
         raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
                           "times")
-    remap = np.fromiter((vocab.index.get(w, -1) for w in words), np.int32, len(words))
-    ids = remap[corpus.ids]
-    keep = ids >= 0
-    if keep.all():
-        return ids, corpus.offsets, corpus.n_tokens
-    sentence_of = np.repeat(np.arange(corpus.n_sentences), np.diff(corpus.offsets))
-    lengths = np.bincount(sentence_of[keep], minlength=corpus.n_sentences)
-    offsets = np.zeros(corpus.n_sentences + 1, np.int64)
+    lengths = np.concatenate(lengths)
+    offsets = np.zeros(lengths.shape[0] + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    ids = np.ascontiguousarray(ids[keep])
-    if ids.shape[0] == 0:
+    kept, offsets = remap_ids(ids, offsets, remap)
+    if kept.shape[0] == 0:
         raise NlpkitError("no word of the training text is in the vocabulary")
-    return ids, offsets, corpus.n_tokens
+    return kept, offsets, ids.shape[0]
 
 
 def noise_table(counts, power: float, size: int | None = None) -> np.ndarray:
