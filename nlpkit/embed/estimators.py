@@ -11,6 +11,10 @@ weights, adds the new text's words that reach ``min_count`` to the vocabulary
 (existing ids do not change) and trains on the new text; with
 ``warm_start=False`` (the default, as in scikit-learn) ``fit`` starts over.
 
+Threads: as in word2vec.c and the fastText tool, ``n_jobs=T`` threads each train their
+own ``T``-th of the corpus, all at once (on text sorted by topic, documentation or
+Wikipedia, they do not train one topic after another).
+
 Reproducibility: the same ``seed`` with ``n_jobs=1`` gives identical vectors.
 """
 from __future__ import annotations
