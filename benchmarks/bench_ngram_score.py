@@ -87,7 +87,7 @@ def main():
 
     import kenlm
 
-    from nlpkit.ngram import binary
+    from nlpkit.ngram.formats import binary
     from nlpkit.text import iter_lines
 
     cache = Path(tempfile.gettempdir()) / "nlpkit-bench-ngram"

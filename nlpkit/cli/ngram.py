@@ -39,7 +39,7 @@ def _check_input(path):
 
 
 def _load(model_path, order=None):
-    from ..ngram.binary import load
+    from ..ngram.formats.binary import load
     _check_input(model_path)
     t = time.perf_counter()
     scorer = load(model_path, max_order=order)
@@ -149,7 +149,7 @@ def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_u
               prune_counts, limit_vocab, unk, vocab_file, counts_file, gtmin, gtmax, **gt):
     """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default
     (or, with --smoothing kn, as KenLM's lmplz does)."""
-    from ..ngram.binary import model_kind, save
+    from ..ngram.formats.binary import model_kind, save
     from ..ngram.build import build_model
     model_kind(output)  # fail on an unknown suffix before the work
     _check_order(order)
@@ -176,10 +176,10 @@ def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_u
 
 
 def _finish(model, output, limit_vocab, t, writer=None):
-    from ..ngram.binary import save
+    from ..ngram.formats.binary import save
     if limit_vocab is not None:
         from ..ngram.build import read_vocab_file
-        from ..ngram.vocab_filter import filter_vocab
+        from ..ngram.editing.filter import filter_vocab
         model = filter_vocab(model, read_vocab_file(limit_vocab))
     (writer or save)(model, output)
     counts = ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(model.counts()))
@@ -195,8 +195,8 @@ def _numbers(text, what, kind=float):
 
 def _build_kn(corpus, output, order, fallback, interpolate_unigrams, prune, limit_vocab,
               counts_file, vocab_file, unk):
-    from ..ngram.kn import estimate_kn, read_lmplz_text
-    from ..ngram.lmplz_format import write_arpa_lmplz
+    from ..ngram.estimation.kn import estimate_kn, read_lmplz_text
+    from ..ngram.formats.arpa_lmplz import write_arpa_lmplz
     if counts_file or vocab_file or unk:
         raise NlpkitError("--counts, --vocab and --unk go with --smoothing katz; Kneser-Ney "
                           "builds from text and always models <unk>, as lmplz")
@@ -225,8 +225,8 @@ def _build_kn(corpus, output, order, fallback, interpolate_unigrams, prune, limi
               help="Prune n-grams of this order and above (SRILM -minprune).")
 def prune_cmd(model, output, threshold, min_order):
     """Relative-entropy pruning of MODEL (Stolcke 1998; SRILM ngram -prune)."""
-    from ..ngram.binary import model_kind
-    from ..ngram.prune import prune_entropy
+    from ..ngram.formats.binary import model_kind
+    from ..ngram.editing.prune import prune_entropy
     model_kind(output)
     t = time.perf_counter()
     before = _load(model).model
@@ -245,8 +245,8 @@ def _read_models(paths):
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 def mix_cmd(models, lambdas, output):
     """Static mixture of MODELS as one back-off model (SRILM -mix-lm -write-lm)."""
-    from ..ngram.binary import model_kind
-    from ..ngram.mix import check_weights, mix_static
+    from ..ngram.formats.binary import model_kind
+    from ..ngram.editing.mix import check_weights, mix_static
     model_kind(output)
     t = time.perf_counter()
     loaded = _read_models(models)
@@ -260,7 +260,7 @@ def mix_cmd(models, lambdas, output):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def best_mix_cmd(models, dev, as_json):
     """Mixture weights that minimise the perplexity of --dev text (SRILM compute-best-mix, EM)."""
-    from ..ngram.mix import best_mix
+    from ..ngram.editing.mix import best_mix
     from ..text import iter_lines
     _check_input(dev)
     weights, summary = best_mix(_read_models(models), list(iter_lines(dev)))
@@ -277,7 +277,7 @@ def best_mix_cmd(models, dev, as_json):
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 def filter_cmd(model, vocab_file, output):
     """Keep only the n-grams of MODEL made of VOCAB's words (KenLM filter)."""
-    from ..ngram.binary import model_kind
+    from ..ngram.formats.binary import model_kind
     model_kind(output)
     _check_input(vocab_file)
     t = time.perf_counter()
@@ -357,7 +357,7 @@ def ppl_cmd(model, text, order, as_json, mix_models, lambdas):
 @click.argument("model")
 def info_cmd(model):
     """Order, n-gram counts and vocabulary of MODEL."""
-    from ..ngram.binary import is_binary
+    from ..ngram.formats.binary import is_binary
     scorer = _load(model)
     m = scorer.model
     click.echo(f"model: {model}")
@@ -391,7 +391,7 @@ def generate_cmd(model, count, seed, max_len):
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 def convert_cmd(model, output):
     """Convert MODEL between ARPA and nlpkit's binary format."""
-    from ..ngram.binary import model_kind, save
+    from ..ngram.formats.binary import model_kind, save
     model_kind(output)
     scorer = _load(model)
     save(scorer, output)
@@ -399,7 +399,7 @@ def convert_cmd(model, output):
 
 
 def _mixed_ppl(paths, text, lambdas, as_json):
-    from ..ngram.mix import check_weights, mix_perplexity
+    from ..ngram.editing.mix import check_weights, mix_perplexity
     from ..text import iter_lines
     models = _read_models(paths)
     weights = check_weights(models, _numbers(lambdas, "--lambda") if lambdas else None)

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from ..ngram.model import PplStats, srilm_sentences
+from ..ngram.scoring.scorer import PplStats, srilm_sentences
 from ..nn import GRU, LSTM, RNN, CrossEntropyLoss, Dropout, Embedding, Linear, Module
 from ..nn import array_ops as A
 from ..nn.cuda_support import is_device_array

@@ -14,11 +14,11 @@ import os
 from .. import backend
 from ..errors import NlpkitError
 from ..text import iter_lines
-from . import katz
-from .arpa_writer import write_arpa
-from .countfile import read_counts, write_counts
-from .encode import SRILM_SPECIALS, WordTable, encode_text
-from .ngram_counts import NgramCounts, count_ids
+from .counting.trie import NgramCounts, count_ids
+from .estimation import katz
+from .formats.arpa_srilm import write_arpa
+from .formats.countfile import read_counts, write_counts
+from .reading.encode import SRILM_SPECIALS, WordTable, encode_text
 
 MAX_ORDER = 16
 

@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from .model import NGramScorer, srilm_sentences
+from .scoring.scorer import NGramScorer, srilm_sentences
 
 
 class NGramLM(TransformerMixin, BaseEstimator):
@@ -91,7 +91,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
     def mix(cls, models, weights) -> "NGramLM":
         """A fitted estimator holding the static mixture of fitted ``models`` (NGramLM or
         BackoffModel), each context's distribution renormalised (SRILM -mix-lm -write-lm)."""
-        from .mix import mix_static
+        from .editing.mix import mix_static
         parts = [m.model_ if isinstance(m, NGramLM) else m for m in models]
         mixed = mix_static(parts, weights)
         lm = cls(order=mixed.order)
@@ -101,7 +101,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
     @classmethod
     def from_arpa(cls, path, **params) -> "NGramLM":
         """A fitted estimator holding the model of an ARPA (or binary) file."""
-        from .binary import load
+        from .formats.binary import load
         scorer = load(path)
         lm = cls(order=scorer.order, **params)
         lm._set_model(scorer.model)
@@ -110,7 +110,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
 
     def to_arpa(self, path) -> None:
         """Write the model as ARPA text (``.gz`` by name), atomically."""
-        from .build import write_arpa
+        from .formats.arpa_srilm import write_arpa
         check_is_fitted(self, "model_")
         write_arpa(self.model_, path)
 

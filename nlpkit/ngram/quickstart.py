@@ -9,8 +9,9 @@ from .. import corpora
 
 def quickstart_step(outdir, echo):
     """Build SRILM's default 3-gram model on KJV train, write it as ARPA, report test perplexity."""
-    from .build import build_model, write_arpa
-    from .model import NGramScorer
+    from .build import build_model
+    from .formats.arpa_srilm import write_arpa
+    from .scoring.scorer import NGramScorer
     from ..text import iter_lines
 
     t = time.perf_counter()

@@ -6,8 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from nlpkit.ngram import arpa_writer
-from nlpkit.ngram.arpa_writer import arpa_order, write_arpa
+from nlpkit.ngram.formats import arpa_srilm as arpa_writer
+from nlpkit.ngram.formats.arpa_srilm import arpa_order, write_arpa
 from nlpkit.ngram.backoff import BackoffModel
 from nlpkit.ngram.build import build_model
 

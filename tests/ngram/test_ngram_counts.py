@@ -10,10 +10,10 @@ import pytest
 from nlpkit import backend
 from nlpkit.errors import NlpkitError
 from nlpkit.ngram.build import count_ngrams
-from nlpkit.ngram.countfile import read_counts, write_counts
-from nlpkit.ngram.counts import count_order_cpu
-from nlpkit.ngram.encode import WordTable, encode_text
-from nlpkit.ngram.ngram_counts import count_ids
+from nlpkit.ngram.formats.countfile import read_counts, write_counts
+from nlpkit.ngram.counting.memory import count_order_cpu
+from nlpkit.ngram.reading.encode import WordTable, encode_text
+from nlpkit.ngram.counting.trie import count_ids
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "ngram"
 SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
@@ -113,7 +113,7 @@ def test_closed_vocabulary_maps_to_unk(tmp_path):
 
 
 def test_block_boundaries_and_table_growth(tmp_path, monkeypatch):
-    from nlpkit.ngram import encode
+    from nlpkit.ngram.reading import encode
     monkeypatch.setattr(encode, "_BLOCK", 64)  # many blocks, a growing word table
     rng = random.Random(7)
     lines = random_lines(rng, 300, 400)
@@ -200,7 +200,7 @@ def _need_simulator():
 @pytest.mark.cuda
 def test_cuda_twin_equals_cpu():
     _need_simulator()
-    from nlpkit.ngram.counts_cuda import count_order_cuda
+    from nlpkit.ngram.counting.memory_cuda import count_order_cuda
     rng = np.random.default_rng(5)
     lens = rng.integers(1, 9, 40)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram import katz
+from nlpkit.ngram.estimation import katz
 from nlpkit.ngram.build import build_model, count_ngrams, read_vocab_file, write_arpa
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "ngram"
@@ -75,7 +75,7 @@ def _ref(name):
 
 
 def _cut(counts, order):
-    from nlpkit.ngram.ngram_counts import NgramCounts
+    from nlpkit.ngram.counting.trie import NgramCounts
     return NgramCounts(counts.vocab, counts.ctx[:order], counts.word[:order], counts.count[:order])
 
 
@@ -241,7 +241,7 @@ def test_kernel_libm_matches_glibc_math():
     # kernels' scalar calls must give the same doubles as Python's math module
     import numba
 
-    from nlpkit.ngram import katz_kernels as kk
+    from nlpkit.ngram.estimation import katz_kernels as kk
 
     @numba.njit
     def both(x, out_p, out_l):
@@ -259,7 +259,7 @@ def test_kernel_libm_matches_glibc_math():
 
 def test_closed_vocabulary_from_count_file(tmp_path):
     # ngram-count -read COUNTS -vocab voc.txt gives the model of -text with -vocab
-    from nlpkit.ngram.countfile import write_counts
+    from nlpkit.ngram.formats.countfile import write_counts
     counts = tmp_path / "toy1.counts"
     write_counts(count_ngrams(TOY / "toy1.txt", 2), counts)
     for unk, ref in ((False, "toy1.vocab.arpa"), (True, "toy1.unk.arpa")):

@@ -9,10 +9,11 @@ import pytest
 
 from nlpkit import corpora
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram import encode, kn_kernels
-from nlpkit.ngram.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
-from nlpkit.ngram.kn import estimate_kn, log10f, read_lmplz_text
-from nlpkit.ngram.lmplz_format import format_float32, write_arpa_lmplz
+from nlpkit.ngram.reading import encode
+from nlpkit.ngram.estimation import kn_kernels
+from nlpkit.ngram.reading.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
+from nlpkit.ngram.estimation.kn import estimate_kn, log10f, read_lmplz_text
+from nlpkit.ngram.formats.arpa_lmplz import format_float32, write_arpa_lmplz
 
 KJV = "kjv"
 
@@ -111,7 +112,7 @@ def test_log10f_is_libm_float32():
 
 def test_exact_spellings_match_printf_and_numpy():
     """The Numba spellers against C's %.7g (SRILM) and numpy's shortest repr (lmplz), 200k values."""
-    from nlpkit.ngram.numfmt import PRINTF_G, spell_strings
+    from nlpkit.ngram.formats.numfmt import PRINTF_G, spell_strings
     rng = np.random.default_rng(7)
     x = np.concatenate([-rng.random(100_000) * 8, -rng.random(100_000) * 1e-5,
                         -(2.0 ** np.arange(-40, 8))]).astype(np.float32)
@@ -252,7 +253,7 @@ def test_largest_padded_ngram_kernel():
 
 
 def test_suffix_rows_and_suffix_order():
-    from nlpkit.ngram.kn import _count, _ngrams, _suffix_orders
+    from nlpkit.ngram.estimation.kn import _count, _ngrams, _suffix_orders
     text = read_lmplz_text(["a b c a b", "b c", "c a b c c", "", "a"])
     W = len(text.vocab)
     ctx, word, cnt, suffix = _count(text, 4, W, None)

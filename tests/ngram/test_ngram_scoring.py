@@ -8,9 +8,9 @@ import pytest
 
 from nlpkit import backend
 from nlpkit.errors import InputFileError
-from nlpkit.ngram import binary
-from nlpkit.ngram.arpa_reader import read_arpa
-from nlpkit.ngram.model import NGramScorer
+from nlpkit.ngram.formats import binary
+from nlpkit.ngram.formats.arpa_reader import read_arpa
+from nlpkit.ngram.scoring.scorer import NGramScorer
 
 MODELS = {  # model -> -order used for ppl_srilm.txt
     "srilm.gt3": 3, "srilm.gt5": 5, "srilm.gt3.unk": 3, "srilm.kn3": 3,

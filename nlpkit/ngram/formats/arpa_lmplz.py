@@ -5,16 +5,15 @@ every line below the highest order carries a back-off, ``0`` included; the rows
 of each order come in the model's own order (the KN estimator gives lmplz's
 suffix order on ids); numbers are the shortest decimal that reads back as the
 same float32, written plainly when the decimal exponent is in [-6, 21) and as
-``d.ddde-7`` otherwise (:mod:`nlpkit.ngram.numfmt`).
+``d.ddde-7`` otherwise (:mod:`nlpkit.ngram.formats.numfmt`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..text import atomic_write
-from .arpa_writer import byte_pool
-from .backoff import BackoffModel
-from .bytes_kernels import assemble_lines, dedupe_u32
+from ...text import atomic_write
+from ..backoff import BackoffModel
+from .lines import assemble_lines, byte_pool, dedupe_u32
 from .numfmt import LMPLZ, spell, spell_strings
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import backend
-from .counts import count_order_cpu
-from .counts_cuda import count_order_cuda
-from .encode import SRILM_SPECIALS
+from ... import backend
+from .memory import count_order_cpu
+from .memory_cuda import count_order_cuda
+from ..reading.encode import SRILM_SPECIALS
 
 
 @dataclass

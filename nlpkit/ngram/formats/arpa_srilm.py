@@ -16,16 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..text import atomic_write
-from .backoff import BackoffModel
-from .bytes_kernels import assemble_lines, dedupe_u32
-
-
-def byte_pool(strings: list[bytes]):
-    lens = np.fromiter((len(s) for s in strings), dtype=np.int64, count=len(strings))
-    off = np.zeros(len(strings) + 1, dtype=np.int64)
-    np.cumsum(lens, out=off[1:])
-    return np.frombuffer(b"".join(strings), dtype=np.uint8), off
+from ...text import atomic_write
+from ..backoff import BackoffModel
+from .lines import assemble_lines, byte_pool, dedupe_u32
 
 
 def _format_numbers(values: np.ndarray):

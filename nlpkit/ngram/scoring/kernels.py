@@ -1,6 +1,6 @@
-"""N-gram hash tables and scoring kernels (CPU).  The CUDA twin is ``scoring_cuda.py``.
+"""N-gram hash tables and scoring kernels (CPU).  The CUDA twin is ``kernels_cuda.py``.
 
-Layout (built by :mod:`nlpkit.ngram.model`, all flat 1-D arrays so kernels take
+Layout (built by :mod:`nlpkit.ngram.scoring.tables`, all flat 1-D arrays so kernels take
 plain arguments):
 
 * unigrams are dense, indexed by word id: ``uni[2w]`` is the log10 prob
@@ -28,9 +28,9 @@ longest match and resets to 0 at each match.
 import numba
 import numpy as np
 
-from .prefetch import prefetch
+from ..prefetch import prefetch
 
-from .scoring_math import LOW32 as _LOW32, S32 as _S32, FNV0 as _FNV0, compiled
+from .scalar import LOW32 as _LOW32, S32 as _S32, FNV0 as _FNV0, compiled
 
 # the scalar math shared with scoring_cuda.py
 _M = compiled(numba.njit(inline="always"))

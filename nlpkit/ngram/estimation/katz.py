@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import NlpkitError
+from ...errors import NlpkitError
 from . import katz_kernels as kk
-from .backoff import BackoffModel
-from .encode import BOS_ID, EOS_ID, PAU_ID, UNK_ID
-from .ngram_counts import NgramCounts
+from ..backoff import BackoffModel
+from ..reading.encode import BOS_ID, EOS_ID, PAU_ID, UNK_ID
+from ..counting.trie import NgramCounts
 
 EPS = kk.EPS
 

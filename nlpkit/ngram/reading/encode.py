@@ -15,9 +15,9 @@ import os
 
 import numpy as np
 
-from ..errors import InputFileError, NlpkitError
-from ..text import open_binary
-from . import bytes_kernels as bk
+from ...errors import InputFileError, NlpkitError
+from ...text import open_binary
+from . import tokenize_kernels as bk
 
 UNK_ID, BOS_ID, EOS_ID, PAU_ID = 0, 1, 2, 3
 SRILM_SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")

@@ -1,6 +1,6 @@
 """Vectorized queries on a :class:`BackoffModel`, for model surgery (pruning, mixing, filtering).
 
-Scoring text goes through :class:`nlpkit.ngram.model.NGramScorer` and its Numba
+Scoring text goes through :class:`nlpkit.ngram.scoring.scorer.NGramScorer` and its Numba
 hash tables.  Operations on whole models ask other questions: "which row holds
 each of these 400,000 n-grams", "what is p(w | h) for all of them at once".
 :class:`ModelIndex` answers them with NumPy: each order's n-grams are keyed by
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backoff import BackoffModel
+from ..backoff import BackoffModel
 
 LN10 = np.log(10.0)
 

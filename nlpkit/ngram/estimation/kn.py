@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
-from ..errors import NlpkitError
+from ... import backend
+from ...errors import NlpkitError
 from . import kn_kernels as kk
-from .backoff import BackoffModel
-from .counts import count_order_cpu
-from .encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
+from ..backoff import BackoffModel
+from ..counting.memory import count_order_cpu
+from ..reading.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
 
 UNK, BOS, EOS = 0, 1, 2
 DEFAULT_FALLBACK = (0.5, 1.0, 1.5)
@@ -50,7 +50,7 @@ def read_lmplz_text(source, *, skip_symbols=False, progress=None) -> LmplzText:
 
     A literal ``<s>``, ``</s>`` or ``<unk>`` is an error, as in lmplz, or is
     dropped with ``skip_symbols`` (lmplz ``--skip_symbols``).  The bytes are
-    tokenized in Numba kernels (:func:`nlpkit.ngram.encode.encode_lmplz`).
+    tokenized in Numba kernels (:func:`nlpkit.ngram.reading.encode.encode_lmplz`).
     """
     table = WordTable(LMPLZ_SPECIALS, capacity=1 << 16)
     ids, offsets, n_words = encode_lmplz(source, table, skip_specials=skip_symbols,
@@ -143,7 +143,7 @@ def _ngrams(ctx, word):
 def _count(text, order, W, device):
     """The counts of every order (the shared counting kernels), and for order n >= 2
     the row (order n-1) of each n-gram without its first word."""
-    kernel = backend.pick(count_order_cpu, "nlpkit.ngram.counts_cuda:count_order_cuda", device)
+    kernel = backend.pick(count_order_cpu, "nlpkit.ngram.counting.memory_cuda:count_order_cuda", device)
     ctx, word, cnt, suffix = [], [], [], [None]
     prev_idx, n_prev = None, 1
     for n in range(1, order + 1):

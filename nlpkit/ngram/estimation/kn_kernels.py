@@ -1,4 +1,4 @@
-"""Numba kernels of the lmplz-exact Kneser-Ney estimator (:mod:`nlpkit.ngram.kn`).
+"""Numba kernels of the lmplz-exact Kneser-Ney estimator (:mod:`nlpkit.ngram.estimation.kn`).
 
 They work on the encoded corpus (int32 ids, int64 sentence offsets) and on the
 per-position n-gram rows that the counting kernels return.

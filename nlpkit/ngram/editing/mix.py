@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NlpkitError
-from .backoff import BackoffModel
-from .lookup import ModelIndex, recompute_backoffs
+from ...errors import NlpkitError
+from ..backoff import BackoffModel
+from .index import ModelIndex, recompute_backoffs
 
 SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
 

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NlpkitError
-from .backoff import BackoffModel
-from .lookup import ModelIndex, recompute_backoffs
+from ...errors import NlpkitError
+from ..backoff import BackoffModel
+from .index import ModelIndex, recompute_backoffs
 
 BOS, EOS = "<s>", "</s>"
 _PROB_EPSILON = 3e-6  # SRILM's Prob_Epsilon

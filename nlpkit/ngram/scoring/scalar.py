@@ -1,13 +1,13 @@
 """The scalar math of n-gram scoring, written once for the CPU kernels and their CUDA twin.
 
-``scoring.py`` compiles these plain functions with ``njit(inline='always')``
-and ``scoring_cuda.py`` with ``cuda.jit(device=True)`` (through
+``kernels.py`` compiles these plain functions with ``njit(inline='always')``
+and ``kernels_cuda.py`` with ``cuda.jit(device=True)`` (through
 :func:`compiled`), so a hash, a slot's home or a back-off step cannot come
 out differently on the two devices.  Arithmetic uses explicit ``np.uint64``
 and ``np.float32`` values: the CUDA simulator wraps integer overflow only for
 NumPy integers, and SRILM sums back-off weights in float32.  (Numba's cache
-does not see edits here: the cached kernels of scoring.py inline these, so
-clear ``nlpkit/ngram/__pycache__`` after changing this file.)
+does not see edits here: the cached kernels of kernels.py inline these, so
+clear ``nlpkit/ngram/scoring/__pycache__`` after changing this file.)
 """
 import types
 

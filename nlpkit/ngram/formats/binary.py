@@ -4,7 +4,7 @@ A binary model is one file: the magic ``NLPKITLM``, a little-endian uint32
 format version, a uint32 header length, a JSON header (order, meta, and for
 each array its dtype, shape and byte offset), then the raw arrays, each
 aligned to 64 bytes.  The arrays are the scorer's own (hash tables included,
-see :mod:`nlpkit.ngram.scoring`) plus the vocabulary as ``\\n``-joined UTF-8,
+see :mod:`nlpkit.ngram.scoring.kernels`) plus the vocabulary as ``\\n``-joined UTF-8,
 so loading is a memory map and no table is rebuilt: a model from a 170 MB
 ARPA file loads in a fraction of a second.
 
@@ -20,10 +20,11 @@ import os
 
 import numpy as np
 
-from ..errors import InputFileError, NlpkitError
-from ..text import atomic_write
-from .backoff import BackoffModel
-from .model import NGramScorer, NGramTables
+from ...errors import InputFileError, NlpkitError
+from ...text import atomic_write
+from ..backoff import BackoffModel
+from ..scoring.scorer import NGramScorer
+from ..scoring.tables import NGramTables
 
 MAGIC = b"NLPKITLM"
 VERSION = 1
@@ -80,7 +81,7 @@ def save(model, path) -> None:
         scorer = model if isinstance(model, NGramScorer) else NGramScorer(model)
         save_binary(scorer, path)
     else:
-        from .build import write_arpa
+        from .arpa_srilm import write_arpa
         write_arpa(model.model if isinstance(model, NGramScorer) else model, path)
 
 

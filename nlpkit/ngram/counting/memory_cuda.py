@@ -1,4 +1,4 @@
-"""N-gram counting kernel (CUDA twin of ``counts.count_order_cpu``, same signature).
+"""N-gram counting kernel (CUDA twin of ``memory.count_order_cpu``, same signature).
 
 One global open-addressing table over packed keys ``prefix_row * W + word``:
 each thread inserts the n-grams of its positions with ``atomic.cas`` on the
@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from .. import backend
+from ... import backend
 
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 # numba.cuda, imported on first use; the kernels read it as a module global
@@ -61,7 +61,7 @@ def _kernels():
 
 
 def count_order_cuda(ids, offsets, prev_idx, n, W, n_prev_rows, need_idx=True):
-    """Same contract as :func:`nlpkit.ngram.counts.count_order_cpu`, on the GPU."""
+    """Same contract as :func:`nlpkit.ngram.counting.memory.count_order_cpu`, on the GPU."""
     insert, rows_of = _kernels()
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NlpkitError
-from .backoff import BackoffModel
+from ...errors import NlpkitError
+from ..backoff import BackoffModel
 
 ALWAYS = ("<s>", "</s>", "<unk>")
 

@@ -2,9 +2,9 @@ r"""Read ARPA back-off models (plain or .gz) into a :class:`BackoffModel`, fast.
 
 A plain file is memory-mapped (a .gz one inflated in one call), the lines
 that start a section are found by one parallel scan, and each section is
-parsed by one Numba pass (:mod:`nlpkit.ngram.arpa_kernels`), big sections in
+parsed by one Numba pass (:mod:`nlpkit.ngram.formats.arpa_parse_kernels`), big sections in
 chunks on all threads: no Python work per line.  The file's bytes are let go
-before the hash tables are built (:class:`~nlpkit.ngram.model.NGramTables`).
+before the hash tables are built (:class:`~nlpkit.ngram.scoring.tables.NGramTables`).
 Numbers become the correctly rounded double, then float32, as SRILM parses
 them (SRILM-KATZ.md §8); ``-99`` (and ``-inf``) become ``-inf``.
 
@@ -70,11 +70,11 @@ import zlib
 import numba
 import numpy as np
 
-from ..errors import InputFileError
-from ..text import open_binary
-from . import arpa_kernels as K
-from .backoff import BackoffModel
-from .model import BOS, EOS, UNK, ModelWarning, NGramTables, chunks_on_demand
+from ...errors import InputFileError
+from ...text import open_binary
+from . import arpa_parse_kernels as K
+from ..backoff import BackoffModel
+from ..scoring.tables import BOS, EOS, UNK, ModelWarning, NGramTables, chunks_on_demand
 
 _DATA = re.compile(rb"(?m)^[ \t]*\\data\\[ \t\r]*$")
 _COUNT = re.compile(rb"^\s*ngram\s+(\d+)\s*=\s*(\d+)\s*$")
@@ -93,7 +93,7 @@ def read_arpa(path, *, max_order=None) -> BackoffModel:
 
     ``max_order`` keeps only n-grams up to that order (like ``ngram -order``),
     and ignores the back-off weights of the new highest order.  The returned
-    model also carries its hash tables (used by :class:`~nlpkit.ngram.model.NGramScorer`).
+    model also carries its hash tables (used by :class:`~nlpkit.ngram.scoring.scorer.NGramScorer`).
     """
     path = os.fspath(path)
     return _Parser(path, _read_bytes(path)).run(max_order)

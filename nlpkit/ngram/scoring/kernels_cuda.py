@@ -1,4 +1,4 @@
-"""CUDA twin of the batch scoring kernels in ``scoring.py`` (same tables, same results).
+"""CUDA twin of the batch scoring kernels in ``kernels.py`` (same tables, same results).
 
 One thread scores one sentence (grid-stride loop); ``<s>``/``</s>`` are added
 virtually, and the carried context rows live in a small local array.  The
@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from .. import backend
-from .scoring_math import FNV0, compiled
+from ... import backend
+from .scalar import FNV0, compiled
 
 MAX_ORDER = 16
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it

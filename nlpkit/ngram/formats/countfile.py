@@ -17,12 +17,12 @@ import os
 
 import numpy as np
 
-from ..errors import NlpkitError
-from ..text import atomic_write
-from .arpa_writer import byte_pool
-from .bytes_kernels import assemble_lines, lhash_positions
-from .encode import WordTable, encode_text
-from .ngram_counts import NgramCounts
+from ...errors import NlpkitError
+from ...text import atomic_write
+from ..counting.trie import NgramCounts
+from ..reading.encode import WordTable, encode_text
+from .lhash import lhash_positions
+from .lines import assemble_lines, byte_pool
 
 
 def _child_groups(parent: np.ndarray, n_parents: int):

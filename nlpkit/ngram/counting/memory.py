@@ -1,4 +1,4 @@
-"""N-gram counting kernels (CPU).  The CUDA twin is ``counts_cuda.py``.
+"""N-gram counting kernels (CPU).  The CUDA twin is ``memory_cuda.py``.
 
 N-grams are counted order by order as a trie: an n-gram is the pair
 (row of its (n-1)-gram prefix, last word), packed into one uint64 key
