@@ -31,8 +31,9 @@ PUBLISHED = {"SRILM ngram-count": (6.9, 285, None), "KenLM lmplz": (5.0, 1070, N
 
 NLPKIT = """
 import sys
-from nlpkit.ngram.build import build_model, write_arpa
-write_arpa(build_model(sys.argv[1], 3, n_jobs=2), sys.argv[2])
+from nlpkit.ngram import build
+from nlpkit.ngram.formats.arpa_srilm import write_arpa
+write_arpa(build(sys.argv[1], 3, n_jobs=2), sys.argv[2])
 """
 
 

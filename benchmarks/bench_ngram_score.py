@@ -69,12 +69,13 @@ def big_arpa(cache: Path) -> Path:
     path = cache / "kjv-big.5gram.arpa"
     if path.exists():
         return path
-    from nlpkit.ngram.build import build_model, write_arpa
+    from nlpkit.ngram import build
+    from nlpkit.ngram.formats.arpa_srilm import write_arpa
     from nlpkit.text import iter_lines
     rng = np.random.default_rng(0)
     lines = list(iter_lines(KJV / "train.txt.gz"))
     shuffled = [" ".join(rng.permutation(s.split())) for s in lines]
-    model = build_model(lines + shuffled, 5, gt_min=1)
+    model = build(lines + shuffled, 5, gt_min=1)
     write_arpa(model, path)
     return path
 

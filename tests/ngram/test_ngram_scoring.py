@@ -94,10 +94,11 @@ def test_toy_vectors_from_readme(data_dir):
 
 
 def test_models_written_by_nlpkit_load_in_kenlm(tmp_path, kjv, test_lines):
-    from nlpkit.ngram.build import build_model, write_arpa
+    from nlpkit.ngram import build
+    from nlpkit.ngram.formats.arpa_srilm import write_arpa
     train = [line for i, line in enumerate(test_lines) if i % 3]
     for order, unk in ((2, False), (3, True), (5, False)):
-        model = build_model(train, order, unk=unk)
+        model = build(train, order, unk=unk)
         path = tmp_path / f"m{order}.arpa"
         write_arpa(model, path)
         ours = NGramScorer(model)

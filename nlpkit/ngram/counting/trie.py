@@ -10,14 +10,16 @@ Word ids index ``vocab``; ids 0-3 are SRILM's specials
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ... import backend
+from ...errors import NlpkitError
+from ..reading.encode import SRILM_SPECIALS, WordTable, encode_text
 from .memory import count_order_cpu
 from .memory_cuda import count_order_cuda
-from ..reading.encode import SRILM_SPECIALS
 
 
 @dataclass
@@ -74,3 +76,21 @@ def count_ids(ids, offsets, order, n_words, *, device=None, n_jobs=None):
             counts.append(count)
             prev_idx, n_prev = cur_idx, ctx.shape[0]
     return ctxs, words, counts
+
+
+def count_text(source, order, *, vocab=None, device=None, n_jobs=None, progress=None):
+    """The :class:`NgramCounts` of ``source`` read as SRILM reads text; ``vocab`` (a word
+    list) closes the vocabulary.  ``progress(nbytes)`` is called as input is read."""
+    table = WordTable()
+    closed = vocab is not None
+    for w in vocab or ():
+        table.add(w)
+    ids, offsets = encode_text(source, table, closed=closed, progress=progress)
+    label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the corpus"
+    if offsets.shape[0] < 2:
+        raise NlpkitError(f"{label}: the corpus is empty (no line holds a word)")
+    words = table.words()
+    ctx, word, count = count_ids(ids, offsets, order, len(words), device=device, n_jobs=n_jobs)
+    return NgramCounts(words, ctx, word, count, closed_vocab=closed,
+                       meta={"source": label, "sentences": int(offsets.shape[0] - 1),
+                             "tokens": int(ids.shape[0])})

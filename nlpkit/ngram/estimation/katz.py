@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import backend
 from ...errors import NlpkitError
 from . import katz_kernels as kk
 from ..backoff import BackoffModel
@@ -217,6 +218,27 @@ def estimate(counts: NgramCounts, *, gt_min=None, gt_max=None, unk: bool = False
     return _to_model(counts, rows, lp, stored, node, bow,
                      meta={"smoothing": "katz", "gt_min": gmin, "gt_max": gmax, "unk": unk,
                            "fixups": int(n_fixed)})
+
+
+def estimate_from(counts, order: int, *, vocab=None, gt_min=None, gt_max=None, unk=False,
+                  n_jobs=None) -> BackoffModel:
+    """The Katz model of order ``order`` from ``counts``: an :class:`NgramCounts` (of that
+    order or higher) or the path of an SRILM count file, read with the closed vocabulary
+    ``vocab`` (a word list) if given (``ngram-count -read COUNTS [-vocab V]``)."""
+    if not isinstance(counts, NgramCounts):
+        from ..formats.countfile import read_counts
+        counts = read_counts(counts, order=order, vocab_words=vocab)
+    elif counts.order < order:
+        raise NlpkitError(f"the counts go up to order {counts.order}; cannot build order {order}")
+    if counts.order > order:
+        counts = NgramCounts(counts.vocab, counts.ctx[:order], counts.word[:order],
+                             counts.count[:order], counts.closed_vocab, dict(counts.meta))
+    with backend.threads(n_jobs):
+        model = estimate(counts, gt_min=gt_min, gt_max=gt_max, unk=unk)
+    model.meta.update({k: v for k, v in counts.meta.items()
+                       if k in ("source", "sentences", "tokens")})
+    model.meta["order"] = order
+    return model
 
 
 def _skipped_contexts(rows: _Rows, nonevent) -> np.ndarray:

@@ -80,9 +80,19 @@ def save(model, path) -> None:
     if kind == "binary":
         scorer = model if isinstance(model, NGramScorer) else NGramScorer(model)
         save_binary(scorer, path)
+        return
+    save_arpa(model.model if isinstance(model, NGramScorer) else model, path)
+
+
+def save_arpa(model: BackoffModel, path) -> None:
+    """Write ``model`` as ARPA text (``.gz`` by name), laid out as its peer prints it:
+    lmplz's way for a Kneser-Ney model built by nlpkit, SRILM's way otherwise."""
+    if model.meta.get("smoothing") == "kn":
+        from .arpa_lmplz import write_arpa_lmplz
+        write_arpa_lmplz(model, path)
     else:
         from .arpa_srilm import write_arpa
-        write_arpa(model.model if isinstance(model, NGramScorer) else model, path)
+        write_arpa(model, path)
 
 
 def save_binary(scorer: NGramScorer, path) -> None:
@@ -149,4 +159,4 @@ def _jsonable(v) -> bool:
         return False
 
 
-__all__ = ["load", "save", "load_binary", "save_binary", "model_kind", "SUFFIX", "BackoffModel"]
+__all__ = ["load", "save", "save_arpa", "load_binary", "save_binary", "model_kind", "SUFFIX", "BackoffModel"]
