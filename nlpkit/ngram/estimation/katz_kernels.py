@@ -1,12 +1,21 @@
 """Kernels of SRILM's Good-Turing/Katz estimator (see ``katz.py`` and SRILM-KATZ.md §4-6).
 
-All orders share flat arrays indexed by a global row id (unigrams first, then
-bigrams, …): ``ctx`` (row of the prefix, -1 for unigrams), ``word``, ``suf``
-(row of the suffix, the n-gram without its first word; -1 for unigrams or
-when absent), ``lp``/``stored`` (the float32 log10 probability and whether
-SRILM would store one), ``node``/``bow`` (whether a back-off context node
-exists for the row, and its float32 weight).  Suffix rows are found once
-through an open-addressing table over ``(ctx + 1) * W + word``.
+They walk one order's rows in the counting layout (:mod:`.joins`): the followers
+of each context are one contiguous group, visited in the order of their first
+occurrence in the corpus, the order SRILM's sums run in (SRILM-KATZ.md §9.3).
+
+SRILM's ``wordProbBO`` (the back-off probability of ``w`` after ``h``) is carried
+from order to order instead of being looked up: every row ``x = h w`` gets
+
+* ``lpeff``: the probability stored for the longest suffix of ``x`` that has one,
+* ``acc``: the float32 sum of the back-off weights of the contexts between it
+  and ``h`` (in increasing length, as SRILM adds them),
+
+so that ``bo(w | h) = lpeff + acc`` (-inf when ``lpeff`` is), and a row of the
+next order whose suffix is ``x`` finds its back-off term by one join
+(:func:`.joins.suffix_join`).  A row with a probability of its own has
+``(lpeff, acc) = (lp, 0)``; one without takes its suffix's ``lpeff`` and adds
+``bow(h)`` to its suffix's ``acc``.
 
 The arithmetic is SRILM's: ``P(x) = exp(x * M_LN10)`` and ``L(p) = log10(p)``
 as scalar libm calls (Numba calls glibc's ``exp``/``log10``; verified to give
@@ -17,11 +26,12 @@ import math
 import numba
 import numpy as np
 
+from .joins import cmp_cols
+
 M_LN10 = 2.30258509299404568402
 EPS = 3e-6
-EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 NEG_INF = np.float32(-np.inf)
+NOT_STORED = np.float32(np.nan)  # lp of a row SRILM stores no probability for
 
 
 @numba.njit(cache=True, inline="always")
@@ -37,53 +47,6 @@ def _L(p):
 
 
 @numba.njit(cache=True, inline="always")
-def _key(ctx, w, W):
-    return np.uint64(ctx + 1) * np.uint64(W) + np.uint64(w)
-
-
-@numba.njit(cache=True)
-def link_suffixes(ctx, word, W):
-    """``suf[r]``: row of n-gram ``r`` without its first word (-1 for unigrams or
-    when absent).  Rows must be ordered by length.  One open-addressing table
-    maps ``(ctx + 1) * W + word`` to its row."""
-    R = ctx.shape[0]
-    n_slots = 16
-    shift = 60
-    while n_slots < 2 * R + 2:
-        n_slots *= 2
-        shift -= 1
-    mask = n_slots - 1
-    keys = np.full(n_slots, EMPTY, dtype=np.uint64)
-    rows = np.empty(n_slots, dtype=np.int64)
-    for r in range(R):
-        key = _key(ctx[r], word[r], W)
-        i = np.int64((key * _GOLDEN) >> np.uint64(shift))
-        while keys[i] != EMPTY:
-            i = (i + 1) & mask
-        keys[i] = key
-        rows[i] = r
-    suf = np.full(R, -1, dtype=np.int32)
-    for r in range(R):
-        c = ctx[r]
-        if c < 0:
-            continue
-        s = -1 if ctx[c] < 0 else suf[c]  # the suffix's prefix: root for bigrams
-        if ctx[c] >= 0 and s < 0:
-            continue
-        key = _key(s, word[r], W)
-        i = np.int64((key * _GOLDEN) >> np.uint64(shift))
-        while True:
-            k = keys[i]
-            if k == key:
-                suf[r] = rows[i]
-                break
-            if k == EMPTY:
-                break
-            i = (i + 1) & mask
-    return suf
-
-
-@numba.njit(cache=True, inline="always")
 def _discount(c, gtmin, K, disc):
     if c <= 0:
         return 1.0
@@ -94,61 +57,171 @@ def _discount(c, gtmin, K, disc):
     return disc[c]
 
 
-@numba.njit(parallel=True, cache=True)
-def order_probs(perm, gstart, gskip, n, count, word, nonevent, unk_id, nodisc, gtmin, K, disc, V,
-                lp, stored):
-    """Discounted probabilities of the followers of each context (SRILM-KATZ.md §4.2-3).
+@numba.njit(cache=True, inline="always")
+def group_probs(idx, m, count, word, n, nonevent, unk_id, nodisc, gtmin, K, disc, V, lp):
+    """Discounted probabilities of one context's followers ``idx[:m]`` (rows, in
+    first-occurrence order), SRILM-KATZ.md §4.2-3, into ``lp`` (NaN stays where
+    nothing is stored)."""
+    total = 0.0
+    obs = 0
+    for q in range(m):
+        r = idx[q]
+        if not nonevent[word[r]] and count[r] > 0:
+            total += count[r]
+            obs += 1
+    if total == 0.0:
+        return
+    while True:
+        tp = 0.0
+        for q in range(m):
+            r = idx[q]
+            c = count[r]
+            w = word[r]
+            if c <= 0:
+                continue
+            if nonevent[w]:
+                if n > 1 or w == unk_id:
+                    continue
+                lp[r] = NEG_INF
+                continue
+            d = 1.0 if nodisc else _discount(c, gtmin, K, disc)
+            if d == 0.0:
+                continue
+            p = (d * c) / total
+            lp[r] = np.float32(_L(p))
+            tp += p
+        if (not nodisc) and obs < V and tp > 1.0 - EPS:
+            total += 1.0
+        else:
+            break
 
-    Group ``g`` is the followers ``perm[gstart[g]:gstart[g+1]]`` of one context,
-    in first-occurrence order; ``gskip[g]`` marks contexts SRILM skips.
-    """
-    for g in numba.prange(gstart.shape[0] - 1):
-        if gskip[g]:
-            continue
-        a = gstart[g]
-        b = gstart[g + 1]
-        total = 0.0
-        obs = 0
-        for q in range(a, b):
-            r = perm[q]
-            if not nonevent[word[r]] and count[r] > 0:
-                total += count[r]
-                obs += 1
-        if total == 0.0:
-            continue
-        while True:
-            tp = 0.0
-            for q in range(a, b):
-                r = perm[q]
-                c = count[r]
-                w = word[r]
-                if c <= 0:
-                    continue
-                if nonevent[w]:
-                    if n > 1 or w == unk_id:
-                        continue
-                    lp[r] = NEG_INF
-                    stored[r] = True
-                    continue
-                d = 1.0 if nodisc else _discount(c, gtmin, K, disc)
-                if d == 0.0:
-                    continue
-                p = (d * c) / total
-                lp[r] = np.float32(_L(p))
-                stored[r] = True
-                tp += p
-            if (not nodisc) and obs < V and tp > 1.0 - EPS:
-                total += 1.0
-            else:
-                break
+
+@numba.njit(cache=True, inline="always")
+def group_bow(idx, m, lp, lower):
+    """SRILM's computeBOW for one context whose stored followers are among ``idx[:m]``
+    (first-occurrence order); ``lower[r]`` = bo(w | suffix of the context) of row r.
+    May scale the followers' ``lp`` (when the lower order leaves no mass).  Returns
+    the float32 back-off weight."""
+    num = 1.0
+    den = 1.0
+    for q in range(m):
+        r = idx[q]
+        if lp[r] == lp[r]:  # stored
+            num -= _P(lp[r])
+            den -= _P(lower[r])
+    if abs(num) < EPS:
+        num = 0.0
+    if abs(den) < EPS:
+        den = 0.0
+    if den < EPS and num > EPS:
+        s = np.float32(-_L(1.0 - num))
+        for q in range(m):
+            r = idx[q]
+            if lp[r] == lp[r]:
+                lp[r] = np.float32(lp[r] + s)
+        return np.float32(0.0)
+    if num < 0.0:
+        return NEG_INF
+    if den <= 0.0:
+        return NEG_INF if num > EPS else np.float32(0.0)
+    if num < EPS and den < EPS:
+        return np.float32(0.0)
+    return np.float32(_L(num) - _L(den))
+
+
+@numba.njit(cache=True, inline="always")
+def _by_first(first, lo, hi, idx):
+    """``idx[:hi-lo]`` = rows ``lo..hi-1`` in order of first occurrence."""
+    m = hi - lo
+    if m > 48:
+        order = np.argsort(first[lo:hi])
+        for q in range(m):
+            idx[q] = lo + order[q]
+        return
+    for q in range(m):
+        v = lo + q
+        key = first[v]
+        b = q - 1
+        while b >= 0 and first[idx[b]] > key:
+            idx[b + 1] = idx[b]
+            b -= 1
+        idx[b + 1] = v
 
 
 @numba.njit(cache=True)
-def distribute_leftover(rows, word, nonevent, lp, stored, V):
+def order_groups(words, count, first, lo, hi, n, lower_lq, lower_lpeff, lower_acc, nonevent,
+                 unk_id, eos_id, skip_unk, nodisc, gtmin, K, disc, V, lp, y_lq, y_lpeff, y_acc,
+                 need_y, bow_row, bow_val, idx):
+    """Estimate the complete groups of order-``n`` rows ``lo..hi-1`` (rctx columns).
+
+    ``lower_*[r]`` describe the row's suffix ``w2 … wn`` (its ``bo`` value, ``lpeff``
+    and ``acc``).  Writes each row's ``lp`` (NaN: not stored) and, with ``need_y``,
+    the row's own ``y_lq``/``y_lpeff``/``y_acc`` for the next order.  For every
+    context with a stored follower (a context node, SRILM-KATZ.md §5), appends its
+    first row to ``bow_row`` and its back-off weight to ``bow_val``; returns how many.
+    """
+    nb = 0
+    ctx_cols = n - 1
+    wcol = n - 1
+    word = words[:, wcol]
+    i = lo
+    while i < hi:
+        j = i + 1
+        while j < hi and cmp_cols(words, i, words, j, ctx_cols) == 0:
+            j += 1
+        m = j - i
+        for r in range(i, j):
+            lp[r] = NOT_STORED
+        skip = words[i, 0] == eos_id  # the context ends in </s>
+        if skip_unk:
+            for c in range(ctx_cols):
+                if words[i, c] == unk_id:
+                    skip = True
+        _by_first(first, i, j, idx)
+        if not skip:
+            group_probs(idx, m, count, word, n, nonevent, unk_id, nodisc, gtmin, K, disc, V, lp)
+        stored_any = False
+        for r in range(i, j):
+            if lp[r] == lp[r]:
+                stored_any = True
+                break
+        bow = np.float32(0.0)
+        if stored_any:
+            bow = group_bow(idx, m, lp, lower_lq)
+            bow_row[nb] = i
+            bow_val[nb] = bow
+            nb += 1
+        if need_y:
+            for r in range(i, j):
+                v = lp[r]
+                if v == v:
+                    y_lpeff[r] = v
+                    y_acc[r] = np.float32(0.0)
+                    y_lq[r] = v
+                else:
+                    e = lower_lpeff[r]
+                    a = np.float32(lower_acc[r] + bow)
+                    y_lpeff[r] = e
+                    y_acc[r] = a
+                    y_lq[r] = NEG_INF if e == NEG_INF else np.float32(e + a)
+        i = j
+    return nb
+
+
+@numba.njit(cache=True)
+def unigram_probs(idx, count, word, nonevent, unk_id, nodisc, gtmin, K, disc, V, lp):
+    """The unigram group (rows ``idx`` in SRILM's order) with the leftover mass spread
+    (SRILM-KATZ.md §4, §5 distributeProb)."""
+    group_probs(idx, idx.shape[0], count, word, 1, nonevent, unk_id, nodisc, gtmin, K, disc, V,
+                lp)
+
+
+@numba.njit(cache=True)
+def distribute_leftover(rows, word, nonevent, lp, V):
     """Spread the unigram mass left over by discounting (SRILM-KATZ.md §5, distributeProb)."""
     num = 1.0
     for r in rows:
-        if stored[r]:
+        if lp[r] == lp[r]:
             num -= _P(lp[r])
     if abs(num) < EPS:
         num = 0.0
@@ -156,14 +229,13 @@ def distribute_leftover(rows, word, nonevent, lp, stored, V):
         return
     nz = 0
     for r in rows:
-        if not nonevent[word[r]] and (not stored[r] or lp[r] == NEG_INF):
+        if not nonevent[word[r]] and (lp[r] != lp[r] or lp[r] == NEG_INF):
             nz += 1
     if nz > 0:
         val = np.float32(_L(num / nz))
         for r in rows:
-            if not nonevent[word[r]] and (not stored[r] or lp[r] == NEG_INF):
+            if not nonevent[word[r]] and (lp[r] != lp[r] or lp[r] == NEG_INF):
                 lp[r] = val
-                stored[r] = True
     else:
         for r in rows:
             if not nonevent[word[r]]:
@@ -171,139 +243,6 @@ def distribute_leftover(rows, word, nonevent, lp, stored, V):
 
 
 @numba.njit(cache=True)
-def backoff_prob(r, k, ctx, suf, lp, stored, node, bow, chain):
-    """SRILM's wordProbBO for the n-gram row ``r`` = (h, w): log10 p(w | last ``k`` words of h).
-
-    Walks the suffix chain of ``r``: ``g_j`` = (last ``j`` words of h, w) is
-    ``suf`` applied ``len(r) - 1 - j`` times, and the context node of
-    suffix_j(h) is ``ctx[g_j]``; no hash lookups are needed.  ``chain`` is
-    scratch space of at least the model's order.
-    """
-    L = 0
-    g = r
-    while ctx[g] >= 0:
-        L += 1
-        g = ctx[g]
-    chain[L] = r  # chain[j] = g_j
-    for j in range(L, 0, -1):
-        chain[j - 1] = suf[chain[j]] if chain[j] >= 0 else -1
-    u = chain[0]
-    logp = lp[u] if (u >= 0 and stored[u]) else NEG_INF
-    acc = np.float32(0.0)
-    for j in range(1, k + 1):
-        gj = chain[j]
-        if gj < 0:
-            break
-        nr = ctx[gj]
-        if not node[nr]:
-            break
-        acc = np.float32(acc + bow[nr])
-        if stored[gj]:
-            logp = lp[gj]
-            acc = np.float32(0.0)
-    if logp == NEG_INF:
-        return NEG_INF
-    return np.float32(logp + acc)
-
-
-@numba.njit(parallel=True, cache=True)
-def order_bows(perm, gstart, gctx, m, lo, hi, ctx, suf, lp, stored, node, bow):
-    """Context nodes for the order-``m`` contexts of the stored rows ``lo..hi-1``
-    (and their suffixes), then their back-off weights (SRILM computeBOW).
-
-    The sums are sequential subtractions in first-occurrence order, as SRILM's.
-    """
-    _mark_nodes(lo, hi, ctx, suf, stored, node)
-    for g in numba.prange(gstart.shape[0] - 1):
-        h = gctx[g]
-        if not node[h]:
-            continue
-        num = 1.0
-        den = 1.0
-        a = gstart[g]
-        b = gstart[g + 1]
-        chain = np.empty(m + 2, dtype=np.int64)
-        for q in range(a, b):
-            r = perm[q]
-            if not stored[r]:
-                continue
-            num -= _P(lp[r])
-            den -= _P(backoff_prob(r, m - 1, ctx, suf, lp, stored, node, bow, chain))
-        if abs(num) < EPS:
-            num = 0.0
-        if abs(den) < EPS:
-            den = 0.0
-        if den < EPS and num > EPS:
-            s = np.float32(-_L(1.0 - num))
-            for q in range(a, b):
-                r = perm[q]
-                if stored[r]:
-                    lp[r] = np.float32(lp[r] + s)
-            bow[h] = 0.0
-        elif num < 0.0:
-            bow[h] = NEG_INF
-        elif den <= 0.0:
-            bow[h] = NEG_INF if num > EPS else np.float32(0.0)
-        elif num < EPS and den < EPS:
-            bow[h] = 0.0
-        else:
-            bow[h] = np.float32(_L(num) - _L(den))
-
-
-@numba.njit(cache=True)
-def _mark_nodes(lo, hi, ctx, suf, stored, node):
-    """Context nodes for the contexts of the stored rows ``lo..hi-1``, then for
-    the suffixes of every node (rows are ordered by length, so walk down)."""
-    for r in range(lo, hi):
-        if stored[r] and ctx[r] >= 0:
-            node[ctx[r]] = True
-    for h in range(lo - 1, -1, -1):
-        if node[h] and suf[h] >= 0:
-            node[suf[h]] = True
-
-
-@numba.njit(cache=True)
-def group_by(keys, n_keys):
-    """Stable counting sort: ``perm`` groups positions by key, ``start[k]`` where key k begins."""
-    start = np.zeros(n_keys + 1, dtype=np.int64)
-    for i in range(keys.shape[0]):
-        start[keys[i] + 1] += 1
-    for k in range(n_keys):
-        start[k + 1] += start[k]
-    fill = start[:-1].copy()
-    perm = np.empty(keys.shape[0], dtype=np.int64)
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        perm[fill[k]] = i
-        fill[k] += 1
-    return perm, start
-
-
-@numba.njit(cache=True)
-def fixup(ctx, suf, rorder, max_order, lp, stored, node, bow):
-    """SRILM fixupProbs: store the missing prefixes of context nodes (SRILM-KATZ.md §6).
-
-    Returns the number of probabilities added.
-    """
-    R = ctx.shape[0]
-    missing = np.zeros(R, dtype=np.bool_)
-    for h in range(R):
-        if node[h] and rorder[h] < max_order:
-            g = h
-            while g >= 0 and not stored[g]:
-                missing[g] = True
-                g = ctx[g]
-    added = 0
-    chain = np.empty(max_order + 1, dtype=np.int64)
-    for r in range(R):  # rows are ordered by length: shorter n-grams are fixed first
-        if not missing[r]:
-            continue
-        k = rorder[r] - 1
-        lp[r] = backoff_prob(r, k, ctx, suf, lp, stored, node, bow, chain)
-        stored[r] = True
-        added += 1
-        h = ctx[r]  # the prefix becomes a context node (bow 0), and its suffixes
-        while h >= 0:
-            node[h] = True
-            h = suf[h]
-    return added
+def log10_of(x):
+    """float32 log10 of a float64 as SRILM rounds it (for tests)."""
+    return np.float32(_L(x))

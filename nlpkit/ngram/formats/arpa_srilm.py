@@ -19,14 +19,48 @@ import numpy as np
 from ...text import atomic_write
 from ..backoff import BackoffModel
 from .lines import assemble_lines, byte_pool, dedupe_u32
+from .numfmt import PRINTF_G, spell
 
 
 def _format_numbers(values: np.ndarray):
-    """Float32 values → (the ``%.7g`` byte pool of the distinct ones, index of each value)."""
+    """Float32 values -> (the ``%.7g`` byte pool of the distinct ones, index of each value);
+    -inf is spelled ``-99``, as SRILM prints log10(0)."""
     uniq, inv = dedupe_u32(np.ascontiguousarray(values, dtype=np.float32).view(np.uint32))
-    floats = uniq.view(np.float32).astype(np.float64).tolist()
-    strs = [b"-99" if v == -np.inf else (b"%.7g" % v) for v in floats]
-    return byte_pool(strs), inv
+    pool, off = spell(uniq.view(np.float32), PRINTF_G, 7, special=_special)
+    return (pool, off), inv
+
+
+def _special(v):
+    return "-99" if v == -np.inf else "%.7g" % v
+
+
+def section_lines(words, lp, bow, wpool, woff) -> bytes:
+    """The lines of one block: ``words`` (rows × n, natural order) index the word pool,
+    ``lp`` the log10 probabilities, ``bow`` the back-off weights (NaN: no field)."""
+    if words.shape[0] == 0:
+        return b""
+    has = bow == bow
+    (numpool, numoff), inv = _format_numbers(np.concatenate([lp, bow[has]]))
+    rows = lp.shape[0]
+    bow_idx = np.full(rows, -1, dtype=np.int64)
+    bow_idx[has] = inv[rows:]
+    out = assemble_lines(np.ascontiguousarray(words, dtype=np.int32),
+                         np.ascontiguousarray(inv[:rows]), bow_idx, wpool, woff, numpool,
+                         numoff, False)
+    return out.data
+
+
+def write_sections(path, counts, sections, wpool, woff) -> None:
+    """Write an ARPA file as SRILM prints it from ``sections``: per order ``(n, blocks)``
+    with blocks ``(words, lp, bow)`` in SRILM's line order (atomic; ``.gz`` by name)."""
+    header = b"".join(b"ngram %d=%d\n" % (n, c) for n, c in enumerate(counts, 1))
+    with atomic_write(path, "wb") as fh:
+        fh.write(b"\n\\data\\\n" + header)
+        for n, blocks in sections:
+            fh.write(b"\n\\%d-grams:\n" % n)
+            for words, lp, bow in blocks:
+                fh.write(section_lines(words, lp, bow, wpool, woff))
+        fh.write(b"\n\\end\\\n")
 
 
 def arpa_order(words: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -47,39 +81,20 @@ def arpa_order(words: np.ndarray, rank: np.ndarray) -> np.ndarray:
     return np.lexsort(cols[::-1])  # lexsort: the last key is the primary one
 
 
-def arpa_bytes(model: BackoffModel) -> list[bytes]:
-    """The ARPA file as a list of byte chunks."""
+def model_sections(model: BackoffModel):
+    """A :class:`BackoffModel`'s lines in SRILM's order, as :func:`write_sections` takes them."""
     enc = [w.encode("utf-8", "surrogateescape") for w in model.vocab]
     rank = np.empty(len(enc), dtype=np.int64)
     rank[sorted(range(len(enc)), key=enc.__getitem__)] = np.arange(len(enc))
-    wpool, woff = byte_pool(enc)
-    counts = model.counts()
-    header = b"".join(b"ngram %d=%d\n" % (n, c) for n, c in enumerate(counts, 1))
-    chunks = [b"\n\\data\\\n" + header]
     for k in range(model.order):
         words = model.ngrams[k]
-        chunks.append(b"\n\\%d-grams:\n" % (k + 1))
-        if words.shape[0] == 0:
-            continue
-        order = arpa_order(words, rank)
-        words = np.ascontiguousarray(words[order])
+        order = arpa_order(words, rank) if words.shape[0] else np.zeros(0, np.int64)
         hb = model.has_backoff[k][order]
-        lp = model.logprob[k][order]
-        bo = model.backoff[k][order]
-        (numpool, numoff), inv = _format_numbers(np.concatenate([lp, bo[hb]]))
-        prob_idx = inv[:lp.shape[0]]
-        bow_idx = np.full(lp.shape[0], -1, dtype=np.int64)
-        bow_idx[hb] = inv[lp.shape[0]:]
-        out = assemble_lines(words, np.ascontiguousarray(prob_idx), bow_idx, wpool, woff,
-                             numpool, numoff, False)
-        chunks.append(out.tobytes())
-    chunks.append(b"\n\\end\\\n")
-    return chunks
+        bow = np.where(hb, model.backoff[k][order], np.float32(np.nan)).astype(np.float32)
+        yield k + 1, [(words[order], model.logprob[k][order], bow)]
 
 
 def write_arpa(model: BackoffModel, path) -> None:
     """Write ``model`` to ``path`` (``.gz`` by name; ``-`` for stdout), atomically."""
-    chunks = arpa_bytes(model)
-    with atomic_write(path, "wb") as fh:
-        for c in chunks:
-            fh.write(c)
+    wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in model.vocab])
+    write_sections(path, model.counts(), model_sections(model), wpool, woff)

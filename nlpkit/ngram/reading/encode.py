@@ -67,6 +67,12 @@ class WordTable:
             new[:self.pool.shape[0]] = self.pool
             self.pool = new
 
+    def grow_for(self, block, pos):
+        """Room for the line of ``block`` that starts at ``pos`` (the kernel stopped there)."""
+        end = block.find(b"\n", pos)
+        ln = (len(block) if end < 0 else end) - pos
+        self.reserve(max(1024, len(self), ln // 2 + 2), max(1 << 16, ln, self.pool.shape[0]))
+
     def words(self) -> list[str]:
         """The words in id order, decoded (bytes that are not UTF-8 survive as surrogates)."""
         n = len(self)
@@ -74,6 +80,28 @@ class WordTable:
         off, ln = self.woff[:n], self.wlen[:n]
         return [raw[o:o + k].decode("utf-8", "surrogateescape")
                 for o, k in zip(off.tolist(), ln.tolist())]
+
+
+def byte_order(words) -> np.ndarray:
+    """Indices of ``words`` in byte-wise order of their UTF-8 bytes (C's ``strcmp``
+    order, which SRILM prints ARPA files in): NumPy sorts a fixed-width prefix of each
+    word, then words that share the whole prefix are put in order in Python."""
+    enc = [w.encode("utf-8", "surrogateescape") for w in words]
+    if not enc:
+        return np.zeros(0, np.int64)
+    width = 24
+    keys = np.array(enc, dtype=f"S{width}")  # (truncated; trailing NULs count as padding)
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    same = np.flatnonzero(sk[1:] == sk[:-1])
+    if same.size:  # runs of equal prefixes: order them by their whole bytes
+        starts = same[np.r_[True, np.diff(same) > 1]]
+        for s in starts.tolist():
+            e = s + 1
+            while e < sk.shape[0] and sk[e] == sk[s]:
+                e += 1
+            order[s:e] = sorted(order[s:e].tolist(), key=enc.__getitem__)
+    return order.astype(np.int64)
 
 
 def _blocks(source):
@@ -124,9 +152,21 @@ def encode_text(source, table: WordTable, *, closed=False, progress=None, count_
     ``count_file``: ``source`` is an SRILM count file; returns ``(ids, offsets, counts)``
     with one n-gram per "sentence" and no ``<s>``/``</s>`` added.
     """
+    parts = list(iter_encoded(source, table, closed=closed, progress=progress,
+                              count_file=count_file))
+    ids, offsets = _joined(parts)
+    if count_file:
+        return ids, offsets, (np.concatenate([p[2] for p in parts]) if parts
+                              else np.zeros(0, np.int64))
+    return ids, offsets
+
+
+def iter_encoded(source, table: WordTable, *, closed=False, progress=None, count_file=False):
+    """Blocks ``(ids, offsets)`` (offsets from 0 within the block; with ``count_file``
+    also the counts) of ``source`` read as SRILM reads text; see :func:`encode_text`."""
     if isinstance(source, (bytes, bytearray)):
         raise NlpkitError("source must be a path, '-' or an iterable of sentences, not bytes")
-    id_parts, off_parts, cnt_parts, base, lines_before = [], [], [], 0, 0
+    lines_before = 0
     for block in _blocks(source):
         buf = np.frombuffer(block, dtype=np.uint8)
         n_lines = block.count(b"\n") + 1
@@ -145,21 +185,28 @@ def encode_text(source, table: WordTable, *, closed=False, progress=None, count_
                 lineno = lines_before + block.count(b"\n", 0, pos) + 1
                 text = block[pos:block.find(b"\n", pos)].decode("utf-8", "replace")[:60]
                 raise InputFileError(source, f"expected 'words<TAB>count', got {text!r}", lineno)
-            end = block.find(b"\n", pos)
-            ln = (len(block) if end < 0 else end) - pos
-            table.reserve(max(1024, len(table), ln // 2 + 2), max(1 << 16, ln, table.pool.shape[0]))
-        id_parts.append(out[:n_out].copy() if n_out < out.shape[0] // 2 else out[:n_out])
-        off_parts.append(offsets[1:n_sent + 1] + base)
-        cnt_parts.append(counts[:n_sent])
-        base += n_out
+            table.grow_for(block, pos)
         lines_before += block.count(b"\n") if count_file else 0
         if progress is not None:
             progress(len(block))
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32)
-    offsets = np.concatenate([np.zeros(1, np.int64)] + off_parts)
-    if count_file:
-        return ids, offsets, np.concatenate(cnt_parts) if cnt_parts else np.zeros(0, np.int64)
-    return ids, offsets
+        if n_sent:
+            ids = out[:n_out].copy() if n_out < out.shape[0] // 2 else out[:n_out]
+            if count_file:
+                yield ids, offsets[:n_sent + 1], counts[:n_sent]
+            else:
+                yield ids, offsets[:n_sent + 1]
+
+
+def _joined(parts):
+    """One ``(ids, offsets)`` from blocks."""
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1]
+    ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
+    offs, base = [np.zeros(1, np.int64)], 0
+    for p in parts:
+        offs.append(p[1][1:] + base)
+        base += p[0].shape[0]
+    return ids, np.concatenate(offs)
 
 
 def encode_lmplz(source, table: WordTable, *, skip_specials=False, progress=None):
@@ -172,11 +219,20 @@ def encode_lmplz(source, table: WordTable, *, skip_specials=False, progress=None
     ``<s>``, ``</s>`` or ``<unk>`` is an error, or dropped with ``skip_specials``.
     ``words`` is the number of tokens read (lmplz's token count).
     """
+    parts = list(iter_encoded_lmplz(source, table, skip_specials=skip_specials,
+                                    progress=progress))
+    ids, offsets = _joined(parts)
+    return ids, offsets, sum(p[2] for p in parts)
+
+
+def iter_encoded_lmplz(source, table: WordTable, *, skip_specials=False, progress=None):
+    """Blocks ``(ids, offsets, words read)`` of ``source`` read as lmplz reads it; see
+    :func:`encode_lmplz`."""
     if isinstance(source, (bytes, bytearray)):
         raise NlpkitError("source must be a path, '-' or an iterable of sentences, not bytes")
     if tuple(table.words()[:3]) != LMPLZ_SPECIALS:
         raise ValueError("the word table must start with <unk>, <s>, </s>")
-    id_parts, off_parts, base, lines_before, n_eos = [], [], 0, 0, 0
+    lines_before = 0
     for block in _blocks(source):
         buf = np.frombuffer(block, dtype=np.uint8)
         n_lf = block.count(b"\n")
@@ -193,19 +249,13 @@ def encode_lmplz(source, table: WordTable, *, skip_specials=False, progress=None
                 break
             if status == bk.SPECIAL:
                 _refuse_special(source, block, pos, lines_before)
-            end = block.find(b"\n", pos)
-            ln = (len(block) if end < 0 else end) - pos
-            table.reserve(max(1024, len(table), ln // 2 + 2), max(1 << 16, ln, table.pool.shape[0]))
-        id_parts.append(out[:n_out].copy() if n_out < out.shape[0] // 2 else out[:n_out])
-        off_parts.append(offsets[1:n_sent + 1] + base)
-        base += n_out
+            table.grow_for(block, pos)
         lines_before += n_lf
-        n_eos += n_lf
         if progress is not None:
             progress(len(block))
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32)
-    offsets = np.concatenate([np.zeros(1, np.int64)] + off_parts)
-    return ids, offsets, int(ids.shape[0] - (offsets.shape[0] - 1) - n_eos)
+        if n_sent:
+            ids = out[:n_out].copy() if n_out < out.shape[0] // 2 else out[:n_out]
+            yield ids, offsets[:n_sent + 1], int(n_out - n_sent - n_lf)
 
 
 def _refuse_special(source, block, pos, lines_before):

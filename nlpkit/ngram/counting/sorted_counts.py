@@ -1,0 +1,87 @@
+"""A corpus's n-gram counts as sorted tables: chunks counted in memory, runs merged.
+
+The encoded corpus arrives as chunks (word ids already in the output's id order,
+sentence offsets, the chunk's global position).  Each chunk is counted by
+:func:`.chunk.count_chunk`; its rows of order n are one sorted run.  With one
+chunk the runs are the result; with several, each order's runs are merged
+(equal n-grams summed, first positions the earliest) into one table, in memory
+or in files as the memory plan says.  Unigrams stay dense arrays indexed by id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .chunk import RCTX, count_chunk
+from .merge import merge_tables
+from .runs import Table, TableWriter, table_from_arrays
+
+COLUMNS = ("words", "count", "first")
+
+
+@dataclass
+class SortedCounts:
+    """Unigram counts and first positions by id (first -1: never seen), and for orders
+    2..N a :class:`Table` of ``words`` (rows × n), ``count``, ``first`` sorted by
+    ``layout``."""
+    W: int
+    order: int
+    layout: str
+    uni_count: np.ndarray
+    uni_first: np.ndarray
+    tables: list = field(default_factory=list)  # index n-2 for order n
+    tokens: int = 0
+
+    def table(self, n) -> Table:
+        return self.tables[n - 2]
+
+
+def count_chunks(chunks, order, W, *, layout=RCTX, space=None, spill_runs=False):
+    """Count ``chunks`` (an iterable of ``(rid, offsets, base)``).
+
+    ``space``: where spilled runs and merged tables go (None: memory); ``spill_runs``:
+    write each chunk's runs to ``space`` as soon as it is counted (the memory plan's
+    choice when more than one chunk is expected).
+    """
+    uni_count = np.zeros(W, np.int64)
+    uni_first = np.full(W, -1, np.int64)
+    runs = [[] for _ in range(order - 1)]
+    tokens = 0
+    for rid, offsets, base in chunks:
+        tokens += int(rid.shape[0])
+        uc, uf, chunk_runs = count_chunk(rid, offsets, order, W, base=base, layout=layout)
+        uni_count += uc
+        seen = (uf >= 0) & ((uni_first < 0) | (uf < uni_first))
+        uni_first[seen] = uf[seen]
+        for n in range(2, order + 1):
+            run = chunk_runs[n - 2] if n - 2 < len(chunk_runs) else _empty(n)
+            if spill_runs and space is not None:
+                w = TableWriter(_columns(n), space, stem=f"count{n}-run")
+                w.append(**run)
+                runs[n - 2].append(w.close())
+            else:
+                runs[n - 2].append(table_from_arrays(**run))
+        del chunk_runs
+    tables = []
+    for n in range(2, order + 1):
+        parts = [r for r in runs[n - 2] if len(r)] or [table_from_arrays(**_empty(n))]
+        if len(parts) == 1:
+            tables.append(parts[0])
+            continue
+        out = TableWriter(_columns(n), space if spill_runs else None, stem=f"count{n}")
+        for blk in merge_tables(parts, ["count", "first"], combine=True):
+            out.append(**blk)
+        for r in parts:
+            r.drop()
+        tables.append(out.close())
+    return SortedCounts(W, order, layout, uni_count, uni_first, tables, tokens)
+
+
+def _columns(n):
+    return {"words": (np.int32, (n,)), "count": (np.int64, ()), "first": (np.int64, ())}
+
+
+def _empty(n):
+    return {"words": np.zeros((0, n), np.int32), "count": np.zeros(0, np.int64),
+            "first": np.zeros(0, np.int64)}
