@@ -147,3 +147,34 @@ def _counts_as_tables(counts, order, vocab, plan):
                                         first=perm.astype(np.int64)))
     sc = SortedCounts(W, order, RCTX, uni_count, uni_first, tables)
     return sc, ranked, {k: v for k, v in (("source", source),) if v is not None}
+
+
+def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True, prune=None,
+       skip_symbols=False, progress=None):
+    """lmplz's interpolated modified Kneser-Ney model (:class:`~.estimation.kn.KnModel`)."""
+    from .estimation import kn as K
+    K.check_options(order, discount_fallback, prune)  # errors before the reading
+    corpus = encode_lmplz(source, plan, skip_symbols=skip_symbols, progress=progress)
+    W = len(corpus.words)
+    largest = [None]
+
+    def chunks():
+        for rid, offsets, base in corpus.chunks():
+            got = np.empty(order, np.int64)
+            K.kk.largest_padded(rid, offsets, np.int64(order), np.int64(K.BOS), got)
+            if largest[0] is None or tuple(got[::-1]) > tuple(largest[0][::-1]):
+                largest[0] = got
+            yield rid, offsets, base
+
+    sc = count_chunks(chunks(), order, W, layout=RCTX,
+                      space=plan.space_for_runs(corpus.tokens),
+                      spill_runs=plan.spills(corpus.tokens))
+    corpus.blocks.drop()
+    model = K.estimate(sc, corpus.words, largest_padded=[int(v) for v in largest[0]],
+                       words_read=corpus.words_read, sentences=corpus.sentences,
+                       discount_fallback=discount_fallback,
+                       interpolate_unigrams=interpolate_unigrams, prune=prune,
+                       space=plan.space_for_tables(), block=plan.block_rows)
+    model.meta["source"] = _label(source)
+    model.meta["order"] = order
+    return model

@@ -1,96 +1,461 @@
 """Interpolated modified Kneser-Ney exactly as KenLM's ``lmplz`` computes it.
 
 The stages follow lmplz's builder (and ``LMPLZ-KN.md``, the step-by-step
-specification this module was written from):
+specification this module was written from), over the sorted count tables of
+:mod:`nlpkit.ngram.counting` (word ids are lmplz's: ``<unk> <s> </s>``, then
+first appearance; rows in the counting layout, see :mod:`.joins`):
 
-    text ─► encode (lmplz's tokens, ids <unk> <s> </s> then first appearance)
-         ─► count windows (the shared n-gram count kernels)
-         ─► adjusted counts (distinct left neighbours) and discount statistics
-         ─► discounts D1 D2 D3 per order (or the fallback)
-         ─► uninterpolated probabilities u and back-off mass gamma per context
-         ─► interpolation with the lower order, in float32, order by order
-         ─► BackoffModel (every line below the top order carries a back-off)
+    adjusted counts  a(x): raw at the top order and for n-grams starting with <s>,
+                     else the number of distinct left neighbours, counted by joining
+                     each order with the one above by suffix
+    discounts        D1 D2 D3 per order from the counts of counts of a (or the fallback)
+    probabilities    per context: gamma = sum D·N / sum a; u = (a - D(a)) / sum a; then
+                     p = u + gamma · p(suffix), order by order, in float32
+    output           each order re-sorted into lmplz's suffix order; back-off weights
+                     (log10 gamma of each context) paired with the lines as lmplz pairs them
 
 All estimation arithmetic is float32 with one rounding per operation, as in
 lmplz: NumPy float32 array arithmetic does exactly that (no fused multiply-add),
-and the logarithms are glibc's ``log10f`` through Numba.
+and the logarithms are glibc's ``log10f`` through Numba.  Every table is held in
+memory or in temporary files as the memory plan says.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from ... import backend
 from ...errors import NlpkitError
-from . import kn_kernels as kk
 from ..backoff import BackoffModel
-from ..counting.memory import count_order_cpu
-from ..reading.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
+from ..counting.merge import sort_table
+from ..counting.runs import GroupBlocks, TableWriter
+from . import joins, kn_kernels as kk
 
 UNK, BOS, EOS = 0, 1, 2
 DEFAULT_FALLBACK = (0.5, 1.0, 1.5)
 _F = np.float32
 
 
-# ----------------------------------------------------------------------------- encoding
-class LmplzText:
-    """A corpus read as lmplz reads it.
-
-    Every line is a sentence ``<s> w1 … wk </s>``, empty lines included; a last
-    line without a newline gets no ``</s>``.  Tokens are runs of bytes other
-    than space, TAB, CR, LF and NUL.  Ids: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2,
-    then words in order of first appearance.
-    """
-
-    def __init__(self, vocab, ids, offsets, n_words_read):
-        self.vocab, self.ids, self.offsets, self.n_words_read = vocab, ids, offsets, n_words_read
+def check_options(order, discount_fallback, prune):
+    """The fallback discounts and prune thresholds in their working form (errors early)."""
+    return _fallback_values(discount_fallback), _prune_thresholds(prune, order)
 
 
-def read_lmplz_text(source, *, skip_symbols=False, progress=None) -> LmplzText:
-    """Read ``source`` (a path, ``-`` or an iterable of sentences) as lmplz does.
+@dataclass
+class KnModel:
+    """An estimated lmplz model as tables: per order the rows in lmplz's output order
+    (``words`` in natural order, ``lp``) and the back-off weights (orders below the
+    top).  ``counts``: printed n-grams per order."""
+    vocab: list
+    order: int
+    sections_tables: list  # per order: Table of words (natural), lp, bow (NaN: none)
+    counts: list
+    meta: dict = field(default_factory=dict)
 
-    A literal ``<s>``, ``</s>`` or ``<unk>`` is an error, as in lmplz, or is
-    dropped with ``skip_symbols`` (lmplz ``--skip_symbols``).  The bytes are
-    tokenized in Numba kernels (:func:`nlpkit.ngram.reading.encode.encode_lmplz`).
-    """
-    table = WordTable(LMPLZ_SPECIALS, capacity=1 << 16)
-    ids, offsets, n_words = encode_lmplz(source, table, skip_specials=skip_symbols,
-                                         progress=progress)
-    return LmplzText(table.words(), ids, offsets, n_words)
+    def sections(self, block=1 << 18):
+        for n, table in enumerate(self.sections_tables, 1):
+            yield n, ((b["words"], b["lp"], b["bow"]) for b in table.blocks(None, block))
+
+    def to_backoff_model(self) -> BackoffModel:
+        ngrams, lps, bos, hbs = [], [], [], []
+        for n, table in enumerate(self.sections_tables, 1):
+            ngrams.append(table.column("words"))
+            lps.append(table.column("lp"))
+            b = table.column("bow")
+            hbs.append(np.full(b.shape[0], n < self.order))
+            bos.append(np.where(b == b, b, _F(0)).astype(_F))
+        return BackoffModel(list(self.vocab), ngrams, lps, bos, hbs, meta=dict(self.meta))
 
 
-# ----------------------------------------------------------------------------- the model
-def estimate_kn(text: LmplzText, order: int, *, discount_fallback=None, interpolate_unigrams=True,
-                prune=None, device=None, n_jobs=None) -> BackoffModel:
-    """lmplz's interpolated modified Kneser-Ney model of ``text`` (see the module docstring).
+def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallback=None,
+             interpolate_unigrams=True, prune=None, space=None, block=1 << 20) -> KnModel:
+    """lmplz's interpolated modified Kneser-Ney model of the sorted counts ``sc``.
 
+    ``largest_padded``: the left-padded N-gram that comes last in suffix order (its
+    suffixes keep raw counts in the discount statistics, LMPLZ-KN.md §3).
     ``discount_fallback``: None (a bad discount estimate is an error, as lmplz
-    refuses), True for lmplz's default ``0.5 1 1.5``, or up to three numbers
-    (missing ones repeat the last).
-    ``prune``: lmplz's ``--prune t1 t2 …``: an n-gram of order n >= 2 whose raw
-    count is at most t_n is left out (its mass goes to the back-off); the list
-    must start with 0 and never decrease, and its last value repeats.
+    refuses), True for lmplz's default ``0.5 1 1.5``, or up to three numbers.
+    ``prune``: lmplz's ``--prune t1 t2 …`` (must start with 0, never decrease).
     """
-    if text.ids.size == 0:
-        raise NlpkitError("the corpus is empty: lmplz needs at least one line")
-    fallback = _fallback_values(discount_fallback)
-    thresholds = _prune_thresholds(prune, order)
-    W = len(text.vocab)
-    with backend.threads(n_jobs):
-        ctx, word, cnt, suffix = _count(text, order, W, device)
-    ctx, word, cnt = _add_unk_unigram(ctx, word, cnt)
-    grams = _ngrams(ctx, word)
-    adjusted = _adjusted_counts(grams, cnt, suffix, order)
-    stats = _statistics_counts(adjusted, cnt, grams, text, order)
-    discounts = [_discounts(stats[n], n + 1, fallback) for n in range(order)]
-    pruned = [np.zeros(c.shape[0], bool) if k == 0 or thresholds is None
-              else cnt[k] <= thresholds[k] for k, c in enumerate(cnt)]
-    p, gamma = _probabilities(ctx, word, adjusted, discounts, suffix, order,
-                              interpolate_unigrams, pruned)
-    return _to_model(text.vocab, grams, p, gamma, ctx, suffix, order, pruned, thresholds is not None,
-                     meta={"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
-                           "prune": None if thresholds is None else thresholds,
-                           "tokens": text.n_words_read,
-                           "sentences": int(text.offsets.shape[0] - 1)})
+    N = sc.order
+    W = sc.W
+    fallback, thresholds = check_options(N, discount_fallback, prune)
+    uni_count = sc.uni_count.copy()
+    uni_rows = uni_count > 0
+    uni_rows[UNK] = True  # <unk> is a unigram of every model, seen or not
+    # adjusted counts and their statistics, order by order
+    uni_a = np.zeros(W, np.int64)
+    adjusted = [None] * N  # tables of a, aligned with each order's rows (orders 2..N-1)
+    stats = [None] * N
+    if N == 1:
+        uni_a[:] = uni_count
+    else:
+        last = np.zeros(W, np.int64)
+        for blk in sc.table(2).blocks(["words"]):
+            last += np.bincount(blk["words"][:, 1], minlength=W)
+        uni_a[:] = last
+    uni_a[UNK] = uni_a[BOS] = 0
+    stats[0] = _stats_of(uni_a[uni_rows], None)
+    for k in range(2, N):
+        adjusted[k - 1] = _adjusted(sc.table(k + 1), sc.table(k), k, W, space, block)
+    for k in range(2, N + 1):
+        stats[k - 1] = _table_stats(sc.table(k), adjusted[k - 1], k, block)
+    _raw_counts_at_the_end(stats, sc, uni_a, uni_count, largest_padded, N)
+    discounts = [_discounts(stats[k], k + 1, fallback) for k in range(N)]
+    # probabilities, bottom up
+    p_uni, gamma_uni = _unigram_probs(uni_rows, uni_a, discounts[0], interpolate_unigrams)
+    probs = [None] * N  # tables of p aligned with each order's rows
+    gammas = [None] * N  # per order n < N: contexts (suffix layout) and gamma, suffix order
+    lower = None
+    for k in range(2, N + 1):
+        t = thresholds[k - 1] if thresholds is not None else None
+        probs[k - 1], gammas[k - 2] = _order_probs(
+            sc.table(k), adjusted[k - 1], k, discounts[k - 1], t, lower, p_uni, W, space, block,
+            need_p=k < N)
+        lower = probs[k - 1]
+    # output: each order in lmplz's suffix order with its back-off weights
+    sections, counts = [], []
+    uni_sec, c1 = _unigram_section(uni_rows, p_uni, gammas[0] if N > 1 else None, N,
+                                   thresholds is not None, block)
+    sections.append(uni_sec)
+    counts.append(c1)
+    for k in range(2, N + 1):
+        t = thresholds[k - 1] if thresholds is not None else None
+        sec, c = _output_section(probs[k - 1], k, t, gammas[k - 1] if k < N else None,
+                                 thresholds is not None, W, space, block)
+        sections.append(sec)
+        counts.append(c)
+    meta = {"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
+            "prune": thresholds, "tokens": words_read, "sentences": sentences}
+    return KnModel(list(vocab), N, sections, counts, meta)
+
+
+# ----------------------------------------------------------------------------- adjusted counts
+def _adjusted(upper, table, k, W, space, block):
+    """a(x) of order k (1 < k < N), one value per row of ``table``: the number of rows of
+    order k+1 whose suffix is x, except raw counts for n-grams that start with <s>."""
+    out = TableWriter({"a": (np.int64, ())}, space, stem=f"adj{k}")
+    rows = _SuffixRows(table, k, W, block, ["count"])
+    for blk, final in GroupBlocks(upper, ["words"], k, block):
+        rows.tally(blk["words"])
+    for seg in rows.finish():
+        out.append(a=seg)
+    return out.close()
+
+
+class _SuffixRows:
+    """The order-k table read forward as a window, to tally for each of its rows how many
+    rows of order k+1 have it as suffix; finished rows are handed out in order."""
+
+    def __init__(self, table, k, W, block, names):
+        self.k = k
+        self.names = ["words", *names]
+        self.it = table.blocks(self.names, block)
+        self.win = next(self.it, None)
+        self.nxt = next(self.it, None)
+        self.pos = 0
+        self.tally_ = np.zeros(self.win["words"].shape[0] if self.win else 0, np.int64)
+        self.dense = np.full(W, -1, np.int64)
+        self.loaded = np.array([-1, -1], np.int64)
+        self.done = []
+
+    def tally(self, words):
+        rows = words.shape[0]
+        idx = np.empty(rows, np.int64)
+        i = 0
+        while True:
+            j, self.pos, status = joins.suffix_join(
+                words, i, rows, self.k + 1, self.win["words"], self.pos,
+                self.win["words"].shape[0], self.nxt is None, self.dense, self.loaded, idx)
+            self.tally_ += np.bincount(idx[i:j], minlength=self.tally_.shape[0])
+            i = j
+            if status != joins.NEED_Y:
+                return
+            self._slide()
+
+    def _slide(self):
+        keep = self.pos
+        self.done.append(self._finished(0, keep))
+        self.win = {k: np.concatenate([self.win[k][keep:], self.nxt[k]]) for k in self.names}
+        self.tally_ = np.concatenate([self.tally_[keep:],
+                                      np.zeros(self.nxt["words"].shape[0], np.int64)])
+        self.nxt = next(self.it, None)
+        self.pos = 0
+
+    def _finished(self, a, b):
+        a_ = self.tally_[a:b].copy()
+        first = self.win["words"][a:b, self.k - 2]  # w1 of each row
+        bos = first == BOS
+        a_[bos] = self.win["count"][a:b][bos]
+        return a_
+
+    def finish(self):
+        yield from self.done
+        self.done = []
+        while self.win is not None:
+            yield self._finished(0, self.win["words"].shape[0])
+            if self.nxt is None:
+                break
+            self.win = self.nxt
+            self.tally_ = np.zeros(self.win["words"].shape[0], np.int64)
+            self.nxt = next(self.it, None)
+        self.win = None
+
+
+def _stats_of(s, raw_fix):
+    return np.array([np.count_nonzero(s == k) for k in range(1, 5)], np.int64)
+
+
+def _table_stats(table, adjusted, k, block):
+    """Counts of counts n1..n4 of order k's statistics count s (= a)."""
+    n = np.zeros(4, np.int64)
+    if adjusted is None:  # the top order: a = c
+        for blk in table.blocks(["count"], block):
+            c = blk["count"]
+            n += np.array([np.count_nonzero(c == v) for v in range(1, 5)], np.int64)
+        return n
+    for blk in adjusted.blocks(["a"], block):
+        a = blk["a"]
+        n += np.array([np.count_nonzero(a == v) for v in range(1, 5)], np.int64)
+    return n
+
+
+def _raw_counts_at_the_end(stats, sc, uni_a, uni_count, largest, N):
+    """lmplz's scan ends with the suffixes of the largest left-padded N-gram still
+    pending; they enter the statistics with their raw count (LMPLZ-KN.md §3)."""
+    for j in range(1, N):
+        x = largest[N - j:]
+        if j == 1:
+            s_old, s_new = uni_a[x[0]], uni_count[x[0]]
+            found = uni_count[x[0]] > 0 or x[0] == UNK
+        else:
+            layout = np.array([list(x[j - 2::-1]) + [x[j - 1]]], np.int32)
+            s_old = s_new = None
+            found = False
+            for blk in sc.table(j).blocks(["words", "count"]):
+                i = int(joins.find_rows(blk["words"], layout)[0]) if blk["words"].shape[0] else -1
+                if i >= 0:
+                    s_new = int(blk["count"][i])
+                    found = True
+                    break
+            if found:
+                s_old = _a_of(sc, j, layout, N)
+        if found and s_old != s_new:
+            if 1 <= s_old <= 4:
+                stats[j - 1][s_old - 1] -= 1
+            if 1 <= s_new <= 4:
+                stats[j - 1][s_new - 1] += 1
+        if x[0] == BOS:
+            break
+
+
+def _a_of(sc, j, layout, N):
+    """The adjusted count of one order-j row (1 < j < N), by counting its left neighbours."""
+    if layout[0, j - 2] == BOS:
+        for blk in sc.table(j).blocks(["words", "count"]):
+            i = int(joins.find_rows(blk["words"], layout)[0])
+            if i >= 0:
+                return int(blk["count"][i])
+    # rows of order j+1 whose suffix is x: middle = x's columns 0..j-2 … and last word x[-1]
+    n = 0
+    for blk in sc.table(j + 1).blocks(["words"]):
+        w = blk["words"]
+        n += int(np.count_nonzero((w[:, :j - 1] == layout[0, :j - 1]).all(axis=1)
+                                  & (w[:, j] == layout[0, j - 1])))
+    return n
+
+
+# ----------------------------------------------------------------------------- probabilities
+def _unigram_probs(uni_rows, a, D, interpolate_unigrams):
+    """p of every unigram row (dense by id; 0 elsewhere) and gamma of the empty context."""
+    rows = np.flatnonzero(uni_rows)
+    ar = a[rows]
+    Dz = np.concatenate([np.zeros(1, _F), D])
+    den = _F(ar.sum())
+    n_k = [_F(np.count_nonzero(ar == 1)), _F(np.count_nonzero(ar == 2)),
+           _F(np.count_nonzero(ar >= 3))]
+    mass = D[0] * n_k[0]
+    mass = _F(mass + D[1] * n_k[1])
+    mass = _F(mass + D[2] * n_k[2])
+    gamma = _F(mass / den)
+    u = ((ar.astype(_F) - Dz[np.minimum(ar, 3)]) / den).astype(_F)
+    weight = np.full(rows.shape[0], gamma, _F)
+    weight[rows == BOS] = 0
+    u[rows == BOS] = 1
+    u[rows == UNK] = 0
+    if not interpolate_unigrams:
+        u[rows == UNK] = gamma
+        weight[:] = 0
+    V = max(0, rows.shape[0] - 1)
+    p0 = _F(1.0 / np.float64(_F(V)))
+    p = np.zeros(a.shape[0], _F)
+    p[rows] = u + weight * p0
+    return p, gamma
+
+
+def _order_probs(table, adjusted, k, D, threshold, lower, p_uni, W, space, block, need_p):
+    """One pass over order k: gamma of each context (order k-1, suffix order) and p of each
+    row (``need_p``: kept for the next order's join and the output)."""
+    pw = TableWriter({"words": (np.int32, (k,)), "p": (_F, ()), "count": (np.int64, ())},
+                     space, stem=f"knp{k}")
+    gw = TableWriter({"words": (np.int32, (k - 1,)), "gamma": (_F, ())}, space, stem=f"gamma{k-1}")
+    Dz = np.concatenate([np.zeros(1, _F), D]).astype(_F)
+    join = _PJoin(lower, k, W, block) if k > 2 else None
+    a_it = adjusted.blocks(["a"], block) if adjusted is not None else None
+    a_buf = np.zeros(0, np.int64)
+    for blk, final in GroupBlocks(table, ["words", "count"], k - 1, block):
+        words, c = blk["words"], blk["count"]
+        rows = words.shape[0]
+        if adjusted is None:
+            a = c
+        else:
+            while a_buf.shape[0] < rows:
+                a_buf = np.concatenate([a_buf, next(a_it)["a"]])
+            a, a_buf = a_buf[:rows], a_buf[rows:]
+        ends = joins.group_ends(words, 0, rows, k - 1)
+        starts = np.r_[0, ends[:-1]]
+        group = np.repeat(np.arange(starts.shape[0]), np.diff(np.r_[starts, rows]))
+        kept = np.ones(rows, bool) if threshold is None else c > threshold
+        den = np.add.reduceat(a, starts).astype(_F)
+        n1 = np.add.reduceat((kept & (a == 1)).astype(np.int64), starts).astype(_F)
+        n2 = np.add.reduceat((kept & (a == 2)).astype(np.int64), starts).astype(_F)
+        n3 = np.add.reduceat((kept & (a >= 3)).astype(np.int64), starts).astype(_F)
+        mass = Dz[1] * n1
+        mass = mass + Dz[2] * n2
+        mass = mass + Dz[3] * n3
+        if not kept.all():
+            mass = mass + np.add.reduceat(np.where(kept, 0, a), starts).astype(_F)
+        gamma = mass / den
+        u = (a.astype(_F) - Dz[np.minimum(a, 3)]) / den[group]
+        p_low = p_uni[words[:, 1]] if join is None else join.values(words)
+        p = (u + gamma[group] * p_low).astype(_F)
+        pw.append(words=words, p=p, count=c)
+        gw.append(words=words[starts, :k - 1], gamma=gamma.astype(_F))
+    return pw.close(), gw.close()
+
+
+class _PJoin:
+    """p of each row's suffix, from the order below read forward as a window."""
+
+    def __init__(self, lower, k, W, block):
+        self.k = k
+        self.it = lower.blocks(["words", "p"], block)
+        self.win = next(self.it, None)
+        self.nxt = next(self.it, None)
+        self.pos = 0
+        self.dense = np.full(W, -1, np.int64)
+        self.loaded = np.array([-1, -1], np.int64)
+
+    def values(self, words):
+        rows = words.shape[0]
+        idx = np.empty(rows, np.int64)
+        out = np.empty(rows, _F)
+        i = 0
+        while True:
+            j, self.pos, status = joins.suffix_join(
+                words, i, rows, self.k, self.win["words"], self.pos, self.win["words"].shape[0],
+                self.nxt is None, self.dense, self.loaded, idx)
+            out[i:j] = self.win["p"][idx[i:j]]
+            i = j
+            if status != joins.NEED_Y:
+                return out
+            self.win = {n: np.concatenate([self.win[n][self.pos:], self.nxt[n]])
+                        for n in ("words", "p")}
+            self.nxt = next(self.it, None)
+            self.pos = 0
+
+
+# ----------------------------------------------------------------------------- output
+def _unigram_section(uni_rows, p_uni, gammas, N, pruning, block):
+    """Unigram lines in id order (lmplz's suffix order for unigrams) with back-offs."""
+    from ..counting.runs import table_from_arrays
+    rows = np.flatnonzero(uni_rows).astype(np.int32)
+    lp = np.minimum(log10f(p_uni[rows]), _F(0))
+    w = rows.reshape(-1, 1)
+    bow = (_Pairing(gammas, 1, pruning, block).backoffs(w) if gammas is not None
+           else np.full(rows.shape[0], np.nan, _F))
+    return table_from_arrays(words=w, lp=lp, bow=bow), int(rows.shape[0])
+
+
+def _output_section(probs, k, threshold, gammas, pruning, W, space, block):
+    """Order k's lines in lmplz's suffix order (last word first), pruned rows dropped, each
+    with log10 of the gamma paired to it (orders below the top)."""
+    # counting layout (w[k-1], …, w1, wk) -> suffix order (wk, w[k-1], …, w1): a stable sort
+    # by the last column alone
+    srt = sort_table(probs, [k - 1] + list(range(k - 1)), ["p", "count"], W=W, space=space,
+                     presorted=k - 1, stem=f"knout{k}")
+    probs.drop()
+    out = TableWriter({"words": (np.int32, (k,)), "lp": (_F, ()), "bow": (_F, ())}, space,
+                      stem=f"knsec{k}")
+    pair = _Pairing(gammas, k, pruning, block) if gammas is not None else None
+    printed = 0
+    for blk in srt.blocks(["words", "p", "count"], block):
+        w = blk["words"]
+        keep = np.ones(w.shape[0], bool) if threshold is None else blk["count"] > threshold
+        w, p = w[keep], blk["p"][keep]
+        nat = np.ascontiguousarray(w[:, ::-1])  # (wk, …, w1) -> natural (w1, …, wk)
+        lp = np.minimum(log10f(p), _F(0))
+        bow = pair.backoffs(w) if pair is not None else np.full(w.shape[0], np.nan, _F)
+        out.append(words=nat, lp=lp, bow=bow)
+        printed += int(w.shape[0])
+    srt.drop()
+    return out.close(), printed
+
+
+class _Pairing:
+    """lmplz's pairing of an order's lines with the next order's contexts, both in suffix
+    order: the lines that do not end in </s> or <unk> take the gammas one by one (lines
+    left over get 0); with pruning each line takes its own context's gamma, scanning
+    forward, and once the scan runs out every later line gets 0 (LMPLZ-KN.md §6)."""
+
+    def __init__(self, gammas, k, pruning, block):
+        self.k = k
+        self.pruning = pruning
+        self.it = gammas.blocks(["words", "gamma"], block)
+        self.cur = next(self.it, None)
+        self.nxt = next(self.it, None)
+        self.pos = 0
+        self.dead = False
+
+    def _advance(self):
+        self.cur, self.nxt, self.pos = self.nxt, next(self.it, None), 0
+
+    def backoffs(self, w):
+        """``w``: printed lines in suffix layout (wk, …, w1)."""
+        rows = w.shape[0]
+        bow = np.zeros(rows, _F)
+        listed = np.flatnonzero((w[:, 0] != EOS) & (w[:, 0] != UNK))
+        if self.dead or listed.size == 0:
+            return bow
+        if not self.pruning:
+            at = 0
+            while at < listed.shape[0] and self.cur is not None:
+                take = min(listed.shape[0] - at, self.cur["gamma"].shape[0] - self.pos)
+                bow[listed[at:at + take]] = log10f(self.cur["gamma"][self.pos:self.pos + take])
+                at += take
+                self.pos += take
+                if self.pos == self.cur["gamma"].shape[0]:
+                    self._advance()
+            return bow
+        lw = np.ascontiguousarray(w[listed])
+        idx = np.full(lw.shape[0], -1, np.int64)
+        i = 0
+        while i < lw.shape[0] and self.cur is not None:
+            j, self.pos = joins.align_rows(lw, i, lw.shape[0], self.cur["words"], self.pos,
+                                           self.cur["words"].shape[0], self.nxt is None, self.k,
+                                           idx)
+            miss = np.flatnonzero(idx[i:j] < 0)
+            hit = np.arange(i, j) if miss.size == 0 else np.arange(i, i + miss[0])
+            bow[listed[hit]] = log10f(self.cur["gamma"][idx[hit]])
+            if miss.size:
+                self.dead = True  # a line that is no context: lmplz's stream is used up
+                return bow
+            i = j
+            if i < lw.shape[0]:
+                self._advance()
+        if i < lw.shape[0]:
+            self.dead = True
+        return bow
 
 
 def _prune_thresholds(prune, order):
@@ -123,87 +488,6 @@ def _fallback_values(value):
     return np.array(vals, _F)
 
 
-def _add_unk_unigram(ctx, word, cnt):
-    """``<unk>`` is a unigram of every model even though the text never holds it."""
-    if not np.any(word[0] == UNK):
-        ctx[0] = np.append(ctx[0], np.int32(0))
-        word[0] = np.append(word[0], np.int32(UNK))
-        cnt[0] = np.append(cnt[0], cnt[0].dtype.type(0))
-    return ctx, word, cnt
-
-
-def _ngrams(ctx, word):
-    """Word ids of every row, per order: ``(rows, n)``, oldest word first."""
-    out = [word[0][:, None]]
-    for k in range(1, len(word)):
-        out.append(np.concatenate([out[-1][ctx[k]], word[k][:, None]], axis=1))
-    return out
-
-
-def _count(text, order, W, device):
-    """The counts of every order (the shared counting kernels), and for order n >= 2
-    the row (order n-1) of each n-gram without its first word."""
-    kernel = backend.pick(count_order_cpu, "nlpkit.ngram.counting.memory_cuda:count_order_cuda", device)
-    ctx, word, cnt, suffix = [], [], [], [None]
-    prev_idx, n_prev = None, 1
-    for n in range(1, order + 1):
-        c, w, k, cur_idx = kernel(text.ids, text.offsets, prev_idx, n, W, n_prev, need_idx=True)
-        if n > 1:
-            suffix.append(kk.suffix_rows(text.offsets, np.int64(n), cur_idx, prev_idx,
-                                         np.int64(c.shape[0])))
-        ctx.append(c)
-        word.append(w)
-        cnt.append(k)
-        prev_idx, n_prev = cur_idx, c.shape[0]
-    return ctx, word, cnt, suffix
-
-
-def _adjusted_counts(grams, cnt, suffix, order):
-    """a(x): raw counts at the top order and for n-grams starting with <s>; else the
-    number of distinct left neighbours; 0 for the unigrams <unk> and <s>."""
-    adjusted = []
-    for k in range(order):
-        a = cnt[k].astype(np.int64).copy()
-        if k < order - 1:
-            left = np.bincount(suffix[k + 1], minlength=a.shape[0]).astype(np.int64)
-            a = np.where(grams[k][:, 0] == BOS, a, left)
-        if k == 0:
-            a[(grams[0][:, 0] == UNK) | (grams[0][:, 0] == BOS)] = 0
-        adjusted.append(a)
-    return adjusted
-
-
-def _statistics_counts(adjusted, cnt, grams, text, order):
-    """Count-of-counts n_1..n_4 per order, from the statistics count s.
-
-    s = a, except for the n-grams still pending when lmplz's suffix-ordered scan
-    ends: the suffixes of the largest left-padded N-gram use their raw count.
-    """
-    stats = [a.copy() for a in adjusted]
-    if order > 1:
-        largest = _largest_padded(text, order)
-        for j in range(1, order):
-            x = largest[order - j:]
-            row = _find_row(grams[j - 1], x)
-            if row >= 0:
-                stats[j - 1][row] = cnt[j - 1][row]
-            if x[0] == BOS:
-                break
-    return [np.array([np.count_nonzero(s == k) for k in range(1, 5)], np.int64) for s in stats]
-
-
-def _largest_padded(text, order):
-    """The left-padded N-gram (N-1 <s> of padding) that comes last in suffix order."""
-    out = np.empty(order, np.int64)
-    kk.largest_padded(text.ids, text.offsets, np.int64(order), np.int64(BOS), out)
-    return out
-
-
-def _find_row(grams, x):
-    hit = np.flatnonzero(np.all(grams == np.asarray(x)[None, :], axis=1))
-    return int(hit[0]) if hit.size else -1
-
-
 def _discounts(n_k, n, fallback):
     """D1, D2, D3 of one order from its count-of-counts (float32, as lmplz)."""
     n1, n2, n3, n4 = (int(v) for v in n_k)
@@ -223,121 +507,6 @@ def _discounts(n_k, n, fallback):
                           "this happens on small or artificial corpora: pass a discount fallback "
                           "(--discount-fallback), as lmplz requires")
     return fallback.copy()
-
-
-def _probabilities(ctx, word, adjusted, discounts, suffix, order, interpolate_unigrams, pruned):
-    """Interpolated probabilities p (float32) per order, gamma per context row of order n-1.
-
-    Pruned n-grams stay in the denominators and their adjusted counts join the
-    back-off mass; only the unpruned ones count in N1, N2, N3+.
-    """
-    probs, gammas = [], []
-    for k in range(order):
-        a = adjusted[k]
-        D = np.concatenate([np.zeros(1, _F), discounts[k]])
-        groups = np.zeros(a.shape[0], np.int64) if k == 0 else ctx[k].astype(np.int64)
-        n_groups = 1 if k == 0 else probs[k - 1].shape[0]
-        den = np.bincount(groups, weights=a, minlength=n_groups)  # exact: integers far below 2^53
-        den = den.astype(_F)
-        kept = ~pruned[k]
-        n_k = [np.bincount(groups[kept & (a == 1)], minlength=n_groups).astype(_F),
-               np.bincount(groups[kept & (a == 2)], minlength=n_groups).astype(_F),
-               np.bincount(groups[kept & (a >= 3)], minlength=n_groups).astype(_F)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mass = D[1] * n_k[0]
-            mass = mass + D[2] * n_k[1]
-            mass = mass + D[3] * n_k[2]
-            if pruned[k].any():
-                mass = mass + np.bincount(groups[~kept], weights=a[~kept],
-                                          minlength=n_groups).astype(_F)
-            gamma = mass / den
-            u = (a.astype(_F) - D[np.minimum(a, 3)]) / den[groups]
-        if k == 0:
-            first = word[0]
-            weight = np.full(a.shape[0], gamma[0], _F)
-            weight[first == BOS] = 0
-            u[first == BOS] = 1
-            u[first == UNK] = 0
-            if not interpolate_unigrams:
-                u[first == UNK] = gamma[0]
-                weight[:] = 0
-            V = max(0, a.shape[0] - 1)
-            p0 = _F(1.0 / np.float64(_F(V)))
-            p = u + weight * p0
-        else:
-            p = u + gamma[groups] * probs[k - 1][suffix[k]]
-        probs.append(p.astype(_F))
-        gammas.append(gamma.astype(_F))
-    return probs, gammas
-
-
-def _to_model(vocab, grams, probs, gammas, ctx, suffix, order, pruned, pruning, meta):
-    logprob, backoff, has_backoff, ngrams = [], [], [], []
-    in_suffix_order = _suffix_orders(grams, suffix, len(vocab))
-    for k in range(order):
-        lp = log10f(probs[k])
-        lp = np.minimum(lp, _F(0))  # p >= 1 prints 0, as lmplz (the <s> unigram)
-        everything = in_suffix_order[k]
-        rows = everything[~pruned[k][everything]]
-        bow = np.zeros(grams[k].shape[0], _F)
-        if k < order - 1:
-            is_context = np.zeros(grams[k].shape[0], bool)
-            is_context[ctx[k + 1]] = True
-            contexts = everything[is_context[everything]]
-            last = grams[k][rows, -1]
-            listed = rows[(last != EOS) & (last != UNK)]
-            pair = _matched_backoffs if pruning else _paired_backoffs
-            bow = pair(grams[k].shape[0], listed, contexts, gammas[k + 1])
-        ngrams.append(grams[k][rows])
-        logprob.append(lp[rows])
-        backoff.append(bow[rows])
-        has_backoff.append(np.full(rows.shape[0], k < order - 1))
-    return BackoffModel(list(vocab), ngrams, logprob, backoff, has_backoff, meta=meta)
-
-
-def _suffix_orders(grams, suffix, W):
-    """The rows of each order in suffix order (last word's id first, then the one before, …).
-
-    Comparing w_n, …, w_2 is comparing the suffix rows in their own suffix
-    order, so order n sorts on one key: (rank of the suffix row, w_1).
-    """
-    orders, rank = [], None
-    for k in range(len(grams)):
-        first = grams[k][:, 0].astype(np.uint64)
-        key = first if k == 0 else rank[suffix[k]].astype(np.uint64) * np.uint64(W) + first
-        order = np.argsort(key)  # the keys are distinct, so any sort gives the same order
-        rank = np.empty(order.shape[0], np.int64)
-        rank[order] = np.arange(order.shape[0])
-        orders.append(order)
-    return orders
-
-
-def _paired_backoffs(rows, listed, contexts, next_gamma):
-    """log10 back-offs of one order, paired with the next order's contexts as lmplz pairs them:
-    the n-grams that do not end in </s> or <unk> (``listed``) and the contexts, each in
-    suffix order, matched one by one; n-grams left over get gamma 1 (back-off 0)."""
-    bow = np.zeros(rows, _F)
-    m = min(listed.shape[0], contexts.shape[0])
-    bow[listed[:m]] = log10f(next_gamma[contexts[:m]])
-    return bow
-
-
-def _matched_backoffs(rows, listed, contexts, next_gamma):
-    """With pruning lmplz matches by n-gram instead: for each listed n-gram (suffix
-    order) it scans the contexts forward to its own; once the scan runs out, this
-    and every later n-gram gets back-off 0."""
-    bow = np.zeros(rows, _F)
-    position = np.full(rows, -1, np.int64)
-    position[contexts] = np.arange(contexts.shape[0])
-    where = position[listed]
-    # Both lists are in suffix order, so every hit lies ahead of the previous one;
-    # the first n-gram that is not a context uses the stream up.
-    matched = where >= 0
-    first_miss = np.flatnonzero(~matched)
-    if first_miss.size:
-        matched[first_miss[0]:] = False
-    bow[listed[matched]] = log10f(next_gamma[contexts[where[matched]]])
-    return bow
 
 
 def log10f(x) -> np.ndarray:

@@ -23,25 +23,43 @@ def format_float32(values) -> list[str]:
 
 
 def write_arpa_lmplz(model: BackoffModel, path) -> None:
-    """Write ``model`` as lmplz does (atomic; ``.gz`` by name)."""
+    """Write ``model`` as lmplz does (atomic; ``.gz`` by name), rows in the model's order."""
     wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in model.vocab])
     top = model.order
+
+    def sections():
+        for k in range(top):
+            bow = model.backoff[k] if k < top - 1 else np.full(model.logprob[k].shape[0], np.nan,
+                                                                np.float32)
+            yield k + 1, [(model.ngrams[k], model.logprob[k], bow)]
+
+    write_sections(path, model.counts(), sections(), wpool, woff)
+
+
+def write_sections(path, counts, sections, wpool, woff) -> None:
+    """Write an ARPA file as lmplz prints it from ``sections``: per order ``(n, blocks)``
+    with blocks ``(words natural order, lp, bow or NaN)`` in lmplz's line order."""
     with atomic_write(path, "wb") as fh:
         fh.write(b"\\data\\\n" + b"".join(b"ngram %d=%d\n" % (n, c)
-                                            for n, c in enumerate(model.counts(), 1)))
-        for k in range(top):
-            fh.write(b"\n\\%d-grams:\n" % (k + 1))
-            rows = model.logprob[k].shape[0]
-            if rows == 0:
-                continue
-            with_bow = k < top - 1
-            values = np.concatenate([model.logprob[k], model.backoff[k] if with_bow else []])
-            numpool, numoff, inv = _spell_distinct(values)
-            bow_idx = inv[rows:] if with_bow else np.full(rows, -1, np.int64)
-            fh.write(assemble_lines(model.ngrams[k], np.ascontiguousarray(inv[:rows]),
-                                    np.ascontiguousarray(bow_idx, dtype=np.int64), wpool, woff,
-                                    numpool, numoff, False).data)  # (no copy)
+                                              for n, c in enumerate(counts, 1)))
+        for n, blocks in sections:
+            fh.write(b"\n\\%d-grams:\n" % n)
+            for words, lp, bow in blocks:
+                fh.write(section_lines(words, lp, bow, wpool, woff))
         fh.write(b"\n\\end\\\n")
+
+
+def section_lines(words, lp, bow, wpool, woff) -> bytes:
+    rows = lp.shape[0]
+    if rows == 0:
+        return b""
+    has = bow == bow
+    numpool, numoff, inv = _spell_distinct(np.concatenate([lp, bow[has]]))
+    bow_idx = np.full(rows, -1, np.int64)
+    bow_idx[has] = inv[rows:]
+    return assemble_lines(np.ascontiguousarray(words, dtype=np.int32),
+                          np.ascontiguousarray(inv[:rows]), bow_idx, wpool, woff, numpool,
+                          numoff, False).data
 
 
 def _spell_distinct(values):
