@@ -77,21 +77,32 @@ def _order_option(f):
                         help="N-gram order (1-16).")(f)
 
 
+def _memory_options(f):
+    f = click.option("--temp-dir", "temp_dir", default=None, metavar="DIR",
+                     help="Where sorted runs go when the counts outgrow --memory "
+                          "(default: the system's temporary directory).")(f)
+    return click.option("--memory", "memory", default=None, metavar="SIZE",
+                        help="Memory the build may use beyond the interpreter: 500M, 4G, 25% "
+                             "(of RAM). Default: half the available memory; what does not "
+                             "fit is sorted on disk.")(f)
+
+
 @ngram.command("count")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Count file to write (SRILM format; .gz by name).")
 @_order_option
 @click.option("--vocab", "vocab_file", default=None, help="Closed vocabulary (one word a line).")
-def count_cmd(corpus, output, order, vocab_file):
+@_memory_options
+def count_cmd(corpus, output, order, vocab_file, memory, temp_dir):
     """Count the n-grams of CORPUS as SRILM's ngram-count -write does."""
     from ..ngram import count
-    from ..ngram.formats.countfile import write_counts
     _check_order(order)
     _check_input(corpus)
+    if vocab_file is not None:
+        _check_input(vocab_file)
     with _progress(_size(corpus), "counting", unit="B") as bar:
-        counts = count(corpus, order, vocab=vocab_file, device=settings().device,
-                       progress=bar.update)
-    write_counts(counts, output)
+        count(corpus, order, vocab=vocab_file, memory=memory, temp_dir=temp_dir, output=output,
+              device=settings().device, progress=bar.update)
     echo(f"wrote {output}")
 
 
@@ -148,8 +159,10 @@ def _gt_dict(kw, kind, pairs):
               help="katz: closed vocabulary file (SRILM -vocab).")
 @click.option("--counts", "counts_file", default=None,
               help="katz: estimate from this count file instead of CORPUS.")
+@_memory_options
 def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_unigrams,
-              prune_counts, limit_vocab, unk, vocab_file, counts_file, gtmin, gtmax, **gt):
+              prune_counts, limit_vocab, unk, vocab_file, counts_file, memory, temp_dir, gtmin,
+              gtmax, **gt):
     """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default
     (or, with --smoothing kn, as KenLM's lmplz does)."""
     from ..ngram import build
@@ -166,21 +179,25 @@ def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_u
                              else _numbers(discount_fallback, "--discount-fallback"))
     t = time.perf_counter()
     with _progress(_size(corpus) if corpus else 0, "reading", unit="B") as bar:
-        model = build(corpus, order, smoothing, gt_min=_gt_dict(gt, "min", gtmin),
-                      gt_max=_gt_dict(gt, "max", gtmax), unk=unk, vocab=vocab_file,
-                      counts=counts_file, discount_fallback=discount_fallback,
-                      interpolate_unigrams=interpolate_unigrams,
-                      prune=_numbers(prune_counts, "--prune", int) if prune_counts else None,
-                      limit_vocab=limit_vocab, device=settings().device,
-                      progress=bar.update if corpus else None)
-    _finish(model, output, t)
+        counts = build(corpus, order, smoothing, gt_min=_gt_dict(gt, "min", gtmin),
+                       gt_max=_gt_dict(gt, "max", gtmax), unk=unk, vocab=vocab_file,
+                       counts=counts_file, discount_fallback=discount_fallback,
+                       interpolate_unigrams=interpolate_unigrams,
+                       prune=_numbers(prune_counts, "--prune", int) if prune_counts else None,
+                       limit_vocab=limit_vocab, memory=memory, temp_dir=temp_dir, output=output,
+                       device=settings().device, progress=bar.update if corpus else None)
+    _wrote(output, counts, t)
 
 
 def _finish(model, output, t):
     from ..ngram.formats.binary import save
     save(model, output)
-    counts = ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(model.counts()))
-    echo(f"wrote {output} ({counts}; {time.perf_counter() - t:.2f} s)")
+    _wrote(output, model.counts(), t)
+
+
+def _wrote(output, counts, t):
+    orders = ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(counts))
+    echo(f"wrote {output} ({orders}; {time.perf_counter() - t:.2f} s)")
 
 
 def _numbers(text, what, kind=float):

@@ -22,8 +22,8 @@ import os
 
 def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, cutoffs=None,
           unk=False, vocab=None, counts=None, discount_fallback=None, interpolate_unigrams=True,
-          prune=None, skip_symbols=False, limit_vocab=None, tokenizer=None, device=None,
-          n_jobs=None, progress=None):
+          prune=None, skip_symbols=False, limit_vocab=None, memory=None, temp_dir=None,
+          output=None, tokenizer=None, device=None, n_jobs=None, progress=None):
     """Estimate a back-off n-gram model of ``source``.
 
     Parameters
@@ -41,7 +41,8 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     vocab : katz: a closed vocabulary (SRILM ``-vocab``), a word list or the path of one
         (first token per line); other words are counted as ``<unk>``.
     counts : katz: an :class:`~nlpkit.ngram.counting.trie.NgramCounts` or the path of an
-        SRILM count file to estimate from instead of ``source`` (``ngram-count -read``).
+        SRILM count file to estimate from instead of ``source`` (``ngram-count -read``;
+        the counts are read into memory).
     discount_fallback : kn: None (a bad discount estimate is an error, as in lmplz), True
         for lmplz's ``0.5 1 1.5``, or one to three discounts.
     interpolate_unigrams : kn: lmplz's ``--interpolate_unigrams`` (default on).
@@ -50,14 +51,26 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     skip_symbols : kn: drop literal ``<s>``, ``</s>``, ``<unk>`` instead of refusing them.
     limit_vocab : keep only the n-grams made of these words (a list or the path of a word
         list) and ``<s>``, ``</s>``, ``<unk>``; probabilities are unchanged (KenLM filter).
+    memory : the memory the build may use beyond the interpreter's own: bytes, or a size
+        such as ``'500M'``, ``'4G'``, ``'25%'`` (of physical memory).  Default: half the
+        memory available at the start.  What does not fit is sorted into runs on disk and
+        merged; the result is the same, byte for byte.
+    temp_dir : where those runs go (default: the system's temporary directory); removed
+        when the build ends, fails or is interrupted.
+    output : write the model to this path instead of returning it: ARPA (``.arpa``,
+        ``.arpa.gz``, printed as SRILM prints Katz models and lmplz KN models, streamed
+        from the tables) or nlpkit's binary format (``.nlpkit``, built in memory).
     tokenizer : a callable ``str -> list[str]`` applied to each line first (breaks parity
         with SRILM/lmplz unless it splits as they do).
     device, n_jobs : where and on how many threads the kernels run.
     progress : a callable ``(nbytes)`` called as input is read.
 
-    Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`.
+    Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
+    n-grams written per order.
     """
+    from . import pipeline
     from .options import check_order, check_smoothing_options
+    from .plan import Plan
     check_order(order)
     check_smoothing_options(smoothing, gt_min=gt_min, gt_max=gt_max, cutoffs=cutoffs, unk=unk,
                             vocab=vocab, counts=counts, discount_fallback=discount_fallback,
@@ -67,49 +80,58 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         from ..errors import NlpkitError
         raise NlpkitError("give either a corpus (source) or counts, not both"
                           if source is not None else "build needs a corpus (source) or counts")
+    if output is not None:
+        from .formats.binary import model_kind
+        model_kind(output)  # an unknown suffix fails before the work
+    allowed = None if limit_vocab is None else _words(limit_vocab)
     if tokenizer is not None and source is not None:
         from ..text import read_lines
         source = (tokenizer(line) for line in read_lines(source))
-    if smoothing == "kn":
-        from .estimation.kn import estimate_kn, read_lmplz_text
-        text = read_lmplz_text(source, skip_symbols=skip_symbols, progress=progress)
-        model = estimate_kn(text, order, discount_fallback=discount_fallback,
-                            interpolate_unigrams=interpolate_unigrams, prune=prune,
-                            device=device, n_jobs=n_jobs)
-    else:
-        from .estimation.katz import estimate_from
-        if cutoffs is not None:
-            gt_min = cutoffs
-        vocab = None if vocab is None else _words(vocab)
-        if counts is None:
-            counts = count(source, order, vocab=vocab, device=device, n_jobs=n_jobs,
-                           progress=progress)
-        model = estimate_from(counts, order, vocab=vocab, gt_min=gt_min, gt_max=gt_max, unk=unk,
-                              n_jobs=n_jobs)
-    if limit_vocab is not None:
-        from .editing.filter import filter_vocab
-        model = filter_vocab(model, _words(limit_vocab))
-    return model
+    from .. import backend
+    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
+        if smoothing == "kn":
+            model = pipeline.kn(source, order, plan, discount_fallback=discount_fallback,
+                                interpolate_unigrams=interpolate_unigrams, prune=prune,
+                                skip_symbols=skip_symbols, progress=progress, device=device)
+        else:
+            model = pipeline.katz(source, order, plan, counts=counts, gt_min=cutoffs
+                                  if cutoffs is not None else gt_min, gt_max=gt_max, unk=unk,
+                                  vocab=None if vocab is None else _words(vocab),
+                                  progress=progress, device=device)
+        return pipeline.finish(model, output, allowed, plan)
 
 
-def count(source, order=3, *, vocab=None, tokenizer=None, device=None, n_jobs=None,
-          progress=None):
+def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=None,
+          tokenizer=None, device=None, n_jobs=None, progress=None):
     """Count the n-grams of orders 1..``order`` of ``source`` as SRILM's ``ngram-count`` does.
 
     ``source``: a path, ``-`` for stdin, or an iterable of sentences (strings, split on
     space/TAB/CR/LF, or token lists); blank lines and lines starting with ``##`` are
     skipped.  ``vocab`` (a word list or its path) closes the vocabulary: other words are
-    counted as ``<unk>``.  Returns :class:`~nlpkit.ngram.counting.trie.NgramCounts`;
-    :func:`nlpkit.ngram.formats.countfile.write_counts` writes them as ``-write`` does.
+    counted as ``<unk>``.  ``memory``/``temp_dir`` as for :func:`build`.  Returns
+    :class:`~nlpkit.ngram.counting.trie.NgramCounts`, or with ``output`` writes the count
+    file as ``ngram-count -write`` does (streamed, in bounded memory) and returns None.
     """
-    from .counting.trie import count_text
+    from . import pipeline
+    from .counting.trie import NgramCounts
     from .options import check_order
+    from .plan import Plan
     check_order(order)
     if tokenizer is not None:
         from ..text import read_lines
         source = (tokenizer(line) for line in read_lines(source))
-    return count_text(source, order, vocab=None if vocab is None else _words(vocab),
-                      device=device, n_jobs=n_jobs, progress=progress)
+    from .. import backend
+    words = None if vocab is None else _words(vocab)
+    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
+        sc, vocab_words, meta = pipeline.count_sorted(source, order, plan, vocab=words,
+                                                      progress=progress, device=device)
+        if output is not None:
+            from .formats.countfile import write_count_tables
+            write_count_tables(sc, vocab_words, output, space=plan.space_for_tables(),
+                               block=min(plan.block_rows, 1 << 20))
+            return None
+        return NgramCounts.from_sorted(sc, vocab_words, closed_vocab=words is not None,
+                                       meta=meta)
 
 
 def _words(vocab):

@@ -40,6 +40,9 @@ class NGramLM(TransformerMixin, BaseEstimator):
         ``0.5 1 1.5``, the default here, so that small folds of a grid search fit), one to
         three numbers, or None to refuse such data as lmplz does.
     interpolate_unigrams, prune : kn: lmplz's ``--interpolate_unigrams`` and ``--prune``.
+    memory, temp_dir : the memory the build may use (``'500M'``, ``'4G'``, ``'25%'``;
+        default half the available memory) and where what does not fit is sorted on disk,
+        as in :func:`nlpkit.ngram.build`; the fitted model itself is held in memory.
     device, n_jobs : where and on how many threads the kernels run.
 
     Attributes
@@ -51,7 +54,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
 
     def __init__(self, order=3, smoothing="katz", gt_min=None, gt_max=None, unk=False,
                  vocab=None, discount_fallback=True, interpolate_unigrams=True, prune=None,
-                 device=None, n_jobs=None):
+                 memory=None, temp_dir=None, device=None, n_jobs=None):
         self.order = order
         self.smoothing = smoothing
         self.gt_min = gt_min
@@ -61,6 +64,8 @@ class NGramLM(TransformerMixin, BaseEstimator):
         self.discount_fallback = discount_fallback
         self.interpolate_unigrams = interpolate_unigrams
         self.prune = prune
+        self.memory = memory
+        self.temp_dir = temp_dir
         self.device = device
         self.n_jobs = n_jobs
 
@@ -75,8 +80,9 @@ class NGramLM(TransformerMixin, BaseEstimator):
         options = (dict(discount_fallback=self.discount_fallback,
                         interpolate_unigrams=self.interpolate_unigrams, prune=self.prune) if kn
                    else dict(gt_min=self.gt_min, gt_max=self.gt_max, unk=self.unk, vocab=self.vocab))
-        self._set_model(build(source, self.order, self.smoothing, device=self.device,
-                              n_jobs=self.n_jobs, **options))
+        self._set_model(build(source, self.order, self.smoothing, memory=self.memory,
+                              temp_dir=self.temp_dir, device=self.device, n_jobs=self.n_jobs,
+                              **options))
         return self
 
     def _set_model(self, model):

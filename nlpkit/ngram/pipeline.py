@@ -92,7 +92,7 @@ def encode_lmplz(source, plan, *, skip_symbols=False, progress=None) -> EncodedC
 
 
 def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=None, unk=False,
-         progress=None, discounts_out=None):
+         progress=None, discounts_out=None, device=None):
     """SRILM's Good-Turing/Katz model (:class:`~.estimation.katz.KatzModel`) of ``source``,
     or of an SRILM count file / :class:`~.counting.trie.NgramCounts` given as ``counts``."""
     from .estimation import katz as K
@@ -103,7 +103,7 @@ def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=No
         ranked = K.RankedVocab.of(corpus.words)
         sc = count_chunks(corpus.chunks(ranked.rank), order, len(ranked), layout=RCTX,
                           space=plan.space_for_runs(corpus.tokens),
-                          spill_runs=plan.spills(corpus.tokens))
+                          spill_runs=plan.spills(corpus.tokens), device=device)
         corpus.blocks.drop()
         meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
     model = K.estimate(sc, ranked, gt_min=gt_min, gt_max=gt_max, unk=unk,
@@ -150,7 +150,7 @@ def _counts_as_tables(counts, order, vocab, plan):
 
 
 def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True, prune=None,
-       skip_symbols=False, progress=None):
+       skip_symbols=False, progress=None, device=None):
     """lmplz's interpolated modified Kneser-Ney model (:class:`~.estimation.kn.KnModel`)."""
     from .estimation import kn as K
     K.check_options(order, discount_fallback, prune)  # errors before the reading
@@ -168,7 +168,7 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
 
     sc = count_chunks(chunks(), order, W, layout=RCTX,
                       space=plan.space_for_runs(corpus.tokens),
-                      spill_runs=plan.spills(corpus.tokens))
+                      spill_runs=plan.spills(corpus.tokens), device=device)
     corpus.blocks.drop()
     model = K.estimate(sc, corpus.words, largest_padded=[int(v) for v in largest[0]],
                        words_read=corpus.words_read, sentences=corpus.sentences,
@@ -178,3 +178,39 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
     model.meta["source"] = _label(source)
     model.meta["order"] = order
     return model
+
+
+def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None):
+    """SRILM's counts of ``source`` as sorted tables (layout ``'ctx'``, SRILM ids), the
+    vocabulary, and provenance."""
+    corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
+    sc = count_chunks(corpus.chunks(), order, len(corpus.words), layout=CTX,
+                      space=plan.space_for_runs(corpus.tokens),
+                      spill_runs=plan.spills(corpus.tokens), device=device)
+    corpus.blocks.drop()
+    meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
+    return sc, corpus.words, meta
+
+
+def finish(model, output, allowed, plan):
+    """Hand the estimated ``model`` over: written to ``output`` (ARPA streamed from the
+    tables, or the binary format), or as a :class:`~.backoff.BackoffModel`; ``allowed``
+    (a word list) keeps only the n-grams made of those words."""
+    from .editing.filter import allowed_mask, filter_sections
+    from .formats.binary import model_kind, save
+    if output is None or model_kind(output) == "binary":
+        result = model.to_backoff_model()
+        if allowed is not None:
+            from .editing.filter import filter_vocab
+            result = filter_vocab(result, allowed)
+        if output is None:
+            return result
+        save(result, output)
+        return result.counts()
+    mask = None if allowed is None else allowed_mask(model.section_words(), allowed)
+    counts = model.counts if mask is None else [
+        sum(int(w.shape[0]) for w, _, _ in blocks) for _, blocks in
+        filter_sections(model.sections(), mask)]
+    model.write_arpa(output, filter_sections(model.sections(), mask) if mask is not None
+                     else model.sections(), counts)
+    return counts

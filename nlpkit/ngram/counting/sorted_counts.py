@@ -37,20 +37,23 @@ class SortedCounts:
         return self.tables[n - 2]
 
 
-def count_chunks(chunks, order, W, *, layout=RCTX, space=None, spill_runs=False):
+def count_chunks(chunks, order, W, *, layout=RCTX, space=None, spill_runs=False, device=None):
     """Count ``chunks`` (an iterable of ``(rid, offsets, base)``).
 
     ``space``: where spilled runs and merged tables go (None: memory); ``spill_runs``:
     write each chunk's runs to ``space`` as soon as it is counted (the memory plan's
-    choice when more than one chunk is expected).
+    choice when more than one chunk is expected).  ``device='cuda'`` counts each chunk
+    with the GPU's hash-table twin instead of the CPU's sort.
     """
+    from ... import backend
+    counter = backend.pick(count_chunk, "nlpkit.ngram.counting.trie:count_chunk_cuda", device)
     uni_count = np.zeros(W, np.int64)
     uni_first = np.full(W, -1, np.int64)
     runs = [[] for _ in range(order - 1)]
     tokens = 0
     for rid, offsets, base in chunks:
         tokens += int(rid.shape[0])
-        uc, uf, chunk_runs = count_chunk(rid, offsets, order, W, base=base, layout=layout)
+        uc, uf, chunk_runs = counter(rid, offsets, order, W, base=base, layout=layout)
         uni_count += uc
         seen = (uf >= 0) & ((uni_first < 0) | (uf < uni_first))
         uni_first[seen] = uf[seen]

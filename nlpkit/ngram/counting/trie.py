@@ -10,14 +10,12 @@ Word ids index ``vocab``; ids 0-3 are SRILM's specials
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ... import backend
-from ...errors import NlpkitError
-from ..reading.encode import SRILM_SPECIALS, WordTable, encode_text
+from ..reading.encode import SRILM_SPECIALS
 from .memory import count_order_cpu
 from .memory_cuda import count_order_cuda
 
@@ -50,6 +48,57 @@ class NgramCounts:
             out = np.concatenate([out[self.ctx[k]], self.word[k][:, None]], axis=1)
         return out
 
+    def to_sorted(self):
+        """These counts as sorted tables (layout ``'ctx'``; a row's position in its order
+        stands in for its first occurrence), as :mod:`.sorted_counts` makes them."""
+        from .chunk import CTX
+        from .runs import table_from_arrays
+        from .sorted_counts import SortedCounts
+        W = len(self.vocab)
+        uni_count = np.zeros(W, np.int64)
+        uni_first = np.full(W, -1, np.int64)
+        uni_count[self.word[0]] = self.count[0]
+        uni_first[self.word[0]] = np.arange(self.word[0].shape[0])
+        tables = []
+        for n in range(2, self.order + 1):
+            grams = np.ascontiguousarray(self.ngrams(n), dtype=np.int32)
+            perm = np.lexsort(grams.T[::-1])
+            tables.append(table_from_arrays(words=grams[perm], count=self.count[n - 1][perm],
+                                            first=perm.astype(np.int64)))
+        return SortedCounts(W, self.order, CTX, uni_count, uni_first, tables)
+
+    @classmethod
+    def from_sorted(cls, sc, vocab, closed_vocab=False, meta=None):
+        """In-memory counts from sorted tables (layout ``'ctx'``, SRILM ids): rows of each
+        order in order of first occurrence, each pointing at its prefix's row."""
+        from ..estimation.joins import merge_aligned
+        seen = np.flatnonzero(sc.uni_first >= 0)
+        seen = seen[np.argsort(sc.uni_first[seen], kind="stable")]
+        row_of = np.full(len(vocab), -1, np.int64)
+        row_of[seen] = np.arange(seen.shape[0])
+        ctxs = [np.zeros(seen.shape[0], np.int32)]
+        words = [seen.astype(np.int32)]
+        counts = [sc.uni_count[seen]]
+        prev_words = seen.reshape(-1, 1).astype(np.int32)[np.argsort(seen)]
+        prev_row = row_of[np.sort(seen)]  # rows of the previous order, in ctx order
+        for n in range(2, sc.order + 1):
+            t = sc.table(n)
+            g = t.column("words")
+            first = t.column("first")
+            idx = np.empty(g.shape[0], np.int64)
+            ctx_part = np.ascontiguousarray(g[:, :n - 1])
+            # each row's prefix, found in the previous order (both sorted the same way)
+            merge_aligned(ctx_part, 0, g.shape[0], prev_words, 0, prev_words.shape[0], n - 1,
+                          idx)
+            order = np.argsort(first, kind="stable")
+            ctxs.append(prev_row[idx[order]].astype(np.int32))
+            words.append(g[order, n - 1].astype(np.int32))
+            counts.append(t.column("count")[order])
+            prev_row = np.empty(g.shape[0], np.int64)
+            prev_row[order] = np.arange(g.shape[0])
+            prev_words = g
+        return cls(list(vocab), ctxs, words, counts, closed_vocab, dict(meta or {}))
+
     def as_dict(self) -> dict[tuple[str, ...], int]:
         """``{('w1', 'w2'): count}`` for every n-gram (for tests and small data)."""
         res = {}
@@ -78,19 +127,33 @@ def count_ids(ids, offsets, order, n_words, *, device=None, n_jobs=None):
     return ctxs, words, counts
 
 
-def count_text(source, order, *, vocab=None, device=None, n_jobs=None, progress=None):
-    """The :class:`NgramCounts` of ``source`` read as SRILM reads text; ``vocab`` (a word
-    list) closes the vocabulary.  ``progress(nbytes)`` is called as input is read."""
-    table = WordTable()
-    closed = vocab is not None
-    for w in vocab or ():
-        table.add(w)
-    ids, offsets = encode_text(source, table, closed=closed, progress=progress)
-    label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the corpus"
-    if offsets.shape[0] < 2:
-        raise NlpkitError(f"{label}: the corpus is empty (no line holds a word)")
-    words = table.words()
-    ctx, word, count = count_ids(ids, offsets, order, len(words), device=device, n_jobs=n_jobs)
-    return NgramCounts(words, ctx, word, count, closed_vocab=closed,
-                       meta={"source": label, "sentences": int(offsets.shape[0] - 1),
-                             "tokens": int(ids.shape[0])})
+def count_chunk_cuda(rid, offsets, order, W, *, base=0, layout="rctx"):
+    """:func:`.chunk.count_chunk`'s result computed with the hash-table counting twins
+    on the GPU (``count_order_cuda``): the trie's rows, in order of first occurrence,
+    re-sorted into the chunk layout."""
+    from .chunk import RCTX, first_positions
+    rid = np.ascontiguousarray(rid, dtype=np.int32)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    uni_count = np.bincount(rid, minlength=W).astype(np.int64)
+    uni_first = first_positions(rid, W, np.int64(base))
+    runs = []
+    prev_idx, n_prev, prev_grams = None, 1, None
+    ends = np.repeat(offsets[1:], np.diff(offsets))
+    pos = np.arange(rid.shape[0], dtype=np.int64)
+    for n in range(1, order + 1):
+        ctx, word, count, cur = count_order_cuda(rid, offsets, prev_idx, n, W, n_prev,
+                                                 need_idx=True)
+        grams = word.reshape(-1, 1) if n == 1 else np.concatenate(
+            [prev_grams[ctx], word.reshape(-1, 1)], axis=1)
+        if n > 1:
+            valid = pos + n <= ends
+            first = np.full(word.shape[0], np.iinfo(np.int64).max, np.int64)
+            np.minimum.at(first, cur[valid], pos[valid])
+            cols = (np.concatenate([grams[:, n - 2::-1], grams[:, n - 1:]], axis=1)
+                    if layout == RCTX else grams)
+            cols = np.ascontiguousarray(cols, dtype=np.int32)
+            perm = np.lexsort(cols.T[::-1])
+            runs.append({"words": cols[perm], "count": count[perm].astype(np.int64),
+                         "first": first[perm] + base})
+        prev_idx, n_prev, prev_grams = cur, ctx.shape[0], grams
+    return uni_count, uni_first, runs

@@ -15,12 +15,30 @@ from ..backoff import BackoffModel
 ALWAYS = ("<s>", "</s>", "<unk>")
 
 
-def filter_vocab(model: BackoffModel, words) -> BackoffModel:
-    """The n-grams of ``model`` made only of ``words`` (and ``<s>``, ``</s>``, ``<unk>``)."""
+def allowed_mask(vocab, words) -> np.ndarray:
+    """Per word of ``vocab``: is it one of ``words`` (or ``<s>``, ``</s>``, ``<unk>``)?"""
     keep_words = set(words) | set(ALWAYS)
-    allowed = np.array([w in keep_words for w in model.vocab] + [False], dtype=bool)
+    allowed = np.array([w in keep_words for w in vocab] + [False], dtype=bool)
     if not allowed[:-1].any():
         raise NlpkitError("none of the vocabulary's words is in the model")
+    return allowed
+
+
+def filter_sections(sections, allowed):
+    """Model lines (per order ``(n, blocks)`` of ``(words, lp, bow)``) made of allowed words."""
+    for n, blocks in sections:
+        yield n, (_kept(b, allowed) for b in blocks)
+
+
+def _kept(block, allowed):
+    words, lp, bow = block
+    keep = allowed[words].all(axis=1)
+    return words[keep], lp[keep], bow[keep]
+
+
+def filter_vocab(model: BackoffModel, words) -> BackoffModel:
+    """The n-grams of ``model`` made only of ``words`` (and ``<s>``, ``</s>``, ``<unk>``)."""
+    allowed = allowed_mask(model.vocab, words)
     ngrams, logprob, backoff, has_backoff = [], [], [], []
     for k in range(model.order):
         keep = allowed[model.ngrams[k]].all(axis=1)

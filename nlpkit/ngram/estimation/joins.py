@@ -129,13 +129,12 @@ def stable_order_by_columns(words, cols, W):
 @numba.njit(cache=True)
 def merge_aligned(y_words, y_lo, y_hi, b_words, b_pos, b_hi, ncols, out_idx):
     """For rows of ``y_words`` (sorted), the row of the sorted ``b_words`` with equal
-    columns, or -1 (``b`` holds a subset of ``y``'s keys).  Returns the new ``b_pos``."""
+    first ``ncols`` columns, or -1.  Returns the new ``b_pos``."""
     for i in range(y_lo, y_hi):
         while b_pos < b_hi and cmp_cols(b_words, b_pos, y_words, i, ncols) < 0:
             b_pos += 1
         if b_pos < b_hi and cmp_cols(b_words, b_pos, y_words, i, ncols) == 0:
             out_idx[i] = b_pos
-            b_pos += 1
         else:
             out_idx[i] = -1
     return b_pos
@@ -153,7 +152,6 @@ def align_rows(y_words, y_lo, y_hi, b_words, b_pos, b_hi, b_final, ncols, out_id
             return i, b_pos
         if b_pos < b_hi and cmp_cols(b_words, b_pos, y_words, i, ncols) == 0:
             out_idx[i] = b_pos
-            b_pos += 1
         else:
             out_idx[i] = -1
     return y_hi, b_pos

@@ -212,6 +212,19 @@ class KatzModel:
             keep = lp == lp
             yield nat[keep], lp[keep], bow[keep]
 
+    def section_words(self) -> list:
+        """The words that :meth:`sections`' ids stand for (the vocabulary by rank)."""
+        return [self.vocab.words[i] for i in self.vocab.by_rank.tolist()]
+
+    def write_arpa(self, path, sections=None, counts=None) -> None:
+        """Write the model as SRILM prints it, order by order (atomic; ``.gz`` by name)."""
+        from ..formats.arpa_srilm import write_sections
+        from ..formats.lines import byte_pool
+        wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape")
+                                 for w in self.section_words()])
+        write_sections(path, self.counts if counts is None else counts,
+                       self.sections() if sections is None else sections, wpool, woff)
+
     def to_backoff_model(self) -> BackoffModel:
         """The model as a :class:`BackoffModel` over the SRILM-id vocabulary."""
         ngrams, lps, bos, hbs = [], [], [], []
@@ -651,12 +664,3 @@ def _find(table, layout_row, names):
         return tuple(blk[k][i].item() for k in names)
     return tuple(None for _ in names)
 
-
-def write_arpa(model: KatzModel, path, *, block=1 << 18) -> None:
-    """Write the model as SRILM prints it, order by order (atomic; ``.gz`` by name)."""
-    from ..formats.arpa_srilm import write_sections
-    from ..formats.lines import byte_pool
-    words = model.vocab.words
-    wpool, woff = byte_pool([words[i].encode("utf-8", "surrogateescape")
-                             for i in model.vocab.by_rank.tolist()])
-    write_sections(path, model.counts, model.sections(block), wpool, woff)

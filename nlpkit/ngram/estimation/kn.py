@@ -56,6 +56,17 @@ class KnModel:
         for n, table in enumerate(self.sections_tables, 1):
             yield n, ((b["words"], b["lp"], b["bow"]) for b in table.blocks(None, block))
 
+    def section_words(self) -> list:
+        return self.vocab
+
+    def write_arpa(self, path, sections=None, counts=None) -> None:
+        """Write the model as lmplz prints it, order by order (atomic; ``.gz`` by name)."""
+        from ..formats.arpa_lmplz import write_sections
+        from ..formats.lines import byte_pool
+        wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in self.vocab])
+        write_sections(path, self.counts if counts is None else counts,
+                       self.sections() if sections is None else sections, wpool, woff)
+
     def to_backoff_model(self) -> BackoffModel:
         ngrams, lps, bos, hbs = [], [], [], []
         for n, table in enumerate(self.sections_tables, 1):

@@ -25,62 +25,110 @@ from .lhash import lhash_positions
 from .lines import assemble_lines, byte_pool
 
 
-def _child_groups(parent: np.ndarray, n_parents: int):
-    perm = np.argsort(parent, kind="stable")
-    gstart = np.searchsorted(parent[perm], np.arange(n_parents + 1)).astype(np.int64)
-    return perm.astype(np.int64), gstart
-
-
-def write_order(counts: NgramCounts) -> tuple[np.ndarray, np.ndarray]:
-    """``(order, row)`` of each line of SRILM's ``-write`` output, in output order."""
-    N = counts.order
-    # rank of each row among its siblings, as SRILM's hash-table iteration visits them
-    pos = []
-    for k in range(N):
-        n_par = 1 if k == 0 else counts.word[k - 1].shape[0]
-        parent = (np.zeros(counts.word[k].shape[0], np.int64) if k == 0
-                  else counts.ctx[k].astype(np.int64))
-        perm, gstart = _child_groups(parent, n_par)
-        p = np.empty(counts.word[k].shape[0], dtype=np.int64)
-        lhash_positions(perm, gstart, counts.word[k].astype(np.int64), p)
-        pos.append(p)
-    # depth-first order = lexicographic order of the path of sibling ranks (-1 pads shorter ones)
-    total = sum(w.shape[0] for w in counts.word)
-    path = np.full((N, total), -1, dtype=np.int64)
-    orders = np.empty(total, dtype=np.int64)
-    rows = np.empty(total, dtype=np.int64)
-    at = 0
-    anc = None
-    for k in range(N):
-        m = counts.word[k].shape[0]
-        own = np.arange(m)[None, :]
-        anc = own if k == 0 else np.vstack([anc[:, counts.ctx[k]], own])
-        for j in range(k + 1):
-            path[j, at:at + m] = pos[j][anc[j]]
-        orders[at:at + m] = k + 1
-        rows[at:at + m] = np.arange(m)
-        at += m
-    perm = np.lexsort(path[::-1])
-    return orders[perm], rows[perm]
-
-
 def write_counts(counts: NgramCounts, path) -> None:
     """Write ``counts`` as ``ngram-count -write`` does (atomically; ``.gz`` by name)."""
-    N = counts.order
-    orders, rows = write_order(counts)
-    words = np.full((orders.shape[0], N), -1, dtype=np.int32)
-    cnt = np.empty(orders.shape[0], dtype=np.int64)
-    for n in range(1, N + 1):
-        sel = orders == n
-        words[sel, :n] = counts.ngrams(n)[rows[sel]]
-        cnt[sel] = counts.count[n - 1][rows[sel]]
-    uniq, inv = np.unique(cnt, return_inverse=True)
-    numpool, numoff = byte_pool([b"%d" % c for c in uniq.tolist()])
-    wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in counts.vocab])
-    out = assemble_lines(words, inv.astype(np.int64), np.full(cnt.shape[0], -1, np.int64),
-                         wpool, woff, numpool, numoff, True)
+    write_count_tables(counts.to_sorted(), counts.vocab, path)
+
+
+def write_count_tables(sc, vocab, path, *, space=None, block=1 << 20) -> None:
+    """Write sorted counts (layout ``'ctx'``, SRILM ids, first positions) as SRILM's
+    ``-write`` prints them: its count trie depth first, each node's children in the
+    slot order of its ``LHash`` table (keys: word ids, inserted in order of first
+    occurrence).  Each order's rows get the path of sibling positions from the root,
+    are sorted on it, and the orders are merged (a path sorts before its extensions).
+    ``space`` holds the tables that do not stay in memory."""
+    from ..counting.merge import merge_tables, sort_table
+    from ..counting.runs import GroupBlocks, TableWriter, table_from_arrays
+    from ..estimation.joins import align_rows
+    N = sc.order
+    W = sc.W
+    # unigrams: the root's table
+    ids = np.flatnonzero(sc.uni_first >= 0)
+    by_first = ids[np.argsort(sc.uni_first[ids], kind="stable")].astype(np.int64)
+    pos = np.empty(W, np.int64)
+    p1 = np.empty(by_first.shape[0], np.int64)
+    lhash_positions(np.arange(by_first.shape[0], dtype=np.int64),
+                    np.array([0, by_first.shape[0]], np.int64), by_first, p1)
+    pos[by_first] = p1
+    paths = table_from_arrays(words=ids.reshape(-1, 1).astype(np.int32),
+                              path=pos[ids].reshape(-1, 1).astype(np.int32))
+    out_tables = [_padded(ids.reshape(-1, 1), pos[ids].reshape(-1, 1), sc.uni_count[ids], N,
+                          space, W, 1)]
+    for n in range(2, N + 1):
+        prev = paths
+        pw = TableWriter({"words": (np.int32, (n,)), "path": (np.int32, (n,))}, space,
+                         stem=f"paths{n}") if n < N else None
+        ow = TableWriter({"words": (np.int32, (2 * N,)), "count": (np.int64, ())}, space,
+                         stem=f"dfs{n}")
+        it = prev.blocks(["words", "path"], block)
+        cur, nxt, ppos = next(it, None), None, 0
+        nxt = next(it, None)
+        for blk, final in GroupBlocks(sc.table(n), ["words", "count", "first"], n - 1, block):
+            words = blk["words"]
+            rows = words.shape[0]
+            ctx = np.ascontiguousarray(words[:, :n - 1])
+            idx = np.full(rows, -1, np.int64)
+            pre = np.empty((rows, n - 1), np.int32)
+            i = 0
+            while i < rows:
+                j, ppos = align_rows(ctx, i, rows, cur["words"], ppos, cur["words"].shape[0],
+                                     nxt is None, n - 1, idx)
+                pre[i:j] = cur["path"][idx[i:j]]
+                i = j
+                if i < rows:
+                    cur, nxt, ppos = nxt, next(it, None), 0
+            gstart = np.r_[0, _group_ends(words, n - 1)].astype(np.int64)
+            perm = _by_first_in_groups(blk["first"], gstart)
+            own = np.empty(rows, np.int64)
+            lhash_positions(perm, gstart, words[:, n - 1].astype(np.int64), own)
+            dfs = np.concatenate([pre, own.reshape(-1, 1).astype(np.int32)], axis=1)
+            if pw is not None:
+                pw.append(words=words, path=dfs)
+            ow.append(**_padded_block(words, dfs, blk["count"], N))
+        prev.drop()
+        paths = pw.close() if pw is not None else None
+        out_tables.append(sort_table(ow.close(), list(range(2 * N)), ["count"], W=W + 1,
+                                     space=space, presorted=2 * N - n, stem=f"dfs{n}s"))
+    wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in vocab])
     with atomic_write(path, "wb") as fh:
-        fh.write(out.tobytes())
+        for blk in merge_tables(out_tables, ["count"]):
+            cnt = blk["count"]
+            uniq, inv = np.unique(cnt, return_inverse=True)
+            numpool, numoff = byte_pool([b"%d" % c for c in uniq.tolist()])
+            out = assemble_lines(np.ascontiguousarray(blk["words"][:, N:]), inv.astype(np.int64),
+                                 np.full(cnt.shape[0], -1, np.int64), wpool, woff, numpool,
+                                 numoff, True)
+            fh.write(out.data)
+    for tb in out_tables:
+        tb.drop()
+
+
+def _padded_block(words, path, count, N):
+    rows, n = words.shape
+    both = np.full((rows, 2 * N), -1, np.int32)
+    both[:, :n] = path
+    both[:, N:N + n] = words
+    return {"words": both, "count": count}
+
+
+def _padded(words, path, count, N, space, W, n):
+    from ..counting.merge import sort_table
+    from ..counting.runs import table_from_arrays
+    t = table_from_arrays(**_padded_block(words.astype(np.int32), path.astype(np.int32),
+                                          count.astype(np.int64), N))
+    return sort_table(t, list(range(2 * N)), ["count"], W=W + 1, space=None,
+                      presorted=2 * N - n)
+
+
+def _group_ends(words, ncols):
+    from ..estimation.joins import group_ends
+    return group_ends(words, 0, words.shape[0], ncols)
+
+
+def _by_first_in_groups(first, gstart):
+    """Rows of each group (``gstart`` bounds) in order of first occurrence."""
+    group = np.repeat(np.arange(gstart.shape[0] - 1), np.diff(gstart))
+    return np.lexsort((first, group)).astype(np.int64)
 
 
 def read_counts(path, *, order: int | None = None, vocab_words=None) -> NgramCounts:

@@ -270,3 +270,23 @@ def _refuse_special(source, block, pos, lines_before):
         label = "<stdin>" if source == "-" else os.fspath(source)
         raise InputFileError(label, problem, lineno)
     raise NlpkitError(f"the corpus, line {lineno}: {problem}")
+
+
+class LmplzText:
+    """A corpus read as lmplz reads it (:func:`read_lmplz_text`): the vocabulary, ids,
+    sentence offsets and the number of words read."""
+
+    def __init__(self, vocab, ids, offsets, n_words_read):
+        self.vocab, self.ids, self.offsets, self.n_words_read = vocab, ids, offsets, n_words_read
+
+
+def read_lmplz_text(source, *, skip_symbols=False, progress=None) -> LmplzText:
+    """Read ``source`` (a path, ``-`` or an iterable of sentences) as lmplz does, into memory.
+
+    A literal ``<s>``, ``</s>`` or ``<unk>`` is an error, as in lmplz, or is
+    dropped with ``skip_symbols`` (lmplz ``--skip_symbols``).
+    """
+    table = WordTable(LMPLZ_SPECIALS, capacity=1 << 16)
+    ids, offsets, n_words = encode_lmplz(source, table, skip_specials=skip_symbols,
+                                         progress=progress)
+    return LmplzText(table.words(), ids, offsets, n_words)
