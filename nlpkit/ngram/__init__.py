@@ -123,14 +123,14 @@ def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=Non
     from .. import backend
     words = None if vocab is None else _words(vocab)
     with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
-        sc, vocab_words, meta = pipeline.count_sorted(source, order, plan, vocab=words,
-                                                      progress=progress, device=device)
+        sc, table, meta = pipeline.count_sorted(source, order, plan, vocab=words,
+                                                progress=progress, device=device)
         if output is not None:
             from .formats.countfile import write_count_tables
-            write_count_tables(sc, vocab_words, output, space=plan.space_for_tables(),
+            write_count_tables(sc, table, output, space=plan.space_for_tables(),
                                block=min(plan.block_rows, 1 << 20))
             return None
-        return NgramCounts.from_sorted(sc, vocab_words, closed_vocab=words is not None,
+        return NgramCounts.from_sorted(sc, table.words(), closed_vocab=words is not None,
                                        meta=meta)
 
 

@@ -30,8 +30,8 @@ class EncodedCorpus:
     """The corpus as word ids: blocks of ``(ids, offsets)`` kept by the plan (in memory
     or in a temporary file), the vocabulary, and its size."""
 
-    def __init__(self, plan, words, blocks, tokens, sentences, words_read=None):
-        self.plan, self.words, self.blocks = plan, words, blocks
+    def __init__(self, plan, table, blocks, tokens, sentences, words_read=None):
+        self.plan, self.table, self.blocks = plan, table, blocks
         self.tokens, self.sentences, self.words_read = tokens, sentences, words_read
 
     def chunks(self, id_map=None):
@@ -71,7 +71,7 @@ def encode_srilm(source, plan, *, vocab=None, progress=None) -> EncodedCorpus:
         sentences += offsets.shape[0] - 1
     if sentences == 0:
         raise NlpkitError(f"{_label(source)}: the corpus is empty (no line holds a word)")
-    return EncodedCorpus(plan, table.words(), store.close(), tokens, sentences)
+    return EncodedCorpus(plan, table.freeze(), store.close(), tokens, sentences)
 
 
 def encode_lmplz(source, plan, *, skip_symbols=False, progress=None) -> EncodedCorpus:
@@ -88,7 +88,7 @@ def encode_lmplz(source, plan, *, skip_symbols=False, progress=None) -> EncodedC
         read += n
     if tokens == 0:
         raise NlpkitError("the corpus is empty: lmplz needs at least one line")
-    return EncodedCorpus(plan, table.words(), store.close(), tokens, sentences, read)
+    return EncodedCorpus(plan, table.freeze(), store.close(), tokens, sentences, read)
 
 
 def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=None, unk=False,
@@ -100,7 +100,7 @@ def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=No
         sc, ranked, meta = _counts_as_tables(counts, order, vocab, plan)
     else:
         corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
-        ranked = K.RankedVocab.of(corpus.words)
+        ranked = K.RankedVocab(corpus.table)
         sc = count_chunks(corpus.chunks(ranked.rank), order, len(ranked), layout=RCTX,
                           space=plan.space_for_runs(corpus.tokens),
                           spill_runs=plan.spills(corpus.tokens), device=device)
@@ -130,7 +130,7 @@ def _counts_as_tables(counts, order, vocab, plan):
         if counts.order < order:
             raise NlpkitError(f"the counts go up to order {counts.order}; "
                               f"cannot build order {order}")
-    ranked = K.RankedVocab.of(counts.vocab)
+    ranked = K.RankedVocab(counts.vocab)
     W = len(ranked)
     uni = ranked.rank[counts.word[0]]
     uni_count = np.zeros(W, np.int64)
@@ -155,7 +155,7 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
     from .estimation import kn as K
     K.check_options(order, discount_fallback, prune)  # errors before the reading
     corpus = encode_lmplz(source, plan, skip_symbols=skip_symbols, progress=progress)
-    W = len(corpus.words)
+    W = len(corpus.table)
     largest = [None]
 
     def chunks():
@@ -170,7 +170,7 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
                       space=plan.space_for_runs(corpus.tokens),
                       spill_runs=plan.spills(corpus.tokens), device=device)
     corpus.blocks.drop()
-    model = K.estimate(sc, corpus.words, largest_padded=[int(v) for v in largest[0]],
+    model = K.estimate(sc, corpus.table, largest_padded=[int(v) for v in largest[0]],
                        words_read=corpus.words_read, sentences=corpus.sentences,
                        discount_fallback=discount_fallback,
                        interpolate_unigrams=interpolate_unigrams, prune=prune,
@@ -184,12 +184,12 @@ def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None)
     """SRILM's counts of ``source`` as sorted tables (layout ``'ctx'``, SRILM ids), the
     vocabulary, and provenance."""
     corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
-    sc = count_chunks(corpus.chunks(), order, len(corpus.words), layout=CTX,
+    sc = count_chunks(corpus.chunks(), order, len(corpus.table), layout=CTX,
                       space=plan.space_for_runs(corpus.tokens),
                       spill_runs=plan.spills(corpus.tokens), device=device)
     corpus.blocks.drop()
     meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
-    return sc, corpus.words, meta
+    return sc, corpus.table, meta
 
 
 def finish(model, output, allowed, plan):

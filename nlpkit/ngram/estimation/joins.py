@@ -32,29 +32,37 @@ def cmp_cols(a, i, b, j, ncols):
     return 0
 
 
+@numba.njit(cache=True, inline="always")
+def same_cols(a, i, b, j, ncols):
+    for c in range(ncols):
+        if a[i, c] != b[j, c]:
+            return False
+    return True
+
+
 @numba.njit(cache=True)
 def group_ends(words, lo, hi, ncols):
     """End (exclusive) of each run of rows of ``words[lo:hi]`` equal on the first ``ncols`` columns."""
-    out = np.empty(hi - lo, np.int64)
+    out = np.empty(max(hi - lo, 1), np.int64)
     k = 0
-    i = lo
-    while i < hi:
-        j = i + 1
-        while j < hi and cmp_cols(words, i, words, j, ncols) == 0:
-            j += 1
-        out[k] = j
+    # (neighbours are compared: a loop that holds a group's first row runs ~10x slower)
+    for i in range(lo + 1, hi):
+        if not same_cols(words, i, words, i - 1, ncols):
+            out[k] = i
+            k += 1
+    if hi > lo:
+        out[k] = hi
         k += 1
-        i = j
     return out[:k]
 
 
 @numba.njit(cache=True)
 def last_group_start(words, lo, hi, ncols):
     """Start of the last run of rows equal on the first ``ncols`` columns in ``words[lo:hi]``."""
-    i = hi - 1
-    while i > lo and cmp_cols(words, i - 1, words, hi - 1, ncols) == 0:
-        i -= 1
-    return i
+    for i in range(hi - 1, lo, -1):
+        if not same_cols(words, i - 1, words, i, ncols):
+            return i
+    return lo
 
 
 @numba.njit(cache=True)
@@ -71,7 +79,8 @@ def suffix_join(s_words, s_lo, s_hi, n, y_words, y_pos, y_hi, y_final, dense, lo
     m = n - 2  # middle columns
     for i in range(s_lo, s_hi):
         a = loaded[0]
-        if a < 0 or cmp_cols(s_words, i, y_words, a, m) != 0:
+        if a < 0 or ((i == s_lo or not same_cols(s_words, i, s_words, i - 1, m))
+                     and not same_cols(s_words, i, y_words, a, m)):
             if a >= 0:
                 for r in range(a, loaded[1]):
                     dense[y_words[r, m]] = -1

@@ -136,23 +136,32 @@ def per_order(value, order: int, default, name: str) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- the estimate
-@dataclass
 class RankedVocab:
     """The vocabulary in SRILM's ids (specials, then first appearance) and in byte order."""
-    words: list            # by SRILM id
-    rank: np.ndarray       # SRILM id -> rank (position in byte-wise order)
-    by_rank: np.ndarray    # rank -> SRILM id
 
-    @classmethod
-    def of(cls, words):
-        from ..reading.encode import byte_order
-        by_rank = byte_order(words)
-        rank = np.empty_like(by_rank)
-        rank[by_rank] = np.arange(by_rank.shape[0], dtype=by_rank.dtype)
-        return cls(list(words), rank, by_rank)
+    def __init__(self, table):
+        from ..reading.encode import WordTable, byte_order
+        if not isinstance(table, WordTable):
+            words, table = table, WordTable(())
+            for w in words:
+                table.add(w)
+        self.table = table
+        self.by_rank = byte_order(table)
+        self.rank = np.empty_like(self.by_rank)
+        self.rank[self.by_rank] = np.arange(self.by_rank.shape[0], dtype=self.by_rank.dtype)
+
+    of = classmethod(lambda cls, words: cls(words))
+
+    @property
+    def words(self):
+        """The words by SRILM id, as strings."""
+        return self.table.words()
+
+    def pool_by_rank(self):
+        return self.table.byte_pool(self.by_rank)
 
     def __len__(self):
-        return len(self.words)
+        return len(self.table)
 
 
 @dataclass
@@ -214,14 +223,13 @@ class KatzModel:
 
     def section_words(self) -> list:
         """The words that :meth:`sections`' ids stand for (the vocabulary by rank)."""
-        return [self.vocab.words[i] for i in self.vocab.by_rank.tolist()]
+        words = self.vocab.words
+        return [words[i] for i in self.vocab.by_rank.tolist()]
 
     def write_arpa(self, path, sections=None, counts=None) -> None:
         """Write the model as SRILM prints it, order by order (atomic; ``.gz`` by name)."""
         from ..formats.arpa_srilm import write_sections
-        from ..formats.lines import byte_pool
-        wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape")
-                                 for w in self.section_words()])
+        wpool, woff = self.vocab.pool_by_rank()
         write_sections(path, self.counts if counts is None else counts,
                        self.sections() if sections is None else sections, wpool, woff)
 
@@ -398,7 +406,6 @@ def _order_pass(table, n, lower, gt, st, space, block, *, need_y, uni_bow, uni_n
     bw = TableWriter({"words": (np.int32, (n - 1,)), "bow": (np.float32, ())}, space,
                      stem=f"bow{n - 1}") if n > 2 else None
     join = _Join(lower, n, W, block) if n > 2 else None
-    idx = np.empty(W + 1, np.int64)
     stored = 0
     gtargs = st.kernel_gt(gt)
     for blk, final in GroupBlocks(table, ["words", "count", "first"], n - 1, block):
@@ -411,12 +418,17 @@ def _order_pass(table, n, lower, gt, st, space, block, *, need_y, uni_bow, uni_n
             low = join.values(words)
         lp = np.empty(rows, np.float32)
         y_lq, y_lpeff, y_acc = (np.empty(rows if need_y else 0, np.float32) for _ in range(3))
-        bow_row = np.empty(rows, np.int64)
-        bow_val = np.empty(rows, np.float32)
-        nb = kk.order_groups(words, blk["count"], blk["first"], 0, rows, np.int64(n), low["lq"],
-                             low["lpeff"], low["acc"], st.nonevent, np.int64(st.unk_r),
-                             np.int64(st.eos_r), not st.unk, *gtargs, np.int64(st.V), lp, y_lq,
-                             y_lpeff, y_acc, need_y, bow_row, bow_val, idx)
+        ends = joins.group_ends(words, 0, rows, n - 1)
+        g_bow = np.empty(ends.shape[0], np.float32)
+        g_node = np.empty(ends.shape[0], np.bool_)
+        kk.order_groups(words, blk["count"], blk["first"], ends, np.int64(n), low["lq"],
+                        low["lpeff"], low["acc"], st.nonevent, np.int64(st.unk_r),
+                        np.int64(st.eos_r), not st.unk, *gtargs, np.int64(st.V), lp, y_lq,
+                        y_lpeff, y_acc, need_y, g_bow, g_node)
+        node_groups = np.flatnonzero(g_node)
+        bow_row = np.r_[0, ends[:-1]][node_groups]
+        bow_val = g_bow[node_groups]
+        nb = node_groups.shape[0]
         stored += int(np.count_nonzero(lp == lp))
         out = {"words": words, "lp": lp, "first": blk["first"]}
         if need_y:
@@ -564,7 +576,11 @@ def _fixups(model: KatzModel, sc, st) -> int:
             g = g[:-1]
     order = sorted(missing, key=lambda g: (len(g), look.first(g)))
     for g in order:
-        model.fixups[(len(g), g)] = look.set_lp(g, look.bo(g))
+        value = look.set_lp(g, look.bo(g))
+        if len(g) == 1:
+            model.uni_lp[g[0]] = value
+        else:
+            model.fixups[(len(g), g)] = value
         model.counts[len(g) - 1] += 1
         h = g[:-1]
         while h:

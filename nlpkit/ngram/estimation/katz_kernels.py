@@ -26,7 +26,6 @@ import math
 import numba
 import numpy as np
 
-from .joins import cmp_cols
 
 M_LN10 = 2.30258509299404568402
 EPS = 3e-6
@@ -148,64 +147,69 @@ def _by_first(first, lo, hi, idx):
         idx[b + 1] = v
 
 
-@numba.njit(cache=True)
-def order_groups(words, count, first, lo, hi, n, lower_lq, lower_lpeff, lower_acc, nonevent,
+@numba.njit(parallel=True, cache=True)
+def order_groups(words, count, first, ends, n, lower_lq, lower_lpeff, lower_acc, nonevent,
                  unk_id, eos_id, skip_unk, nodisc, gtmin, K, disc, V, lp, y_lq, y_lpeff, y_acc,
-                 need_y, bow_row, bow_val, idx):
-    """Estimate the complete groups of order-``n`` rows ``lo..hi-1`` (rctx columns).
+                 need_y, g_bow, g_node):
+    """Estimate the groups of order-``n`` rows that end at ``ends`` (rctx columns; the first
+    starts at row 0), in parallel over groups.
 
     ``lower_*[r]`` describe the row's suffix ``w2 … wn`` (its ``bo`` value, ``lpeff``
     and ``acc``).  Writes each row's ``lp`` (NaN: not stored) and, with ``need_y``,
-    the row's own ``y_lq``/``y_lpeff``/``y_acc`` for the next order.  For every
-    context with a stored follower (a context node, SRILM-KATZ.md §5), appends its
-    first row to ``bow_row`` and its back-off weight to ``bow_val``; returns how many.
+    the row's own ``y_lq``/``y_lpeff``/``y_acc`` for the next order; per group ``g``,
+    ``g_node[g]``: the context has a stored follower (it is a context node, SRILM-KATZ.md
+    §5), and ``g_bow[g]`` its back-off weight.
     """
-    nb = 0
     ctx_cols = n - 1
-    wcol = n - 1
-    word = words[:, wcol]
-    i = lo
-    while i < hi:
-        j = i + 1
-        while j < hi and cmp_cols(words, i, words, j, ctx_cols) == 0:
-            j += 1
-        m = j - i
-        for r in range(i, j):
-            lp[r] = NOT_STORED
-        skip = words[i, 0] == eos_id  # the context ends in </s>
-        if skip_unk:
-            for c in range(ctx_cols):
-                if words[i, c] == unk_id:
-                    skip = True
-        _by_first(first, i, j, idx)
-        if not skip:
-            group_probs(idx, m, count, word, n, nonevent, unk_id, nodisc, gtmin, K, disc, V, lp)
-        stored_any = False
-        for r in range(i, j):
-            if lp[r] == lp[r]:
-                stored_any = True
-                break
-        bow = np.float32(0.0)
-        if stored_any:
-            bow = group_bow(idx, m, lp, lower_lq)
-            bow_row[nb] = i
-            bow_val[nb] = bow
-            nb += 1
-        if need_y:
+    word = words[:, n - 1]
+    G = ends.shape[0]
+    n_chunks = min(G, 256)
+    for ch in numba.prange(n_chunks):
+        g0 = ch * G // n_chunks
+        g1 = (ch + 1) * G // n_chunks
+        biggest = 1
+        for g in range(g0, g1):
+            a = 0 if g == 0 else ends[g - 1]
+            biggest = max(biggest, ends[g] - a)
+        idx = np.empty(biggest, np.int64)
+        for g in range(g0, g1):
+            i = 0 if g == 0 else ends[g - 1]
+            j = ends[g]
+            m = j - i
             for r in range(i, j):
-                v = lp[r]
-                if v == v:
-                    y_lpeff[r] = v
-                    y_acc[r] = np.float32(0.0)
-                    y_lq[r] = v
-                else:
-                    e = lower_lpeff[r]
-                    a = np.float32(lower_acc[r] + bow)
-                    y_lpeff[r] = e
-                    y_acc[r] = a
-                    y_lq[r] = NEG_INF if e == NEG_INF else np.float32(e + a)
-        i = j
-    return nb
+                lp[r] = NOT_STORED
+            skip = words[i, 0] == eos_id  # the context ends in </s>
+            if skip_unk:
+                for c in range(ctx_cols):
+                    if words[i, c] == unk_id:
+                        skip = True
+            _by_first(first, i, j, idx)
+            if not skip:
+                group_probs(idx, m, count, word, n, nonevent, unk_id, nodisc, gtmin, K, disc, V,
+                            lp)
+            stored_any = False
+            for r in range(i, j):
+                if lp[r] == lp[r]:
+                    stored_any = True
+                    break
+            bow = np.float32(0.0)
+            if stored_any:
+                bow = group_bow(idx, m, lp, lower_lq)
+            g_node[g] = stored_any
+            g_bow[g] = bow
+            if need_y:
+                for r in range(i, j):
+                    v = lp[r]
+                    if v == v:
+                        y_lpeff[r] = v
+                        y_acc[r] = np.float32(0.0)
+                        y_lq[r] = v
+                    else:
+                        e = lower_lpeff[r]
+                        a = np.float32(lower_acc[r] + bow)
+                        y_lpeff[r] = e
+                        y_acc[r] = a
+                        y_lq[r] = NEG_INF if e == NEG_INF else np.float32(e + a)
 
 
 @numba.njit(cache=True)

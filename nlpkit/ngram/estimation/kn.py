@@ -46,7 +46,7 @@ class KnModel:
     """An estimated lmplz model as tables: per order the rows in lmplz's output order
     (``words`` in natural order, ``lp``) and the back-off weights (orders below the
     top).  ``counts``: printed n-grams per order."""
-    vocab: list
+    vocab: object  # the WordTable: ids are lmplz's
     order: int
     sections_tables: list  # per order: Table of words (natural), lp, bow (NaN: none)
     counts: list
@@ -57,13 +57,12 @@ class KnModel:
             yield n, ((b["words"], b["lp"], b["bow"]) for b in table.blocks(None, block))
 
     def section_words(self) -> list:
-        return self.vocab
+        return self.vocab.words()
 
     def write_arpa(self, path, sections=None, counts=None) -> None:
         """Write the model as lmplz prints it, order by order (atomic; ``.gz`` by name)."""
         from ..formats.arpa_lmplz import write_sections
-        from ..formats.lines import byte_pool
-        wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in self.vocab])
+        wpool, woff = self.vocab.byte_pool()
         write_sections(path, self.counts if counts is None else counts,
                        self.sections() if sections is None else sections, wpool, woff)
 
@@ -75,7 +74,7 @@ class KnModel:
             b = table.column("bow")
             hbs.append(np.full(b.shape[0], n < self.order))
             bos.append(np.where(b == b, b, _F(0)).astype(_F))
-        return BackoffModel(list(self.vocab), ngrams, lps, bos, hbs, meta=dict(self.meta))
+        return BackoffModel(self.vocab.words(), ngrams, lps, bos, hbs, meta=dict(self.meta))
 
 
 def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallback=None,
@@ -138,7 +137,7 @@ def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallb
         counts.append(c)
     meta = {"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
             "prune": thresholds, "tokens": words_read, "sentences": sentences}
-    return KnModel(list(vocab), N, sections, counts, meta)
+    return KnModel(vocab, N, sections, counts, meta)
 
 
 # ----------------------------------------------------------------------------- adjusted counts

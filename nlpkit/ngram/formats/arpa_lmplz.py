@@ -13,8 +13,8 @@ import numpy as np
 
 from ...text import atomic_write
 from ..backoff import BackoffModel
-from .lines import assemble_lines, byte_pool, dedupe_u32
-from .numfmt import LMPLZ, spell, spell_strings
+from .lines import assemble_lines, byte_pool
+from .numfmt import LMPLZ, spell_distinct, spell_strings
 
 
 def format_float32(values) -> list[str]:
@@ -63,20 +63,4 @@ def section_lines(words, lp, bow, wpool, woff) -> bytes:
 
 
 def _spell_distinct(values):
-    """Spell each distinct value once: ``(pool, offsets, index of each value's spelling)``.
-
-    Zero and infinities go through :func:`spell` on their own: mixed in with the
-    rest they would send every number through its slower Python splicing path.
-    """
-    uniq, inv = dedupe_u32(np.ascontiguousarray(values, dtype=np.float32).view(np.uint32))
-    uniq = uniq.view(np.float32)
-    plain = (uniq != 0) & np.isfinite(uniq)
-    first, rest = np.flatnonzero(plain), np.flatnonzero(~plain)
-    pool, off = spell(uniq[first], LMPLZ)
-    if rest.size:
-        pool2, off2 = spell(uniq[rest], LMPLZ)
-        pool, off = np.concatenate([pool, pool2]), np.concatenate([off, off2[1:] + off[-1]])
-    where = np.empty(uniq.shape[0], np.int64)
-    where[first] = np.arange(first.shape[0])
-    where[rest] = first.shape[0] + np.arange(rest.shape[0])
-    return pool, off, where[inv]
+    return spell_distinct(values, LMPLZ)

@@ -18,15 +18,14 @@ import numpy as np
 
 from ...text import atomic_write
 from ..backoff import BackoffModel
-from .lines import assemble_lines, byte_pool, dedupe_u32
-from .numfmt import PRINTF_G, spell
+from .lines import assemble_lines, byte_pool
+from .numfmt import PRINTF_G, spell_distinct
 
 
 def _format_numbers(values: np.ndarray):
     """Float32 values -> (the ``%.7g`` byte pool of the distinct ones, index of each value);
     -inf is spelled ``-99``, as SRILM prints log10(0)."""
-    uniq, inv = dedupe_u32(np.ascontiguousarray(values, dtype=np.float32).view(np.uint32))
-    pool, off = spell(uniq.view(np.float32), PRINTF_G, 7, special=_special)
+    pool, off, inv = spell_distinct(values, PRINTF_G, 7, special=_special)
     return (pool, off), inv
 
 

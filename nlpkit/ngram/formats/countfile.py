@@ -30,6 +30,13 @@ def write_counts(counts: NgramCounts, path) -> None:
     write_count_tables(counts.to_sorted(), counts.vocab, path)
 
 
+def _word_pool(vocab):
+    """``(pool, offsets)`` of a :class:`WordTable` or a list of words."""
+    if isinstance(vocab, WordTable):
+        return vocab.byte_pool()
+    return byte_pool([w.encode("utf-8", "surrogateescape") for w in vocab])
+
+
 def write_count_tables(sc, vocab, path, *, space=None, block=1 << 20) -> None:
     """Write sorted counts (layout ``'ctx'``, SRILM ids, first positions) as SRILM's
     ``-write`` prints them: its count trie depth first, each node's children in the
@@ -89,7 +96,7 @@ def write_count_tables(sc, vocab, path, *, space=None, block=1 << 20) -> None:
         paths = pw.close() if pw is not None else None
         out_tables.append(sort_table(ow.close(), list(range(2 * N)), ["count"], W=W + 1,
                                      space=space, presorted=2 * N - n, stem=f"dfs{n}s"))
-    wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in vocab])
+    wpool, woff = _word_pool(vocab)
     with atomic_write(path, "wb") as fh:
         for blk in merge_tables(out_tables, ["count"]):
             cnt = blk["count"]

@@ -26,15 +26,18 @@ _BLOCK = 8 << 20  # bytes read per block
 
 
 class WordTable:
-    """Growing word → id table over a byte pool (the kernels' view of a vocabulary)."""
+    """Growing word -> id table over a byte pool (the kernels' view of a vocabulary).
+
+    Ids are given in order of first appearance; word ``i``'s UTF-8 bytes are
+    ``pool[woff[i]:woff[i + 1]]``.  The table holds no Python strings: a vocabulary
+    of millions of words costs its bytes plus about 20 bytes a word.
+    """
 
     def __init__(self, words=SRILM_SPECIALS, capacity=1 << 12):
         cap = 1 << max(4, int(capacity - 1).bit_length())
-        self.slots = np.full(2 * cap, -1, dtype=np.int32)
-        self.hashes = np.zeros(cap, dtype=np.uint64)
-        self.woff = np.zeros(cap, dtype=np.int64)
-        self.wlen = np.zeros(cap, dtype=np.int32)
-        self.pool = np.zeros(16 * cap, dtype=np.uint8)
+        self.slots = np.zeros(2 * cap, dtype=np.uint64)
+        self.woff = np.zeros(cap + 1, dtype=np.int64)
+        self.pool = np.zeros(8 * cap, dtype=np.uint8)
         self.state = np.zeros(2, dtype=np.int64)
         for w in words:
             self.add(w)
@@ -46,21 +49,19 @@ class WordTable:
         b = word.encode("utf-8", "surrogateescape") if isinstance(word, str) else word
         self.reserve(1, len(b))
         buf = np.frombuffer(b, dtype=np.uint8)
-        return int(bk.intern_span(buf, 0, len(b), self.slots, self.hashes, self.pool,
-                                  self.woff, self.wlen, self.state))
+        return int(bk.intern_span(buf, 0, len(b), self.slots, self.pool, self.woff, self.state))
 
     def reserve(self, words: int, nbytes: int):
         """Make room for ``words`` more words of ``nbytes`` bytes in all."""
-        need = int(self.state[0]) + words + 1
-        if need > self.slots.shape[0] // 2:
-            cap = 1 << int(2 * need - 1).bit_length()
-            for name in ("hashes", "woff", "wlen"):
-                old = getattr(self, name)
-                new = np.zeros(cap, dtype=old.dtype)
-                new[:old.shape[0]] = old
-                setattr(self, name, new)
-            self.slots = np.full(2 * cap, -1, dtype=np.int32)
-            bk.rehash(self.slots, self.hashes, self.state[0])
+        n = int(self.state[0])
+        need = n + words + 1
+        if 4 * need > 3 * self.slots.shape[0] or need + 1 > self.woff.shape[0]:
+            size = 1 << int(4 * need // 3).bit_length()
+            woff = np.zeros(max(self.woff.shape[0], need + 1, size // 2 + 1), np.int64)
+            woff[:n + 1] = self.woff[:n + 1]
+            self.woff = woff
+            self.slots = np.zeros(size, dtype=np.uint64)
+            bk.rehash(self.slots, self.pool, self.woff, n)
         used = int(self.state[1]) + nbytes
         if used > self.pool.shape[0]:
             new = np.zeros(max(2 * self.pool.shape[0], used), dtype=np.uint8)
@@ -73,34 +74,62 @@ class WordTable:
         ln = (len(block) if end < 0 else end) - pos
         self.reserve(max(1024, len(self), ln // 2 + 2), max(1 << 16, ln, self.pool.shape[0]))
 
+    def freeze(self):
+        """Drop the lookup table once no word will be added (the words stay)."""
+        n = len(self)
+        self.slots = None
+        self.woff = self.woff[:n + 1].copy()
+        self.pool = self.pool[:int(self.state[1])].copy()
+        return self
+
+    def byte_pool(self, order=None):
+        """``(pool, offsets)`` of the words (by id, or in the order of the ids ``order``)."""
+        n = len(self)
+        pool, woff = self.pool[:int(self.state[1])], self.woff[:n + 1]
+        if order is None:
+            return pool, woff
+        order = np.asarray(order, np.int64)
+        lens = woff[order + 1] - woff[order]
+        off = np.zeros(n + 1, np.int64)
+        np.cumsum(lens, out=off[1:])
+        return bk.gather_words(pool, woff, order, off), off
+
     def words(self) -> list[str]:
         """The words in id order, decoded (bytes that are not UTF-8 survive as surrogates)."""
         n = len(self)
         raw = self.pool[:int(self.state[1])].tobytes()
-        off, ln = self.woff[:n], self.wlen[:n]
-        return [raw[o:o + k].decode("utf-8", "surrogateescape")
-                for o, k in zip(off.tolist(), ln.tolist())]
+        off = self.woff[:n + 1].tolist()
+        return [raw[a:b].decode("utf-8", "surrogateescape") for a, b in zip(off[:-1], off[1:])]
 
 
 def byte_order(words) -> np.ndarray:
-    """Indices of ``words`` in byte-wise order of their UTF-8 bytes (C's ``strcmp``
-    order, which SRILM prints ARPA files in): NumPy sorts a fixed-width prefix of each
-    word, then words that share the whole prefix are put in order in Python."""
-    enc = [w.encode("utf-8", "surrogateescape") for w in words]
-    if not enc:
+    """Ids of the words (a :class:`WordTable` or a list of strings) in byte-wise order of
+    their UTF-8 bytes (C's ``strcmp`` order, which SRILM prints ARPA files in): NumPy sorts a
+    fixed-width prefix of each word, then words that share the whole prefix are put in
+    order by their full bytes."""
+    if not isinstance(words, WordTable):
+        table = WordTable(())
+        for w in words:
+            table.add(w)
+        words = table
+    n = len(words)
+    if n == 0:
         return np.zeros(0, np.int64)
-    width = 24
-    keys = np.array(enc, dtype=f"S{width}")  # (truncated; trailing NULs count as padding)
+    pool, woff = words.byte_pool()
+    width = 16
+    keys = bk.prefixes(pool, woff, np.int64(n), np.int64(width)).view(f"S{width}").ravel()
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
     same = np.flatnonzero(sk[1:] == sk[:-1])
-    if same.size:  # runs of equal prefixes: order them by their whole bytes
+    if same.size:  # runs of equal prefixes (long words, trailing NULs): whole bytes decide
+        raw = pool.tobytes()
         starts = same[np.r_[True, np.diff(same) > 1]]
         for s in starts.tolist():
             e = s + 1
             while e < sk.shape[0] and sk[e] == sk[s]:
                 e += 1
-            order[s:e] = sorted(order[s:e].tolist(), key=enc.__getitem__)
+            order[s:e] = sorted(order[s:e].tolist(),
+                                key=lambda i: raw[woff[i]:woff[i + 1]])
     return order.astype(np.int64)
 
 
@@ -177,8 +206,7 @@ def iter_encoded(source, table: WordTable, *, closed=False, progress=None, count
         while True:
             status, pos, n_out, n_sent = bk.encode_chunk(
                 buf, pos, out, n_out, offsets, n_sent, closed, UNK_ID, BOS_ID, EOS_ID,
-                table.slots, table.hashes, table.pool, table.woff, table.wlen, table.state,
-                count_file, counts)
+                table.slots, table.pool, table.woff, table.state, count_file, counts)
             if status == bk.OK:
                 break
             if status == bk.BAD_COUNT:
@@ -243,8 +271,7 @@ def iter_encoded_lmplz(source, table: WordTable, *, skip_specials=False, progres
         while True:
             status, pos, n_out, n_sent = bk.encode_lmplz_chunk(
                 buf, pos, out, n_out, offsets, n_sent, skip_specials, len(LMPLZ_SPECIALS),
-                BOS_ID, EOS_ID, table.slots, table.hashes, table.pool, table.woff, table.wlen,
-                table.state)
+                BOS_ID, EOS_ID, table.slots, table.pool, table.woff, table.state)
             if status == bk.OK:
                 break
             if status == bk.SPECIAL:

@@ -22,6 +22,7 @@ import numpy as np
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 # status codes of encode_chunk
 OK = 0
@@ -29,10 +30,22 @@ NEED_ROOM = 1  # the word table or pool is too small: grow it and call again
 BAD_COUNT = 2  # count-file mode: a line whose last token is not a count
 SPECIAL = 3  # lmplz mode: a literal <s>, </s> or <unk> in the text
 
+# The word table: ``slots`` (a power of two, uint64) holds ``hash's low 32 bits << 32 |
+# id + 1`` (0: empty), so a probe reads one word; the slot is chosen by other bits.  Word ``id``'s bytes are ``pool[woff[id]:woff[id + 1]]`` (words are appended in id
+# order); ``state`` = [words, pool bytes used].  The table is kept at most 3/4 full.
+
 
 @numba.njit(cache=True, inline="always")
 def _is_sep(b):
     return b == 32 or b == 9 or b == 13 or b == 10
+
+
+@numba.njit(cache=True, inline="always")
+def _home(h, slots):
+    """The slot a hash starts probing at (the product's bits 32 and up; the low 32 bits
+    of the hash itself are the slot's tag)."""
+    mask = np.uint64(slots.shape[0] - 1)
+    return np.int64(((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask)
 
 
 @numba.njit(cache=True)
@@ -43,65 +56,77 @@ def hash_span(buf, s, e):
     return h
 
 
-@numba.njit(cache=True)
-def _find_slot(buf, s, e, h, slots, hashes, pool, woff, wlen):
-    """Slot of the word ``buf[s:e]``: its id if present, else ``-1 - slot`` of a free slot."""
+@numba.njit(cache=True, inline="always")
+def _find_word(buf, i, j, h, slots, pool, woff):
+    """``(slot, id)`` of the word ``buf[i:j]`` (FNV-1a hash ``h``): id -1 and a free slot if absent."""
     mask = slots.shape[0] - 1
-    i = np.int64(h & np.uint64(mask))
-    n = e - s
+    k = _home(h, slots)
+    tag = h & _LOW32
+    n = j - i
     while True:
-        wid = slots[i]
-        if wid < 0:
-            return -1 - i
-        if hashes[wid] == h and wlen[wid] == n:
+        e = slots[k]
+        if e == 0:
+            return k, np.int64(-1)
+        if (e >> np.uint64(32)) == tag:
+            wid = np.int64(e & _LOW32) - 1
             o = woff[wid]
-            same = True
-            for k in range(n):
-                if pool[o + k] != buf[s + k]:
-                    same = False
-                    break
-            if same:
-                return np.int64(wid)
-        i = (i + 1) & mask
+            if woff[wid + 1] - o == n:
+                same = True
+                for q in range(n):
+                    if pool[o + q] != buf[i + q]:
+                        same = False
+                        break
+                if same:
+                    return k, wid
+        k = (k + 1) & mask
 
 
-@numba.njit(cache=True)
-def intern_span(buf, s, e, slots, hashes, pool, woff, wlen, state):
-    """Id of ``buf[s:e]``, adding it as a new word if absent.
+@numba.njit(cache=True, inline="always")
+def _has_room(length, slots, pool, woff, state):
+    """Whether one more word of ``length`` bytes fits (the table stays at most 3/4 full)."""
+    return (4 * (state[0] + 1) <= 3 * slots.shape[0] and state[1] + length <= pool.shape[0]
+            and state[0] + 2 <= woff.shape[0])
 
-    ``state`` = [number of words, bytes used in pool]; the caller guarantees room.
-    """
-    h = hash_span(buf, s, e)
-    r = _find_slot(buf, s, e, h, slots, hashes, pool, woff, wlen)
-    if r >= 0:
-        return r
+
+@numba.njit(cache=True, inline="always")
+def _add_word(buf, i, j, h, k, slots, pool, woff, state):
+    """Add ``buf[i:j]`` at free slot ``k``; returns its id (ids are given in order of appearance)."""
     wid = state[0]
     used = state[1]
-    for k in range(e - s):
-        pool[used + k] = buf[s + k]
-    woff[wid] = used
-    wlen[wid] = e - s
-    hashes[wid] = h
-    slots[-1 - r] = wid
+    for q in range(j - i):
+        pool[used + q] = buf[i + q]
+    slots[k] = ((h & _LOW32) << np.uint64(32)) | np.uint64(wid + 1)
     state[0] = wid + 1
-    state[1] = used + (e - s)
-    return wid
+    state[1] = used + (j - i)
+    woff[wid + 1] = used + (j - i)
+    return np.int64(wid)
 
 
 @numba.njit(cache=True)
-def rehash(slots, hashes, n_words):
-    """Fill a fresh (all -1) ``slots`` table with words ``0..n_words-1``."""
+def intern_span(buf, s, e, slots, pool, woff, state):
+    """Id of ``buf[s:e]``, adding it as a new word if absent (the caller guarantees room)."""
+    h = hash_span(buf, s, e)
+    k, wid = _find_word(buf, s, e, h, slots, pool, woff)
+    if wid >= 0:
+        return wid
+    return _add_word(buf, s, e, h, k, slots, pool, woff, state)
+
+
+@numba.njit(cache=True)
+def rehash(slots, pool, woff, n_words):
+    """Fill a fresh (all 0) ``slots`` table with words ``0..n_words-1``."""
     mask = slots.shape[0] - 1
     for wid in range(n_words):
-        i = np.int64(hashes[wid] & np.uint64(mask))
-        while slots[i] >= 0:
-            i = (i + 1) & mask
-        slots[i] = wid
+        h = hash_span(pool, woff[wid], woff[wid + 1])
+        k = _home(h, slots)
+        while slots[k] != 0:
+            k = (k + 1) & mask
+        slots[k] = ((h & _LOW32) << np.uint64(32)) | np.uint64(wid + 1)
 
 
 @numba.njit(cache=True)
 def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, eos_id,
-                 slots, hashes, pool, woff, wlen, state, count_mode, counts):
+                 slots, pool, woff, state, count_mode, counts):
     """Encode the lines of ``buf`` from byte ``pos`` on into ``out``/``offsets``.
 
     Returns ``(status, pos, n_out, n_sent)``: ``NEED_ROOM`` stops at the start
@@ -129,6 +154,8 @@ def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, 
             n_out += 1  # room for <s>, dropped below if the line starts with <s>
         i = pos
         stop = False
+        last_s = 0
+        last_e = 0
         while True:
             # skip separators up to the next token or the end of the line
             while i < n and buf[i] != 10 and _is_sep(buf[i]):
@@ -140,15 +167,15 @@ def encode_chunk(buf, pos, out, n_out, offsets, n_sent, closed, unk_id, bos_id, 
             while j < n and not _is_sep(buf[j]):
                 h = (h ^ np.uint64(buf[j])) * _FNV_PRIME
                 j += 1
-            k, wid = _find_word(buf, i, j, h, slots, hashes, pool, woff, wlen)
+            k, wid = _find_word(buf, i, j, h, slots, pool, woff)
             if wid < 0:
                 if closed or count_mode and _is_last_token(buf, j, n):
                     wid = unk_id  # (in count mode the last token is the count, not a word)
-                elif not _has_room(j - i, slots, pool, state):
+                elif not _has_room(j - i, slots, pool, woff, state):
                     stop = True
                     break
                 else:
-                    wid = _add_word(buf, i, j, h, k, slots, hashes, pool, woff, wlen, state)
+                    wid = _add_word(buf, i, j, h, k, slots, pool, woff, state)
             out[n_out] = wid
             n_out += 1
             last_s = i
@@ -195,63 +222,9 @@ def _is_lmplz_sep(b):
     return b == 32 or b == 9 or b == 13 or b == 10 or b == 0
 
 
-@numba.njit(cache=True, inline="always")
-def _find_word(buf, i, j, h, slots, hashes, pool, woff, wlen):
-    """``(slot, id)`` of the word ``buf[i:j]`` (FNV-1a hash ``h``): id -1 and its free slot if absent."""
-    mask = slots.shape[0] - 1
-    k = np.int64(h & np.uint64(mask))
-    while True:
-        cand = slots[k]
-        if cand < 0:
-            return k, np.int64(-1)
-        if hashes[cand] == h and wlen[cand] == j - i:
-            o = woff[cand]
-            same = True
-            for q in range(j - i):
-                if pool[o + q] != buf[i + q]:
-                    same = False
-                    break
-            if same:
-                return k, np.int64(cand)
-        k = (k + 1) & mask
-
-
-@numba.njit(cache=True, inline="always")
-def _has_room(length, slots, pool, state):
-    """Whether one more word of ``length`` bytes fits (the table stays at most half full)."""
-    return state[0] + 1 <= slots.shape[0] // 2 and state[1] + length <= pool.shape[0]
-
-
-@numba.njit(cache=True, inline="always")
-def _add_word(buf, i, j, h, k, slots, hashes, pool, woff, wlen, state):
-    """Add ``buf[i:j]`` at free slot ``k``; returns its id (ids are given in order of appearance)."""
-    wid = state[0]
-    used = state[1]
-    for q in range(j - i):
-        pool[used + q] = buf[i + q]
-    woff[wid] = used
-    wlen[wid] = j - i
-    hashes[wid] = h
-    slots[k] = wid
-    state[0] = wid + 1
-    state[1] = used + (j - i)
-    return np.int64(wid)
-
-
-@numba.njit(cache=True, inline="always")
-def _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state):
-    """Id of the word ``buf[i:j]`` (FNV-1a hash ``h``), added if new; -1 if there is no room."""
-    k, wid = _find_word(buf, i, j, h, slots, hashes, pool, woff, wlen)
-    if wid >= 0:
-        return wid
-    if not _has_room(j - i, slots, pool, state):
-        return np.int64(-1)
-    return _add_word(buf, i, j, h, k, slots, hashes, pool, woff, wlen, state)
-
-
 @numba.njit(cache=True)
 def encode_lmplz_chunk(buf, pos, out, n_out, offsets, n_sent, skip_specials, n_specials,
-                       bos_id, eos_id, slots, hashes, pool, woff, wlen, state):
+                       bos_id, eos_id, slots, pool, woff, state):
     """Encode the lines of ``buf`` from byte ``pos`` on as lmplz reads them.
 
     Every line becomes ``<s> w1 … wk </s>`` (an empty line ``<s> </s>``); the
@@ -278,9 +251,11 @@ def encode_lmplz_chunk(buf, pos, out, n_out, offsets, n_sent, skip_specials, n_s
             while j < n and not _is_lmplz_sep(buf[j]):
                 h = (h ^ np.uint64(buf[j])) * _FNV_PRIME
                 j += 1
-            wid = _lookup_or_add(buf, i, j, h, slots, hashes, pool, woff, wlen, state)
+            k, wid = _find_word(buf, i, j, h, slots, pool, woff)
             if wid < 0:
-                return NEED_ROOM, line_start, start_out, n_sent
+                if not _has_room(j - i, slots, pool, woff, state):
+                    return NEED_ROOM, line_start, start_out, n_sent
+                wid = _add_word(buf, i, j, h, k, slots, pool, woff, state)
             if wid < n_specials:
                 if not skip_specials:
                     return SPECIAL, i, start_out, n_sent
@@ -305,3 +280,27 @@ def _is_last_token(buf, j, n):
             return False
         j += 1
     return True
+
+
+@numba.njit(cache=True)
+def prefixes(pool, woff, n_words, width):
+    """The first ``width`` bytes of every word, zero-padded: rows of a fixed-width key."""
+    out = np.zeros((n_words, width), np.uint8)
+    for w in range(n_words):
+        a = woff[w]
+        m = min(width, woff[w + 1] - a)
+        for q in range(m):
+            out[w, q] = pool[a + q]
+    return out
+
+
+@numba.njit(cache=True)
+def gather_words(pool, woff, order, off):
+    """The bytes of words ``order`` laid end to end (their offsets are ``off``)."""
+    out = np.empty(off[-1], np.uint8)
+    for k in range(order.shape[0]):
+        a = woff[order[k]]
+        o = off[k]
+        for q in range(off[k + 1] - o):
+            out[o + q] = pool[a + q]
+    return out
