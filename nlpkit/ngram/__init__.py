@@ -127,8 +127,7 @@ def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=Non
                                                 progress=progress, device=device)
         if output is not None:
             from .formats.countfile import write_count_tables
-            write_count_tables(sc, table, output, space=plan.space_for_tables(),
-                               block=min(plan.block_rows, 1 << 20))
+            write_count_tables(sc, table, output, plan=plan)
             return None
         return NgramCounts.from_sorted(sc, table.words(), closed_vocab=words is not None,
                                        meta=meta)

@@ -39,7 +39,7 @@ class EncodedCorpus:
         size each (one chunk when the corpus fits); ``id_map`` maps ids first."""
         limit = self.plan.chunk_tokens
         pend, size, base = [], 0, 0
-        for ids, offsets in self.blocks.read():
+        for ids, offsets in self._pieces(limit):
             if pend and size + ids.shape[0] > limit:
                 yield self._chunk(pend, id_map, base)
                 base += size
@@ -48,6 +48,22 @@ class EncodedCorpus:
             size += ids.shape[0]
         if pend:
             yield self._chunk(pend, id_map, base)
+
+    def _pieces(self, limit):
+        """The stored blocks, cut at sentence ends into pieces of at most ``limit`` tokens
+        (a longer sentence is a piece of its own)."""
+        for ids, offsets in self.blocks.read():
+            if ids.shape[0] <= limit:
+                yield ids, offsets
+                continue
+            s = 0
+            n = offsets.shape[0] - 1
+            while s < n:
+                e = int(np.searchsorted(offsets, offsets[s] + limit, side="right")) - 1
+                e = min(n, max(e, s + 1))
+                a, b = int(offsets[s]), int(offsets[e])
+                yield ids[a:b], offsets[s:e + 1] - a
+                s = e
 
     @staticmethod
     def _chunk(parts, id_map, base):
@@ -101,13 +117,12 @@ def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=No
     else:
         corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
         ranked = K.RankedVocab(corpus.table)
-        sc = count_chunks(corpus.chunks(ranked.rank), order, len(ranked), layout=RCTX,
-                          space=plan.space_for_runs(corpus.tokens),
-                          spill_runs=plan.spills(corpus.tokens), device=device)
+        plan.settle(len(ranked), corpus.tokens)
+        sc = count_chunks(corpus.chunks(ranked.rank), order, len(ranked), layout=RCTX, plan=plan,
+                          device=device)
         corpus.blocks.drop()
         meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
-    model = K.estimate(sc, ranked, gt_min=gt_min, gt_max=gt_max, unk=unk,
-                       space=plan.space_for_tables(), block=plan.block_rows,
+    model = K.estimate(sc, ranked, gt_min=gt_min, gt_max=gt_max, unk=unk, plan=plan,
                        discounts_out=discounts_out)
     model.meta.update(meta)
     model.meta["order"] = order
@@ -156,6 +171,7 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
     K.check_options(order, discount_fallback, prune)  # errors before the reading
     corpus = encode_lmplz(source, plan, skip_symbols=skip_symbols, progress=progress)
     W = len(corpus.table)
+    plan.settle(W, corpus.tokens)
     largest = [None]
 
     def chunks():
@@ -166,15 +182,12 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
                 largest[0] = got
             yield rid, offsets, base
 
-    sc = count_chunks(chunks(), order, W, layout=RCTX,
-                      space=plan.space_for_runs(corpus.tokens),
-                      spill_runs=plan.spills(corpus.tokens), device=device)
+    sc = count_chunks(chunks(), order, W, layout=RCTX, plan=plan, device=device)
     corpus.blocks.drop()
     model = K.estimate(sc, corpus.table, largest_padded=[int(v) for v in largest[0]],
                        words_read=corpus.words_read, sentences=corpus.sentences,
                        discount_fallback=discount_fallback,
-                       interpolate_unigrams=interpolate_unigrams, prune=prune,
-                       space=plan.space_for_tables(), block=plan.block_rows)
+                       interpolate_unigrams=interpolate_unigrams, prune=prune, plan=plan)
     model.meta["source"] = _label(source)
     model.meta["order"] = order
     return model
@@ -184,9 +197,9 @@ def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None)
     """SRILM's counts of ``source`` as sorted tables (layout ``'ctx'``, SRILM ids), the
     vocabulary, and provenance."""
     corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
-    sc = count_chunks(corpus.chunks(), order, len(corpus.table), layout=CTX,
-                      space=plan.space_for_runs(corpus.tokens),
-                      spill_runs=plan.spills(corpus.tokens), device=device)
+    plan.settle(len(corpus.table), corpus.tokens)
+    sc = count_chunks(corpus.chunks(), order, len(corpus.table), layout=CTX, plan=plan,
+                      device=device)
     corpus.blocks.drop()
     meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
     return sc, corpus.table, meta

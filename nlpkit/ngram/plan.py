@@ -1,13 +1,19 @@
 """The memory plan of a build: how much memory it may use, and what it spills to disk.
 
 ``--memory SIZE`` (``500M``, ``4G``, ``25%`` of physical memory; :func:`parse_size`)
-is the budget for everything the build holds beyond the interpreter and its
-compiled kernels.  By default a build uses at most half the memory that is
-available when it starts and spills only what does not fit.  The plan sizes
-the counting chunks (tokens counted in memory at once), the blocks that the
-estimation passes read, and says whether the encoded corpus, the count runs and
-the estimation tables stay in memory or go to files under ``temp_dir``
-(:class:`~.counting.runs.TempSpace`, created when first needed).
+is the budget for the data a build holds beyond the interpreter and its compiled
+kernels.  By default a build may use half the memory available when it starts.
+
+The plan is made in two steps.  While the corpus is read, the encoded word ids
+stay in memory until they outgrow a third of the budget, then go to a
+temporary file.  Once the vocabulary is known (:meth:`Plan.settle`), what every
+word costs (the vocabulary and the per-word arrays of the estimators) is set
+aside, and the rest decides: if the whole corpus can be counted as one chunk,
+every table stays in memory; otherwise chunks of the size that fits are
+counted, their runs and every later table go to files under ``temp_dir``
+(:class:`~.counting.runs.TempSpace`, created when first needed), and the passes
+read them in blocks sized to the budget.  A budget too small for the vocabulary
+alone is an error that says how much is needed.
 """
 from __future__ import annotations
 
@@ -19,10 +25,10 @@ import numpy as np
 from ..errors import NlpkitError
 from .counting.runs import TempSpace, TableWriter
 
-# bytes a counting chunk needs per token (ids, the occurrence keys, context ids,
-# positions' rows, and the runs it produces), per order counted
-_CHUNK_BYTES_PER_TOKEN_ORDER = 22
-_MIN_BUDGET = 16 << 20
+# bytes a word costs in the stages after reading (its bytes and offset, rank, the
+# estimators' dense per-word arrays, the join tables)
+_BYTES_PER_WORD = 96
+_MIN_WORK = 256 << 10  # bytes left for chunks and blocks, at the very least
 
 
 def parse_size(text) -> int:
@@ -32,17 +38,17 @@ def parse_size(text) -> int:
     else:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp%]?)b?\s*", str(text), re.IGNORECASE)
         if m is None:
-            raise NlpkitError(f"memory size {text!r}: expected a number with K, M, G or T, "
-                              "or a percentage of physical memory (e.g. 500M, 4G, 25%)")
+            raise NlpkitError(f"--memory {text!r}: expected a size such as 500M, 4G or 25% "
+                              "(of physical memory)")
         value, unit = float(m.group(1)), m.group(2).lower()
         if unit == "%":
             if not 0 < value <= 100:
-                raise NlpkitError(f"memory size {text!r}: a percentage must be in (0, 100]")
+                raise NlpkitError(f"--memory {text!r}: a percentage must be in (0, 100]")
             size = int(physical_memory() * value / 100)
         else:
             size = int(value * (1 << (10 * " kmgtp".index(unit or " "))))
     if size <= 0:
-        raise NlpkitError(f"memory size {text!r} must be positive")
+        raise NlpkitError(f"--memory {text!r} must be positive")
     return size
 
 
@@ -61,6 +67,14 @@ def available_memory() -> int:
     return physical_memory() // 2
 
 
+def _mb(nbytes):
+    """A size as a user writes it (rounded up): 640K, 12M, 1.5G."""
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if nbytes >= 1 << shift or unit == "K":
+            v = nbytes / (1 << shift)
+            return f"{-(-int(v * 10) // 10) if v >= 10 else -(-v * 10 // 1) / 10:g}{unit}"
+
+
 class Plan:
     """Budget and spilling decisions for one build (a context manager owning the
     temporary directory)."""
@@ -71,13 +85,13 @@ class Plan:
         self.temp_dir = temp_dir
         self.order = order
         self._space = None
-        self.chunk_tokens = max(1 << 16, self.budget // (_CHUNK_BYTES_PER_TOKEN_ORDER
-                                                         * max(1, order)))
-        self.block_rows = 1 << 62
         self.spill = False
+        self.work = self.budget
+        self.chunk_tokens = 1 << 62
+        self.block_rows = 1 << 62
 
     def __enter__(self):
-        if self.temp_dir is not None:  # fail now on a directory that cannot be used
+        if self.temp_dir is not None:  # a directory given on purpose must work, spill or not
             self.space()
         return self
 
@@ -93,14 +107,45 @@ class Plan:
         return self._space
 
     # --- decisions ----------------------------------------------------------
+    def token_bytes(self):
+        """Memory a counting chunk needs per token: ids, the occurrence keys, context ids,
+        and each order's rows (at most one per token)."""
+        return 24 + sum(4 * n + 16 for n in range(2, self.order + 1))
+
+    def settle(self, n_words, tokens):
+        """Decide, once the vocabulary and the corpus size are known, whether the build
+        spills, and size its chunks and blocks."""
+        fixed = n_words * _BYTES_PER_WORD
+        self.work = self.budget - fixed
+        if self.work < _MIN_WORK:
+            raise NlpkitError(
+                f"--memory {_mb(self.budget)} is below what this corpus needs: its vocabulary "
+                f"of {n_words:,} words alone takes about {_mb(fixed)}; give at least "
+                f"{_mb(fixed + 4 * _MIN_WORK)}")
+        per_token = self.token_bytes()
+        if tokens * per_token <= self.work:
+            self.spill = False
+            self.chunk_tokens = max(1, tokens)
+            self.block_rows = 1 << 62
+            return
+        self.spill = True
+        self.chunk_tokens = max(1 << 10, self.work // per_token)
+        # a pass reads a handful of tables at once (its own rows, the order below, the
+        # writers' buffers), each row at most about 4 * order + 24 bytes
+        self.block_rows = max(256, self.work // (8 * (4 * self.order + 24)))
+
+    def rows_for(self, row_bytes, share=1.0):
+        """Rows of ``row_bytes`` each that fit into ``share`` of the working memory."""
+        return max(256, int(self.work * share) // max(1, row_bytes))
+
     def id_store(self):
         return IdStore(self)
 
-    def spills(self, tokens) -> bool:
-        return tokens > self.chunk_tokens
+    def spills(self, tokens=None) -> bool:
+        return self.spill
 
-    def space_for_runs(self, tokens):
-        return self.space() if self.spills(tokens) else None
+    def space_for_runs(self, tokens=None):
+        return self.space() if self.spill else None
 
     def space_for_tables(self):
         return self.space() if self.spill else None
@@ -108,23 +153,75 @@ class Plan:
 
 class IdStore:
     """The encoded corpus's blocks: kept in memory, or written to a temporary file
-    once they outgrow their share of the budget."""
+    once they outgrow a third of the budget."""
 
     def __init__(self, plan):
         self.plan = plan
         self.blocks = []
         self.nbytes = 0
         self.writer = None
+        self.table = None
 
     def append(self, ids, offsets):
-        self.blocks.append((ids, offsets))
+        if self.writer is None and self.nbytes + ids.nbytes > self.plan.budget // 3:
+            self.writer = TableWriter({"data": (np.int64, ())}, self.plan.space(), stem="ids")
+            for b in self.blocks:
+                self._write(*b)
+            self.blocks = []
+        if self.writer is not None:
+            self._write(ids, offsets)
+        else:
+            self.blocks.append((ids, offsets))
         self.nbytes += ids.nbytes + offsets.nbytes
 
+    def _write(self, ids, offsets):
+        # one record per block: its sizes, then the ids (as int64 pairs) and the offsets
+        head = np.array([ids.shape[0], offsets.shape[0]], np.int64)
+        body = np.concatenate([head, np.frombuffer(np.ascontiguousarray(ids, np.int32).tobytes()
+                                                   + (b"\0\0\0\0" if ids.shape[0] % 2 else b""),
+                                                   np.int64), offsets])
+        self.writer.append(data=body)
+
     def close(self):
+        if self.writer is not None:
+            self.table = self.writer.close()
+            self.writer = None
         return self
 
     def read(self):
-        yield from self.blocks
+        if self.table is None:
+            yield from self.blocks
+            return
+        with open(self.table.files["data"], "rb") as fh:
+            while True:
+                head = np.fromfile(fh, np.int64, 2)
+                if head.shape[0] < 2:
+                    return
+                n_ids, n_off = int(head[0]), int(head[1])
+                ids = np.fromfile(fh, np.int64, (n_ids + 1) // 2).view(np.int32)[:n_ids]
+                offsets = np.fromfile(fh, np.int64, n_off)
+                yield ids, offsets
 
     def drop(self):
         self.blocks = []
+        if self.table is not None:
+            self.table.drop()
+            self.table = None
+
+
+class InMemory:
+    """The plan of stages called without one: every table in memory, one block."""
+    spill = False
+    block_rows = 1 << 62
+
+    def space_for_tables(self):
+        return None
+
+    def space_for_runs(self, tokens=None):
+        return None
+
+    def rows_for(self, row_bytes, share=1.0):
+        return 1 << 62
+
+
+IN_MEMORY = InMemory()

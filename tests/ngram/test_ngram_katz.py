@@ -272,3 +272,12 @@ def test_stdin_source(tmp_path, monkeypatch):
     data = (TOY / "toy0.txt").read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     assert arpa_of(build("-", 3), tmp_path) == (TOY / "toy0.gt3.arpa").read_bytes()
+
+
+
+def test_unigram_fixup_under_cutoffs_as_srilm(tmp_path):
+    # the unigram cut-off 2 leaves seen-once words without a probability and the leftover
+    # mass negative (nothing is spread, SRILM-KATZ.md §5); those that are contexts get
+    # SRILM's fixup (§6)
+    model = build(TOY / "cutoffs.txt", 3, gt_min=[2, 1, 3], gt_max=[8, 6, 5])
+    assert arpa_of(model, tmp_path) == (TOY / "cutoffs.gt3.arpa").read_bytes()

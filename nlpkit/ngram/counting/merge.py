@@ -103,7 +103,7 @@ def merge_kernel(words, values, length, pos, more, combine, count_col, first_col
     return out_rows, 0, -1
 
 
-def merge_tables(tables, value_names, *, combine=False, block_rows=1 << 16, out_rows=1 << 18):
+def merge_tables(tables, value_names, *, combine=False, block_rows=1 << 16, out_rows=None):
     """Yield blocks (dicts: ``words`` and the value columns) of the merged runs.
 
     Value columns are carried as int64 (counts, positions) or as their own dtype when
@@ -112,6 +112,8 @@ def merge_tables(tables, value_names, *, combine=False, block_rows=1 << 16, out_
     tables = [t for t in tables if len(t)]
     if not tables:
         return
+    block_rows = int(min(block_rows, max(len(t) for t in tables)))
+    out_rows = int(out_rows or max(1024, min(1 << 18, 2 * block_rows)))
     k = tables[0].columns["words"][1][0]
     dtypes = [tables[0].columns[v][0] for v in value_names]
     vdtype = np.result_type(*dtypes) if dtypes else np.int64
@@ -200,7 +202,7 @@ def sort_table(table, cols, value_names, *, W, space=None, presorted=0, chunk_ro
         return runs[0]
     out = TableWriter({"words": (np.int32, (len(cols),)),
                        **{v: table.columns[v] for v in value_names}}, space, stem=stem)
-    for blk in merge_tables(runs, value_names):
+    for blk in merge_tables(runs, value_names, block_rows=max(1024, chunk_rows // (len(runs) + 2))):
         out.append(**blk)
     for r in runs:
         r.drop()

@@ -77,6 +77,7 @@ class TempSpace:
         """One line naming the directory for a failed write into it."""
         why = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the size limit",
                errno.EDQUOT: "the disk quota is used up", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied",
                errno.EROFS: "it is on a read-only file system"}.get(exc.errno,
                                                                      exc.strerror or str(exc))
         return NlpkitError(f"{self.parent}: cannot write temporary files ({why}); free some "
@@ -173,7 +174,10 @@ class TableWriter:
                 self.parts[k].append(a)
             else:
                 try:
-                    a.tofile(self.handles[k])
+                    # (a file object's write, not ndarray.tofile: a short write raises with
+                    # the system's reason, ENOSPC or EFBIG)
+                    if a.size:
+                        self.handles[k].write(memoryview(a.reshape(-1)).cast("B"))
                 except OSError as exc:
                     raise self.space.error(exc) from None
         self.rows += rows or 0

@@ -37,15 +37,19 @@ class SortedCounts:
         return self.tables[n - 2]
 
 
-def count_chunks(chunks, order, W, *, layout=RCTX, space=None, spill_runs=False, device=None):
+def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None):
     """Count ``chunks`` (an iterable of ``(rid, offsets, base)``).
 
-    ``space``: where spilled runs and merged tables go (None: memory); ``spill_runs``:
-    write each chunk's runs to ``space`` as soon as it is counted (the memory plan's
-    choice when more than one chunk is expected).  ``device='cuda'`` counts each chunk
-    with the GPU's hash-table twin instead of the CPU's sort.
+    ``plan``: the memory plan; when it spills, each chunk's runs go to files as soon
+    as they are counted and the merged tables too (None: all in memory).
+    ``device='cuda'`` counts each chunk with the GPU's hash-table twin instead of the
+    CPU's sort.
     """
     from ... import backend
+    from ..plan import IN_MEMORY
+    plan = plan or IN_MEMORY
+    space = plan.space_for_runs()
+    spill_runs = space is not None
     counter = backend.pick(count_chunk, "nlpkit.ngram.counting.trie:count_chunk_cuda", device)
     uni_count = np.zeros(W, np.int64)
     uni_first = np.full(W, -1, np.int64)
@@ -72,8 +76,9 @@ def count_chunks(chunks, order, W, *, layout=RCTX, space=None, spill_runs=False,
         if len(parts) == 1:
             tables.append(parts[0])
             continue
-        out = TableWriter(_columns(n), space if spill_runs else None, stem=f"count{n}")
-        for blk in merge_tables(parts, ["count", "first"], combine=True):
+        out = TableWriter(_columns(n), space, stem=f"count{n}")
+        per_run = plan.rows_for((4 * n + 16) * (len(parts) + 2), 0.6)
+        for blk in merge_tables(parts, ["count", "first"], combine=True, block_rows=per_run):
             out.append(**blk)
         for r in parts:
             r.drop()

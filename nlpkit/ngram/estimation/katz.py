@@ -319,14 +319,16 @@ class _Settings:
         return gt.no_discount, np.int64(gt.gtmin), np.int64(gt.gtmax), gt.discounts
 
 
-def estimate(sc, vocab: RankedVocab, *, gt_min=None, gt_max=None, unk=False, space=None,
-             block=1 << 20, discounts_out=None) -> KatzModel:
+def estimate(sc, vocab: RankedVocab, *, gt_min=None, gt_max=None, unk=False, plan=None,
+             discounts_out=None) -> KatzModel:
     """SRILM's default Good-Turing/Katz model of the sorted counts ``sc`` (rank ids).
 
-    ``unk=True`` is SRILM's ``-unk``.  ``space``: where tables too big for the memory
-    plan go (None: memory).  ``discounts_out``, a list, receives each order's
+    ``unk=True`` is SRILM's ``-unk``.  ``plan``: the memory plan (:mod:`..plan`; None
+    keeps every table in memory).  ``discounts_out``, a list, receives each order's
     :class:`GoodTuring`.
     """
+    from ..plan import IN_MEMORY
+    plan = plan or IN_MEMORY
     N = sc.order
     st = _Settings(vocab, N, gt_min, gt_max, unk)
     W = st.W
@@ -342,13 +344,13 @@ def estimate(sc, vocab: RankedVocab, *, gt_min=None, gt_max=None, unk=False, spa
         gt = st.good_turing(n, _count_of_counts(sc.table(n), st, n))
         if discounts_out is not None:
             discounts_out.append(gt)
-        y, b, stored = _order_pass(sc.table(n), n, lower, gt, st, space, block,
+        y, b, stored = _order_pass(sc.table(n), n, lower, gt, st, plan,
                                    need_y=n < N, uni_bow=uni_bow, uni_node=uni_node)
         lower = y
         tables.append(y)
         bows.append(b)
         counts.append(stored)
-    nodes = _context_nodes(bows, tables, uni_node, N, W, space)
+    nodes = _context_nodes(bows, tables, uni_node, N, W, plan)
     model = KatzModel(vocab, N, uni_lp, uni_bow, uni_node, tables, nodes, {}, counts,
                       meta={"smoothing": "katz", "gt_min": st.gmin, "gt_max": st.gmax, "unk": unk})
     n_fixed = _fixups(model, sc, st)
@@ -394,11 +396,12 @@ def _unigrams(sc, vocab, st):
     return lp, np.zeros(W, np.float32), np.zeros(W, np.bool_), gt
 
 
-def _order_pass(table, n, lower, gt, st, space, block, *, need_y, uni_bow, uni_node):
+def _order_pass(table, n, lower, gt, st, plan, *, need_y, uni_bow, uni_node):
     """One pass over order ``n``: probabilities, the back-off weights of its contexts
     (order n-1), and (``need_y``) what order n+1 joins against.  Returns ``(rows table,
     back-off table or None, stored rows)``."""
     W = st.W
+    space, block = plan.space_for_tables(), plan.block_rows
     ycols = {"words": (np.int32, (n,)), "lp": (np.float32, ()), "first": (np.int64, ())}
     if need_y:
         ycols.update(lq=(np.float32, ()), lpeff=(np.float32, ()), acc=(np.float32, ()))
@@ -485,21 +488,22 @@ class _Join:
             self._peek()
 
 
-def _context_nodes(bows, tables, uni_node, N, W, space):
+def _context_nodes(bows, tables, uni_node, N, W, plan):
     """The context nodes of orders 2..N-1 as tables sorted like the rows (``words``,
     ``bow``): the contexts with a stored follower (their back-off weights, re-sorted
     from suffix order), and every suffix of a node (bow 0), as SRILM's context trie
     has them.  Unigram nodes are marked in ``uni_node`` (the suffixes of order-2 nodes
     were marked during the order-3 pass)."""
+    space = plan.space_for_tables()
     nodes = [None] * max(0, N - 2)
     for m in range(N - 1, 1, -1):
         b = bows[m - 1]  # contexts of order m, from the order m+1 pass, suffix layout
         # suffix layout (h_m, …, h_1) -> counting layout (h_{m-1}, …, h_1, h_m)
         own = sort_table(b, list(range(1, m)) + [0], ["bow"], W=W, space=space,
-                         presorted=1, stem=f"nodes{m}")
+                         presorted=1, stem=f"nodes{m}", chunk_rows=plan.rows_for(8 * m + 16, 0.5))
         b.drop()
         if m + 1 <= N - 1 and m >= 2 and nodes[m - 1] is not None:
-            own = _with_suffixes_of(nodes[m - 1], own, m, W, space)
+            own = _with_suffixes_of(nodes[m - 1], own, m, W, plan)
         nodes[m - 2] = own
     if N >= 4 and nodes:
         # suffixes of order-2 nodes are unigram nodes
@@ -508,39 +512,50 @@ def _context_nodes(bows, tables, uni_node, N, W, space):
     return nodes
 
 
-def _with_suffixes_of(upper, own, m, W, space):
+def _with_suffixes_of(upper, own, m, W, plan):
     """``own`` (order-m nodes with their weights) joined by the suffixes of the order
     m+1 nodes ``upper`` (weight 0 unless ``own`` has one)."""
+    space = plan.space_for_tables()
     # the suffix w2 … w[m+1] of an (m+1)-gram in counting layout (w[m], …, w1, w[m+1])
     # is (w[m], …, w2, w[m+1]): drop column m-1
     cols = list(range(m - 1)) + [m]
-    suf = sort_table(upper, cols, [], W=W, space=space, stem=f"sufnodes{m}")
+    suf = sort_table(upper, cols, [], W=W, space=space, stem=f"sufnodes{m}",
+                     chunk_rows=plan.rows_for(8 * m + 16, 0.5))
+    zeros = TableWriter({"words": (np.int32, (m,)), "bow": (np.float32, ())}, space,
+                        stem=f"sufnodes{m}z")
+    first_rows = _FirstOfEqual()
+    for blk in suf.blocks(["words"], plan.block_rows):
+        keep = first_rows(blk["words"])
+        zeros.append(words=blk["words"][keep], bow=np.zeros(int(keep.sum()), np.float32))
+    suf.drop()
+    zeros = zeros.close()
     out = TableWriter({"words": (np.int32, (m,)), "bow": (np.float32, ())}, space,
                       stem=f"nodes{m}-all")
-    zero = table_from_arrays(words=np.zeros((0, m), np.int32), bow=np.zeros(0, np.float32))
-    parts = [own, _dedupe_with_zero_bow(suf, m)]
-    for blk in merge_tables(parts, ["bow"]):
-        w, bow = blk["words"], blk["bow"]
-        # equal rows come from both: the weight of the context node wins (it sorts first)
-        if w.shape[0] > 1:
-            dup = np.zeros(w.shape[0], bool)
-            dup[1:] = (w[1:] == w[:-1]).all(axis=1)
-            w, bow = w[~dup], bow[~dup]
-        out.append(words=w, bow=bow)
-    del zero
+    # equal rows come from both tables: the context node's weight wins (its table sorts
+    # first among equals)
+    first_rows = _FirstOfEqual()
+    for blk in merge_tables([own, zeros], ["bow"], block_rows=plan.rows_for(24 * m, 0.2)):
+        keep = first_rows(blk["words"])
+        out.append(words=blk["words"][keep], bow=blk["bow"][keep])
     own.drop()
-    suf.drop()
+    zeros.drop()
     return out.close()
 
 
-def _dedupe_with_zero_bow(table, m):
-    words = table.column("words")
-    if words.shape[0] > 1:
-        keep = np.ones(words.shape[0], bool)
-        keep[1:] = (words[1:] != words[:-1]).any(axis=1)
-        words = words[keep]
-    return table_from_arrays(words=np.ascontiguousarray(words),
-                             bow=np.zeros(words.shape[0], np.float32))
+class _FirstOfEqual:
+    """Over sorted blocks of rows: which rows differ from the row before (across blocks)."""
+
+    def __init__(self):
+        self.last = None
+
+    def __call__(self, w):
+        keep = np.ones(w.shape[0], bool)
+        keep[1:] = (w[1:] != w[:-1]).any(axis=1)
+        if w.shape[0]:
+            if self.last is not None and (w[0] == self.last).all():
+                keep[0] = False
+            self.last = w[-1].copy()
+        return keep
 
 
 # ----------------------------------------------------------------------------- fixups

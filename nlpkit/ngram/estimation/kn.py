@@ -78,7 +78,7 @@ class KnModel:
 
 
 def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallback=None,
-             interpolate_unigrams=True, prune=None, space=None, block=1 << 20) -> KnModel:
+             interpolate_unigrams=True, prune=None, plan=None) -> KnModel:
     """lmplz's interpolated modified Kneser-Ney model of the sorted counts ``sc``.
 
     ``largest_padded``: the left-padded N-gram that comes last in suffix order (its
@@ -86,7 +86,11 @@ def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallb
     ``discount_fallback``: None (a bad discount estimate is an error, as lmplz
     refuses), True for lmplz's default ``0.5 1 1.5``, or up to three numbers.
     ``prune``: lmplz's ``--prune t1 t2 …`` (must start with 0, never decrease).
+    ``plan``: the memory plan (None keeps every table in memory).
     """
+    from ..plan import IN_MEMORY
+    plan = plan or IN_MEMORY
+    space, block = plan.space_for_tables(), plan.block_rows
     N = sc.order
     W = sc.W
     fallback, thresholds = check_options(N, discount_fallback, prune)
@@ -132,7 +136,7 @@ def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallb
     for k in range(2, N + 1):
         t = thresholds[k - 1] if thresholds is not None else None
         sec, c = _output_section(probs[k - 1], k, t, gammas[k - 1] if k < N else None,
-                                 thresholds is not None, W, space, block)
+                                 thresholds is not None, W, plan)
         sections.append(sec)
         counts.append(c)
     meta = {"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
@@ -387,13 +391,14 @@ def _unigram_section(uni_rows, p_uni, gammas, N, pruning, block):
     return table_from_arrays(words=w, lp=lp, bow=bow), int(rows.shape[0])
 
 
-def _output_section(probs, k, threshold, gammas, pruning, W, space, block):
+def _output_section(probs, k, threshold, gammas, pruning, W, plan):
     """Order k's lines in lmplz's suffix order (last word first), pruned rows dropped, each
     with log10 of the gamma paired to it (orders below the top)."""
     # counting layout (w[k-1], …, w1, wk) -> suffix order (wk, w[k-1], …, w1): a stable sort
     # by the last column alone
+    space, block = plan.space_for_tables(), plan.block_rows
     srt = sort_table(probs, [k - 1] + list(range(k - 1)), ["p", "count"], W=W, space=space,
-                     presorted=k - 1, stem=f"knout{k}")
+                     presorted=k - 1, stem=f"knout{k}", chunk_rows=plan.rows_for(4 * k + 24, 0.5))
     probs.drop()
     out = TableWriter({"words": (np.int32, (k,)), "lp": (_F, ()), "bow": (_F, ())}, space,
                       stem=f"knsec{k}")

@@ -37,16 +37,19 @@ def _word_pool(vocab):
     return byte_pool([w.encode("utf-8", "surrogateescape") for w in vocab])
 
 
-def write_count_tables(sc, vocab, path, *, space=None, block=1 << 20) -> None:
+def write_count_tables(sc, vocab, path, *, plan=None) -> None:
     """Write sorted counts (layout ``'ctx'``, SRILM ids, first positions) as SRILM's
     ``-write`` prints them: its count trie depth first, each node's children in the
     slot order of its ``LHash`` table (keys: word ids, inserted in order of first
     occurrence).  Each order's rows get the path of sibling positions from the root,
     are sorted on it, and the orders are merged (a path sorts before its extensions).
-    ``space`` holds the tables that do not stay in memory."""
+    ``plan``: the memory plan (None: every table in memory)."""
     from ..counting.merge import merge_tables, sort_table
     from ..counting.runs import GroupBlocks, TableWriter, table_from_arrays
     from ..estimation.joins import align_rows
+    from ..plan import IN_MEMORY
+    plan = plan or IN_MEMORY
+    space, block = plan.space_for_tables(), plan.block_rows
     N = sc.order
     W = sc.W
     # unigrams: the root's table
@@ -95,10 +98,12 @@ def write_count_tables(sc, vocab, path, *, space=None, block=1 << 20) -> None:
         prev.drop()
         paths = pw.close() if pw is not None else None
         out_tables.append(sort_table(ow.close(), list(range(2 * N)), ["count"], W=W + 1,
-                                     space=space, presorted=2 * N - n, stem=f"dfs{n}s"))
+                                     space=space, presorted=2 * N - n, stem=f"dfs{n}s",
+                                     chunk_rows=plan.rows_for(8 * N + 8, 0.5)))
     wpool, woff = _word_pool(vocab)
     with atomic_write(path, "wb") as fh:
-        for blk in merge_tables(out_tables, ["count"]):
+        per_run = plan.rows_for((8 * N + 8) * (N + 2), 0.5)
+        for blk in merge_tables(out_tables, ["count"], block_rows=per_run):
             cnt = blk["count"]
             uniq, inv = np.unique(cnt, return_inverse=True)
             numpool, numoff = byte_pool([b"%d" % c for c in uniq.tolist()])
