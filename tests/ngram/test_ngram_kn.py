@@ -266,3 +266,13 @@ def test_counting_on_the_gpu_gives_the_same_model():
         assert np.array_equal(cpu.ngrams[k], gpu.ngrams[k])
         assert np.array_equal(cpu.logprob[k], gpu.logprob[k])
         assert np.array_equal(cpu.backoff[k], gpu.backoff[k])
+
+
+@pytest.mark.parametrize("prune", [None, [0, 0]])
+def test_zero_prune_thresholds_pair_back_offs_as_unpruned(data_dir, tmp_path, prune):
+    """A last line without a newline shifts lmplz's back-off pairing; thresholds of 0 prune
+    nothing and keep that one-by-one pairing (only a threshold above 0 pairs by key)."""
+    toy = data_dir / "ngram" / "toy"
+    out = tmp_path / "m.arpa"
+    build(toy / "nofinalnl.txt", 3, "kn", discount_fallback=True, prune=prune, output=out)
+    assert out.read_bytes() == (toy / "nofinalnl.kn3.arpa").read_bytes()

@@ -129,14 +129,17 @@ def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallb
         lower = probs[k - 1]
     # output: each order in lmplz's suffix order with its back-off weights
     sections, counts = [], []
+    # lmplz pairs an order's lines with the next order's contexts by key only when that
+    # order is pruned (LMPLZ-KN.md §6), else one by one
+    matched = [thresholds is not None and k + 1 < N and thresholds[k + 1] > 0 for k in range(N)]
     uni_sec, c1 = _unigram_section(uni_rows, p_uni, gammas[0] if N > 1 else None, N,
-                                   thresholds is not None, block)
+                                   matched[0], block)
     sections.append(uni_sec)
     counts.append(c1)
     for k in range(2, N + 1):
         t = thresholds[k - 1] if thresholds is not None else None
         sec, c = _output_section(probs[k - 1], k, t, gammas[k - 1] if k < N else None,
-                                 thresholds is not None, W, plan)
+                                 matched[k - 1], W, plan)
         sections.append(sec)
         counts.append(c)
     meta = {"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
