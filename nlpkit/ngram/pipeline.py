@@ -41,13 +41,17 @@ class EncodedCorpus:
         pend, size, base = [], 0, 0
         for ids, offsets in self._pieces(limit):
             if pend and size + ids.shape[0] > limit:
-                yield self._chunk(pend, id_map, base)
+                chunk = self._chunk(pend, id_map, base)
+                pend.clear()  # (the pieces go as soon as the chunk holds their ids)
+                yield chunk
                 base += size
-                pend, size = [], 0
+                size = 0
             pend.append((ids, offsets))
             size += ids.shape[0]
         if pend:
-            yield self._chunk(pend, id_map, base)
+            chunk = self._chunk(pend, id_map, base)
+            pend.clear()
+            yield chunk
 
     def _pieces(self, limit):
         """The stored blocks, cut at sentence ends into pieces of at most ``limit`` tokens
@@ -69,8 +73,9 @@ class EncodedCorpus:
     def _chunk(parts, id_map, base):
         from .reading.encode import _joined
         ids, offsets = _joined(parts)
-        if id_map is not None:
-            ids = id_map[ids].astype(np.int32)
+        if id_map is not None:  # in place: the corpus is read once
+            ids = np.ascontiguousarray(ids, np.int32)
+            np.take(id_map, ids, out=ids)
         return ids, offsets, base
 
 
@@ -118,8 +123,8 @@ def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=No
         corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
         ranked = K.RankedVocab(corpus.table)
         plan.settle(len(ranked), corpus.tokens)
-        sc = count_chunks(corpus.chunks(ranked.rank), order, len(ranked), layout=RCTX, plan=plan,
-                          device=device)
+        sc = count_chunks(corpus.chunks(ranked.rank.astype(np.int32)), order, len(ranked),
+                          layout=RCTX, plan=plan, device=device, tokens=corpus.tokens)
         corpus.blocks.drop()
         meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
     model = K.estimate(sc, ranked, gt_min=gt_min, gt_max=gt_max, unk=unk, plan=plan,
@@ -182,7 +187,8 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
                 largest[0] = got
             yield rid, offsets, base
 
-    sc = count_chunks(chunks(), order, W, layout=RCTX, plan=plan, device=device)
+    sc = count_chunks(chunks(), order, W, layout=RCTX, plan=plan, device=device,
+                      tokens=corpus.tokens, with_first=False)
     corpus.blocks.drop()
     model = K.estimate(sc, corpus.table, largest_padded=[int(v) for v in largest[0]],
                        words_read=corpus.words_read, sentences=corpus.sentences,
@@ -199,7 +205,7 @@ def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None)
     corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
     plan.settle(len(corpus.table), corpus.tokens)
     sc = count_chunks(corpus.chunks(), order, len(corpus.table), layout=CTX, plan=plan,
-                      device=device)
+                      device=device, tokens=corpus.tokens)
     corpus.blocks.drop()
     meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
     return sc, corpus.table, meta

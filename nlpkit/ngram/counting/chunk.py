@@ -44,11 +44,12 @@ def first_positions(rid, W, base):
 
 
 @numba.njit(cache=True)
-def occurrence_keys(rid, offsets, n, pid, low_bits, fb, pb, bucket_shift, bucket_start, out):
+def occurrence_keys(rid, offsets, n, pid, low_bits, fb, pb, bucket_shift, b0, b1, bucket_start,
+                    out):
     """Pack ``pid[p] (low bits) | follower | p`` for every position ``p`` that starts
-    an n-gram inside its sentence, into ``out``, grouped by bucket (``pid[p] >>
-    bucket_shift``): ``bucket_start`` holds where each bucket begins and is advanced
-    as keys are placed (pass it as a copy)."""
+    an n-gram inside its sentence and whose bucket (``pid[p] >> bucket_shift``) is in
+    ``b0..b1-1``, into ``out``, grouped by bucket: ``bucket_start`` holds where each
+    bucket begins and is advanced as keys are placed."""
     fsh = np.uint64(pb)
     csh = np.uint64(pb + fb)
     lmask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)
@@ -57,6 +58,8 @@ def occurrence_keys(rid, offsets, n, pid, low_bits, fb, pb, bucket_shift, bucket
         for p in range(offsets[s], offsets[s + 1] - n + 1):
             c = np.uint64(pid[p])
             b = np.int64(c >> bsh)
+            if b < b0 or b >= b1:
+                continue
             k = bucket_start[b]
             out[k] = ((c & lmask) << csh) | (np.uint64(rid[p + n - 1]) << fsh) | np.uint64(p)
             bucket_start[b] = k + 1
@@ -90,7 +93,7 @@ def count_runs(keys, lo, hi, pb):
 
 @numba.njit(cache=True)
 def walk_runs(keys, lo, hi, bucket_high, low_bits, fb, pb, n, ctx_words, base, out_words,
-              out_count, out_first, rows, cur, need_cur):
+              out_count, out_first, with_first, rows, cur, need_cur):
     """One sorted bucket ``keys[lo:hi]``: each run of equal ``context | follower`` is a
     distinct n-gram, written as row ``rows, rows + 1, …``: words = the context's
     columns then the follower, count = run length, first = global position of the
@@ -112,7 +115,8 @@ def walk_runs(keys, lo, hi, bucket_high, low_bits, fb, pb, n, ctx_words, base, o
             out_words[rows, c] = ctx_words[g, c]
         out_words[rows, m1] = np.int32(head & fmask)
         out_count[rows] = j - i
-        out_first[rows] = base + np.int64(keys[i] & pmask)
+        if with_first:
+            out_first[rows] = base + np.int64(keys[i] & pmask)
         if need_cur:
             for t in range(i, j):
                 cur[np.int64(keys[t] & pmask)] = rows
@@ -160,14 +164,16 @@ def suffix_contexts(words, perm, cur, offsets, n, out_pid):
     return suf
 
 
-def count_chunk(rid, offsets, order, W, *, base=0, layout=RCTX):
+def count_chunk(rid, offsets, order, W, *, base=0, layout=RCTX, with_first=True,
+                count_dtype=np.int64, first_dtype=np.int64, key_rows=1 << 22):
     """Count orders 1..``order`` of one chunk.
 
     ``rid``: int32 ids below ``W``; ``offsets``: int64 sentence bounds into ``rid``;
     ``base``: the global position of ``rid[0]``.  Returns ``(uni_count, uni_first,
     runs)``: dense int64 counts and first positions by id, and for orders 2..N a
-    dict of arrays ``words`` (rows, n) int32, ``count`` int64, ``first`` int64,
-    sorted by ``layout``.
+    dict of arrays ``words`` (rows, n) int32, ``count`` and (``with_first``) ``first``
+    in the given dtypes, sorted by ``layout``.  At most about ``key_rows`` occurrences
+    are sorted at once (the occurrences are taken bucket by bucket).
     """
     rid = np.ascontiguousarray(rid, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
@@ -179,40 +185,81 @@ def count_chunk(rid, offsets, order, W, *, base=0, layout=RCTX):
     fb = max(1, int(W - 1).bit_length())
     pid, n_ctx = rid, W  # order 2: the context of a bigram is its first word
     ctx_words = np.arange(W, dtype=np.int32).reshape(W, 1)
-    keys = np.empty(T, np.uint64)
+    keys = None
+    row_dtype = np.int32 if T < 2**31 else np.int64
     for n in range(2, order + 1):
         pid_bits = max(1, int(n_ctx - 1).bit_length())
-        shift = min(pid_bits, max(0, pid_bits + fb + pb - KEY_BITS))  # high context bits that choose a bucket
+        # high context bits choose a bucket: as many as the packing needs, and enough that
+        # a bucket's occurrences fit the key buffer (buckets are sorted one after another)
+        need = max(0, pid_bits + fb + pb - KEY_BITS)
+        split = max(0, int(-(-T // max(1, key_rows)) - 1).bit_length())
+        shift = min(pid_bits, max(need, split))
         n_buckets = 1 << shift
         low_bits = pid_bits - shift
         starts = bucket_sizes(offsets, np.int64(n), pid, np.int64(low_bits), np.int64(n_buckets))
-        nk = int(starts[-1])
-        occurrence_keys(rid, offsets, np.int64(n), pid, np.int64(low_bits), np.int64(fb),
-                        np.int64(pb), np.int64(low_bits), starts[:-1].copy(), keys)
+        groups = _bucket_groups(starts, key_rows)
+        if keys is None or keys.shape[0] < max(b - a for a, b in _group_spans(starts, groups)):
+            keys = np.empty(max(b - a for a, b in _group_spans(starts, groups)), np.uint64)
         need_cur = n < order
+        nk = int(starts[-1])
+        # the walk writes cur over pid: only when pid is not read again (one bucket group)
+        cur = (pid if n > 2 and len(groups) == 1 else np.empty(T, row_dtype)) if need_cur \
+            else np.empty(0, row_dtype)
+        # the distinct n-grams of each group of buckets, to size the outputs exactly (last
+        # group first, so that the first group's keys are still sorted in the buffer)
+        distinct = 0
+        for g0, g1 in reversed(groups):
+            _fill(keys, rid, offsets, n, pid, low_bits, fb, pb, starts, g0, g1)
+            a = int(starts[g0])
+            distinct += sum(count_runs(keys, int(starts[b]) - a, int(starts[b + 1]) - a,
+                                       np.int64(pb)) for b in range(g0, g1))
+        run = {"words": np.empty((distinct, n), np.int32), "count": np.empty(distinct, count_dtype),
+               "first": np.empty(distinct if with_first else 0, first_dtype)}
         rows = 0
-        for b in range(n_buckets):
-            lo, hi = int(starts[b]), int(starts[b + 1])
-            keys[lo:hi].sort()
-            rows += count_runs(keys, lo, hi, np.int64(pb))
-        run = {"words": np.empty((rows, n), np.int32), "count": np.empty(rows, np.int64),
-               "first": np.empty(rows, np.int64)}
-        cur = np.empty(T if need_cur else 0, np.int32 if T < 2**31 else np.int64)
-        rows = 0
-        for b in range(n_buckets):
-            rows = walk_runs(keys, int(starts[b]), int(starts[b + 1]), np.uint64(b),
-                             np.int64(low_bits), np.int64(fb), np.int64(pb), np.int64(n),
-                             ctx_words, np.int64(base), run["words"], run["count"], run["first"],
-                             rows, cur, need_cur)
+        for gi, (g0, g1) in enumerate(groups):
+            if gi > 0:
+                _fill(keys, rid, offsets, n, pid, low_bits, fb, pb, starts, g0, g1)
+            a = int(starts[g0])
+            for b in range(g0, g1):
+                rows = walk_runs(keys, int(starts[b]) - a, int(starts[b + 1]) - a, np.uint64(b),
+                                 np.int64(low_bits), np.int64(fb), np.int64(pb), np.int64(n),
+                                 ctx_words, np.int64(base), run["words"], run["count"],
+                                 run["first"], with_first, rows, cur, need_cur)
         runs.append(run)
         if not need_cur:
             break
         if layout == RCTX:
             perm = stable_order_by_column(run["words"], np.int64(n - 1), np.int64(W))
-            pid = np.empty(T, cur.dtype)
-            ctx_words = suffix_contexts(run["words"], perm, cur, offsets, np.int64(n), pid)
+            ctx_words = suffix_contexts(run["words"], perm, cur, offsets, np.int64(n), cur)
+            del perm
         else:
-            pid = cur
             ctx_words = run["words"]
+        pid = cur
         n_ctx = rows
     return uni_count, uni_first, runs
+
+
+def _bucket_groups(starts, key_rows):
+    """Consecutive buckets whose occurrences together stay within ``key_rows`` (a bucket
+    larger than that is a group of its own)."""
+    groups, g0 = [], 0
+    n = starts.shape[0] - 1
+    for b in range(1, n + 1):
+        if b == n or starts[b + 1] - starts[g0] > key_rows:
+            groups.append((g0, b))
+            g0 = b
+    return groups or [(0, 0)]
+
+
+def _group_spans(starts, groups):
+    return [(int(starts[a]), int(starts[b])) for a, b in groups] or [(0, 1)]
+
+
+def _fill(keys, rid, offsets, n, pid, low_bits, fb, pb, starts, g0, g1):
+    """The occurrence keys of buckets ``g0..g1-1``, each bucket sorted, from ``keys[0]`` on."""
+    fill = starts[:-1] - starts[g0]
+    occurrence_keys(rid, offsets, np.int64(n), pid, np.int64(low_bits), np.int64(fb),
+                    np.int64(pb), np.int64(low_bits), np.int64(g0), np.int64(g1), fill, keys)
+    a = int(starts[g0])
+    for b in range(g0, g1):
+        keys[int(starts[b]) - a:int(starts[b + 1]) - a].sort()

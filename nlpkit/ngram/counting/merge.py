@@ -83,7 +83,7 @@ def merge_kernel(words, values, length, pos, more, combine, count_col, first_col
         if combine and out_rows > 0 and cmp_cols(out_words, out_rows - 1, words[r], i, k) == 0:
             o = out_rows - 1
             out_values[o, count_col] += values[r, i, count_col]
-            if values[r, i, first_col] < out_values[o, first_col]:
+            if first_col >= 0 and values[r, i, first_col] < out_values[o, first_col]:
                 out_values[o, first_col] = values[r, i, first_col]
         else:
             if out_rows == cap:
@@ -141,7 +141,7 @@ def merge_tables(tables, value_names, *, combine=False, block_rows=1 << 16, out_
     for r in range(R):
         refill(r)
     count_col = value_names.index("count") if combine else 0
-    first_col = value_names.index("first") if combine else 0
+    first_col = value_names.index("first") if combine and "first" in value_names else -1
     out_words = np.empty((out_rows, k), np.int32)
     out_values = np.empty((out_rows, values.shape[2]), vdtype)
     rows = 0

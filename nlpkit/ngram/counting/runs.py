@@ -133,6 +133,20 @@ class Table:
             for fh in handles.values():
                 fh.close()
 
+    def drop_columns(self, names):
+        """Free some columns (no pass will read them again)."""
+        for k in names:
+            if k not in self.columns:
+                continue
+            del self.columns[k]
+            if self.arrays is not None:
+                self.arrays.pop(k, None)
+            if self.files is not None:
+                try:
+                    os.remove(self.files.pop(k))
+                except OSError:
+                    pass
+
     def drop(self):
         """Free the rows (arrays, or the files)."""
         if self.files is not None:
@@ -148,13 +162,20 @@ class TableWriter:
     """Appends blocks of rows; ``close()`` gives the :class:`Table`.
 
     ``space`` None keeps the rows in memory; a :class:`TempSpace` writes them to files.
+    In memory, ``capacity`` (an upper bound on the rows) lets each column be one array
+    filled in place (pages never written cost nothing), and ``shared`` names columns
+    that are handed in as consecutive slices of an existing table's arrays: they are kept
+    as a view of those, not copied.
     """
 
-    def __init__(self, columns, space=None, stem="table"):
+    def __init__(self, columns, space=None, stem="table", capacity=None, shared=()):
         self.columns = {k: (np.dtype(d), tuple(s)) for k, (d, s) in columns.items()}
         self.space = space
         self.rows = 0
+        self.capacity = capacity
+        self.shared = set(shared) if space is None else set()
         self.parts = {k: [] for k in self.columns} if space is None else None
+        self.full = {}
         self.files = None
         self.handles = None
         if space is not None:
@@ -167,11 +188,16 @@ class TableWriter:
     def append(self, **arrays):
         rows = None
         for k, (dtype, shape) in self.columns.items():
-            a = np.ascontiguousarray(arrays[k], dtype=dtype)
+            a = arrays[k] if k in self.shared else np.ascontiguousarray(arrays[k], dtype=dtype)
             if rows is None:
                 rows = a.shape[0]
             if self.parts is not None:
-                self.parts[k].append(a)
+                if self.capacity is not None and k not in self.shared:
+                    if k not in self.full:
+                        self.full[k] = np.empty((self.capacity,) + shape, dtype)
+                    self.full[k][self.rows:self.rows + a.shape[0]] = a
+                else:
+                    self.parts[k].append(a)
             else:
                 try:
                     # (a file object's write, not ndarray.tofile: a short write raises with
@@ -187,9 +213,12 @@ class TableWriter:
             arrays = {}
             for k, (dtype, shape) in self.columns.items():
                 parts = self.parts[k]
-                arrays[k] = (parts[0] if len(parts) == 1 else
-                             np.concatenate(parts) if parts else np.zeros((0,) + shape, dtype))
-            self.parts = None
+                if k in self.full:
+                    arrays[k] = self.full[k][:self.rows]
+                else:
+                    arrays[k] = (_adjacent_views(parts) if len(parts) > 1 else parts[0] if parts
+                                 else np.zeros((0,) + shape, dtype))
+            self.parts = self.full = None
             return Table(self.columns, self.rows, arrays=arrays)
         try:
             for fh in self.handles.values():
@@ -197,6 +226,26 @@ class TableWriter:
         except OSError as exc:
             raise self.space.error(exc) from None
         return Table(self.columns, self.rows, files=self.files)
+
+
+def _adjacent_views(parts):
+    """One array of the parts: a view when they are consecutive slices of one array (a pass
+    that hands on its input's words block by block copies nothing), else a concatenation."""
+    base = parts[0].base
+    if base is not None and all(p.base is base and p.flags.c_contiguous for p in parts):
+        start = parts[0].__array_interface__["data"][0]
+        at = start
+        for p in parts:
+            if p.__array_interface__["data"][0] != at:
+                break
+            at += p.nbytes
+        else:
+            b = base if isinstance(base, np.ndarray) else None
+            if b is not None and b.flags.c_contiguous:
+                offset = (start - b.__array_interface__["data"][0]) // parts[0].itemsize
+                flat = b.reshape(-1)[offset:offset + sum(p.size for p in parts)]
+                return flat.reshape((-1,) + parts[0].shape[1:])
+    return np.concatenate(parts)
 
 
 def table_from_arrays(**arrays) -> Table:
@@ -214,7 +263,17 @@ class GroupBlocks:
         self.table, self.names, self.ncols, self.size = table, names, ncols, size
 
     def __iter__(self):
-        from ..estimation.joins import last_group_start
+        from ..estimation.joins import last_group_start, next_group_start
+        if self.table.in_memory:  # slices of the arrays, cut forward to a group's end
+            arrays = self.table.arrays
+            words, rows, a = arrays["words"], self.table.rows, 0
+            while a < rows:
+                b = min(rows, a + self.size)
+                if b < rows and self.ncols:
+                    b = int(next_group_start(words, b, rows, self.ncols))
+                yield {k: arrays[k][a:b] for k in self.names}, b == rows
+                a = b
+            return
         carry = None
         it = self.table.blocks(self.names, self.size)
         block = next(it, None)
@@ -234,5 +293,3 @@ class GroupBlocks:
                 carry = {k: block[k][cut:] for k in self.names}
                 yield {k: block[k][:cut] for k in self.names}, False
             block = nxt
-        else:
-            return

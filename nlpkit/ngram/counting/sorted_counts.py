@@ -37,13 +37,15 @@ class SortedCounts:
         return self.tables[n - 2]
 
 
-def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None):
+def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, tokens=None,
+                 with_first=True):
     """Count ``chunks`` (an iterable of ``(rid, offsets, base)``).
 
     ``plan``: the memory plan; when it spills, each chunk's runs go to files as soon
     as they are counted and the merged tables too (None: all in memory).
     ``device='cuda'`` counts each chunk with the GPU's hash-table twin instead of the
-    CPU's sort.
+    CPU's sort.  ``tokens`` (the corpus size, if known) lets counts and positions be
+    stored in 32 bits; ``with_first``: keep first positions (Katz and count files).
     """
     from ... import backend
     from ..plan import IN_MEMORY
@@ -51,20 +53,27 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None):
     space = plan.space_for_runs()
     spill_runs = space is not None
     counter = backend.pick(count_chunk, "nlpkit.ngram.counting.trie:count_chunk_cuda", device)
+    small = tokens is not None and tokens < 2**31
+    dtypes = {"count": np.uint32 if small else np.int64, "first": np.int32 if small else np.int64}
     uni_count = np.zeros(W, np.int64)
     uni_first = np.full(W, -1, np.int64)
     runs = [[] for _ in range(order - 1)]
-    tokens = 0
+    seen_tokens = 0
+    key_rows = max(1 << 16, plan.rows_for(8, 0.25)) if plan.spill else 1 << 21
     for rid, offsets, base in chunks:
-        tokens += int(rid.shape[0])
-        uc, uf, chunk_runs = counter(rid, offsets, order, W, base=base, layout=layout)
+        seen_tokens += int(rid.shape[0])
+        uc, uf, chunk_runs = counter(rid, offsets, order, W, base=base, layout=layout,
+                                     with_first=with_first, count_dtype=dtypes["count"],
+                                     first_dtype=dtypes["first"], key_rows=key_rows)
         uni_count += uc
         seen = (uf >= 0) & ((uni_first < 0) | (uf < uni_first))
         uni_first[seen] = uf[seen]
         for n in range(2, order + 1):
-            run = chunk_runs[n - 2] if n - 2 < len(chunk_runs) else _empty(n)
+            run = chunk_runs[n - 2] if n - 2 < len(chunk_runs) else _empty(n, dtypes, with_first)
+            if not with_first:
+                run.pop("first", None)
             if spill_runs and space is not None:
-                w = TableWriter(_columns(n), space, stem=f"count{n}-run")
+                w = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}-run")
                 w.append(**run)
                 runs[n - 2].append(w.close())
             else:
@@ -72,24 +81,29 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None):
         del chunk_runs
     tables = []
     for n in range(2, order + 1):
-        parts = [r for r in runs[n - 2] if len(r)] or [table_from_arrays(**_empty(n))]
+        parts = [r for r in runs[n - 2] if len(r)] or [table_from_arrays(**_empty(n, dtypes,
+                                                                                  with_first))]
         if len(parts) == 1:
             tables.append(parts[0])
             continue
-        out = TableWriter(_columns(n), space, stem=f"count{n}")
+        out = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}")
         per_run = plan.rows_for((4 * n + 16) * (len(parts) + 2), 0.6)
-        for blk in merge_tables(parts, ["count", "first"], combine=True, block_rows=per_run):
+        values = ["count", "first"] if with_first else ["count"]
+        for blk in merge_tables(parts, values, combine=True, block_rows=per_run):
             out.append(**blk)
         for r in parts:
             r.drop()
         tables.append(out.close())
-    return SortedCounts(W, order, layout, uni_count, uni_first, tables, tokens)
+    return SortedCounts(W, order, layout, uni_count, uni_first, tables, seen_tokens)
 
 
-def _columns(n):
-    return {"words": (np.int32, (n,)), "count": (np.int64, ()), "first": (np.int64, ())}
+def _columns(n, dtypes, with_first):
+    cols = {"words": (np.int32, (n,)), "count": (dtypes["count"], ())}
+    if with_first:
+        cols["first"] = (dtypes["first"], ())
+    return cols
 
 
-def _empty(n):
-    return {"words": np.zeros((0, n), np.int32), "count": np.zeros(0, np.int64),
-            "first": np.zeros(0, np.int64)}
+def _empty(n, dtypes, with_first):
+    return {k: np.zeros((0,) + shape, dtype) for k, (dtype, shape) in
+            _columns(n, dtypes, with_first).items()}

@@ -127,7 +127,8 @@ def count_ids(ids, offsets, order, n_words, *, device=None, n_jobs=None):
     return ctxs, words, counts
 
 
-def count_chunk_cuda(rid, offsets, order, W, *, base=0, layout="rctx"):
+def count_chunk_cuda(rid, offsets, order, W, *, base=0, layout="rctx", with_first=True,
+                     count_dtype=np.int64, first_dtype=np.int64, key_rows=None):
     """:func:`.chunk.count_chunk`'s result computed with the hash-table counting twins
     on the GPU (``count_order_cuda``): the trie's rows, in order of first occurrence,
     re-sorted into the chunk layout."""
@@ -153,7 +154,8 @@ def count_chunk_cuda(rid, offsets, order, W, *, base=0, layout="rctx"):
                     if layout == RCTX else grams)
             cols = np.ascontiguousarray(cols, dtype=np.int32)
             perm = np.lexsort(cols.T[::-1])
-            runs.append({"words": cols[perm], "count": count[perm].astype(np.int64),
-                         "first": first[perm] + base})
+            runs.append({"words": cols[perm], "count": count[perm].astype(count_dtype),
+                         "first": (first[perm] + base).astype(first_dtype) if with_first
+                         else np.zeros(0, first_dtype)})
         prev_idx, n_prev, prev_grams = cur, ctx.shape[0], grams
     return uni_count, uni_first, runs

@@ -66,6 +66,15 @@ def last_group_start(words, lo, hi, ncols):
 
 
 @numba.njit(cache=True)
+def next_group_start(words, i, hi, ncols):
+    """The first row at or after ``i`` that starts a new run (equal first ``ncols``
+    columns), or ``hi``."""
+    while i < hi and i > 0 and same_cols(words, i, words, i - 1, ncols):
+        i += 1
+    return i
+
+
+@numba.njit(cache=True)
 def suffix_join(s_words, s_lo, s_hi, n, y_words, y_pos, y_hi, y_final, dense, loaded, out):
     """For rows ``s_lo..s_hi`` of order ``n >= 3`` (rctx columns), the row of the lower
     stream ``y_words`` (order n-1) that holds each row's suffix ``w2 … wn``.

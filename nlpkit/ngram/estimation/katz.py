@@ -346,6 +346,9 @@ def estimate(sc, vocab: RankedVocab, *, gt_min=None, gt_max=None, unk=False, pla
             discounts_out.append(gt)
         y, b, stored = _order_pass(sc.table(n), n, lower, gt, st, plan,
                                    need_y=n < N, uni_bow=uni_bow, uni_node=uni_node)
+        sc.table(n).drop_columns(["count"])
+        if n > 2:
+            lower.drop_columns(["lq", "lpeff", "acc"])  # (only order n joined against them)
         lower = y
         tables.append(y)
         bows.append(b)
@@ -402,12 +405,15 @@ def _order_pass(table, n, lower, gt, st, plan, *, need_y, uni_bow, uni_node):
     back-off table or None, stored rows)``."""
     W = st.W
     space, block = plan.space_for_tables(), plan.block_rows
-    ycols = {"words": (np.int32, (n,)), "lp": (np.float32, ()), "first": (np.int64, ())}
+    ycols = {"words": (np.int32, (n,)), "lp": (np.float32, ()),
+             "first": table.columns["first"]}
     if need_y:
         ycols.update(lq=(np.float32, ()), lpeff=(np.float32, ()), acc=(np.float32, ()))
-    yw = TableWriter(ycols, space, stem=f"katz{n}")
+    # the rows' words and first positions are the count table's own (not copied in memory)
+    yw = TableWriter(ycols, space, stem=f"katz{n}", capacity=len(table),
+                     shared=("words", "first"))
     bw = TableWriter({"words": (np.int32, (n - 1,)), "bow": (np.float32, ())}, space,
-                     stem=f"bow{n - 1}") if n > 2 else None
+                     stem=f"bow{n - 1}", capacity=len(table)) if n > 2 else None
     join = _Join(lower, n, W, block) if n > 2 else None
     stored = 0
     gtargs = st.kernel_gt(gt)

@@ -43,18 +43,35 @@ def check_options(order, discount_fallback, prune):
 
 @dataclass
 class KnModel:
-    """An estimated lmplz model as tables: per order the rows in lmplz's output order
-    (``words`` in natural order, ``lp``) and the back-off weights (orders below the
-    top).  ``counts``: printed n-grams per order."""
+    """An estimated lmplz model as tables, printed lazily order by order: the unigrams
+    (dense), and per order k >= 2 the rows with their probabilities in the counting layout
+    (re-sorted into lmplz's suffix order as they are printed) and the gammas of the order's
+    contexts (order k-1, suffix order: the back-offs of order k-1's lines)."""
     vocab: object  # the WordTable: ids are lmplz's
     order: int
-    sections_tables: list  # per order: Table of words (natural), lp, bow (NaN: none)
+    uni_rows: np.ndarray
+    p_uni: np.ndarray
+    probs: list  # index k-2: Table of words, p (and count when pruning)
+    gammas: list  # index k-1: Table of the order-(k+1) contexts and their gammas
+    thresholds: list
     counts: list
     meta: dict = field(default_factory=dict)
+    plan: object = None
 
     def sections(self, block=1 << 18):
-        for n, table in enumerate(self.sections_tables, 1):
-            yield n, ((b["words"], b["lp"], b["bow"]) for b in table.blocks(None, block))
+        """Per order ``(n, blocks)`` of ``(words natural order, lp, bow or NaN)``: exactly
+        the lines lmplz prints, in its order."""
+        N = self.order
+        # lmplz pairs an order's lines with the next order's contexts by key only when
+        # that order is pruned (LMPLZ-KN.md §6), else one by one
+        matched = [self.thresholds is not None and k + 1 < N and self.thresholds[k + 1] > 0
+                   for k in range(N)]
+        yield 1, iter([_unigram_lines(self.uni_rows, self.p_uni, self.gammas[0] if N > 1
+                                      else None, matched[0], block)])
+        for k in range(2, N + 1):
+            t = self.thresholds[k - 1] if self.thresholds is not None else None
+            yield k, _lines(self.probs[k - 2], k, t, self.gammas[k - 1] if k < N else None,
+                            matched[k - 1], len(self.vocab), self.plan, block)
 
     def section_words(self) -> list:
         return self.vocab.words()
@@ -68,10 +85,12 @@ class KnModel:
 
     def to_backoff_model(self) -> BackoffModel:
         ngrams, lps, bos, hbs = [], [], [], []
-        for n, table in enumerate(self.sections_tables, 1):
-            ngrams.append(table.column("words"))
-            lps.append(table.column("lp"))
-            b = table.column("bow")
+        for n, blocks in self.sections():
+            parts = list(blocks)
+            ngrams.append(np.concatenate([b[0] for b in parts]) if parts
+                          else np.zeros((0, n), np.int32))
+            lps.append(np.concatenate([b[1] for b in parts]) if parts else np.zeros(0, _F))
+            b = np.concatenate([b[2] for b in parts]) if parts else np.zeros(0, _F)
             hbs.append(np.full(b.shape[0], n < self.order))
             bos.append(np.where(b == b, b, _F(0)).astype(_F))
         return BackoffModel(self.vocab.words(), ngrams, lps, bos, hbs, meta=dict(self.meta))
@@ -117,34 +136,24 @@ def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallb
     _raw_counts_at_the_end(stats, sc, uni_a, uni_count, largest_padded, N)
     discounts = [_discounts(stats[k], k + 1, fallback) for k in range(N)]
     # probabilities, bottom up
-    p_uni, gamma_uni = _unigram_probs(uni_rows, uni_a, discounts[0], interpolate_unigrams)
-    probs = [None] * N  # tables of p aligned with each order's rows
-    gammas = [None] * N  # per order n < N: contexts (suffix layout) and gamma, suffix order
+    p_uni, _ = _unigram_probs(uni_rows, uni_a, discounts[0], interpolate_unigrams)
+    probs, gammas = [], [None] * N  # gammas index k-1: the contexts of order k+1
+    counts = [int(np.count_nonzero(uni_rows))]
     lower = None
     for k in range(2, N + 1):
         t = thresholds[k - 1] if thresholds is not None else None
-        probs[k - 1], gammas[k - 2] = _order_probs(
-            sc.table(k), adjusted[k - 1], k, discounts[k - 1], t, lower, p_uni, W, space, block,
-            need_p=k < N)
-        lower = probs[k - 1]
-    # output: each order in lmplz's suffix order with its back-off weights
-    sections, counts = [], []
-    # lmplz pairs an order's lines with the next order's contexts by key only when that
-    # order is pruned (LMPLZ-KN.md §6), else one by one
-    matched = [thresholds is not None and k + 1 < N and thresholds[k + 1] > 0 for k in range(N)]
-    uni_sec, c1 = _unigram_section(uni_rows, p_uni, gammas[0] if N > 1 else None, N,
-                                   matched[0], block)
-    sections.append(uni_sec)
-    counts.append(c1)
-    for k in range(2, N + 1):
-        t = thresholds[k - 1] if thresholds is not None else None
-        sec, c = _output_section(probs[k - 1], k, t, gammas[k - 1] if k < N else None,
-                                 matched[k - 1], W, plan)
-        sections.append(sec)
-        counts.append(c)
+        pk, gammas[k - 2], printed = _order_probs(
+            sc.table(k), adjusted[k - 1], k, discounts[k - 1], t, lower, p_uni, W, space, block)
+        sc.table(k).drop_columns(["count"] if t is None else [])
+        if adjusted[k - 1] is not None:
+            adjusted[k - 1].drop()
+        probs.append(pk)
+        counts.append(printed)
+        lower = pk
     meta = {"smoothing": "kn", "discounts": [d.tolist() for d in discounts],
             "prune": thresholds, "tokens": words_read, "sentences": sentences}
-    return KnModel(vocab, N, sections, counts, meta)
+    return KnModel(vocab, N, np.flatnonzero(uni_rows).astype(np.int32), p_uni, probs, gammas,
+                   thresholds, counts, meta, plan)
 
 
 # ----------------------------------------------------------------------------- adjusted counts
@@ -310,18 +319,24 @@ def _unigram_probs(uni_rows, a, D, interpolate_unigrams):
     return p, gamma
 
 
-def _order_probs(table, adjusted, k, D, threshold, lower, p_uni, W, space, block, need_p):
+def _order_probs(table, adjusted, k, D, threshold, lower, p_uni, W, space, block):
     """One pass over order k: gamma of each context (order k-1, suffix order) and p of each
-    row (``need_p``: kept for the next order's join and the output)."""
-    pw = TableWriter({"words": (np.int32, (k,)), "p": (_F, ()), "count": (np.int64, ())},
-                     space, stem=f"knp{k}")
+    row (kept for the next order's join and the output; the raw count too when pruning).
+    Returns the tables and how many rows are printed (not pruned)."""
+    count_dtype = table.columns["count"][0]
+    pcols = {"words": (np.int32, (k,)), "p": (_F, ())}
+    if threshold is not None:
+        pcols["count"] = (count_dtype, ())
+    pw = TableWriter(pcols, space, stem=f"knp{k}")
     gw = TableWriter({"words": (np.int32, (k - 1,)), "gamma": (_F, ())}, space, stem=f"gamma{k-1}")
     Dz = np.concatenate([np.zeros(1, _F), D]).astype(_F)
     join = _PJoin(lower, k, W, block) if k > 2 else None
     a_it = adjusted.blocks(["a"], block) if adjusted is not None else None
     a_buf = np.zeros(0, np.int64)
+    printed = 0
     for blk, final in GroupBlocks(table, ["words", "count"], k - 1, block):
         words, c = blk["words"], blk["count"]
+        printed += rows_of(words) if threshold is None else int(np.count_nonzero(c > threshold))
         rows = words.shape[0]
         if adjusted is None:
             a = c
@@ -330,25 +345,21 @@ def _order_probs(table, adjusted, k, D, threshold, lower, p_uni, W, space, block
                 a_buf = np.concatenate([a_buf, next(a_it)["a"]])
             a, a_buf = a_buf[:rows], a_buf[rows:]
         ends = joins.group_ends(words, 0, rows, k - 1)
-        starts = np.r_[0, ends[:-1]]
-        group = np.repeat(np.arange(starts.shape[0]), np.diff(np.r_[starts, rows]))
-        kept = np.ones(rows, bool) if threshold is None else c > threshold
-        den = np.add.reduceat(a, starts).astype(_F)
-        n1 = np.add.reduceat((kept & (a == 1)).astype(np.int64), starts).astype(_F)
-        n2 = np.add.reduceat((kept & (a == 2)).astype(np.int64), starts).astype(_F)
-        n3 = np.add.reduceat((kept & (a >= 3)).astype(np.int64), starts).astype(_F)
-        mass = Dz[1] * n1
-        mass = mass + Dz[2] * n2
-        mass = mass + Dz[3] * n3
-        if not kept.all():
-            mass = mass + np.add.reduceat(np.where(kept, 0, a), starts).astype(_F)
-        gamma = mass / den
-        u = (a.astype(_F) - Dz[np.minimum(a, 3)]) / den[group]
         p_low = p_uni[words[:, 1]] if join is None else join.values(words)
-        p = (u + gamma[group] * p_low).astype(_F)
-        pw.append(words=words, p=p, count=c)
-        gw.append(words=words[starts, :k - 1], gamma=gamma.astype(_F))
-    return pw.close(), gw.close()
+        p = np.empty(rows, _F)
+        gamma = np.empty(ends.shape[0], _F)
+        kk.order_probs(a, c, ends, np.int64(-1 if threshold is None else threshold), Dz, p_low,
+                       p, gamma)
+        out = {"words": words, "p": p}
+        if threshold is not None:
+            out["count"] = c
+        pw.append(**out)
+        gw.append(words=words[np.r_[0, ends[:-1]], :k - 1], gamma=gamma)
+    return pw.close(), gw.close(), printed
+
+
+def rows_of(words):
+    return int(words.shape[0])
 
 
 class _PJoin:
@@ -383,41 +394,47 @@ class _PJoin:
 
 
 # ----------------------------------------------------------------------------- output
-def _unigram_section(uni_rows, p_uni, gammas, N, pruning, block):
+def _unigram_lines(rows, p_uni, gammas, matched, block):
     """Unigram lines in id order (lmplz's suffix order for unigrams) with back-offs."""
-    from ..counting.runs import table_from_arrays
-    rows = np.flatnonzero(uni_rows).astype(np.int32)
     lp = np.minimum(log10f(p_uni[rows]), _F(0))
     w = rows.reshape(-1, 1)
-    bow = (_Pairing(gammas, 1, pruning, block).backoffs(w) if gammas is not None
+    bow = (_Pairing(gammas, 1, matched, block).backoffs(w) if gammas is not None
            else np.full(rows.shape[0], np.nan, _F))
-    return table_from_arrays(words=w, lp=lp, bow=bow), int(rows.shape[0])
+    return w, lp, bow
 
 
-def _output_section(probs, k, threshold, gammas, pruning, W, plan):
+def _lines(probs, k, threshold, gammas, matched, W, plan, block):
     """Order k's lines in lmplz's suffix order (last word first), pruned rows dropped, each
-    with log10 of the gamma paired to it (orders below the top)."""
+    with log10 of the gamma paired to it (orders below the top), block by block."""
+    from ..counting.chunk import stable_order_by_column
+    from ..plan import IN_MEMORY
+    plan = plan or IN_MEMORY
+    names = ["p", "count"] if threshold is not None else ["p"]
+    pair = _Pairing(gammas, k, matched, block) if gammas is not None else None
     # counting layout (w[k-1], …, w1, wk) -> suffix order (wk, w[k-1], …, w1): a stable sort
     # by the last column alone
-    space, block = plan.space_for_tables(), plan.block_rows
-    srt = sort_table(probs, [k - 1] + list(range(k - 1)), ["p", "count"], W=W, space=space,
-                     presorted=k - 1, stem=f"knout{k}", chunk_rows=plan.rows_for(4 * k + 24, 0.5))
-    probs.drop()
-    out = TableWriter({"words": (np.int32, (k,)), "lp": (_F, ()), "bow": (_F, ())}, space,
-                      stem=f"knsec{k}")
-    pair = _Pairing(gammas, k, pruning, block) if gammas is not None else None
-    printed = 0
-    for blk in srt.blocks(["words", "p", "count"], block):
+    if probs.in_memory:
+        words = probs.arrays["words"]
+        perm = stable_order_by_column(words, np.int64(k - 1), np.int64(W))
+        chunks = ({"words": words[perm[a:a + block]][:, [k - 1] + list(range(k - 1))],
+                   **{n: probs.arrays[n][perm[a:a + block]] for n in names}}
+                  for a in range(0, perm.shape[0], block))
+        srt = None
+    else:
+        srt = sort_table(probs, [k - 1] + list(range(k - 1)), names, W=W,
+                         space=plan.space_for_tables(), presorted=k - 1, stem=f"knout{k}",
+                         chunk_rows=plan.rows_for(4 * k + 24, 0.5))
+        chunks = srt.blocks(["words", *names], block)
+    for blk in chunks:
         w = blk["words"]
         keep = np.ones(w.shape[0], bool) if threshold is None else blk["count"] > threshold
         w, p = w[keep], blk["p"][keep]
         nat = np.ascontiguousarray(w[:, ::-1])  # (wk, …, w1) -> natural (w1, …, wk)
         lp = np.minimum(log10f(p), _F(0))
         bow = pair.backoffs(w) if pair is not None else np.full(w.shape[0], np.nan, _F)
-        out.append(words=nat, lp=lp, bow=bow)
-        printed += int(w.shape[0])
-    srt.drop()
-    return out.close(), printed
+        yield nat, lp, bow
+    if srt is not None:
+        srt.drop()
 
 
 class _Pairing:

@@ -62,3 +62,49 @@ def log10f_into(x, out):
     """glibc's ``log10f`` (Numba's float32 ``math.log10`` calls libm); -inf for x <= 0."""
     for i in range(x.shape[0]):
         out[i] = math.log10(x[i]) if x[i] > 0 else np.float32(-np.inf)
+
+
+@numba.njit(parallel=True, cache=True)
+def order_probs(a, count, ends, threshold, D, p_low, p, gamma):
+    """Interpolated probabilities of the groups of one order that end at ``ends`` (LMPLZ-KN.md
+    §4-5), in parallel over groups, every operation in float32 as lmplz rounds it:
+
+    ``gamma(h) = (((D1·N1 + D2·N2) + D3·N3) [+ pruned a]) / sum a`` over the context's
+    followers (N counts the unpruned ones: raw count above ``threshold``; -1: none pruned),
+    and ``p(hw) = (a - D(a)) / sum a + gamma(h) · p_low`` (``p_low``: p of the suffix).
+    ``D`` is float32 ``[0, D1, D2, D3]``.
+    """
+    G = ends.shape[0]
+    n_chunks = min(G, 256)
+    for ch in numba.prange(n_chunks):
+        for g in range(ch * G // n_chunks, (ch + 1) * G // n_chunks):
+            i = 0 if g == 0 else ends[g - 1]
+            j = ends[g]
+            total = np.int64(0)
+            n1 = np.int64(0)
+            n2 = np.int64(0)
+            n3 = np.int64(0)
+            pruned = np.int64(0)
+            for r in range(i, j):
+                v = np.int64(a[r])
+                total += v
+                if threshold >= 0 and np.int64(count[r]) <= threshold:
+                    pruned += v
+                elif v == 1:
+                    n1 += 1
+                elif v == 2:
+                    n2 += 1
+                elif v >= 3:
+                    n3 += 1
+            den = np.float32(total)
+            mass = np.float32(D[1] * np.float32(n1))
+            mass = np.float32(mass + np.float32(D[2] * np.float32(n2)))
+            mass = np.float32(mass + np.float32(D[3] * np.float32(n3)))
+            if pruned > 0:
+                mass = np.float32(mass + np.float32(pruned))
+            gam = np.float32(mass / den)
+            gamma[g] = gam
+            for r in range(i, j):
+                v = np.int64(a[r])
+                u = np.float32(np.float32(np.float32(v) - D[min(v, 3)]) / den)
+                p[r] = np.float32(u + np.float32(gam * p_low[r]))
