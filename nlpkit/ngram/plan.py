@@ -5,7 +5,7 @@ is the budget for the data a build holds beyond the interpreter and its compiled
 kernels.  By default a build may use half the memory available when it starts.
 
 The plan is made in two steps.  While the corpus is read, the encoded word ids
-stay in memory until they outgrow a third of the budget, then go to a
+stay in memory until they outgrow a quarter of the budget, then go to a
 temporary file.  Once the vocabulary is known (:meth:`Plan.settle`), what every
 word costs (the vocabulary and the per-word arrays of the estimators) is set
 aside, and the rest decides: if the whole corpus can be counted as one chunk,
@@ -29,6 +29,9 @@ from .counting.runs import TempSpace, TableWriter
 # estimators' dense per-word arrays, the join tables)
 _BYTES_PER_WORD = 96
 _MIN_WORK = 256 << 10  # bytes left for chunks and blocks, at the very least
+# the compiled kernels a build loads (about 55 MB resident): set aside from the budget, up to
+# a quarter of it (so that tiny budgets, used to test spilling on tiny corpora, stay usable)
+_CODE_RESERVE = 64 << 20
 # rows a pass takes at once even when everything is in memory: its temporary arrays
 # (joins, per-group results) stay small beside the tables
 IN_MEMORY_BLOCK = 1 << 20
@@ -133,19 +136,19 @@ class Plan:
     # --- decisions ----------------------------------------------------------
     def token_bytes(self):
         """Memory a counting chunk needs per token: ids, the occurrence keys, context ids,
-        and each order's rows (at most one per token)."""
-        return 24 + sum(4 * n + 16 for n in range(2, self.order + 1))
+        each order's rows (at most one per token) and the suffix ranks between orders."""
+        return 32 + sum(8 * n + 12 for n in range(2, self.order + 1))
 
     def settle(self, n_words, tokens):
         """Decide, once the vocabulary and the corpus size are known, whether the build
         spills, and size its chunks and blocks."""
-        fixed = n_words * _BYTES_PER_WORD
+        fixed = n_words * _BYTES_PER_WORD + min(_CODE_RESERVE, self.budget // 4)
         self.work = self.budget - fixed
         if self.work < _MIN_WORK:
             raise NlpkitError(
                 f"--memory {_mb(self.budget)} is below what this corpus needs: its vocabulary "
-                f"of {n_words:,} words alone takes about {_mb(fixed)}; give at least "
-                f"{_mb(fixed + 4 * _MIN_WORK)}")
+                f"of {n_words:,} words and the compiled kernels take about {_mb(fixed)}; give "
+                f"at least {_mb(fixed + 4 * _MIN_WORK)}")
         per_token = self.token_bytes()
         if tokens * per_token <= self.work:
             self.spill = False
@@ -153,7 +156,9 @@ class Plan:
             self.block_rows = IN_MEMORY_BLOCK
             return
         self.spill = True
-        self.chunk_tokens = max(1 << 10, self.work // per_token)
+        # (a fifth left for what a chunk's count holds beside: the ids read back, the rows
+        # of the orders already counted on their way to disk)
+        self.chunk_tokens = max(1 << 10, int(0.8 * self.work) // per_token)
         # a pass reads a handful of tables at once (its own rows, the order below, the
         # writers' buffers), each row at most about 4 * order + 24 bytes
         self.block_rows = max(256, self.work // (8 * (4 * self.order + 24)))
@@ -177,7 +182,7 @@ class Plan:
 
 class IdStore:
     """The encoded corpus's blocks: kept in memory, or written to a temporary file
-    once they outgrow a third of the budget."""
+    once they outgrow a quarter of the budget."""
 
     def __init__(self, plan):
         self.plan = plan
@@ -187,7 +192,7 @@ class IdStore:
         self.table = None
 
     def append(self, ids, offsets):
-        if self.writer is None and self.nbytes + ids.nbytes > self.plan.budget // 3:
+        if self.writer is None and self.nbytes + ids.nbytes > self.plan.budget // 4:
             self.writer = TableWriter({"data": (np.int64, ())}, self.plan.space(), stem="ids")
             for b in self.blocks:
                 self._write(*b)

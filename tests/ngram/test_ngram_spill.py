@@ -22,7 +22,7 @@ from nlpkit.errors import NlpkitError
 from nlpkit.ngram.counting import runs
 from nlpkit.ngram.plan import Plan, parse_size
 
-TINY = "600K"  # with the corpora below: several chunks, blocks of a few hundred rows
+TINY = "1M"  # with the corpora below: several chunks, blocks of a few hundred rows
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +122,11 @@ def test_estimator_with_a_budget(corpus, tmp_path):
 def test_temp_files_go_when_the_build_fails(tmp_path, spills):
     """lmplz refuses these discounts: the error comes after the counts were spilled."""
     text = tmp_path / "bad.txt"
-    text.write_text("a b c\na b\nb c a\n" * 2000)
+    text.write_text("a b c\na b\nb c a\n" * 20000)
     temp = tmp_path / "temp"
     temp.mkdir()
     with pytest.raises(NlpkitError, match="Kneser-Ney discounts"):
-        ng.build(text, 3, "kn", memory="300K", temp_dir=temp, output=tmp_path / "m.arpa")
+        ng.build(text, 3, "kn", memory="1M", temp_dir=temp, output=tmp_path / "m.arpa")
     assert spills and list(temp.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "temp"]
 

@@ -78,20 +78,6 @@ def bucket_sizes(offsets, n, pid, bucket_shift, n_buckets):
 
 
 @numba.njit(cache=True)
-def count_runs(keys, lo, hi, pb):
-    """Distinct ``context | follower`` values in the sorted ``keys[lo:hi]``."""
-    sh = np.uint64(pb)
-    d = 0
-    prev = np.uint64(0)
-    for i in range(lo, hi):
-        h = keys[i] >> sh
-        if i == lo or h != prev:
-            d += 1
-            prev = h
-    return d
-
-
-@numba.njit(cache=True)
 def walk_runs(keys, lo, hi, bucket_high, low_bits, fb, pb, n, ctx_words, base, out_words,
               out_count, out_first, with_first, rows, cur, need_cur):
     """One sorted bucket ``keys[lo:hi]``: each run of equal ``context | follower`` is a
@@ -178,7 +164,7 @@ def count_chunk(rid, offsets, order, W, *, base=0, layout=RCTX, with_first=True,
     rid = np.ascontiguousarray(rid, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     T = rid.shape[0]
-    uni_count = np.bincount(rid, minlength=W).astype(np.int64)
+    uni_count = np.bincount(rid, minlength=W)
     uni_first = first_positions(rid, W, np.int64(base))
     runs = []
     pb = max(1, int(T - 1).bit_length())
@@ -205,26 +191,20 @@ def count_chunk(rid, offsets, order, W, *, base=0, layout=RCTX, with_first=True,
         # the walk writes cur over pid: only when pid is not read again (one bucket group)
         cur = (pid if n > 2 and len(groups) == 1 else np.empty(T, row_dtype)) if need_cur \
             else np.empty(0, row_dtype)
-        # the distinct n-grams of each group of buckets, to size the outputs exactly (last
-        # group first, so that the first group's keys are still sorted in the buffer)
-        distinct = 0
-        for g0, g1 in reversed(groups):
-            _fill(keys, rid, offsets, n, pid, low_bits, fb, pb, starts, g0, g1)
-            a = int(starts[g0])
-            distinct += sum(count_runs(keys, int(starts[b]) - a, int(starts[b + 1]) - a,
-                                       np.int64(pb)) for b in range(g0, g1))
-        run = {"words": np.empty((distinct, n), np.int32), "count": np.empty(distinct, count_dtype),
-               "first": np.empty(distinct if with_first else 0, first_dtype)}
+        # room for one row per occurrence: np.empty only reserves it, and the pages the
+        # distinct n-grams never reach are never made resident
+        run = {"words": np.empty((nk, n), np.int32), "count": np.empty(nk, count_dtype),
+               "first": np.empty(nk if with_first else 0, first_dtype)}
         rows = 0
-        for gi, (g0, g1) in enumerate(groups):
-            if gi > 0:
-                _fill(keys, rid, offsets, n, pid, low_bits, fb, pb, starts, g0, g1)
+        for g0, g1 in groups:
+            _fill(keys, rid, offsets, n, pid, low_bits, fb, pb, starts, g0, g1)
             a = int(starts[g0])
             for b in range(g0, g1):
                 rows = walk_runs(keys, int(starts[b]) - a, int(starts[b + 1]) - a, np.uint64(b),
                                  np.int64(low_bits), np.int64(fb), np.int64(pb), np.int64(n),
                                  ctx_words, np.int64(base), run["words"], run["count"],
                                  run["first"], with_first, rows, cur, need_cur)
+        run = {k: v[:rows] if v.shape[0] else v for k, v in run.items()}
         runs.append(run)
         if not need_cur:
             break

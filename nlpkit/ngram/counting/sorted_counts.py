@@ -55,8 +55,9 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
     counter = backend.pick(count_chunk, "nlpkit.ngram.counting.trie:count_chunk_cuda", device)
     small = tokens is not None and tokens < 2**31
     dtypes = {"count": np.uint32 if small else np.int64, "first": np.int32 if small else np.int64}
-    uni_count = np.zeros(W, np.int64)
-    uni_first = np.full(W, -1, np.int64)
+    # per-word arrays: 32 bits when the corpus allows (millions of words cost megabytes)
+    uni_count = np.zeros(W, np.int32 if small else np.int64)
+    uni_first = np.full(W, -1, np.int32 if small else np.int64)
     runs = [[] for _ in range(order - 1)]
     seen_tokens = 0
     key_rows = max(1 << 16, plan.rows_for(8, 0.25)) if plan.spill else 1 << 21
@@ -65,7 +66,7 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
         uc, uf, chunk_runs = counter(rid, offsets, order, W, base=base, layout=layout,
                                      with_first=with_first, count_dtype=dtypes["count"],
                                      first_dtype=dtypes["first"], key_rows=key_rows)
-        uni_count += uc
+        uni_count += uc.astype(uni_count.dtype)
         seen = (uf >= 0) & ((uni_first < 0) | (uf < uni_first))
         uni_first[seen] = uf[seen]
         for n in range(2, order + 1):
@@ -87,7 +88,7 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
             tables.append(parts[0])
             continue
         out = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}")
-        per_run = plan.rows_for((4 * n + 16) * (len(parts) + 2), 0.6)
+        per_run = plan.rows_for((4 * n + 16) * (len(parts) + 2), 0.5)
         values = ["count", "first"] if with_first else ["count"]
         for blk in merge_tables(parts, values, combine=True, block_rows=per_run):
             out.append(**blk)

@@ -146,7 +146,7 @@ class RankedVocab:
             for w in words:
                 table.add(w)
         self.table = table
-        self.by_rank = byte_order(table)
+        self.by_rank = byte_order(table).astype(np.int32)
         self.rank = np.empty_like(self.by_rank)
         self.rank[self.by_rank] = np.arange(self.by_rank.shape[0], dtype=self.by_rank.dtype)
 
@@ -335,9 +335,10 @@ def estimate(sc, vocab: RankedVocab, *, gt_min=None, gt_max=None, unk=False, pla
     uni_lp, uni_bow, uni_node, gt1 = _unigrams(sc, vocab, st)
     if discounts_out is not None:
         discounts_out.append(gt1)
-    # what the next order joins against: per row, bo(w | ...) and its (lpeff, acc)
+    # what the next order joins against: per row, bo(w | ...) and its (lpeff, acc); a
+    # unigram's is its own probability (-inf if none) with nothing added
     lower = {"lq": np.where(uni_lp == uni_lp, uni_lp, np.float32(-np.inf)).astype(np.float32)}
-    lower["lpeff"], lower["acc"] = lower["lq"], np.zeros(W, np.float32)
+    lower["lpeff"], lower["acc"] = lower["lq"], None
     tables, bows = [], []
     counts = [int(np.count_nonzero(uni_lp == uni_lp))]
     for n in range(2, N + 1):
@@ -421,8 +422,8 @@ def _order_pass(table, n, lower, gt, st, plan, *, need_y, uni_bow, uni_node):
         words = blk["words"]
         rows = words.shape[0]
         if join is None:
-            w = words[:, 1]
-            low = {k: lower[k][w] for k in ("lq", "lpeff", "acc")}
+            lq = lower["lq"][words[:, 1]]
+            low = {"lq": lq, "lpeff": lq, "acc": np.zeros(rows, np.float32)}
         else:
             low = join.values(words)
         lp = np.empty(rows, np.float32)
@@ -467,7 +468,7 @@ class _Join:
         self.final = False
         self._peek()
         self.pos = 0
-        self.dense = np.full(W, -1, np.int64)
+        self.dense = np.full(W, -1, np.int32)
         self.loaded = np.array([-1, -1], np.int64)
 
     def _peek(self):

@@ -181,7 +181,7 @@ class _SuffixRows:
         self.nxt = next(self.it, None)
         self.pos = 0
         self.tally_ = np.zeros(self.win["words"].shape[0] if self.win else 0, np.int64)
-        self.dense = np.full(W, -1, np.int64)
+        self.dense = np.full(W, -1, np.int32)
         self.loaded = np.array([-1, -1], np.int64)
         self.done = []
 
@@ -371,7 +371,7 @@ class _PJoin:
         self.win = next(self.it, None)
         self.nxt = next(self.it, None)
         self.pos = 0
-        self.dense = np.full(W, -1, np.int64)
+        self.dense = np.full(W, -1, np.int32)
         self.loaded = np.array([-1, -1], np.int64)
 
     def values(self, words):

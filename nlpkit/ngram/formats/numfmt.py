@@ -91,54 +91,77 @@ def _decimal_exponent(m, q):
     return np.int64(np.floor(np.log10(v)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
+def _try_digits(m, q, e, p, pow5):
+    """The nearest ``p``-digit decimal of ``m * 2**q``, if one reads back as the same
+    float32: ``(found, digits, k, exact, e)`` (``e`` corrected when it was off by one)."""
+    n = np.uint64(0)
+    k = 0
+    exact = True
+    for _attempt in range(3):  # e may be off by one near powers of ten
+        k = p - 1 - e
+        n, diff, below, exact = _round_at(m, q, k, pow5)
+        if not exact:
+            return False, n, k, False, e
+        if n >= _POW10[p] and n != _POW10[p]:
+            e += 1
+            continue
+        if n < _POW10[p - 1] and p > 1 or n == 0:
+            e -= 1
+            continue
+        if _reads_back(diff, below, k, m, pow5):
+            return True, n, k, True, e
+        if below and m == np.uint64(1 << 23) and q + k < 0:
+            # At a power of two the interval below is half as wide: when the
+            # nearest decimal is below and too far, the one above may do.
+            s = np.uint64(-(q + k))
+            n2 = n + np.uint64(1)
+            if _reads_back((n2 << s) - m * pow5[k], False, k, m, pow5):
+                return True, n2, k, True, e
+        return False, n, k, True, e
+    return False, n, k, True, e
+
+
+@numba.njit(parallel=True, cache=True)
 def _shortest_kernel(values, digits_out, exp_out, ok_out, pow5):
-    for i in range(values.shape[0]):
+    for i in numba.prange(values.shape[0]):
         v = values[i]
         ok_out[i] = False
         if not (v != 0 and np.isfinite(v)):
             continue
         m, q = _split(abs(v))
         e = _decimal_exponent(m, q)
-        for p in range(1, 10):
-            found = False
-            for _attempt in range(3):  # e may be off by one near powers of ten
-                k = p - 1 - e
-                n, diff, below, exact = _round_at(m, q, k, pow5)
-                if not exact:
-                    break
-                if n >= _POW10[p] and n != _POW10[p]:
-                    e += 1
-                    continue
-                if n < _POW10[p - 1] and p > 1 or n == 0:
-                    e -= 1
-                    continue
-                if _reads_back(diff, below, k, m, pow5):
-                    found = True
-                elif below and m == np.uint64(1 << 23) and q + k < 0:
-                    # At a power of two the interval below is half as wide: when the
-                    # nearest decimal is below and too far, the one above may do.
-                    s = np.uint64(-(q + k))
-                    n2 = n + np.uint64(1)
-                    if _reads_back((n2 << s) - m * pow5[k], False, k, m, pow5):
-                        n, found = n2, True
-                break
+        # the fewest digits that read back: more digits never read back worse, so a
+        # binary search over 1..9 (9 always do for a float32)
+        lo, hi = 1, 9
+        bad = False
+        while lo < hi:
+            mid = (lo + hi) // 2
+            found, n, k, exact, e = _try_digits(m, q, e, mid, pow5)
             if not exact:
+                bad = True
                 break
             if found:
-                # strip trailing zeros: the shortest spelling of the same digits
-                while n % np.uint64(10) == 0 and n != 0:
-                    n //= np.uint64(10)
-                    k -= 1
-                digits_out[i] = n
-                exp_out[i] = _digits(n) - 1 - k
-                ok_out[i] = True
-                break
+                hi = mid
+            else:
+                lo = mid + 1
+        if bad:
+            continue
+        found, n, k, exact, e = _try_digits(m, q, e, lo, pow5)
+        if not (found and exact):
+            continue
+        # strip trailing zeros: the shortest spelling of the same digits
+        while n % np.uint64(10) == 0 and n != 0:
+            n //= np.uint64(10)
+            k -= 1
+        digits_out[i] = n
+        exp_out[i] = _digits(n) - 1 - k
+        ok_out[i] = True
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def _rounded_kernel(values, p, digits_out, exp_out, ok_out, pow5):
-    for i in range(values.shape[0]):
+    for i in numba.prange(values.shape[0]):
         v = values[i]
         ok_out[i] = False
         if not (v != 0 and np.isfinite(v)):
@@ -194,15 +217,14 @@ LMPLZ, PRINTF_G = 0, 1
 
 
 @numba.njit(cache=True)
-def _layout(neg, n, e, style, p, out, o):
+def _layout(neg, n, e, style, p, out, o, buf, xd):
     """Write one number into out[o:] (or only measure it when out is empty); return its length.
 
     style LMPLZ: plain when -6 <= e < 21, else d.ddde-7 (no '+', no padding).
     style PRINTF_G: C's %.{p}g: scientific when e < -4 or e >= p, exponent sign and
-    at least two digits (e-05).
+    at least two digits (e-05).  ``buf`` (20 bytes) and ``xd`` (4) are scratch space.
     """
     nd = _digits(n)
-    buf = np.empty(20, np.uint8)
     t = n
     for j in range(nd - 1, -1, -1):
         buf[j] = np.uint8(48 + t % np.uint64(10))
@@ -262,7 +284,6 @@ def _layout(neg, n, e, style, p, out, o):
             if write:
                 out[o + length] = 43  # '+'
             length += 1
-        xd = np.empty(4, np.uint8)
         nx = 0
         while True:
             xd[nx] = 48 + x % 10
@@ -280,16 +301,50 @@ def _layout(neg, n, e, style, p, out, o):
     return length
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
+def _length(neg, n, e, style, p):
+    """The length :func:`_layout` gives the number (without writing it)."""
+    nd = _digits(n)
+    length = 1 if neg else 0
+    plain = (-6 <= e < 21) if style == LMPLZ else (-4 <= e < p)
+    if plain:
+        if e < 0:
+            return length + 2 + (-e - 1) + nd
+        return length + max(nd, e + 1) + (1 if nd > e + 1 else 0)
+    length += 1 + (nd if nd > 1 else 0) + 1  # d[.ddd] e
+    x = e
+    if x < 0:
+        length += 1
+        x = -x
+    elif style == PRINTF_G:
+        length += 1
+    nx = 1
+    while x >= 10:
+        x //= 10
+        nx += 1
+    if style == PRINTF_G and nx < 2:
+        nx = 2
+    return length + nx
+
+
+@numba.njit(parallel=True, cache=True)
 def _spell_all(neg, digits, exps, style, p, offsets, pool):
-    empty = np.empty(0, np.uint8)
-    offsets[0] = 0
-    for i in range(digits.shape[0]):
-        offsets[i + 1] = offsets[i] + _layout(neg[i], digits[i], exps[i], style, p, empty, 0)
+    """Lengths into ``offsets`` (cumulative) when ``pool`` is empty, else the spellings."""
+    N = digits.shape[0]
     if pool.shape[0] == 0:
+        lens = np.empty(N, np.int64)
+        for i in numba.prange(N):
+            lens[i] = _length(neg[i], digits[i], exps[i], style, p)
+        offsets[0] = 0
+        for i in range(N):
+            offsets[i + 1] = offsets[i] + lens[i]
         return
-    for i in range(digits.shape[0]):
-        _layout(neg[i], digits[i], exps[i], style, p, pool, offsets[i])
+    n_chunks = min(N, 64)
+    for c in numba.prange(n_chunks):
+        buf = np.empty(20, np.uint8)
+        xd = np.empty(4, np.uint8)
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            _layout(neg[i], digits[i], exps[i], style, p, pool, offsets[i], buf, xd)
 
 
 def spell(values, style=LMPLZ, p=7, special=None):
