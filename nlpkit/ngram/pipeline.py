@@ -215,7 +215,7 @@ def finish(model, output, allowed, plan):
     """Hand the estimated ``model`` over: written to ``output`` (ARPA streamed from the
     tables, or the binary format), or as a :class:`~.backoff.BackoffModel`; ``allowed``
     (a word list) keeps only the n-grams made of those words."""
-    from .editing.filter import allowed_mask, filter_sections
+    from .editing.filter import filter_sections
     from .formats.binary import model_kind, save
     if output is None or model_kind(output) == "binary":
         result = model.to_backoff_model()
@@ -226,9 +226,9 @@ def finish(model, output, allowed, plan):
             return result
         save(result, output)
         return result.counts()
-    mask = None if allowed is None else allowed_mask(model.section_words(), allowed)
+    mask = None if allowed is None else model.allowed(allowed)
     counts = model.counts if mask is None else [
-        sum(int(w.shape[0]) for w, _, _ in blocks) for _, blocks in
+        sum(int(b[0].shape[0]) for b in blocks) for _, blocks in
         filter_sections(model.sections(), mask)]
     model.write_arpa(output, filter_sections(model.sections(), mask) if mask is not None
                      else model.sections(), counts)

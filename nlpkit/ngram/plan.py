@@ -27,7 +27,7 @@ from .counting.runs import TempSpace, TableWriter
 
 # bytes a word costs in the stages after reading (its bytes and offset, rank, the
 # estimators' dense per-word arrays, the join tables)
-_BYTES_PER_WORD = 96
+_BYTES_PER_WORD = 64
 _MIN_WORK = 256 << 10  # bytes left for chunks and blocks, at the very least
 # the compiled kernels a build loads (about 55 MB resident): set aside from the budget, up to
 # a quarter of it (so that tiny budgets, used to test spilling on tiny corpora, stay usable)

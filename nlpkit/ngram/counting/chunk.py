@@ -35,12 +35,13 @@ KEY_BITS = 64  # bits of a packed occurrence (tests lower it to exercise the buc
 
 
 @numba.njit(cache=True)
-def first_positions(rid, W, base):
-    """Global position of each id's first occurrence (-1 if absent)."""
-    out = np.full(W, -1, np.int64)
-    for p in range(rid.shape[0] - 1, -1, -1):
-        out[rid[p]] = base + p
-    return out
+def add_unigrams(rid, base, count, first):
+    """Add a chunk's words to the dense ``count`` and ``first`` (-1: not seen yet) by id."""
+    for p in range(rid.shape[0]):
+        w = rid[p]
+        count[w] += 1
+        if first[w] < 0:
+            first[w] = base + p
 
 
 @numba.njit(cache=True)
@@ -151,21 +152,24 @@ def suffix_contexts(words, perm, cur, offsets, n, out_pid):
 
 
 def count_chunk(rid, offsets, order, W, *, base=0, layout=RCTX, with_first=True,
-                count_dtype=np.int64, first_dtype=np.int64, key_rows=1 << 22):
+                count_dtype=np.int64, first_dtype=np.int64, key_rows=1 << 22, unigrams=None):
     """Count orders 1..``order`` of one chunk.
 
     ``rid``: int32 ids below ``W``; ``offsets``: int64 sentence bounds into ``rid``;
     ``base``: the global position of ``rid[0]``.  Returns ``(uni_count, uni_first,
-    runs)``: dense int64 counts and first positions by id, and for orders 2..N a
-    dict of arrays ``words`` (rows, n) int32, ``count`` and (``with_first``) ``first``
-    in the given dtypes, sorted by ``layout``.  At most about ``key_rows`` occurrences
-    are sorted at once (the occurrences are taken bucket by bucket).
+    runs)``: dense counts and first positions by id (``unigrams``, a pair of such arrays,
+    is updated instead of making new ones), and for orders 2..N a dict of arrays ``words``
+    (rows, n) int32, ``count`` and (``with_first``) ``first`` in the given dtypes, sorted by
+    ``layout``.  At most about ``key_rows`` occurrences are sorted at once (the
+    occurrences are taken bucket by bucket).
     """
     rid = np.ascontiguousarray(rid, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     T = rid.shape[0]
-    uni_count = np.bincount(rid, minlength=W)
-    uni_first = first_positions(rid, W, np.int64(base))
+    if unigrams is None:
+        unigrams = (np.zeros(W, np.int64), np.full(W, -1, np.int64))
+    uni_count, uni_first = unigrams
+    add_unigrams(rid, np.int64(base), uni_count, uni_first)
     runs = []
     pb = max(1, int(T - 1).bit_length())
     fb = max(1, int(W - 1).bit_length())

@@ -63,12 +63,10 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
     key_rows = max(1 << 16, plan.rows_for(8, 0.25)) if plan.spill else 1 << 21
     for rid, offsets, base in chunks:
         seen_tokens += int(rid.shape[0])
-        uc, uf, chunk_runs = counter(rid, offsets, order, W, base=base, layout=layout,
-                                     with_first=with_first, count_dtype=dtypes["count"],
-                                     first_dtype=dtypes["first"], key_rows=key_rows)
-        uni_count += uc.astype(uni_count.dtype)
-        seen = (uf >= 0) & ((uni_first < 0) | (uf < uni_first))
-        uni_first[seen] = uf[seen]
+        _, _, chunk_runs = counter(rid, offsets, order, W, base=base, layout=layout,
+                                   with_first=with_first, count_dtype=dtypes["count"],
+                                   first_dtype=dtypes["first"], key_rows=key_rows,
+                                   unigrams=(uni_count, uni_first))
         for n in range(2, order + 1):
             run = chunk_runs[n - 2] if n - 2 < len(chunk_runs) else _empty(n, dtypes, with_first)
             if not with_first:

@@ -128,15 +128,17 @@ def count_ids(ids, offsets, order, n_words, *, device=None, n_jobs=None):
 
 
 def count_chunk_cuda(rid, offsets, order, W, *, base=0, layout="rctx", with_first=True,
-                     count_dtype=np.int64, first_dtype=np.int64, key_rows=None):
+                     count_dtype=np.int64, first_dtype=np.int64, key_rows=None, unigrams=None):
     """:func:`.chunk.count_chunk`'s result computed with the hash-table counting twins
     on the GPU (``count_order_cuda``): the trie's rows, in order of first occurrence,
     re-sorted into the chunk layout."""
-    from .chunk import RCTX, first_positions
+    from .chunk import RCTX, add_unigrams
     rid = np.ascontiguousarray(rid, dtype=np.int32)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    uni_count = np.bincount(rid, minlength=W).astype(np.int64)
-    uni_first = first_positions(rid, W, np.int64(base))
+    if unigrams is None:
+        unigrams = (np.zeros(W, np.int64), np.full(W, -1, np.int64))
+    uni_count, uni_first = unigrams
+    add_unigrams(rid, np.int64(base), uni_count, uni_first)
     runs = []
     prev_idx, n_prev, prev_grams = None, 1, None
     ends = np.repeat(offsets[1:], np.diff(offsets))

@@ -16,24 +16,30 @@ ALWAYS = ("<s>", "</s>", "<unk>")
 
 
 def allowed_mask(vocab, words) -> np.ndarray:
-    """Per word of ``vocab``: is it one of ``words`` (or ``<s>``, ``</s>``, ``<unk>``)?"""
+    """Per word of ``vocab`` (a list, or a :class:`~..reading.encode.WordTable`): is it one of
+    ``words`` (or ``<s>``, ``</s>``, ``<unk>``)?  One more entry, False, stands for ids
+    outside the vocabulary (-1)."""
     keep_words = set(words) | set(ALWAYS)
-    allowed = np.array([w in keep_words for w in vocab] + [False], dtype=bool)
+    if isinstance(vocab, list):
+        allowed = np.array([w in keep_words for w in vocab] + [False], dtype=bool)
+    else:
+        allowed = np.append(vocab.members(sorted(keep_words)), False)
     if not allowed[:-1].any():
         raise NlpkitError("none of the vocabulary's words is in the model")
     return allowed
 
 
 def filter_sections(sections, allowed):
-    """Model lines (per order ``(n, blocks)`` of ``(words, lp, bow)``) made of allowed words."""
+    """Model lines (per order ``(n, blocks)`` of ``(words, layout, lp, bow)``) made of
+    allowed words (``allowed``: a mask over the words' ids)."""
     for n, blocks in sections:
         yield n, (_kept(b, allowed) for b in blocks)
 
 
 def _kept(block, allowed):
-    words, lp, bow = block
+    words, layout, lp, bow = block
     keep = allowed[words].all(axis=1)
-    return words[keep], lp[keep], bow[keep]
+    return words[keep], layout, lp[keep], bow[keep]
 
 
 def filter_vocab(model: BackoffModel, words) -> BackoffModel:

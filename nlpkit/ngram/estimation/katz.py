@@ -157,9 +157,6 @@ class RankedVocab:
         """The words by SRILM id, as strings."""
         return self.table.words()
 
-    def pool_by_rank(self):
-        return self.table.byte_pool(self.by_rank)
-
     def __len__(self):
         return len(self.table)
 
@@ -187,8 +184,8 @@ class KatzModel:
     extra_nodes: set = field(default_factory=set)  # (order, natural words) made nodes by fixups
 
     def sections(self, block=1 << 18):
-        """Per order ``(n, blocks)``; each block is ``(words natural order (rows, n) ranks,
-        lp f32, bow f32 or None (no field))``: exactly the lines SRILM prints."""
+        """Per order ``(n, blocks)``; each block is ``(words (rows, n) ranks, their layout,
+        lp f32, bow f32 or NaN (no field))``: exactly the lines SRILM prints."""
         N = self.order
         for n in range(1, N + 1):
             yield n, self._section(n, block)
@@ -198,7 +195,8 @@ class KatzModel:
             r = np.flatnonzero(self.uni_lp == self.uni_lp)
             lp = self.uni_lp[r].copy()
             has = self.uni_node[r] if n < self.order else np.zeros(r.shape[0], bool)
-            yield r.astype(np.int32).reshape(-1, 1), lp, np.where(has, self.uni_bow[r], np.nan)
+            yield (r.astype(np.int32).reshape(-1, 1), "natural", lp,
+                   np.where(has, self.uni_bow[r], np.nan))
             return
         fix = {g: v for (m, g), v in self.fixups.items() if m == n}
         extra = {g for (m, g) in self.extra_nodes if m == n}
@@ -210,34 +208,35 @@ class KatzModel:
                 idx = nodes.match(words)
                 hit = idx >= 0
                 bow[hit] = nodes.values["bow"][idx[hit]]
-            nat = natural(words)
             if fix or extra:
                 lp = lp.copy()
-                for k, g in enumerate(map(tuple, nat.tolist())):
+                for k, g in enumerate(map(tuple, natural(words).tolist())):
                     if g in fix:
                         lp[k] = fix[g]
                     if g in extra and bow[k] != bow[k]:
                         bow[k] = 0
             keep = lp == lp
-            yield nat[keep], lp[keep], bow[keep]
+            yield words[keep], "rctx", lp[keep], bow[keep]
 
-    def section_words(self) -> list:
-        """The words that :meth:`sections`' ids stand for (the vocabulary by rank)."""
-        words = self.vocab.words
-        return [words[i] for i in self.vocab.by_rank.tolist()]
+    def allowed(self, words) -> np.ndarray:
+        """Per id of :meth:`sections` (a rank): is the word one of ``words`` (or a mark)?"""
+        from ..editing.filter import allowed_mask
+        by_id = allowed_mask(self.vocab.table, words)
+        return np.append(by_id[:-1][self.vocab.by_rank], False)
 
     def write_arpa(self, path, sections=None, counts=None) -> None:
         """Write the model as SRILM prints it, order by order (atomic; ``.gz`` by name)."""
         from ..formats.arpa_srilm import write_sections
-        wpool, woff = self.vocab.pool_by_rank()
+        wpool, woff = self.vocab.table.byte_pool()  # (ranks map to ids as lines are made)
         write_sections(path, self.counts if counts is None else counts,
-                       self.sections() if sections is None else sections, wpool, woff)
+                       self.sections() if sections is None else sections, wpool, woff,
+                       word_map=self.vocab.by_rank)
 
     def to_backoff_model(self) -> BackoffModel:
         """The model as a :class:`BackoffModel` over the SRILM-id vocabulary."""
         ngrams, lps, bos, hbs = [], [], [], []
         for n, blocks in self.sections():
-            parts = list(blocks)
+            parts = [(as_natural(p[0], p[1]), p[2], p[3]) for p in blocks]
             w = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, n), np.int32)
             lp = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
             bw = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float32)
@@ -279,6 +278,13 @@ class _Aligned:
                 self.cur, self.nxt, self.pos = self.nxt, next(self.it, None), 0
         self.values = out
         return np.where(idx >= 0, np.arange(rows), -1)
+
+
+def as_natural(words, layout):
+    """Words stored in ``layout`` (see :func:`~..formats.lines.natural_columns`) in natural
+    order."""
+    from ..formats.lines import natural_columns
+    return np.ascontiguousarray(words[:, natural_columns(words.shape[1], layout)])
 
 
 def natural(words):

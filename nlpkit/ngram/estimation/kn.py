@@ -59,7 +59,7 @@ class KnModel:
     plan: object = None
 
     def sections(self, block=1 << 18):
-        """Per order ``(n, blocks)`` of ``(words natural order, lp, bow or NaN)``: exactly
+        """Per order ``(n, blocks)`` of ``(words, their layout, lp, bow or NaN)``: exactly
         the lines lmplz prints, in its order."""
         N = self.order
         # lmplz pairs an order's lines with the next order's contexts by key only when
@@ -73,8 +73,10 @@ class KnModel:
             yield k, _lines(self.probs[k - 2], k, t, self.gammas[k - 1] if k < N else None,
                             matched[k - 1], len(self.vocab), self.plan, block)
 
-    def section_words(self) -> list:
-        return self.vocab.words()
+    def allowed(self, words) -> np.ndarray:
+        """Per id of :meth:`sections`: is the word one of ``words`` (or a mark)?"""
+        from ..editing.filter import allowed_mask
+        return allowed_mask(self.vocab, words)
 
     def write_arpa(self, path, sections=None, counts=None) -> None:
         """Write the model as lmplz prints it, order by order (atomic; ``.gz`` by name)."""
@@ -85,8 +87,9 @@ class KnModel:
 
     def to_backoff_model(self) -> BackoffModel:
         ngrams, lps, bos, hbs = [], [], [], []
+        from .katz import as_natural
         for n, blocks in self.sections():
-            parts = list(blocks)
+            parts = [(as_natural(b[0], b[1]), b[2], b[3]) for b in blocks]
             ngrams.append(np.concatenate([b[0] for b in parts]) if parts
                           else np.zeros((0, n), np.int32))
             lps.append(np.concatenate([b[1] for b in parts]) if parts else np.zeros(0, _F))
@@ -400,7 +403,7 @@ def _unigram_lines(rows, p_uni, gammas, matched, block):
     w = rows.reshape(-1, 1)
     bow = (_Pairing(gammas, 1, matched, block).backoffs(w) if gammas is not None
            else np.full(rows.shape[0], np.nan, _F))
-    return w, lp, bow
+    return w, "natural", lp, bow
 
 
 def _lines(probs, k, threshold, gammas, matched, W, plan, block):
@@ -429,10 +432,9 @@ def _lines(probs, k, threshold, gammas, matched, W, plan, block):
         w = blk["words"]
         keep = np.ones(w.shape[0], bool) if threshold is None else blk["count"] > threshold
         w, p = w[keep], blk["p"][keep]
-        nat = np.ascontiguousarray(w[:, ::-1])  # (wk, …, w1) -> natural (w1, …, wk)
         lp = np.minimum(log10f(p), _F(0))
         bow = pair.backoffs(w) if pair is not None else np.full(w.shape[0], np.nan, _F)
-        yield nat, lp, bow
+        yield w, "suffix", lp, bow
     if srt is not None:
         srt.drop()
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...text import atomic_write
 from ..backoff import BackoffModel
-from .lines import assemble_lines, byte_pool
+from .lines import NO_MAP, assemble_lines, byte_pool, natural_columns
 from .numfmt import LMPLZ, spell_distinct, spell_strings
 
 
@@ -31,25 +31,26 @@ def write_arpa_lmplz(model: BackoffModel, path) -> None:
         for k in range(top):
             bow = model.backoff[k] if k < top - 1 else np.full(model.logprob[k].shape[0], np.nan,
                                                                 np.float32)
-            yield k + 1, [(model.ngrams[k], model.logprob[k], bow)]
+            yield k + 1, [(model.ngrams[k], "natural", model.logprob[k], bow)]
 
     write_sections(path, model.counts(), sections(), wpool, woff)
 
 
 def write_sections(path, counts, sections, wpool, woff) -> None:
     """Write an ARPA file as lmplz prints it from ``sections``: per order ``(n, blocks)``
-    with blocks ``(words natural order, lp, bow or NaN)`` in lmplz's line order."""
+    with blocks ``(words, layout, lp, bow or NaN)`` in lmplz's line order."""
     with atomic_write(path, "wb") as fh:
         fh.write(b"\\data\\\n" + b"".join(b"ngram %d=%d\n" % (n, c)
                                               for n, c in enumerate(counts, 1)))
         for n, blocks in sections:
             fh.write(b"\n\\%d-grams:\n" % n)
-            for words, lp, bow in blocks:
-                fh.write(section_lines(words, lp, bow, wpool, woff))
+            for block in blocks:
+                fh.write(section_lines(block, wpool, woff))
         fh.write(b"\n\\end\\\n")
 
 
-def section_lines(words, lp, bow, wpool, woff) -> bytes:
+def section_lines(block, wpool, woff) -> bytes:
+    words, layout, lp, bow = block
     rows = lp.shape[0]
     if rows == 0:
         return b""
@@ -58,6 +59,7 @@ def section_lines(words, lp, bow, wpool, woff) -> bytes:
     bow_idx = np.full(rows, -1, np.int64)
     bow_idx[has] = inv[rows:]
     return assemble_lines(np.ascontiguousarray(words, dtype=np.int32),
+                          natural_columns(words.shape[1], layout), NO_MAP,
                           np.ascontiguousarray(inv[:rows]), bow_idx, wpool, woff, numpool,
                           numoff, False).data
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...text import atomic_write
 from ..backoff import BackoffModel
-from .lines import assemble_lines, byte_pool
+from .lines import NO_MAP, assemble_lines, byte_pool, natural_columns
 from .numfmt import PRINTF_G, spell_distinct
 
 
@@ -33,9 +33,12 @@ def _special(v):
     return "-99" if v == -np.inf else "%.7g" % v
 
 
-def section_lines(words, lp, bow, wpool, woff) -> bytes:
-    """The lines of one block: ``words`` (rows × n, natural order) index the word pool,
-    ``lp`` the log10 probabilities, ``bow`` the back-off weights (NaN: no field)."""
+def section_lines(block, wpool, woff, word_map=NO_MAP) -> bytes:
+    """The lines of one block ``(words, layout, lp, bow)``: ``words`` (rows × n, in
+    ``layout``, see :func:`~.lines.natural_columns`) index the word pool (through
+    ``word_map`` if given), ``lp`` the log10 probabilities, ``bow`` the back-off weights
+    (NaN: no field)."""
+    words, layout, lp, bow = block
     if words.shape[0] == 0:
         return b""
     has = bow == bow
@@ -44,21 +47,23 @@ def section_lines(words, lp, bow, wpool, woff) -> bytes:
     bow_idx = np.full(rows, -1, dtype=np.int64)
     bow_idx[has] = inv[rows:]
     out = assemble_lines(np.ascontiguousarray(words, dtype=np.int32),
+                         natural_columns(words.shape[1], layout), word_map,
                          np.ascontiguousarray(inv[:rows]), bow_idx, wpool, woff, numpool,
                          numoff, False)
     return out.data
 
 
-def write_sections(path, counts, sections, wpool, woff) -> None:
+def write_sections(path, counts, sections, wpool, woff, word_map=NO_MAP) -> None:
     """Write an ARPA file as SRILM prints it from ``sections``: per order ``(n, blocks)``
-    with blocks ``(words, lp, bow)`` in SRILM's line order (atomic; ``.gz`` by name)."""
+    with blocks ``(words, layout, lp, bow)`` in SRILM's line order (atomic; ``.gz`` by
+    name)."""
     header = b"".join(b"ngram %d=%d\n" % (n, c) for n, c in enumerate(counts, 1))
     with atomic_write(path, "wb") as fh:
         fh.write(b"\n\\data\\\n" + header)
         for n, blocks in sections:
             fh.write(b"\n\\%d-grams:\n" % n)
-            for words, lp, bow in blocks:
-                fh.write(section_lines(words, lp, bow, wpool, woff))
+            for block in blocks:
+                fh.write(section_lines(block, wpool, woff, word_map))
         fh.write(b"\n\\end\\\n")
 
 
@@ -90,7 +95,7 @@ def model_sections(model: BackoffModel):
         order = arpa_order(words, rank) if words.shape[0] else np.zeros(0, np.int64)
         hb = model.has_backoff[k][order]
         bow = np.where(hb, model.backoff[k][order], np.float32(np.nan)).astype(np.float32)
-        yield k + 1, [(words[order], model.logprob[k][order], bow)]
+        yield k + 1, [(words[order], "natural", model.logprob[k][order], bow)]
 
 
 def write_arpa(model: BackoffModel, path) -> None:

@@ -22,7 +22,7 @@ from ...text import atomic_write
 from ..counting.trie import NgramCounts
 from ..reading.encode import WordTable, encode_text
 from .lhash import lhash_positions
-from .lines import assemble_lines, byte_pool
+from .lines import NO_MAP, assemble_lines, byte_pool, natural_columns
 
 
 def write_counts(counts: NgramCounts, path) -> None:
@@ -107,7 +107,8 @@ def write_count_tables(sc, vocab, path, *, plan=None) -> None:
             cnt = blk["count"]
             uniq, inv = np.unique(cnt, return_inverse=True)
             numpool, numoff = byte_pool([b"%d" % c for c in uniq.tolist()])
-            out = assemble_lines(np.ascontiguousarray(blk["words"][:, N:]), inv.astype(np.int64),
+            out = assemble_lines(np.ascontiguousarray(blk["words"][:, N:]),
+                                 natural_columns(N, "natural"), NO_MAP, inv.astype(np.int64),
                                  np.full(cnt.shape[0], -1, np.int64), wpool, woff, numpool,
                                  numoff, True)
             fh.write(out.data)

@@ -17,15 +17,21 @@ def byte_pool(strings: list[bytes]):
 
 
 @numba.njit(cache=True, inline="always")
-def _line_length(r, numoff, prob_idx, bow_idx, words, woff):
-    n = 0
+def _word(words, r, c, word_map):
+    w = words[r, c]
+    if w >= 0 and word_map.shape[0]:
+        w = word_map[w]
+    return w
+
+
+@numba.njit(cache=True, inline="always")
+def _line_length(r, numoff, prob_idx, bow_idx, words, cols, word_map, woff):
     ln = numoff[prob_idx[r] + 1] - numoff[prob_idx[r]] + 1  # number + TAB
-    for k in range(words.shape[1]):
-        w = words[r, k]
+    for k in range(cols.shape[0]):
+        w = _word(words, r, cols[k], word_map)
         if w < 0:
             break
         ln += woff[w + 1] - woff[w] + 1  # word + space (or LF after the last)
-        n += 1
     if bow_idx[r] >= 0:
         ln += 1 + numoff[bow_idx[r] + 1] - numoff[bow_idx[r]]
     return ln
@@ -40,9 +46,9 @@ def _copy(src, a, b, out, o):
 
 
 @numba.njit(cache=True, inline="always")
-def _copy_words(words, r, wpool, woff, out, o):
-    for k in range(words.shape[1]):
-        w = words[r, k]
+def _copy_words(words, r, cols, word_map, wpool, woff, out, o):
+    for k in range(cols.shape[0]):
+        w = _word(words, r, cols[k], word_map)
         if w < 0:
             break
         if k > 0:
@@ -53,20 +59,22 @@ def _copy_words(words, r, wpool, woff, out, o):
 
 
 @numba.njit(parallel=True, cache=True)
-def assemble_lines(words, prob_idx, bow_idx, wpool, woff, numpool, numoff, words_first):
+def assemble_lines(words, cols, word_map, prob_idx, bow_idx, wpool, woff, numpool, numoff,
+                   words_first):
     """Bytes of the lines ``prob TAB w1 w2 … wn [TAB bow] LF``, one per row of ``words``
     (or ``w1 … wn TAB number LF`` with ``words_first``, SRILM's count-file line).
 
+    A line's words are ``words[r, cols]`` in that order (up to the first -1), each mapped
+    through ``word_map`` when it is not empty, indexing ``wpool``/``woff``.
     ``prob_idx``/``bow_idx`` index formatted numbers in ``numpool``/``numoff``
-    (``bow_idx`` -1: no back-off field); ``words`` (rows × n, -1 after the
-    last word of a shorter row) index ``wpool``/``woff``.
+    (``bow_idx`` -1: no back-off field).
     """
     rows = words.shape[0]
     ends = np.empty(rows + 1, dtype=np.int64)
     ends[0] = 0
     lens = np.empty(rows, dtype=np.int64)
     for r in numba.prange(rows):
-        lens[r] = _line_length(r, numoff, prob_idx, bow_idx, words, woff)
+        lens[r] = _line_length(r, numoff, prob_idx, bow_idx, words, cols, word_map, woff)
     for r in range(rows):
         ends[r + 1] = ends[r] + lens[r]
     out = np.empty(ends[rows], dtype=np.uint8)
@@ -74,19 +82,31 @@ def assemble_lines(words, prob_idx, bow_idx, wpool, woff, numpool, numoff, words
         o = ends[r]
         a, b = numoff[prob_idx[r]], numoff[prob_idx[r] + 1]
         if words_first:
-            o = _copy_words(words, r, wpool, woff, out, o)
+            o = _copy_words(words, r, cols, word_map, wpool, woff, out, o)
             out[o] = 9
             o = _copy(numpool, a, b, out, o + 1)
         else:
             o = _copy(numpool, a, b, out, o)
             out[o] = 9
-            o = _copy_words(words, r, wpool, woff, out, o + 1)
+            o = _copy_words(words, r, cols, word_map, wpool, woff, out, o + 1)
             if bow_idx[r] >= 0:
                 out[o] = 9
                 o = _copy(numpool, numoff[bow_idx[r]], numoff[bow_idx[r] + 1], out, o + 1)
         out[o] = 10
     return out
 
+
+def natural_columns(n, layout):
+    """The columns that print an n-gram stored in ``layout`` in natural order: ``'rctx'``
+    stores ``(w[n-1], …, w1, wn)``, ``'suffix'`` ``(wn, …, w1)``, ``'natural'`` ``(w1, …, wn)``."""
+    if layout == "rctx":
+        return np.array(list(range(n - 2, -1, -1)) + [n - 1], np.int64)
+    if layout == "suffix":
+        return np.arange(n - 1, -1, -1, dtype=np.int64)
+    return np.arange(n, dtype=np.int64)
+
+
+NO_MAP = np.zeros(0, np.int32)
 
 
 @numba.njit(cache=True)

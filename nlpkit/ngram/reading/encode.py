@@ -94,6 +94,15 @@ class WordTable:
         np.cumsum(lens, out=off[1:])
         return bk.gather_words(pool, woff, order, off), off
 
+    def members(self, words) -> np.ndarray:
+        """Per id: is the word one of ``words``?  (Looked up in a table of ``words``, so a
+        vocabulary of millions of words never becomes Python strings.)"""
+        small = WordTable((), capacity=max(16, 2 * len(words)))
+        for w in words:
+            small.add(w)
+        pool, woff = self.byte_pool()
+        return bk.members(pool, woff, np.int64(len(self)), small.slots, small.pool, small.woff)
+
     def words(self) -> list[str]:
         """The words in id order, decoded (bytes that are not UTF-8 survive as surrogates)."""
         n = len(self)
@@ -104,9 +113,9 @@ class WordTable:
 
 def byte_order(words) -> np.ndarray:
     """Ids of the words (a :class:`WordTable` or a list of strings) in byte-wise order of
-    their UTF-8 bytes (C's ``strcmp`` order, which SRILM prints ARPA files in): NumPy sorts a
-    fixed-width prefix of each word, then words that share the whole prefix are put in
-    order by their full bytes."""
+    their UTF-8 bytes (C's ``strcmp`` order, which SRILM prints ARPA files in): NumPy sorts
+    the words' first 8 bytes as integers, then words that share them are put in order by
+    their whole bytes, in a kernel."""
     if not isinstance(words, WordTable):
         table = WordTable(())
         for w in words:
@@ -116,21 +125,10 @@ def byte_order(words) -> np.ndarray:
     if n == 0:
         return np.zeros(0, np.int64)
     pool, woff = words.byte_pool()
-    width = 16
-    keys = bk.prefixes(pool, woff, np.int64(n), np.int64(width)).view(f"S{width}").ravel()
-    order = np.argsort(keys, kind="stable")
-    sk = keys[order]
-    same = np.flatnonzero(sk[1:] == sk[:-1])
-    if same.size:  # runs of equal prefixes (long words, trailing NULs): whole bytes decide
-        raw = pool.tobytes()
-        starts = same[np.r_[True, np.diff(same) > 1]]
-        for s in starts.tolist():
-            e = s + 1
-            while e < sk.shape[0] and sk[e] == sk[s]:
-                e += 1
-            order[s:e] = sorted(order[s:e].tolist(),
-                                key=lambda i: raw[woff[i]:woff[i + 1]])
-    return order.astype(np.int64)
+    keys = bk.prefix_keys(pool, woff, np.int64(n))
+    order = np.argsort(keys)
+    bk.sort_ties(order, keys, pool, woff)
+    return order
 
 
 def _blocks(source):

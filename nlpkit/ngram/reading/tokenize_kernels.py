@@ -283,15 +283,98 @@ def _is_last_token(buf, j, n):
 
 
 @numba.njit(cache=True)
-def prefixes(pool, woff, n_words, width):
-    """The first ``width`` bytes of every word, zero-padded: rows of a fixed-width key."""
-    out = np.zeros((n_words, width), np.uint8)
+def prefix_keys(pool, woff, n_words):
+    """The first 8 bytes of every word as a big-endian uint64 (zero-padded): comparing the
+    keys compares the words' first 8 bytes."""
+    out = np.zeros(n_words, np.uint64)
     for w in range(n_words):
         a = woff[w]
-        m = min(width, woff[w + 1] - a)
-        for q in range(m):
-            out[w, q] = pool[a + q]
+        m = min(8, woff[w + 1] - a)
+        k = np.uint64(0)
+        for q in range(8):
+            k = k << np.uint64(8)
+            if q < m:
+                k |= np.uint64(pool[a + q])
+        out[w] = k
     return out
+
+
+@numba.njit(cache=True, inline="always")
+def _bytes_less(pool, woff, a, b):
+    """Word ``a`` before word ``b`` in byte-wise order (a prefix comes first)."""
+    pa, ea = woff[a], woff[a + 1]
+    pb, eb = woff[b], woff[b + 1]
+    while pa < ea and pb < eb:
+        x = pool[pa]
+        y = pool[pb]
+        if x != y:
+            return x < y
+        pa += 1
+        pb += 1
+    return (ea - woff[a]) < (eb - woff[b])
+
+
+@numba.njit(cache=True)
+def sort_ties(order, keys, pool, woff):
+    """Put each run of words with equal 8-byte prefixes (in ``order``, sorted by ``keys``)
+    in byte-wise order of their whole bytes: insertion sort for short runs, a merge sort
+    for long ones (a suffix like ``_17`` on many words makes runs of thousands)."""
+    n = order.shape[0]
+    tmp = np.empty(0, order.dtype)
+    i = 0
+    while i < n:
+        j = i + 1
+        k = keys[order[i]]
+        while j < n and keys[order[j]] == k:
+            j += 1
+        if j - i <= 24:
+            for a in range(i + 1, j):
+                v = order[a]
+                b = a - 1
+                while b >= i and _bytes_less(pool, woff, v, order[b]):
+                    order[b + 1] = order[b]
+                    b -= 1
+                order[b + 1] = v
+        else:
+            if tmp.shape[0] < j - i:
+                tmp = np.empty(j - i, order.dtype)
+            _merge_sort(order, i, j, tmp, pool, woff)
+        i = j
+
+
+@numba.njit(cache=True)
+def _merge_sort(order, lo, hi, tmp, pool, woff):
+    """Bottom-up merge sort of ``order[lo:hi]`` by the words' bytes (stable)."""
+    m = hi - lo
+    width = 1
+    src = order[lo:hi]
+    dst = tmp[:m]
+    while width < m:
+        for a in range(0, m, 2 * width):
+            mid = min(a + width, m)
+            b = min(a + 2 * width, m)
+            x, y, o = a, mid, a
+            while x < mid and y < b:
+                if _bytes_less(pool, woff, src[y], src[x]):
+                    dst[o] = src[y]
+                    y += 1
+                else:
+                    dst[o] = src[x]
+                    x += 1
+                o += 1
+            while x < mid:
+                dst[o] = src[x]
+                x += 1
+                o += 1
+            while y < b:
+                dst[o] = src[y]
+                y += 1
+                o += 1
+        src, dst = dst, src
+        width *= 2
+    if src is not order[lo:hi]:
+        for q in range(m):
+            order[lo + q] = src[q]
 
 
 @numba.njit(cache=True)
@@ -303,4 +386,17 @@ def gather_words(pool, woff, order, off):
         o = off[k]
         for q in range(off[k + 1] - o):
             out[o + q] = pool[a + q]
+    return out
+
+
+@numba.njit(cache=True)
+def members(pool, woff, n_words, slots, spool, swoff):
+    """Per word of a vocabulary (``pool``/``woff``): is it in the small table ``slots``/
+    ``spool``/``swoff`` (another vocabulary's lookup table)?"""
+    out = np.zeros(n_words, np.bool_)
+    for w in range(n_words):
+        a, b = woff[w], woff[w + 1]
+        h = hash_span(pool, a, b)
+        _, wid = _find_word(pool, a, b, h, slots, spool, swoff)
+        out[w] = wid >= 0
     return out
