@@ -258,3 +258,11 @@ def test_plan_spills_only_when_needed():
     assert plan.spill and plan.chunk_tokens < 10_000_000 and plan.block_rows < 10_000_000
     with pytest.raises(NlpkitError, match=r"--memory 64M is below .* 1,000,000 words"):
         plan.settle(1_000_000, 100)
+
+
+def test_many_runs_merge_in_passes(corpus, tmp_path, spills, monkeypatch):
+    """More runs than are merged at once (each holds files open): merged in passes."""
+    from nlpkit.ngram.counting import merge
+    monkeypatch.setattr(merge, "FAN_IN", 3)
+    _same_both_ways(tmp_path, spills, lambda **k: ng.build(corpus[0], **k), order=3)
+    assert any("pass" in s for s in spills)

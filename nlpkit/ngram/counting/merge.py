@@ -22,6 +22,7 @@ from .runs import TableWriter, table_from_arrays
 
 OUT_FULL = 1
 REFILL = 2
+FAN_IN = 48  # runs merged at once (each keeps a file open per column)
 
 
 @numba.njit(cache=True, inline="always")
@@ -165,6 +166,29 @@ def merge_tables(tables, value_names, *, combine=False, block_rows=1 << 16, out_
                 return
 
 
+def fewer_runs(tables, value_names, *, combine=False, space=None, block_rows=1 << 16,
+               stem="merged"):
+    """Merge groups of at most :data:`FAN_IN` runs into single runs until that many are left
+    (a build with hundreds of chunks would otherwise hold thousands of files open)."""
+    tables = [t for t in tables if len(t)]
+    while len(tables) > FAN_IN:
+        merged = []
+        for a in range(0, len(tables), FAN_IN):
+            group = tables[a:a + FAN_IN]
+            if len(group) == 1:
+                merged.append(group[0])
+                continue
+            out = TableWriter({k: group[0].columns[k] for k in ["words", *value_names]}, space,
+                              stem=stem)
+            for blk in merge_tables(group, value_names, combine=combine, block_rows=block_rows):
+                out.append(**blk)
+            for g in group:
+                g.drop()
+            merged.append(out.close())
+        tables = merged
+    return tables
+
+
 def _block(w, v, names, dtypes):
     out = {"words": w.copy()}
     for c, (name, dt) in enumerate(zip(names, dtypes)):
@@ -200,9 +224,11 @@ def sort_table(table, cols, value_names, *, W, space=None, presorted=0, chunk_ro
         runs.append(w.close())
     if len(runs) == 1:
         return runs[0]
+    per_run = max(1024, chunk_rows // (min(len(runs), FAN_IN) + 2))
+    runs = fewer_runs(runs, value_names, space=space, block_rows=per_run, stem=f"{stem}-pass")
     out = TableWriter({"words": (np.int32, (len(cols),)),
                        **{v: table.columns[v] for v in value_names}}, space, stem=stem)
-    for blk in merge_tables(runs, value_names, block_rows=max(1024, chunk_rows // (len(runs) + 2))):
+    for blk in merge_tables(runs, value_names, block_rows=per_run):
         out.append(**blk)
     for r in runs:
         r.drop()

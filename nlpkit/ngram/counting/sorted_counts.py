@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .chunk import RCTX, count_chunk
-from .merge import merge_tables
+from .merge import FAN_IN, fewer_runs, merge_tables
 from .runs import Table, TableWriter, table_from_arrays
 
 COLUMNS = ("words", "count", "first")
@@ -86,8 +86,10 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
             tables.append(parts[0])
             continue
         out = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}")
-        per_run = plan.rows_for((4 * n + 16) * (len(parts) + 2), 0.5)
+        per_run = plan.rows_for((4 * n + 16) * (min(len(parts), FAN_IN) + 2), 0.5)
         values = ["count", "first"] if with_first else ["count"]
+        parts = fewer_runs(parts, values, combine=True, space=space, block_rows=per_run,
+                           stem=f"count{n}-pass")
         for blk in merge_tables(parts, values, combine=True, block_rows=per_run):
             out.append(**blk)
         for r in parts:

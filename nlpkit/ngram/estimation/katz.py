@@ -191,12 +191,14 @@ class KatzModel:
             yield n, self._section(n, block)
 
     def _section(self, n, block):
-        if n == 1:
-            r = np.flatnonzero(self.uni_lp == self.uni_lp)
-            lp = self.uni_lp[r].copy()
-            has = self.uni_node[r] if n < self.order else np.zeros(r.shape[0], bool)
-            yield (r.astype(np.int32).reshape(-1, 1), "natural", lp,
-                   np.where(has, self.uni_bow[r], np.nan))
+        if n == 1:  # (a vocabulary of millions of words goes in blocks too)
+            W = self.uni_lp.shape[0]
+            for a in range(0, W, block):
+                lp = self.uni_lp[a:a + block]
+                r = np.flatnonzero(lp == lp)
+                has = self.uni_node[a + r] if n < self.order else np.zeros(r.shape[0], bool)
+                yield ((a + r).astype(np.int32).reshape(-1, 1), "natural", lp[r],
+                       np.where(has, self.uni_bow[a + r], np.float32(np.nan)))
             return
         fix = {g: v for (m, g), v in self.fixups.items() if m == n}
         extra = {g for (m, g) in self.extra_nodes if m == n}

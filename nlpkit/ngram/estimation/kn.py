@@ -66,8 +66,8 @@ class KnModel:
         # that order is pruned (LMPLZ-KN.md §6), else one by one
         matched = [self.thresholds is not None and k + 1 < N and self.thresholds[k + 1] > 0
                    for k in range(N)]
-        yield 1, iter([_unigram_lines(self.uni_rows, self.p_uni, self.gammas[0] if N > 1
-                                      else None, matched[0], block)])
+        yield 1, _unigram_lines(self.uni_rows, self.p_uni, self.gammas[0] if N > 1 else None,
+                                matched[0], block)
         for k in range(2, N + 1):
             t = self.thresholds[k - 1] if self.thresholds is not None else None
             yield k, _lines(self.probs[k - 2], k, t, self.gammas[k - 1] if k < N else None,
@@ -398,12 +398,15 @@ class _PJoin:
 
 # ----------------------------------------------------------------------------- output
 def _unigram_lines(rows, p_uni, gammas, matched, block):
-    """Unigram lines in id order (lmplz's suffix order for unigrams) with back-offs."""
-    lp = np.minimum(log10f(p_uni[rows]), _F(0))
-    w = rows.reshape(-1, 1)
-    bow = (_Pairing(gammas, 1, matched, block).backoffs(w) if gammas is not None
-           else np.full(rows.shape[0], np.nan, _F))
-    return w, "natural", lp, bow
+    """Unigram lines in id order (lmplz's suffix order for unigrams) with back-offs, in
+    blocks."""
+    pair = _Pairing(gammas, 1, matched, block) if gammas is not None else None
+    for a in range(0, rows.shape[0], block):
+        r = rows[a:a + block]
+        lp = np.minimum(log10f(p_uni[r]), _F(0))
+        w = r.reshape(-1, 1)
+        bow = pair.backoffs(w) if pair is not None else np.full(r.shape[0], np.nan, _F)
+        yield w, "natural", lp, bow
 
 
 def _lines(probs, k, threshold, gammas, matched, W, plan, block):
