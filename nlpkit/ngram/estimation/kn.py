@@ -163,10 +163,12 @@ def estimate(sc, vocab, *, largest_padded, words_read, sentences, discount_fallb
 def _adjusted(upper, table, k, W, space, block):
     """a(x) of order k (1 < k < N), one value per row of ``table``: the number of rows of
     order k+1 whose suffix is x, except raw counts for n-grams that start with <s>."""
-    out = TableWriter({"a": (np.int64, ())}, space, stem=f"adj{k}")
+    out = TableWriter({"a": (np.int64, ())}, space, stem=f"adj{k}", capacity=len(table))
     rows = _SuffixRows(table, k, W, block, ["count"])
     for blk, final in GroupBlocks(upper, ["words"], k, block):
         rows.tally(blk["words"])
+        for seg in rows.take_done():  # (rows no later n-gram can extend: written now)
+            out.append(a=seg)
     for seg in rows.finish():
         out.append(a=seg)
     return out.close()
@@ -218,9 +220,12 @@ class _SuffixRows:
         a_[bos] = self.win["count"][a:b][bos]
         return a_
 
+    def take_done(self):
+        done, self.done = self.done, []
+        return done
+
     def finish(self):
-        yield from self.done
-        self.done = []
+        yield from self.take_done()
         while self.win is not None:
             yield self._finished(0, self.win["words"].shape[0])
             if self.nxt is None:
