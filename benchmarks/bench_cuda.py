@@ -76,18 +76,13 @@ def timed(fn, repeats, sync=None):
 # ------------------------------------------------------------------ cases
 # Each returns (name, size, work units, unit, cpu_fn, cuda_fn).
 def cases(dt, rng):
-    from nlpkit.nn import attention_kernels as AK
-    from nlpkit.nn import attention_kernels_cuda as AC
-    from nlpkit.nn import cuda_support as S
-    from nlpkit.nn import elementwise_kernels as EK
-    from nlpkit.nn import elementwise_kernels_cuda as EC
-    from nlpkit.nn import layers
-    from nlpkit.nn import recurrent_kernels as RK
-    from nlpkit.nn import recurrent_kernels_cuda as RC
-    from nlpkit.nn.matmul_cuda import gemm
+    """The nn kernel twins: the same call on ``nlpkit.nn.kernels`` (host arrays) and on
+    ``nlpkit.nn.cuda`` (device arrays), names and arguments alike."""
+    from nlpkit.nn import cuda as C
+    from nlpkit.nn import kernels as K
 
     z = SIZES
-    dev = S.to_device
+    dev = C.arrays.asarray
 
     def rand(*shape):
         return rng.standard_normal(shape).astype(dt)
@@ -95,99 +90,72 @@ def cases(dt, rng):
     n = z["gemm"]
     a, b = rand(n, n), rand(n, n)
     da, db = dev(a), dev(b)
-    dc = S.empty((n, n), dt)
     yield ("matrix product", f"{n}^3", 2 * n ** 3 / 1e9, "GFLOP",
-           lambda: RK.dot(a, b), lambda: gemm(da, db, out=dc))
+           lambda: K.arrays.gemm(a, b), lambda: C.arrays.gemm(da, db))
 
     bt, t, h = z["B"], z["T"], z["H"]
     xp, whh, h0 = rand(t, bt, 4 * h), rand(4 * h, h) * dt(0.1), rand(bt, h)
     whh_t = np.ascontiguousarray(whh.T)
     lengths = np.full(bt, t, np.int64)
-    host = ([np.empty((t, bt, h), dt) for _ in range(4)]
-            + [np.empty((t, bt, 4 * h), dt) for _ in range(2)])
-    devs = [S.empty((t, bt, h), dt) for _ in range(4)] + [S.empty((t, bt, 4 * h), dt)
-                                                           for _ in range(2)]
-    dxp, dwhh_t, dwhh, dh0 = dev(xp), dev(whh_t), dev(whh), dev(h0)
     dout = rand(t, bt, h)
-    ddout = dev(dout)
 
-    def lstm_cpu():
-        out, hp, cp, tc, g, dg = host
-        RK.lstm_forward(xp, whh_t, h0, h0, lengths, False, out, hp, cp, g, tc)
-        RK.lstm_backward(dout, h0, h0, cp, g, tc, whh, lengths, False, dg)
+    def lstm(M, xp, whh_t, whh, h0, dout):
+        out, hp, cp, tc = (M.arrays.empty((t, bt, h), dt) for _ in range(4))
+        g, dg = M.arrays.empty((t, bt, 4 * h), dt), M.arrays.empty((t, bt, 4 * h), dt)
+        M.recurrent.lstm_forward(xp, whh_t, h0, h0, lengths, False, out, hp, cp, g, tc)
+        M.recurrent.lstm_backward(dout, h0, h0, cp, g, tc, whh, lengths, False, dg)
 
-    def lstm_gpu():
-        out, hp, cp, tc, g, dg = devs
-        RC.lstm_forward(dxp, dwhh_t, dh0, dh0, lengths, False, out, hp, cp, g, tc)
-        RC.lstm_backward(ddout, dh0, dh0, cp, g, tc, dwhh, lengths, False, dg)
-
+    host = (xp, whh_t, whh, h0, dout)
+    devs = tuple(dev(x) for x in host)
     yield ("LSTM time loop fwd+bwd", f"B={bt} T={t} H={h}", bt * t / 1e3, "k tokens",
-           lstm_cpu, lstm_gpu)
+           lambda: lstm(K, *host), lambda: lstm(C, *devs))
 
     g_, l_, d_ = z["G"], z["L"], z["d"]
-    q, k, v = rand(g_, l_, d_), rand(g_, l_, d_), rand(g_, l_, d_)
+    q, k, v = rand(1, g_, l_, d_), rand(1, g_, l_, d_), rand(1, g_, l_, d_)
     dq, dk, dv = dev(q), dev(k), dev(v)
     scale = 1 / np.sqrt(d_)
 
-    def sdpa_cpu():
-        from nlpkit.nn.attention import sdpa_backward, sdpa_forward
-        out, p, dp = sdpa_forward(q, k, v, scale, None, True)
-        sdpa_backward(out, q, k, v, scale, p, dp)
-
-    def sdpa_gpu():
-        out, p, dp = AC.sdpa_forward_cuda(dq, dk, dv, scale, causal=True)
-        AC.sdpa_backward_cuda(out, dq, dk, dv, scale, p, dp)
+    def attention(M, q, k, v):
+        out, p = M.attention.attention(q, k, v, scale, None, True, None)
+        M.attention.attention_backward(out, q, k, v, scale, p, True, None)
 
     yield ("attention fwd+bwd (causal)", f"G={g_} L={l_} d={d_}", g_ * l_ / 1e3, "k rows",
-           sdpa_cpu, sdpa_gpu)
-
-    scores = rand(g_, l_, l_)
-    probs = np.empty_like(scores)
-    dscores, dprobs = dev(scores), S.empty(scores.shape, dt)
-    yield ("masked softmax", f"G={g_} L=S={l_}", g_ * l_ / 1e3, "k rows",
-           lambda: AK.softmax_forward(scores, True, probs),
-           lambda: AC.masked_softmax_cuda(dscores, 1.0, causal=True, probs=dprobs))
+           lambda: attention(K, q, k, v), lambda: attention(C, dq, dk, dv))
 
     rows, dim = z["rows"], z["D"]
     x, w, bias = rand(rows, dim), rand(dim), rand(dim)
-    y, xh, rs, dx = (np.empty_like(x), np.empty_like(x), np.empty(rows, dt), np.empty_like(x))
-    dx_, dw_, dbias = dev(x), dev(w), dev(bias)
-    dy_, dxh, drs, ddx = (S.empty(x.shape, dt), S.empty(x.shape, dt), S.empty(rows, dt),
-                          S.empty(x.shape, dt))
     eps = dt(1e-5)
 
-    def ln_cpu():
-        EK.layer_norm_forward(x, w, bias, eps, y, xh, rs)
-        EK.layer_norm_backward(x, xh, rs, w, dx)
+    def layer_norm(M, x, w, bias):
+        y, xh, dx = (M.arrays.empty((rows, dim), dt) for _ in range(3))
+        rs = M.arrays.empty((rows,), dt)
+        M.elementwise.layer_norm_forward(x, w, bias, eps, y, xh, rs)
+        M.elementwise.layer_norm_backward(x, xh, rs, w, dx)
 
-    def ln_gpu():
-        EC.layer_norm_forward_cuda(dx_, dw_, dbias, eps, dy_, dxh, drs)
-        EC.layer_norm_backward_cuda(dx_, dxh, drs, dw_, ddx)
-
-    yield ("layer norm fwd+bwd", f"{rows}x{dim}", rows / 1e3, "k rows", ln_cpu, ln_gpu)
+    yield ("layer norm fwd+bwd", f"{rows}x{dim}", rows / 1e3, "k rows",
+           lambda: layer_norm(K, x, w, bias), lambda: layer_norm(C, dev(x), dev(w), dev(bias)))
 
     c = z["C"]
     logits, targets = rand(rows, c), rng.integers(0, c, rows).astype(np.int64)
-    dl, losses = np.empty_like(logits), np.empty(rows, dt)
-    dlog, dtg, ddl, dlosses = dev(logits), dev(targets), S.empty(logits.shape, dt), S.empty(rows,
-                                                                                              dt)
+
+    def cross_entropy(M, logits, targets):
+        dl, losses = M.arrays.empty((rows, c), dt), M.arrays.empty((rows,), dt)
+        M.elementwise.cross_entropy_rows(logits, targets, np.int64(-100), dt(0.1), dl, losses)
+
+    dlog, dtg = dev(logits), dev(targets)
     yield ("cross-entropy fwd+bwd", f"{rows}x{c}", rows / 1e3, "k rows",
-           lambda: EK.cross_entropy_rows(logits, targets, np.int64(-100), dt(0.1), dl, losses),
-           lambda: EC.cross_entropy_rows_cuda(dlog, dtg, -100, 0.1, ddl, dlosses))
+           lambda: cross_entropy(K, logits, targets), lambda: cross_entropy(C, dlog, dtg))
 
     m = z["elems"]
     xe, dye = rand(m), rand(m)
-    dxe, ddye, dye_out, dgrad = dev(xe), dev(dye), S.empty(m, dt), S.empty(m, dt)
+    dxe, ddye = dev(xe), dev(dye)
 
-    def gelu_cpu():
-        layers.gelu_grad(xe, dye)
-        layers.gelu(xe)
+    def gelu(M, x, dy):
+        y = M.elementwise.activation("gelu", x)
+        M.elementwise.activation_grad("gelu", x, y, dy)
 
-    def gelu_gpu():
-        EC.activation_cuda("gelu", dxe, out=dye_out)
-        EC.activation_grad_cuda("gelu", dxe, dye_out, ddye, out=dgrad)
-
-    yield ("GELU fwd+bwd", f"{m} elements", m / 1e6, "M elements", gelu_cpu, gelu_gpu)
+    yield ("GELU fwd+bwd", f"{m} elements", m / 1e6, "M elements",
+           lambda: gelu(K, xe, dye), lambda: gelu(C, dxe, ddye))
 
     yield from layer_cases(dt, rng)
     yield from pipeline_cases(rng)
@@ -196,13 +164,12 @@ def cases(dt, rng):
 def layer_cases(dt, rng):
     """Whole layers, forward + backward, parameters on each device."""
     from nlpkit import nn
-    from nlpkit.nn import cuda_support as S
     z = SIZES
     e, heads, bt, t = z["E"], z["heads"], z["B"], z["T"]
-    x = rng.standard_normal((bt, t, e)).astype(dt)
-    dx = S.to_device(x)
+    x = nn.tensor(rng.standard_normal((bt, t, e)).astype(dt))
+    dx = x.to("cuda")
     for name, build in (("nn.LSTM layer fwd+bwd", lambda d: nn.LSTM(e, e, batch_first=True,
-                                                                     dtype=dt, rng=0, device=d)),
+                                                                    dtype=dt, rng=0, device=d)),
                         ("nn.MultiheadAttention fwd+bwd",
                          lambda d: nn.MultiheadAttention(e, heads, batch_first=True, dtype=dt,
                                                          rng=0, device=d))):
@@ -210,10 +177,10 @@ def layer_cases(dt, rng):
 
         def run(layer, inp):
             if isinstance(layer, nn.MultiheadAttention):
-                out, _ = layer(inp, inp, inp, is_causal=True)
+                out, _ = layer(inp, inp, inp, is_causal=True, need_weights=False)
             else:
                 out, _ = layer(inp)
-            layer.backward(out)
+            out.sum().backward()
 
         yield (name, f"B={bt} T={t} E={e}", bt * t / 1e3, "k tokens",
                lambda c=cpu: run(c, x), lambda g=gpu: run(g, dx))

@@ -1,4 +1,5 @@
-"""nlpkit.nn against PyTorch (CPU): forward + backward, float32, same thread count, medians.
+"""nlpkit.nn against PyTorch (CPU): forward + backward through the Tensor API (autograd),
+float32, same thread count, medians.
 
 Run as users run (without the OpenBLAS kernel override these machines set):
 
@@ -44,11 +45,13 @@ def recurrent_case(name, rng):
     x = rng.standard_normal((T, B, I)).astype(np.float32)
     gy = rng.standard_normal((T, B, H)).astype(np.float32)
     xt, gyt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+    xo = nn.tensor(x, requires_grad=True)
 
     def run_ours():
         ours.zero_grad()
-        ours(x)
-        ours.backward(gy)
+        xo.grad = None
+        out, _ = ours(xo)
+        out.backward(gy)
 
     def run_theirs():
         theirs.zero_grad()
@@ -70,15 +73,17 @@ def attention_case(name, rng):
     x = rng.standard_normal((L, B, E)).astype(np.float32)
     gy = rng.standard_normal((L, B, E)).astype(np.float32)
     xt, gyt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+    xo = nn.tensor(x, requires_grad=True)
     mask_t = torch.nn.Transformer.generate_square_subsequent_mask(L)
 
     def run_ours():
         ours.zero_grad()
+        xo.grad = None
         if name == "MultiheadAttention":
-            ours(x, x, x, is_causal=True)
+            out, _ = ours(xo, xo, xo, is_causal=True, need_weights=False)
         else:
-            ours(x, is_causal=True)
-        ours.backward(gy)
+            out = ours(xo, is_causal=True)
+        out.backward(gy)
 
     def run_theirs():
         theirs.zero_grad()

@@ -15,7 +15,9 @@ passes them through here, so the rules live in one place:
   touches the CUDA driver.
 
 Kernel modules keep a CPU kernel and its CUDA twin side by side with the same
-signature; the Python function above them calls :func:`pick`.
+signature; the Python function above them calls :func:`pick`, with the user's
+``device`` (n-gram counting and scoring, embedding training) or with the array an
+op received (the ``nlpkit.nn`` ops: their data decides).
 """
 from __future__ import annotations
 
@@ -88,18 +90,42 @@ def resolve_device(device: str | None = None) -> str:
     return device
 
 
-def pick(cpu_fn, cuda_fn, device: str | None = None):
-    """Return the kernel wrapper for ``device`` (one line of dispatch for callers).
+def is_device_array(a) -> bool:
+    """True for a CUDA device array (numba-cuda's, or the simulator's stand-in)."""
+    return hasattr(a, "copy_to_host")
 
-    ``cuda_fn`` may be given as ``"package.module:function"``: it is imported only
-    when CUDA is chosen, since importing ``numba.cuda`` costs about a second.
+
+def to_host(a):
+    """A device array copied to the host; anything else as it is."""
+    return a.copy_to_host() if hasattr(a, "copy_to_host") else a
+
+
+def pick(cpu, cuda, where=None):
+    """The CPU kernel (function, class or module) or its CUDA twin: the one way nlpkit
+    chooses a device.
+
+    ``where`` is a device name ('cpu', 'cuda', 'auto', or None for ``NLPKIT_DEVICE``),
+    checked by :func:`resolve_device`, or an array: a CUDA device array picks the twin,
+    anything else the CPU (so an op runs where its data is).  ``cuda`` may be given as
+    ``"package.module"`` or ``"package.module:name"``: it is imported only when chosen,
+    since importing ``numba.cuda`` costs about a second.
     """
-    if resolve_device(device) != "cuda":
-        return cpu_fn
-    if isinstance(cuda_fn, str):
-        module, _, name = cuda_fn.partition(":")
-        cuda_fn = getattr(importlib.import_module(module), name)
-    return cuda_fn
+    if where is None or isinstance(where, str):
+        on_cuda = resolve_device(where) == "cuda"
+    else:
+        on_cuda = is_device_array(where)
+    if not on_cuda:
+        return cpu
+    if isinstance(cuda, str):
+        return _load(cuda)
+    return cuda
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path):
+    module, _, name = path.partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, name) if name else mod
 
 
 def n_threads(n_jobs: int | None) -> int:
@@ -141,6 +167,30 @@ def blas_threads(n: int):
 
     with threadpool_limits(limits=n, user_api="blas"):
         yield
+
+
+@functools.lru_cache(maxsize=1)
+def keep_freed_memory(trim_threshold: int = 1 << 30) -> bool:
+    """Let the process keep up to ``trim_threshold`` bytes of freed heap memory (glibc's
+    ``M_TRIM_THRESHOLD``; the mmap threshold fixed at its 32 MiB maximum) instead of handing
+    it back to the OS at every free.
+
+    ``nlpkit.nn`` frees a training step's intermediate arrays together when ``backward``
+    ends; by default glibc then trims the heap and the next step faults every page in again
+    (7,000 page faults a step for a transformer encoder layer, 12% of its time).  With the
+    memory kept, steps reuse it, as when the layers held their caches.  Does nothing off
+    glibc, or when the user set ``MALLOC_TRIM_THRESHOLD_`` themselves; returns whether set.
+    """
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_") is not None:
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and \
+            bool(libc.mallopt(m_trim_threshold, int(trim_threshold)))
+    except (OSError, AttributeError):
+        return False
 
 
 def cuda_grid(n: int, threads_per_block: int = 128, max_blocks: int = 1024) -> tuple[int, int]:

@@ -29,5 +29,5 @@ def test_installed_copy_has_the_corpora():
 
 def test_public_names_resolve():
     for name in ("Corpus", "Vocabulary", "NGramLM", "Word2Vec", "FastText", "KeyedVectors",
-                 "TextClassifier", "SequenceTagger", "NeuralLM", "Seq2Seq"):
+                 "TextClassifier", "SequenceTagger", "NeuralLM", "Seq2Seq", "BPE", "WordPiece"):
         assert isinstance(getattr(nlpkit, name), type), name

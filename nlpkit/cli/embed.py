@@ -9,7 +9,7 @@ from .common import Progress, echo, settings
 
 @click.group(name="embed")
 def embed():
-    """Word embeddings: word2vec (SGNS, CBOW) and fastText."""
+    """Word embeddings: word2vec (SGNS, CBOW), fastText, PPMI/SVD and GloVe."""
 
 
 class _LossProgress(Progress):
@@ -24,52 +24,85 @@ class _LossProgress(Progress):
 @embed.command("train")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Vectors file to write.")
-@click.option("--model", type=click.Choice(["sgns", "cbow", "fasttext"]), default="sgns",
-              show_default=True)
+@click.option("--model", type=click.Choice(["sgns", "cbow", "fasttext", "ppmi", "glove"]),
+              default="sgns", show_default=True)
 @click.option("--dim", type=int, default=100, show_default=True)
-@click.option("--window", type=int, default=5, show_default=True)
+@click.option("--window", type=int, default=None, help="Words either side [glove 15; others 5].")
 @click.option("--negative", type=int, default=5, show_default=True)
 @click.option("--min-count", type=int, default=5, show_default=True)
 @click.option("--sample", type=float, default=None,
-              help="Subsampling threshold [1e-3; fasttext 1e-4].")
-@click.option("--epochs", type=int, default=5, show_default=True)
+              help="Subsampling threshold [1e-3; fasttext 1e-4; ppmi 0: none].")
+@click.option("--epochs", type=int, default=None, help="Passes over the data [glove 25; others 5].")
 @click.option("--alpha", type=float, default=None,
-              help="Initial learning rate [sgns 0.025, cbow 0.05, fasttext 0.05].")
+              help="Initial learning rate [sgns 0.025, cbow 0.05, fasttext 0.05, glove 0.05].")
 @click.option("--minn", type=int, default=3, show_default=True, help="fasttext: shortest n-gram.")
 @click.option("--maxn", type=int, default=6, show_default=True, help="fasttext: longest n-gram.")
 @click.option("--bucket", type=int, default=2_000_000, show_default=True,
               help="fasttext: n-gram hash rows.")
+@click.option("--power", type=float, default=0.75, show_default=True,
+              help="glove: exponent of the weighting function; ppmi: context-distribution "
+                   "smoothing.")
+@click.option("--x-max", type=float, default=100.0, show_default=True,
+              help="glove: counts above this weigh 1.")
+@click.option("--eig", type=float, default=0.0, show_default=True,
+              help="ppmi: vectors are U * S^eig of the SVD.")
+@click.option("--shift", type=float, default=1.0, show_default=True,
+              help="ppmi: subtract log(shift) from PMI (shifted PPMI).")
+@click.option("--dynamic-window/--no-dynamic-window", default=True, show_default=True,
+              help="ppmi: weigh a context at distance d by (window - d + 1) / window.")
+@click.option("--context-vectors/--no-context-vectors", default=False, show_default=True,
+              help="ppmi: add the (normalised) context vectors.")
+@click.option("--svd", type=click.Choice(["arpack", "randomized"]), default="arpack",
+              show_default=True, help="ppmi: truncated SVD solver.")
+@click.option("--max-vocab", type=int, default=None, help="ppmi, glove: keep the most frequent.")
+@click.option("--memory", type=float, default=2.0, show_default=True,
+              help="ppmi, glove: GB for co-occurrence counting (beyond: sorted runs on disk).")
 @click.option("--format", "fmt", type=click.Choice(["word2vec", "word2vec-binary", "fasttext-vec",
-                                                    "fasttext-bin"]),
+                                                    "fasttext-bin", "glove"]),
               default="word2vec", show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--shared-negatives/--per-pair-negatives", default=True, show_default=True,
               help="sgns: share each centre word's negatives across its window (about 3x "
                    "faster) or draw them per pair as word2vec.c does.")
 def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, epochs, alpha, minn,
-              maxn, bucket, fmt, seed, shared_negatives):
+              maxn, bucket, power, x_max, eig, shift, dynamic_window, context_vectors, svd,
+              max_vocab, memory, fmt, seed, shared_negatives):
     """Train word vectors on CORPUS (one sentence per line, whitespace tokens)."""
-    from ..embed import FastText, Word2Vec
+    from ..embed import PPMI, FastText, GloVe, Word2Vec
     s = settings()
+    if fmt == "fasttext-bin" and model != "fasttext":
+        raise NlpkitError("--format fasttext-bin needs --model fasttext")
+    window = window if window is not None else (15 if model == "glove" else 5)
+    epochs = epochs if epochs is not None else (25 if model == "glove" else 5)
+    counted = dict(window=window, min_count=min_count, max_vocab=max_vocab, memory=memory,
+                   seed=seed)
     common = dict(vector_size=dim, window=window, negative=negative, min_count=min_count,
                   epochs=epochs, seed=seed, device=s.device)
-    if model == "fasttext":
+    if model == "ppmi":
+        est = PPMI(dim=dim, alpha=power, shift=shift, eig=eig, dynamic_window=dynamic_window,
+                   sample=sample or 0.0, add_context=context_vectors, solver=svd, **counted)
+    elif model == "glove":
+        est = GloVe(vector_size=dim, epochs=epochs, x_max=x_max, alpha=power,
+                    learning_rate=0.05 if alpha is None else alpha, **counted)
+    elif model == "fasttext":
         est = FastText(minn=minn, maxn=maxn, bucket=bucket,
                        sample=1e-4 if sample is None else sample,
                        alpha=0.05 if alpha is None else alpha, **common)
     else:
-        if fmt == "fasttext-bin":
-            raise NlpkitError("--format fasttext-bin needs --model fasttext")
         est = Word2Vec(model=model, sample=1e-3 if sample is None else sample, alpha=alpha,
                        shared_negatives=shared_negatives, **common)
     est._check()
     echo(f"reading {corpus}")
     bar = None
 
+    unit = "epochs" if model == "glove" else "words"
+    what = "counting co-occurrences" if model == "ppmi" else f"training {model}"
+
     def progress(done, total, loss):
         nonlocal bar
         if bar is None:
-            bar = _LossProgress(total, f"training {model}", unit="words").__enter__()
+            kind = Progress if model == "ppmi" else _LossProgress   # PPMI has no loss
+            bar = kind(total, what, unit=unit).__enter__()
         bar.loss = loss
         bar.update(done - bar.done)
 
@@ -79,8 +112,15 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
         if bar is not None:
             bar.__exit__(None, None, None)
     st = est.train_stats_
-    echo(f"{len(est.wv)} words x {dim}; {st['words'] / max(st['seconds'], 1e-9):,.0f} words/s; "
-         f"final loss {st['loss']:.4f}")
+    if model == "ppmi":
+        echo(f"{len(est.wv)} words x {dim}; {est.count_stats_['cells']:,} co-occurring pairs, "
+             f"{st['ppmi_cells']:,} positive PMI cells")
+    elif model == "glove":
+        echo(f"{len(est.wv)} words x {dim}; {st['records']:,} co-occurring pairs; "
+             f"final cost {st['loss']:.4f}")
+    else:
+        echo(f"{len(est.wv)} words x {dim}; {st['words'] / max(st['seconds'], 1e-9):,.0f} "
+             f"words/s; final loss {st['loss']:.4f}")
     est.save(output, fmt)
     echo(f"wrote {output} ({fmt})")
 

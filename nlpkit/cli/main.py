@@ -24,6 +24,8 @@ _GROUPS = {
                    "Run everything nlpkit does, end to end, on the bundled corpus."),
     "ngram": ("nlpkit.cli.ngram", "ngram", "N-gram language models (SRILM-compatible ARPA)."),
     "embed": ("nlpkit.cli.embed", "embed", "Word embeddings: word2vec and fastText."),
+    "subword": ("nlpkit.cli.subword", "subword",
+                "Subword tokenizers: BPE and WordPiece (tokenizer.json)."),
     "classify": ("nlpkit.cli.classify", "classify", "Neural text classifiers."),
     "tag": ("nlpkit.cli.tag", "tag", "Neural sequence taggers."),
     "lm": ("nlpkit.cli.lm", "lm", "Neural language models."),

@@ -7,7 +7,8 @@ from numba import njit
 
 @njit(cache=True)
 def doc_freq_cpu(ids, offsets, n_words):
-    """``df[w]`` = number of sentences ``ids[offsets[s]:offsets[s + 1]]`` holding ``w``.
+    """``df[w]`` = number of sentences ``ids[offsets[s]:offsets[s + 1]]`` holding ``w``
+    (negative ids, words left out of a vocabulary, are skipped).
 
     One pass: ``last[w]`` remembers the last sentence that counted ``w`` (O(tokens),
     where the pairs' ``np.unique`` was a sort of the whole corpus)."""
@@ -16,7 +17,7 @@ def doc_freq_cpu(ids, offsets, n_words):
     for s in range(offsets.shape[0] - 1):
         for p in range(offsets[s], offsets[s + 1]):
             w = ids[p]
-            if last[w] != s:
+            if w >= 0 and last[w] != s:
                 last[w] = s
                 df[w] += 1
     return df

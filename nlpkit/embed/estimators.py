@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..errors import NlpkitError
 from . import trainer
 from .docfreq import doc_freq_cpu
+from .sgns import uniform_rows_cpu
 from .keyedvectors import KeyedVectors
 from .subwords import subword_rows
 
@@ -211,9 +212,9 @@ class FastText(_Embedding):
     Defaults are the fastText tool's (``lr`` 0.05, ``t`` 1e-4, noise power 0.5,
     ``minn`` 3, ``maxn`` 6, ``bucket`` 2,000,000).  The input vector of a word is
     the mean of its own row and its n-gram rows; ``wv`` answers for unseen words
-    from their n-grams.  One difference from the tool: the gradient of a centre
-    word is summed over its window and applied once (fastText applies it after
-    each context word).
+    from their n-grams.  The tool adds each context word's gradient to every row
+    of the centre word before the next context word; here the mean moves by that
+    gradient (the same arithmetic) and the rows receive the window's sum once.
     """
 
     def __init__(self, vector_size=100, *, window=5, negative=5, min_count=5, sample=1e-4,
@@ -251,14 +252,11 @@ class FastText(_Embedding):
         if self.maxn and (self.minn < 1 or self.minn > self.maxn):
             raise NlpkitError(f"need 1 <= minn <= maxn; got minn={self.minn}, maxn={self.maxn}")
 
-    # the input matrix holds the words first, then ``bucket`` n-gram rows
+    # the input matrix holds the words first, then ``bucket`` n-gram rows, uniform in
+    # [-1/dim, 1/dim) as fastText draws them (in a parallel kernel: there are millions)
     def _init_weights(self, rng, n, dim):
-        rows = n + self.bucket
-        syn0 = np.empty((rows, dim), np.float32)
-        step = 1 << 18  # fill in slices: no float64 temporary the size of the bucket matrix
-        for s in range(0, rows, step):
-            block = rng.random((min(step, rows - s), dim), dtype=np.float32)
-            syn0[s:s + block.shape[0]] = (block * 2 - 1) / dim
+        syn0 = np.empty((n + self.bucket, dim), np.float32)
+        uniform_rows_cpu(syn0, -1.0 / dim, 1.0 / dim, np.uint64(rng.integers(1 << 62)))
         return syn0, np.zeros((n, dim), np.float32)
 
     def _grow(self, rng, old_n, n, dim):

@@ -1,6 +1,8 @@
-"""Vector files: word2vec text and binary, fastText ``.vec`` and ``.bin``.
+"""Vector files: word2vec text and binary, fastText ``.vec`` and ``.bin``, GloVe text.
 
 * word2vec text / fastText ``.vec``: a header ``V D``, then ``word v1 … vD`` per line.
+* GloVe text: the same rows without the header (what Stanford's ``glove`` writes;
+  gensim reads it with ``load_word2vec_format(path, no_header=True)``).
 * word2vec binary: the same header, then per word ``word `` and D little-endian
   float32 (word2vec.c ends each row with ``\\n``, gensim does not; both are read).
 * fastText ``.bin`` (version 12): args, dictionary, input matrix (words then
@@ -21,7 +23,7 @@ from ..errors import InputFileError, NlpkitError
 from ..text import atomic_write
 from .keyedvectors import KeyedVectors
 
-FORMATS = ("word2vec", "word2vec-binary", "fasttext-vec", "fasttext-bin")
+FORMATS = ("word2vec", "word2vec-binary", "fasttext-vec", "fasttext-bin", "glove")
 FT_MAGIC, FT_VERSION = 793712314, 12
 
 
@@ -71,6 +73,48 @@ def read_word2vec(path, binary: bool | None = None) -> KeyedVectors:
     return read(path, data, nl + 1, v, d)
 
 
+def _has_header(line: bytes) -> bool:
+    parts = line.split()
+    return len(parts) == 2 and all(p.isdigit() for p in parts)
+
+
+def read_glove(path) -> KeyedVectors:
+    """Read a header-less GloVe text file (``word v1 … vD`` per line).
+
+    The dimension is the commonest number of values on the first lines, and a word is
+    what precedes the last that many fields, so a word that contains spaces (as in
+    some published GloVe files) keeps them."""
+    path = os.fspath(path)
+    lines = _read_bytes(path).decode("utf-8", "replace").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise InputFileError(path, "empty vectors file")
+    fields = [len(line.rstrip().split(" ")) for line in lines[:100]]
+    d = max(set(fields), key=lambda f: (fields.count(f), f)) - 1
+    if d < 1:
+        raise InputFileError(path, "expected 'word v1 v2 ...' rows", 1)
+    return _parse_rows(path, lines, d, 1, spaced_words=True)
+
+
+def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
+    """Rows ``word v1 … vD`` (with ``spaced_words`` the word is whatever precedes the
+    last ``d`` fields)."""
+    words, vecs = [], np.empty((len(lines), d), np.float32)
+    for i, line in enumerate(lines):
+        parts = line.rstrip().rsplit(" ", d) if spaced_words else line.rstrip().split(" ")
+        if len(parts) != d + 1 or not parts[0]:
+            raise InputFileError(path, f"expected a word and {d} numbers, got {len(parts) - 1} "
+                                 "numbers", i + first_lineno)
+        words.append(parts[0])
+        try:
+            vecs[i] = np.array(parts[1:], dtype=np.float32)
+        except ValueError:
+            raise InputFileError(path, "a vector value is not a number", i + first_lineno) from None
+    _check_unique(path, words)
+    return KeyedVectors(words, vecs)
+
+
 def _looks_binary(data, pos, d):
     sp = data.find(b" ", pos)
     if sp < 0:
@@ -89,19 +133,7 @@ def _read_text(path, data, pos, v, d):
         lines.pop()
     if len(lines) != v:
         raise InputFileError(path, f"the header says {v} words but the file has {len(lines)} rows")
-    words, vecs = [], np.empty((v, d), np.float32)
-    for i, line in enumerate(lines):
-        parts = line.rstrip().split(" ")
-        if len(parts) != d + 1:
-            raise InputFileError(path, f"expected a word and {d} numbers, got {len(parts) - 1} "
-                                 "numbers", i + 2)
-        words.append(parts[0])
-        try:
-            vecs[i] = np.array(parts[1:], dtype=np.float32)
-        except ValueError:
-            raise InputFileError(path, "a vector value is not a number", i + 2) from None
-    _check_unique(path, words)
-    return KeyedVectors(words, vecs)
+    return _parse_rows(path, lines, d, 2)
 
 
 def _read_binary(path, data, pos, v, d):
@@ -128,16 +160,18 @@ def _check_unique(path, words):
         raise InputFileError(path, f"the word {dup!r} appears twice")
 
 
-def write_word2vec(kv: KeyedVectors, path, binary: bool = False):
-    """Write ``kv``'s word vectors in word2vec text or binary format (atomically)."""
+def write_word2vec(kv: KeyedVectors, path, binary: bool = False, header: bool = True):
+    """Write ``kv``'s word vectors in word2vec text or binary format (atomically);
+    ``header=False`` writes GloVe's header-less text."""
     vecs = np.ascontiguousarray(kv.vectors, dtype="<f4")
     v, d = vecs.shape
     for w in kv.index_to_key:
         if not w or any(c.isspace() for c in w):
-            raise NlpkitError(f"cannot write the word {w!r}: word2vec files need words without "
+            raise NlpkitError(f"cannot write the word {w!r}: vector files need words without "
                               "whitespace")
     with atomic_write(path, "wb") as fh:
-        fh.write(f"{v} {d}\n".encode())
+        if header:
+            fh.write(f"{v} {d}\n".encode())
         if binary:
             for w, row in zip(kv.index_to_key, vecs):
                 fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
@@ -282,20 +316,28 @@ def save(kv: KeyedVectors, path, fmt: str = "word2vec", **kw):
         write_word2vec(kv, path, binary=True)
     elif fmt == "fasttext-bin":
         write_fasttext_bin(kv, path, **kw)
+    elif fmt == "glove":
+        write_word2vec(kv, path, binary=False, header=False)
     else:
         raise NlpkitError(f"unknown vectors format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def load(path, fmt: str | None = None, encoding: str = "utf-8") -> KeyedVectors:
-    """Read vectors; ``fmt=None`` guesses (fastText magic → .bin, else word2vec text/binary).
-    ``encoding`` is that of a ``.bin`` file's dictionary words."""
+    """Read vectors; ``fmt=None`` guesses (fastText magic → .bin; a ``V D`` header →
+    word2vec text/binary; else GloVe text).  ``encoding`` is that of a ``.bin`` file's
+    dictionary words."""
     path = os.fspath(path)
     if fmt is None:
         # a word2vec file starts with a text header; a fastText .bin with int32s (the magic
-        # number, or in the older format dim and ws, which hold NUL bytes)
-        head = _read_bytes(path, 8)
-        fmt = "fasttext-bin" if len(head) == 8 and (struct.unpack("<i", head[:4])[0] == FT_MAGIC
-                                                    or b"\0" in head) else "auto"
+        # number, or in the older format dim and ws, which hold NUL bytes); GloVe's text
+        # starts with a word and its numbers
+        head = _read_bytes(path, 4096)
+        if len(head) >= 8 and (struct.unpack("<i", head[:4])[0] == FT_MAGIC or b"\0" in head[:8]):
+            fmt = "fasttext-bin"
+        elif head and not _has_header(head.split(b"\n", 1)[0]):
+            fmt = "glove"
+        else:
+            fmt = "auto"
     if fmt == "fasttext-bin":
         return read_fasttext_bin(path, encoding=encoding)
     if fmt in ("word2vec", "fasttext-vec"):
@@ -304,4 +346,6 @@ def load(path, fmt: str | None = None, encoding: str = "utf-8") -> KeyedVectors:
         return read_word2vec(path, binary=True)
     if fmt == "auto":
         return read_word2vec(path)
+    if fmt == "glove":
+        return read_glove(path)
     raise NlpkitError(f"unknown vectors format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -11,7 +11,7 @@ from scipy import stats
 
 from ..errors import InputFileError, NlpkitError
 from ..text import iter_lines
-from .subwords import oov_rows, subword_rows
+from .subwords import mean_rows_cpu, oov_rows, subword_rows
 
 
 class UnknownWordError(NlpkitError, KeyError):
@@ -54,14 +54,10 @@ class KeyedVectors:
     # --------------------------------------------------------------- basics
     def _compose(self):
         """fastText word vectors: mean of the word row and its n-gram rows."""
-        nw, bucket = self.raw.shape[0], self.ngrams.shape[0]
-        offsets, rows = subword_rows(self.index_to_key, self.minn, self.maxn, bucket)
-        full = np.concatenate([self.raw, self.ngrams]) if rows.size else self.raw
-        counts = np.diff(offsets)
-        seg = np.repeat(np.arange(nw), counts)
-        out = np.zeros_like(self.raw, dtype=np.float64)
-        np.add.at(out, seg, full[rows].astype(np.float64))
-        return (out / counts[:, None]).astype(np.float32)
+        offsets, rows = subword_rows(self.index_to_key, self.minn, self.maxn, self.ngrams.shape[0])
+        out = np.empty_like(self.raw)
+        mean_rows_cpu(self.raw, self.ngrams, offsets, rows, out)
+        return out
 
     @property
     def vector_size(self) -> int:

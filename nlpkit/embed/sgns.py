@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..ngram.prefetch import prefetch
+
 _LCG_A = np.uint64(25214903917)
 _LCG_C = np.uint64(11)
 _SH16 = np.uint64(16)
@@ -70,6 +72,21 @@ def _subsample(ids, start, end, keep, state, buf):
         buf[n] = w
         n += 1
     return n, state
+
+
+@njit(parallel=True, cache=True)
+def uniform_rows_cpu(out, low, high, seed):
+    """Fill ``out`` (rows x dim, float32) uniformly in ``[low, high)``, each row from its own
+    random state (seed, row): the same values whatever the thread count, and fast enough
+    for fastText's 2M n-gram rows (NumPy's generator took seconds, in one thread)."""
+    scale = (high - low) / 16777216.0
+    for r in prange(out.shape[0]):
+        state = _splitmix(np.uint64(seed) + np.uint64(r) * np.uint64(0x9E3779B97F4A7C15))
+        row = out[r]
+        for k in range(out.shape[1]):
+            state = state * _LCG_A + _LCG_C
+            row[k] = np.float32(low + np.float64((state >> np.uint64(24)) & np.uint64(0xFFFFFF))
+                                * scale)
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -162,6 +179,18 @@ def _add_to_rows(syn0, rows, r0, r1, v):
 
 
 @njit(cache=True, inline="always")
+def _prefetch_rows(flat, dim, rows, r0, r1):
+    """Start loading rows ``rows[r0:r1]`` of a ``dim``-wide matrix (``flat`` view) into
+    cache.  A large vocabulary's rows, and fastText's 2M n-gram rows above all, are
+    not in cache: fetching the next centre word's rows while the current one trains
+    hides most of the wait."""
+    for r in range(r0, r1):
+        base = np.int64(rows[r]) * dim
+        for off in range(0, dim, 16):
+            prefetch(flat, base + off)
+
+
+@njit(cache=True, inline="always")
 def _context(buf, lo, hi, i, ctxs):
     """The words of ``buf[lo:hi]`` but the centre ``i`` into ``ctxs``; returns how many."""
     m = 0
@@ -170,6 +199,64 @@ def _context(buf, lo, hi, i, ctxs):
             ctxs[m] = buf[j]
             m += 1
     return m
+
+
+@njit(cache=True, inline="always")
+def _plan(kind, buf, n, i, window, negative, table, tsize, win, state, tg, groups):
+    """Draw centre ``i``'s window and its targets, in the order the updates use them, into
+    ``tg`` (and, for fastText, each context's share of them into ``groups``): the
+    positive first, then the negatives (a negative equal to the positive is skipped, or
+    for fastText drawn again).  Returns ``(lo, hi, n_targets, state)``; no targets are
+    drawn when the window holds no other word."""
+    state = state * _LCG_A + _LCG_C
+    b = np.int64((state >> _SH16) % win)
+    lo = max(i - window + b, 0)
+    hi = min(i + window + 1 - b, n)
+    if hi - lo <= 1:
+        return lo, hi, 0, state
+    nt = 0
+    if kind == 2:
+        g = 0
+        for j in range(lo, hi):
+            if j == i:
+                continue
+            target = buf[j]
+            first = nt
+            tg[nt] = target
+            nt += 1
+            for d in range(negative):
+                state, r = _draw(state, tsize)
+                t = table[r]
+                tries = 0
+                while t == target and tries < 16:  # bounded: a one-word table never ends
+                    state, r = _draw(state, tsize)
+                    t = table[r]
+                    tries += 1
+                if t != target:
+                    tg[nt] = t
+                    nt += 1
+            groups[g] = nt - first
+            g += 1
+        return lo, hi, nt, state
+    centre = buf[i]
+    tg[0] = centre
+    nt = 1
+    for d in range(negative):
+        state, r = _draw(state, tsize)
+        t = table[r]
+        if t != centre:
+            tg[nt] = t
+            nt += 1
+    return lo, hi, nt, state
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _targets_update(h, syn1, tg, t0, t1, alpha, neu1e, sig, logsig, max_exp):
+    """``h`` against the positive ``tg[t0]`` and the negatives ``tg[t0 + 1:t1]``."""
+    loss = _neg_update(h, syn1[tg[t0]], np.float32(1.0), alpha, neu1e, sig, logsig, max_exp)
+    for k in range(t0 + 1, t1):
+        loss += _neg_update(h, syn1[tg[k]], np.float32(0.0), alpha, neu1e, sig, logsig, max_exp)
+    return loss
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -232,6 +319,8 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
     number of (centre, target) pairs to ``out_loss[c - c0]``, ``out_pairs[c - c0]``.
     """
     dim = syn0.shape[1]
+    flat0 = syn0.reshape(-1)
+    flat1 = syn1.reshape(-1)
     tsize = np.uint64(table.shape[0])
     win = np.uint64(window)
     for c in prange(c0, c1):
@@ -240,9 +329,14 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
         neu1 = np.empty(dim, np.float32)
         neu1e = np.empty(dim, np.float32)
         ctxs = np.empty(2 * window, np.int32)
-        tgts = np.empty(negative + 1, np.int32)
         grad = np.empty((2 * window, negative + 1), np.float32)
         err = np.empty((2 * window, dim), np.float32)
+        # two plans (see _plan): the current centre's and the next one's
+        plan_t = np.empty((2, 2 * window * (negative + 1)), np.int32)
+        plan_g = np.empty((2, 2 * window), np.int32)
+        plan_lo = np.zeros(2, np.int64)
+        plan_hi = np.zeros(2, np.int64)
+        plan_n = np.zeros(2, np.int64)
         loss = 0.0
         pairs = 0
         done = base_words + offsets[chunks[c]]
@@ -251,14 +345,14 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
             alpha = _alpha_at(alpha0, min_alpha, done, total_words)
             done += end - start
             n, state = _subsample(ids, start, end, keep, state, buf)
-            for i in range(n):
-                state = state * _LCG_A + _LCG_C
-                b = int((state >> _SH16) % win)
-                lo = max(i - window + b, 0)
-                hi = min(i + window + 1 - b, n)
-                centre = buf[i]
-                if kind == 0:
-                    # word2vec.c: each context word's input row predicts the centre
+            if kind == 0:
+                # word2vec.c: each context word's input row predicts the centre
+                for i in range(n):
+                    state = state * _LCG_A + _LCG_C
+                    b = int((state >> _SH16) % win)
+                    lo = max(i - window + b, 0)
+                    hi = min(i + window + 1 - b, n)
+                    centre = buf[i]
                     for j in range(lo, hi):
                         if j == i:
                             continue
@@ -272,54 +366,70 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                         for k in range(dim):
                             row[k] += neu1e[k]
                         pairs += 1
-                elif kind == 3:
+                continue
+            # The other models draw each centre's window and targets one centre ahead (the
+            # same random numbers in the same order, so the same results) and prefetch the
+            # rows the next centre will touch while this one trains: with a large vocabulary
+            # those rows are not in cache, and waiting for them was most of the time.
+            if n > 0:
+                plan_lo[0], plan_hi[0], plan_n[0], state = _plan(
+                    kind, buf, n, 0, window, negative, table, tsize, win, state, plan_t[0],
+                    plan_g[0])
+            for i in range(n):
+                cur = i & 1
+                if i + 1 < n:
+                    nx = 1 - cur
+                    plan_lo[nx], plan_hi[nx], plan_n[nx], state = _plan(
+                        kind, buf, n, i + 1, window, negative, table, tsize, win, state,
+                        plan_t[nx], plan_g[nx])
+                    _prefetch_rows(flat1, dim, plan_t[nx], 0, plan_n[nx])
+                    if kind == 2:
+                        w = buf[i + 1]
+                        _prefetch_rows(flat0, dim, sub_ids, sub_offsets[w], sub_offsets[w + 1])
+                    else:
+                        _prefetch_rows(flat0, dim, buf, plan_lo[nx], plan_hi[nx])
+                lo, hi, nt = plan_lo[cur], plan_hi[cur], plan_n[cur]
+                if hi - lo <= 1:
+                    continue
+                tg = plan_t[cur]
+                centre = buf[i]
+                if kind == 3:
                     # skip-gram, the window's context words sharing one draw of negatives
                     # (Ji et al. 2016): the (contexts x targets) block stays in L1 cache
                     m = _context(buf, lo, hi, i, ctxs)
-                    if m == 0:
-                        continue
-                    nt = 1
-                    tgts[0] = centre
-                    for d in range(negative):
-                        state, r = _draw(state, tsize)
-                        t = table[r]
-                        if t != centre:
-                            tgts[nt] = t
-                            nt += 1
-                    loss += _block_update(syn0, syn1, ctxs, m, tgts, nt, alpha, grad, err,
+                    loss += _block_update(syn0, syn1, ctxs, m, tg, nt, alpha, grad, err,
                                           sig, logsig, max_exp)
                     pairs += m
                 elif kind == 1:
                     # CBOW: the mean of the context rows predicts the centre; each context
                     # row then gets the whole gradient
                     m = _context(buf, lo, hi, i, ctxs)
-                    if m == 0:
-                        continue
                     _mean_rows(syn0, ctxs, 0, m, neu1)
                     neu1e[:] = 0.0
-                    ls, state = _negative_sampling(neu1, syn1, centre, negative, table, tsize,
-                                                   state, False, alpha, neu1e, sig, logsig,
-                                                   max_exp)
-                    loss += ls
+                    loss += _targets_update(neu1, syn1, tg, 0, nt, alpha, neu1e, sig, logsig,
+                                            max_exp)
                     _add_to_rows(syn0, ctxs, 0, m, neu1e)
                     pairs += 1
                 else:
                     # fastText: the centre's subword mean predicts each context word.
-                    # The gradient is summed over the window and applied once to every
-                    # row of the centre (fastText applies it after each context word).
-                    if hi - lo <= 1:
-                        continue
+                    # fastText adds each context word's gradient to every row of the
+                    # centre and takes the mean again for the next: that moves the mean by
+                    # the gradient itself, so the mean is moved instead and the rows get
+                    # the window's sum once (the same arithmetic, a tenth of the traffic)
                     r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
                     _mean_rows(syn0, sub_ids, r0, r1, neu1)
-                    neu1e[:] = 0.0
-                    for j in range(lo, hi):
-                        if j == i:
-                            continue
-                        ls, state = _negative_sampling(neu1, syn1, buf[j], negative, table,
-                                                       tsize, state, True, alpha, neu1e, sig,
-                                                       logsig, max_exp)
-                        loss += ls
+                    err[0, :] = 0.0
+                    t0 = 0
+                    for g in range(hi - lo - 1):
+                        t1 = t0 + plan_g[cur, g]
+                        neu1e[:] = 0.0
+                        loss += _targets_update(neu1, syn1, tg, t0, t1, alpha, neu1e, sig,
+                                                logsig, max_exp)
+                        for k in range(dim):
+                            neu1[k] += neu1e[k]
+                            err[0, k] += neu1e[k]
+                        t0 = t1
                         pairs += 1
-                    _add_to_rows(syn0, sub_ids, r0, r1, neu1e)
+                    _add_to_rows(syn0, sub_ids, r0, r1, err[0])
         out_loss[c - c0] = loss
         out_pairs[c - c0] = pairs

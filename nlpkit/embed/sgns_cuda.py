@@ -2,8 +2,9 @@
 
 Skip-gram draws its negatives per pair (the CPU's shared-negatives variant is
 a cache optimisation with no use here); fastText redraws a negative equal to
-the target and applies a centre word's gradient, summed over its window, once
-to each of its subword rows, as the CPU kernel does.
+the target and adds each context word's gradient to the centre's subword rows
+and to their mean, as the tool does (the CPU kernel moves the mean the same way
+and gives the rows the window's sum at once).
 
 Each GPU thread takes whole chunks of sentences (grid-stride), exactly as a CPU
 thread does, and updates the shared matrices without locks (Hogwild).  Random
@@ -130,6 +131,8 @@ def _kernel():
                             if j == i:
                                 continue
                             ctx = buf[j]
+                            for k in range(dim):
+                                neu1e[k] = 0.0
                             loss += neg_update(neu1, syn1, ctx, 1.0, alpha, neu1e, sig, logsig,
                                                max_exp)
                             for d in range(negative):
@@ -142,9 +145,13 @@ def _kernel():
                                     loss += neg_update(neu1, syn1, t, 0.0, alpha, neu1e, sig,
                                                        logsig, max_exp)
                             pairs += 1
-                        for r in range(r0, r1):
+                            # fastText: the context word's gradient goes to every row of the
+                            # centre, which moves their mean by as much
                             for k in range(dim):
-                                syn0[sub_ids[r], k] += neu1e[k]
+                                neu1[k] += neu1e[k]
+                            for r in range(r0, r1):
+                                for k in range(dim):
+                                    syn0[sub_ids[r], k] += neu1e[k]
                     else:
                         for j in range(lo, hi):
                             if j == i:

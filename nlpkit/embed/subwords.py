@@ -12,7 +12,7 @@ The hashing runs in a kernel over UTF-8 bytes (no strings inside).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 EOS = "</s>"
 
@@ -114,3 +114,21 @@ def oov_rows(word: str, minn: int, maxn: int, bucket: int, nwords: int) -> np.nd
     """The n-gram rows of one (unseen) word, in input-matrix numbering."""
     _, hashes = ngram_hashes([word], minn, maxn)
     return (nwords + hashes.astype(np.int64) % bucket) if bucket > 0 else np.zeros(0, np.int64)
+
+
+@njit(parallel=True, cache=True)
+def mean_rows_cpu(words, ngrams, offsets, rows, out):
+    """``out[w]`` = mean of input rows ``rows[offsets[w]:offsets[w + 1]]``, where row ``r``
+    is ``words[r]`` below ``len(words)`` and ``ngrams[r - len(words)]`` above (fastText's
+    word vectors, without joining the two matrices: the n-gram one is ~800 MB)."""
+    nw, dim = words.shape
+    for w in prange(offsets.shape[0] - 1):
+        acc = np.zeros(dim, np.float64)
+        for p in range(offsets[w], offsets[w + 1]):
+            r = rows[p]
+            src = words[r] if r < nw else ngrams[r - nw]
+            for k in range(dim):
+                acc[k] += src[k]
+        cnt = offsets[w + 1] - offsets[w]
+        for k in range(dim):
+            out[w, k] = np.float32(acc[k] / cnt) if cnt > 0 else np.float32(0.0)

@@ -116,6 +116,31 @@ def chunk_bounds(offsets: np.ndarray, chunk_words: int | None = None) -> np.ndar
     return np.concatenate([starts, [n_sent]]).astype(np.int64) if n_sent else np.zeros(1, np.int64)
 
 
+class CpuTrainer:
+    """The CPU twin of :class:`nlpkit.embed.sgns_cuda.CudaTrainer` (same constructor and
+    methods), so :func:`train` picks one with :func:`nlpkit.backend.pick` like every kernel."""
+
+    def __init__(self, syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed,
+                 sub_offsets, sub_ids):
+        self.arrays = syn0, syn1, ids, offsets, chunks
+        self.tables = keep, table, sig, logsig
+        self.max_len, self.seed, self.subwords = max_len, np.uint64(seed), (sub_offsets, sub_ids)
+        self.n_tokens = max(int(offsets[-1]), 1)
+
+    def block(self, kind, c0, c1, window, negative, alpha, min_alpha, base_words, total, max_exp,
+              out_loss, out_pairs):
+        syn0, syn1, ids, offsets, chunks = self.arrays
+        keep, table, sig, logsig = self.tables
+        epoch = base_words // self.n_tokens  # the epoch seeds the per-chunk random streams
+        train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table, window,
+                        negative, float(alpha), float(min_alpha), base_words, total, self.seed,
+                        epoch, sig, logsig, float(max_exp), *self.subwords, self.max_len,
+                        out_loss, out_pairs)
+
+    def finish(self):
+        pass
+
+
 def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alpha, min_alpha,
           sample, epochs, seed, ns_exponent=0.75, max_exp=6.0, sigmoid_size=1000,
           sample_total=None, sub_offsets=None, sub_ids=None, n_jobs=None, device=None,
@@ -130,8 +155,8 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     Returns a dict with ``words``, ``seconds``, ``loss`` (mean loss per target of
     the last epoch).
     """
-    on_cuda = backend.resolve_device(device) == "cuda"
-    if on_cuda and kind == "sgns-shared":
+    trainer_cls = backend.pick(CpuTrainer, "nlpkit.embed.sgns_cuda:CudaTrainer", device)
+    if trainer_cls is not CpuTrainer and kind == "sgns-shared":
         kind = "sgns"  # the CUDA twin draws negatives per pair
     k = KINDS[kind]
     table = noise_table(counts, ns_exponent)
@@ -151,20 +176,12 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     last_loss = float("nan")
     # chunks are handed out one at a time: a thread slowed by other load does not hold
     # the others back at the end of each block (the result does not depend on it)
-    if on_cuda:
-        from .sgns_cuda import CudaTrainer
-        gpu = CudaTrainer(syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed,
-                          sub_offsets, sub_ids)
+    trainer = trainer_cls(syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len,
+                          seed, sub_offsets, sub_ids)
 
     def run_block(epoch, c0, c1):
-        if on_cuda:
-            gpu.block(k, c0, c1, int(window), int(negative), alpha, min_alpha, epoch * n_tokens,
+        trainer.block(k, c0, c1, int(window), int(negative), alpha, min_alpha, epoch * n_tokens,
                       total, max_exp, out_loss, out_pairs)
-        else:
-            train_block_cpu(k, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
-                            int(window), int(negative), float(alpha), float(min_alpha),
-                            epoch * n_tokens, total, np.uint64(seed), epoch, sig, logsig,
-                            float(max_exp), sub_offsets, sub_ids, max_len, out_loss, out_pairs)
 
     # chunks are handed out one at a time: a thread slowed by other load does not hold
     # the others back at the end of each block (the result does not depend on it)
@@ -182,8 +199,7 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
                         done = epoch * n_tokens + int(offsets[chunks[c1]])
                         callback(done, int(total), ep_loss / max(ep_pairs * (negative + 1), 1))
                 last_loss = ep_loss / max(ep_pairs * (negative + 1), 1)
-        if on_cuda:
-            gpu.finish()
+        trainer.finish()
     finally:
         numba.set_parallel_chunksize(old_chunk)
     return {"words": epochs * n_tokens, "seconds": time.perf_counter() - t0, "loss": last_loss}

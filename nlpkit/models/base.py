@@ -44,13 +44,11 @@ def compute(n_jobs, device, model):
 
 
 def _place(model, device):
-    """Move the network; the optimizer (which holds the parameter arrays) follows it."""
-    from ..nn.device_ops import move_optimizer
-
+    """Move the network's parameters; the optimizer's state follows them."""
     model.net_.to(device)
     optimizer = getattr(model, "_optimizer", None)
     if optimizer is not None:
-        move_optimizer(optimizer, model.net_)
+        optimizer.to(device)
 
 
 def check_positive_int(value, name):
@@ -104,7 +102,7 @@ def init_embedding(embedding, vocab, lookup):
             continue
         v = lookup(word)
         if v is not None:
-            embedding.weight[i] = v
+            embedding.weight.data[i] = v
             found += 1
     return found
 

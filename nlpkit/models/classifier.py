@@ -16,10 +16,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module
-from ..nn import array_ops as A
-from ..nn.device_ops import composite
-from ..text import Tokenizer
+from ..nn import Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module, no_grad, tensor
+from ..nn import functional as F
 from . import data
 from .base import (
     NeuralEstimator,
@@ -32,14 +30,13 @@ from .base import (
     seed_from,
 )
 from .encoders import make_encoder
-from .training import softmax
+from .training import count_hits, softmax
 
 _PREDICT_BATCH = 256
 EMBED_INIT_STD = 0.1
 POOLINGS = ("max", "mean", "max+mean")
 
 
-@composite
 class TextNet(Module):
     """ids (B, T) + lengths -> logits (B, n_classes)."""
 
@@ -62,7 +59,7 @@ class TextNet(Module):
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
         # N(0, 0.1^2) rather than N(0, 1): small random word vectors (as Kim's CNN's
         # U(-0.25, 0.25)) train faster and generalise better here (kjv-genre: CNN 0.60 -> 0.68)
-        self.embedding.weight *= np.float32(EMBED_INIT_STD)
+        self.embedding.weight.data *= np.float32(EMBED_INIT_STD)
         self.has_bigrams = n_bigrams > 0
         if self.has_bigrams:
             # a vector per known word pair, added to the second word's vector; zero at the
@@ -70,7 +67,7 @@ class TextNet(Module):
             self.bigram_embedding = Embedding(
                 n_bigrams, embedding_dim, padding_idx=data.PAD_ID, rng=rng
             )
-            self.bigram_embedding.weight[...] = 0
+            self.bigram_embedding.weight.data[...] = 0
         self.embed_dropout = Dropout(dropout, rng=rng)
         self.encoder = make_encoder(encoder, embedding_dim, hidden_size, num_layers, dropout, rng)
         self.pools = [
@@ -84,29 +81,16 @@ class TextNet(Module):
 
     def forward(self, ids, lengths, bigrams=None, perturbation=None):
         """``perturbation`` (B, T, E), if given, is added to the word vectors the encoder
-        reads (adversarial training); ``backward`` returns their gradient."""
+        reads (adversarial training: its gradient is the loss's gradient there)."""
         x = self.embedding(ids)
         if self.has_bigrams:
-            x = A.add_all([x, self.bigram_embedding(bigrams)])
+            x = x + self.bigram_embedding(bigrams)
         x = self.embed_dropout(x)
         if perturbation is not None:
-            x = A.add_all([x, perturbation])
+            x = x + perturbation
         h = self.encoder(x, lengths)
         pooled = [getattr(self, f"{p}_pool")(h, lengths) for p in self.pools]
-        return self.output(self.dropout(A.concat_last(pooled)))
-
-    def backward(self, grad):
-        g = self.dropout.backward(self.output.backward(grad))
-        parts = A.split_last(g, len(self.pools))
-        dh = A.add_all(
-            [getattr(self, f"{p}_pool").backward(gp) for p, gp in zip(self.pools, parts)]
-        )
-        grad_x = self.encoder.backward(dh)
-        dx = self.embed_dropout.backward(grad_x)
-        self.embedding.backward(dx)
-        if self.has_bigrams:
-            self.bigram_embedding.backward(dx)
-        return grad_x
+        return self.output(self.dropout(F.cat(pooled, dim=-1)))
 
 
 class TextClassifier(ClassifierMixin, NeuralEstimator):
@@ -146,6 +130,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     min_count : words seen fewer times become ``<unk>``
     max_length : documents are cut to this many tokens
     lowercase : lowercase strings before splitting them on whitespace
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: documents are split
+        into its subword tokens instead of whitespace words
     random_state, n_jobs (kernel threads), device ('cpu', 'cuda' or 'auto'), verbose
 
     X is a list of strings (split on whitespace) or of token lists; y any labels.
@@ -177,6 +163,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         min_count=1,
         max_length=200,
         lowercase=False,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -206,6 +193,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.min_count = min_count
         self.max_length = max_length
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -218,6 +206,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         ``callback(info)`` gets a dict after every batch and epoch (see
         :func:`nlpkit.models.training.train`); the epoch records are kept in ``history_``.
         """
+        self.tokenizer_ = None  # resolved again from the parameters
         y = self._check_y(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -280,7 +269,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         return docs
 
     def _tokenizer(self):
-        return Tokenizer(lower=bool(self.lowercase))
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer, self.lowercase)
+        return self.tokenizer_
 
     def _setup(self, docs):
         """Vocabulary, network, optimizer and random generator of a fresh model."""
@@ -378,35 +369,43 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         inputs, lengths = self._inputs(docs)
         weights = self._class_weights(y_idx)
         train_idx, val_idx = self._split(len(docs), y_idx, early_stopping)
-        loss_fn = CrossEntropyLoss(reduction="none")
         net = self.net_
 
         def step(rows):
             x, lens, pairs = inputs(rows)
             t = y_idx[rows]
             x = data.drop_words(x, self.word_dropout, self._rng)
-            logits = net(x, lens, pairs)
-            losses = loss_fn(logits, t)
             w = weights[t]
-            wsum = float(w.sum())
-            grad_x = net.backward(loss_fn.backward(w / wsum))
-            correct = A.count_hits(logits, t)
+            w = (w / w.sum()).astype(np.float32)
+            delta = None
+            if self.adversarial:  # a zero leaf: its gradient is the loss's at the word vectors
+                e = net.embedding
+                delta = tensor(np.zeros(x.shape + (e.embedding_dim,), e.dtype), requires_grad=True,
+                               device=e.weight.device)
+            logits = net(x, lens, pairs, perturbation=delta)
+            loss = (F.cross_entropy(logits, t, reduction="none") * w).sum()
+            loss.backward()
+            correct = count_hits(logits, t)
             if self.adversarial:
                 # the same batch again, each document's word vectors moved along its loss
                 # gradient (the worst direction, to first order): the gradients add up, so
                 # the step minimises loss(x) + loss(x + r_adv)
-                r_adv = A.scale_to_norm(grad_x, self.adversarial)
-                loss_fn(net(x, lens, pairs, perturbation=r_adv), t)
-                net.backward(loss_fn.backward(w / wsum))
-            return A.weighted_sum(losses, w) / wsum * len(rows), len(rows), correct
+                with no_grad():
+                    g = tensor(delta.grad)
+                    r_adv = F.normalize(g.reshape(len(rows), -1), dim=1) * self.adversarial
+                    r_adv = r_adv.reshape(g.shape)
+                adv = net(x, lens, pairs, perturbation=r_adv)
+                (F.cross_entropy(adv, t, reduction="none") * w).sum().backward()
+            return loss.item() * len(rows), len(rows), correct
 
         def val_batch(rows):
             x, lens, pairs = inputs(rows)
             t = y_idx[rows]
-            logits = net(x, lens, pairs)
-            w = weights[t]
-            loss_sum = A.weighted_sum(loss_fn(logits, t), w)
-            return loss_sum, float(w.sum()), A.count_hits(logits, t), len(rows)
+            with no_grad():
+                logits = net(x, lens, pairs)
+                w = weights[t]
+                loss_sum = (F.cross_entropy(logits, t, reduction="none") * w).sum().item()
+            return loss_sum, float(w.sum()), count_hits(logits, t), len(rows)
 
         self._fit_loop(
             lengths, train_idx, val_idx, step, val_batch, epochs=epochs, callback=callback
@@ -420,9 +419,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         inputs, lengths = self._inputs(docs)
         out = np.empty((len(docs), len(self.classes_)), np.float32)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, self):
+        with compute(self.n_jobs, self.device, self), no_grad():
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
-                out[rows] = softmax(A.to_host(self.net_(*inputs(rows))))
+                out[rows] = softmax(self.net_(*inputs(rows)).numpy())
         return out
 
     def predict(self, X):

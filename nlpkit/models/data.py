@@ -28,6 +28,41 @@ def drop_words(ids, rate, rng):
     return np.where(drop, UNK_ID, ids).astype(ids.dtype, copy=False)
 
 
+def resolve_tokenizer(tokenizer=None, lowercase=False):
+    """How an estimator splits documents: whitespace words (lowercased with ``lowercase``),
+    or, given ``tokenizer`` (a fitted BPE/WordPiece or a path to a tokenizer.json), its
+    subword tokens.  The one place where the ``tokenizer=`` parameter is read."""
+    if tokenizer is None:
+        return Tokenizer(lower=bool(lowercase))
+    from ..text.subword import load_tokenizer
+    return SubwordSplit(load_tokenizer(tokenizer), lowercase)
+
+
+class SubwordSplit:
+    """A subword tokenizer as a splitter: a document's token strings, no special tokens.
+    Documents given as token lists are joined by spaces first."""
+
+    def __init__(self, tokenizer, lowercase=False):
+        self.tokenizer, self.lowercase = tokenizer, bool(lowercase)
+
+    def __call__(self, text):
+        return self.batch([text])[0]
+
+    def batch(self, docs):
+        texts = [d if isinstance(d, str) else " ".join(d) for d in docs]
+        if self.lowercase:
+            texts = [t.lower() for t in texts]
+        return self.tokenizer.encode_batch(texts, add_special_tokens=False, as_tokens=True)
+
+
+def word_pieces(words, tokenizer=None):
+    """The pieces of each word for a character encoder: its characters, or its subword
+    tokens when ``tokenizer`` is a :class:`SubwordSplit`."""
+    if isinstance(tokenizer, SubwordSplit):
+        return tokenizer.batch(list(words))
+    return [list(w) for w in words]
+
+
 def check_documents(X, what="X", tokenizer=None, allow_empty=False):
     """``X`` as a list of token lists; NlpkitError (a ValueError) on anything else."""
     if isinstance(X, (str, bytes)):
@@ -50,8 +85,19 @@ def check_documents(X, what="X", tokenizer=None, allow_empty=False):
     if not docs:
         raise NlpkitError(f"{what} is empty: 0 samples (at least one document is required)")
     tokenize = tokenizer or Tokenizer()
+    subwords = None
+    if isinstance(tokenize, SubwordSplit):  # all documents in one batch
+        texts = [d for d in docs if isinstance(d, str) or (
+            isinstance(d, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in d))]
+        if len(texts) == len(docs):
+            subwords = tokenize.batch(texts)
     out = []
     for i, doc in enumerate(docs):
+        if subwords is not None:
+            if not subwords[i] and not allow_empty:
+                raise NlpkitError(f"{what}[{i}] is an empty document (no tokens)")
+            out.append(subwords[i])
+            continue
         if isinstance(doc, str):
             toks = tokenize(doc)
         elif isinstance(doc, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in doc):

@@ -1,7 +1,7 @@
 """Sequence encoders: (B, T, E) embedded tokens + lengths -> (B, T, D) features.
 
-Every encoder has ``forward(x, lengths)``, ``backward(grad) -> grad_x`` and
-``output_size`` (D), so the classifier and the tagger pick one by name.
+Every encoder has ``forward(x, lengths)`` and ``output_size`` (D), so the
+classifier and the tagger pick one by name.
 Padded steps may hold anything in the output; the heads mask them.
 """
 
@@ -20,8 +20,7 @@ from ..nn import (
     TransformerEncoderLayer,
     causal_mask,
 )
-from ..nn import array_ops as A
-from ..nn.device_ops import composite
+from ..nn import functional as F
 from ..nn.module import as_rng
 from .layers import TimeConv1d, valid_mask
 
@@ -29,7 +28,6 @@ ENCODERS = ("cnn", "rnn", "lstm", "gru", "bilstm", "transformer")
 _CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "bilstm": LSTM}
 
 
-@composite
 class RecurrentEncoder(Module):
     """RNN, LSTM, GRU or bidirectional LSTM over the valid steps of each sequence."""
 
@@ -51,12 +49,7 @@ class RecurrentEncoder(Module):
         out, _ = self.rnn(x, lengths=lengths)
         return out
 
-    def backward(self, grad):
-        dx, _ = self.rnn.backward(grad)
-        return dx
 
-
-@composite
 class CNNEncoder(Module):
     """Layers of parallel convolutions (widths 3, 4, 5; ``hidden_size`` filters each), ReLU."""
 
@@ -77,20 +70,10 @@ class CNNEncoder(Module):
     def forward(self, x, lengths):
         for layer in range(self.n_layers):
             outs = [getattr(self, f"conv{layer}_{w}")(x) for w in self.widths]
-            x = getattr(self, f"act{layer}")(A.concat_last(outs))
+            x = getattr(self, f"act{layer}")(F.cat(outs, dim=-1))
         return x
 
-    def backward(self, grad):
-        for layer in reversed(range(self.n_layers)):
-            grad = getattr(self, f"act{layer}").backward(grad)
-            parts = A.split_last(grad, len(self.widths))
-            grad = A.add_all(
-                [getattr(self, f"conv{layer}_{w}").backward(g) for w, g in zip(self.widths, parts)]
-            )
-        return grad
 
-
-@composite
 class TransformerEncoder(Module):
     """Sinusoidal positions + ``num_layers`` post-LN encoder layers with a key padding mask.
 
@@ -130,11 +113,6 @@ class TransformerEncoder(Module):
         for i in range(self.n_layers):
             x = getattr(self, f"layer{i}")(x, src_mask=mask, src_key_padding_mask=pad)
         return x
-
-    def backward(self, grad):
-        for i in reversed(range(self.n_layers)):
-            grad = getattr(self, f"layer{i}").backward(grad)
-        return self.positions.backward(grad)
 
 
 def make_encoder(name, input_size, hidden_size, num_layers=1, dropout=0.0, rng=None):

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn import Conv1d, Module
-from ..nn import array_ops as A
-from ..nn.device_ops import composite
 
 
 def valid_mask(lengths, n_steps):
@@ -19,7 +17,6 @@ def valid_mask(lengths, n_steps):
     return np.arange(n_steps)[None, :] < np.asarray(lengths)[:, None]
 
 
-@composite
 class TimeConv1d(Module):
     """:class:`nlpkit.nn.Conv1d` over (B, T, C_in) -> (B, T, C_out), zero-padded ('same')
     to keep the length (for an even width the extra step of padding goes on the right)."""
@@ -31,8 +28,5 @@ class TimeConv1d(Module):
         )
 
     def forward(self, x):
-        x = A.check_input(self, x, ndim=3, last=self.conv.in_channels)
-        return A.swap12(self.conv(A.swap12(x)))
-
-    def backward(self, grad_output):
-        return A.swap12(self.conv.backward(A.swap12(grad_output)))
+        x = self._check_input(x, ndim=3, last=self.conv.in_channels)
+        return self.conv(x.transpose(1, 2)).transpose(1, 2)

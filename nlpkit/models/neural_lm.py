@@ -26,14 +26,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
-from ..nn import GRU, LSTM, RNN, CrossEntropyLoss, Dropout, Embedding, Linear, Module
-from ..nn import array_ops as A
-from ..nn.cuda_support import is_device_array
-from ..nn.device_ops import composite
+from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
+from ..nn import functional as F
 from . import data
 from .base import NeuralEstimator, check_positive_int, compute, seed_from
 from .encoders import TransformerEncoder
-from .training import softmax
+from .training import count_hits, softmax
 
 CELLS = ("lstm", "gru", "rnn", "transformer")
 BOS, EOS = "<s>", "</s>"
@@ -43,11 +41,14 @@ IGNORE = -100
 _EVAL_BATCH = 64
 
 
-@composite
 class LMNet(Module):
-    """ids (B, T) -> next-word logits (B, T, V); recurrent cells also take and return a state."""
+    """ids (B, T) -> next-word logits (B, T, V); recurrent cells also take and return a state.
 
-    def __init__(self, vocab_size, cell, embedding_dim, hidden_size, num_layers, dropout, rng):
+    ``tie_weights``: the output layer's weight is the embedding's (one Parameter, Press &
+    Wolf 2017), so the network's output size must equal ``embedding_dim``."""
+
+    def __init__(self, vocab_size, cell, embedding_dim, hidden_size, num_layers, dropout, rng,
+                 tie_weights=False):
         super().__init__()
         self.cell = cell
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=data.PAD_ID, rng=rng)
@@ -68,8 +69,15 @@ class LMNet(Module):
                 rng=rng,
             )
             size = hidden_size
+        if tie_weights and size != embedding_dim:
+            raise NlpkitError(
+                f"tie_weights needs the {cell}'s output size ({size}: hidden_size) to equal "
+                f"embedding_dim ({embedding_dim})"
+            )
         self.out_dropout = Dropout(dropout, rng=rng)
         self.output = Linear(size, vocab_size, rng=rng)
+        if tie_weights:
+            self.output.weight = self.embedding.weight
 
     def forward(self, ids, lengths, state=None):
         x = self.in_dropout(self.embedding(ids))
@@ -79,18 +87,13 @@ class LMNet(Module):
             h, state = self.body(x, hx=state, lengths=lengths)
         return self.output(self.out_dropout(h)), state
 
-    def backward(self, grad):
-        g = self.out_dropout.backward(self.output.backward(grad))
-        g = self.body.backward(g) if self.cell == "transformer" else self.body.backward(g)[0]
-        self.embedding.backward(self.in_dropout.backward(g))
-
 
 def _detach(state):
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(A.copy(s) for s in state)
-    return A.copy(state)
+        return tuple(s.detach() for s in state)
+    return state.detach()
 
 
 class NeuralLM(NeuralEstimator):
@@ -101,6 +104,9 @@ class NeuralLM(NeuralEstimator):
     cell : {'lstm', 'gru', 'rnn', 'transformer'}
     embedding_dim, hidden_size, num_layers, dropout : sizes (the transformer's model
         size is ``embedding_dim``, ``hidden_size`` its feed-forward size)
+    tie_weights : share the input embedding with the output layer's weight (Press & Wolf
+        2017; Inan et al. 2017): fewer parameters, often a lower perplexity; a recurrent
+        cell then needs ``hidden_size == embedding_dim``
     bptt : time steps per truncated back-propagation chunk (recurrent cells)
     min_count, max_vocab : words seen fewer times, or beyond the ``max_vocab`` most
         frequent, are ``<unk>`` to the network; :meth:`perplexity` still scores them
@@ -110,6 +116,9 @@ class NeuralLM(NeuralEstimator):
     max_time : stop training after this many seconds (the best weights by
         validation loss are kept); None: no limit
     lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
+
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: sentences become
+        its subword tokens (perplexity is then per subword token)
 
     X: sentences, each a string (split on whitespace as SRILM does) or a token list.
     """
@@ -121,6 +130,7 @@ class NeuralLM(NeuralEstimator):
         hidden_size=256,
         num_layers=1,
         dropout=0.2,
+        tie_weights=False,
         bptt=35,
         min_count=1,
         max_vocab=None,
@@ -134,6 +144,7 @@ class NeuralLM(NeuralEstimator):
         n_iter_no_change=2,
         max_time=None,
         lr_schedule="constant",
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -144,6 +155,7 @@ class NeuralLM(NeuralEstimator):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.tie_weights = tie_weights
         self.bptt = bptt
         self.min_count = min_count
         self.max_vocab = max_vocab
@@ -157,6 +169,7 @@ class NeuralLM(NeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_time = max_time
         self.lr_schedule = lr_schedule
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -168,10 +181,12 @@ class NeuralLM(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
-    @staticmethod
-    def _sentences(X, what="X"):
+    def _sentences(self, X, what="X"):
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
+        if self.tokenizer is not None:
+            split = data.resolve_tokenizer(self.tokenizer)
+            return [t for t in data.check_documents(X, what, split, allow_empty=True) if t]
         out = []
         for i, s in enumerate(X):
             if isinstance(s, str):
@@ -221,6 +236,7 @@ class NeuralLM(NeuralEstimator):
                 self.num_layers,
                 self.dropout,
                 self._rng,
+                tie_weights=bool(self.tie_weights),
             )
         )
         seqs = self._encode(sentences)
@@ -231,7 +247,6 @@ class NeuralLM(NeuralEstimator):
     def _train(self, seqs, callback):
         lengths = np.array([len(s) - 1 for s in seqs])
         idx, val_idx = self._holdout(len(seqs))
-        loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
         net = self.net_
         recurrent = self.cell != "transformer"
 
@@ -246,9 +261,11 @@ class NeuralLM(NeuralEstimator):
                 clens = np.clip(lens - s, 0, chunk)
                 logits, state = net(x[:, s : s + chunk], clens, _detach(state))
                 tt = t[:, s : s + chunk]
-                total += loss_fn(logits, tt)
-                net.backward(loss_fn.backward(1.0 / n))
-                correct += A.count_hits(logits, tt)  # IGNORE (< 0) is never an arg max
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tt.reshape(-1),
+                                       ignore_index=IGNORE, reduction="sum")
+                (loss * (1.0 / n)).backward()
+                total += loss.item()
+                correct += count_hits(logits, tt)  # IGNORE (< 0) is never an arg max
             return total, n, correct
 
         def validate():
@@ -266,8 +283,9 @@ class NeuralLM(NeuralEstimator):
         self.net_.eval()
         for b in data.length_sorted_batches(lengths, _EVAL_BATCH):
             x, lens, t = self._inputs_targets(seqs, rows[b])
-            logits, _ = self.net_(x, lens)
-            picked = _picked_logprobs(logits, t)
+            with no_grad():
+                logits, _ = self.net_(x, lens)
+                picked = _picked_logprobs(logits, t)
             for r, j in enumerate(b):
                 out[j] = picked[r, : lens[r]].astype(np.float64)
         return out, int(lengths.sum())
@@ -331,10 +349,10 @@ class NeuralLM(NeuralEstimator):
         out = []
         self.net_.eval()
         recurrent = self.cell != "transformer"
-        with compute(self.n_jobs, self.device, self):
+        with compute(self.n_jobs, self.device, self), no_grad():
             logits, state = self.net_(np.array([ids]), np.array([len(ids)]))
             for _ in range(max_tokens):
-                z = A.to_host(logits)[0, -1].astype(np.float64)
+                z = logits.numpy()[0, -1].astype(np.float64)
                 z[banned] = -np.inf
                 nxt = int(np.argmax(z)) if temperature == 0 else _sample(z, temperature, top_k, rng)
                 if nxt == EOS_ID:
@@ -349,12 +367,12 @@ class NeuralLM(NeuralEstimator):
 
 
 def _picked_logprobs(logits, t):
-    """(B, T) natural-log probability of each target ``t`` (anything where ``t`` is IGNORE)."""
-    if is_device_array(logits):  # the fused cross-entropy on the device: only (B, T) comes back
-        return -A.to_host(CrossEntropyLoss(ignore_index=IGNORE, reduction="none")(logits, t))
-    z = logits - logits.max(axis=2, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
-    return np.take_along_axis(logp, np.maximum(t, 0)[:, :, None], axis=2)[:, :, 0]
+    """(B, T) natural-log probability of each target ``t`` (0 where ``t`` is IGNORE): the
+    fused cross-entropy, so on the GPU only (B, T) values come back."""
+    b, n, v = logits.shape
+    losses = F.cross_entropy(logits.reshape(-1, v), t.reshape(-1), ignore_index=IGNORE,
+                             reduction="none")
+    return -losses.numpy().reshape(b, n)
 
 
 def _unk_shares(full, vocab):

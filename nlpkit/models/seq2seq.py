@@ -17,23 +17,22 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import (
     LSTM,
-    CrossEntropyLoss,
-    MeanPoolTime,
     Dropout,
     Embedding,
     Linear,
+    MeanPoolTime,
     Module,
     MultiheadAttention,
     Tanh,
+    no_grad,
 )
-from ..nn import array_ops as A
-from ..nn.device_ops import composite
+from ..nn import functional as F
 from ..nn.module import as_rng
-from ..text import Tokenizer
 from . import data
 from .base import NeuralEstimator, check_fraction, check_positive_int, compute, seed_from
 from .encoders import RecurrentEncoder, TransformerEncoder
 from .layers import valid_mask
+from .training import count_hits
 
 SPECIALS = (data.PAD, data.UNK, "<s>", "</s>")
 BOS_ID, EOS_ID = 2, 3
@@ -41,13 +40,11 @@ IGNORE = -100
 _PREDICT_BATCH = 64
 
 
-@composite
 class AdditiveAttention(Module):
     """``score(q, k) = v · tanh(W q + U k)``; padded keys get no weight.
 
     ``forward(query (B, T, D), keys (B, S, D), key_padding_mask (B, S)) -> context (B, T, D)``
-    (the keys are also the values); ``backward(grad) -> (d_query, d_keys)``.  Written
-    against ``array_ops``, so it runs on numpy or CUDA device arrays alike.
+    (the keys are also the values), written as tensor ops: it runs on either device.
     """
 
     def __init__(self, dim, attn_dim, dtype=np.float32, rng=None):
@@ -59,21 +56,11 @@ class AdditiveAttention(Module):
 
     def forward(self, query, keys, key_padding_mask):
         pq, pk = self.w_query(query), self.w_key(keys)  # (B,T,A), (B,S,A)
-        s, e = A.additive_scores(pq, pk, self.v)  # (B,T,S), the tanh (B,T,S,A)
-        a = A.masked_softmax(s, key_padding_mask)
-        self._cache = e, a, keys
-        return A.bmm(a, keys)
-
-    def backward(self, grad):
-        e, a, keys = self._need_cache()
-        dkeys = A.bmm(a, grad, trans_a=True)  # through the values
-        ds = A.softmax_backward(a, A.bmm(grad, keys, trans_b=True))
-        d_pq, d_pk = A.additive_scores_backward(ds, self.v, e, self._grads["v"])
-        dq = self.w_query.backward(d_pq)
-        return dq, A.add_all([dkeys, self.w_key.backward(d_pk)])
+        e = F.tanh(pq.unsqueeze(2) + pk.unsqueeze(1))  # (B,T,S,A)
+        scores = (e @ self.v).masked_fill(np.asarray(key_padding_mask)[:, None, :], -np.inf)
+        return F.softmax(scores, dim=-1) @ keys
 
 
-@composite
 class Seq2SeqNet(Module):
     def __init__(
         self,
@@ -126,49 +113,27 @@ class Seq2SeqNet(Module):
     def encode(self, src, src_lengths):
         mem = self.memory(self.encoder(self.dropout(self.src_embedding(src)), src_lengths))
         h0 = self.bridge_act(self.bridge(self.pool(mem, src_lengths)))
-        return mem, h0.reshape(1, *h0.shape)  # (1, B, H)
-
-    def encode_backward(self, dmem, dh0):
-        dpooled = self.bridge.backward(self.bridge_act.backward(dh0.reshape(*dh0.shape[1:])))
-        dmem = A.add_all([dmem, self.pool.backward(dpooled)])
-        g = self.encoder.backward(self.memory.backward(dmem))
-        self.src_embedding.backward(self.dropout.backward(g))
+        return mem, h0.unsqueeze(0)  # (1, B, H)
 
     # -- decoder side
     def attend(self, q, mem, pad):
         if self.attention_kind == "dot":
-            ctx, _ = self.attention(q, mem, mem, key_padding_mask=pad)
+            ctx, _ = self.attention(q, mem, mem, key_padding_mask=pad, need_weights=False)
             return ctx
         return self.attention(q, mem, pad)
-
-    def attend_backward(self, dctx):
-        if self.attention_kind == "dot":
-            dq, dk, dv = self.attention.backward(dctx)
-            return dq, A.add_all([dk, dv])
-        return self.attention.backward(dctx)
 
     def decode_step(self, tgt_in, tgt_lengths, state, mem, pad):
         """Logits for ``tgt_in`` (B, T) from decoder ``state``; returns (logits, new state)."""
         dec, state = self.decoder(self.tgt_embedding(tgt_in), hx=state, lengths=tgt_lengths)
         ctx = self.attend(dec, mem, pad)
-        comb = self.combine_act(self.combine(A.concat_last([ctx, dec])))
+        comb = self.combine_act(self.combine(F.cat([ctx, dec], dim=-1)))
         return self.output(self.out_dropout(comb)), state
 
     def forward(self, src, src_lengths, tgt_in, tgt_lengths):
         mem, h0 = self.encode(src, src_lengths)
         pad = ~valid_mask(src_lengths, src.shape[1])
-        logits, _ = self.decode_step(tgt_in, tgt_lengths, (h0, A.zeros_like(h0)), mem, pad)
+        logits, _ = self.decode_step(tgt_in, tgt_lengths, (h0, F.zeros_like(h0)), mem, pad)
         return logits
-
-    def backward(self, grad):
-        dcomb = self.combine.backward(
-            self.combine_act.backward(self.out_dropout.backward(self.output.backward(grad)))
-        )
-        dctx, ddec = A.split_last(dcomb, 2)
-        dq, dmem = self.attend_backward(dctx)
-        dx, (dh0, _dc0) = self.decoder.backward(A.add_all([ddec, dq]))
-        self.tgt_embedding.backward(dx)
-        self.encode_backward(dmem, dh0)
 
 
 class Seq2Seq(NeuralEstimator):
@@ -190,6 +155,8 @@ class Seq2Seq(NeuralEstimator):
     max_time : stop training after this many seconds (best weights kept); None: no limit
     lr_schedule : 'constant' or 'cosine' (decay to 0 over max_epochs or max_time)
     beam_size : 1 decodes greedily; more keeps that many hypotheses
+    tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json, for both sides:
+        sources and targets become its subword tokens (``predict`` returns them)
     max_output_length : longest output (default: 2 x source length + 10)
     """
 
@@ -214,6 +181,7 @@ class Seq2Seq(NeuralEstimator):
         lr_schedule="constant",
         beam_size=1,
         max_output_length=None,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -238,6 +206,7 @@ class Seq2Seq(NeuralEstimator):
         self.lr_schedule = lr_schedule
         self.beam_size = beam_size
         self.max_output_length = max_output_length
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -247,8 +216,9 @@ class Seq2Seq(NeuralEstimator):
     def _check(self, X, y):
         if y is None:
             raise NlpkitError("Seq2Seq requires y to be passed, but the target y is None")
-        src = data.check_documents(X, "X", Tokenizer())
-        tgt = data.check_documents(y, "y", Tokenizer())
+        self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        src = data.check_documents(X, "X", self.tokenizer_)
+        tgt = data.check_documents(y, "y", self.tokenizer_)
         data.check_lengths(src, tgt)
         return src, tgt
 
@@ -294,24 +264,25 @@ class Seq2Seq(NeuralEstimator):
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])
         idx, val_idx = self._holdout(len(src_ids))
-        loss_fn = CrossEntropyLoss(
-            ignore_index=IGNORE,
-            reduction="sum",
-            label_smoothing=self.label_smoothing,
-        )
         net = self.net_
+
+        def loss_of(logits, t):
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
+                                   ignore_index=IGNORE, reduction="sum",
+                                   label_smoothing=self.label_smoothing)
 
         def step(rows):
             x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, rows)
             logits = net(x, xl, yin, yl)
             n = int(yl.sum())
-            loss = loss_fn(logits, t)
-            net.backward(loss_fn.backward(1.0 / n))
-            return loss, n, A.count_hits(logits, t)  # IGNORE (< 0) is never an arg max
+            loss = loss_of(logits, t)
+            (loss * (1.0 / n)).backward()
+            return loss.item(), n, count_hits(logits, t)  # IGNORE (< 0) is never an arg max
 
         def val_batch(rows):
             x, xl, yin, yl, t = self._batch(src_ids, tgt_ids, rows)
-            return loss_fn(net(x, xl, yin, yl), t), int(yl.sum())
+            with no_grad():
+                return loss_of(net(x, xl, yin, yl), t).item(), int(yl.sum())
 
         self._fit_loop(lengths, idx, val_idx, step, val_batch, callback=callback)
 
@@ -319,13 +290,13 @@ class Seq2Seq(NeuralEstimator):
     def predict(self, X, beam_size=None):
         """Output token lists; ``beam_size`` overrides the parameter (1: greedy)."""
         check_is_fitted(self, "net_")
-        src = data.check_documents(X, "X", Tokenizer())
+        src = data.check_documents(X, "X", self.tokenizer_)
         beam = check_positive_int(self.beam_size if beam_size is None else beam_size, "beam_size")
         ids = data.encode(self.src_vocab_, src)
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(ids)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, self):
+        with compute(self.n_jobs, self.device, self), no_grad():
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, xl = data.pad_batch([ids[i] for i in rows])
                 max_len = self.max_output_length or int(2 * xl.max() + 10)
@@ -342,10 +313,10 @@ class Seq2Seq(NeuralEstimator):
 
     def _start(self, x, xl):
         mem, h0 = self.net_.encode(x, xl)
-        return mem, (h0, A.zeros_like(h0)), ~valid_mask(xl, x.shape[1])
+        return mem, (h0, F.zeros_like(h0)), ~valid_mask(xl, x.shape[1])
 
     def _log_probs(self, logits):
-        z = A.to_host(logits)[:, -1].astype(np.float64)
+        z = logits.numpy()[:, -1].astype(np.float64)
         z[:, [data.PAD_ID, BOS_ID]] = -np.inf
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -380,7 +351,7 @@ class Seq2Seq(NeuralEstimator):
                 prev,
                 np.ones(n, np.int64),
                 (h, c),
-                A.take(mem, [0] * n, axis=0),  # the one source, once per hypothesis
+                mem[np.zeros(n, np.int64)],  # the one source, once per hypothesis
                 np.repeat(pad, n, axis=0),
             )
             lp = self._log_probs(logits) + np.array([s for _, s in hyps])[:, None]
@@ -399,7 +370,8 @@ class Seq2Seq(NeuralEstimator):
             # stop when no open hypothesis can beat the best finished one (scores only fall)
             if not new or (finished and max(s for _, s in finished) >= new[0][1]):
                 break
-            hyps, h, c = new, A.take(h2, keep, axis=1), A.take(c2, keep, axis=1)
+            keep = np.asarray(keep, np.int64)
+            hyps, h, c = new, h2[:, keep], c2[:, keep]
         if not finished:
             finished = hyps
         return max(finished, key=lambda p: p[1])[0]

@@ -12,9 +12,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from ..nn import CrossEntropyLoss, Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU
-from ..nn import array_ops as A
-from ..nn.device_ops import composite
+from ..nn import Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU, no_grad
+from ..nn import functional as F
 from ..text import Tokenizer
 from . import data
 from .base import (
@@ -28,13 +27,12 @@ from .base import (
 )
 from .encoders import make_encoder
 from .layers import TimeConv1d, valid_mask
-from .training import softmax
+from .training import count_hits, softmax
 
 _PREDICT_BATCH = 128
 IGNORE = -100
 
 
-@composite
 class CharEncoder(Module):
     """Characters of each distinct word -> conv (width 3) -> ReLU -> max over the word."""
 
@@ -49,11 +47,7 @@ class CharEncoder(Module):
     def forward(self, char_ids, char_lengths):
         return self.pool(self.act(self.conv(self.embedding(char_ids))), char_lengths)
 
-    def backward(self, grad):
-        self.embedding.backward(self.conv.backward(self.act.backward(self.pool.backward(grad))))
 
-
-@composite
 class TaggerNet(Module):
     """ids (B, T) (+ the characters of the batch's words) -> logits (B, T, n_tags)."""
 
@@ -87,23 +81,12 @@ class TaggerNet(Module):
         x = self.embedding(ids)
         if self.use_chars:
             word_index, char_ids, char_lengths = chars
-            c = A.take_rows(self.chars(char_ids, char_lengths), word_index)
-            x = A.concat_last([x, c])
-            self._chars = word_index, char_ids.shape[0]
-        self._mask = valid_mask(lengths, ids.shape[1])[:, :, None].astype(x.dtype)
-        h = self.encoder(self.in_dropout(x), lengths)
+            x = F.cat([x, self.chars(char_ids, char_lengths)[word_index]], dim=-1)
+        # padded steps read zeros and give no gradient back (to the first word's characters,
+        # which their index points at)
+        mask = valid_mask(lengths, ids.shape[1])[:, :, None].astype(x.dtype)
+        h = self.encoder(self.in_dropout(x * mask), lengths)
         return self.output(self.out_dropout(h))
-
-    def backward(self, grad):
-        g = self.encoder.backward(self.out_dropout.backward(self.output.backward(grad)))
-        g = A.mul(self.in_dropout.backward(g), self._mask)  # padded steps give nothing back
-        if not self.use_chars:
-            self.embedding.backward(g)
-            return
-        g_words, g_chars = A.split_at(g, self.embedding.embedding_dim)
-        self.embedding.backward(g_words)
-        word_index, n_words = self._chars
-        self.chars.backward(A.add_rows(word_index, g_chars, n_words))
 
 
 class SequenceTagger(NeuralEstimator):
@@ -117,6 +100,9 @@ class SequenceTagger(NeuralEstimator):
     'bilstm' by default) plus ``char_dim`` (0: no character encoder),
     ``char_filters`` and ``word_dropout`` (the probability of reading a training
     token as ``<unk>``, so the model learns what to do with unseen words).
+    ``tokenizer`` (a fitted BPE/WordPiece or a path to a tokenizer.json): tags stay
+    one per word; the character encoder reads each word's subword tokens instead of
+    its characters.
     """
 
     def __init__(
@@ -142,6 +128,7 @@ class SequenceTagger(NeuralEstimator):
         lr_schedule="constant",
         min_count=1,
         lowercase=False,
+        tokenizer=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -168,6 +155,7 @@ class SequenceTagger(NeuralEstimator):
         self.lr_schedule = lr_schedule
         self.min_count = min_count
         self.lowercase = lowercase
+        self.tokenizer = tokenizer
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -179,6 +167,15 @@ class SequenceTagger(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
+    def _pieces(self):
+        """The splitter of words for the character encoder: None (characters) or the
+        subword tokenizer (tags stay one per word)."""
+        if self.tokenizer is None:
+            return None
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        return self.tokenizer_
+
     def _docs(self, X):
         docs = data.check_documents(X, tokenizer=Tokenizer())
         if self.lowercase:
@@ -203,6 +200,7 @@ class SequenceTagger(NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, callback=None):
         """Train on token lists ``X`` and tag lists ``y``; ``callback`` as TextClassifier.fit."""
+        self.tokenizer_ = None  # resolved again from the parameters
         docs, tags = self._check_xy(X, y)
         flat = np.concatenate([np.asarray(t, dtype=object) for t in tags])
         self.tags_ = np.array(sorted(set(flat.tolist())), dtype=object)
@@ -231,7 +229,9 @@ class SequenceTagger(NeuralEstimator):
         self.embedding_dim_ = dim or self.embedding_dim
         self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
         self.char_vocab_ = (
-            data.build_vocab([list(w) for w in self.vocab_.itos[len(data.SPECIALS) :]])
+            data.build_vocab(
+                data.word_pieces(self.vocab_.itos[len(data.SPECIALS) :], self._pieces())
+            )
             if self.char_dim
             else None
         )
@@ -266,7 +266,7 @@ class SequenceTagger(NeuralEstimator):
                 for t, w in enumerate(docs[i]):
                     index[r, t] = words.setdefault(w, len(words))
             char_ids, char_lens = data.pad_batch(
-                data.encode(self.char_vocab_, [list(w) for w in words])
+                data.encode(self.char_vocab_, data.word_pieces(words, self._pieces()))
             )
             chars = index, char_ids, char_lens
         t = None
@@ -280,21 +280,25 @@ class SequenceTagger(NeuralEstimator):
         ids = data.encode(self.vocab_, docs)
         lengths = np.array([len(a) for a in ids])
         idx, val_idx = self._holdout(len(docs), min_train=2)
-        loss_fn = CrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
         net = self.net_
+
+        def loss_of(logits, t):
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
+                                   ignore_index=IGNORE, reduction="sum")
 
         def step(rows):
             x, lens, chars, t = self._batch(docs, ids, rows, tag_ids, self.word_dropout)
             logits = net(x, lens, chars)
-            loss = loss_fn(logits, t)
+            loss = loss_of(logits, t)
             n = int(lens.sum())
-            net.backward(loss_fn.backward(1.0 / n))
-            correct = A.count_hits(logits, t)  # IGNORE (< 0) is never an arg max
-            return loss, n, correct
+            (loss * (1.0 / n)).backward()
+            correct = count_hits(logits, t)  # IGNORE (< 0) is never an arg max
+            return loss.item(), n, correct
 
         def val_batch(rows):
             x, lens, chars, t = self._batch(docs, ids, rows, tag_ids)
-            return loss_fn(net(x, lens, chars), t), int(lens.sum())
+            with no_grad():
+                return loss_of(net(x, lens, chars), t).item(), int(lens.sum())
 
         self._fit_loop(lengths, idx, val_idx, step, val_batch, callback=callback)
 
@@ -307,10 +311,10 @@ class SequenceTagger(NeuralEstimator):
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(docs)
         self.net_.eval()
-        with compute(self.n_jobs, self.device, self):
+        with compute(self.n_jobs, self.device, self), no_grad():
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
                 x, lens, chars, _ = self._batch(docs, ids, rows)
-                p = softmax(A.to_host(self.net_(x, lens, chars)))
+                p = softmax(self.net_(x, lens, chars).numpy())
                 for r, i in enumerate(rows):
                     out[i] = p[r, : lens[r]]
         return out

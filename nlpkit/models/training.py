@@ -182,6 +182,12 @@ def format_record(r):
     return text + (" [stopped: time limit]" if r.get("stopped") else "")
 
 
+def count_hits(logits, targets):
+    """How many rows' arg max over the last axis equals the (host) target (an int back;
+    targets no class can equal, an ``ignore_index`` < 0, never count)."""
+    return int(np.count_nonzero(logits.argmax(-1).numpy() == np.asarray(targets)))
+
+
 def softmax(logits):
     z = logits - logits.max(axis=-1, keepdims=True)
     np.exp(z, out=z)

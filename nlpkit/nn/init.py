@@ -6,23 +6,37 @@ import math
 import numpy as np
 
 from .module import as_rng
+from .tensor import Tensor
+
+
+def _array(a):
+    """The host array to fill: a Parameter's data (a CUDA parameter is filled through a host
+    copy), or the array itself."""
+    return a.data if isinstance(a, Tensor) else a
 
 
 def _fans(a):
-    if a.ndim < 2:
+    if len(a.shape) < 2:
         raise ValueError("fan in/out need an array with at least 2 dimensions")
-    receptive = int(np.prod(a.shape[2:])) if a.ndim > 2 else 1
+    receptive = int(np.prod(a.shape[2:])) if len(a.shape) > 2 else 1
     return a.shape[1] * receptive, a.shape[0] * receptive
 
 
-def uniform_(a, low, high, rng=None):
-    a[...] = as_rng(rng).uniform(low, high, size=a.shape)
+def _fill(a, values):
+    target = _array(a)
+    if hasattr(target, "copy_to_device"):
+        target.copy_to_device(np.ascontiguousarray(values, dtype=target.dtype))
+    else:
+        target[...] = values
     return a
+
+
+def uniform_(a, low, high, rng=None):
+    return _fill(a, as_rng(rng).uniform(low, high, size=a.shape))
 
 
 def normal_(a, mean=0.0, std=1.0, rng=None):
-    a[...] = as_rng(rng).normal(mean, std, size=a.shape)
-    return a
+    return _fill(a, as_rng(rng).normal(mean, std, size=a.shape))
 
 
 def default_uniform_(a, fan_in, rng=None):
@@ -54,7 +68,7 @@ def orthogonal_(a, gain=1.0, rng=None):
     """A (semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_`` (QR of a Gaussian,
     sign-fixed)."""
     rows = a.shape[0]
-    cols = a.size // rows
+    cols = int(np.prod(a.shape)) // rows
     flat = as_rng(rng).normal(size=(rows, cols))
     if rows < cols:
         flat = flat.T
@@ -62,15 +76,12 @@ def orthogonal_(a, gain=1.0, rng=None):
     q *= np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    a[...] = (gain * q).reshape(a.shape)
-    return a
+    return _fill(a, (gain * q).reshape(a.shape))
 
 
 def zeros_(a):
-    a[...] = 0
-    return a
+    return _fill(a, np.zeros(a.shape))
 
 
 def ones_(a):
-    a[...] = 1
-    return a
+    return _fill(a, np.ones(a.shape))

@@ -1,10 +1,10 @@
-"""Linear, Embedding, Dropout and the element-wise activations."""
+"""Linear, Embedding, Dropout and the element-wise activations: forward only."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import NlpkitError
-from . import elementwise_kernels as K
+from . import functional as F
 from . import init
 from .module import Module, as_rng
 
@@ -21,6 +21,8 @@ class Linear(Module):
         if bias:
             b = np.empty(self.out_features)
             self.register_parameter("bias", init.default_uniform_(b, self.in_features, rng))
+        else:
+            self.bias = None
         self.has_bias = bool(bias)
 
     def extra_repr(self):
@@ -28,29 +30,12 @@ class Linear(Module):
 
     def forward(self, x):
         x = self._check_input(x, last=self.in_features)
-        x2 = x.reshape(-1, self.in_features)
-        y = x2 @ self.weight.T
-        if self.has_bias:
-            y += self.bias
-        self._cache = x2, x.shape
-        return y.reshape(x.shape[:-1] + (self.out_features,))
-
-    def backward(self, grad_output):
-        x2, shape = self._need_cache()
-        dy = self._check_grad(grad_output, shape[:-1] + (self.out_features,))
-        dy = dy.reshape(-1, self.out_features)
-        self._grads["weight"] += dy.T @ x2
-        if self.has_bias:
-            self._grads["bias"] += dy.sum(axis=0)
-        return (dy @ self.weight).reshape(shape)
+        return F.linear(x, self.weight, self.bias)
 
 
 class Embedding(Module):
-    """Rows of ``weight`` (num_embeddings, embedding_dim) looked up by integer ids.
-
-    ``backward`` adds into the gradient only the rows that were looked up
-    (``last_rows`` holds them, for sparse updates); ``padding_idx`` gets none.
-    """
+    """Rows of ``weight`` (num_embeddings, embedding_dim) looked up by integer ids;
+    ``padding_idx`` gets no gradient."""
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32, rng=None):
         super().__init__(dtype)
@@ -62,34 +47,20 @@ class Embedding(Module):
         if padding_idx is not None:
             w[padding_idx] = 0
         self.register_parameter("weight", w)
-        self.last_rows = None
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
     def forward(self, ids):
-        ids = np.asarray(ids)
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise NlpkitError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
-            raise NlpkitError(f"Embedding: ids must lie in [0, {self.num_embeddings}); "
-                              f"got range [{ids.min()}, {ids.max()}]")
-        flat = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
-        self._cache = flat, ids.shape
-        return self.weight[flat].reshape(ids.shape + (self.embedding_dim,))
-
-    def backward(self, grad_output):
-        flat, shape = self._need_cache()
-        dy = self._check_grad(grad_output, shape + (self.embedding_dim,))
-        dy = dy.reshape(-1, self.embedding_dim)
-        pad = -1 if self.padding_idx is None else self.padding_idx
-        K.embedding_scatter_add(flat, dy, self._grads["weight"], np.int64(pad))
-        self.last_rows = np.unique(flat)
-        return None
+        try:
+            return F.embedding(ids, self.weight, self.padding_idx)
+        except NlpkitError as exc:
+            raise NlpkitError(f"Embedding: {str(exc).partition(': ')[2]}") from None
 
 
 class Dropout(Module):
-    """Zeroes each element with probability ``p`` in training and scales the rest by 1/(1-p)."""
+    """Zeroes each element with probability ``p`` in training and scales the rest by 1/(1-p)
+    (the mask is drawn from the layer's own generator)."""
 
     def __init__(self, p=0.5, dtype=np.float32, rng=None):
         super().__init__(dtype)
@@ -103,58 +74,25 @@ class Dropout(Module):
 
     def forward(self, x):
         x = self._check_input(x)
-        if not self.training or self.p == 0.0:
-            self._cache = None, x.shape
-            return x
-        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.p  # no float64 temporary
-        mask = keep.astype(self.dtype) / self.dtype(1.0 - self.p)
-        self._cache = mask, x.shape
-        return x * mask
-
-    def backward(self, grad_output):
-        mask, shape = self._need_cache()
-        dy = self._check_grad(grad_output, shape)
-        return dy if mask is None else dy * mask
+        return F.dropout(x, self.p, self.training, generator=self.rng)
 
 
-class _Activation(Module):
+class Tanh(Module):
     def forward(self, x):
-        x = self._check_input(x)
-        y = self._f(x)
-        self._cache = x, y
-        return y
-
-    def backward(self, grad_output):
-        x, y = self._need_cache()
-        dy = self._check_grad(grad_output, x.shape)
-        return self._df(x, y, dy)
+        return F.tanh(self._check_input(x))
 
 
-class Tanh(_Activation):
-    def _f(self, x):
-        return np.tanh(x)
-
-    def _df(self, x, y, dy):
-        return dy * (1 - y * y)
+class Sigmoid(Module):
+    def forward(self, x):
+        return F.sigmoid(self._check_input(x))
 
 
-class Sigmoid(_Activation):
-    def _f(self, x):
-        return sigmoid(x)
-
-    def _df(self, x, y, dy):
-        return dy * y * (1 - y)
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(self._check_input(x))
 
 
-class ReLU(_Activation):
-    def _f(self, x):
-        return np.maximum(x, 0)
-
-    def _df(self, x, y, dy):
-        return dy * (x > 0)
-
-
-class GELU(_Activation):
+class GELU(Module):
     """``approximate='none'`` (exact erf form, PyTorch's default) or ``'tanh'``."""
 
     def __init__(self, approximate="none", dtype=np.float32):
@@ -163,36 +101,8 @@ class GELU(_Activation):
             raise NlpkitError(f"GELU: approximate must be 'none' or 'tanh'; got {approximate!r}")
         self.approximate = approximate
 
-    def _f(self, x):
-        return gelu(x, self.approximate)
-
-    def _df(self, x, y, dy):
-        return gelu_grad(x, dy, self.approximate)
-
-
-def sigmoid(x):
-    # split by sign so exp never overflows
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1 / (1 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1 + e)
-    return out
-
-
-def gelu(x, approximate="none"):
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
-    K.gelu_forward(x.reshape(-1), y.reshape(-1), approximate == "tanh")
-    return y
-
-
-def gelu_grad(x, dy, approximate="none"):
-    x = np.ascontiguousarray(x)
-    dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    dx = np.empty_like(x)
-    K.gelu_backward(x.reshape(-1), dy.reshape(-1), dx.reshape(-1), approximate == "tanh")
-    return dx
+    def forward(self, x):
+        return F.gelu(self._check_input(x), self.approximate)
 
 
 ACTIVATIONS = {"tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU, "gelu": GELU}

@@ -1,14 +1,13 @@
-"""Module: named parameters and gradients laid out like PyTorch's state dicts.
+"""Module: parameters (Tensors with ``requires_grad``) and children, named as PyTorch's
+state dicts, a ``forward`` and nothing else.
 
-A layer keeps its parameters in ``_params`` and the matching gradients in
-``_grads`` (same local names); children are found by attribute assignment, so
-``state_dict()`` keys read ``self_attn.in_proj_weight`` exactly as in PyTorch.
-
-``forward`` keeps what ``backward`` needs; ``backward(grad_output)`` returns the
-gradient of every input ``forward`` took and *adds* parameter gradients into
-``.grads`` (as PyTorch accumulates ``.grad``), so call ``zero_grad()`` between
-steps.  Parameters and gradients are updated in place, which lets optimizers
-hold references to them.
+A layer registers its parameters (:class:`~nlpkit.nn.tensor.Parameter`) and children
+by attribute assignment, so ``state_dict()`` keys read ``self_attn.in_proj_weight``
+exactly as in PyTorch.  ``forward`` composes the ops of
+:mod:`nlpkit.nn.functional`; gradients come from ``loss.backward()`` into each
+parameter's ``.grad`` (added up until ``zero_grad()``), never from the layer.
+``to(device)`` converts the parameter arrays and nothing else: the ops run where
+their arrays are.
 """
 from __future__ import annotations
 
@@ -16,7 +15,10 @@ import functools
 
 import numpy as np
 
+from .. import backend
 from ..errors import NlpkitError
+from .kernels import for_arrays
+from .tensor import Parameter, Tensor, is_array, move_array
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -30,21 +32,22 @@ def check_dtype(dtype):
 
 
 class Module:
-    """Base class of every layer: parameters, gradients, children, train/eval, state dicts."""
+    """Base class of every layer and network: parameters, children, train/eval, state dicts."""
 
     def __init__(self, dtype=np.float32):
         self.__dict__["_params"] = {}
-        self.__dict__["_grads"] = {}
         self.__dict__["_modules"] = {}
         self.dtype = check_dtype(dtype)
         self.training = True
-        self._cache = None
 
-    # -- attributes: children register themselves, parameters read as attributes
+    # -- attributes: parameters and children register themselves
     def __setattr__(self, name, value):
         params = self.__dict__.get("_params")
-        if params is not None and name in params:
+        if params is not None and name in params and not isinstance(value, Parameter):
             self._assign(name, value)
+            return
+        if isinstance(value, Parameter):
+            params[name] = value
             return
         if isinstance(value, Module):
             self.__dict__["_modules"][name] = value
@@ -57,17 +60,21 @@ class Module:
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def register_parameter(self, name, value):
-        value = np.ascontiguousarray(value, dtype=self.dtype)
+        """A new parameter from an array (cast to the module's dtype) or a Parameter (kept as
+        it is, so two modules can share one: tied weights)."""
+        if not isinstance(value, Parameter):
+            value = Parameter(np.ascontiguousarray(value, dtype=self.dtype))
         self._params[name] = value
-        self._grads[name] = np.zeros_like(value)
+        return value
 
     def _assign(self, name, value):
         target = self._params[name]
-        value = np.asarray(value)
+        value = value.data if isinstance(value, Tensor) else value
+        value = np.asarray(backend.to_host(value))
         if value.shape != target.shape:
             raise NlpkitError(f"{type(self).__name__}.{name}: expected shape {target.shape}, "
                               f"got {value.shape}")
-        target[...] = value
+        _write(target, value)
 
     # -- traversal
     def named_modules(self, prefix=""):
@@ -75,37 +82,38 @@ class Module:
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}{name}.")
 
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
     def children(self):
         return list(self._modules.values())
 
     def named_parameters(self, prefix=""):
-        """``(name, array)`` pairs in PyTorch's state-dict order."""
+        """``(name, Parameter)`` pairs in PyTorch's state-dict order; a parameter shared
+        by two modules (tied weights) is listed once, under its first name."""
+        seen = set()
+        for name, p in self._named_parameters(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _named_parameters(self, prefix):
         for name, value in self._params.items():
             yield prefix + name, value
         for cname, child in self._modules.items():
-            yield from child.named_parameters(f"{prefix}{cname}.")
+            yield from child._named_parameters(f"{prefix}{cname}.")
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
-    def named_gradients(self, prefix=""):
-        for name, value in self._grads.items():
-            yield prefix + name, value
-        for cname, child in self._modules.items():
-            yield from child.named_gradients(f"{prefix}{cname}.")
-
-    def gradients(self):
-        """Gradient arrays in the same order as :meth:`parameters`."""
-        return [g for _, g in self.named_gradients()]
-
-    @property
-    def grads(self) -> dict:
-        """Gradients keyed like :meth:`state_dict` (live arrays, not copies)."""
-        return dict(self.named_gradients())
-
-    def zero_grad(self):
-        for g in self.gradients():
-            g[...] = 0
+    def zero_grad(self, set_to_none=True):
+        """Forget the accumulated gradients: ``.grad = None`` (PyTorch's default), or zeros
+        written into the arrays, which keeps their memory for the next step."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                for_arrays(p.grad).arrays.fill_(p.grad, 0)
 
     def train(self, mode: bool = True):
         for _, m in self.named_modules():
@@ -117,12 +125,15 @@ class Module:
 
     # -- state dicts
     def state_dict(self) -> dict:
-        return {name: value.copy() for name, value in self.named_parameters()}
+        """``{name: host array copy}``, PyTorch's names and shapes (a tied parameter appears
+        under each of its names, as in PyTorch)."""
+        return {name: np.array(backend.to_host(p.data), copy=True)
+                for name, p in self._named_parameters("")}
 
     def load_state_dict(self, state: dict, strict: bool = True):
         """Copy arrays (or anything ``np.asarray`` takes, e.g. torch tensors) into the
-        parameters, in place."""
-        own = dict(self.named_parameters())
+        parameters, in place (on their device)."""
+        own = dict(self._named_parameters(""))
         if strict:
             missing = [k for k in own if k not in state]
             unexpected = [k for k in state if k not in own]
@@ -136,7 +147,7 @@ class Module:
             if value.shape != own[name].shape:
                 raise NlpkitError(f"{type(self).__name__}.load_state_dict: {name} expected shape "
                                   f"{own[name].shape}, got {value.shape}")
-            own[name][...] = value
+            _write(own[name], value)
         return self
 
     def save(self, path):
@@ -149,13 +160,28 @@ class Module:
         with np.load(path) as data:
             return self.load_state_dict({k: data[k] for k in data.files})
 
-    # -- devices: the CUDA dispatch lives in device_ops.py; the layers themselves stay CPU code
-    device = "cpu"
+    # -- devices: only the parameter arrays move; the ops follow their data
+    @property
+    def device(self):
+        return self.__dict__.get("_device", "cpu")
 
     def to(self, device):
-        """Move parameters and gradients to ``device`` ('cpu', 'cuda' or 'auto'), in place."""
-        from .device_ops import move
-        return move(self, device)
+        """Move the parameters (and their gradients) to ``device`` ('cpu', 'cuda' or 'auto'),
+        in place; returns the module."""
+        device = backend.resolve_device(device)
+        for _, m in self.named_modules():
+            m.__dict__["_device"] = device
+        for p in self.parameters():
+            p.data = move_array(p.data, device)
+            if p.grad is not None:
+                p.grad = move_array(p.grad, device)
+        return self
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
 
     def __init_subclass__(cls, **kwargs):
         # every layer takes ``device=`` (default: the CPU); the outermost constructor moves it
@@ -170,38 +196,24 @@ class Module:
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, grad_output):  # pragma: no cover - abstract
-        raise NotImplementedError
-
     # -- helpers for layers
-    def _need_cache(self):
-        if self._cache is None:
-            raise NlpkitError(f"{type(self).__name__}.backward called before forward")
-        return self._cache
-
     def _check_input(self, x, what="input", last=None, ndim=None):
-        """Check a float input's dtype and trailing size; return it C-contiguous."""
-        if not isinstance(x, np.ndarray):
-            raise NlpkitError(f"{type(self).__name__}: {what} must be a numpy array, "
-                              f"got {type(x).__name__}")
-        if x.dtype != self.dtype:
-            raise NlpkitError(f"{type(self).__name__}: {what} dtype must be {np.dtype(self.dtype)} "
+        """A float input (Tensor or array) of the layer's dtype, trailing size and rank,
+        as a Tensor; NlpkitError naming the layer otherwise."""
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            if not is_array(x):
+                raise NlpkitError(f"{name}: {what} must be a Tensor or an array, "
+                                  f"got {type(x).__name__}")
+            x = Tensor(x)
+        if np.dtype(x.dtype) != np.dtype(self.dtype):
+            raise NlpkitError(f"{name}: {what} dtype must be {np.dtype(self.dtype)} "
                               f"(the layer's dtype), got {x.dtype}")
         if ndim is not None and x.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
-            raise NlpkitError(f"{type(self).__name__}: {what} must have {ndim} dimensions, "
-                              f"got shape {x.shape}")
+            raise NlpkitError(f"{name}: {what} must have {ndim} dimensions, got shape {x.shape}")
         if last is not None and (x.ndim == 0 or x.shape[-1] != last):
-            raise NlpkitError(f"{type(self).__name__}: {what} expected shape (..., {last}), "
-                              f"got {x.shape}")
-        return np.ascontiguousarray(x)
-
-    def _check_grad(self, grad, shape, what="grad_output"):
-        if not isinstance(grad, np.ndarray) or grad.shape != tuple(shape):
-            got = getattr(grad, "shape", type(grad).__name__)
-            raise NlpkitError(f"{type(self).__name__}.backward: {what} expected shape "
-                              f"{tuple(shape)}, "
-                              f"got {got}")
-        return np.ascontiguousarray(grad, dtype=self.dtype)
+            raise NlpkitError(f"{name}: {what} expected shape (..., {last}), got {x.shape}")
+        return x
 
     def extra_repr(self):
         return ""
@@ -210,6 +222,14 @@ class Module:
         inner = "".join(f"\n  ({n}): " + repr(m).replace("\n", "\n  ")
                         for n, m in self._modules.items())
         return f"{type(self).__name__}({self.extra_repr()}{inner}{chr(10) if inner else ''})"
+
+
+def _write(p, value):
+    """Copy the host array ``value`` into parameter ``p``'s data, on its device."""
+    if backend.is_device_array(p.data):
+        p.data.copy_to_device(np.ascontiguousarray(value, dtype=p.data.dtype))
+    else:
+        p.data[...] = value
 
 
 def _with_device(init):
@@ -222,13 +242,15 @@ def _with_device(init):
 
 
 def _to_numpy(value):
-    if hasattr(value, "detach"):  # a torch tensor
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
-    return np.asarray(value)
+    elif isinstance(value, Tensor):
+        value = value.numpy()
+    return np.asarray(backend.to_host(value))
 
 
 class Sequential(Module):
-    """Chain of single-input layers; ``backward`` runs them in reverse."""
+    """Chain of single-input layers."""
 
     def __init__(self, *layers):
         dtype = layers[0].dtype if layers else np.float32
@@ -248,14 +270,29 @@ class Sequential(Module):
     def forward(self, x):
         for layer in self:
             x = layer(x)
-        self._cache = True
         return x
 
-    def backward(self, grad_output):
-        self._need_cache()
-        for layer in reversed(list(self)):
-            grad_output = layer.backward(grad_output)
-        return grad_output
+
+class ModuleList(Module):
+    """Children in a list, registered as ``0``, ``1``, … (PyTorch's names)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
 
 
 def as_rng(rng):

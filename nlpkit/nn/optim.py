@@ -1,9 +1,8 @@
 """Optimizers (SGD, Adam, AdamW), gradient clipping and a warm-up/decay schedule.
 
-An optimizer takes a :class:`~nlpkit.nn.Module` (or a list of
-``(parameter, gradient)`` array pairs) and updates the parameters in place
-from the gradients the layers' ``backward`` filled; the update rules follow
-``torch.optim`` step by step.
+An optimizer takes a :class:`~nlpkit.nn.Module` or its ``parameters()`` and updates
+each parameter in place from the ``.grad`` that ``loss.backward()`` accumulated; the
+update rules follow ``torch.optim`` step by step (one fused kernel per parameter).
 """
 from __future__ import annotations
 
@@ -12,40 +11,59 @@ import math
 import numpy as np
 
 from ..errors import NlpkitError
+from .kernels import for_arrays
+from .tensor import Tensor, move_array
 
 
-def _pairs(params):
-    if hasattr(params, "parameters") and hasattr(params, "gradients"):
-        return list(zip(params.parameters(), params.gradients()))
-    pairs = list(params)
-    for p, g in pairs:
-        if p.shape != g.shape:
-            raise NlpkitError(f"optimizer: parameter shape {p.shape} and gradient shape "
-                              f"{g.shape} differ")
-    return pairs
+def _params(params):
+    """The parameters of a Module, or a list of Parameters (or of param groups' lists)."""
+    if hasattr(params, "parameters"):
+        params = params.parameters()
+    out = []
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise NlpkitError(f"optimizer: parameters must be Tensors (nn.Parameter), "
+                              f"got {type(p).__name__}")
+        out.append(p)
+    return out
 
 
 class Optimizer:
+    """Updates each parameter from its ``.grad`` (parameters without one are skipped), in
+    place, with the kernel of the parameter's device (:mod:`nlpkit.nn.kernels.optim` or its
+    CUDA twin).  The state (moments, momentum buffers) follows its parameter's device."""
+
     def __init__(self, params, lr):
-        self.pairs = _pairs(params)
+        self.params = _params(params)
         if lr < 0:
             raise NlpkitError(f"{type(self).__name__}: lr must be >= 0; got {lr}")
         self.lr = float(lr)
-        self.state = [dict() for _ in self.pairs]
+        self.state = [dict() for _ in self.params]
         self.step_count = 0
 
     def zero_grad(self):
-        for _, g in self.pairs:
-            g[...] = 0
+        for p in self.params:
+            p.grad = None
+
+    def to(self, device):
+        """Move the state (moments, momentum buffers) to ``device``; :meth:`step` also moves
+        it to wherever its parameter is."""
+        for state in self.state:
+            for key, value in state.items():
+                state[key] = move_array(value, device)
+        return self
 
     def step(self):
         self.step_count += 1
-        for (p, g), state in zip(self.pairs, self.state):
-            if hasattr(p, "copy_to_host"):  # a CUDA device parameter (Module.to('cuda'))
-                from .device_ops import optimizer_update
-                optimizer_update(self, p, g, state)
-            else:
-                self._update(p, g, state)
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            K = for_arrays(p.data)
+            for key, value in state.items():  # the parameter moved: its state follows
+                if isinstance(value, np.ndarray) != isinstance(p.data, np.ndarray):
+                    state[key] = move_array(value, "cpu" if isinstance(p.data, np.ndarray)
+                                            else "cuda")
+            self._update(K, p.data, K.arrays.asarray(p.grad, p.data.dtype), state)
 
 
 class SGD(Optimizer):
@@ -57,17 +75,12 @@ class SGD(Optimizer):
         self.momentum, self.dampening = float(momentum), float(dampening)
         self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
 
-    def _update(self, p, g, state):
-        d = g + self.weight_decay * p if self.weight_decay else g.copy()
-        if self.momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = d.copy()
-            else:
-                buf *= self.momentum
-                buf += (1 - self.dampening) * d
-            d = d + self.momentum * buf if self.nesterov else buf
-        p -= p.dtype.type(self.lr) * d
+    def _update(self, K, p, g, state):
+        first = "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = K.arrays.zeros(tuple(p.shape), p.dtype)
+        K.optim.sgd_step(p, g, state["momentum_buffer"], self.lr, self.momentum,
+                         self.dampening, self.weight_decay, self.nesterov, first)
 
 
 class Adam(Optimizer):
@@ -79,24 +92,12 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         self.betas, self.eps, self.weight_decay = tuple(betas), float(eps), float(weight_decay)
 
-    def _update(self, p, g, state):
-        b1, b2 = self.betas
-        if self.decoupled:
-            p *= p.dtype.type(1 - self.lr * self.weight_decay)
-        elif self.weight_decay:
-            g = g + self.weight_decay * p
+    def _update(self, K, p, g, state):
         if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p)
-            state["exp_avg_sq"] = np.zeros_like(p)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * g * g
-        t = self.step_count
-        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
-        denom = np.sqrt(v) / math.sqrt(bc2) + self.eps
-        p -= p.dtype.type(self.lr / bc1) * (m / denom)
+            state["exp_avg"] = K.arrays.zeros(tuple(p.shape), p.dtype)
+            state["exp_avg_sq"] = K.arrays.zeros(tuple(p.shape), p.dtype)
+        K.optim.adam_step(p, g, state["exp_avg"], state["exp_avg_sq"], self.lr, self.betas,
+                          self.eps, self.weight_decay, self.decoupled, self.step_count)
 
 
 class AdamW(Adam):
@@ -109,23 +110,21 @@ class AdamW(Adam):
 
 
 def clip_grad_norm(params, max_norm):
-    """Scale all gradients so their global 2-norm is at most ``max_norm``; return the norm before.
-
-    ``params`` is a Module, a list of gradient arrays or of (param, grad) pairs.
-    """
-    if hasattr(params, "gradients"):
-        grads = params.gradients()
-    else:
-        grads = [g[1] if isinstance(g, tuple) else g for g in params]
-    if grads and hasattr(grads[0], "copy_to_host"):  # CUDA device gradients
-        from .device_ops import clip_grad_norm as clip_on_device
-        return clip_on_device(grads, max_norm)
-    total = math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel())) for g in grads))
+    """Scale every ``.grad`` so their global 2-norm is at most ``max_norm``, in place (as
+    ``torch.nn.utils.clip_grad_norm_``); returns the norm before.  ``params``: a Module or
+    Parameters."""
+    grads = [p.grad for p in _params(params) if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(for_arrays(g).optim.sum_squares(g) for g in grads))
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for g in grads:
-            g *= g.dtype.type(coef)
+            for_arrays(g).optim.scale_(g, coef)
     return total
+
+
+clip_grad_norm_ = clip_grad_norm
 
 
 class WarmupDecay:

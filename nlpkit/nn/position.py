@@ -9,8 +9,10 @@ import math
 import numpy as np
 
 from ..errors import NlpkitError
+from . import functional as F
 from . import init
 from .module import Module, as_rng
+from .tensor import Tensor
 
 
 def sinusoidal_table(max_len, d_model, dtype=np.float32):
@@ -33,17 +35,10 @@ class _AddedPosition(Module):
                               f"max_len {self.max_len}")
         return x, length
 
-    def _table_view(self, table, length):
-        return table[None, :length] if self.batch_first else table[:length, None]
-
-    def backward(self, grad_output):
-        shape = self._need_cache()
-        g = self._check_grad(grad_output, shape)
-        self._accumulate(g)
-        return g
-
-    def _accumulate(self, g):
-        pass
+    def _broadcast(self, table):
+        """(L, E) -> (1, L, E) with ``batch_first``, else (L, 1, E)."""
+        length, d = table.shape
+        return F.reshape(table, (1, length, d) if self.batch_first else (length, 1, d))
 
 
 class SinusoidalPositionalEncoding(_AddedPosition):
@@ -56,8 +51,7 @@ class SinusoidalPositionalEncoding(_AddedPosition):
 
     def forward(self, x):
         x, length = self._positions(x)
-        self._cache = x.shape
-        return x + self._table_view(self.table, length)
+        return x + self._broadcast(Tensor(self.table[:length]))
 
 
 class LearnedPositionalEncoding(_AddedPosition):
@@ -71,14 +65,7 @@ class LearnedPositionalEncoding(_AddedPosition):
 
     def forward(self, x):
         x, length = self._positions(x)
-        self._cache = x.shape
-        return x + self._table_view(self.weight, length)
-
-    def _accumulate(self, g):
-        if self.batch_first:
-            self._grads["weight"][: g.shape[1]] += g.sum(axis=0)
-        else:
-            self._grads["weight"][: g.shape[0]] += g.sum(axis=1)
+        return x + self._broadcast(self.weight[:length])
 
 
 def alibi_slopes(num_heads):
@@ -110,9 +97,9 @@ def alibi_mask(num_heads, n_q, n_k=None, batch_size=1, causal=True, dtype=np.flo
 class RotaryEmbedding(Module):
     """RoPE on (…, L, head_dim) queries or keys: the "rotate half" form (GPT-NeoX / LLaMA).
 
-    ``forward(x, offset=0)`` rotates position p = offset + t by angles p·base^(-2i/d);
-    ``backward`` applies the inverse rotation.  Scores of rotated q, k depend only on the
-    distance between positions.
+    ``forward(x, offset=0)`` rotates position p = offset + t by angles p·base^(-2i/d),
+    composed of tensor ops (so its backward, the inverse rotation, comes from autograd).
+    Scores of rotated q, k depend only on the distance between positions.
     """
 
     def __init__(self, head_dim, base=10000.0, dtype=np.float32):
@@ -121,29 +108,19 @@ class RotaryEmbedding(Module):
             raise NlpkitError(f"RotaryEmbedding: head_dim must be even, got {head_dim}")
         self.head_dim, self.base = int(head_dim), float(base)
 
-    def _cos_sin(self, length, offset):
+    def cos_sin(self, length, offset=0):
+        """The (L, head_dim) cos and sin tables for positions offset … offset + L - 1."""
         inv_freq = self.base ** (-np.arange(0, self.head_dim, 2, dtype=np.float64) / self.head_dim)
         angles = np.arange(offset, offset + length, dtype=np.float64)[:, None] * inv_freq[None]
         angles = np.concatenate([angles, angles], axis=1)
         return np.cos(angles).astype(self.dtype), np.sin(angles).astype(self.dtype)
-
-    @staticmethod
-    def _rotate_half(x):
-        half = x.shape[-1] // 2
-        return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
     def forward(self, x, offset=0):
         x = self._check_input(x, last=self.head_dim)
         if x.ndim < 2:
             raise NlpkitError(f"RotaryEmbedding: input expected shape (..., L, {self.head_dim}), "
                               f"got {x.shape}")
-        cos, sin = self._cos_sin(x.shape[-2], offset)
-        self._cache = cos, sin, x.shape
-        return x * cos + self._rotate_half(x) * sin
-
-    def backward(self, grad_output):
-        cos, sin, shape = self._need_cache()
-        g = self._check_grad(grad_output, shape)
-        u = g * sin
+        cos, sin = self.cos_sin(x.shape[-2], offset)
         half = self.head_dim // 2
-        return g * cos + np.concatenate([u[..., half:], -u[..., :half]], axis=-1)
+        rotated = F.cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * cos + rotated * sin

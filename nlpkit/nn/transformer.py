@@ -18,29 +18,8 @@ def _activation(name, dtype):
     raise NlpkitError(f"activation must be 'relu' or 'gelu'; got {name!r}")
 
 
-class _FeedForward:
-    """linear2(dropout(act(linear1(x)))) on the owning layer's children."""
-
-    @staticmethod
-    def forward(layer, x):
-        return layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-
-    @staticmethod
-    def backward(layer, g):
-        g = layer.dropout.backward(layer.linear2.backward(g))
-        return layer.linear1.backward(layer.activation.backward(g))
-
-
-def _self_attention_grad(grads):
-    dq, dk, dv = grads
-    # self-attention (query is key is value) returns its whole input gradient in dq, with one
-    # shared zero array for dk and dv: skip adding the zeros
-    return dq if dk is dv else dq + dk + dv
-
-
 class TransformerEncoderLayer(Module):
-    """``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``;
-    ``backward(grad_output) -> grad_src``.
+    """``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``.
 
     Post-LN (default): ``x = norm1(x + sa(x)); x = norm2(x + ff(x))``;
     ``norm_first=True``: ``x = x + sa(norm1(x)); x = x + ff(norm2(x))``.
@@ -65,39 +44,24 @@ class TransformerEncoderLayer(Module):
 
     def _sa(self, x, mask, padding, is_causal):
         out, _ = self.self_attn(x, x, x, key_padding_mask=padding, attn_mask=mask,
-                                is_causal=is_causal)
+                                need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
 
-    def _sa_backward(self, g):
-        return _self_attention_grad(self.self_attn.backward(self.dropout1.backward(g)))
+    def _ff(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = self._check_input(src, "src", last=self.self_attn.embed_dim, ndim=3)
         if self.norm_first:
             x = x + self._sa(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            x = x + self.dropout2(_FeedForward.forward(self, self.norm2(x)))
-        else:
-            x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
-            x = self.norm2(x + self.dropout2(_FeedForward.forward(self, x)))
-        self._cache = x.shape
-        return x
-
-    def backward(self, grad_output):
-        g = self._check_grad(grad_output, self._need_cache())
-        if self.norm_first:
-            g = g + self.norm2.backward(_FeedForward.backward(self, self.dropout2.backward(g)))
-            return g + self.norm1.backward(self._sa_backward(g))
-        g = self.norm2.backward(g)
-        g = g + _FeedForward.backward(self, self.dropout2.backward(g))
-        g = self.norm1.backward(g)
-        return g + self._sa_backward(g)
+            return x + self._ff(self.norm2(x))
+        x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._ff(x))
 
 
 class TransformerDecoderLayer(Module):
     """``forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
-    memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False)``;
-    ``backward(grad_output) -> (grad_tgt, grad_memory)``.
-    """
+    memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False)``."""
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
@@ -122,20 +86,16 @@ class TransformerDecoderLayer(Module):
 
     def _sa(self, x, mask, padding, is_causal):
         out, _ = self.self_attn(x, x, x, key_padding_mask=padding, attn_mask=mask,
-                                is_causal=is_causal)
+                                need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
-
-    def _sa_backward(self, g):
-        return _self_attention_grad(self.self_attn.backward(self.dropout1.backward(g)))
 
     def _mha(self, x, memory, mask, padding, is_causal):
         out, _ = self.multihead_attn(x, memory, memory, key_padding_mask=padding, attn_mask=mask,
-                                     is_causal=is_causal)
+                                     need_weights=False, is_causal=is_causal)
         return self.dropout2(out)
 
-    def _mha_backward(self, g):
-        dq, dk, dv = self.multihead_attn.backward(self.dropout2.backward(g))
-        return dq, dk + dv
+    def _ff(self, x):
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
@@ -146,25 +106,8 @@ class TransformerDecoderLayer(Module):
             x = x + self._sa(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
             x = x + self._mha(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
                               memory_is_causal)
-            x = x + self.dropout3(_FeedForward.forward(self, self.norm3(x)))
-        else:
-            x = self.norm1(x + self._sa(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-            x = self.norm2(x + self._mha(x, memory, memory_mask, memory_key_padding_mask,
-                                         memory_is_causal))
-            x = self.norm3(x + self.dropout3(_FeedForward.forward(self, x)))
-        self._cache = x.shape
-        return x
-
-    def backward(self, grad_output):
-        g = self._check_grad(grad_output, self._need_cache())
-        if self.norm_first:
-            g = g + self.norm3.backward(_FeedForward.backward(self, self.dropout3.backward(g)))
-            dq, dmem = self._mha_backward(g)
-            g = g + self.norm2.backward(dq)
-            return g + self.norm1.backward(self._sa_backward(g)), dmem
-        g = self.norm3.backward(g)
-        g = g + _FeedForward.backward(self, self.dropout3.backward(g))
-        g = self.norm2.backward(g)
-        dq, dmem = self._mha_backward(g)
-        g = self.norm1.backward(g + dq)
-        return g + self._sa_backward(g), dmem
+            return x + self._ff(self.norm3(x))
+        x = self.norm1(x + self._sa(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+        x = self.norm2(x + self._mha(x, memory, memory_mask, memory_key_padding_mask,
+                                     memory_is_causal))
+        return self.norm3(x + self._ff(x))

@@ -26,6 +26,22 @@ def test_train_query_eval(tmp_path, data_dir):
     assert r.exit_code == 0 and "spearman" in r.output and "accuracy" in r.output
 
 
+def test_count_models_write_glove_files_the_commands_read(tmp_path, data_dir):
+    for model, extra in (("glove", ["--epochs", "3", "--x-max", "10"]),
+                         ("ppmi", ["--eig", "0", "--dynamic-window", "--context-vectors"])):
+        out = tmp_path / f"{model}.txt"
+        r = invoke("embed", "train", corpora.path("kjv", "test"), "-o", str(out), "--model", model,
+                   "--dim", "12", "--window", "4", "--min-count", "3", "--format", "glove",
+                   *extra)
+        assert r.exit_code == 0, r.output
+        assert len(out.read_text().split("\n", 1)[0].split()) == 13      # GloVe: no header
+        for cmd in (["similar", str(out), "god"], ["analogy", str(out), "man", "woman", "king"],
+                    ["eval", str(out), "--pairs", str(data_dir / "embed" / "wordsim353.tsv")],
+                    ["plot", str(out), "god", "-o", str(tmp_path / f"{model}.png")]):
+            r = invoke("embed", *cmd)
+            assert r.exit_code == 0, (cmd, r.output)
+
+
 def test_fasttext_bin(tmp_path):
     out = tmp_path / "m.bin"
     r = invoke("embed", "train", corpora.path("kjv", "test"), "-o", str(out), "--model",

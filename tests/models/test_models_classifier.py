@@ -39,6 +39,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils import estimator_checks as ec
 
+from nlpkit import nn
+
 from nlpkit import corpora
 from nlpkit.models import TextClassifier
 
@@ -244,10 +246,10 @@ def test_pickle_round_trip(fitted, task):
     clone_ = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(clone_.predict_proba(X[:50]), fitted.predict_proba(X[:50]))
     # the restored optimizer still drives the restored parameters
-    before = clone_.net_.output.weight.copy()
+    before = clone_.net_.output.weight.numpy().copy()
     clone_.partial_fit(X[:32], np.array(["food"] * 32))
-    assert not np.array_equal(before, clone_.net_.output.weight)
-    np.testing.assert_array_equal(before, fitted.net_.output.weight)  # the original is untouched
+    assert not np.array_equal(before, clone_.net_.output.weight.numpy())
+    np.testing.assert_array_equal(before, fitted.net_.output.weight.numpy())  # the original is untouched
 
 
 def test_clone_and_nested_params():
@@ -403,10 +405,10 @@ def test_word_dropout_trains_the_unk_vector(task):
     unk = {}
     for rate in (0.0, 0.3):
         clf = TextClassifier(**SMALL, word_dropout=rate).fit(X, y)
-        unk[rate] = clf.net_.embedding.weight[1].copy()
+        unk[rate] = clf.net_.embedding.weight.numpy()[1].copy()
     init = TextClassifier(**SMALL)
     init.set_params(max_epochs=1, lr=1e-12).fit(X, y)  # (almost) the initial vectors
-    start = init.net_.embedding.weight[1]
+    start = init.net_.embedding.weight.numpy()[1]
     # min_count=1: no training token is <unk> without word dropout, so its row never moves
     np.testing.assert_allclose(unk[0.0], start, atol=1e-6)
     assert np.abs(unk[0.3] - start).max() > 1e-3
@@ -484,15 +486,15 @@ def torch_cnn_twin(net, pooling="max+mean"):
     convs = {w: torch.nn.Conv1d(e, filters, w, padding="same") for w in (3, 4, 5)}
     out = torch.nn.Linear(*net.output.weight.shape[::-1])
     with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        emb.weight.copy_(torch.from_numpy(net.embedding.weight.numpy()))
         if net.has_bigrams:
-            pair_emb.weight.copy_(torch.from_numpy(net.bigram_embedding.weight))
+            pair_emb.weight.copy_(torch.from_numpy(net.bigram_embedding.weight.numpy()))
         for w, c in convs.items():
             layer = getattr(net.encoder, f"conv0_{w}").conv
-            c.weight.copy_(torch.from_numpy(layer.weight))
-            c.bias.copy_(torch.from_numpy(layer.bias))
-        out.weight.copy_(torch.from_numpy(net.output.weight))
-        out.bias.copy_(torch.from_numpy(net.output.bias))
+            c.weight.copy_(torch.from_numpy(layer.weight.numpy()))
+            c.bias.copy_(torch.from_numpy(layer.bias.numpy()))
+        out.weight.copy_(torch.from_numpy(net.output.weight.numpy()))
+        out.bias.copy_(torch.from_numpy(net.output.bias.numpy()))
 
     def logits_of(ids, lens, pairs=None, perturbation=None):
         x = emb(torch.from_numpy(ids))
@@ -529,25 +531,27 @@ def test_cnn_text_net_matches_pytorch(pooling, n_bigrams):
     pairs = np.array([[0, 2, 11, 0, 5, 2], [0, 7, 3, 0, 0, 0]])  # 0: first word, unknown pair
     lens = np.array([6, 3])
     if n_bigrams:
-        assert not net.bigram_embedding.weight.any()  # starts as the words-only model
+        assert not net.bigram_embedding.weight.numpy().any()  # starts as the words-only model
         net.bigram_embedding.weight[1:] = np.random.default_rng(2).standard_normal((11, 6))
-    logits = net(ids, lens, pairs if n_bigrams else None)
+    delta = nn.tensor(np.zeros(ids.shape + (6,), np.float32), requires_grad=True)
+    logits = net(ids, lens, pairs if n_bigrams else None, perturbation=delta)
     g = np.random.default_rng(1).standard_normal(logits.shape).astype(np.float32)
     net.zero_grad()
-    grad_x = net.backward(g)
+    (logits * g).sum().backward()
+    grad_x = delta.grad
     ref_net, logits_of = torch_cnn_twin(net, pooling)
     x, ref = logits_of(ids, lens, pairs if n_bigrams else None)
     x.retain_grad()
     ref.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(logits, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logits.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(grad_x, x.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        net.embedding.grads["weight"], ref_net["embedding"].weight.grad.numpy(),
+        net.embedding.weight.grad, ref_net["embedding"].weight.grad.numpy(),
         rtol=1e-4, atol=1e-5,
     )
     if n_bigrams:
         np.testing.assert_allclose(
-            net.bigram_embedding.grads["weight"],
+            net.bigram_embedding.weight.grad,
             ref_net["bigram_embedding"].weight.grad.numpy(), rtol=1e-4, atol=1e-5,
         )
 
@@ -574,7 +578,7 @@ def test_adversarial_step_matches_pytorch(task, word_ngrams):
         ).astype(np.float32)
     seen = {}
     clf._optimizer.step = lambda: seen.update(
-        {name: g.copy() for name, g in net.named_gradients()}
+        {name: p.grad.copy() for name, p in net.named_parameters()}
     )
     clf.partial_fit(X, y)  # one batch: the gradients at these weights, no update
 
@@ -614,7 +618,7 @@ def test_adversarial_training_learns_and_differs(task):
     plain = TextClassifier(**kw).fit(X[:200], y[:200])
     adv = TextClassifier(adversarial=0.5, **kw).fit(X[:200], y[:200])
     assert adv.score(X[200:], y[200:]) == 1.0
-    assert not np.allclose(plain.net_.output.weight, adv.net_.output.weight)
+    assert not np.allclose(plain.net_.output.weight.numpy(), adv.net_.output.weight.numpy())
 
 
 def test_word_pairs_are_encoded_on_their_second_word():
@@ -642,8 +646,9 @@ def test_word_ngrams_learns_what_a_pair_means(task):
     kw = dict(SMALL, encoder="cnn", max_epochs=6, lr=0.01, early_stopping=False)
     clf = TextClassifier(word_ngrams=2, **kw).fit(X[:240], y[:240])
     assert clf.score(X[240:], y[240:]) == 1.0
-    assert len(clf.bigram_vocab_) > 2 and not clf.net_.bigram_embedding.weight[0].any()
-    assert clf.net_.bigram_embedding.weight[clf.bigram_vocab_.stoi["new\x1fyork"]].any()
+    weight = clf.net_.bigram_embedding.weight.numpy()
+    assert len(clf.bigram_vocab_) > 2 and not weight[0].any()
+    assert weight[clf.bigram_vocab_.stoi["new\x1fyork"]].any()
     assert clf.predict(["york new never seen pairs"]).shape == (1,)
     clone_ = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(clone_.predict_proba(X[240:]), clf.predict_proba(X[240:]))

@@ -5,7 +5,6 @@ predictions and the fitted parameters must agree to float32 rounding.  Data and
 sizes are tiny, one or two training steps, since the simulator runs every GPU
 thread in Python (a matrix product there costs about 0.1 s).
 """
-import copy
 import functools
 import pickle
 
@@ -16,7 +15,8 @@ from nlpkit import backend
 from nlpkit.models import NeuralLM, Seq2Seq, SequenceTagger, TextClassifier, data
 from nlpkit.models.base import compute
 from nlpkit.models.seq2seq import BOS_ID, AdditiveAttention
-from nlpkit.nn.cuda_support import is_device_array, to_device
+from nlpkit import nn
+from nlpkit.backend import is_device_array
 
 pytestmark = pytest.mark.cuda
 TOL = 1e-4  # float32, as for the nn layers' CUDA twins
@@ -53,7 +53,7 @@ def _watch_params(model):
 
     def callback(info):
         if info["event"] == "batch":
-            seen.append(all(is_device_array(p) for p in model.net_.parameters()))
+            seen.append(all(is_device_array(p.data) for p in model.net_.parameters()))
 
     return seen, callback
 
@@ -82,7 +82,7 @@ def test_classifier_on_cuda_matches_cpu(encoder, params):
     cpu, gpu, seen = _classifiers(encoder, **params)
     _same_fit(cpu, gpu)
     assert seen and all(seen)  # parameters stayed on the device for the whole fit
-    assert all(isinstance(p, np.ndarray) for p in gpu.net_.parameters())  # back on the host
+    assert all(isinstance(p.data, np.ndarray) for p in gpu.net_.parameters())  # back on the host
     assert _rel_err(gpu.predict_proba(DOCS[:2]), cpu.predict_proba(DOCS[:2])) < TOL
 
 
@@ -170,34 +170,34 @@ def test_additive_attention_on_device_arrays_matches_numpy(dtype, tol):
     q, k, g = (rng.normal(size=s).astype(dtype) for s in [(2, 3, 4), (2, 5, 4), (2, 3, 4)])
     pad = np.zeros((2, 5), bool)
     pad[1, 3:] = True
-    cpu = AdditiveAttention(4, 6, dtype=dtype, rng=0)
-    gpu = copy.deepcopy(cpu).to("cuda")
-    want = [cpu(q, k, pad), *cpu.backward(g)]
-    got = [gpu(to_device(q), to_device(k), pad), *gpu.backward(to_device(g))]
-    for a, b in zip(got, want):
-        assert is_device_array(a)
-        assert _rel_err(a.copy_to_host(), b) < tol
-    assert np.all(got[2].copy_to_host()[1, 3:] == 0)  # padded keys get nothing
-    gpu.to("cpu")
-    for name, grad in cpu.grads.items():
-        assert np.abs(grad).max() > 0, name
-        assert _rel_err(gpu.grads[name], grad) < tol, name
+    results = []
+    for device in ("cpu", "cuda"):
+        att = AdditiveAttention(4, 6, dtype=dtype, rng=0).to(device)
+        qt, kt = (nn.tensor(a, requires_grad=True, device=device) for a in (q, k))
+        out = att(qt, kt, pad)
+        (out * g).sum().backward()
+        grads = [qt.grad, kt.grad] + [p.grad for p in att.parameters()]
+        assert all(is_device_array(x) == (device == "cuda") for x in grads)
+        results.append([out.numpy()] + [backend.to_host(x) for x in grads])
+    for a, b in zip(results[1], results[0]):
+        assert np.abs(b).max() > 0
+        assert _rel_err(a, b) < tol
+    assert np.all(results[1][2][1, 3:] == 0)  # padded keys get nothing
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 7)])
-def test_scale_to_norm_on_device_matches_numpy(shape):
-    from nlpkit.nn import array_ops as A
+def test_normalize_on_device_matches_numpy(shape):
+    """The adversarial step's per-document scaling: F.normalize on the device."""
+    from nlpkit.nn import functional as F
 
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     x[1] = 0  # an all-zero row (a document with no gradient) stays zero
-    want = A.scale_to_norm(x, 0.7)
-    got = A.scale_to_norm(to_device(x), 0.7)
-    assert is_device_array(got) and tuple(got.shape) == shape
-    np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-5, atol=1e-7)
-    norms = np.linalg.norm(want.reshape(shape[0], -1), axis=1)
-    np.testing.assert_allclose(norms, [0.7, 0.0, 0.7][: shape[0]], rtol=1e-5)
-    cos = (want[0] * x[0]).sum() / (norms[0] * np.linalg.norm(x[0]))
-    assert cos == pytest.approx(1.0, abs=1e-6)  # same direction
+    want = F.normalize(x.reshape(shape[0], -1), dim=1).numpy() * 0.7
+    got = F.normalize(nn.tensor(x, device="cuda").reshape(shape[0], -1), dim=1) * 0.7
+    assert got.device == "cuda"
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(want, axis=1), [0.7, 0.0, 0.7][: shape[0]],
+                               rtol=1e-5)
 
 
 def test_cuda_without_a_gpu_fails_with_the_backend_message(monkeypatch):

@@ -60,11 +60,11 @@ def test_token_logprobs_match_pytorch(small_lm, kjv):
     lstm = torch.nn.LSTM(16, 24, batch_first=True)
     out = torch.nn.Linear(24, net.output.weight.shape[0])
     with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        emb.weight.copy_(torch.from_numpy(net.embedding.weight.numpy()))
         for name, p in lstm.named_parameters():
             p.copy_(torch.from_numpy(net.body.state_dict()[name]))
-        out.weight.copy_(torch.from_numpy(net.output.weight))
-        out.bias.copy_(torch.from_numpy(net.output.bias))
+        out.weight.copy_(torch.from_numpy(net.output.weight.numpy()))
+        out.bias.copy_(torch.from_numpy(net.output.bias.numpy()))
         ours = small_lm.token_logprobs(sents)
         for s, mine in zip(sents, ours):
             ids = [BOS_ID] + small_lm.vocab_.encode(s.split()).tolist()
@@ -216,3 +216,21 @@ def test_cli_train_ppl_generate(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--quiet", "lm", "ppl", str(corpus), str(corpus)])
     assert exc.value.code == 1 and "not an nlpkit model file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell", ["lstm", "transformer"])
+def test_tied_weights_share_one_parameter_and_learn(cell):
+    """tie_weights: the output layer's weight is the embedding (one Parameter in the optimizer,
+    both names in the state dict, as PyTorch lists them); the model still learns."""
+    kw = dict(cell=cell, embedding_dim=16, hidden_size=16 if cell == "lstm" else 32,
+              max_epochs=25, lr=0.01, bptt=3, batch_size=8, random_state=0,
+              early_stopping=False, dropout=0.0)
+    lm = NeuralLM(tie_weights=True, **kw).fit(TOY)
+    net = lm.net_
+    assert net.output.weight is net.embedding.weight
+    assert len(net.parameters()) == len(NeuralLM(**kw).fit(TOY[:2]).net_.parameters()) - 1
+    sd = net.state_dict()
+    np.testing.assert_array_equal(sd["output.weight"], sd["embedding.weight"])
+    assert lm.perplexity(TOY[:5]) < 2.5, lm.history_[-1]
+    with pytest.raises(ValueError, match="tie_weights needs"):
+        NeuralLM(tie_weights=True, **{**kw, "cell": "lstm", "hidden_size": 8}).fit(TOY)

@@ -1,4 +1,4 @@
-"""Matrix products on the GPU (the CUDA twin of ``np.matmul`` / ``recurrent_kernels.dot``).
+"""Matrix products on the GPU (behind ``nlpkit.nn.cuda.arrays.gemm`` / ``matmul``).
 
 ``gemm(a, b, out)`` computes ``out[g] = alpha * op(a[g]) @ op(b[g]) + beta * out[g]``
 for 2-D or batched 3-D device arrays (a batch of 1 broadcasts), where ``op``
@@ -13,8 +13,8 @@ import functools
 
 import numpy as np
 
-from .. import backend
-from . import cuda_support as S
+from ... import backend
+from . import support as S
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
@@ -131,8 +131,3 @@ def _gemm_cupy(cp, a3, b3, c3, trans_a, trans_b, alpha, beta):
         c += alpha * prod
     else:
         c[...] = prod if alpha == 1.0 else alpha * prod
-
-
-def dot_cuda(a, b):
-    """GPU twin of ``recurrent_kernels.dot`` for 2-D arrays: ``a @ b`` as a device array."""
-    return gemm(a, b)

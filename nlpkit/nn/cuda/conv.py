@@ -1,8 +1,8 @@
-"""CUDA twins of Conv1d's window unfolding and of max / mean pooling over time (``conv.py``).
+"""CUDA twins of Conv1d's window unfolding and of pooling over time (:mod:`nlpkit.nn.kernels.conv`).
 
 * ``im2col`` unfolds (N, C, L) into (N·L_out, C·K) windows, channel-major as on the CPU
   (column = channel * K + tap), padding read as zeros; the convolution is then a GEMM
-  (``matmul_cuda.gemm``).  ``col2im`` is its adjoint written as a gather: each input
+  (``matmul.gemm``).  ``col2im`` is its adjoint written as a gather: each input
   position sums the taps that read it, so no atomics are needed and the sum is deterministic.
 * Pooling works on a (A, T, B) view of the input (T the pooled axis) with one length per
   row ``a``; one thread per (a, b) output for max, per element for mean.
@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from . import cuda_support as S
+from . import support as S
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
@@ -53,16 +53,6 @@ def _kernels(dtype_name):
                 if s >= 0 and s % stride == 0 and s // stride < out_len:
                     acc += dcols[n * out_len + s // stride, c * k_size + k]
             dx[n, c, rest - c * length] = acc
-
-    @cuda.jit
-    def swap12(x, out):
-        """out[a, c, b] = x[a, b, c]."""
-        n_a, n_b, n_c = x.shape
-        for e in range(cuda.grid(1), n_a * n_b * n_c, cuda.gridsize(1)):
-            a = e // (n_b * n_c)
-            rest = e - a * n_b * n_c
-            b = rest // n_c
-            out[a, rest - b * n_c, b] = x[a, b, rest - b * n_c]
 
     @cuda.jit
     def max_pool(x, lens, out, idx):
@@ -109,7 +99,7 @@ def _kernels(dtype_name):
             b = rest - t * n_b
             dx[a, t, b] = g[a, b] * w[a] if t < lens[a] else ZERO
 
-    return dict(im2col=im2col, col2im=col2im, swap12=swap12, max_pool=max_pool,
+    return dict(im2col=im2col, col2im=col2im, max_pool=max_pool,
                 max_pool_back=max_pool_back, mean_pool=mean_pool, mean_pool_back=mean_pool_back)
 
 
@@ -117,7 +107,7 @@ def _launch(name, n, dtype, *args):
     S.launch_1d(_kernels, name, n, dtype, *args)
 
 
-def im2col_cuda(x, pad_left, stride, dilation, kernel_size, out_len):
+def im2col(x, pad_left, stride, dilation, kernel_size, out_len):
     """(N, C, L) device array -> (N·out_len, C·kernel_size) unfolded windows."""
     n, c, _ = x.shape
     cols = S.empty((n * out_len, c * kernel_size), x.dtype)
@@ -126,7 +116,7 @@ def im2col_cuda(x, pad_left, stride, dilation, kernel_size, out_len):
     return cols
 
 
-def col2im_cuda(dcols, shape, pad_left, stride, dilation, kernel_size, out_len):
+def col2im(dcols, shape, pad_left, stride, dilation, kernel_size, out_len):
     """The adjoint of :func:`im2col_cuda`: window gradients -> (N, C, L) input gradient."""
     dx = S.empty(shape, dcols.dtype)
     _launch("col2im", dx.size, dcols.dtype, dcols, dx, int(pad_left), int(stride),
@@ -134,14 +124,7 @@ def col2im_cuda(dcols, shape, pad_left, stride, dilation, kernel_size, out_len):
     return dx
 
 
-def swap12_cuda(x):
-    """``x.transpose(0, 2, 1)`` of a 3-D device array, as a new contiguous one."""
-    out = S.empty((x.shape[0], x.shape[2], x.shape[1]), x.dtype)
-    _launch("swap12", x.size, x.dtype, x, out)
-    return out
-
-
-def max_pool_cuda(x3, lens):
+def max_pool(x3, lens):
     """Max over axis 1 of (A, T, B) within each row's length: (values (A, B), arg max (A, B))."""
     a, _, b = x3.shape
     out, idx = S.empty((a, b), x3.dtype), S.empty((a, b), np.int64)
@@ -149,20 +132,22 @@ def max_pool_cuda(x3, lens):
     return out, idx
 
 
-def max_pool_backward_cuda(g2, idx, shape3):
+def max_pool_backward(g2, idx, shape3):
     dx = S.zeros(shape3, g2.dtype)
-    _launch("max_pool_back", g2.size, g2.dtype, g2, idx, dx)
+    _launch("max_pool_back", g2.size, g2.dtype, g2, S.to_device(idx, np.int64), dx)
     return dx
 
 
-def mean_pool_cuda(x3, lens, weights):
+def mean_pool(x3, lens, weights):
     """``sum_t<lens[a] x3[a, t, b] * weights[a]`` as (A, B)."""
     out = S.empty((x3.shape[0], x3.shape[2]), x3.dtype)
-    _launch("mean_pool", out.size, x3.dtype, x3, lens, weights, out)
+    _launch("mean_pool", out.size, x3.dtype, x3, S.to_device(lens, np.int64),
+            S.to_device(weights, x3.dtype), out)
     return out
 
 
-def mean_pool_backward_cuda(g2, lens, weights, shape3):
+def mean_pool_backward(g2, lens, weights, shape3):
     dx = S.empty(shape3, g2.dtype)
-    _launch("mean_pool_back", dx.size, g2.dtype, g2, lens, weights, dx)
+    _launch("mean_pool_back", dx.size, g2.dtype, g2, S.to_device(lens, np.int64),
+            S.to_device(weights, g2.dtype), dx)
     return dx

@@ -1,7 +1,8 @@
-"""CUDA twins of the recurrent time loops (``recurrent_kernels.py``): same arguments, same results.
+"""CUDA twins of the recurrent time loops (:mod:`nlpkit.nn.kernels.recurrent`): same arguments,
+same results.
 
 The host runs the time loop; per step one matrix product with the recurrent
-weights (``matmul_cuda.gemm``) and one kernel for the gate math, a thread per
+weights (``matmul.gemm``) and one kernel for the gate math, a thread per
 (batch row, hidden unit).  The backward pass adds a small kernel that copies
 the propagated gradient into ``dh`` for the rows still active.  Everything
 stays on the device: inputs are device arrays (host arrays are copied once),
@@ -19,8 +20,8 @@ import math
 
 import numpy as np
 
-from . import cuda_support as S
-from .matmul_cuda import gemm
+from . import support as S
+from .matmul import gemm as _gemm
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
@@ -207,6 +208,11 @@ def _prep(lengths, *arrays):
             *[S.to_device(a) for a in arrays])
 
 
+def gemm(a, b, trans_a=False, trans_b=False):
+    """Twin of ``kernels.recurrent.gemm``: ``op(a) @ op(b)`` of 2-D device arrays."""
+    return _gemm(S.to_device(a), S.to_device(b), trans_a=trans_a, trans_b=trans_b)
+
+
 # ---------------------------------------------------------------- RNN
 def rnn_forward(xproj, whh_t, h0, lengths, reverse, relu, out, hprev):
     n_steps, batch, hidden = out.shape
@@ -214,7 +220,7 @@ def rnn_forward(xproj, whh_t, h0, lengths, reverse, relu, out, hprev):
     h = _copy(h0, out.dtype)
     pre = S.empty((batch, hidden), out.dtype)
     for t in _steps(n_steps, reverse):
-        gemm(h, whh_t, out=pre)
+        _gemm(h, whh_t, out=pre)
         _run("rnn_step", batch, hidden, xproj, pre, h, lengths, t, bool(relu), out, hprev)
     return h
 
@@ -226,7 +232,7 @@ def rnn_backward(dout, dh_n, out, whh, lengths, reverse, relu, dpre):
     back = S.empty((batch, hidden), out.dtype)
     for t in reversed(_steps(n_steps, reverse)):
         _run("rnn_back_step", batch, hidden, dh, dout, out, lengths, t, bool(relu), dpre)
-        gemm(dpre[t], whh, out=back)
+        _gemm(dpre[t], whh, out=back)
         _run("merge", batch, hidden, back, back, False, lengths, t, dh)
     return dh
 
@@ -238,7 +244,7 @@ def lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev, gate
     h, c = _copy(h0, out.dtype), _copy(c0, out.dtype)
     pre = S.empty((batch, 4 * hidden), out.dtype)
     for t in _steps(n_steps, reverse):
-        gemm(h, whh_t, out=pre)
+        _gemm(h, whh_t, out=pre)
         _run("lstm_step", batch, hidden, xproj, pre, h, c, lengths, t, out, hprev, cprev, gates,
              tanh_c)
     return h, c
@@ -252,7 +258,7 @@ def lstm_backward(dout, dh_n, dc_n, cprev, gates, tanh_c, whh, lengths, reverse,
     for t in reversed(_steps(n_steps, reverse)):
         _run("lstm_back_step", batch, hidden, dh, dc, dout, cprev, gates, tanh_c, lengths, t,
              dgates)
-        gemm(dgates[t], whh, out=back)
+        _gemm(dgates[t], whh, out=back)
         _run("merge", batch, hidden, back, back, False, lengths, t, dh)
     return dh, dc
 
@@ -264,7 +270,7 @@ def gru_forward(xproj, whh_t, bhh, h0, lengths, reverse, out, hprev, gates, hn_p
     h = _copy(h0, out.dtype)
     pre = S.empty((batch, 3 * hidden), out.dtype)
     for t in _steps(n_steps, reverse):
-        gemm(h, whh_t, out=pre)
+        _gemm(h, whh_t, out=pre)
         _run("gru_step", batch, hidden, xproj, pre, bhh, h, lengths, t, out, hprev, gates,
              hn_proj)
     return h
@@ -279,6 +285,6 @@ def gru_backward(dout, dh_n, hprev, gates, hn_proj, whh, lengths, reverse, dgx, 
     for t in reversed(_steps(n_steps, reverse)):
         _run("gru_back_step", batch, hidden, dh, dout, hprev, gates, hn_proj, lengths, t, dgx,
              dgh, direct)
-        gemm(dgh[t], whh, out=back)
+        _gemm(dgh[t], whh, out=back)
         _run("merge", batch, hidden, back, direct, True, lengths, t, dh)
     return dh

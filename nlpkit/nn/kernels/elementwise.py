@@ -1,17 +1,95 @@
-"""Fused row-wise kernels (CPU): layer norm, GELU, softmax cross-entropy, embedding scatter.
+"""Element-wise and row-wise kernels (CPU): activations, layer norm, softmax cross-entropy,
+binary cross-entropy, embedding gather/scatter.  Twin: :mod:`nlpkit.nn.cuda.elementwise`
+(same names and arguments).
 
-Each kernel works on 2-D C-contiguous arrays (rows × features) and compiles
-once per dtype.  Rows are independent, so ``prange`` over rows needs no
-atomics; the embedding scatter is sequential (rows may repeat).
-CUDA twins would sit beside this module with the same signatures.
+Row kernels work on 2-D C-contiguous arrays (rows × features) and compile once per
+dtype, on one thread and in parallel (:func:`.jit.by_size` picks by the size of the work).
+Rows are independent, so ``prange`` over rows needs no atomics; the
+embedding scatter is sequential (rows may repeat).  The per-element math of the
+activations and of binary cross-entropy is :mod:`.scalar_math`, shared with the twin.
 """
 import math
 
 import numba
 import numpy as np
 
+from . import scalar_math
+from .jit import by_size
 
-@numba.njit(parallel=True, cache=True)
+_M = scalar_math.compiled(numba.njit(inline="always", cache=True))
+_act, _act_grad, _bce, _sigmoid = _M["act"], _M["act_grad"], _M["bce_logits"], _M["sigmoid"]
+KINDS = {"tanh": scalar_math.TANH, "sigmoid": scalar_math.SIGMOID, "relu": scalar_math.RELU,
+         "gelu": scalar_math.GELU, "gelu_tanh": scalar_math.GELU_TANH}
+
+
+@by_size
+def _act_kernel(x, y, kind):
+    for i in numba.prange(x.shape[0]):
+        y[i] = _act(kind, x[i])
+
+
+@by_size
+def _act_grad_kernel(x, y, dy, dx, kind):
+    for i in numba.prange(x.shape[0]):
+        dx[i] = dy[i] * _act_grad(kind, x[i], y[i])
+
+
+def _sigmoid_np(x):
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1 / (1 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1 + e)
+    return out
+
+
+def activation(kind, x):
+    """``kind`` ('tanh', 'sigmoid', 'relu', 'gelu', 'gelu_tanh') of ``x``, a new array.
+    tanh, ReLU and sigmoid through NumPy's vectorised loops (faster here than a scalar
+    kernel); GELU through the shared scalar math."""
+    if kind == "tanh":
+        return np.tanh(x)
+    if kind == "relu":
+        return np.maximum(x, 0)
+    if kind == "sigmoid":
+        return _sigmoid_np(x)
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _act_kernel(x.reshape(-1), y.reshape(-1), KINDS[kind])
+    return y
+
+
+def activation_grad(kind, x, y, dy):
+    """The gradient with respect to ``x`` of ``y = kind(x)`` given ``dy``."""
+    if kind == "tanh":
+        return dy * (1 - y * y)
+    if kind == "relu":
+        return dy * (x > 0)
+    if kind == "sigmoid":
+        return dy * y * (1 - y)
+    x, y, dy = np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy)
+    dx = np.empty_like(x)
+    _act_grad_kernel(x.reshape(-1), y.reshape(-1), dy.reshape(-1), dx.reshape(-1), KINDS[kind])
+    return dx
+
+
+@by_size
+def _bce_kernel(x, y, losses, d):
+    for i in numba.prange(x.shape[0]):
+        losses[i] = _bce(x[i], y[i])
+        d[i] = _sigmoid(x[i]) - y[i]
+
+
+def bce_with_logits(x, y):
+    """(per-element losses, σ(x) - y) of binary cross-entropy from logits ``x``."""
+    x = np.ascontiguousarray(x)
+    y = np.ascontiguousarray(y, dtype=x.dtype)
+    losses, d = np.empty_like(x), np.empty_like(x)
+    _bce_kernel(x.reshape(-1), y.reshape(-1), losses.reshape(-1), d.reshape(-1))
+    return losses, d
+
+
+@by_size
 def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
     n, d = x.shape
     for r in numba.prange(n):
@@ -32,7 +110,7 @@ def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
             y[r, j] = h * weight[j] + bias[j]
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def layer_norm_backward(dy, xhat, rstd, weight, dx):
     """dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * weight."""
     n, d = dy.shape
@@ -49,39 +127,6 @@ def layer_norm_backward(dy, xhat, rstd, weight, dx):
             dx[r, j] = rstd[r] * (dy[r, j] * weight[j] - m1 - xhat[r, j] * m2)
 
 
-@numba.njit(parallel=True, cache=True)
-def gelu_forward(x, y, approximate):
-    """1-D arrays (callers pass flat views)."""
-    flat_x = x
-    flat_y = y
-    for i in numba.prange(flat_x.shape[0]):
-        v = flat_x[i]
-        if approximate:
-            inner = 0.7978845608028654 * (v + 0.044715 * v * v * v)
-            flat_y[i] = 0.5 * v * (1.0 + math.tanh(inner))
-        else:
-            flat_y[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
-
-
-@numba.njit(parallel=True, cache=True)
-def gelu_backward(x, dy, dx, approximate):
-    flat_x = x
-    flat_dy = dy
-    flat_dx = dx
-    for i in numba.prange(flat_x.shape[0]):
-        v = flat_x[i]
-        if approximate:
-            inner = 0.7978845608028654 * (v + 0.044715 * v * v * v)
-            t = math.tanh(inner)
-            dinner = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v)
-            grad = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * dinner
-        else:
-            cdf = 0.5 * (1.0 + math.erf(v * 0.7071067811865476))
-            pdf = math.exp(-0.5 * v * v) * 0.3989422804014327
-            grad = cdf + v * pdf
-        flat_dx[i] = flat_dy[i] * grad
-
-
 @numba.njit(cache=True, inline="always")
 def _logsumexp(row):
     """log(sum(exp(row))), shifted by the row's maximum so no term overflows."""
@@ -95,7 +140,7 @@ def _logsumexp(row):
     return m + math.log(total)
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
     """Per-row loss of log-softmax + NLL with label smoothing; dlogits gets d(loss_row)/d(logits).
 
@@ -119,7 +164,7 @@ def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses
         dlogits[r, t] -= 1.0 - smoothing
 
 
-@numba.njit(parallel=True, cache=True)
+@by_size
 def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, dlogits,
                                 losses):
     """:func:`cross_entropy_rows` with class weights w, as PyTorch weighs them:
@@ -146,37 +191,13 @@ def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight
         dlogits[r, t] -= (1.0 - smoothing) * wt
 
 
-@numba.njit(parallel=True, cache=True)
-def softmax_rows(x, y):
-    n, c = x.shape
-    for r in numba.prange(n):
-        m = x[r, 0]
-        for j in range(1, c):
-            if x[r, j] > m:
-                m = x[r, j]
-        total = 0.0
-        for j in range(c):
-            e = math.exp(x[r, j] - m)
-            y[r, j] = e
-            total += e
-        inv = 1.0 / total
-        for j in range(c):
-            y[r, j] *= inv
-
-
-@numba.njit(parallel=True, cache=True)
-def softmax_rows_backward(y, dy, dx):
-    n, c = y.shape
-    for r in numba.prange(n):
-        dot = 0.0
-        for j in range(c):
-            dot += y[r, j] * dy[r, j]
-        for j in range(c):
-            dx[r, j] = y[r, j] * (dy[r, j] - dot)
+def gather_rows(table, ids):
+    """``table[ids]`` for a 2-D table and 1-D int64 ids."""
+    return table[ids]
 
 
 @numba.njit(cache=True)
-def embedding_scatter_add(ids, dy, grad, padding_idx):
+def scatter_add_rows(ids, dy, grad, padding_idx):
     """grad[ids[i]] += dy[i]: touches only the rows used (sequential: ids may repeat)."""
     d = dy.shape[1]
     for i in range(ids.shape[0]):
@@ -185,8 +206,3 @@ def embedding_scatter_add(ids, dy, grad, padding_idx):
             continue
         for j in range(d):
             grad[row, j] += dy[i, j]
-
-
-def rows(a):
-    """``a`` as a C-contiguous 2-D (rows × last dim) view or copy."""
-    return np.ascontiguousarray(a).reshape(-1, a.shape[-1])

@@ -1,13 +1,17 @@
-"""Attention kernels (CPU).
+"""Attention kernels (CPU).  Twin: :mod:`nlpkit.nn.cuda.attention` (same names and arguments).
 
-``softmax_forward``/``softmax_backward``: row softmax over the keys of (G, L, S)
-C-contiguous scores (G = batch × heads), already scaled and with any additive mask
-added (used by ScaledDotProductAttention).  ``attention_forward``/``attention_backward``:
-MultiheadAttention's whole per-head attention (scores, masks, softmax, dropout, P·V and
-their gradients) fused, one (batch, head) group per parallel iteration.
+``fused_forward``/``fused_backward``: the whole per-head attention (scores, masks,
+softmax, dropout, P·V and their gradients) fused, one (batch, head) group per
+parallel iteration, reading the heads in place from strided (N, H, L, d) views.
+:func:`attention` / :func:`attention_backward` run them on (N, H, L, d) arrays (any
+strides); :func:`mha` / :func:`mha_backward` on MultiheadAttention's projections in
+the caller's layout ((L, N, E), or (N, L, E) with ``batch_first``; packed: one
+(…, 3E) array holding q, k and v), the heads being strided views, so no head is
+split or merged by a copy.
 
-Query i may see keys ``j <= i + S - L`` when causal.  A row whose keys are all masked
-(-inf) gets zero weights instead of NaN.  The CUDA twins would take the same arguments.
+Query i may see keys ``j <= i + S - L`` when causal (the last query sees every key:
+the alignment incremental decoding with cached keys needs).  A row whose keys are
+all masked (-inf) gets zero weights instead of NaN.
 """
 import math
 
@@ -15,6 +19,8 @@ import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
+
+from .jit import by_size
 
 # fast-math without 'nnan'/'ninf': masked scores are -inf and must stay so
 FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -25,7 +31,7 @@ FLAGS = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _LOG2E = np.float32(1.44269504)
 _LN2_HI, _LN2_LO = np.float32(0.693359375), np.float32(-2.12194440e-4)  # ln 2 = HI + LO
 _P = tuple(np.float32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
-                                     4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+                                   4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
 _EXP_MIN = np.float32(-87.0)  # below this e^x underflows: return 0 (masked keys are -inf)
 
 
@@ -69,52 +75,6 @@ def _exp_sum(src, m, dst, n, bits):
     return poly
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=FLAGS)
-def softmax_forward(scores, causal, probs):
-    n_groups, n_q, n_k = scores.shape
-    shift = n_k - n_q
-    for gi in numba.prange(n_groups * n_q):
-        g = gi // n_q
-        i = gi - g * n_q
-        src = scores[g, i]
-        dst = probs[g, i]
-        limit = min(n_k, i + shift + 1) if causal else n_k
-        m = src[0]  # typed as the scores, so float32 rows use expf
-        for j in range(1, limit):
-            m = max(m, src[j])
-        if limit == 0 or m == -np.inf:
-            for j in range(n_k):
-                dst[j] = 0
-            continue
-        total = m - m  # zero of the scores' type; src[0] may be -inf (masked)
-        for j in range(limit):
-            e = math.exp(src[j] - m)
-            dst[j] = e
-            total += e
-        inv = 1 / total
-        for j in range(limit):
-            dst[j] *= inv
-        for j in range(limit, n_k):
-            dst[j] = 0
-
-
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=FLAGS)
-def softmax_backward(probs, dprobs, dscores):
-    """dscores = P * (dP - sum_j P dP), row by row (masked entries have P = 0)."""
-    n_groups, n_q, n_k = probs.shape
-    for gi in numba.prange(n_groups * n_q):
-        g = gi // n_q
-        i = gi - g * n_q
-        p = probs[g, i]
-        dp = dprobs[g, i]
-        ds = dscores[g, i]
-        dot = p[0] - p[0]
-        for j in range(n_k):
-            dot += p[j] * dp[j]
-        for j in range(n_k):
-            ds[j] = p[j] * (dp[j] - dot)
-
-
 # Fused attention per (batch, head) group: the heads are read straight from the projections'
 # strided layout (no head split/merge copies), scores stay in cache, and the products run
 # through BLAS (np.dot) on blocks of ROWS query rows.  Causal blocks stop at their last visible
@@ -133,8 +93,8 @@ def _visible(i, n_q, n_k, causal):
     return min(n_k, i + n_k - n_q + 1) if causal else n_k
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=FLAGS)
-def attention_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, probs, ctx):
+@by_size(error_model="numpy", fastmath=FLAGS)
+def fused_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, probs, ctx):
     n_b, n_h, n_q, d = q.shape
     n_k = k.shape[2]
     bn, bh, bl = bias.shape[0], bias.shape[1], bias.shape[2]
@@ -194,9 +154,9 @@ def attention_forward(q, k, v, scale, bias, has_bias, causal, keep, has_keep, pr
                     ctx[b, h, r0 + ii, c] = ob[ii, c]
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=FLAGS)
-def attention_backward(dctx, q, k, v, scale, probs, causal, keep, has_keep, dq, dk, dv):
-    """Gradients of :func:`attention_forward` written into dq, dk, dv (not accumulated)."""
+@by_size(error_model="numpy", fastmath=FLAGS)
+def fused_backward(dctx, q, k, v, scale, probs, causal, keep, has_keep, dq, dk, dv):
+    """Gradients of :func:`fused_forward` written into dq, dk, dv (not accumulated)."""
     n_b, n_h, n_q, d = q.shape
     n_k = k.shape[2]
     for g in numba.prange(n_b * n_h):
@@ -264,3 +224,78 @@ def attention_backward(dctx, q, k, v, scale, probs, causal, keep, has_keep, dq, 
             for c in range(d):
                 dk[b, h, j, c] = dkg[j, c]
                 dv[b, h, j, c] = dvg[j, c]
+
+
+def _optional(a, dtype):
+    """(4-D array, present) for the fused kernels' optional bias / keep arguments."""
+    if a is None:
+        return np.zeros((1, 1, 1, 1), dtype), False
+    a = np.asarray(a, dtype)
+    return np.ascontiguousarray(a.reshape((1,) * (4 - a.ndim) + a.shape)), True
+
+
+def attention(q, k, v, scale, bias, causal, keep, ctx=None):
+    """``softmax(q k^T * scale + bias) v`` of (N, H, L, d) arrays: (ctx, probs (N, H, L, S)).
+
+    ``bias`` broadcasts to (N, H, L, S) (or None); ``keep`` is a scaled dropout mask of
+    that shape (or None); ``ctx`` may be given (any strides) to be written in place."""
+    n, h, n_q, _ = q.shape
+    probs = np.empty((n, h, n_q, k.shape[2]), q.dtype)
+    if ctx is None:
+        ctx = np.empty(q.shape[:3] + (v.shape[3],), q.dtype)
+    fused_forward(q, k, v, scale, *_optional(bias, q.dtype), bool(causal),
+                  *_optional(keep, q.dtype), probs, ctx)
+    return ctx, probs
+
+
+def attention_backward(dctx, q, k, v, scale, probs, causal, keep, dq=None, dk=None, dv=None):
+    """(dq, dk, dv) of :func:`attention`; they may be given (any strides) to be written."""
+    dq = np.empty(q.shape, q.dtype) if dq is None else dq
+    dk = np.empty(k.shape, q.dtype) if dk is None else dk
+    dv = np.empty(v.shape, q.dtype) if dv is None else dv
+    fused_backward(dctx, q, k, v, scale, probs, bool(causal), *_optional(keep, q.dtype),
+                   dq, dk, dv)
+    return dq, dk, dv
+
+
+def heads(x, num_heads, batch_first, offset=0, width=None):
+    """Columns ``offset:offset + width`` of the caller's-layout (…, E) array ``x`` as an
+    (N, H, L, d) strided view."""
+    width = x.shape[2] - offset if width is None else width
+    a, b, _ = x.shape
+    block = x[:, :, offset:offset + width].reshape(a, b, num_heads, width // num_heads)
+    return block.transpose(0, 2, 1, 3) if batch_first else block.transpose(1, 2, 0, 3)
+
+
+def _blocks(q, k, v, packed):
+    """(array, column offset) of q, k and v: the three E-wide blocks of a packed array."""
+    if packed:
+        e = q.shape[2] // 3
+        return [(q, 0, e), (q, e, e), (q, 2 * e, e)]
+    return [(q, 0, q.shape[2]), (k, 0, k.shape[2]), (v, 0, v.shape[2])]
+
+
+def mha(q, k, v, num_heads, batch_first, packed, scale, bias, causal, keep):
+    """Attention over the heads of the projections (caller's layout): (ctx (…, E), probs)."""
+    (qa, qo, e), (ka, ko, _), (va, vo, ev) = _blocks(q, k, v, packed)
+    hq, hk, hv = (heads(a, num_heads, batch_first, o, w)
+                  for a, o, w in ((qa, qo, e), (ka, ko, e), (va, vo, ev)))
+    ctx = np.empty(qa.shape[:2] + (ev,), q.dtype)  # written head by head in place
+    _, probs = attention(hq, hk, hv, scale, bias, causal, keep,
+                         ctx=heads(ctx, num_heads, batch_first))
+    return ctx, probs
+
+
+def mha_backward(dctx, q, k, v, num_heads, batch_first, packed, scale, probs, causal, keep):
+    """(dq, dk, dv) of :func:`mha`, in the projections' layout; packed: (dqkv, None, None)."""
+    blocks = _blocks(q, k, v, packed)
+    views = [heads(a, num_heads, batch_first, o, w) for a, o, w in blocks]
+    if packed:
+        dqkv = np.empty(q.shape, q.dtype)
+        outs = [heads(dqkv, num_heads, batch_first, o, w) for _, o, w in blocks]
+    else:
+        grads = [np.empty(a.shape, q.dtype) for a in (q, k, v)]
+        outs = [heads(g, num_heads, batch_first) for g in grads]
+    attention_backward(heads(dctx, num_heads, batch_first), *views, scale, probs, causal, keep,
+                       *outs)
+    return (dqkv, None, None) if packed else tuple(grads)

@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from .. import backend
+from ... import backend
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
 
@@ -86,10 +86,25 @@ def scalar(dtype, value):
     return np.dtype(dtype).type(value)
 
 
+@functools.lru_cache(maxsize=None)
+def _fill_kernel():
+    global cuda
+    cuda = get_cuda()
+
+    @cuda.jit
+    def fill_flat(x, value):
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            x[i] = value
+
+    return fill_flat
+
+
 def fill(a, value):
     """Set every element of the device array ``a`` to ``value``."""
-    from .elementwise_kernels_cuda import fill_cuda
-    fill_cuda(a, value)
+    n = int(a.size)
+    if n:
+        blocks, threads = grid_1d(n)
+        _fill_kernel()[blocks, threads](a.reshape(n), scalar(a.dtype, value))
     return a
 
 

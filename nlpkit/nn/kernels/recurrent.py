@@ -94,6 +94,18 @@ def _zero_row(dst):
         dst[j] = 0
 
 
+def gemm(a, b, trans_a=False, trans_b=False):
+    """``op(a) @ op(b)`` of 2-D arrays through :func:`dot`: the recurrent layers' big
+    products (input projection, weight gradients) use the BLAS of their time loops."""
+    a = a.T if trans_a else a
+    b = b.T if trans_b else b
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        a = np.ascontiguousarray(a)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
+    return dot(a, b)
+
+
 @numba.njit(cache=True)
 def dot(a, b):
     """``a @ b`` for 2-D C- or F-contiguous arrays through the BLAS Numba links (SciPy's).

@@ -1,14 +1,16 @@
-"""CUDA twins of the element-wise and row-wise kernels (``elementwise_kernels.py``, ``layers.py``).
+"""CUDA twins of the element-wise and row-wise kernels (:mod:`nlpkit.nn.kernels.elementwise`).
 
-* Activations (tanh, sigmoid, ReLU, GELU exact/tanh) forward and backward:
-  one thread per element, grid-stride, over flat C-contiguous device arrays.
+* Activations (tanh, sigmoid, ReLU, GELU exact/tanh) forward and backward and binary
+  cross-entropy: one thread per element, grid-stride, over flat C-contiguous device
+  arrays; the per-element math is :mod:`nlpkit.nn.kernels.scalar_math`, shared with
+  the CPU kernels.
 * Layer norm and softmax cross-entropy: one block per row, its threads stride
   over the columns and combine through shared-memory tree reductions
-  (``cuda_support.reductions``); parameter gradients are column sums.
-* Small helpers the layers need on the device: fill, ``y += a * x``, bias add,
-  column sums.
+  (``support.reductions``); parameter gradients are column sums.
+* Embedding gather/scatter, head split/merge and column copies; small helpers:
+  ``y += a * x``, bias add, column sums.
 
-Same arguments and results as the CPU kernels; device arrays in and out.
+Same names, arguments and results as the CPU kernels; device arrays in and out.
 """
 from __future__ import annotations
 
@@ -17,82 +19,36 @@ import math
 
 import numpy as np
 
-from . import cuda_support as S
+from ..kernels import scalar_math
+from ..kernels.elementwise import KINDS
+from . import support as S
 
 cuda = None  # numba.cuda, set on first use; a module global so the simulator can swap it
-
-ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "gelu": 3, "gelu_tanh": 4}
 
 
 @functools.lru_cache(maxsize=None)
 def _flat(dtype_name):
     global cuda
     cuda = S.get_cuda()
-    # constants typed as the arrays: float32 kernels then never widen to float64
-    F = np.dtype(dtype_name).type
-    ZERO, ONE, HALF = F(0), F(1), F(0.5)
-    RSQRT2, RSQRT2PI = F(0.7071067811865476), F(0.3989422804014327)
-    K0, K1, K3 = F(0.7978845608028654), F(0.044715), F(3 * 0.044715)
-
-    @cuda.jit(device=True)
-    def sigmoid(v):
-        if v >= ZERO:
-            return ONE / (ONE + math.exp(-v))
-        e = math.exp(v)
-        return e / (ONE + e)
+    M = scalar_math.compiled(cuda.jit(device=True))
+    ZERO = np.dtype(dtype_name).type(0)
+    act, act_grad, bce, sigmoid = M["act"], M["act_grad"], M["bce_logits"], M["sigmoid"]
 
     @cuda.jit
     def act_forward(x, y, kind):
         for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            v = x[i]
-            if kind == 0:
-                y[i] = math.tanh(v)
-            elif kind == 1:
-                y[i] = sigmoid(v)
-            elif kind == 2:
-                y[i] = v if v > ZERO else ZERO
-            elif kind == 3:
-                y[i] = HALF * v * (ONE + math.erf(v * RSQRT2))
-            else:
-                inner = K0 * (v + K1 * v * v * v)
-                y[i] = HALF * v * (ONE + math.tanh(inner))
+            y[i] = act(kind, x[i])
 
     @cuda.jit
     def act_backward(x, y, dy, dx, kind):
         for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            v = x[i]
-            if kind == 0:
-                dx[i] = dy[i] * (ONE - y[i] * y[i])
-            elif kind == 1:
-                dx[i] = dy[i] * y[i] * (ONE - y[i])
-            elif kind == 2:
-                dx[i] = dy[i] if v > ZERO else ZERO
-            elif kind == 3:
-                cdf = HALF * (ONE + math.erf(v * RSQRT2))
-                pdf = math.exp(-HALF * v * v) * RSQRT2PI
-                dx[i] = dy[i] * (cdf + v * pdf)
-            else:
-                inner = K0 * (v + K1 * v * v * v)
-                t = math.tanh(inner)
-                dinner = K0 * (ONE + K3 * v * v)
-                dx[i] = dy[i] * (HALF * (ONE + t) + HALF * v * (ONE - t * t) * dinner)
-
-    @cuda.jit
-    def fill(x, value):
-        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            x[i] = value
+            dx[i] = dy[i] * act_grad(kind, x[i], y[i])
 
     @cuda.jit
     def axpy(x, y, a):
         """y += a * x (flat)."""
         for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
             y[i] += a * x[i]
-
-    @cuda.jit
-    def mul(x, m, y):
-        """y = x * m (flat; may be in place)."""
-        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            y[i] = x[i] * m[i]
 
     @cuda.jit
     def add_bias(y, bias):
@@ -115,12 +71,11 @@ def _flat(dtype_name):
     def bce_logits(x, y, losses, d):
         """Binary cross-entropy from logits, stably: the losses and d loss / d x = σ(x) - y."""
         for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            v = x[i]
-            losses[i] = (v if v > ZERO else ZERO) - v * y[i] + math.log1p(math.exp(-abs(v)))
-            d[i] = sigmoid(v) - y[i]
+            losses[i] = bce(x[i], y[i])
+            d[i] = sigmoid(x[i]) - y[i]
 
-    return dict(act_forward=act_forward, act_backward=act_backward, fill=fill, axpy=axpy,
-                mul=mul, add_bias=add_bias, col_sums=col_sums, bce_logits=bce_logits)
+    return dict(act_forward=act_forward, act_backward=act_backward, axpy=axpy,
+                add_bias=add_bias, col_sums=col_sums, bce_logits=bce_logits)
 
 
 def _flat_view(a):
@@ -131,63 +86,52 @@ def _launch_flat(name, n, *args):
     S.launch_1d(_flat, name, n, args[0].dtype, *args)
 
 
-def activation_cuda(kind, x, out=None):
+def activation(kind, x):
     """``kind`` ('tanh', 'sigmoid', 'relu', 'gelu', 'gelu_tanh') of device array ``x``."""
     x = S.to_device(x)
-    out = S.empty(x.shape, x.dtype) if out is None else out
-    _launch_flat("act_forward", x.size, _flat_view(x), _flat_view(out), ACTIVATIONS[kind])
+    out = S.empty(x.shape, x.dtype)
+    _launch_flat("act_forward", x.size, _flat_view(x), _flat_view(out), KINDS[kind])
     return out
 
 
-def activation_grad_cuda(kind, x, y, dy, out=None):
+def activation_grad(kind, x, y, dy):
     """Gradient with respect to ``x`` of ``y = kind(x)`` given ``dy``."""
     x, y, dy = S.to_device(x), S.to_device(y), S.to_device(dy)
-    out = S.empty(x.shape, x.dtype) if out is None else out
+    out = S.empty(x.shape, x.dtype)
     _launch_flat("act_backward", x.size, _flat_view(x), _flat_view(y), _flat_view(dy),
-                 _flat_view(out), ACTIVATIONS[kind])
+                 _flat_view(out), KINDS[kind])
     return out
 
 
-def bce_with_logits_cuda(x, y):
-    """Twin of ``BCEWithLogitsLoss.forward``'s arithmetic: (losses, σ(x) - y), shaped as ``x``."""
+def bce_with_logits(x, y):
+    """(per-element losses, σ(x) - y), shaped as ``x``."""
+    y = S.to_device(y, x.dtype)
     losses, d = S.empty(x.shape, x.dtype), S.empty(x.shape, x.dtype)
     _launch_flat("bce_logits", x.size, _flat_view(x), _flat_view(y), _flat_view(losses),
                  _flat_view(d))
     return losses, d
 
 
-def fill_cuda(a, value):
-    _launch_flat("fill", a.size, _flat_view(a), S.scalar(a.dtype, value))
-    return a
-
-
-def axpy_cuda(x, y, a=1.0):
+def axpy(x, y, a=1.0):
     """``y += a * x`` in place (same shapes); returns ``y``."""
     _launch_flat("axpy", y.size, _flat_view(S.to_device(x, y.dtype)), _flat_view(y),
                  S.scalar(y.dtype, a))
     return y
 
 
-def mul_cuda(x, m, out=None):
-    """``x * m`` element-wise (``out`` may be ``x``)."""
-    out = S.empty(x.shape, x.dtype) if out is None else out
-    _launch_flat("mul", x.size, _flat_view(x), _flat_view(S.to_device(m, x.dtype)),
-                 _flat_view(out))
-    return out
-
-
-def add_bias_cuda(y2, bias):
+def add_bias(y2, bias):
     """``y2[r, :] += bias`` in place for a 2-D device array."""
     _launch_flat("add_bias", y2.size, y2, S.to_device(bias, y2.dtype))
     return y2
 
 
-def col_sums_cuda(x2, out, weights=None, accumulate=True):
+def col_sums(x2, out, weights=None, accumulate=True):
     """``out (+)= (x2 [* weights]).sum(axis=0)`` for 2-D device arrays."""
     w = x2 if weights is None else weights
-    blocks, threads = S.grid_1d(x2.shape[1])
-    _flat(x2.dtype.name)["col_sums"][blocks, threads](x2, w, out, weights is not None,
-                                                      bool(accumulate))
+    if x2.shape[1]:
+        blocks, threads = S.grid_1d(x2.shape[1])
+        _flat(x2.dtype.name)["col_sums"][blocks, threads](x2, w, out, weights is not None,
+                                                          bool(accumulate))
     return out
 
 
@@ -313,19 +257,9 @@ def _rows(threads, dtype_name):
                     v -= (ONE - smoothing) * wt
                 dlogits[r, j] = v
 
-    @cuda.jit
-    def scale_rows(x, g, per_row, s, y):
-        """y[r, :] = x[r, :] * (g[r] if per_row else 1) * s."""
-        n, c = x.shape
-        tid = cuda.threadIdx.x
-        for r in range(cuda.blockIdx.x, n, cuda.gridDim.x):
-            f = g[r] * s if per_row else s
-            for j in range(tid, c, threads):
-                y[r, j] = x[r, j] * f
-
     return dict(layer_norm_forward=layer_norm_forward, layer_norm_backward=layer_norm_backward,
                 cross_entropy_rows=cross_entropy_rows,
-                cross_entropy_rows_weighted=cross_entropy_rows_weighted, scale_rows=scale_rows)
+                cross_entropy_rows_weighted=cross_entropy_rows_weighted)
 
 
 def _row_kernel(name, x):
@@ -333,29 +267,29 @@ def _row_kernel(name, x):
     return _rows(threads, x.dtype.name)[name][blocks, threads]
 
 
-def layer_norm_forward_cuda(x, weight, bias, eps, y, xhat, rstd):
-    """GPU twin of ``elementwise_kernels.layer_norm_forward`` (same arguments)."""
+def layer_norm_forward(x, weight, bias, eps, y, xhat, rstd):
+    """GPU twin of ``kernels.elementwise.layer_norm_forward`` (same arguments)."""
     if x.shape[0]:
         _row_kernel("layer_norm_forward", x)(x, weight, bias, S.scalar(x.dtype, eps), y, xhat, rstd)
 
 
-def layer_norm_backward_cuda(dy, xhat, rstd, weight, dx):
-    """GPU twin of ``elementwise_kernels.layer_norm_backward``."""
+def layer_norm_backward(dy, xhat, rstd, weight, dx):
+    """GPU twin of ``kernels.elementwise.layer_norm_backward``."""
     if dy.shape[0]:
         _row_kernel("layer_norm_backward", dy)(dy, xhat, rstd, weight, dx)
 
 
-def cross_entropy_rows_cuda(logits, targets, ignore_index, smoothing, dlogits, losses):
-    """GPU twin of ``elementwise_kernels.cross_entropy_rows`` (targets int64)."""
+def cross_entropy_rows(logits, targets, ignore_index, smoothing, dlogits, losses):
+    """GPU twin of ``kernels.elementwise.cross_entropy_rows`` (targets int64)."""
     if logits.shape[0]:
         _row_kernel("cross_entropy_rows", logits)(logits, targets, np.int64(ignore_index),
                                                   S.scalar(logits.dtype, smoothing), dlogits,
                                                   losses)
 
 
-def cross_entropy_rows_weighted_cuda(logits, targets, ignore_index, smoothing, weight, dlogits,
-                                     losses):
-    """GPU twin of ``elementwise_kernels.cross_entropy_rows_weighted`` (weight (C,))."""
+def cross_entropy_rows_weighted(logits, targets, ignore_index, smoothing, weight, dlogits,
+                                losses):
+    """GPU twin of ``kernels.elementwise.cross_entropy_rows_weighted`` (weight (C,))."""
     if logits.shape[0]:
         w = S.to_host(weight).astype(logits.dtype)
         _row_kernel("cross_entropy_rows_weighted", logits)(
@@ -363,21 +297,11 @@ def cross_entropy_rows_weighted_cuda(logits, targets, ignore_index, smoothing, w
             S.to_device(w), S.scalar(logits.dtype, w.sum(dtype=np.float64)), dlogits, losses)
 
 
-def scale_rows_cuda(x, scale, row_grad=None, out=None):
-    """``x * row_grad[:, None] * scale`` for a 2-D device array (the loss backward)."""
-    out = S.empty(x.shape, x.dtype) if out is None else out
-    if x.shape[0]:
-        g = _flat_view(x) if row_grad is None else S.to_device(row_grad, x.dtype)  # unused if None
-        _row_kernel("scale_rows", x)(x, g, row_grad is not None, S.scalar(x.dtype, scale), out)
-    return out
-
-
-# ------------------------------------------------------------------ layouts, embeddings, optimizers
+# ------------------------------------------------------------------ layouts, embeddings
 @functools.lru_cache(maxsize=None)
 def _moves(dtype_name):
     global cuda
     cuda = S.get_cuda()
-    ONE = np.dtype(dtype_name).type(1)
 
     @cuda.jit
     def heads(x, out, batch_first, n_heads, to_heads):
@@ -402,28 +326,6 @@ def _moves(dtype_name):
                     x[i, n, col] = out[g, i, c]
 
     @cuda.jit
-    def swap01(x, out):
-        """out[b, a, :] = x[a, b, :]."""
-        n_a, n_b, f = x.shape
-        for e in range(cuda.grid(1), n_a * n_b * f, cuda.gridsize(1)):
-            a = e // (n_b * f)
-            rest = e - a * n_b * f
-            b = rest // f
-            out[b, a, rest - b * f] = x[a, b, rest - b * f]
-
-    @cuda.jit
-    def copy_cols(src, dst, offset, to_dst):
-        """dst[r, offset:offset + w] = src[r, :] (or back when not to_dst); src is (R, w)."""
-        n, w = src.shape
-        for e in range(cuda.grid(1), n * w, cuda.gridsize(1)):
-            r = e // w
-            j = e - r * w
-            if to_dst:
-                dst[r, offset + j] = src[r, j]
-            else:
-                src[r, j] = dst[r, offset + j]
-
-    @cuda.jit
     def gather_rows(table, ids, out):
         n, d = out.shape
         for e in range(cuda.grid(1), n * d, cuda.gridsize(1)):
@@ -440,48 +342,15 @@ def _moves(dtype_name):
             if row != padding_idx:
                 cuda.atomic.add(grad, (row, e - r * d), dy[r, e - r * d])
 
-    @cuda.jit
-    def sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
-        for i in range(cuda.grid(1), p.shape[0], cuda.gridsize(1)):
-            d = g[i] + weight_decay * p[i]
-            if momentum != 0:
-                if first:
-                    b = d
-                else:
-                    b = momentum * buf[i] + (ONE - dampening) * d
-                buf[i] = b
-                d = d + momentum * b if nesterov else b
-            p[i] -= lr * d
-
-    @cuda.jit
-    def adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, step_size, sqrt_bc2):
-        for i in range(cuda.grid(1), p.shape[0], cuda.gridsize(1)):
-            gi = g[i]
-            if decoupled:
-                p[i] *= ONE - lr * weight_decay
-            else:
-                gi = gi + weight_decay * p[i]
-            mi = b1 * m[i] + (ONE - b1) * gi
-            vi = b2 * v[i] + (ONE - b2) * gi * gi
-            m[i] = mi
-            v[i] = vi
-            p[i] -= step_size * (mi / (math.sqrt(vi) / sqrt_bc2 + eps))
-
-    @cuda.jit
-    def sum_squares(x, out):
-        """out[0] += sum x^2 (atomics; out is float64)."""
-        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            cuda.atomic.add(out, 0, np.float64(x[i]) * np.float64(x[i]))
-
-    return dict(heads=heads, swap01=swap01, copy_cols=copy_cols, gather_rows=gather_rows,
-                scatter_add_rows=scatter_add_rows, sgd=sgd, adam=adam, sum_squares=sum_squares)
+    return dict(heads=heads, gather_rows=gather_rows,
+                scatter_add_rows=scatter_add_rows)
 
 
 def _launch_moves(name, n, *args):
     S.launch_1d(_moves, name, n, args[0].dtype, *args)
 
 
-def split_heads_cuda(x, n_heads, batch_first):
+def split_heads(x, n_heads, batch_first):
     """Caller's layout (L, N, E) / (N, L, E) -> contiguous (N·heads, L, d)."""
     a, b, e = x.shape
     n, length = (a, b) if batch_first else (b, a)
@@ -490,7 +359,7 @@ def split_heads_cuda(x, n_heads, batch_first):
     return out
 
 
-def merge_heads_cuda(xh, n_heads, batch_first, out=None):
+def merge_heads(xh, n_heads, batch_first, out=None):
     """(N·heads, L, d) -> the caller's layout (L, N, E) / (N, L, E)."""
     g, length, d = xh.shape
     n = g // n_heads
@@ -500,51 +369,13 @@ def merge_heads_cuda(xh, n_heads, batch_first, out=None):
     return out
 
 
-def swap01_cuda(x):
-    """``x.transpose(1, 0, 2)`` as a new contiguous device array."""
-    out = S.empty((x.shape[1], x.shape[0], x.shape[2]), x.dtype)
-    _launch_moves("swap01", x.size, x, out)
-    return out
-
-
-def copy_cols_cuda(src2, dst2, offset, to_dst=True):
-    """``dst2[:, offset:offset + w] = src2`` (or the reverse) for 2-D device arrays."""
-    _launch_moves("copy_cols", src2.size, src2, dst2, int(offset), bool(to_dst))
-
-
-def gather_rows_cuda(table, ids):
+def gather_rows(table, ids):
     out = S.empty((ids.shape[0], table.shape[1]), table.dtype)
     _launch_moves("gather_rows", out.size, table, S.to_device(ids, np.int64), out)
     return out
 
 
-def scatter_add_rows_cuda(ids, dy2, grad, padding_idx=-1):
-    """Twin of ``elementwise_kernels.embedding_scatter_add`` (atomic adds)."""
+def scatter_add_rows(ids, dy2, grad, padding_idx=-1):
+    """Twin of ``kernels.elementwise.embedding_scatter_add`` (atomic adds)."""
     _launch_moves("scatter_add_rows", dy2.size, S.to_device(ids, np.int64), dy2, grad,
                   np.int64(padding_idx))
-
-
-def sgd_step_cuda(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
-    """One ``torch.optim.SGD`` update of the flat device arrays ``p`` (in place) and ``buf``."""
-    t = p.dtype
-    _launch_moves("sgd", p.size, _flat_view(p), _flat_view(g), _flat_view(buf), S.scalar(t, lr),
-                  S.scalar(t, momentum), S.scalar(t, dampening), S.scalar(t, weight_decay),
-                  bool(nesterov), bool(first))
-
-
-def adam_step_cuda(p, g, m, v, lr, betas, eps, weight_decay, decoupled, step):
-    """One Adam/AdamW update (``optim.Adam._update``) of device arrays, in place."""
-    t = p.dtype
-    b1, b2 = betas
-    bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
-    _launch_moves("adam", p.size, _flat_view(p), _flat_view(g), _flat_view(m), _flat_view(v),
-                  S.scalar(t, lr), S.scalar(t, b1), S.scalar(t, b2), S.scalar(t, eps),
-                  S.scalar(t, weight_decay), bool(decoupled), S.scalar(t, lr / bc1),
-                  S.scalar(t, math.sqrt(bc2)))
-
-
-def sum_squares_cuda(x):
-    """``float(sum(x ** 2))`` (float64 accumulation), one scalar back to the host."""
-    out = S.to_device(np.zeros(1, np.float64))
-    _launch_moves("sum_squares", x.size, _flat_view(x), out)
-    return float(out.copy_to_host()[0])

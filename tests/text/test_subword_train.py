@@ -1,0 +1,86 @@
+"""The merge kernel against the plain-Python reference learner (tests/text/subword_reference.py)."""
+import gzip
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from nlpkit import corpora
+from nlpkit.text.subword import BPE, WordPiece
+
+from subword_reference import learn  # tests/text is on sys.path (pytest rootdir-relative import)
+
+
+def random_lines(seed, n_lines=300, alphabet="abcdeé"):
+    """Words over a tiny alphabet (many repeated letters, many ties), Zipf-ish counts."""
+    rng = np.random.default_rng(seed)
+    types = ["".join(rng.choice(list(alphabet), rng.integers(1, 9))) for _ in range(120)]
+    weights = 1.0 / np.arange(1, len(types) + 1)
+    weights /= weights.sum()
+    return [" ".join(rng.choice(types, rng.integers(1, 12), p=weights)) for _ in range(n_lines)]
+
+
+def kjv_lines(n=1500):
+    with open(corpora.path("kjv", "test"), encoding="utf-8") as fh:
+        return fh.read().split("\n")[:n]
+
+
+def word_counts(lines, mark=lambda w: w):
+    return Counter(mark(w) for line in lines for w in line.split())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_suffix_bpe_merges_equal_reference_on_random_corpora(seed):
+    lines = random_lines(seed)
+    tok = BPE(vocab_size=90, style="suffix").fit(lines)
+    itos, merges = learn(word_counts(lines), vocab_size=90, specials=("<unk>",), suffix="</w>")
+    assert tok.merges_ == merges
+    assert tok.vocab_.itos == itos
+    assert len(merges) > 40
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_metaspace_bpe_merges_equal_reference_on_random_corpora(seed):
+    lines = random_lines(seed)
+    tok = BPE(vocab_size=80, style="metaspace", min_frequency=3).fit(lines)
+    itos, merges = learn(word_counts(lines, lambda w: "▁" + w), vocab_size=80,
+                         specials=("<unk>",), min_frequency=3)
+    assert tok.merges_ == merges and tok.vocab_.itos == itos
+
+
+def test_bpe_merges_equal_reference_on_real_text():
+    lines = kjv_lines()
+    tok = BPE(vocab_size=600, style="suffix").fit(lines)
+    itos, merges = learn(word_counts(lines), vocab_size=600, specials=("<unk>",), suffix="</w>")
+    assert tok.merges_ == merges and tok.vocab_.itos == itos
+    assert len(merges) > 500
+
+
+@pytest.mark.parametrize("training", ["bpe", "likelihood"])
+def test_wordpiece_vocabulary_equals_reference(training):
+    lines = kjv_lines(600) + random_lines(5, 100)
+    tok = WordPiece(vocab_size=400, training=training, limit_alphabet=None).fit(lines)
+    # the words as BERT's normalizer and pre-tokenizer give them (checked against
+    # tokenizers elsewhere); the reference learns from their counts
+    words = Counter(w for line in lines for w in tok.pre_tokenizer_.split(tok.normalizer_(line)))
+    itos, _ = learn(words, vocab_size=400, specials=tok.special_tokens, prefix="##",
+                    min_frequency=2, likelihood=training == "likelihood")
+    assert tok.vocab_.itos == itos
+
+
+def test_limit_alphabet_keeps_the_most_frequent_characters():
+    lines = ["aaaa bbb cc d", "aaaa bbb cc", "aaaa"]
+    tok = BPE(vocab_size=10, limit_alphabet=2).fit(lines)
+    assert [t for t in tok.vocab_.itos if len(t) == 1] == ["a", "b"]
+    # characters left out of the alphabet become <unk>
+    assert tok.encode("dab", as_tokens=True) == ["<unk>", "a", "b</w>"]
+
+
+def test_training_streams_a_compressed_file(tmp_path):
+    lines = kjv_lines(300)
+    path = tmp_path / "c.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write("\r\n".join(lines))  # CRLF and no final line end
+    a = BPE(vocab_size=300).fit(str(path))
+    b = BPE(vocab_size=300).fit(lines)
+    assert a.merges_ == b.merges_ and a.vocab_.itos == b.vocab_.itos
