@@ -229,6 +229,20 @@ def test_cli_full_disk(corpus, tmp_path):
         assert list(temp.iterdir()) == [] and not (tmp_path / "m.arpa").exists()
 
 
+def test_cli_full_disk_while_writing_the_model(corpus, tmp_path):
+    """No room for the output (built in memory): one line naming the output, exit 1,
+    neither the model nor its temporary file left."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for cmd, smoothing, text in (("build", "katz", corpus[0]), ("build", "kn", corpus[1]),
+                                 ("count", "katz", corpus[0])):
+        model = out / "m.arpa"
+        args = ["--smoothing", smoothing] if cmd == "build" else []
+        p = nlpkit("ngram", cmd, text, "-o", model, *args, limit_fsize=20 << 10)
+        _one_error_line(p, f"{model}: cannot write (a file grew past the size limit)")
+        assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_cli_stopped_while_spilling(tmp_path, data_dir, sig):
     """Stopped while its runs are on disk: no model, no temporary files."""

@@ -13,7 +13,6 @@ write that fails for lack of room names the directory in one line.
 """
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import signal
@@ -22,7 +21,7 @@ import threading
 
 import numpy as np
 
-from ...errors import NlpkitError
+from ...errors import NO_ROOM, NlpkitError, why_write_failed
 
 
 class TempSpace:
@@ -75,13 +74,10 @@ class TempSpace:
 
     def error(self, exc: OSError) -> NlpkitError:
         """One line naming the directory for a failed write into it."""
-        why = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the size limit",
-               errno.EDQUOT: "the disk quota is used up", errno.EACCES: "permission denied",
-               errno.EPERM: "permission denied",
-               errno.EROFS: "it is on a read-only file system"}.get(exc.errno,
-                                                                     exc.strerror or str(exc))
-        return NlpkitError(f"{self.parent}: cannot write temporary files ({why}); free some "
-                           "space there or choose another directory with --temp-dir")
+        advice = "free some space there or " if exc.errno in NO_ROOM else ""
+        return NlpkitError(f"{self.parent}: cannot write temporary files "
+                           f"({why_write_failed(exc)}); {advice}choose another directory "
+                           "with --temp-dir")
 
 
 def _terminate(signum, frame):
