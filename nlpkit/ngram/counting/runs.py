@@ -212,7 +212,7 @@ class TableWriter:
                 if k in self.full:
                     arrays[k] = self.full[k][:self.rows]
                 else:
-                    arrays[k] = (_adjacent_views(parts) if len(parts) > 1 else parts[0] if parts
+                    arrays[k] = (adjacent_views(parts) if len(parts) > 1 else parts[0] if parts
                                  else np.zeros((0,) + shape, dtype))
             self.parts = self.full = None
             return Table(self.columns, self.rows, arrays=arrays)
@@ -224,7 +224,7 @@ class TableWriter:
         return Table(self.columns, self.rows, files=self.files)
 
 
-def _adjacent_views(parts):
+def adjacent_views(parts):
     """One array of the parts: a view when they are consecutive slices of one array (a pass
     that hands on its input's words block by block copies nothing), else a concatenation."""
     base = parts[0].base

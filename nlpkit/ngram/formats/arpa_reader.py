@@ -352,14 +352,13 @@ class _Parser:
             if special not in index:
                 index[special] = len(vocab)
                 vocab.append(special)
-        ngrams, lps, bos, hbs = [], [], [], []
         for n in range(1, keep + 1):
-            ids, lp, bo, hb = parsed.get(n, (np.zeros((0, n), np.int32), np.zeros(0, np.float32),
-                                              np.zeros(0, np.float32), np.zeros(0, bool)))
-            ngrams.append(ids)
-            lps.append(lp)
-            bos.append(bo)
-            hbs.append(hb)
+            if n not in parsed:
+                parsed[n] = (np.zeros((0, n), np.int32), np.zeros(0, np.float32),
+                             np.zeros(0, np.float32), np.zeros(0, bool))
+        ngrams, lps, bos, hbs = ([parsed[1][k]] + _side_by_side(parsed, keep, k)
+                                 for k in range(4))
+        parsed.clear()
         if any((lp > 0).any() for lp in lps):
             self.warn("questionable probabilities above 1 (log10 p > 0), kept as SRILM does")
         top = keep - 1
@@ -373,6 +372,26 @@ class _Parser:
         tables, model = NGramTables.build(model, drop_orphans=True, warn=self.warn)
         model._tables = tables
         return model
+
+
+def _side_by_side(parsed, keep, k):
+    """Kind ``k`` (ids, lp, bo, has_bo) of orders 2..``keep`` as views of one array, the
+    layout of the scoring tables' rows (which then take it without a copy); each order's
+    parsed array is let go once copied, so that the copy costs one order's array at most."""
+    parts = [parsed[n][k] for n in range(2, keep + 1)]
+    if not parts:
+        return []
+    flat = np.empty(sum(p.size for p in parts), parts[0].dtype)
+    views, at = [], 0
+    for n in range(2, keep + 1):
+        part = parts[n - 2]
+        parts[n - 2] = None
+        parsed[n] = parsed[n][:k] + (None,) + parsed[n][k + 1:]
+        views.append(flat[at:at + part.size].reshape(part.shape))
+        views[-1][...] = part
+        at += part.size
+        del part
+    return views
 
 
 class _WordTable:

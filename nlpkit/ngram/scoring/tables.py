@@ -245,9 +245,12 @@ def _count_broken(lay, flat, uni_has_bo, N, drop_orphans):
 
 
 def _cat(parts, dtype):
+    """The parts end to end: a view when they already lie so in one array (the ARPA
+    reader gathers orders 2..N that way), else a copy."""
     if not parts:
         return np.zeros(0, dtype)
-    return np.concatenate([np.ascontiguousarray(p, dtype=dtype).ravel() for p in parts])
+    from ..counting.runs import adjacent_views
+    return adjacent_views([np.ascontiguousarray(p, dtype=dtype).ravel() for p in parts])
 
 
 def _fill_all(lay, ngrams, lps, bos, hbs, N, warn):
