@@ -347,10 +347,11 @@ class _Parser:
         return vocab
 
     def assemble(self, vocab, parsed, keep, orders):
-        index = {word: i for i, word in enumerate(vocab)}
-        for special in (BOS, EOS, UNK):  # SRILM's vocabulary always holds them
-            if special not in index:
-                index[special] = len(vocab)
+        # SRILM's vocabulary always holds them (looked up without a word index: one would
+        # hold 10 MB more at the peak, while the tables are built)
+        present = {BOS, EOS, UNK}.intersection(vocab)
+        for special in (BOS, EOS, UNK):
+            if special not in present:
                 vocab.append(special)
         for n in range(1, keep + 1):
             if n not in parsed:
