@@ -121,3 +121,34 @@ def test_cell_called_step_by_step_equals_one_call(nn_rel_err):
     (stepped * r).sum().backward()
     for n, p in cell.named_parameters():
         assert nn_rel_err(p.grad, whole[n]) <= 1e-12, n
+
+
+@pytest.mark.parametrize("config", CONFIGS,
+                         ids=["plain", "2layer-bidir", "batchfirst-bidir", "2layer-nobias"])
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
+def test_lstm_split_over_threads(torch, nn_parity, monkeypatch, config, masked):
+    """The LSTM kernels that split a step's hidden units over the threads (taken from a
+    size on; here forced on a small layer with uneven chunks) match torch as the serial
+    ones do."""
+    import numba
+
+    from nlpkit.nn.kernels import recurrent as R
+
+    monkeypatch.setattr(R, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(R, "MIN_CHUNK", 1)
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        assert R._n_chunks(4, 5, 3) == numba.get_num_threads()
+        rng = np.random.default_rng(1)
+        ours = nn.LSTM(3, 5, dtype=np.float64, **config)
+        theirs = torch.nn.LSTM(3, 5, **config).to(torch.float64)
+        t_len, batch = 6, 3
+        bf = config.get("batch_first", False)
+        x = rng.standard_normal((batch, t_len, 3) if bf else (t_len, batch, 3))
+        h0 = rng.standard_normal((ours.num_layers * ours.num_directions, batch, 5))
+        lengths = np.array([6, 2, 4]) if masked else None
+        nn_parity(torch, ours, theirs, [x, h0, rng.standard_normal(h0.shape)],
+                  _run(torch, lengths, bf, t_len), tol=1e-8)
+    finally:
+        numba.set_num_threads(old)

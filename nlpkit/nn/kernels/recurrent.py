@@ -24,6 +24,7 @@ gradient, so the reverse direction starts at each sequence's own last step.
 in :mod:`nlpkit.nn.cuda.recurrent` take the same arguments and return the same
 results (their caches are their own).
 """
+import contextlib
 import math
 
 import numba
@@ -31,6 +32,9 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
+
+from ... import backend
+from .jit import by_size
 
 
 def _tanh(v):
@@ -93,6 +97,7 @@ def _step_index(s, n_steps, reverse):
 # Kernel options: ``error_model='numpy'`` drops the divide-by-zero branch and
 # ``fastmath`` lets LLVM vectorise the gate loops over the batch rows.
 JIT = dict(cache=True, error_model="numpy", fastmath=True)
+KERNEL = dict(error_model="numpy", fastmath=True)  # by_size adds cache=True
 
 
 # ---------------------------------------------------------------- BLAS gemm
@@ -245,20 +250,25 @@ def _keep_active(state, new, active):
         _select(state[j], new[j], state[j], active)
 
 
-@numba.njit(**JIT)
-def _weight_grads(dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh):
+@by_size(**KERNEL)
+def _weight_grads(rows, cols, dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh):
     """After the time loop: every step's weight, bias and input gradients at once
-    (the GEMMs' inner dimension runs over all T·B rows).  ``dgh`` is the gradient of
-    the hidden projection when it differs from ``dg`` (GRU), else ``dg`` itself."""
-    gemm_into(dg, x2, g_ih)
-    gemm_into(dgh, hb, g_hh, False, True)
-    gemm_into(dg, w_ih, dx2, True, False)
-    for r in range(dg.shape[0]):
-        row = dg[r]
-        s = row[0] - row[0]
-        for col in range(row.shape[0]):
-            s += row[col]
-        g_b[r] = s
+    (the GEMMs' inner dimension runs over all T·B rows), split over the threads by
+    gate rows (``rows``: chunk bounds) and by T·B rows for the input gradient
+    (``cols``).  ``dgh`` is the gradient of the hidden projection when it differs
+    from ``dg`` (GRU), else ``dg`` itself."""
+    for k in numba.prange(rows.shape[0] - 1):
+        r0, r1 = rows[k], rows[k + 1]
+        gemm_into(dg[r0:r1], x2, g_ih[r0:r1])
+        gemm_into(dgh[r0:r1], hb, g_hh[r0:r1], False, True)
+        for r in range(r0, r1):
+            row = dg[r]
+            total = row[0] - row[0]
+            for col in range(row.shape[0]):
+                total += row[col]
+            g_b[r] = total
+        c0, c1 = cols[k], cols[k + 1]
+        gemm_into(dg[:, c0:c1], w_ih, dx2[c0:c1], True, False)
 
 
 # ---------------------------------------------------------------- RNN (tanh / relu)
@@ -322,15 +332,26 @@ def _rnn_backward(dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg):
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
-@numba.njit(**JIT)
-def _lstm_forward(x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb, tc, out):
-    """``gates`` (4H, T·B) ends holding the gate activations (i, f, g, o); ``hb``/``cb``
-    the state before each step, ``tc`` tanh of the new cell."""
+# Split over the threads by hidden units: chunk k owns units bounds[k]..bounds[k+1]-1
+# and the gate rows of those units, which the caller lays out together
+# (:func:`_chunk_rows`: rows 4·bounds[k].. hold the chunk's i, f, g, o rows).  Per step
+# each thread makes its rows' product with W_hh (one BLAS call on one thread) and its
+# units' gate math, so the whole step runs on every core with one join; the backward
+# step likewise computes its units' share of W_hh^T @ dgates of the step before (double
+# buffered) and then their gate gradients.  One chunk is the serial kernel.
+@by_size(**KERNEL)
+def _lstm_forward(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb, tc,
+                  out):
+    """``gates`` (4H, T·B) ends holding the gate activations; ``hb``/``cb`` the state
+    before each step, ``tc`` tanh of the new cell."""
     n_steps, batch, hidden = out.shape
-    gemm_into(w_ih, x2, gates, False, True)
+    n_chunks = bounds.shape[0] - 1
+    for k in numba.prange(n_chunks):
+        gemm_into(w_ih[4 * bounds[k]:4 * bounds[k + 1]], x2,
+                  gates[4 * bounds[k]:4 * bounds[k + 1]], False, True)
     h_last = np.ascontiguousarray(h0.T)
     c_last = np.ascontiguousarray(c0.T)
-    cn = np.empty(batch, h_last.dtype)
+    scratch = np.empty((n_chunks, batch), h_last.dtype)
     active = np.empty(batch, np.uint8)
     _start(hb, h0, n_steps, reverse)
     _start(cb, c0, n_steps, reverse)
@@ -339,70 +360,94 @@ def _lstm_forward(x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb,
         lo, hi = t * batch, (t + 1) * batch
         h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
         c, c_new = _blocks(cb, s, n_steps, reverse, batch, c_last)
-        gemm_into(w_hh, h, gates[:, lo:hi], False, False, 1.0)
         _begin_step(t, lengths, active)
-        _activate_rows(gates, lo, hi, bias, 0, 2 * hidden, False)  # i, f
-        _activate_rows(gates, lo, hi, bias, 2 * hidden, 3 * hidden, True)  # g
-        _activate_rows(gates, lo, hi, bias, 3 * hidden, 4 * hidden, False)  # o
-        for j in range(hidden):
-            gi, gf = gates[j, lo:hi], gates[hidden + j, lo:hi]
-            gg, go = gates[2 * hidden + j, lo:hi], gates[3 * hidden + j, lo:hi]
-            cj, tcj = c[j], tc[j, lo:hi]
-            for b in range(batch):
-                cn[b] = gf[b] * cj[b] + gi[b] * gg[b]
-            for b in range(batch):
-                tcj[b] = _tanh(cn[b])
-            _select(c_new[j], cn, cj, active)
-            for b in range(batch):
-                cn[b] = go[b] * tcj[b]
-            _select(h_new[j], cn, h[j], active)
-        _write_output(out[t], h_new, active)
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 4 * u0
+            gemm_into(w_hh[r0:r0 + 4 * hk], h, gates[r0:r0 + 4 * hk, lo:hi], False, False, 1.0)
+            _activate_rows(gates, lo, hi, bias, r0, r0 + 2 * hk, False)  # i, f
+            _activate_rows(gates, lo, hi, bias, r0 + 2 * hk, r0 + 3 * hk, True)  # g
+            _activate_rows(gates, lo, hi, bias, r0 + 3 * hk, r0 + 4 * hk, False)  # o
+            cn = scratch[k]
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
+                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
+                cj, tcj = c[j], tc[j, lo:hi]
+                for b in range(batch):
+                    cn[b] = gf[b] * cj[b] + gi[b] * gg[b]
+                for b in range(batch):
+                    tcj[b] = _tanh(cn[b])
+                _select(c_new[j], cn, cj, active)
+                for b in range(batch):
+                    cn[b] = go[b] * tcj[b]
+                _select(h_new[j], cn, h[j], active)
+            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
     return np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
 
 
-@numba.njit(**JIT)
-def _lstm_backward(dout, dh_n, dc_n, gates, cb, tc, lengths, reverse, w_hh_t, dg):
+@by_size(**KERNEL)
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, reverse, w_hh_t, dg):
+    """``w_hh_t`` = W_hh.T with its columns in the gates' row order."""
     n_steps, batch, hidden = dout.shape
+    n_chunks = bounds.shape[0] - 1
     dh = np.ascontiguousarray(dh_n.T)
     dc = np.ascontiguousarray(dc_n.T)
     d_out = np.empty((hidden, batch), dh.dtype)
     back = np.empty((hidden, batch), dh.dtype)
-    dgs = np.empty((4 * hidden, batch), dh.dtype)  # this step's gate gradients, contiguous
-    gh = np.empty(batch, dh.dtype)  # total gradient of h'
-    d = np.empty(batch, dh.dtype)  # total gradient of c'
-    tmp = np.empty(batch, dh.dtype)
-    active = np.empty(batch, np.uint8)
+    # a step's gate gradients (contiguous) and active rows, for this step and the one
+    # before: two arrays each, not one of two rows (LLVM vectorises loops on the former)
+    dgs0, dgs1 = np.empty((4 * hidden, batch), dh.dtype), np.empty((4 * hidden, batch), dh.dtype)
+    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
-        _begin_step(t, lengths, active)
-        _transpose_into(dout[t], d_out)
-        for j in range(hidden):
-            gi, gf = gates[j, lo:hi], gates[hidden + j, lo:hi]
-            gg, go = gates[2 * hidden + j, lo:hi], gates[3 * hidden + j, lo:hi]
-            tcj, cbj, dhj, dcj, doj = tc[j, lo:hi], cb[j, lo:hi], dh[j], dc[j], d_out[j]
-            for b in range(batch):
-                gh[b] = dhj[b] + doj[b]
-            for b in range(batch):
-                d[b] = dcj[b] + gh[b] * go[b] * (1 - tcj[b] * tcj[b])
-            for b in range(batch):
-                tmp[b] = gh[b] * tcj[b] * go[b] * (1 - go[b])
-            _masked(dgs[3 * hidden + j], tmp, active)
-            for b in range(batch):
-                tmp[b] = d[b] * gg[b] * gi[b] * (1 - gi[b])
-            _masked(dgs[j], tmp, active)
-            for b in range(batch):
-                tmp[b] = d[b] * gi[b] * (1 - gg[b] * gg[b])
-            _masked(dgs[2 * hidden + j], tmp, active)
-            for b in range(batch):
-                tmp[b] = d[b] * cbj[b] * gf[b] * (1 - gf[b])
-            _masked(dgs[hidden + j], tmp, active)
-            for b in range(batch):
-                tmp[b] = d[b] * gf[b]
-            _select(dcj, tmp, dcj, active)
-        gemm_into(w_hh_t, dgs, back)
-        _copy_rows(dgs, dg[:, lo:hi])
-        _keep_active(dh, back, active)
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
+        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
+        _begin_step(t, lengths, on)
+        later = s < n_steps - 1  # the step after (in time order) sends its gradient back
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 4 * u0
+            if later:
+                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                for j in range(u0, u1):
+                    _select(dh[j], back[j], dh[j], on_p)
+            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
+            # separate arrays, not rows of one: LLVM then vectorises the loops below
+            gh, d, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
+                np.empty(batch, dh.dtype)
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
+                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
+                tcj, cbj, dhj, dcj, doj = tc[j, lo:hi], cb[j, lo:hi], dh[j], dc[j], d_out[j]
+                for b in range(batch):
+                    gh[b] = dhj[b] + doj[b]  # total gradient of h'
+                for b in range(batch):
+                    d[b] = dcj[b] + gh[b] * go[b] * (1 - tcj[b] * tcj[b])  # of c'
+                for b in range(batch):
+                    tmp[b] = gh[b] * tcj[b] * go[b] * (1 - go[b])
+                _masked(dgc[r + 3 * hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * gg[b] * gi[b] * (1 - gi[b])
+                _masked(dgc[r], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * gi[b] * (1 - gg[b] * gg[b])
+                _masked(dgc[r + 2 * hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * cbj[b] * gf[b] * (1 - gf[b])
+                _masked(dgc[r + hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * gf[b]
+                _select(dcj, tmp, dcj, on)
+            _copy_rows(dgc[r0:r0 + 4 * hk], dg[r0:r0 + 4 * hk, lo:hi])
+    if n_steps > 0:  # the first step's gradient goes back to h0
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            for j in range(u0, u1):
+                _select(dh[j], back[j], dh[j], act0)
     return np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T)
 
 
@@ -497,6 +542,37 @@ def _gru_backward(dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, dgx, dgh)
 
 # ---------------------------------------------------------------- per direction
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+# A step whose product with W_hh has fewer multiply-adds than this runs on one thread:
+# below it, starting and joining the threads every step costs more than it saves.
+PARALLEL_MIN_MACS = 1 << 20
+MIN_CHUNK = 16  # hidden units per thread, at least
+
+
+def _n_chunks(n_gates, hidden, batch):
+    n = numba.get_num_threads()
+    if n < 2 or n_gates * hidden * hidden * batch < PARALLEL_MIN_MACS:
+        return 1
+    return max(1, min(n, hidden // MIN_CHUNK))
+
+
+def _bounds(n, parts):
+    return np.arange(parts + 1, dtype=np.int64) * n // parts
+
+
+def _chunk_rows(n_gates, hidden, bounds):
+    """Gate row order with each chunk's rows together: chunk k holds gate q of its units
+    at rows n_gates·bounds[k] + q·(its size) + (unit - bounds[k])."""
+    return np.concatenate([q * hidden + np.arange(bounds[k], bounds[k + 1])
+                           for k in range(len(bounds) - 1) for q in range(n_gates)])
+
+
+def _threads(n_chunks):
+    """Split kernels call BLAS from every thread: BLAS itself on one."""
+    return backend.kernel_blas_threads(1) if n_chunks > 1 else contextlib.nullcontext()
+
+
+def _pick(kernel, n_chunks):
+    return kernel.parallel if n_chunks > 1 else kernel.serial
 
 
 def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse):
@@ -526,11 +602,17 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
     # RNN and LSTM add both biases to the same sum: add them once
     bias = np.zeros(gh, dtype) if b_ih is None else b_ih + b_hh
     if mode == "LSTM":
+        n = _n_chunks(4, hidden, batch)
+        bounds, rows = _bounds(hidden, n), None
+        if n > 1:
+            rows = _chunk_rows(4, hidden, bounds)
+            w_ih, w_hh, bias = w_ih[rows], w_hh[rows], bias[rows]
         cb, tc = np.empty((hidden, cols), dtype), np.empty((hidden, cols), dtype)
         c0 = np.ascontiguousarray(c0, dtype)
-        h_n, c_n = _lstm_forward(x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb,
-                                 cb, tc, out)
-        return out, (h_n, c_n), (gates, hb, cb, tc)
+        with _threads(n):
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths,
+                                               reverse, gates, hb, cb, tc, out)
+        return out, (h_n, c_n), (gates, hb, cb, tc, bounds, rows)
     h_n = _rnn_forward(x2, w_ih, w_hh, bias, h0, lengths, reverse, mode == "RNN_RELU", gates,
                        hb, out)
     return out, (h_n,), (gates, hb)
@@ -542,20 +624,27 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     state: returns ``(first state's gradients (dh0,) or (dh0, dc0), dx,
     [g_w_ih, g_w_hh, g_b_ih, g_b_hh])`` (bias gradients None without bias)."""
     n_steps, batch, n_in = x.shape
+    hidden = w_hh.shape[1]
     dtype = x.dtype
     dout = np.ascontiguousarray(dout, dtype)
     dh_last = np.ascontiguousarray(dh_last, dtype)
     lengths = np.ascontiguousarray(lengths, np.int64)
-    w_ih = np.ascontiguousarray(w_ih)
-    w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
     x2 = np.ascontiguousarray(x).reshape(n_steps * batch, n_in)
-    gates = cache[0]
+    gates, rows = cache[0], None
     dg = np.empty(gates.shape, dtype)
     dgh = dg
     if mode == "LSTM":
-        _, hb, cb, tc = cache
-        first = _lstm_backward(dout, dh_last, np.ascontiguousarray(dc_last, dtype), gates, cb,
-                               tc, lengths, reverse, w_hh_t, dg)
+        _, hb, cb, tc, bounds, rows = cache
+        if rows is not None:  # the gates' rows in the forward kernel's order
+            w_ih, w_hh = w_ih[rows], w_hh[rows]
+    w_ih = np.ascontiguousarray(w_ih)
+    w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
+    if mode == "LSTM":
+        n = len(bounds) - 1
+        with _threads(n):
+            first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
+                                             np.ascontiguousarray(dc_last, dtype), gates, cb,
+                                             tc, lengths, reverse, w_hh_t, dg)
     elif mode == "GRU":
         _, hn, hb = cache
         dgh = np.empty(gates.shape, dtype)
@@ -568,10 +657,17 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     g_ih, g_hh = np.empty(w_ih.shape, dtype), np.empty(w_hh_t.shape[::-1], dtype)
     g_b = np.empty(gates.shape[0], dtype)
     dx2 = np.empty(x2.shape, dtype)
-    _weight_grads(dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh)
+    n = _n_chunks(GATES[mode], hidden, batch)
+    with _threads(n):
+        _pick(_weight_grads, n)(_bounds(gates.shape[0], n), _bounds(x2.shape[0], n), dg, x2,
+                                hb, dx2, w_ih, g_ih, g_hh, g_b, dgh)
     g_bih = g_bhh = None
     if has_bias:
         g_bih = g_b
         # LSTM and RNN: one gate gradient for both biases; GRU: the hidden one's
         g_bhh = g_b.copy() if dgh is dg else dgh.sum(axis=1)
+    if rows is not None:  # back to PyTorch's gate order
+        g_ih[rows], g_hh[rows] = g_ih.copy(), g_hh.copy()
+        if has_bias:
+            g_bih[rows], g_bhh[rows] = g_bih.copy(), g_bhh.copy()
     return first, dx2.reshape(x.shape), [g_ih, g_hh, g_bih, g_bhh]
