@@ -186,6 +186,12 @@ def _kernel_blas():
     return None
 
 
+def kernel_blas_num_threads() -> int | None:
+    """How many threads the BLAS of Numba's compiled code may use (None: unknown)."""
+    lib = _kernel_blas()
+    return None if lib is None else lib.num_threads
+
+
 @contextlib.contextmanager
 def kernel_blas_threads(n: int):
     """Run the block with the BLAS of Numba's compiled code on ``n`` threads (a call into

@@ -128,18 +128,17 @@ def test_cell_called_step_by_step_equals_one_call(nn_rel_err):
 @pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
 def test_lstm_split_over_threads(torch, nn_parity, monkeypatch, config, masked):
     """The LSTM kernels that split a step's hidden units over the threads (taken from a
-    size on; here forced on a small layer with uneven chunks) match torch as the serial
-    ones do."""
-    import numba
-
+    size on when BLAS may use as many threads; here forced on a small layer with uneven
+    chunks) match torch as the serial ones do."""
+    from nlpkit import backend
     from nlpkit.nn.kernels import recurrent as R
 
     monkeypatch.setattr(R, "PARALLEL_MIN_MACS", 0)
     monkeypatch.setattr(R, "MIN_CHUNK", 1)
-    old = numba.get_num_threads()
-    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    try:
-        assert R._n_chunks(4, 5, 3) == numba.get_num_threads()
+    with backend.threads(2), backend.blas_threads(1):
+        assert R._n_chunks(4, 5, 3) == 1  # BLAS on one thread: so are the time loops
+    with backend.threads(2), backend.blas_threads(2):
+        assert R._n_chunks(4, 5, 3) == 2
         rng = np.random.default_rng(1)
         ours = nn.LSTM(3, 5, dtype=np.float64, **config)
         theirs = torch.nn.LSTM(3, 5, **config).to(torch.float64)
@@ -150,5 +149,4 @@ def test_lstm_split_over_threads(torch, nn_parity, monkeypatch, config, masked):
         lengths = np.array([6, 2, 4]) if masked else None
         nn_parity(torch, ours, theirs, [x, h0, rng.standard_normal(h0.shape)],
                   _run(torch, lengths, bf, t_len), tol=1e-8)
-    finally:
-        numba.set_num_threads(old)
+        assert backend.kernel_blas_num_threads() == 2  # set back after the split kernels

@@ -542,14 +542,21 @@ def _gru_backward(dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, dgx, dgh)
 
 # ---------------------------------------------------------------- per direction
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-# A step whose product with W_hh has fewer multiply-adds than this runs on one thread:
-# below it, starting and joining the threads every step costs more than it saves.
+# The LSTM's time loops split a step over Numba's threads when BLAS may use as many
+# (``threadpoolctl``/``backend.blas_threads``): the estimators run BLAS on one thread,
+# and so the loops on one; a step with fewer multiply-adds than PARALLEL_MIN_MACS in its
+# product with W_hh runs on one thread too (starting and joining the threads every step
+# would cost more than it saves).  A join per step waits for every thread: on a machine
+# busy with other work it waits for the scheduler, so one BLAS thread is the robust
+# setting there.
 PARALLEL_MIN_MACS = 1 << 20
 MIN_CHUNK = 16  # hidden units per thread, at least
 
 
 def _n_chunks(n_gates, hidden, batch):
     n = numba.get_num_threads()
+    blas = backend.kernel_blas_num_threads()
+    n = n if blas is None else min(n, blas)
     if n < 2 or n_gates * hidden * hidden * batch < PARALLEL_MIN_MACS:
         return 1
     return max(1, min(n, hidden // MIN_CHUNK))
