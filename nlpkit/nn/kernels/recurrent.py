@@ -15,6 +15,10 @@ the bias gradients and the input gradient.  The products call BLAS's gemm
 through Numba's own binding (:func:`gemm_into`), so no step goes back to
 Python and no step allocates.
 
+The LSTM kernels can split each step over Numba's threads by hidden units (see
+:func:`_n_chunks`: when BLAS may use as many threads and the step is large enough);
+the weight gradients of every cell are split the same way.
+
 Variable lengths: row ``b`` is active at step ``t`` when ``t < lengths[b]``.
 An inactive step leaves the state unchanged, writes a zero output and gets no
 gradient, so the reverse direction starts at each sequence's own last step.
