@@ -15,9 +15,9 @@ the bias gradients and the input gradient.  The products call BLAS's gemm
 through Numba's own binding (:func:`gemm_into`), so no step goes back to
 Python and no step allocates.
 
-The LSTM kernels can split each step over Numba's threads by hidden units (see
-:func:`_n_chunks`: when BLAS may use as many threads and the step is large enough);
-the weight gradients of every cell are split the same way.
+The kernels can split each step over Numba's threads by hidden units (see
+:func:`_n_chunks`: when BLAS may use as many threads and the step is large enough),
+and the weight gradients likewise.
 
 Variable lengths: row ``b`` is active at step ``t`` when ``t < lengths[b]``.
 An inactive step leaves the state unchanged, writes a zero output and gets no
@@ -247,13 +247,6 @@ def _masked(dst, src, active):
         dst[b] = src[b] if active[b] else src[b] - src[b]
 
 
-@numba.njit(inline="always")
-def _keep_active(state, new, active):
-    """state[:, b] = new[:, b] for the active rows b."""
-    for j in range(state.shape[0]):
-        _select(state[j], new[j], state[j], active)
-
-
 @by_size(**KERNEL)
 def _weight_grads(rows, cols, dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh):
     """After the time loop: every step's weight, bias and input gradients at once
@@ -276,12 +269,23 @@ def _weight_grads(rows, cols, dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh):
 
 
 # ---------------------------------------------------------------- RNN (tanh / relu)
-@numba.njit(**JIT)
-def _rnn_forward(x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates, hb, out):
+# Every cell's kernels may split a step over the threads by hidden units: chunk k owns
+# units bounds[k]..bounds[k+1]-1 and the gate rows of those units, which the caller lays
+# out together (:func:`_chunk_rows`: rows G·bounds[k].. hold the chunk's gate rows, gate
+# by gate).  Per step each thread makes its rows' product with W_hh (one BLAS call on
+# one thread) and its units' gate math, so the whole step runs on every core with one
+# join; the backward step likewise computes its units' share of W_hh^T @ (gate
+# gradients of the step before, double buffered) and then their gate gradients.  One
+# chunk is the serial kernel.
+@by_size(**KERNEL)
+def _rnn_forward(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates, hb, out):
     """``gates`` (H, T·B) ends holding each step's activation; ``hb`` the state before
     each step."""
     n_steps, batch, hidden = out.shape
-    gemm_into(w_ih, x2, gates, False, True)
+    n_chunks = bounds.shape[0] - 1
+    for k in numba.prange(n_chunks):
+        gemm_into(w_ih[bounds[k]:bounds[k + 1]], x2, gates[bounds[k]:bounds[k + 1]], False,
+                  True)
     h_last = np.ascontiguousarray(h0.T)
     active = np.empty(batch, np.uint8)
     _start(hb, h0, n_steps, reverse)
@@ -289,60 +293,69 @@ def _rnn_forward(x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates, hb, ou
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
         h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
-        gemm_into(w_hh, h, gates[:, lo:hi], False, False, 1.0)
         _begin_step(t, lengths, active)
-        if relu:
-            for j in range(hidden):
-                row, bj = gates[j, lo:hi], bias[j]
-                for b in range(batch):
-                    v = row[b] + bj
-                    row[b] = v if v > 0 else v - v
-        else:
-            _activate_rows(gates, lo, hi, bias, 0, hidden, True)
-        for j in range(hidden):
-            _select(h_new[j], gates[j, lo:hi], h[j], active)
-        _write_output(out[t], h_new, active)
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh[u0:u1], h, gates[u0:u1, lo:hi], False, False, 1.0)
+            if relu:
+                for j in range(u0, u1):
+                    row, bj = gates[j, lo:hi], bias[j]
+                    for b in range(batch):
+                        v = row[b] + bj
+                        row[b] = v if v > 0 else v - v
+            else:
+                _activate_rows(gates, lo, hi, bias, u0, u1, True)
+            for j in range(u0, u1):
+                _select(h_new[j], gates[j, lo:hi], h[j], active)
+            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
     return np.ascontiguousarray(h_last.T)
 
 
-@numba.njit(**JIT)
-def _rnn_backward(dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg):
+@by_size(**KERNEL)
+def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg):
     n_steps, batch, hidden = dout.shape
+    n_chunks = bounds.shape[0] - 1
     dh = np.ascontiguousarray(dh_n.T)
     d_out = np.empty((hidden, batch), dh.dtype)
     back = np.empty((hidden, batch), dh.dtype)
-    dgs = np.empty((hidden, batch), dh.dtype)  # this step's gate gradient, contiguous
-    tmp = np.empty(batch, dh.dtype)
-    active = np.empty(batch, np.uint8)
+    dgs0, dgs1 = np.empty((hidden, batch), dh.dtype), np.empty((hidden, batch), dh.dtype)
+    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
-        _begin_step(t, lengths, active)
-        _transpose_into(dout[t], d_out)
-        for j in range(hidden):
-            y, dhj, doj = gates[j, lo:hi], dh[j], d_out[j]
-            if relu:
-                for b in range(batch):
-                    g = dhj[b] + doj[b]
-                    tmp[b] = g if y[b] > 0 else g - g
-            else:
-                for b in range(batch):
-                    tmp[b] = (dhj[b] + doj[b]) * (1 - y[b] * y[b])
-            _masked(dgs[j], tmp, active)
-        gemm_into(w_hh_t, dgs, back)
-        _copy_rows(dgs, dg[:, lo:hi])
-        _keep_active(dh, back, active)
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
+        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
+        _begin_step(t, lengths, on)
+        later = s < n_steps - 1
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            if later:
+                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                for j in range(u0, u1):
+                    _select(dh[j], back[j], dh[j], on_p)
+            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
+            tmp = np.empty(batch, dh.dtype)
+            for j in range(u0, u1):
+                y, dhj, doj = gates[j, lo:hi], dh[j], d_out[j]
+                if relu:
+                    for b in range(batch):
+                        g = dhj[b] + doj[b]
+                        tmp[b] = g if y[b] > 0 else g - g
+                else:
+                    for b in range(batch):
+                        tmp[b] = (dhj[b] + doj[b]) * (1 - y[b] * y[b])
+                _masked(dgc[j], tmp, on)
+            _copy_rows(dgc[u0:u1], dg[u0:u1, lo:hi])
+    if n_steps > 0:  # the first step's gradient goes back to h0
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            for j in range(u0, u1):
+                _select(dh[j], back[j], dh[j], act0)
     return np.ascontiguousarray(dh.T)
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
-# Split over the threads by hidden units: chunk k owns units bounds[k]..bounds[k+1]-1
-# and the gate rows of those units, which the caller lays out together
-# (:func:`_chunk_rows`: rows 4·bounds[k].. hold the chunk's i, f, g, o rows).  Per step
-# each thread makes its rows' product with W_hh (one BLAS call on one thread) and its
-# units' gate math, so the whole step runs on every core with one join; the backward
-# step likewise computes its units' share of W_hh^T @ dgates of the step before (double
-# buffered) and then their gate gradients.  One chunk is the serial kernel.
 @by_size(**KERNEL)
 def _lstm_forward(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb, tc,
                   out):
@@ -456,97 +469,125 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, reverse, w_
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
-@numba.njit(**JIT)
-def _gru_forward(x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates, hn, hb, out):
+@by_size(**KERNEL)
+def _gru_forward(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates, hn, hb,
+                 out):
     """``gates`` (3H, T·B) ends holding r, z, n; ``hn`` the hidden projection of the n
     block with its bias (r scales it), ``hb`` the state before each step."""
     n_steps, batch, hidden = out.shape
-    gemm_into(w_ih, x2, gates, False, True)
+    n_chunks = bounds.shape[0] - 1
+    for k in numba.prange(n_chunks):
+        gemm_into(w_ih[3 * bounds[k]:3 * bounds[k + 1]], x2,
+                  gates[3 * bounds[k]:3 * bounds[k + 1]], False, True)
     h_last = np.ascontiguousarray(h0.T)
     pre = np.empty((3 * hidden, batch), h_last.dtype)
-    tmp = np.empty(batch, h_last.dtype)
-    bias_rz = b_ih[:2 * hidden] + b_hh[:2 * hidden]
+    bias_sum = b_ih + b_hh  # r and z add both biases
     active = np.empty(batch, np.uint8)
     _start(hb, h0, n_steps, reverse)
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
         h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
-        gemm_into(w_hh, h, pre)
         _begin_step(t, lengths, active)
-        for r in range(2 * hidden):  # r, z: input and hidden parts summed
-            row, p = gates[r, lo:hi], pre[r]
-            for b in range(batch):
-                row[b] += p[b]
-        _activate_rows(gates, lo, hi, bias_rz, 0, 2 * hidden, False)
-        for j in range(hidden):
-            r, z, n = gates[j, lo:hi], gates[hidden + j, lo:hi], gates[2 * hidden + j, lo:hi]
-            p, hnj, hj = pre[2 * hidden + j], hn[j, lo:hi], h[j]
-            bi, bh = b_ih[2 * hidden + j], b_hh[2 * hidden + j]
-            for b in range(batch):
-                hnj[b] = p[b] + bh
-            for b in range(batch):
-                n[b] = _tanh(n[b] + bi + r[b] * hnj[b])
-            for b in range(batch):
-                tmp[b] = (1 - z[b]) * n[b] + z[b] * hj[b]
-            _select(h_new[j], tmp, hj, active)
-        _write_output(out[t], h_new, active)
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 3 * u0
+            gemm_into(w_hh[r0:r0 + 3 * hk], h, pre[r0:r0 + 3 * hk])
+            for r in range(r0, r0 + 2 * hk):  # r, z: input and hidden parts summed
+                row, p = gates[r, lo:hi], pre[r]
+                for b in range(batch):
+                    row[b] += p[b]
+            _activate_rows(gates, lo, hi, bias_sum, r0, r0 + 2 * hk, False)
+            tmp = np.empty(batch, h_last.dtype)
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                rr, z, n = gates[r, lo:hi], gates[r + hk, lo:hi], gates[r + 2 * hk, lo:hi]
+                p, hnj, hj = pre[r + 2 * hk], hn[j, lo:hi], h[j]
+                bi, bh = b_ih[r + 2 * hk], b_hh[r + 2 * hk]
+                for b in range(batch):
+                    hnj[b] = p[b] + bh
+                for b in range(batch):
+                    n[b] = _tanh(n[b] + bi + rr[b] * hnj[b])
+                for b in range(batch):
+                    tmp[b] = (1 - z[b]) * n[b] + z[b] * hj[b]
+                _select(h_new[j], tmp, hj, active)
+            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
     return np.ascontiguousarray(h_last.T)
 
 
-@numba.njit(**JIT)
-def _gru_backward(dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, dgx, dgh):
+@by_size(**KERNEL)
+def _gru_backward(bounds, dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, dgx, dgh):
     """``dgx`` the gradient of the input projection, ``dgh`` of the hidden one (they
-    differ in the n block, where the hidden part is scaled by r)."""
+    differ in the n block, where the hidden part is scaled by r); ``w_hh_t`` = W_hh.T with
+    its columns in the gates' row order."""
     n_steps, batch, hidden = dout.shape
+    n_chunks = bounds.shape[0] - 1
     dh = np.ascontiguousarray(dh_n.T)
     d_out = np.empty((hidden, batch), dh.dtype)
     back = np.empty((hidden, batch), dh.dtype)
-    direct = np.empty((hidden, batch), dh.dtype)
-    dgs = np.empty((3 * hidden, batch), dh.dtype)  # this step's dgh, contiguous
-    gh = np.empty(batch, dh.dtype)
-    dn = np.empty(batch, dh.dtype)
-    tmp = np.empty(batch, dh.dtype)
-    active = np.empty(batch, np.uint8)
+    direct = np.empty((hidden, batch), dh.dtype)  # the part of dh that skips W_hh (z h)
+    dgs0 = np.empty((3 * hidden, batch), dh.dtype)  # a step's dgh, contiguous
+    dgs1 = np.empty((3 * hidden, batch), dh.dtype)
+    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
-        _begin_step(t, lengths, active)
-        _transpose_into(dout[t], d_out)
-        for j in range(hidden):
-            r, z, n = gates[j, lo:hi], gates[hidden + j, lo:hi], gates[2 * hidden + j, lo:hi]
-            hnj, hbj, dhj, doj, dirj = hn[j, lo:hi], hb[j, lo:hi], dh[j], d_out[j], direct[j]
-            for b in range(batch):
-                gh[b] = dhj[b] + doj[b]
-            for b in range(batch):
-                dn[b] = gh[b] * (1 - z[b]) * (1 - n[b] * n[b])
-            for b in range(batch):
-                dirj[b] = gh[b] * z[b]
-            _masked(dgx[2 * hidden + j, lo:hi], dn, active)
-            for b in range(batch):
-                tmp[b] = dn[b] * r[b]
-            _masked(dgs[2 * hidden + j], tmp, active)
-            for b in range(batch):
-                tmp[b] = gh[b] * (hbj[b] - n[b]) * z[b] * (1 - z[b])
-            _masked(dgx[hidden + j, lo:hi], tmp, active)
-            _masked(dgs[hidden + j], tmp, active)
-            for b in range(batch):
-                tmp[b] = dn[b] * hnj[b] * r[b] * (1 - r[b])
-            _masked(dgx[j, lo:hi], tmp, active)
-            _masked(dgs[j], tmp, active)
-        gemm_into(w_hh_t, dgs, back)
-        _copy_rows(dgs, dgh[:, lo:hi])
-        for j in range(hidden):
-            bj, dirj = back[j], direct[j]
-            for b in range(batch):
-                tmp[b] = bj[b] + dirj[b]
-            _select(dh[j], tmp, dh[j], active)
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
+        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
+        _begin_step(t, lengths, on)
+        later = s < n_steps - 1
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 3 * u0
+            gh, dn, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
+                np.empty(batch, dh.dtype)
+            if later:
+                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                for j in range(u0, u1):
+                    bj, dirj = back[j], direct[j]
+                    for b in range(batch):
+                        tmp[b] = bj[b] + dirj[b]
+                    _select(dh[j], tmp, dh[j], on_p)
+            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                rr, z, n = gates[r, lo:hi], gates[r + hk, lo:hi], gates[r + 2 * hk, lo:hi]
+                hnj, hbj, dhj, doj, dirj = hn[j, lo:hi], hb[j, lo:hi], dh[j], d_out[j], direct[j]
+                for b in range(batch):
+                    gh[b] = dhj[b] + doj[b]
+                for b in range(batch):
+                    dn[b] = gh[b] * (1 - z[b]) * (1 - n[b] * n[b])
+                for b in range(batch):
+                    dirj[b] = gh[b] * z[b]
+                _masked(dgx[r + 2 * hk, lo:hi], dn, on)
+                for b in range(batch):
+                    tmp[b] = dn[b] * rr[b]
+                _masked(dgc[r + 2 * hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = gh[b] * (hbj[b] - n[b]) * z[b] * (1 - z[b])
+                _masked(dgx[r + hk, lo:hi], tmp, on)
+                _masked(dgc[r + hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = dn[b] * hnj[b] * rr[b] * (1 - rr[b])
+                _masked(dgx[r, lo:hi], tmp, on)
+                _masked(dgc[r], tmp, on)
+            _copy_rows(dgc[r0:r0 + 3 * hk], dgh[r0:r0 + 3 * hk, lo:hi])
+    if n_steps > 0:  # the first step's gradient goes back to h0
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            tmp = np.empty(batch, dh.dtype)
+            for j in range(u0, u1):
+                bj, dirj = back[j], direct[j]
+                for b in range(batch):
+                    tmp[b] = bj[b] + dirj[b]
+                _select(dh[j], tmp, dh[j], act0)
     return np.ascontiguousarray(dh.T)
 
 
 # ---------------------------------------------------------------- per direction
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-# The LSTM's time loops split a step over Numba's threads when BLAS may use as many
+# The time loops split a step over Numba's threads when BLAS may use as many
 # (``threadpoolctl``/``backend.blas_threads``): the estimators run BLAS on one thread,
 # and so the loops on one; a step with fewer multiply-adds than PARALLEL_MIN_MACS in its
 # product with W_hh runs on one thread too (starting and joining the threads every step
@@ -593,40 +634,38 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
     n_steps, batch, n_in = x.shape
     hidden = w_hh.shape[1]
     dtype = x.dtype
+    n_gates = GATES[mode]
     x2 = np.ascontiguousarray(x).reshape(n_steps * batch, n_in)
-    w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
     h0 = np.ascontiguousarray(h0, dtype)
     lengths = np.ascontiguousarray(lengths, np.int64)
-    cols = n_steps * batch
-    gh = GATES[mode] * hidden
+    cols, gh = n_steps * batch, n_gates * hidden
+    if b_ih is None:
+        b_ih = b_hh = np.zeros(gh, dtype)
+    n = _n_chunks(n_gates, hidden, batch)
+    bounds, rows = _bounds(hidden, n), None
+    if n > 1 and n_gates > 1:  # each chunk's gate rows together
+        rows = _chunk_rows(n_gates, hidden, bounds)
+        w_ih, w_hh, b_ih, b_hh = w_ih[rows], w_hh[rows], b_ih[rows], b_hh[rows]
+    w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
     gates = np.empty((gh, cols), dtype)
     hb = np.empty((hidden, cols), dtype)
     out = np.empty((n_steps, batch, hidden), dtype)
-    if mode == "GRU":
-        zero = np.zeros(gh, dtype)
-        b_ih = zero if b_ih is None else b_ih
-        b_hh = zero if b_hh is None else b_hh
-        hn = np.empty((hidden, cols), dtype)
-        h_n = _gru_forward(x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates, hn, hb,
-                           out)
-        return out, (h_n,), (gates, hn, hb)
-    # RNN and LSTM add both biases to the same sum: add them once
-    bias = np.zeros(gh, dtype) if b_ih is None else b_ih + b_hh
-    if mode == "LSTM":
-        n = _n_chunks(4, hidden, batch)
-        bounds, rows = _bounds(hidden, n), None
-        if n > 1:
-            rows = _chunk_rows(4, hidden, bounds)
-            w_ih, w_hh, bias = w_ih[rows], w_hh[rows], bias[rows]
-        cb, tc = np.empty((hidden, cols), dtype), np.empty((hidden, cols), dtype)
-        c0 = np.ascontiguousarray(c0, dtype)
-        with _threads(n):
-            h_n, c_n = _pick(_lstm_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths,
+    with _threads(n):
+        if mode == "GRU":
+            hn = np.empty((hidden, cols), dtype)
+            h_n = _pick(_gru_forward, n)(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths,
+                                         reverse, gates, hn, hb, out)
+            return out, (h_n,), (bounds, rows, gates, hb, hn)
+        bias = b_ih + b_hh  # RNN and LSTM add both biases to the same sum: once
+        if mode == "LSTM":
+            cb, tc = np.empty((hidden, cols), dtype), np.empty((hidden, cols), dtype)
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, x2, w_ih, w_hh, bias, h0,
+                                               np.ascontiguousarray(c0, dtype), lengths,
                                                reverse, gates, hb, cb, tc, out)
-        return out, (h_n, c_n), (gates, hb, cb, tc, bounds, rows)
-    h_n = _rnn_forward(x2, w_ih, w_hh, bias, h0, lengths, reverse, mode == "RNN_RELU", gates,
-                       hb, out)
-    return out, (h_n,), (gates, hb)
+            return out, (h_n, c_n), (bounds, rows, gates, hb, cb, tc)
+        h_n = _pick(_rnn_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse,
+                                     mode == "RNN_RELU", gates, hb, out)
+        return out, (h_n,), (bounds, rows, gates, hb)
 
 
 def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, lengths, cache,
@@ -635,41 +674,35 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     state: returns ``(first state's gradients (dh0,) or (dh0, dc0), dx,
     [g_w_ih, g_w_hh, g_b_ih, g_b_hh])`` (bias gradients None without bias)."""
     n_steps, batch, n_in = x.shape
-    hidden = w_hh.shape[1]
     dtype = x.dtype
     dout = np.ascontiguousarray(dout, dtype)
     dh_last = np.ascontiguousarray(dh_last, dtype)
     lengths = np.ascontiguousarray(lengths, np.int64)
     x2 = np.ascontiguousarray(x).reshape(n_steps * batch, n_in)
-    gates, rows = cache[0], None
-    dg = np.empty(gates.shape, dtype)
-    dgh = dg
-    if mode == "LSTM":
-        _, hb, cb, tc, bounds, rows = cache
-        if rows is not None:  # the gates' rows in the forward kernel's order
-            w_ih, w_hh = w_ih[rows], w_hh[rows]
+    bounds, rows, gates, hb = cache[:4]
+    n = len(bounds) - 1
+    if rows is not None:  # the gates' rows in the forward kernel's order
+        w_ih, w_hh = w_ih[rows], w_hh[rows]
     w_ih = np.ascontiguousarray(w_ih)
     w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
-    if mode == "LSTM":
-        n = len(bounds) - 1
-        with _threads(n):
+    dg = np.empty(gates.shape, dtype)
+    dgh = dg
+    with _threads(n):
+        if mode == "LSTM":
+            cb, tc = cache[4:]
             first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
                                              np.ascontiguousarray(dc_last, dtype), gates, cb,
                                              tc, lengths, reverse, w_hh_t, dg)
-    elif mode == "GRU":
-        _, hn, hb = cache
-        dgh = np.empty(gates.shape, dtype)
-        first = (_gru_backward(dout, dh_last, gates, hn, hb, lengths, reverse, w_hh_t, dg,
-                                dgh),)
-    else:
-        _, hb = cache
-        first = (_rnn_backward(dout, dh_last, gates, lengths, reverse, mode == "RNN_RELU",
-                               w_hh_t, dg),)
-    g_ih, g_hh = np.empty(w_ih.shape, dtype), np.empty(w_hh_t.shape[::-1], dtype)
-    g_b = np.empty(gates.shape[0], dtype)
-    dx2 = np.empty(x2.shape, dtype)
-    n = _n_chunks(GATES[mode], hidden, batch)
-    with _threads(n):
+        elif mode == "GRU":
+            dgh = np.empty(gates.shape, dtype)
+            first = (_pick(_gru_backward, n)(bounds, dout, dh_last, gates, cache[4], hb,
+                                             lengths, reverse, w_hh_t, dg, dgh),)
+        else:
+            first = (_pick(_rnn_backward, n)(bounds, dout, dh_last, gates, lengths, reverse,
+                                             mode == "RNN_RELU", w_hh_t, dg),)
+        g_ih, g_hh = np.empty(w_ih.shape, dtype), np.empty(w_hh_t.shape[::-1], dtype)
+        g_b = np.empty(gates.shape[0], dtype)
+        dx2 = np.empty(x2.shape, dtype)
         _pick(_weight_grads, n)(_bounds(gates.shape[0], n), _bounds(x2.shape[0], n), dg, x2,
                                 hb, dx2, w_ih, g_ih, g_hh, g_b, dgh)
     g_bih = g_bhh = None
