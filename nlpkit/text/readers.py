@@ -24,7 +24,7 @@ import warnings
 import zlib
 from contextlib import contextmanager
 
-from ..errors import InputFileError
+from ..errors import NO_ROOM, InputFileError, why_write_failed
 
 _DECOMPRESSORS = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
 _READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
@@ -197,6 +197,11 @@ def atomic_write(path, mode="w", *, encoding="utf-8", compress=None):
             if binary is not None:
                 binary.close()
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in NO_ROOM:  # (only writes fail so: not an input's error misnamed)
+            raise InputFileError(path, f"cannot write ({why_write_failed(exc)})") from None
+        raise
     except BaseException:
         _remove(tmp)
         raise
