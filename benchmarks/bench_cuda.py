@@ -94,20 +94,20 @@ def cases(dt, rng):
            lambda: K.arrays.gemm(a, b), lambda: C.arrays.gemm(da, db))
 
     bt, t, h = z["B"], z["T"], z["H"]
-    xp, whh, h0 = rand(t, bt, 4 * h), rand(4 * h, h) * dt(0.1), rand(bt, h)
-    whh_t = np.ascontiguousarray(whh.T)
+    x, w_ih, w_hh, b, h0 = (rand(t, bt, h), rand(4 * h, h) * dt(0.1), rand(4 * h, h) * dt(0.1),
+                            rand(4 * h), rand(bt, h))
     lengths = np.full(bt, t, np.int64)
     dout = rand(t, bt, h)
 
-    def lstm(M, xp, whh_t, whh, h0, dout):
-        out, hp, cp, tc = (M.arrays.empty((t, bt, h), dt) for _ in range(4))
-        g, dg = M.arrays.empty((t, bt, 4 * h), dt), M.arrays.empty((t, bt, 4 * h), dt)
-        M.recurrent.lstm_forward(xp, whh_t, h0, h0, lengths, False, out, hp, cp, g, tc)
-        M.recurrent.lstm_backward(dout, h0, h0, cp, g, tc, whh, lengths, False, dg)
+    def lstm(M, x, w_ih, w_hh, b, h0, dout):
+        out, _, cache = M.recurrent.direction_forward("LSTM", x, w_ih, w_hh, b, b, h0, h0,
+                                                      lengths, False)
+        M.recurrent.direction_backward("LSTM", dout, h0, h0, x, w_ih, w_hh, True, lengths,
+                                       cache, False)
 
-    host = (xp, whh_t, whh, h0, dout)
-    devs = tuple(dev(x) for x in host)
-    yield ("LSTM time loop fwd+bwd", f"B={bt} T={t} H={h}", bt * t / 1e3, "k tokens",
+    host = (x, w_ih, w_hh, b, h0, dout)
+    devs = tuple(dev(a) for a in host)
+    yield ("LSTM layer fwd+bwd", f"B={bt} T={t} H={h}", bt * t / 1e3, "k tokens",
            lambda: lstm(K, *host), lambda: lstm(C, *devs))
 
     g_, l_, d_ = z["G"], z["L"], z["d"]

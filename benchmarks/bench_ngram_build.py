@@ -1,19 +1,32 @@
-"""Benchmark: build a 3-gram Good-Turing/Katz ARPA file end to end from a ~6M-token corpus.
+"""Benchmark: 3-gram builds end to end, nlpkit beside KenLM's lmplz and SRILM's ngram-count.
 
-The corpus is the bundled KJV training text repeated 7 times (5.4M words +
-0.2M sentence ends; 6.0M counting SRILM's ``</s>``) in a temporary plain-text file.
-Each tool runs as a fresh process, as users run it (interpreter start-up,
-imports and Numba's cached kernels included), on 2 threads; wall time is the
-median of the repeats and peak memory is the process's maximum resident set
-(``os.wait4``).
+Each build is a fresh process, as users run it: ``nlpkit ngram build`` (Katz and
+Kneser-Ney, on ``--threads``), ``lmplz`` (Kneser-Ney) and ``ngram-count`` (Katz), on
+the same corpus file, one after another (interleaved, so a busy machine hits all of
+them alike).  Reported per run: wall seconds, CPU seconds (user + system), and the
+process's peak resident memory (``os.wait4``); medians of ``--repeat`` runs.
+nlpkit runs twice more per corpus: in memory (the default) and with ``--memory``
+(300M by default, its tables sorted on disk), beside ``lmplz -S`` with the same
+memory.  The script checks that the bounded build wrote the same file as the one in
+memory, and nlpkit's files against lmplz's and SRILM's.
 
-SRILM ``ngram-count`` and KenLM ``lmplz`` are timed too when they are on PATH;
-otherwise the figures measured on the reference 2-core machine are printed
-(SRILM 6.9 s / 285 MB, lmplz 5.0 s / 1.07 GB; SRILM's output is the same file
-nlpkit writes, lmplz builds a Kneser-Ney model instead).
+Numba compiles nlpkit's kernels on first use and caches them on disk: one run of each
+nlpkit configuration with an empty cache (``NUMBA_CACHE_DIR``, a fresh directory) is
+reported apart ("cold"); the timed runs share a cache that an untimed run of each filled.
+lmplz runs in memory with ``-S 2G`` (as in the baseline measurements of issue 16).
 
-Run:
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_ngram_build.py
+Corpora: the bundled KJV (30k verses, 13k word types) and the realistic linux-doc corpus
+at K = 1, 4, 16 (issue 16: about 6M, 24M and 100M tokens; K copies of the documentation
+text with the rarer words renamed per copy, so types and n-grams grow K-fold): the files
+``linuxdoc.x2.txt``, ``linuxdoc.x8.txt`` and ``linuxdoc.x32.txt`` in ``--linuxdoc``
+(default ``$NLPKIT_LINUXDOC`` or /work/data/linuxdoc), made from ``linuxdoc.txt`` by
+``benchmarks/scale_corpus.py linuxdoc.txt K -o linuxdoc.xK.txt`` (3.1M tokens per copy).
+Peers come from the ``LMPLZ`` and ``NGRAM_COUNT`` environment variables (built from
+source; see benchmarks/RESULTS.md); a missing peer is skipped.
+
+Run (nothing else running; the OpenBLAS variables only slow NumPy's BLAS down):
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_ngram_build.py \\
+        [--corpora kjv k1 k4 k16] [--memory 300M] [--repeat 3] [--threads 2]
 """
 from __future__ import annotations
 
@@ -27,17 +40,15 @@ import sys
 import tempfile
 import time
 
-PUBLISHED = {"SRILM ngram-count": (6.9, 285, None), "KenLM lmplz": (5.0, 1070, None)}
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import machine  # noqa: E402
 
-NLPKIT = """
-import sys
-from nlpkit.ngram.build import build_model, write_arpa
-write_arpa(build_model(sys.argv[1], 3, n_jobs=2), sys.argv[2])
-"""
+LINUXDOC = {"k1": "linuxdoc.x2.txt", "k4": "linuxdoc.x8.txt", "k16": "linuxdoc.x32.txt"}
 
 
-def run(cmd, stdin=None, env=None):
-    """Wall seconds, peak RSS (MB) and CPU seconds (user + system) of one child process."""
+def run(cmd, env=None, stdin=None):
+    """``(wall s, CPU s, peak RSS MB)`` of one child process; a failure stops the benchmark."""
     t = time.perf_counter()
     with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fin:
         p = subprocess.Popen(cmd, stdin=fin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -47,69 +58,139 @@ def run(cmd, stdin=None, env=None):
     err = p.stderr.read().decode(errors="replace")
     p.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[0]} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def median_run(cmd, repeats, **kw):
-    runs = [run(cmd, **kw) for _ in range(repeats)]
-    return (statistics.median(r[0] for r in runs), max(r[1] for r in runs),
-            statistics.median(r[2] for r in runs))
+def tokens_of(path):
+    words = lines = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            words += len(block.split())
+            lines += block.count(b"\n")
+    return words, lines
+
+
+def kjv_file(tmp):
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from nlpkit import corpora
+    path = os.path.join(tmp, "kjv.train.txt")
+    with gzip.open(corpora.path("kjv", "train"), "rb") as fh, open(path, "wb") as out:
+        out.write(fh.read())
+    return path
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--copies", type=int, default=7)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--corpora", nargs="+", default=["kjv", "k1", "k4", "k16"],
+                    choices=["kjv", "k1", "k4", "k16"])
+    ap.add_argument("--linuxdoc", default=os.environ.get("NLPKIT_LINUXDOC", "/work/data/linuxdoc"))
+    ap.add_argument("--memory", default="300M", help="nlpkit --memory and lmplz -S for the "
+                                                     "bounded runs")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--order", type=int, default=3)
+    ap.add_argument("--no-memory-runs", action="store_true", help="skip the unbounded runs "
+                    "(for the largest corpus, whose in-memory build needs gigabytes)")
     args = ap.parse_args()
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from nlpkit import corpora
-
-    with gzip.open(corpora.path("kjv"), "rb") as fh:
-        text = fh.read()
-    tmp = tempfile.mkdtemp(prefix="bench_ngram_")
+    lmplz, ngram_count = os.environ.get("LMPLZ"), os.environ.get("NGRAM_COUNT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+    env["PYTHONPATH"] = os.path.join(HERE, "..") + os.pathsep + env.get("PYTHONPATH", "")
+    env["NUMBA_NUM_THREADS"] = str(args.threads)
+    tmp = tempfile.mkdtemp(prefix="bench_ngram_build_")
+    cache = os.path.join(tmp, "numba-cache")
+    env["NUMBA_CACHE_DIR"] = cache
+    nlpkit = [sys.executable, "-c", "from nlpkit.cli.main import main; main()", "--quiet",
+              "--threads", str(args.threads), "ngram", "build"]
+    print(f"# machine: {machine()}")
+    print(f"# {args.order}-gram builds, {args.threads} threads, medians of {args.repeat} runs; "
+          f"bounded runs: nlpkit --memory {args.memory}, lmplz -S {args.memory}")
+    print(f"# lmplz: {lmplz or 'not found (LMPLZ)'}; ngram-count: "
+          f"{ngram_count or 'not found (NGRAM_COUNT)'}")
+    rows, checks = [], []
     try:
-        corpus = os.path.join(tmp, "corpus.txt")
-        with open(corpus, "wb") as fh:
-            for _ in range(args.copies):
-                fh.write(text)
-        words = len(text.split()) * args.copies
-        lines = text.count(b"\n") * args.copies
-        env = dict(os.environ, NUMBA_NUM_THREADS="2", OMP_NUM_THREADS="2")
-        out = os.path.join(tmp, "nlpkit.arpa")
-        nl_cmd = [sys.executable, "-c", NLPKIT, corpus, out]
-        run(nl_cmd, env=env)  # warm Numba's on-disk cache; not timed
-        print(f"corpus: KJV train x{args.copies}: {words:,} words, {lines:,} sentences "
-              f"({words + lines:,} tokens with </s>); 2 threads; median of {args.repeats}")
-        results = {"nlpkit build_model + write_arpa": median_run(nl_cmd, args.repeats, env=env)}
-        peers = {}
-        if shutil.which("ngram-count"):
-            peers["SRILM ngram-count"] = median_run(
-                ["ngram-count", "-order", "3", "-text", corpus,
-                 "-lm", os.path.join(tmp, "srilm.arpa")],
-                args.repeats)
-        if shutil.which("lmplz"):
-            peers["KenLM lmplz"] = median_run(
-                ["lmplz", "-o", "3", "-T", tmp, "-S", "50%",
-                 "--arpa", os.path.join(tmp, "kenlm.arpa")],
-                args.repeats, stdin=corpus)
-        for name, figures in PUBLISHED.items():
-            if name not in peers and args.copies == 7:  # the published runs used this corpus
-                peers[name + " (published, not on PATH)"] = figures
-        results.update(peers)
-        nl_sec = results["nlpkit build_model + write_arpa"][0]
-        print()
-        # CPU seconds help to read a run on a busy machine: wall time there is
-        # inflated by waiting for a core, CPU time much less.
-        print("| task | tool | wall s | CPU s | tokens/s | peak RSS MB | nlpkit speed-up |")
-        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-        for name, (sec, mb, cpu) in results.items():
-            cpu_s = "-" if cpu is None else f"{cpu:.2f}"
-            task = f"3-gram Katz ARPA from {(words + lines) / 1e6:.1f}M tokens"
-            print(f"| {task} | {name} | {sec:.2f} | {cpu_s} | {(words + lines) / sec / 1e6:.2f}M | "
-                  f"{mb:.0f} | {sec / nl_sec:.2f}x |")
+        for name in args.corpora:
+            corpus = kjv_file(tmp) if name == "kjv" else os.path.join(args.linuxdoc, LINUXDOC[name])
+            if not os.path.exists(corpus):
+                print(f"# {name}: {corpus} is missing; make it with benchmarks/scale_corpus.py")
+                continue
+            words, lines = tokens_of(corpus)
+            label = f"{name} ({words / 1e6:.1f}M tokens)"
+            out = {k: os.path.join(tmp, f"{name}.{k}.arpa") for k in
+                   ("katz", "katz-b", "kn", "kn-b", "lmplz", "lmplz-b", "srilm")}
+            temp = os.path.join(tmp, "runs")
+            os.makedirs(temp, exist_ok=True)
+            jobs = []
+            for sm in ("katz", "kn"):
+                base = nlpkit + [corpus, "--order", str(args.order), "--smoothing", sm]
+                if not args.no_memory_runs:
+                    jobs.append((f"nlpkit {sm}", sm, base + ["-o", out[sm]], True))
+                jobs.append((f"nlpkit {sm} --memory {args.memory}", sm,
+                             base + ["-o", out[sm + "-b"], "--memory", args.memory, "--temp-dir",
+                                     temp], True))
+            if lmplz:
+                lm = [lmplz, "-o", str(args.order), "-T", temp, "--text", corpus]
+                if not args.no_memory_runs:
+                    jobs.append(("lmplz", "kn", lm + ["-S", "2G", "--arpa", out["lmplz"]], False))
+                jobs.append((f"lmplz -S {args.memory}", "kn",
+                             lm + ["-S", args.memory, "--arpa", out["lmplz-b"]], False))
+            if ngram_count and not args.no_memory_runs:
+                jobs.append(("SRILM ngram-count", "katz", [ngram_count, "-order", str(args.order),
+                                                           "-text", corpus, "-lm", out["srilm"]],
+                             False))
+            cold = {}
+            for title, sm, cmd, ours in jobs:
+                if ours:  # an empty compile cache: the run compiles every kernel it uses
+                    fresh = dict(env, NUMBA_CACHE_DIR=tempfile.mkdtemp(dir=tmp))
+                    cold[title] = run(cmd, fresh)
+                    shutil.rmtree(fresh["NUMBA_CACHE_DIR"], ignore_errors=True)
+                    run(cmd, env)  # (fills the shared cache; untimed)
+            results = {title: [] for title, *_ in jobs}
+            for _ in range(args.repeat):  # interleaved
+                for title, sm, cmd, ours in jobs:
+                    results[title].append(run(cmd, env))
+            lm_wall = (statistics.median(r[0] for r in results["lmplz"])
+                       if "lmplz" in results else None)
+            for title, sm, cmd, ours in jobs:
+                rs = results[title]
+                wall = statistics.median(r[0] for r in rs)
+                cpu = statistics.median(r[1] for r in rs)
+                rss = max(r[2] for r in rs)
+                c = cold.get(title)
+                rows.append((label, title, sm, wall, cpu, rss,
+                             wall / lm_wall if lm_wall else None, c[0] if c else None))
+            checks += _checks(name, out, ngram_count is not None, lmplz is not None)
+            for k in out.values():
+                if os.path.exists(k):
+                    os.remove(k)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print("| corpus | tool | smoothing | wall s | CPU s | peak RSS MB | wall / lmplz | "
+          "cold wall s |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for label, title, sm, wall, cpu, rss, ratio, cold_wall in rows:
+        print(f"| {label} | {title} | {sm} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | "
+              f"{'-' if ratio is None else f'{ratio:.2f}x'} | "
+              f"{'-' if cold_wall is None else f'{cold_wall:.2f}'} |")
+    print()
+    for line in checks:
+        print(line)
+
+
+def _checks(name, out, srilm, lmplz):
+    def same(a, b):
+        if not (os.path.exists(out[a]) and os.path.exists(out[b])):
+            return "not run"
+        with open(out[a], "rb") as fa, open(out[b], "rb") as fb:
+            return "byte-identical" if fa.read() == fb.read() else "DIFFERENT"
+    lines = [f"# {name}: nlpkit katz, in memory vs --memory: {same('katz', 'katz-b')}",
+             f"# {name}: nlpkit kn, in memory vs --memory: {same('kn', 'kn-b')}"]
+    if lmplz:
+        lines.append(f"# {name}: nlpkit kn vs lmplz: {same('kn-b', 'lmplz-b')}")
+    if srilm:
+        lines.append(f"# {name}: nlpkit katz vs SRILM: {same('katz-b', 'srilm')}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from common import machine  # noqa: E402
 
-from nlpkit.ngram.arpa_reader import read_arpa  # noqa: E402
-from nlpkit.ngram.mix import perplexity  # noqa: E402
-from nlpkit.ngram.prune import prune_entropy  # noqa: E402
+from nlpkit.ngram.formats.arpa_reader import read_arpa  # noqa: E402
+from nlpkit.ngram.editing.mix import perplexity  # noqa: E402
+from nlpkit.ngram.editing.prune import prune_entropy  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(HERE), "tests", "data", "ngram", "kjv")
 THRESHOLDS = [0, 1e-9, 1e-8, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5]

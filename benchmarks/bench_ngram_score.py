@@ -69,12 +69,13 @@ def big_arpa(cache: Path) -> Path:
     path = cache / "kjv-big.5gram.arpa"
     if path.exists():
         return path
-    from nlpkit.ngram.build import build_model, write_arpa
+    from nlpkit.ngram import build
+    from nlpkit.ngram.formats.arpa_srilm import write_arpa
     from nlpkit.text import iter_lines
     rng = np.random.default_rng(0)
     lines = list(iter_lines(KJV / "train.txt.gz"))
     shuffled = [" ".join(rng.permutation(s.split())) for s in lines]
-    model = build_model(lines + shuffled, 5, gt_min=1)
+    model = build(lines + shuffled, 5, gt_min=1)
     write_arpa(model, path)
     return path
 
@@ -87,7 +88,7 @@ def main():
 
     import kenlm
 
-    from nlpkit.ngram import binary
+    from nlpkit.ngram.formats import binary
     from nlpkit.text import iter_lines
 
     cache = Path(tempfile.gettempdir()) / "nlpkit-bench-ngram"

@@ -4,13 +4,15 @@ float32, same thread count, medians.
 Run as users run (without the OpenBLAS kernel override these machines set):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py \\
-        [--threads 2] [--repeats 7]
+        [--threads 2] [--blas-threads N] [--repeats 7]
 
-Prints one markdown row per layer for benchmarks/RESULTS.md.
+Prints one markdown row per layer for benchmarks/RESULTS.md: median wall time of each
+side and, in brackets, its median CPU time (every thread of the process), both ratios.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -25,17 +27,20 @@ E, HEADS, L, FF = 256, 8, 128, 1024
 
 
 def median_times(fns, repeats):
-    """Median wall time of each function; runs are interleaved so that load from other
-    processes on a shared machine falls on both sides alike."""
+    """Median wall and CPU time (every thread of the process, user + system) of each
+    function; runs are interleaved so that load from other processes on a shared machine
+    falls on both sides alike."""
     for fn in fns:
         fn()  # warm-up (compiles kernels)
-    times = [[] for _ in fns]
+        fn()
+    walls, cpus = [[] for _ in fns], [[] for _ in fns]
     for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
+        for fn, wall, cpu in zip(fns, walls, cpus):
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus)]
 
 
 def recurrent_case(name, rng):
@@ -99,33 +104,35 @@ def attention_case(name, rng):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    ap.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
+                    help="Numba threads and torch.set_num_threads")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="threads of every loaded BLAS (default: --threads)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--only", nargs="*", help="layers to run (default: all available)")
     args = ap.parse_args()
+    blas = args.threads if args.blas_threads is None else args.blas_threads
     numba.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot calls SciPy's BLAS)
-        from threadpoolctl import threadpool_info, threadpool_limits
-        # both BLAS copies (NumPy's and SciPy's, loaded above) at the same thread count
-        threadpool_limits(args.threads, user_api="blas")
-        for lib in threadpool_info():
-            print(f"# {lib.get('internal_api')} {lib.get('version')} {lib.get('architecture')} "
-                  f"threads={lib.get('num_threads')} ({lib.get('filepath', '').split('/')[-1]})")
-    except ImportError:
-        pass
+    import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot calls SciPy's BLAS)
+    from threadpoolctl import threadpool_info, threadpool_limits
+    # both BLAS copies (NumPy's and SciPy's, loaded above) at the same thread count
+    threadpool_limits(blas, user_api="blas")
+    print(f"# numba {numba.__version__} threads={numba.get_num_threads()} "
+          f"layer={numba.config.THREADING_LAYER}; torch {torch.__version__} "
+          f"threads={torch.get_num_threads()}")
+    for lib in threadpool_info():
+        print(f"# {lib.get('internal_api')} {lib.get('version')} {lib.get('architecture')} "
+              f"threads={lib.get('num_threads')} ({lib.get('filepath', '').split('/')[-1]})")
+    print(f"# load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rng = np.random.default_rng(0)
-    cases = ["LSTM", "GRU", "RNN"]
-    if hasattr(nn, "MultiheadAttention"):
-        cases += ["MultiheadAttention"]
-    if hasattr(nn, "TransformerEncoderLayer"):
-        cases += ["TransformerEncoderLayer"]
+    cases = ["LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer"]
     if args.only:
         cases = [c for c in cases if c in args.only]
-    print(f"\nforward+backward, float32, threads={args.threads}, median of {args.repeats}\n")
-    print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch |")
-    print("|---|---|---|---|---|")
+    print(f"\nforward+backward, float32, threads={args.threads} (BLAS {blas}), "
+          f"median of {args.repeats}, wall ms (CPU ms)\n")
+    print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch | CPU ratio |")
+    print("|---|---|---|---|---|---|")
     for name in cases:
         if name in ("LSTM", "GRU", "RNN"):
             ours, theirs = recurrent_case(name, rng)
@@ -134,9 +141,11 @@ def main():
             ours, theirs = attention_case(name, rng)
             ff = f" FF{FF}" if name != "MultiheadAttention" else ""
             shape = f"B{B} T{L} E{E} heads{HEADS}{ff} causal"
-        t_ours, t_theirs = median_times([ours, theirs], args.repeats)
-        print(f"| {name} | {shape} | {t_ours * 1e3:.1f} | {t_theirs * 1e3:.1f} | "
-              f"{t_ours / t_theirs:.2f} |", flush=True)
+        (w_ours, c_ours), (w_theirs, c_theirs) = median_times([ours, theirs], args.repeats)
+        print(f"| {name} | {shape} | {w_ours * 1e3:.1f} ({c_ours * 1e3:.0f}) | "
+              f"{w_theirs * 1e3:.1f} ({c_theirs * 1e3:.0f}) | {w_ours / w_theirs:.2f} | "
+              f"{c_ours / c_theirs:.2f} |", flush=True)
+    print(f"# load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

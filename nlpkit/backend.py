@@ -170,6 +170,49 @@ def blas_threads(n: int):
 
 
 @functools.lru_cache(maxsize=1)
+def _kernel_blas():
+    """threadpoolctl's controller of the BLAS that Numba's compiled code calls (SciPy's,
+    through ``scipy.linalg.cython_blas``), or None when it cannot be told apart."""
+    try:
+        import scipy
+        import scipy.linalg.cython_blas  # noqa: F401  (loaded, so threadpoolctl sees it)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    scipy_dir = os.path.dirname(scipy.__file__)  # its own libs sit in scipy/ or scipy.libs/
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and lib.filepath.startswith(scipy_dir):
+            return lib
+    return None
+
+
+def kernel_blas_num_threads() -> int | None:
+    """How many threads the BLAS of Numba's compiled code may use (None: unknown)."""
+    lib = _kernel_blas()
+    return None if lib is None else lib.num_threads
+
+
+@contextlib.contextmanager
+def kernel_blas_threads(n: int):
+    """Run the block with the BLAS of Numba's compiled code on ``n`` threads (a call into
+    the library, about a microsecond), restoring it after.
+
+    Kernels that split their work over Numba's threads and call BLAS from each (the
+    recurrent layers' time loops) need it on one thread: a second pool of spinning BLAS
+    threads would fight Numba's for the cores, and concurrent calls queue for one pool."""
+    lib = _kernel_blas()
+    old = None if lib is None else lib.num_threads
+    if old is None or old == n:
+        yield
+        return
+    lib.set_num_threads(n)
+    try:
+        yield
+    finally:
+        lib.set_num_threads(old)
+
+
+@functools.lru_cache(maxsize=1)
 def keep_freed_memory(trim_threshold: int = 1 << 30) -> bool:
     """Let the process keep up to ``trim_threshold`` bytes of freed heap memory (glibc's
     ``M_TRIM_THRESHOLD``; the mmap threshold fixed at its 32 MiB maximum) instead of handing

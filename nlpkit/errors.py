@@ -1,4 +1,17 @@
 """Errors a user can act on.  The CLI prints these as one line (``Error: …``)."""
+import errno
+
+# a write that fails for lack of room, whatever form the lack takes (a file size limit is
+# what a full disk looks like under ``ulimit -f``)
+NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_WHY = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the size limit",
+        errno.EDQUOT: "the disk quota is used up", errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied", errno.EROFS: "it is on a read-only file system"}
+
+
+def why_write_failed(exc: OSError) -> str:
+    """The reason of a failed write, in a few words for a one-line message."""
+    return _WHY.get(exc.errno, exc.strerror or str(exc))
 
 
 class NlpkitError(ValueError):

@@ -68,7 +68,6 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
               maxn, bucket, power, x_max, eig, shift, dynamic_window, context_vectors, svd,
               max_vocab, memory, fmt, seed, shared_negatives):
     """Train word vectors on CORPUS (one sentence per line, whitespace tokens)."""
-    from ..embed import PPMI, FastText, GloVe, Word2Vec
     s = settings()
     if fmt == "fasttext-bin" and model != "fasttext":
         raise NlpkitError("--format fasttext-bin needs --model fasttext")
@@ -78,6 +77,11 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
                    seed=seed)
     common = dict(vector_size=dim, window=window, negative=negative, min_count=min_count,
                   epochs=epochs, seed=seed, device=s.device)
+    # only the estimator module the model needs: word2vec and fastText do not load scipy.sparse
+    if model in ("ppmi", "glove"):
+        from ..embed.count_estimators import PPMI, GloVe
+    else:
+        from ..embed.estimators import FastText, Word2Vec
     if model == "ppmi":
         est = PPMI(dim=dim, alpha=power, shift=shift, eig=eig, dynamic_window=dynamic_window,
                    sample=sample or 0.0, add_context=context_vectors, solver=svd, **counted)

@@ -39,7 +39,7 @@ def _check_input(path):
 
 
 def _load(model_path, order=None):
-    from ..ngram.binary import load
+    from ..ngram.formats.binary import load
     _check_input(model_path)
     t = time.perf_counter()
     scorer = load(model_path, max_order=order)
@@ -67,7 +67,7 @@ def _progress(total, label, unit):
 
 
 def _check_order(order):
-    from ..ngram.build import MAX_ORDER
+    from ..ngram.options import MAX_ORDER
     if order is not None and not 1 <= order <= MAX_ORDER:
         raise NlpkitError(f"--order must be from 1 to {MAX_ORDER}; got {order}")
 
@@ -77,20 +77,32 @@ def _order_option(f):
                         help="N-gram order (1-16).")(f)
 
 
+def _memory_options(f):
+    f = click.option("--temp-dir", "temp_dir", default=None, metavar="DIR",
+                     help="Where sorted runs go when the counts outgrow --memory "
+                          "(default: the system's temporary directory).")(f)
+    return click.option("--memory", "memory", default=None, metavar="SIZE",
+                        help="Memory the build may use beyond the interpreter: 500M, 4G, 25% "
+                             "(of RAM). Default: half the available memory; what does not "
+                             "fit is sorted on disk.")(f)
+
+
 @ngram.command("count")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Count file to write (SRILM format; .gz by name).")
 @_order_option
 @click.option("--vocab", "vocab_file", default=None, help="Closed vocabulary (one word a line).")
-def count_cmd(corpus, output, order, vocab_file):
+@_memory_options
+def count_cmd(corpus, output, order, vocab_file, memory, temp_dir):
     """Count the n-grams of CORPUS as SRILM's ngram-count -write does."""
-    from ..ngram.build import count_ngrams, write_counts
+    from ..ngram import count
     _check_order(order)
     _check_input(corpus)
+    if vocab_file is not None:
+        _check_input(vocab_file)
     with _progress(_size(corpus), "counting", unit="B") as bar:
-        counts = count_ngrams(corpus, order, vocab_file=vocab_file, device=settings().device,
-                              progress=bar.update)
-    write_counts(counts, output)
+        count(corpus, order, vocab=vocab_file, memory=memory, temp_dir=temp_dir, output=output,
+              device=settings().device, progress=bar.update)
     echo(f"wrote {output}")
 
 
@@ -142,48 +154,50 @@ def _gt_dict(kw, kind, pairs):
 @click.option("--limit-vocab", "limit_vocab", default=None,
               help="Keep only n-grams made of this file's words (and <s> </s> <unk>).")
 @_gt_options
-@click.option("--unk", is_flag=True, help="Open vocabulary: model <unk> (SRILM -unk).")
-@click.option("--vocab", "vocab_file", default=None, help="Closed vocabulary file (SRILM -vocab).")
-@click.option("--counts", "counts_file", default=None, help="Estimate from this count file instead of CORPUS.")
+@click.option("--unk", is_flag=True, help="katz: open vocabulary, model <unk> (SRILM -unk).")
+@click.option("--vocab", "vocab_file", default=None,
+              help="katz: closed vocabulary file (SRILM -vocab).")
+@click.option("--counts", "counts_file", default=None,
+              help="katz: estimate from this count file instead of CORPUS.")
+@_memory_options
 def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_unigrams,
-              prune_counts, limit_vocab, unk, vocab_file, counts_file, gtmin, gtmax, **gt):
+              prune_counts, limit_vocab, unk, vocab_file, counts_file, memory, temp_dir, gtmin,
+              gtmax, **gt):
     """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default
     (or, with --smoothing kn, as KenLM's lmplz does)."""
-    from ..ngram.binary import model_kind, save
-    from ..ngram.build import build_model
+    from ..ngram import build
+    from ..ngram.formats.binary import model_kind
     model_kind(output)  # fail on an unknown suffix before the work
     _check_order(order)
-    if limit_vocab is not None:
-        _check_input(limit_vocab)
-    if smoothing == "kn":
-        return _build_kn(corpus, output, order, discount_fallback, interpolate_unigrams,
-                         prune_counts, limit_vocab, counts_file, vocab_file, unk)
-    if discount_fallback or prune_counts or not interpolate_unigrams:
-        raise NlpkitError("--discount-fallback, --prune and --no-interpolate-unigrams "
-                          "go with --smoothing kn")
-    if (corpus is None) == (counts_file is None):
-        raise NlpkitError("give a CORPUS or --counts COUNTS (one of them)")
-    for p in (corpus, counts_file, vocab_file):
+    if corpus is None and counts_file is None:
+        raise NlpkitError("give a CORPUS" + (" or --counts COUNTS" if smoothing == "katz" else ""))
+    for p in (corpus, counts_file, vocab_file, limit_vocab):
         if p is not None:
             _check_input(p)
-    gt_min, gt_max = _gt_dict(gt, "min", gtmin), _gt_dict(gt, "max", gtmax)
+    if discount_fallback is not None:
+        discount_fallback = (True if discount_fallback.strip() in ("", "default")
+                             else _numbers(discount_fallback, "--discount-fallback"))
     t = time.perf_counter()
-    with _progress(_size(corpus) if corpus else 0, "counting", unit="B") as bar:
-        model = build_model(corpus, order, gt_min=gt_min, gt_max=gt_max, unk=unk,
-                            vocab_file=vocab_file, counts=counts_file, device=settings().device,
-                            progress=bar.update if corpus else None)
-    _finish(model, output, limit_vocab, t)
+    with _progress(_size(corpus) if corpus else 0, "reading", unit="B") as bar:
+        counts = build(corpus, order, smoothing, gt_min=_gt_dict(gt, "min", gtmin),
+                       gt_max=_gt_dict(gt, "max", gtmax), unk=unk, vocab=vocab_file,
+                       counts=counts_file, discount_fallback=discount_fallback,
+                       interpolate_unigrams=interpolate_unigrams,
+                       prune=_numbers(prune_counts, "--prune", int) if prune_counts else None,
+                       limit_vocab=limit_vocab, memory=memory, temp_dir=temp_dir, output=output,
+                       device=settings().device, progress=bar.update if corpus else None)
+    _wrote(output, counts, t)
 
 
-def _finish(model, output, limit_vocab, t, writer=None):
-    from ..ngram.binary import save
-    if limit_vocab is not None:
-        from ..ngram.build import read_vocab_file
-        from ..ngram.vocab_filter import filter_vocab
-        model = filter_vocab(model, read_vocab_file(limit_vocab))
-    (writer or save)(model, output)
-    counts = ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(model.counts()))
-    echo(f"wrote {output} ({counts}; {time.perf_counter() - t:.2f} s)")
+def _finish(model, output, t):
+    from ..ngram.formats.binary import save
+    save(model, output)
+    _wrote(output, model.counts(), t)
+
+
+def _wrote(output, counts, t):
+    orders = ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(counts))
+    echo(f"wrote {output} ({orders}; {time.perf_counter() - t:.2f} s)")
 
 
 def _numbers(text, what, kind=float):
@@ -191,29 +205,6 @@ def _numbers(text, what, kind=float):
         return [kind(v) for v in text.replace(",", " ").split()]
     except ValueError:
         raise NlpkitError(f"{what} expects numbers separated by spaces; got {text!r}") from None
-
-
-def _build_kn(corpus, output, order, fallback, interpolate_unigrams, prune, limit_vocab,
-              counts_file, vocab_file, unk):
-    from ..ngram.kn import estimate_kn, read_lmplz_text
-    from ..ngram.lmplz_format import write_arpa_lmplz
-    if counts_file or vocab_file or unk:
-        raise NlpkitError("--counts, --vocab and --unk go with --smoothing katz; Kneser-Ney "
-                          "builds from text and always models <unk>, as lmplz")
-    if corpus is None:
-        raise NlpkitError("give a CORPUS to build a Kneser-Ney model from")
-    _check_input(corpus)
-    if fallback is not None:
-        fallback = True if fallback.strip() in ("", "default") else _numbers(fallback, "--discount-fallback")
-    prune = _numbers(prune, "--prune", int) if prune else None
-    t = time.perf_counter()
-    with _progress(_size(corpus), "reading", unit="B") as bar:
-        text = read_lmplz_text(corpus, progress=bar.update)
-    model = estimate_kn(text, order, discount_fallback=fallback,
-                        interpolate_unigrams=interpolate_unigrams, prune=prune,
-                        device=settings().device)
-    arpa = output.endswith((".arpa", ".arpa.gz"))
-    _finish(model, output, limit_vocab, t, writer=write_arpa_lmplz if arpa else None)
 
 
 @ngram.command("prune")
@@ -225,13 +216,13 @@ def _build_kn(corpus, output, order, fallback, interpolate_unigrams, prune, limi
               help="Prune n-grams of this order and above (SRILM -minprune).")
 def prune_cmd(model, output, threshold, min_order):
     """Relative-entropy pruning of MODEL (Stolcke 1998; SRILM ngram -prune)."""
-    from ..ngram.binary import model_kind
-    from ..ngram.prune import prune_entropy
+    from ..ngram.formats.binary import model_kind
+    from ..ngram.editing.prune import prune_entropy
     model_kind(output)
     t = time.perf_counter()
     before = _load(model).model
     pruned = prune_entropy(before, threshold, min_order=min_order)
-    _finish(pruned, output, None, t)
+    _finish(pruned, output, t)
 
 
 def _read_models(paths):
@@ -245,13 +236,13 @@ def _read_models(paths):
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 def mix_cmd(models, lambdas, output):
     """Static mixture of MODELS as one back-off model (SRILM -mix-lm -write-lm)."""
-    from ..ngram.binary import model_kind
-    from ..ngram.mix import check_weights, mix_static
+    from ..ngram.formats.binary import model_kind
+    from ..ngram.editing.mix import check_weights, mix_static
     model_kind(output)
     t = time.perf_counter()
     loaded = _read_models(models)
     weights = check_weights(loaded, _numbers(lambdas, "--lambda"))
-    _finish(mix_static(loaded, weights), output, None, t)
+    _finish(mix_static(loaded, weights), output, t)
 
 
 @ngram.command("best-mix")
@@ -260,7 +251,7 @@ def mix_cmd(models, lambdas, output):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def best_mix_cmd(models, dev, as_json):
     """Mixture weights that minimise the perplexity of --dev text (SRILM compute-best-mix, EM)."""
-    from ..ngram.mix import best_mix
+    from ..ngram.editing.mix import best_mix
     from ..text import iter_lines
     _check_input(dev)
     weights, summary = best_mix(_read_models(models), list(iter_lines(dev)))
@@ -277,11 +268,13 @@ def best_mix_cmd(models, dev, as_json):
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 def filter_cmd(model, vocab_file, output):
     """Keep only the n-grams of MODEL made of VOCAB's words (KenLM filter)."""
-    from ..ngram.binary import model_kind
+    from ..ngram.editing.filter import filter_vocab
+    from ..ngram.formats.binary import model_kind
+    from ..ngram.reading.vocab_file import read_vocab_file
     model_kind(output)
     _check_input(vocab_file)
     t = time.perf_counter()
-    _finish(_load(model).model, output, vocab_file, t)
+    _finish(filter_vocab(_load(model).model, read_vocab_file(vocab_file)), output, t)
 
 
 def _blocks(lines, size=_BLOCK):
@@ -357,7 +350,7 @@ def ppl_cmd(model, text, order, as_json, mix_models, lambdas):
 @click.argument("model")
 def info_cmd(model):
     """Order, n-gram counts and vocabulary of MODEL."""
-    from ..ngram.binary import is_binary
+    from ..ngram.formats.binary import is_binary
     scorer = _load(model)
     m = scorer.model
     click.echo(f"model: {model}")
@@ -391,7 +384,7 @@ def generate_cmd(model, count, seed, max_len):
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 def convert_cmd(model, output):
     """Convert MODEL between ARPA and nlpkit's binary format."""
-    from ..ngram.binary import model_kind, save
+    from ..ngram.formats.binary import model_kind, save
     model_kind(output)
     scorer = _load(model)
     save(scorer, output)
@@ -399,7 +392,7 @@ def convert_cmd(model, output):
 
 
 def _mixed_ppl(paths, text, lambdas, as_json):
-    from ..ngram.mix import check_weights, mix_perplexity
+    from ..ngram.editing.mix import check_weights, mix_perplexity
     from ..text import iter_lines
     models = _read_models(paths)
     weights = check_weights(models, _numbers(lambdas, "--lambda") if lambdas else None)

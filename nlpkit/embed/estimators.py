@@ -11,6 +11,10 @@ weights, adds the new text's words that reach ``min_count`` to the vocabulary
 (existing ids do not change) and trains on the new text; with
 ``warm_start=False`` (the default, as in scikit-learn) ``fit`` starts over.
 
+Threads: as in word2vec.c and the fastText tool, ``n_jobs=T`` threads each train their
+own ``T``-th of the corpus, all at once (on text sorted by topic, documentation or
+Wikipedia, they do not train one topic after another).
+
 Reproducibility: the same ``seed`` with ``n_jobs=1`` gives identical vectors.
 """
 from __future__ import annotations
@@ -18,8 +22,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-
+from .._imports import sklearn_base
 from ..errors import NlpkitError
 from . import trainer
 from .docfreq import doc_freq_cpu
@@ -27,8 +30,11 @@ from .sgns import uniform_rows_cpu
 from .keyedvectors import KeyedVectors
 from .subwords import subword_rows
 
+# sklearn.base without the SciPy modules it imports but does not use (see nlpkit._imports)
+_sklearn = sklearn_base()
 
-class _Embedding(TransformerMixin, BaseEstimator):
+
+class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
     _kind = "sgns"
 
     def _check(self):

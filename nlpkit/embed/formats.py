@@ -176,9 +176,37 @@ def write_word2vec(kv: KeyedVectors, path, binary: bool = False, header: bool = 
             for w, row in zip(kv.index_to_key, vecs):
                 fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
         else:
-            fmt = " ".join(["%.9g"] * d)
-            for w, row in zip(kv.index_to_key, vecs.tolist()):
-                fh.write((w + " " + fmt % tuple(row) + "\n").encode("utf-8"))
+            _write_text_rows(fh, kv.index_to_key, vecs)
+
+
+def _write_text_rows(fh, words, vecs):
+    """``word v1 ... vD`` lines, each value as ``%.9g``, formatted by a kernel in blocks of
+    rows (see :mod:`nlpkit.embed.float_text`); a row it is unsure of is formatted here."""
+    from .float_text import VALUE_BYTES, format_rows_cpu, join_rows
+    v, d = vecs.shape
+    encoded = [w.encode("utf-8") for w in words]
+    word_offsets = np.zeros(v + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), np.int64, v), out=word_offsets[1:])
+    arena = np.frombuffer(b"".join(encoded), np.uint8)
+    fmt = " ".join(["%.9g"] * d)
+    rows = max(1, (8 << 20) // (d * VALUE_BYTES + 64))  # about 8 MB of text a block
+    for r0 in range(0, v, rows):
+        r1 = min(v, r0 + rows)
+        longest = int(np.max(word_offsets[r0 + 1:r1 + 1] - word_offsets[r0:r1]))
+        scratch = np.empty((r1 - r0, longest + d * VALUE_BYTES + 1), np.uint8)
+        lengths = np.empty(r1 - r0, np.int64)
+        certain = np.empty(r1 - r0, np.bool_)
+        format_rows_cpu(vecs, r0, r1, arena, word_offsets, scratch, lengths, certain)
+        start = 0
+        for r in [*np.flatnonzero(~certain).tolist(), r1 - r0]:
+            if r > start:
+                out = np.empty(int(lengths[start:r].sum()), np.uint8)
+                join_rows(scratch[start:r], lengths[start:r], out)
+                fh.write(out)
+            if r < r1 - r0:
+                fh.write((words[r0 + r] + " " + fmt % tuple(vecs[r0 + r].tolist()) + "\n")
+                         .encode("utf-8"))
+            start = r + 1
 
 
 # ------------------------------------------------------------------ fastText .bin

@@ -1,7 +1,7 @@
 """CPU training kernels: skip-gram and CBOW with negative sampling, and fastText's
 subword skip-gram (twin: :mod:`nlpkit.embed.sgns_cuda`).
 
-All follow word2vec.c: each thread takes a chunk of sentences (Hogwild:
+All follow word2vec.c: the threads take chunks of sentences (Hogwild:
 the shared matrices are updated without locks, which SGD tolerates), drops
 frequent words with the keep probability ``sqrt(t/f) + t/f``, shrinks the
 window to a random ``1..window`` per centre word, draws negatives from a
@@ -9,8 +9,11 @@ unigram^power table (a negative equal to the positive is skipped, as word2vec.c
 does; fastText draws it again) and uses a clipped sigmoid table.  The three
 models share the scalar pieces below (``_grad``, ``_negative_sampling``, row means
 and sums), inlined into the one kernel.  The learning rate decays linearly from
-``alpha`` to ``min_alpha`` over all epochs, computed from each chunk's position
-in the corpus, so it does not depend on the thread count.
+``alpha`` to ``min_alpha`` over all epochs.  As in word2vec.c and fastText, each of
+``T`` threads works through its own slice of the corpus (the ``t``-th ``T``-th of the
+tokens), all slices at once, the learning rate following each slice's progress: the
+chunks come in an order that interleaves the slices (see
+:func:`nlpkit.embed.trainer.thread_slices`).
 
 Skip-gram also comes in a faster variant (kind 3) that draws one set of
 negatives per centre word and shares it across the window's context words
@@ -306,24 +309,28 @@ def _alpha_at(alpha0, min_alpha, done, total):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table, window, negative,
-                    alpha0, min_alpha, base_words, total_words, seed, epoch, sig, logsig, max_exp,
-                    sub_offsets, sub_ids, max_len, out_loss, out_pairs):
-    """Train chunks ``c0..c1`` once.  ``kind``: 0 skip-gram, 1 CBOW, 2 fastText skip-gram,
-    3 skip-gram with negatives shared across each window.
+def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, order, chunk_pos, chunk_scale, j0, j1,
+                    keep, table, window, negative, alpha0, min_alpha, base_words, total_words,
+                    seed, epoch, sig, logsig, max_exp, sub_offsets, sub_ids, max_len, out_loss,
+                    out_pairs):
+    """Train chunks ``order[j0:j1]`` once.  ``kind``: 0 skip-gram, 1 CBOW, 2 fastText
+    skip-gram, 3 skip-gram with negatives shared across each window.
 
     For ``kind`` 2, word ``w``'s input rows are ``sub_ids[sub_offsets[w]:sub_offsets[w + 1]]``
     (its own row first, then its n-gram rows) and the hidden vector is their mean.
-    ``base_words`` is the number of tokens trained before this epoch, ``total_words``
-    of the whole run (for the learning rate).  Writes each chunk's loss sum and
-    number of (centre, target) pairs to ``out_loss[c - c0]``, ``out_pairs[c - c0]``.
+    The learning rate of a sentence of chunk ``c`` is taken at ``base_words`` (the tokens
+    of the epochs before) plus ``chunk_pos[c]`` plus ``chunk_scale[c]`` per token of the
+    chunk before it, out of ``total_words`` (see :func:`nlpkit.embed.trainer.thread_slices`).
+    Writes each chunk's loss sum and number of (centre, target) pairs to
+    ``out_loss[j - j0]``, ``out_pairs[j - j0]``.
     """
     dim = syn0.shape[1]
     flat0 = syn0.reshape(-1)
     flat1 = syn1.reshape(-1)
     tsize = np.uint64(table.shape[0])
     win = np.uint64(window)
-    for c in prange(c0, c1):
+    for step in prange(j0, j1):
+        c = order[step]
         state = _chunk_state(seed, epoch, c)
         buf = np.empty(max_len, np.int32)
         neu1 = np.empty(dim, np.float32)
@@ -339,11 +346,11 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
         plan_n = np.zeros(2, np.int64)
         loss = 0.0
         pairs = 0
-        done = base_words + offsets[chunks[c]]
+        done = base_words + chunk_pos[c]
         for s in range(chunks[c], chunks[c + 1]):
             start, end = offsets[s], offsets[s + 1]
             alpha = _alpha_at(alpha0, min_alpha, done, total_words)
-            done += end - start
+            done += (end - start) * chunk_scale[c]
             n, state = _subsample(ids, start, end, keep, state, buf)
             if kind == 0:
                 # word2vec.c: each context word's input row predicts the centre
@@ -431,5 +438,5 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table,
                         t0 = t1
                         pairs += 1
                     _add_to_rows(syn0, sub_ids, r0, r1, err[0])
-        out_loss[c - c0] = loss
-        out_pairs[c - c0] = pairs
+        out_loss[step - j0] = loss
+        out_pairs[step - j0] = pairs

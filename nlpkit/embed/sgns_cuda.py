@@ -7,7 +7,10 @@ and to their mean, as the tool does (the CPU kernel moves the mean the same way
 and gives the rows the window's sum at once).
 
 Each GPU thread takes whole chunks of sentences (grid-stride), exactly as a CPU
-thread does, and updates the shared matrices without locks (Hogwild).  Random
+thread does, and updates the shared matrices without locks (Hogwild).  The chunks
+come in the CPU's order, with the CPU's learning rates (the corpus in as many slices
+as the CPU has threads, :func:`nlpkit.embed.trainer.thread_slices`); the chunks of one
+kernel call run at once on the GPU, where the CPU's threads take them a few at a time.  Random
 numbers come from per-thread xoroshiro128p states (numba.cuda.random); each
 thread keeps its scratch rows in global arrays indexed by its thread id.  The
 kernel is compiled lazily, on first use: importing this module needs no GPU.
@@ -57,25 +60,27 @@ def _kernel():
         return table[min(int(uniform(states, tid) * tsize), tsize - 1)]
 
     @cuda.jit
-    def train(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table, window, negative,
-              alpha0, min_alpha, base_words, total_words, sig, logsig, max_exp, sub_offsets,
-              sub_ids, bufs, neu1s, neu1es, states, out_loss, out_pairs):
+    def train(kind, syn0, syn1, ids, offsets, chunks, order, chunk_pos, chunk_scale, j0, j1,
+              keep, table, window, negative, alpha0, min_alpha, base_words, total_words, sig,
+              logsig, max_exp, sub_offsets, sub_ids, bufs, neu1s, neu1es, states, out_loss,
+              out_pairs):
         tid = cuda.grid(1)
         stride = cuda.gridsize(1)
         dim = syn0.shape[1]
         buf = bufs[tid]
         neu1 = neu1s[tid]
         neu1e = neu1es[tid]
-        for c in range(c0 + tid, c1, stride):
+        for step in range(j0 + tid, j1, stride):
+            c = order[step]
             loss = 0.0
             pairs = 0
-            done = base_words + offsets[chunks[c]]
+            done = base_words + chunk_pos[c]
             for s in range(chunks[c], chunks[c + 1]):
                 start, end = offsets[s], offsets[s + 1]
                 alpha = alpha0 - (alpha0 - min_alpha) * (done / total_words)
                 if alpha < min_alpha:
                     alpha = min_alpha
-                done += end - start
+                done += (end - start) * chunk_scale[c]
                 n = 0
                 for p in range(start, end):
                     w = ids[p]
@@ -170,8 +175,8 @@ def _kernel():
                             for k in range(dim):
                                 syn0[ctx, k] += neu1e[k]
                             pairs += 1
-            out_loss[c - c0] = loss
-            out_pairs[c - c0] = pairs
+            out_loss[step - j0] = loss
+            out_pairs[step - j0] = pairs
 
     return train
 
@@ -179,14 +184,15 @@ def _kernel():
 class CudaTrainer:
     """Keeps the matrices and the corpus on the device across kernel calls."""
 
-    def __init__(self, syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed,
-                 sub_offsets, sub_ids):
+    def __init__(self, syn0, syn1, ids, offsets, chunks, schedule, keep, table, sig, logsig,
+                 max_len, seed, sub_offsets, sub_ids):
         from numba.cuda.random import create_xoroshiro128p_states
         backend.get_cuda()
         self.host0, self.host1 = syn0, syn1
         to = cuda.to_device
         self.syn0, self.syn1 = to(syn0), to(syn1)
         self.ids, self.offsets, self.chunks = to(ids), to(offsets), to(chunks)
+        self.schedule = tuple(to(a) for a in schedule)
         self.keep, self.table, self.sig, self.logsig = to(keep), to(table), to(sig), to(logsig)
         self.sub_offsets, self.sub_ids = to(sub_offsets), to(sub_ids)
         self.blocks, self.threads = backend.cuda_grid(chunks.shape[0] - 1, threads_per_block=64)
@@ -197,17 +203,18 @@ class CudaTrainer:
         self.neu1es = cuda.device_array((n, dim), np.float32)
         self.states = create_xoroshiro128p_states(n, seed=int(seed))
 
-    def block(self, kind, c0, c1, window, negative, alpha, min_alpha, base_words, total, max_exp,
+    def block(self, kind, j0, j1, window, negative, alpha, min_alpha, base_words, total, max_exp,
               out_loss, out_pairs):
-        d_loss = cuda.to_device(np.zeros(c1 - c0, np.float64))
-        d_pairs = cuda.to_device(np.zeros(c1 - c0, np.int64))
+        d_loss = cuda.to_device(np.zeros(j1 - j0, np.float64))
+        d_pairs = cuda.to_device(np.zeros(j1 - j0, np.int64))
         _kernel()[self.blocks, self.threads](
-            kind, self.syn0, self.syn1, self.ids, self.offsets, self.chunks, c0, c1, self.keep,
+            kind, self.syn0, self.syn1, self.ids, self.offsets, self.chunks, *self.schedule, j0,
+            j1, self.keep,
             self.table, window, negative, np.float32(alpha), np.float32(min_alpha), base_words,
             total, self.sig, self.logsig, np.float32(max_exp), self.sub_offsets, self.sub_ids,
             self.bufs, self.neu1s, self.neu1es, self.states, d_loss, d_pairs)
-        out_loss[:c1 - c0] = d_loss.copy_to_host()
-        out_pairs[:c1 - c0] = d_pairs.copy_to_host()
+        out_loss[:j1 - j0] = d_loss.copy_to_host()
+        out_pairs[:j1 - j0] = d_pairs.copy_to_host()
 
     def finish(self):
         self.host0[:] = self.syn0.copy_to_host()

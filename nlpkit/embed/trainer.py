@@ -16,7 +16,9 @@ import numpy as np
 
 from .. import backend
 from ..errors import NlpkitError
-from ..text import Corpus
+from ..text.corpus import Encoder, _gc_paused, iter_encoded
+from ..text.count_kernels import count_ids_cpu
+from ..text.encode_kernels import remap_ids
 from .sgns import sigmoid_tables, train_block_cpu
 
 KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2, "sgns-shared": 3}
@@ -37,49 +39,59 @@ class Vocab:
 
     def extend(self, words, counts, min_count):
         """Add counts of known words; append new words with ``count >= min_count``
-        (by descending count).  Returns the number of words added."""
+        (by descending count, ties in the order given).  Returns ``remap``: each of
+        ``words``' id, -1 for those left out."""
         words = list(words)
         counts = np.asarray(counts, np.int64)
-        known = np.fromiter((self.index.get(w, -1) for w in words), np.int64, len(words))
+        if self.words:
+            known = np.fromiter((self.index.get(w, -1) for w in words), np.int64, len(words))
+        else:  # (a new vocabulary: no look-ups)
+            known = np.full(len(words), -1, np.int64)
         hit = known >= 0
         np.add.at(self.counts, known[hit], counts[hit])
         new = np.flatnonzero(~hit & (counts >= min_count))
         new = new[np.argsort(-counts[new], kind="stable")]
+        first = len(self.words)
         for i in new.tolist():
             self.index[words[i]] = len(self.words)
             self.words.append(words[i])
         self.counts = np.concatenate([self.counts, counts[new]])
-        return int(new.shape[0])
+        remap = known.astype(np.int32)
+        remap[new] = np.arange(first, len(self.words), dtype=np.int32)
+        return remap
 
 
 def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool):
     """Read ``source`` (path, or iterable of str / token lists), grow ``vocab`` if
     asked, and return ``(ids, offsets, n_raw_tokens)`` with out-of-vocabulary
-    words removed."""
+    words removed (blank lines are dropped; a line of only such words stays, empty)."""
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source) and source != "-":
         raise NlpkitError(f"{source}: no such corpus file")
-    corpus = Corpus.from_text(source, tokenizer=tokenizer, specials=(), min_count=1)
-    if corpus.n_tokens == 0:
+    encoder = Encoder()
+    ids, lengths = [], []
+    with _gc_paused():
+        for block_ids, block_lengths in iter_encoded(source, tokenizer, encoder):
+            ids.append(block_ids)
+            lengths.append(block_lengths[block_lengths > 0])
+    ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+    if ids.shape[0] == 0:
         raise NlpkitError("the training corpus is empty (no tokens)")
-    words, counts = corpus.vocab.itos, corpus.vocab.counts
+    words = encoder.first_seen
+    counts = count_ids_cpu(ids, len(words))
     if grow:
-        vocab.extend(words, counts, min_count)
+        remap = vocab.extend(words, counts, min_count)
+    else:
+        remap = np.fromiter((vocab.index.get(w, -1) for w in words), np.int32, len(words))
     if len(vocab) == 0:
         raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
                           "times")
-    remap = np.fromiter((vocab.index.get(w, -1) for w in words), np.int32, len(words))
-    ids = remap[corpus.ids]
-    keep = ids >= 0
-    if keep.all():
-        return ids, corpus.offsets, corpus.n_tokens
-    sentence_of = np.repeat(np.arange(corpus.n_sentences), np.diff(corpus.offsets))
-    lengths = np.bincount(sentence_of[keep], minlength=corpus.n_sentences)
-    offsets = np.zeros(corpus.n_sentences + 1, np.int64)
+    lengths = np.concatenate(lengths)
+    offsets = np.zeros(lengths.shape[0] + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    ids = np.ascontiguousarray(ids[keep])
-    if ids.shape[0] == 0:
+    kept, offsets = remap_ids(ids, offsets, remap)
+    if kept.shape[0] == 0:
         raise NlpkitError("no word of the training text is in the vocabulary")
-    return ids, offsets, corpus.n_tokens
+    return kept, offsets, ids.shape[0]
 
 
 def noise_table(counts, power: float, size: int | None = None) -> np.ndarray:
@@ -116,26 +128,62 @@ def chunk_bounds(offsets: np.ndarray, chunk_words: int | None = None) -> np.ndar
     return np.concatenate([starts, [n_sent]]).astype(np.int64) if n_sent else np.zeros(1, np.int64)
 
 
+def thread_slices(offsets: np.ndarray, chunks: np.ndarray, n_slices: int):
+    """The order chunks are trained in, and the learning-rate position of each, when
+    ``n_slices`` threads each work through their own slice of the corpus.
+
+    word2vec.c and the fastText tool start thread ``t`` of ``T`` at the ``t``-th ``T``-th
+    of the file, and the learning rate follows the progress of all threads together: on a
+    corpus sorted by topic (documentation, Wikipedia) the threads train ``T`` topics at
+    once, not one after another, which matters for quality.  Here slice ``t`` holds the
+    chunks that start in the ``t``-th ``T``-th of the tokens; ``order`` interleaves the
+    slices in proportion to their lengths (round robin when equal), so whichever thread
+    takes the next chunk, all slices advance together.  A token of a slice that is a share
+    ``f`` of the corpus counts ``1 / f`` tokens of progress (``chunk_scale``), and
+    ``chunk_pos[c]`` is the progress at chunk ``c``'s start: the fraction of its slice
+    before it times the corpus's tokens.
+
+    Returns ``(order, chunk_pos, chunk_scale)``; deterministic for a given ``n_slices``.
+    With one slice, ``order`` is ``0, 1, ...`` and a chunk's position is its offset.
+    """
+    n_chunks = chunks.shape[0] - 1
+    total = int(offsets[-1])
+    starts = offsets[chunks[:-1]]
+    n_slices = max(1, min(int(n_slices), n_chunks))
+    of = np.minimum(starts * n_slices // max(total, 1), n_slices - 1)
+    _, of = np.unique(of, return_inverse=True)  # (no empty slice)
+    of = of.reshape(-1)
+    first = np.searchsorted(of, np.arange(of.max() + 1 if n_chunks else 0))
+    lo = starts[first]
+    hi = np.append(lo[1:], total)
+    count = np.diff(np.append(first, n_chunks))
+    rank = np.arange(n_chunks) - first[of]
+    order = np.lexsort((of, (rank + 0.5) / count[of]))
+    scale = (total / np.maximum(hi - lo, 1))[of].astype(np.float64)
+    if scale.shape[0] and np.all(of == 0):
+        scale[:] = 1.0  # (exactly: one slice is the corpus in file order)
+    pos = (starts - lo[of]) * scale
+    return order.astype(np.int64), pos, scale
+
+
 class CpuTrainer:
     """The CPU twin of :class:`nlpkit.embed.sgns_cuda.CudaTrainer` (same constructor and
     methods), so :func:`train` picks one with :func:`nlpkit.backend.pick` like every kernel."""
 
-    def __init__(self, syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len, seed,
-                 sub_offsets, sub_ids):
-        self.arrays = syn0, syn1, ids, offsets, chunks
+    def __init__(self, syn0, syn1, ids, offsets, chunks, schedule, keep, table, sig, logsig,
+                 max_len, seed, sub_offsets, sub_ids):
+        self.arrays = syn0, syn1, ids, offsets, chunks, *schedule
         self.tables = keep, table, sig, logsig
         self.max_len, self.seed, self.subwords = max_len, np.uint64(seed), (sub_offsets, sub_ids)
         self.n_tokens = max(int(offsets[-1]), 1)
 
-    def block(self, kind, c0, c1, window, negative, alpha, min_alpha, base_words, total, max_exp,
+    def block(self, kind, j0, j1, window, negative, alpha, min_alpha, base_words, total, max_exp,
               out_loss, out_pairs):
-        syn0, syn1, ids, offsets, chunks = self.arrays
         keep, table, sig, logsig = self.tables
         epoch = base_words // self.n_tokens  # the epoch seeds the per-chunk random streams
-        train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, c0, c1, keep, table, window,
-                        negative, float(alpha), float(min_alpha), base_words, total, self.seed,
-                        epoch, sig, logsig, float(max_exp), *self.subwords, self.max_len,
-                        out_loss, out_pairs)
+        train_block_cpu(kind, *self.arrays, j0, j1, keep, table, window, negative, float(alpha),
+                        float(min_alpha), base_words, total, self.seed, epoch, sig, logsig,
+                        float(max_exp), *self.subwords, self.max_len, out_loss, out_pairs)
 
     def finish(self):
         pass
@@ -144,12 +192,14 @@ class CpuTrainer:
 def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alpha, min_alpha,
           sample, epochs, seed, ns_exponent=0.75, max_exp=6.0, sigmoid_size=1000,
           sample_total=None, sub_offsets=None, sub_ids=None, n_jobs=None, device=None,
-          callback=None):
+          slices=None, callback=None):
     """Train ``syn0``/``syn1`` in place for ``epochs`` passes over ``ids``/``offsets``.
 
     The sigmoid is tabulated in ``sigmoid_size`` steps over ``±max_exp`` (word2vec.c:
     1000 over ±6; fastText: 512 over ±8); ``sample_total`` is the token count the
-    subsampling frequencies divide by (see :func:`keep_probs`).
+    subsampling frequencies divide by (see :func:`keep_probs`).  The corpus is trained in
+    ``slices`` slices at once (default: the number of threads; see :func:`thread_slices`),
+    on either device.
 
     ``callback(words_done, total_words, mean_loss)`` is called after each block.
     Returns a dict with ``words``, ``seconds``, ``loss`` (mean loss per target of
@@ -176,27 +226,24 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     last_loss = float("nan")
     # chunks are handed out one at a time: a thread slowed by other load does not hold
     # the others back at the end of each block (the result does not depend on it)
-    trainer = trainer_cls(syn0, syn1, ids, offsets, chunks, keep, table, sig, logsig, max_len,
-                          seed, sub_offsets, sub_ids)
-
-    def run_block(epoch, c0, c1):
-        trainer.block(k, c0, c1, int(window), int(negative), alpha, min_alpha, epoch * n_tokens,
-                      total, max_exp, out_loss, out_pairs)
-
-    # chunks are handed out one at a time: a thread slowed by other load does not hold
-    # the others back at the end of each block (the result does not depend on it)
     old_chunk = numba.set_parallel_chunksize(1)
     try:
         with backend.threads(n_jobs):
+            schedule = thread_slices(offsets, chunks,
+                                     numba.get_num_threads() if slices is None else slices)
+            trainer = trainer_cls(syn0, syn1, ids, offsets, chunks, schedule, keep, table, sig,
+                                  logsig, max_len, seed, sub_offsets, sub_ids)
+            trained = np.cumsum(np.diff(offsets[chunks])[schedule[0]])  # tokens, in order
             for epoch in range(epochs):
                 ep_loss, ep_pairs = 0.0, 0
-                for c0 in range(0, n_chunks, BLOCK_CHUNKS):
-                    c1 = min(c0 + BLOCK_CHUNKS, n_chunks)
-                    run_block(epoch, c0, c1)
-                    ep_loss += out_loss[:c1 - c0].sum()
-                    ep_pairs += int(out_pairs[:c1 - c0].sum())
+                for j0 in range(0, n_chunks, BLOCK_CHUNKS):
+                    j1 = min(j0 + BLOCK_CHUNKS, n_chunks)
+                    trainer.block(k, j0, j1, int(window), int(negative), alpha, min_alpha,
+                                  epoch * n_tokens, total, max_exp, out_loss, out_pairs)
+                    ep_loss += out_loss[:j1 - j0].sum()
+                    ep_pairs += int(out_pairs[:j1 - j0].sum())
                     if callback is not None:
-                        done = epoch * n_tokens + int(offsets[chunks[c1]])
+                        done = epoch * n_tokens + int(trained[j1 - 1])
                         callback(done, int(total), ep_loss / max(ep_pairs * (negative + 1), 1))
                 last_loss = ep_loss / max(ep_pairs * (negative + 1), 1)
         trainer.finish()

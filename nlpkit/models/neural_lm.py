@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
-from ..ngram.model import PplStats, srilm_sentences
+from ..ngram.scoring.scorer import PplStats, srilm_sentences
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
 from . import data

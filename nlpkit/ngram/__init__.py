@@ -1,1 +1,141 @@
-"""N-gram language models: counting, Good-Turing/Katz, ARPA read/write, scoring."""
+"""N-gram language models: :func:`build` and :func:`count` are the way in.
+
+A corpus goes through the stages the folders are named after (KenLM's builder
+has the same shape):
+
+    reading/     text -> word ids (SRILM's or lmplz's tokenizing rules), the vocabulary
+    counting/    ids -> n-gram counts
+    estimation/  counts -> Good-Turing/Katz (SRILM) or modified Kneser-Ney (lmplz) model
+    formats/     ARPA (SRILM's and lmplz's printing), count files, nlpkit's binary format
+    scoring/     hash tables over a model, scoring kernels (CPU and CUDA)
+    editing/     pruning, mixing, vocabulary filtering of built models
+
+``backoff.BackoffModel`` is what estimators produce and writers, readers and
+scorers share; ``lm.NGramLM`` is the scikit-learn estimator on top of
+:func:`build`.  The choice of smoothing and the vocabulary filtering are made
+here and nowhere else.
+"""
+from __future__ import annotations
+
+import os
+
+
+def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, cutoffs=None,
+          unk=False, vocab=None, counts=None, discount_fallback=None, interpolate_unigrams=True,
+          prune=None, skip_symbols=False, limit_vocab=None, memory=None, temp_dir=None,
+          output=None, tokenizer=None, device=None, n_jobs=None, progress=None):
+    """Estimate a back-off n-gram model of ``source``.
+
+    Parameters
+    ----------
+    source : a path (plain, .gz, .bz2, .xz), ``-`` for stdin, or an iterable of
+        sentences (strings or token lists); None when ``counts`` is given.
+    order : n-gram order, 1..16.
+    smoothing : ``'katz'``, Good-Turing discounting with Katz back-off exactly as SRILM's
+        ``ngram-count`` computes it by default; ``'kn'``, interpolated modified Kneser-Ney
+        exactly as KenLM's ``lmplz``.  Each reads text by its peer's rules.
+    gt_min, gt_max, cutoffs : katz: SRILM's ``-gtNmin``/``-gtNmax`` per order (an int for
+        every order, a list with index 0 for unigrams, or ``{order: value}``); ``cutoffs`` is
+        ``gt_min`` under the name other toolkits use.
+    unk : katz: model ``<unk>`` (SRILM ``-unk``).
+    vocab : katz: a closed vocabulary (SRILM ``-vocab``), a word list or the path of one
+        (first token per line); other words are counted as ``<unk>``.
+    counts : katz: an :class:`~nlpkit.ngram.counting.trie.NgramCounts` or the path of an
+        SRILM count file to estimate from instead of ``source`` (``ngram-count -read``;
+        the counts are read into memory).
+    discount_fallback : kn: None (a bad discount estimate is an error, as in lmplz), True
+        for lmplz's ``0.5 1 1.5``, or one to three discounts.
+    interpolate_unigrams : kn: lmplz's ``--interpolate_unigrams`` (default on).
+    prune : kn: lmplz's ``--prune t1 t2 ...``: drop n-grams of order n >= 2 seen at most
+        t_n times.
+    skip_symbols : kn: drop literal ``<s>``, ``</s>``, ``<unk>`` instead of refusing them.
+    limit_vocab : keep only the n-grams made of these words (a list or the path of a word
+        list) and ``<s>``, ``</s>``, ``<unk>``; probabilities are unchanged (KenLM filter).
+    memory : the memory the build may use beyond the interpreter's own: bytes, or a size
+        such as ``'500M'``, ``'4G'``, ``'25%'`` (of physical memory).  Default: half the
+        memory available at the start.  What does not fit is sorted into runs on disk and
+        merged; the result is the same, byte for byte.
+    temp_dir : where those runs go (default: the system's temporary directory); removed
+        when the build ends, fails or is interrupted.
+    output : write the model to this path instead of returning it: ARPA (``.arpa``,
+        ``.arpa.gz``, printed as SRILM prints Katz models and lmplz KN models, streamed
+        from the tables) or nlpkit's binary format (``.nlpkit``, built in memory).
+    tokenizer : a callable ``str -> list[str]`` applied to each line first (breaks parity
+        with SRILM/lmplz unless it splits as they do).
+    device, n_jobs : where and on how many threads the kernels run.
+    progress : a callable ``(nbytes)`` called as input is read.
+
+    Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
+    n-grams written per order.
+    """
+    from . import pipeline
+    from .options import check_order, check_smoothing_options
+    from .plan import Plan
+    check_order(order)
+    check_smoothing_options(smoothing, gt_min=gt_min, gt_max=gt_max, cutoffs=cutoffs, unk=unk,
+                            vocab=vocab, counts=counts, discount_fallback=discount_fallback,
+                            interpolate_unigrams=interpolate_unigrams, prune=prune,
+                            skip_symbols=skip_symbols)
+    if (source is None) == (counts is None):
+        from ..errors import NlpkitError
+        raise NlpkitError("give either a corpus (source) or counts, not both"
+                          if source is not None else "build needs a corpus (source) or counts")
+    if output is not None:
+        from .formats.binary import model_kind
+        model_kind(output)  # an unknown suffix fails before the work
+    allowed = None if limit_vocab is None else _words(limit_vocab)
+    if tokenizer is not None and source is not None:
+        from ..text import read_lines
+        source = (tokenizer(line) for line in read_lines(source))
+    from .. import backend
+    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
+        if smoothing == "kn":
+            model = pipeline.kn(source, order, plan, discount_fallback=discount_fallback,
+                                interpolate_unigrams=interpolate_unigrams, prune=prune,
+                                skip_symbols=skip_symbols, progress=progress, device=device)
+        else:
+            model = pipeline.katz(source, order, plan, counts=counts, gt_min=cutoffs
+                                  if cutoffs is not None else gt_min, gt_max=gt_max, unk=unk,
+                                  vocab=None if vocab is None else _words(vocab),
+                                  progress=progress, device=device)
+        return pipeline.finish(model, output, allowed, plan)
+
+
+def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=None,
+          tokenizer=None, device=None, n_jobs=None, progress=None):
+    """Count the n-grams of orders 1..``order`` of ``source`` as SRILM's ``ngram-count`` does.
+
+    ``source``: a path, ``-`` for stdin, or an iterable of sentences (strings, split on
+    space/TAB/CR/LF, or token lists); blank lines and lines starting with ``##`` are
+    skipped.  ``vocab`` (a word list or its path) closes the vocabulary: other words are
+    counted as ``<unk>``.  ``memory``/``temp_dir`` as for :func:`build`.  Returns
+    :class:`~nlpkit.ngram.counting.trie.NgramCounts`, or with ``output`` writes the count
+    file as ``ngram-count -write`` does (streamed, in bounded memory) and returns None.
+    """
+    from . import pipeline
+    from .counting.trie import NgramCounts
+    from .options import check_order
+    from .plan import Plan
+    check_order(order)
+    if tokenizer is not None:
+        from ..text import read_lines
+        source = (tokenizer(line) for line in read_lines(source))
+    from .. import backend
+    words = None if vocab is None else _words(vocab)
+    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
+        sc, table, meta = pipeline.count_sorted(source, order, plan, vocab=words,
+                                                progress=progress, device=device)
+        if output is not None:
+            from .formats.countfile import write_count_tables
+            write_count_tables(sc, table, output, plan=plan)
+            return None
+        return NgramCounts.from_sorted(sc, table.words(), closed_vocab=words is not None,
+                                       meta=meta)
+
+
+def _words(vocab):
+    """A word list given as a list or as the path of a file (first token per line)."""
+    if isinstance(vocab, (str, os.PathLike)):
+        from .reading.vocab_file import read_vocab_file
+        return read_vocab_file(vocab)
+    return list(vocab)

@@ -16,29 +16,33 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import NlpkitError
-from .model import NGramScorer, srilm_sentences
+from .scoring.scorer import NGramScorer, srilm_sentences
 
 
 class NGramLM(TransformerMixin, BaseEstimator):
-    """A back-off n-gram language model (Good-Turing discounting, Katz back-off).
+    """A back-off n-gram language model, built by :func:`nlpkit.ngram.build`.
 
     Parameters
     ----------
     order : int, n-gram order (1-16).
-    smoothing : ``'katz'`` (SRILM ``ngram-count``'s default) or ``'kn'`` (interpolated
-        modified Kneser-Ney as KenLM's ``lmplz``, with lmplz's discount fallback where the
-        estimate is bad).
-    gt_min, gt_max : SRILM's ``-gtNmin``/``-gtNmax``: an int for every order, a list
+    smoothing : ``'katz'`` (SRILM ``ngram-count``'s default: Good-Turing discounting, Katz
+        back-off) or ``'kn'`` (interpolated modified Kneser-Ney as KenLM's ``lmplz``).
+    gt_min, gt_max : katz: SRILM's ``-gtNmin``/``-gtNmax``: an int for every order, a list
         (index 0 = unigrams) or ``{order: value}``; None keeps SRILM's defaults.
-    unk : model ``<unk>`` (SRILM ``-unk``): unknown words get probability mass.
-    vocab : closed vocabulary, a list of words or the path of a word-list file.
+    unk : katz: model ``<unk>`` (SRILM ``-unk``): unknown words get probability mass.
+    vocab : katz: closed vocabulary, a list of words or the path of a word-list file.
+    discount_fallback : kn: discounts used where lmplz's estimate is bad: True (lmplz's
+        ``0.5 1 1.5``, the default here, so that small folds of a grid search fit), one to
+        three numbers, or None to refuse such data as lmplz does.
+    interpolate_unigrams, prune : kn: lmplz's ``--interpolate_unigrams`` and ``--prune``.
+    memory, temp_dir : the memory the build may use (``'500M'``, ``'4G'``, ``'25%'``;
+        default half the available memory) and where what does not fit is sorted on disk,
+        as in :func:`nlpkit.ngram.build`; the fitted model itself is held in memory.
     device, n_jobs : where and on how many threads the kernels run.
 
     Attributes
@@ -49,36 +53,36 @@ class NGramLM(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, order=3, smoothing="katz", gt_min=None, gt_max=None, unk=False,
-                 vocab=None, device=None, n_jobs=None):
+                 vocab=None, discount_fallback=True, interpolate_unigrams=True, prune=None,
+                 memory=None, temp_dir=None, device=None, n_jobs=None):
         self.order = order
         self.smoothing = smoothing
         self.gt_min = gt_min
         self.gt_max = gt_max
         self.unk = unk
         self.vocab = vocab
+        self.discount_fallback = discount_fallback
+        self.interpolate_unigrams = interpolate_unigrams
+        self.prune = prune
+        self.memory = memory
+        self.temp_dir = temp_dir
         self.device = device
         self.n_jobs = n_jobs
 
     # --- fitting ----------------------------------------------------------
     def fit(self, X, y=None):
         """Estimate the model from sentences (iterable of str or token lists) or a corpus path."""
-        from .build import build_model
-        if self.smoothing not in ("katz", "kn"):
-            raise NlpkitError(f"smoothing must be 'katz' or 'kn'; got {self.smoothing!r}")
+        from . import build
         source = os.fspath(X) if isinstance(X, os.PathLike) else X
         if not isinstance(source, str):
             source = [s if isinstance(s, str) else list(s) for s in source]
-        if self.smoothing == "kn":
-            from .kn import estimate_kn, read_lmplz_text
-            model = estimate_kn(read_lmplz_text(source), self.order, discount_fallback=True,
-                                device=self.device, n_jobs=self.n_jobs)
-            self._set_model(model)
-            return self
-        with _vocab_file(self.vocab) as vocab_file:
-            model = build_model(source, self.order, gt_min=self.gt_min, gt_max=self.gt_max,
-                                unk=self.unk, vocab_file=vocab_file, device=self.device,
-                                n_jobs=self.n_jobs)
-        self._set_model(model)
+        kn = self.smoothing == "kn"
+        options = (dict(discount_fallback=self.discount_fallback,
+                        interpolate_unigrams=self.interpolate_unigrams, prune=self.prune) if kn
+                   else dict(gt_min=self.gt_min, gt_max=self.gt_max, unk=self.unk, vocab=self.vocab))
+        self._set_model(build(source, self.order, self.smoothing, memory=self.memory,
+                              temp_dir=self.temp_dir, device=self.device, n_jobs=self.n_jobs,
+                              **options))
         return self
 
     def _set_model(self, model):
@@ -91,7 +95,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
     def mix(cls, models, weights) -> "NGramLM":
         """A fitted estimator holding the static mixture of fitted ``models`` (NGramLM or
         BackoffModel), each context's distribution renormalised (SRILM -mix-lm -write-lm)."""
-        from .mix import mix_static
+        from .editing.mix import mix_static
         parts = [m.model_ if isinstance(m, NGramLM) else m for m in models]
         mixed = mix_static(parts, weights)
         lm = cls(order=mixed.order)
@@ -101,7 +105,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
     @classmethod
     def from_arpa(cls, path, **params) -> "NGramLM":
         """A fitted estimator holding the model of an ARPA (or binary) file."""
-        from .binary import load
+        from .formats.binary import load
         scorer = load(path)
         lm = cls(order=scorer.order, **params)
         lm._set_model(scorer.model)
@@ -109,10 +113,11 @@ class NGramLM(TransformerMixin, BaseEstimator):
         return lm
 
     def to_arpa(self, path) -> None:
-        """Write the model as ARPA text (``.gz`` by name), atomically."""
-        from .build import write_arpa
+        """Write the model as ARPA text (``.gz`` by name), atomically, as its peer prints it
+        (SRILM's layout for Katz, lmplz's for Kneser-Ney)."""
+        from .formats.binary import save_arpa
         check_is_fitted(self, "model_")
-        write_arpa(self.model_, path)
+        save_arpa(self.model_, path)
 
     # --- scoring ----------------------------------------------------------
     @property
@@ -199,27 +204,6 @@ def _tokens(s):
 def _lines(X):
     for s in _as_list(X):
         yield s if isinstance(s, str) else " ".join(map(str, s))
-
-
-class _vocab_file:
-    """A vocabulary argument as a path: a path is used as is, a word list is written out."""
-
-    def __init__(self, vocab):
-        self.vocab, self.tmp = vocab, None
-
-    def __enter__(self):
-        if self.vocab is None or isinstance(self.vocab, (str, os.PathLike)):
-            return self.vocab
-        fd, self.tmp = tempfile.mkstemp(suffix=".vocab")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for w in self.vocab:
-                fh.write(f"{w}\n")
-        return self.tmp
-
-    def __exit__(self, *exc):
-        if self.tmp is not None:
-            os.remove(self.tmp)
-        return False
 
 
 __all__ = ["NGramLM", "srilm_sentences"]

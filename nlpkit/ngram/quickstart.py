@@ -9,12 +9,13 @@ from .. import corpora
 
 def quickstart_step(outdir, echo):
     """Build SRILM's default 3-gram model on KJV train, write it as ARPA, report test perplexity."""
-    from .build import build_model, write_arpa
-    from .model import NGramScorer
+    from . import build
+    from .formats.arpa_srilm import write_arpa
+    from .scoring.scorer import NGramScorer
     from ..text import iter_lines
 
     t = time.perf_counter()
-    model = build_model(corpora.path("kjv", "train"), 3)
+    model = build(corpora.path("kjv", "train"), 3)
     path = os.path.join(outdir, "kjv.3gram.arpa.gz")
     write_arpa(model, path)
     built = time.perf_counter() - t

@@ -1322,9 +1322,9 @@ class _Recurrent(Function):
             for d in range(num_directions):
                 idx = layer * num_directions + d
                 w_ih, w_hh, b_ih, b_hh = weights[4 * idx:4 * idx + 4]
-                out, last, cache = _run_direction(K, mode, inp, w_ih, w_hh, b_ih, b_hh,
-                                                  h0[idx], None if c0 is None else c0[idx],
-                                                  lengths, d == 1)
+                out, last, cache = K.recurrent.direction_forward(
+                    mode, inp, w_ih, w_hh, b_ih, b_hh, h0[idx],
+                    None if c0 is None else c0[idx], lengths, d == 1)
                 _set_row(xp, h_n, idx, last[0])
                 if lstm:
                     _set_row(xp, c_n, idx, last[1])
@@ -1369,8 +1369,8 @@ class _Recurrent(Function):
                 dout = dy if num_directions == 1 else \
                     xp.getitem(dy, (slice(None), slice(None), slice(d * hidden, (d + 1) * hidden)))
                 w_ih, w_hh, b_ih, b_hh = ctx.weights[4 * idx:4 * idx + 4]
-                first, di, grads = _back_direction(
-                    K, mode, dout, dh_n[idx], None if dc_n is None else dc_n[idx], inp, w_ih,
+                first, di, grads = K.recurrent.direction_backward(
+                    mode, dout, dh_n[idx], None if dc_n is None else dc_n[idx], inp, w_ih,
                     w_hh, b_ih is not None, lengths, dir_caches[d], d == 1)
                 _set_row(xp, dh0, idx, first[0])
                 if lstm:
@@ -1386,66 +1386,6 @@ def _set_row(xp, a, idx, value):
         a[idx] = value
     else:
         a[idx].copy_to_device(value)
-
-
-def _run_direction(K, mode, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse):
-    xp, R = K.arrays, K.recurrent
-    n_steps, batch, n_in = inp.shape
-    hidden = w_hh.shape[1]
-    xproj = R.gemm(xp.reshape(inp, (-1, n_in)), w_ih, trans_b=True)
-    if b_ih is not None:  # GRU keeps b_hh apart: r scales the hidden part with its bias
-        xp.add_(xproj, b_ih if mode == "GRU" else xp.add(b_ih, b_hh))
-    xproj = xp.reshape(xproj, (n_steps, batch, -1))
-    whh_t = xp.permute(w_hh, (1, 0))
-    out = xp.empty((n_steps, batch, hidden), inp.dtype)
-    hprev = xp.empty((n_steps, batch, hidden), inp.dtype)
-    if mode == "LSTM":
-        cprev, tanh_c = xp.empty(out.shape, inp.dtype), xp.empty(out.shape, inp.dtype)
-        gates = xp.empty((n_steps, batch, 4 * hidden), inp.dtype)
-        h_n, c_n = R.lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev,
-                                  gates, tanh_c)
-        return out, (h_n, c_n), (hprev, cprev, gates, tanh_c)
-    if mode == "GRU":
-        hn_proj = xp.empty(out.shape, inp.dtype)
-        gates = xp.empty((n_steps, batch, 3 * hidden), inp.dtype)
-        bhh = xp.zeros((3 * hidden,), inp.dtype) if b_hh is None else b_hh
-        h_n = R.gru_forward(xproj, whh_t, bhh, h0, lengths, reverse, out, hprev, gates, hn_proj)
-        return out, (h_n,), (hprev, gates, hn_proj)
-    h_n = R.rnn_forward(xproj, whh_t, h0, lengths, reverse, mode == "RNN_RELU", out, hprev)
-    return out, (h_n,), (out, hprev)
-
-
-def _back_direction(K, mode, dout, dh_last, dc_last, inp, w_ih, w_hh, has_bias, lengths, cache,
-                    reverse):
-    xp, R = K.arrays, K.recurrent
-    dout = xp.contiguous(dout)
-    if mode == "LSTM":
-        hprev, cprev, gates, tanh_c = cache
-        dgx = dgh = xp.empty(tuple(gates.shape), gates.dtype)
-        first = R.lstm_backward(dout, dh_last, dc_last, cprev, gates, tanh_c, w_hh, lengths,
-                                reverse, dgx)
-    elif mode == "GRU":
-        hprev, gates, hn_proj = cache
-        dgx, dgh = xp.empty(tuple(gates.shape), gates.dtype), xp.empty(tuple(gates.shape),
-                                                                       gates.dtype)
-        first = (R.gru_backward(dout, dh_last, hprev, gates, hn_proj, w_hh, lengths, reverse,
-                                dgx, dgh),)
-    else:
-        out, hprev = cache
-        dgx = dgh = xp.empty(tuple(out.shape), out.dtype)
-        first = (R.rnn_backward(dout, dh_last, out, w_hh, lengths, reverse, mode == "RNN_RELU",
-                                dgx),)
-    gh = dgx.shape[2]
-    dgx2, dgh2 = xp.reshape(dgx, (-1, gh)), xp.reshape(dgh, (-1, gh))
-    g_ih = R.gemm(dgx2, xp.reshape(inp, (-1, inp.shape[2])), trans_a=True)
-    g_hh = R.gemm(dgh2, xp.reshape(hprev, (-1, hprev.shape[2])), trans_a=True)
-    g_bih = g_bhh = None
-    if has_bias:
-        g_bih = xp.colsum(dgx2)
-        # LSTM and RNN pass one gate gradient for both biases: sum it once
-        g_bhh = g_bih if dgh is dgx else xp.colsum(dgh2)
-    dinp = xp.reshape(R.gemm(dgx2, w_ih), tuple(inp.shape))
-    return first, dinp, [g_ih, g_hh, g_bih, g_bhh]
 
 
 def recurrent(mode, input, hx, weights, num_layers=1, bidirectional=False, batch_first=False,

@@ -15,7 +15,8 @@ from itertools import count, repeat
 import numpy as np
 
 from ..errors import NlpkitError
-from .readers import iter_chunks, read_lines
+from . import encode_kernels
+from .readers import iter_chunks, iter_utf8_blocks, read_lines
 from .tokenize import Tokenizer, make_tokenizer
 from .vocab import SPECIALS, Vocabulary
 
@@ -142,16 +143,27 @@ class Encoder:
 
     With a vocabulary, its ids (unknown words -> ``<unk>``'s id, or -1).
     Without, ids in order of first appearance; ``first_seen`` lists the words.
+
+    Two stores, whichever is used first: UTF-8 bytes split and interned in a kernel
+    (:meth:`encode_bytes`: files read with the whitespace tokenizer) or a dict (token
+    lists: :meth:`encode`).  Token lists can go into the byte store (as their UTF-8
+    bytes); bytes cannot go into the dict store (:meth:`encode_bytes` says so and the
+    caller decodes them).
     """
 
     def __init__(self, vocab: Vocabulary | None = None):
         self.vocab = vocab
+        self._types = None   # the kernel's byte-keyed table
+        self._remap = None   # its ids -> the vocabulary's, where they differ
+        self._lookup = None  # the dict store
+
+    def _dict_store(self):
+        vocab = self.vocab
         if vocab is None:
             # A missing key calls count().__next__: a new word gets the next id, all in C.
             self._index = defaultdict(count().__next__)
             self._index[_EOL]  # the line-end marker takes id 0; words are shifted by one
             get = self._index.__getitem__
-            self._lookup = lambda tokens: map(get, tokens)
             self._eol, self._shift = 0, 1
         else:
             # Unknown words get <unk>'s id from a C-level default factory (much
@@ -159,42 +171,159 @@ class Encoder:
             # bounds the table by the number of types.
             table = defaultdict(repeat(vocab.unk_id).__next__, vocab.stoi)
             table[_EOL] = -2
+            table[_NUL_WORD] = vocab.stoi.get(_EOL, vocab.unk_id)
             get = table.__getitem__
-            self._lookup = lambda tokens: map(get, tokens)
             self._eol, self._shift = -2, 0
+        self._lookup = lambda tokens: map(get, tokens)
+
+    def _byte_store(self):
+        self._types = _TypeTable()
+        if self.vocab is not None:
+            ids = self._types.intern(list(self.vocab.stoi), insert=True)
+            ids_of = np.fromiter(self.vocab.stoi.values(), np.int32, len(self.vocab.stoi))
+            # the table numbers the vocabulary's words 0, 1, ...: keep its ids when they differ
+            self._remap = None if np.array_equal(ids, ids_of) else ids_of
+        return self._types
 
     @property
     def first_seen(self) -> list[str]:
-        return list(self._index)[1:]
+        if self._types is not None:
+            return self._types.words()
+        if self._lookup is None:
+            return []
+        return [_EOL if w is _NUL_WORD else w for w in list(self._index)[1:]]
+
+    def _to_vocab(self, ids):
+        if self._remap is not None:
+            ids = np.where(ids >= 0, self._remap[np.maximum(ids, 0)], ids)
+        return ids
 
     def encode(self, tokens: list[str]) -> np.ndarray:
+        if self._types is not None:
+            missing = -1 if self.vocab is None else self.vocab.unk_id
+            ids = self._types.intern(tokens, insert=self.vocab is None, missing=missing)
+            return ids if self.vocab is None else self._to_vocab(ids)
+        if self._lookup is None:
+            self._dict_store()
+        if _EOL in tokens:  # a token "\x00" (the marker's spelling) is a word here
+            tokens = [_NUL_WORD if t == _EOL else t for t in tokens]
         ids = np.fromiter(self._lookup(tokens), np.int32, len(tokens))
         return ids - self._shift if self._shift else ids
 
     def encode_marked(self, tokens: list[str]):
         """Encode tokens with line-end markers in them: ``(ids, lengths)``."""
+        if self._types is not None:  # (the byte store: the markers are not words)
+            eol = np.fromiter((t == _EOL for t in tokens), bool, len(tokens))
+            ids = np.full(len(tokens), -2, np.int32)
+            ids[~eol] = self.encode([t for t in tokens if t != _EOL])
+            ends = np.flatnonzero(eol)
+            return ids[~eol], np.diff(ends, prepend=-1) - 1
+        if self._lookup is None:
+            self._dict_store()
         ids = np.fromiter(self._lookup(tokens), np.int32, len(tokens))
         ends = np.flatnonzero(ids == self._eol)
         lengths = np.diff(ends, prepend=-1) - 1
         ids = ids[ids != self._eol]
         return (ids - self._shift if self._shift else ids), lengths
 
+    def encode_bytes(self, data: bytes):
+        """Split UTF-8 ``data`` on whitespace (as ``str.split``), lines at ``\\n``: ``(ids,
+        lengths)`` with every line's length (a last line without ``\\n`` when it has
+        tokens).  ``None`` when this encoder already holds a dict store."""
+        if self._lookup is not None:
+            return None
+        types = self._types if self._types is not None else self._byte_store()
+        missing = -1 if self.vocab is None else self.vocab.unk_id
+        ids, lengths = types.split(data, insert=self.vocab is None, missing=missing)
+        return (ids if self.vocab is None else self._to_vocab(ids)), lengths
+
+
+class _TypeTable:
+    """The byte-keyed table of :mod:`nlpkit.text.encode_kernels`, grown on demand; its
+    words, in id order, are decoded once when asked for."""
+
+    def __init__(self):
+        self.slots = np.full(1 << 14, -1, np.int32)
+        self.hashes = np.empty(1 << 12, np.uint64)
+        self.starts = np.zeros((1 << 12) + 1, np.int64)
+        self.arena = np.empty(1 << 16, np.uint8)
+        self.n = 0
+        self._ids = np.empty(0, np.int32)
+
+    def _tables(self):
+        return self.slots, self.hashes, self.starts, self.arena
+
+    def _grow(self, length):
+        """Room for one more type of ``length`` bytes (the kernel stopped for want of it)."""
+        n = self.n
+        if n >= self.hashes.shape[0]:
+            self.hashes = np.concatenate([self.hashes, np.empty_like(self.hashes)])
+        if n + 1 >= self.starts.shape[0]:
+            self.starts = np.concatenate([self.starts, np.zeros_like(self.starts)])
+        used = int(self.starts[n])
+        if used + length > self.arena.shape[0]:
+            arena = np.empty(max(2 * self.arena.shape[0], used + length), np.uint8)
+            arena[:used] = self.arena[:used]
+            self.arena = arena
+        if 2 * (n + 1) > self.slots.shape[0]:
+            self.slots = encode_kernels.rehash(self.hashes, n, 2 * self.slots.shape[0])
+
+    def split(self, data: bytes, *, insert, missing=-1):
+        buf = np.frombuffer(data, np.uint8)
+        size = buf.shape[0] // 2 + 1
+        if self._ids.shape[0] < size:  # reused from block to block
+            self._ids = np.empty(size, np.int32)
+        ids = self._ids
+        lengths = np.empty(data.count(b"\n") + 1, np.int64)
+        pos = nt = nl = cur = 0
+        while True:
+            pos, nt, nl, cur, self.n, need = encode_kernels.intern_split(
+                buf, pos, ids, nt, lengths, nl, cur, *self._tables(), self.n, insert, missing)
+            if need < 0:
+                return ids[:nt].copy(), lengths[:nl]
+            self._grow(need)
+
+    def intern(self, tokens, *, insert, missing=-1):
+        pieces = [t.encode("utf-8", "surrogatepass") for t in tokens]
+        ends = np.cumsum(np.fromiter(map(len, pieces), np.int64, len(pieces)))
+        buf = np.frombuffer(b"".join(pieces), np.uint8)
+        ids = np.empty(len(pieces), np.int32)
+        j = 0
+        while True:
+            j, self.n, need = encode_kernels.intern_tokens(buf, ends, j, ids, *self._tables(),
+                                                           self.n, insert, missing)
+            if need < 0:
+                return ids
+            self._grow(need)
+
+    def words(self) -> list[str]:
+        data = self.arena[:self.starts[self.n]].tobytes()
+        bounds = self.starts[:self.n + 1].tolist()
+        return [data[a:b].decode("utf-8", "surrogatepass") for a, b in zip(bounds, bounds[1:])]
+
 
 # A line end becomes this token, so a whole chunk of a file is split by one
 # str.split() call and sentence lengths are read off where the marker falls.
 # Chunks that contain a NUL character take the line-by-line path instead.
 _EOL = "\x00"
+_NUL_WORD = ("\x00",)  # the dict store's key for a token "\x00" in a token list
 _BLOCK_LINES = 1 << 15
 
 
 def iter_encoded(source, tokenizer, encoder: Encoder, *, skip_empty=True, on_progress=None):
     """Stream ``source`` as ``(ids, lengths)`` blocks (int32 ids, int64 sentence lengths).
 
-    A file read with the whitespace tokenizer is split a few MB at a time (the
-    fast path); anything else goes line by line.  Memory is bounded by one block.
+    A file read with the whitespace tokenizer is split a few MB at a time, as bytes in a
+    kernel (the fast path); anything else goes line by line.  Memory is bounded by one
+    block.
     """
     tok = make_tokenizer(tokenizer)
     if isinstance(source, (str, os.PathLike)) and isinstance(tok, Tokenizer) and tok.pattern is None:
+        if not tok.lower and encoder._lookup is None:
+            for data in iter_utf8_blocks(source, on_progress=on_progress):
+                ids, lengths = encoder.encode_bytes(data)
+                yield ids, (lengths[lengths > 0] if skip_empty else lengths)
+            return
         for chunk in iter_chunks(source, on_progress=on_progress):
             if tok.lower:
                 chunk = chunk.lower()

@@ -24,7 +24,7 @@ import warnings
 import zlib
 from contextlib import contextmanager
 
-from ..errors import InputFileError
+from ..errors import NO_ROOM, InputFileError, why_write_failed
 
 _DECOMPRESSORS = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
 _READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
@@ -142,6 +142,56 @@ def iter_chunks(path, size=1 << 22, *, on_progress=None):
         report(len(carry))
 
 
+def iter_utf8_blocks(path, size=1 << 22, *, on_progress=None):
+    """Yield the bytes of a file in pieces of about ``size`` bytes, each ending at a line
+    end (the last may not), as valid UTF-8: bytes that are not are replaced by U+FFFD's
+    encoding exactly as the text readers replace them (and counted in the same
+    :class:`DecodeWarning`).  For kernels that read bytes; ``\\n`` never falls inside a
+    multi-byte character, so a piece holds whole characters."""
+    before = _replaced[0]
+    label = label_of(path)
+    with open_binary(path) as (stream, raw):
+        total = os.fstat(raw.fileno()).st_size if raw is not None else None
+        done = 0
+        try:
+            carry = b""
+            while True:
+                block = stream.read(size)
+                if not block:
+                    break
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    carry += block
+                    continue
+                piece, carry = carry + block[:cut], block[cut:]
+                done += len(piece)
+                yield _valid_utf8(piece)
+                if on_progress is not None:
+                    on_progress(raw.tell() if raw is not None else done, total)
+            if carry:
+                # (an incomplete character at the very end is replaced, as the text
+                # decoder replaces it when the stream ends)
+                yield _valid_utf8(carry)
+                if on_progress is not None:
+                    on_progress(raw.tell() if raw is not None else done + len(carry), total)
+        except _READ_ERRORS as exc:
+            raise InputFileError(label, f"cannot read or decompress ({exc})") from None
+    bad = _replaced[0] - before
+    if bad:
+        warnings.warn(f"{label}: {bad} byte(s) were not valid UTF-8 and were replaced by U+FFFD",
+                      DecodeWarning, stacklevel=2)
+
+
+def _valid_utf8(data: bytes) -> bytes:
+    if data.isascii():
+        return data
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "nlpkit-replace").encode("utf-8")
+
+
 def read_lines(source, *, on_progress=None):
     """Lines from ``source``: a path, ``-``, or an iterable of strings (passed through)."""
     if isinstance(source, (str, os.PathLike)):
@@ -197,6 +247,11 @@ def atomic_write(path, mode="w", *, encoding="utf-8", compress=None):
             if binary is not None:
                 binary.close()
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in NO_ROOM:  # (only writes fail so: not an input's error misnamed)
+            raise InputFileError(path, f"cannot write ({why_write_failed(exc)})") from None
+        raise
     except BaseException:
         _remove(tmp)
         raise

@@ -179,3 +179,36 @@ def test_doc_freq_counts_sentences():
     sent = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
     expected = np.bincount(np.unique(sent * 30 + ids) % 30, minlength=30)
     np.testing.assert_array_equal(doc_freq_cpu(ids, offsets, 30), expected)
+
+
+@pytest.mark.parametrize("n_slices", [1, 2, 3])
+def test_thread_slices_interleave_and_schedule_learning_rate(n_slices):
+    # word2vec.c/fastText: thread t of T trains the t-th T-th of the corpus, all at once,
+    # and the learning rate follows the threads' joint progress
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 20, 300)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    chunks = trainer.chunk_bounds(offsets, 100)
+    starts, total = offsets[chunks[:-1]], int(offsets[-1])
+    sizes = np.diff(offsets[chunks])
+    order, pos, scale = trainer.thread_slices(offsets, chunks, n_slices)
+    assert sorted(order) == list(range(len(starts)))
+    slice_of = np.minimum(starts * n_slices // total, n_slices - 1)
+    if n_slices == 1:
+        np.testing.assert_array_equal(order, np.arange(len(starts)))
+        np.testing.assert_array_equal(pos, starts)
+        np.testing.assert_array_equal(scale, 1.0)
+    for t in range(n_slices):
+        mine = np.flatnonzero(slice_of == t)
+        # a slice's chunks come in file order, and any prefix of the order holds about
+        # the same share of every slice
+        seq = [c for c in order if slice_of[c] == t]
+        assert seq == list(mine)
+        share = np.array([np.mean(slice_of[order[:j]] == t) for j in range(1, len(order) + 1)])
+        expected = len(mine) / len(starts)
+        assert np.all(np.abs(share[n_slices * 2:] - expected) < 2 / np.arange(
+            n_slices * 2 + 1, len(order) + 1) + 1e-9)
+        # positions run from 0 to the whole corpus within each slice
+        assert pos[mine[0]] == 0
+        np.testing.assert_allclose(pos[mine[1:]], pos[mine[:-1]] + sizes[mine[:-1]] * scale[mine[:-1]])
+        np.testing.assert_allclose(pos[mine[-1]] + sizes[mine[-1]] * scale[mine[-1]], total)

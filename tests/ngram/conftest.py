@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nlpkit.ngram.lookup import ModelIndex
+from nlpkit.ngram.editing.index import ModelIndex
 
 
 def context_sums(model):

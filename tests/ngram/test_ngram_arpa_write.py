@@ -6,10 +6,10 @@ import pathlib
 import numpy as np
 import pytest
 
-from nlpkit.ngram import arpa_writer
-from nlpkit.ngram.arpa_writer import arpa_order, write_arpa
+from nlpkit.ngram.formats import arpa_srilm as arpa_writer
+from nlpkit.ngram.formats.arpa_srilm import arpa_order, write_arpa
 from nlpkit.ngram.backoff import BackoffModel
-from nlpkit.ngram.build import build_model
+from nlpkit.ngram import build
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "ngram"
 
@@ -112,7 +112,7 @@ def test_kenlm_reads_what_we_write(tmp_path):
     import kenlm
     lines = (DATA / "toy" / "zipf400.txt").read_text().splitlines()
     lines += ["Grüße aus Köln w01", "W01 w02 ÄÖ"]  # non-ASCII and case: byte-wise order
-    model = build_model(lines, 3)
+    model = build(lines, 3)
     out = tmp_path / "m.arpa"
     write_arpa(model, out)
     lm = kenlm.Model(str(out))

@@ -22,7 +22,7 @@ def test_kn_build_is_lmplz_and_options_are_checked(tmp_path, data_dir):
     with gzip.open(data_dir / "ngram" / "kjv" / "lmplz.kn3.arpa.gz", "rb") as fh:
         assert out.read_bytes() == fh.read()
     r = run("ngram", "build", corpora.path("kjv"), "-o", str(tmp_path / "x.arpa"), "--prune", "0 1")
-    assert r.exit_code != 0 and "go with --smoothing kn" in str(r.exception)
+    assert r.exit_code != 0 and "--smoothing kn" in str(r.exception)
     assert not (tmp_path / "x.arpa").exists()
 
 

@@ -9,11 +9,11 @@ import pytest
 
 from nlpkit import backend
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram.build import count_ngrams
-from nlpkit.ngram.countfile import read_counts, write_counts
-from nlpkit.ngram.counts import count_order_cpu
-from nlpkit.ngram.encode import WordTable, encode_text
-from nlpkit.ngram.ngram_counts import count_ids
+from nlpkit.ngram import count
+from nlpkit.ngram.formats.countfile import read_counts, write_counts
+from nlpkit.ngram.counting.memory import count_order_cpu
+from nlpkit.ngram.reading.encode import WordTable, encode_text
+from nlpkit.ngram.counting.trie import count_ids
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "ngram"
 SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
@@ -67,7 +67,7 @@ def random_lines(rng, n_lines, n_words, specials=True):
 def test_srilm_reading_rules():
     lines = ["a b", "", "   \t", "## not counted", "#x y", "<s> a </s>", "<s>", "</s>",
              "a\x0bb c\r", "b <s> c </s> d", " a\tb "]
-    counts = count_ngrams(lines, 3).as_dict()
+    counts = count(lines, 3).as_dict()
     assert counts == reference_counts(lines, 3)
     assert counts[("<s>",)] == counts[("</s>",)] == 8 + 1  # one per counted line + one mid-line
     assert ("a\x0bb",) in counts  # \v is not a separator in SRILM
@@ -81,11 +81,11 @@ def test_iterables_paths_and_token_lists_agree(tmp_path):
     pgz = tmp_path / "c.txt.gz"
     with gzip.open(pgz, "wt") as fh:
         fh.write("\n".join(lines))  # no final newline
-    a = count_ngrams(lines, 3).as_dict()
-    assert count_ngrams(str(p), 3).as_dict() == a
-    assert count_ngrams(pgz, 3).as_dict() == a
+    a = count(lines, 3).as_dict()
+    assert count(str(p), 3).as_dict() == a
+    assert count(pgz, 3).as_dict() == a
     toks = [line.split() for line in lines if line.strip() and not line.startswith("##")]
-    assert count_ngrams(toks, 3).as_dict() == a
+    assert count(toks, 3).as_dict() == a
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -95,31 +95,31 @@ def test_random_corpora_match_reference(seed):
     if not any(t for t in srilm_sentences(lines)):
         lines.append("x")
     order = rng.randint(1, 7)
-    assert count_ngrams(lines, order).as_dict() == reference_counts(lines, order)
+    assert count(lines, order).as_dict() == reference_counts(lines, order)
 
 
 def test_vocabulary_ids_follow_srilm():
-    cn = count_ngrams(["b a", "c b"], 2)
+    cn = count(["b a", "c b"], 2)
     assert cn.vocab == list(SPECIALS) + ["b", "a", "c"]
 
 
 def test_closed_vocabulary_maps_to_unk(tmp_path):
     voc = tmp_path / "voc.txt"
     voc.write_text("a\nb extra\n")
-    cn = count_ngrams(["a x b", "y"], 2, vocab_file=str(voc))
+    cn = count(["a x b", "y"], 2, vocab=str(voc))
     d = cn.as_dict()
     assert d[("a", "<unk>")] == 1 and d[("<unk>", "b")] == 1 and d[("<unk>",)] == 2
     assert cn.vocab[:6] == list(SPECIALS) + ["a", "b"]
 
 
 def test_block_boundaries_and_table_growth(tmp_path, monkeypatch):
-    from nlpkit.ngram import encode
+    from nlpkit.ngram.reading import encode
     monkeypatch.setattr(encode, "_BLOCK", 64)  # many blocks, a growing word table
     rng = random.Random(7)
     lines = random_lines(rng, 300, 400)
     p = tmp_path / "c.txt"
     p.write_text("\n".join(lines) + "\n")
-    assert count_ngrams(str(p), 3).as_dict() == reference_counts(lines, 3)
+    assert count(str(p), 3).as_dict() == reference_counts(lines, 3)
 
 
 def test_word_table_grows_and_keeps_ids():
@@ -200,7 +200,7 @@ def _need_simulator():
 @pytest.mark.cuda
 def test_cuda_twin_equals_cpu():
     _need_simulator()
-    from nlpkit.ngram.counts_cuda import count_order_cuda
+    from nlpkit.ngram.counting.memory_cuda import count_order_cuda
     rng = np.random.default_rng(5)
     lens = rng.integers(1, 9, 40)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -219,23 +219,23 @@ def test_cuda_twin_equals_cpu():
 
 
 @pytest.mark.cuda
-def test_cuda_device_through_count_ngrams():
+def test_cuda_device_through_count():
     _need_simulator()
     lines = ["a b c a b", "b c", "c a b c"]
-    assert count_ngrams(lines, 3, device="cuda").as_dict() == reference_counts(lines, 3)
+    assert count(lines, 3, device="cuda").as_dict() == reference_counts(lines, 3)
 
 
 # ---------------------------------------------------------------- count files
 
 def test_toy_counts_file_reproduced_line_for_line(tmp_path):
     out = tmp_path / "toy0.counts"
-    write_counts(count_ngrams(DATA / "toy" / "toy0.txt", 3), out)
+    write_counts(count(DATA / "toy" / "toy0.txt", 3), out)
     assert out.read_bytes() == (DATA / "toy" / "toy0.counts").read_bytes()
 
 
 @pytest.fixture(scope="module")
 def kjv_counts3():
-    return count_ngrams(DATA / "kjv" / "train.txt.gz", 3)
+    return count(DATA / "kjv" / "train.txt.gz", 3)
 
 
 def test_kjv_counts3_reproduced_line_for_line(kjv_counts3, tmp_path):
@@ -297,9 +297,9 @@ def test_progress_reports_bytes_and_tokenizer_is_applied(tmp_path):
     p = tmp_path / "c.txt"
     p.write_text("The cat\nthe CAT sat\n")
     seen = []
-    cn = count_ngrams(str(p), 2, progress=seen.append)
+    cn = count(str(p), 2, progress=seen.append)
     assert sum(seen) == p.stat().st_size
     assert cn.as_dict()[("The",)] == 1
-    from nlpkit.ngram.build import build_model
-    model = build_model(str(p), 2, tokenizer=lambda line: line.lower().split())
+    from nlpkit.ngram import build
+    model = build(str(p), 2, tokenizer=lambda line: line.lower().split())
     assert "The" not in model.vocab and model.vocab.count("the") == 1

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram.arpa_reader import read_arpa
-from nlpkit.ngram.mix import token_logprobs
-from nlpkit.ngram.vocab_filter import filter_vocab
+from nlpkit.ngram.formats.arpa_reader import read_arpa
+from nlpkit.ngram.editing.mix import token_logprobs
+from nlpkit.ngram.editing.filter import filter_vocab
 
 
 def test_filtered_model_scores_in_vocabulary_text_as_the_full_model(data_dir):

@@ -9,24 +9,29 @@ import pytest
 
 from nlpkit import corpora
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram import encode, kn_kernels
-from nlpkit.ngram.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz
-from nlpkit.ngram.kn import estimate_kn, log10f, read_lmplz_text
-from nlpkit.ngram.lmplz_format import format_float32, write_arpa_lmplz
+from nlpkit.ngram import build
+from nlpkit.ngram.estimation import kn_kernels
+from nlpkit.ngram.estimation.kn import log10f
+from nlpkit.ngram.formats.arpa_lmplz import format_float32
+from nlpkit.ngram.reading import encode
+from nlpkit.ngram.reading.encode import LMPLZ_SPECIALS, WordTable, encode_lmplz, read_lmplz_text
 
 KJV = "kjv"
 
 
+def estimate_kn(lines, order, **kw):
+    return build(lines, order, "kn", **kw)
+
+
 @pytest.fixture(scope="module")
 def kjv_text():
-    return read_lmplz_text(corpora.path("kjv", "train"))
+    return corpora.path("kjv", "train")
 
 
 @pytest.mark.parametrize("order", [3, 5])
 def test_kjv_is_byte_identical_to_lmplz(kjv_text, tmp_path, data_dir, order):
-    model = estimate_kn(kjv_text, order)
     out = tmp_path / f"kn{order}.arpa"
-    write_arpa_lmplz(model, out)
+    build(kjv_text, order, "kn", output=out)
     with gzip.open(data_dir / "ngram" / "kjv" / f"lmplz.kn{order}.arpa.gz", "rb") as fh:
         expected = fh.read()
     assert out.read_bytes() == expected
@@ -34,7 +39,7 @@ def test_kjv_is_byte_identical_to_lmplz(kjv_text, tmp_path, data_dir, order):
 
 def test_kenlm_scores_of_our_kn3_equal_the_reference(kjv_text, tmp_path, data_dir):
     out = tmp_path / "kn3.arpa"
-    write_arpa_lmplz(estimate_kn(kjv_text, 3), out)
+    build(kjv_text, 3, "kn", output=out)
     lm = kenlm.Model(str(out))
     rows = (data_dir / "ngram" / "kjv" / "kenlm_scores.tsv").read_text().splitlines()
     col = rows[0].split("\t").index("lmplz.kn3")
@@ -66,7 +71,7 @@ def test_literal_sentence_marks_are_refused_or_skipped():
 
 def test_bad_discounts_need_the_fallback():
     # LMPLZ-KN.md §3: here unigram n_1 = 0, so lmplz refuses to build the model
-    text = read_lmplz_text(["a b c", "a b", "b c a"])
+    text = ["a b c", "a b", "b c a"]
     with pytest.raises(NlpkitError, match="Kneser-Ney discounts of order 1"):
         estimate_kn(text, 3)
     model = estimate_kn(text, 3, discount_fallback=True)
@@ -111,7 +116,7 @@ def test_log10f_is_libm_float32():
 
 def test_exact_spellings_match_printf_and_numpy():
     """The Numba spellers against C's %.7g (SRILM) and numpy's shortest repr (lmplz), 200k values."""
-    from nlpkit.ngram.numfmt import PRINTF_G, spell_strings
+    from nlpkit.ngram.formats.numfmt import PRINTF_G, spell_strings
     rng = np.random.default_rng(7)
     x = np.concatenate([-rng.random(100_000) * 8, -rng.random(100_000) * 1e-5,
                         -(2.0 ** np.arange(-40, 8))]).astype(np.float32)
@@ -251,26 +256,23 @@ def test_largest_padded_ngram_kernel():
         assert tuple(got.tolist()) == want
 
 
-def test_suffix_rows_and_suffix_order():
-    from nlpkit.ngram.kn import _count, _ngrams, _suffix_orders
-    text = read_lmplz_text(["a b c a b", "b c", "c a b c c", "", "a"])
-    W = len(text.vocab)
-    ctx, word, cnt, suffix = _count(text, 4, W, None)
-    grams = _ngrams(ctx, word)
-    for k in range(1, 4):
-        assert np.array_equal(grams[k - 1][suffix[k]], grams[k][:, 1:])
-    for k, rows in enumerate(_suffix_orders(grams, suffix, W)):
-        g = grams[k]
-        assert np.array_equal(rows, np.lexsort(tuple(g[:, j] for j in range(k + 1))))
-
-
 @pytest.mark.cuda
 def test_counting_on_the_gpu_gives_the_same_model():
     """The CUDA counting twin (simulated) feeds the estimator the same rows: same model."""
-    text = read_lmplz_text(["a b c a b", "b c", "c a b c c", "", "a b b a", "c c a"])
+    text = ["a b c a b", "b c", "c a b c c", "", "a b b a", "c c a"]
     cpu = estimate_kn(text, 3, discount_fallback=True, device="cpu")
     gpu = estimate_kn(text, 3, discount_fallback=True, device="cuda")
     for k in range(3):
         assert np.array_equal(cpu.ngrams[k], gpu.ngrams[k])
         assert np.array_equal(cpu.logprob[k], gpu.logprob[k])
         assert np.array_equal(cpu.backoff[k], gpu.backoff[k])
+
+
+@pytest.mark.parametrize("prune", [None, [0, 0]])
+def test_zero_prune_thresholds_pair_back_offs_as_unpruned(data_dir, tmp_path, prune):
+    """A last line without a newline shifts lmplz's back-off pairing; thresholds of 0 prune
+    nothing and keep that one-by-one pairing (only a threshold above 0 pairs by key)."""
+    toy = data_dir / "ngram" / "toy"
+    out = tmp_path / "m.arpa"
+    build(toy / "nofinalnl.txt", 3, "kn", discount_fallback=True, prune=prune, output=out)
+    assert out.read_bytes() == (toy / "nofinalnl.kn3.arpa").read_bytes()

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram import mix
-from nlpkit.ngram.arpa_reader import read_arpa
+from nlpkit.ngram.editing import mix
+from nlpkit.ngram.formats.arpa_reader import read_arpa
 from nlpkit.ngram.backoff import BackoffModel
-from nlpkit.ngram.lookup import ModelIndex
+from nlpkit.ngram.editing.index import ModelIndex
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from nlpkit.errors import NlpkitError
-from nlpkit.ngram.arpa_reader import read_arpa
-from nlpkit.ngram.lookup import ModelIndex, recompute_backoffs
-from nlpkit.ngram.prune import _copy, _drop_empty_contexts, _history_logprob, _remove_rows, entropy_changes, prune_entropy
+from nlpkit.ngram.formats.arpa_reader import read_arpa
+from nlpkit.ngram.editing.index import ModelIndex, recompute_backoffs
+from nlpkit.ngram.editing.prune import _copy, _drop_empty_contexts, _history_logprob, _remove_rows, entropy_changes, prune_entropy
 
 
 @pytest.fixture(scope="module")

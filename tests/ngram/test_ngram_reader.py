@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from nlpkit.errors import InputFileError
-from nlpkit.ngram import arpa_reader
-from nlpkit.ngram.arpa_reader import ArpaWarning, read_arpa
-from nlpkit.ngram.model import NGramScorer
+from nlpkit.ngram.formats import arpa_reader
+from nlpkit.ngram.formats.arpa_reader import ArpaWarning, read_arpa
+from nlpkit.ngram.scoring.scorer import NGramScorer
 
 EDGE_FILES = 25
 
@@ -180,7 +180,7 @@ def test_reads_stdin(data_dir, monkeypatch):
 
 def test_well_formed_fast_build_equals_the_repair_path(gt3, monkeypatch):
     """A clean model skips the order-by-order repairs; forcing them must change nothing."""
-    from nlpkit.ngram import model as model_mod
+    from nlpkit.ngram.scoring import tables as model_mod
     fast = gt3._tables
     row_off, gram_off = _cumulative_offsets(fast)
     assert not model_mod.scoring.count_broken_contexts(

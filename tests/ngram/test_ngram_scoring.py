@@ -8,9 +8,9 @@ import pytest
 
 from nlpkit import backend
 from nlpkit.errors import InputFileError
-from nlpkit.ngram import binary
-from nlpkit.ngram.arpa_reader import read_arpa
-from nlpkit.ngram.model import NGramScorer
+from nlpkit.ngram.formats import binary
+from nlpkit.ngram.formats.arpa_reader import read_arpa
+from nlpkit.ngram.scoring.scorer import NGramScorer
 
 MODELS = {  # model -> -order used for ppl_srilm.txt
     "srilm.gt3": 3, "srilm.gt5": 5, "srilm.gt3.unk": 3, "srilm.kn3": 3,
@@ -94,10 +94,11 @@ def test_toy_vectors_from_readme(data_dir):
 
 
 def test_models_written_by_nlpkit_load_in_kenlm(tmp_path, kjv, test_lines):
-    from nlpkit.ngram.build import build_model, write_arpa
+    from nlpkit.ngram import build
+    from nlpkit.ngram.formats.arpa_srilm import write_arpa
     train = [line for i, line in enumerate(test_lines) if i % 3]
     for order, unk in ((2, False), (3, True), (5, False)):
-        model = build_model(train, order, unk=unk)
+        model = build(train, order, unk=unk)
         path = tmp_path / f"m{order}.arpa"
         write_arpa(model, path)
         ours = NGramScorer(model)

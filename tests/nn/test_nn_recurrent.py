@@ -121,3 +121,37 @@ def test_cell_called_step_by_step_equals_one_call(nn_rel_err):
     (stepped * r).sum().backward()
     for n, p in cell.named_parameters():
         assert nn_rel_err(p.grad, whole[n]) <= 1e-12, n
+
+
+@pytest.mark.parametrize("config", CONFIGS,
+                         ids=["plain", "2layer-bidir", "batchfirst-bidir", "2layer-nobias"])
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_split_over_threads(torch, nn_parity, monkeypatch, cell, config, masked):
+    """The kernels that split a step's hidden units over the threads (taken from a size on
+    when BLAS may use as many threads; here forced on a small layer with uneven chunks)
+    match torch as the serial ones do."""
+    from nlpkit import backend
+    from nlpkit.nn.kernels import recurrent as R
+
+    monkeypatch.setattr(R, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(R, "MIN_CHUNK", 1)
+    picked, pick = [], R._pick
+    monkeypatch.setattr(R, "_pick", lambda kernel, n: picked.append(n) or pick(kernel, n))
+    with backend.threads(2), backend.blas_threads(1):
+        assert R._n_chunks(4, 5, 3) == 1  # BLAS on one thread: so are the time loops
+    with backend.threads(2), backend.blas_threads(2):
+        assert R._n_chunks(4, 5, 3) == 2
+        rng = np.random.default_rng(1)
+        extra = {"nonlinearity": "relu"} if cell == "RNN-relu" else {}
+        ours = getattr(nn, CELLS[cell])(3, 5, dtype=np.float64, **extra, **config)
+        theirs = getattr(torch.nn, CELLS[cell])(3, 5, **extra, **config).to(torch.float64)
+        t_len, batch = 6, 3
+        bf = config.get("batch_first", False)
+        x = rng.standard_normal((batch, t_len, 3) if bf else (t_len, batch, 3))
+        h0 = rng.standard_normal((ours.num_layers * ours.num_directions, batch, 5))
+        states = [h0, rng.standard_normal(h0.shape)] if cell == "LSTM" else [h0]
+        lengths = np.array([6, 2, 4]) if masked else None
+        nn_parity(torch, ours, theirs, [x] + states, _run(torch, lengths, bf, t_len), tol=1e-8)
+        assert picked and set(picked) == {2}  # every kernel took the split path
+        assert backend.kernel_blas_num_threads() == 2  # set back after the split kernels

@@ -11,7 +11,9 @@ the ``out``/cache arrays must be device arrays, the returned states are too.
 Variable lengths as on the CPU: row ``b`` is active at step ``t`` when
 ``t < lengths[b]``; an inactive step keeps the state, writes a zero output
 and gets no gradient.  The input projection of all steps (one GEMM over T·B
-rows) and the weight gradients are done by the caller, as for the CPU kernels.
+rows) and the weight gradients are done around the loops by
+:func:`direction_forward` / :func:`direction_backward`, which
+:mod:`nlpkit.nn.functional` calls, as it calls their CPU twins.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import math
 
 import numpy as np
 
+from . import arrays as xp
 from . import support as S
 from .matmul import gemm as _gemm
 
@@ -288,3 +291,65 @@ def gru_backward(dout, dh_n, hprev, gates, hn_proj, whh, lengths, reverse, dgx, 
         _gemm(dgh[t], whh, out=back)
         _run("merge", batch, hidden, back, direct, True, lengths, t, dh)
     return dh
+
+
+# ---------------------------------------------------------------- per direction
+def direction_forward(mode, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse):
+    """Twin of ``kernels.recurrent.direction_forward``: one direction of one layer; the
+    cache holds this module's (T, B, ·) arrays."""
+    n_steps, batch, n_in = inp.shape
+    hidden = w_hh.shape[1]
+    xproj = gemm(xp.reshape(inp, (-1, n_in)), w_ih, trans_b=True)
+    if b_ih is not None:  # GRU keeps b_hh apart: r scales the hidden part with its bias
+        xp.add_(xproj, b_ih if mode == "GRU" else xp.add(b_ih, b_hh))
+    xproj = xp.reshape(xproj, (n_steps, batch, -1))
+    whh_t = xp.permute(w_hh, (1, 0))
+    out = xp.empty((n_steps, batch, hidden), inp.dtype)
+    hprev = xp.empty((n_steps, batch, hidden), inp.dtype)
+    if mode == "LSTM":
+        cprev, tanh_c = xp.empty(out.shape, inp.dtype), xp.empty(out.shape, inp.dtype)
+        gates = xp.empty((n_steps, batch, 4 * hidden), inp.dtype)
+        h_n, c_n = lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev,
+                                  gates, tanh_c)
+        return out, (h_n, c_n), (hprev, cprev, gates, tanh_c)
+    if mode == "GRU":
+        hn_proj = xp.empty(out.shape, inp.dtype)
+        gates = xp.empty((n_steps, batch, 3 * hidden), inp.dtype)
+        bhh = xp.zeros((3 * hidden,), inp.dtype) if b_hh is None else b_hh
+        h_n = gru_forward(xproj, whh_t, bhh, h0, lengths, reverse, out, hprev, gates, hn_proj)
+        return out, (h_n,), (hprev, gates, hn_proj)
+    h_n = rnn_forward(xproj, whh_t, h0, lengths, reverse, mode == "RNN_RELU", out, hprev)
+    return out, (h_n,), (out, hprev)
+
+
+def direction_backward(mode, dout, dh_last, dc_last, inp, w_ih, w_hh, has_bias, lengths, cache,
+                       reverse):
+    """Twin of ``kernels.recurrent.direction_backward``."""
+    dout = xp.contiguous(dout)
+    if mode == "LSTM":
+        hprev, cprev, gates, tanh_c = cache
+        dgx = dgh = xp.empty(tuple(gates.shape), gates.dtype)
+        first = lstm_backward(dout, dh_last, dc_last, cprev, gates, tanh_c, w_hh, lengths,
+                                reverse, dgx)
+    elif mode == "GRU":
+        hprev, gates, hn_proj = cache
+        dgx, dgh = xp.empty(tuple(gates.shape), gates.dtype), xp.empty(tuple(gates.shape),
+                                                                       gates.dtype)
+        first = (gru_backward(dout, dh_last, hprev, gates, hn_proj, w_hh, lengths, reverse,
+                                dgx, dgh),)
+    else:
+        out, hprev = cache
+        dgx = dgh = xp.empty(tuple(out.shape), out.dtype)
+        first = (rnn_backward(dout, dh_last, out, w_hh, lengths, reverse, mode == "RNN_RELU",
+                                dgx),)
+    gh = dgx.shape[2]
+    dgx2, dgh2 = xp.reshape(dgx, (-1, gh)), xp.reshape(dgh, (-1, gh))
+    g_ih = gemm(dgx2, xp.reshape(inp, (-1, inp.shape[2])), trans_a=True)
+    g_hh = gemm(dgh2, xp.reshape(hprev, (-1, hprev.shape[2])), trans_a=True)
+    g_bih = g_bhh = None
+    if has_bias:
+        g_bih = xp.colsum(dgx2)
+        # LSTM and RNN pass one gate gradient for both biases: sum it once
+        g_bhh = g_bih if dgh is dgx else xp.colsum(dgh2)
+    dinp = xp.reshape(gemm(dgx2, w_ih), tuple(inp.shape))
+    return first, dinp, [g_ih, g_hh, g_bih, g_bhh]

@@ -1,24 +1,44 @@
-"""Recurrent time loops (CPU): one kernel per cell for the forward and the backward pass.
+"""Recurrent layers on the CPU: one compiled kernel per direction for the forward pass
+and one for the backward pass (RNN, LSTM, GRU).
 
-The input projection of every time step is done before (one GEMM over T·B
-rows) and the weight gradients after (one GEMM each); what is left here is the
-sequential part: per step one BLAS GEMM with the recurrent weights and a fused
-element-wise gate update over the batch rows.
+Layout: inside the kernels a step's vectors are stored feature-major, batch-minor
+(``gates`` (G·H, T·B), column block ``t`` holding step t's B rows), the layout in
+which the per-step product ``W_hh @ h`` (G·H × H times H × B) runs fastest in
+OpenBLAS, and in which the element-wise gate math reads and writes unit-stride
+rows of B values, so it vectorises.  The forward kernel makes the input
+projection of every step with one GEMM straight into ``gates``; per step one
+GEMM adds the recurrent part in place (beta = 1) and one pass computes the
+gates and the state.  The backward kernel computes per step the gate gradients
+and one GEMM for the hidden-state gradient; after the loop the weight
+gradients (accumulated over every step by the GEMMs' inner dimension, T·B),
+the bias gradients and the input gradient.  The products call BLAS's gemm
+through Numba's own binding (:func:`gemm_into`), so no step goes back to
+Python and no step allocates.
+
+The kernels can split each step over Numba's threads by hidden units (see
+:func:`_n_chunks`: when BLAS may use as many threads and the step is large enough),
+and the weight gradients likewise.
 
 Variable lengths: row ``b`` is active at step ``t`` when ``t < lengths[b]``.
 An inactive step leaves the state unchanged, writes a zero output and gets no
 gradient, so the reverse direction starts at each sequence's own last step.
 
-Arrays: ``xproj`` (T, B, G·H) with the input bias (both biases for RNN/LSTM);
-``whh_t`` = W_hh.T (H, G·H) C-contiguous; ``whh`` (G·H, H); ``lengths`` int64.
-CUDA twins would take the same arguments.
+:func:`direction_forward` / :func:`direction_backward` are what
+:mod:`nlpkit.nn.functional` calls (per layer and direction); the CUDA twins
+in :mod:`nlpkit.nn.cuda.recurrent` take the same arguments and return the same
+results (their caches are their own).
 """
+import contextlib
 import math
 
 import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+from ... import backend
+from .jit import by_size
 
 
 def _tanh(v):
@@ -72,296 +92,626 @@ def _sigmoid_impl(v):
     return exact
 
 
+
 @numba.njit(inline="always")
 def _step_index(s, n_steps, reverse):
     return n_steps - 1 - s if reverse else s
 
 
 # Kernel options: ``error_model='numpy'`` drops the divide-by-zero branch and
-# ``fastmath`` lets LLVM vectorise the gate loops over the hidden units.
+# ``fastmath`` lets LLVM vectorise the gate loops over the batch rows.
 JIT = dict(cache=True, error_model="numpy", fastmath=True)
+KERNEL = dict(error_model="numpy", fastmath=True)  # by_size adds cache=True
+
+
+# ---------------------------------------------------------------- BLAS gemm
+def _xxgemm_type(dtype):
+    ptr = types.CPointer(dtype)
+    return types.ExternalFunction("numba_xxgemm", types.intc(
+        types.char, types.char, types.char, types.intp, types.intp, types.intp,
+        ptr, ptr, types.intp, ptr, types.intp, ptr, ptr, types.intp))
+
+
+def gemm_into(a, b, c, trans_a=False, trans_b=False, beta=0.0):
+    """``c = op(a) @ op(b) + beta * c`` in place, for 2-D arrays (views too) whose rows
+    are unit-stride: BLAS's ``?gemm`` through the helper Numba's ``np.dot`` uses (SciPy's
+    BLAS), so it works in compiled code, caches, and can write into a column block of a
+    larger array and add to what is there."""
+    raise NotImplementedError("gemm_into is called from compiled kernels")
+
+
+@overload(gemm_into)
+def _gemm_into_impl(a, b, c, trans_a=False, trans_b=False, beta=0.0):
+    if a.dtype != b.dtype or a.dtype != c.dtype or a.dtype not in (types.float32, types.float64):
+        return None
+    fn = _xxgemm_type(a.dtype)
+    kind = ord("s" if a.dtype == types.float32 else "d")
+    dt = as_dtype(a.dtype)
+    size = dt.itemsize
+
+    def impl(a, b, c, trans_a=False, trans_b=False, beta=0.0):
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        if (a.shape[1] if trans_a else a.shape[0]) != m or \
+                (b.shape[0] if trans_b else b.shape[1]) != n or \
+                (b.shape[1] if trans_b else b.shape[0]) != k:
+            raise ValueError("gemm_into: shapes do not match")
+        if a.strides[1] != size or b.strides[1] != size or c.strides[1] != size:
+            raise ValueError("gemm_into: rows must be unit-stride")
+        if m == 0 or n == 0:
+            return
+        if k == 0:
+            for i in range(m):
+                for j in range(n):
+                    c[i, j] = c[i, j] * beta if beta != 0 else 0
+            return
+        # row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T: swap the operands
+        lda = max(a.strides[0] // size, a.shape[1], 1) if a.shape[0] > 1 else max(a.shape[1], 1)
+        ldb = max(b.strides[0] // size, b.shape[1], 1) if b.shape[0] > 1 else max(b.shape[1], 1)
+        ldc = max(c.strides[0] // size, c.shape[1], 1) if c.shape[0] > 1 else max(c.shape[1], 1)
+        alpha, beta_ = np.ones(1, dt), np.full(1, beta, dt)
+        fn(kind, ord("t") if trans_b else ord("n"), ord("t") if trans_a else ord("n"), n, m, k,
+           alpha.ctypes, b.ctypes, ldb, a.ctypes, lda, beta_.ctypes, c.ctypes, ldc)
+    return impl
 
 
 @numba.njit(inline="always")
-def _copy_row(src, dst):
-    for j in range(src.shape[0]):
-        dst[j] = src[j]
+def _begin_step(t, lengths, active):
+    """Which rows are active at step t: 1 or 0 in ``active``."""
+    for b in range(active.shape[0]):
+        active[b] = 1 if t < lengths[b] else 0
 
 
 @numba.njit(inline="always")
-def _zero_row(dst):
-    for j in range(dst.shape[0]):
-        dst[j] = 0
+def _write_output(out_t, state, active):
+    """``out_t`` (B, H) = the state (H, B) transposed, zero in inactive rows."""
+    hidden, batch = state.shape
+    for b in range(batch):
+        if active[b]:
+            for j in range(hidden):
+                out_t[b, j] = state[j, b]
+        else:
+            for j in range(hidden):
+                out_t[b, j] = 0
 
 
-def gemm(a, b, trans_a=False, trans_b=False):
-    """``op(a) @ op(b)`` of 2-D arrays through :func:`dot`: the recurrent layers' big
-    products (input projection, weight gradients) use the BLAS of their time loops."""
-    a = a.T if trans_a else a
-    b = b.T if trans_b else b
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
-        a = np.ascontiguousarray(a)
-    if not (b.flags.c_contiguous or b.flags.f_contiguous):
-        b = np.ascontiguousarray(b)
-    return dot(a, b)
+@numba.njit(inline="always")
+def _transpose_into(src, dst):
+    """``dst`` (H, B) = ``src`` (B, H) transposed."""
+    hidden, batch = dst.shape
+    for b in range(batch):
+        for j in range(hidden):
+            dst[j, b] = src[b, j]
 
 
-@numba.njit(cache=True)
-def dot(a, b):
-    """``a @ b`` for 2-D C- or F-contiguous arrays through the BLAS Numba links (SciPy's).
+@numba.njit(inline="always")
+def _copy_rows(src, dst):
+    for r in range(src.shape[0]):
+        s, d = src[r], dst[r]
+        for b in range(s.shape[0]):
+            d[b] = s[b]
 
-    The per-step products inside the kernels go through that BLAS, so the
-    layers call this one for their big products too: NumPy may link another
-    OpenBLAS, and two thread pools that spin-wait in turn fight for the cores.
-    """
-    return np.dot(a, b)
+
+@numba.njit(inline="always")
+def _blocks(store, s, n_steps, reverse, batch, last):
+    """The forward kernels keep the state before step t in column block t of ``store``
+    (which the backward pass needs anyway): (this step's block, the block the new
+    state goes to: the next step's, or ``last`` after the last step)."""
+    t = _step_index(s, n_steps, reverse)
+    cur = store[:, t * batch:(t + 1) * batch]
+    if s + 1 < n_steps:
+        tn = _step_index(s + 1, n_steps, reverse)
+        return cur, store[:, tn * batch:(tn + 1) * batch]
+    return cur, last[:, :]
+
+
+@numba.njit(inline="always")
+def _start(store, first, n_steps, reverse):
+    """Column block of the first step (in processing order) = ``first`` (B, H) transposed."""
+    batch = first.shape[0]
+    if n_steps > 0:
+        t = _step_index(0, n_steps, reverse)
+        _transpose_into(first, store[:, t * batch:(t + 1) * batch])
+
+
+# ---------------------------------------------------------------- the gate math
+# Each loop below runs over one step's B rows (unit stride) and touches few arrays:
+# LLVM vectorises such loops, and gives up on one loop that reads and writes many
+# arrays that might alias.  ``active[b]`` selects which rows take the new state.
+@numba.njit(inline="always")
+def _activate_rows(g, lo, hi, bias, first, last, tanh_rows):
+    """``g[r, cols] = act(g[r, cols] + bias[r])`` for rows first..last-1 of a step's columns,
+    tanh or sigmoid."""
+    for r in range(first, last):
+        row = g[r, lo:hi]
+        br = bias[r]
+        if tanh_rows:
+            for b in range(row.shape[0]):
+                row[b] = _tanh(row[b] + br)
+        else:
+            for b in range(row.shape[0]):
+                row[b] = _sigmoid(row[b] + br)
+
+
+@numba.njit(inline="always")
+def _select(dst, new, old, active):
+    """dst[b] = new[b] in active rows, old[b] elsewhere (1-D rows)."""
+    for b in range(dst.shape[0]):
+        dst[b] = new[b] if active[b] else old[b]
+
+
+@numba.njit(inline="always")
+def _masked(dst, src, active):
+    """dst[b] = src[b] in active rows, 0 elsewhere (1-D rows)."""
+    for b in range(dst.shape[0]):
+        dst[b] = src[b] if active[b] else src[b] - src[b]
+
+
+@by_size(**KERNEL)
+def _weight_grads(rows, cols, dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh):
+    """After the time loop: every step's weight, bias and input gradients at once
+    (the GEMMs' inner dimension runs over all T·B rows), split over the threads by
+    gate rows (``rows``: chunk bounds) and by T·B rows for the input gradient
+    (``cols``).  ``dgh`` is the gradient of the hidden projection when it differs
+    from ``dg`` (GRU), else ``dg`` itself."""
+    for k in numba.prange(rows.shape[0] - 1):
+        r0, r1 = rows[k], rows[k + 1]
+        gemm_into(dg[r0:r1], x2, g_ih[r0:r1])
+        gemm_into(dgh[r0:r1], hb, g_hh[r0:r1], False, True)
+        for r in range(r0, r1):
+            row = dg[r]
+            total = row[0] - row[0]
+            for col in range(row.shape[0]):
+                total += row[col]
+            g_b[r] = total
+        c0, c1 = cols[k], cols[k + 1]
+        gemm_into(dg[:, c0:c1], w_ih, dx2[c0:c1], True, False)
 
 
 # ---------------------------------------------------------------- RNN (tanh / relu)
-@numba.njit(**JIT)
-def _rnn_row(xr, pr, hr, outr, relu):
-    for j in range(hr.shape[0]):
-        v = pr[j] + xr[j]
-        if relu:
-            y = v if v > 0 else 0.0
-            hr[j] = y
-            outr[j] = y
-        else:
-            y2 = _tanh(v)  # kept apart from y so float32 stays float32
-            hr[j] = y2
-            outr[j] = y2
-
-
-@numba.njit(**JIT)
-def rnn_forward(xproj, whh_t, h0, lengths, reverse, relu, out, hprev):
+# Every cell's kernels may split a step over the threads by hidden units: chunk k owns
+# units bounds[k]..bounds[k+1]-1 and the gate rows of those units, which the caller lays
+# out together (:func:`_chunk_rows`: rows G·bounds[k].. hold the chunk's gate rows, gate
+# by gate).  Per step each thread makes its rows' product with W_hh (one BLAS call on
+# one thread) and its units' gate math, so the whole step runs on every core with one
+# join; the backward step likewise computes its units' share of W_hh^T @ (gate
+# gradients of the step before, double buffered) and then their gate gradients.  One
+# chunk is the serial kernel.
+@by_size(**KERNEL)
+def _rnn_forward(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates, hb, out):
+    """``gates`` (H, T·B) ends holding each step's activation; ``hb`` the state before
+    each step."""
     n_steps, batch, hidden = out.shape
-    h = h0.copy()
+    n_chunks = bounds.shape[0] - 1
+    for k in numba.prange(n_chunks):
+        gemm_into(w_ih[bounds[k]:bounds[k + 1]], x2, gates[bounds[k]:bounds[k + 1]], False,
+                  True)
+    h_last = np.ascontiguousarray(h0.T)
+    active = np.empty(batch, np.uint8)
+    _start(hb, h0, n_steps, reverse)
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
-        hprev[t] = h
-        pre = np.dot(h, whh_t)
-        for b in range(batch):
-            if t < lengths[b]:
-                _rnn_row(xproj[t, b], pre[b], h[b], out[t, b], relu)
+        lo, hi = t * batch, (t + 1) * batch
+        h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
+        _begin_step(t, lengths, active)
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh[u0:u1], h, gates[u0:u1, lo:hi], False, False, 1.0)
+            if relu:
+                for j in range(u0, u1):
+                    row, bj = gates[j, lo:hi], bias[j]
+                    for b in range(batch):
+                        v = row[b] + bj
+                        row[b] = v if v > 0 else v - v
             else:
-                _zero_row(out[t, b])
-    return h
+                _activate_rows(gates, lo, hi, bias, u0, u1, True)
+            for j in range(u0, u1):
+                _select(h_new[j], gates[j, lo:hi], h[j], active)
+            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
+    return np.ascontiguousarray(h_last.T)
 
 
-@numba.njit(**JIT)
-def _rnn_back_row(dhr, doutr, outr, dpr, relu):
-    for j in range(dhr.shape[0]):
-        g = dhr[j] + doutr[j]
-        y = outr[j]
-        if relu:
-            dpr[j] = g if y > 0 else 0.0
-        else:
-            dpr[j] = g * (1 - y * y)
-
-
-@numba.njit(**JIT)
-def rnn_backward(dout, dh_n, out, whh, lengths, reverse, relu, dpre):
-    n_steps, batch, hidden = out.shape
-    dh = dh_n.copy()
+@by_size(**KERNEL)
+def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg):
+    n_steps, batch, hidden = dout.shape
+    n_chunks = bounds.shape[0] - 1
+    dh = np.ascontiguousarray(dh_n.T)
+    d_out = np.empty((hidden, batch), dh.dtype)
+    back = np.empty((hidden, batch), dh.dtype)
+    dgs0, dgs1 = np.empty((hidden, batch), dh.dtype), np.empty((hidden, batch), dh.dtype)
+    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        for b in range(batch):
-            if t < lengths[b]:
-                _rnn_back_row(dh[b], dout[t, b], out[t, b], dpre[t, b], relu)
-            else:
-                _zero_row(dpre[t, b])
-        back = np.dot(dpre[t], whh)
-        for b in range(batch):
-            if t < lengths[b]:
-                _copy_row(back[b], dh[b])
-    return dh
+        lo, hi = t * batch, (t + 1) * batch
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
+        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
+        _begin_step(t, lengths, on)
+        later = s < n_steps - 1
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            if later:
+                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                for j in range(u0, u1):
+                    _select(dh[j], back[j], dh[j], on_p)
+            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
+            tmp = np.empty(batch, dh.dtype)
+            for j in range(u0, u1):
+                y, dhj, doj = gates[j, lo:hi], dh[j], d_out[j]
+                if relu:
+                    for b in range(batch):
+                        g = dhj[b] + doj[b]
+                        tmp[b] = g if y[b] > 0 else g - g
+                else:
+                    for b in range(batch):
+                        tmp[b] = (dhj[b] + doj[b]) * (1 - y[b] * y[b])
+                _masked(dgc[j], tmp, on)
+            _copy_rows(dgc[u0:u1], dg[u0:u1, lo:hi])
+    if n_steps > 0:  # the first step's gradient goes back to h0
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            for j in range(u0, u1):
+                _select(dh[j], back[j], dh[j], act0)
+    return np.ascontiguousarray(dh.T)
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
-@numba.njit(**JIT)
-def _sigmoid_row(a):
-    for j in range(a.shape[0]):
-        a[j] = _sigmoid(a[j])
-
-
-@numba.njit(**JIT)
-def _tanh_row(a):
-    for j in range(a.shape[0]):
-        a[j] = _tanh(a[j])
-
-
-@numba.njit(**JIT)
-def _lstm_cell_row(gr, cr, hr, tcr):
-    hidden = hr.shape[0]
-    gi, gf, gg, go = gr[:hidden], gr[hidden:2 * hidden], gr[2 * hidden:3 * hidden], gr[3 * hidden:]
-    for j in range(hidden):
-        cn = gf[j] * cr[j] + gi[j] * gg[j]
-        tc = _tanh(cn)
-        cr[j] = cn
-        tcr[j] = tc
-        hr[j] = go[j] * tc
-
-
-@numba.njit(**JIT)
-def _lstm_row(gr, cr, hr, outr, tcr):
-    """One row's cell update from its gate pre-activations ``gr`` (overwritten by the gates).
-    Several short loops over few arrays each: LLVM gives up vectorising one loop that reads
-    and writes six arrays that might alias."""
-    hidden = hr.shape[0]
-    _sigmoid_row(gr[:2 * hidden])
-    _tanh_row(gr[2 * hidden:3 * hidden])
-    _sigmoid_row(gr[3 * hidden:])
-    _lstm_cell_row(gr, cr, hr, tcr)
-    _copy_row(hr, outr)
-
-
-@numba.njit(**JIT)
-def lstm_forward(xproj, whh_t, h0, c0, lengths, reverse, out, hprev, cprev, gates, tanh_c):
+@by_size(**KERNEL)
+def _lstm_forward(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb, tc,
+                  out):
+    """``gates`` (4H, T·B) ends holding the gate activations; ``hb``/``cb`` the state
+    before each step, ``tc`` tanh of the new cell."""
     n_steps, batch, hidden = out.shape
-    h = h0.copy()
-    c = c0.copy()
-    # h @ W_hh.T computed transposed, W_hh (C) @ h.T: OpenBLAS runs this skinny product
-    # (batch columns) about 25% faster than the row-major form
-    whh = np.ascontiguousarray(whh_t.T)
+    n_chunks = bounds.shape[0] - 1
+    for k in numba.prange(n_chunks):
+        gemm_into(w_ih[4 * bounds[k]:4 * bounds[k + 1]], x2,
+                  gates[4 * bounds[k]:4 * bounds[k + 1]], False, True)
+    h_last = np.ascontiguousarray(h0.T)
+    c_last = np.ascontiguousarray(c0.T)
+    scratch = np.empty((n_chunks, batch), h_last.dtype)
+    active = np.empty(batch, np.uint8)
+    _start(hb, h0, n_steps, reverse)
+    _start(cb, c0, n_steps, reverse)
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
-        hprev[t] = h
-        cprev[t] = c
-        pre_t = np.dot(whh, h.T)
-        for b in range(batch):
-            if t < lengths[b]:
-                gr = gates[t, b]
-                xr = xproj[t, b]
-                for j in range(gr.shape[0]):
-                    gr[j] = xr[j] + pre_t[j, b]
-                _lstm_row(gr, c[b], h[b], out[t, b], tanh_c[t, b])
-            else:
-                _zero_row(out[t, b])
-    return h, c
+        lo, hi = t * batch, (t + 1) * batch
+        h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
+        c, c_new = _blocks(cb, s, n_steps, reverse, batch, c_last)
+        _begin_step(t, lengths, active)
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 4 * u0
+            gemm_into(w_hh[r0:r0 + 4 * hk], h, gates[r0:r0 + 4 * hk, lo:hi], False, False, 1.0)
+            _activate_rows(gates, lo, hi, bias, r0, r0 + 2 * hk, False)  # i, f
+            _activate_rows(gates, lo, hi, bias, r0 + 2 * hk, r0 + 3 * hk, True)  # g
+            _activate_rows(gates, lo, hi, bias, r0 + 3 * hk, r0 + 4 * hk, False)  # o
+            cn = scratch[k]
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
+                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
+                cj, tcj = c[j], tc[j, lo:hi]
+                for b in range(batch):
+                    cn[b] = gf[b] * cj[b] + gi[b] * gg[b]
+                for b in range(batch):
+                    tcj[b] = _tanh(cn[b])
+                _select(c_new[j], cn, cj, active)
+                for b in range(batch):
+                    cn[b] = go[b] * tcj[b]
+                _select(h_new[j], cn, h[j], active)
+            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
+    return np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
 
 
-@numba.njit(**JIT)
-def _lstm_back_row(dhr, dcr, doutr, cpr, gr, tcr, dgr):
-    """Gate gradients of one row; dh on entry is the gradient of h', dc that of c'.
-    Split into loops over few arrays each so that they vectorise."""
-    hidden = dhr.shape[0]
-    gi, gf, gg, go = gr[:hidden], gr[hidden:2 * hidden], gr[2 * hidden:3 * hidden], gr[3 * hidden:]
-    dgi, dgf = dgr[:hidden], dgr[hidden:2 * hidden]
-    dgg, dgo = dgr[2 * hidden:3 * hidden], dgr[3 * hidden:]
-    for j in range(hidden):  # dh <- total gradient of h'
-        dhr[j] += doutr[j]
-    for j in range(hidden):
-        dgo[j] = dhr[j] * tcr[j] * go[j] * (1 - go[j])
-    for j in range(hidden):  # dc <- total gradient of c'
-        dcr[j] += dhr[j] * go[j] * (1 - tcr[j] * tcr[j])
-    for j in range(hidden):
-        dgi[j] = dcr[j] * gg[j] * gi[j] * (1 - gi[j])
-        dgg[j] = dcr[j] * gi[j] * (1 - gg[j] * gg[j])
-    for j in range(hidden):
-        dgf[j] = dcr[j] * cpr[j] * gf[j] * (1 - gf[j])
-    for j in range(hidden):
-        dcr[j] *= gf[j]
-
-
-@numba.njit(**JIT)
-def lstm_backward(dout, dh_n, dc_n, cprev, gates, tanh_c, whh, lengths, reverse, dgates):
+@by_size(**KERNEL)
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, reverse, w_hh_t, dg):
+    """``w_hh_t`` = W_hh.T with its columns in the gates' row order."""
     n_steps, batch, hidden = dout.shape
-    dh = dh_n.copy()
-    dc = dc_n.copy()
-    # dh = dgates @ W_hh computed transposed, W_hh.T (C) @ dgates.T: OpenBLAS runs this
-    # skinny product (batch columns) about 25% faster than the row-major form
-    whh_t = np.ascontiguousarray(whh.T)
+    n_chunks = bounds.shape[0] - 1
+    dh = np.ascontiguousarray(dh_n.T)
+    dc = np.ascontiguousarray(dc_n.T)
+    d_out = np.empty((hidden, batch), dh.dtype)
+    back = np.empty((hidden, batch), dh.dtype)
+    # a step's gate gradients (contiguous) and active rows, for this step and the one
+    # before: two arrays each, not one of two rows (LLVM vectorises loops on the former)
+    dgs0, dgs1 = np.empty((4 * hidden, batch), dh.dtype), np.empty((4 * hidden, batch), dh.dtype)
+    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        for b in range(batch):
-            if t < lengths[b]:
-                _lstm_back_row(dh[b], dc[b], dout[t, b], cprev[t, b], gates[t, b], tanh_c[t, b],
-                               dgates[t, b])
-            else:
-                _zero_row(dgates[t, b])
-        back_t = np.dot(whh_t, dgates[t].T)
-        for b in range(batch):
-            if t < lengths[b]:
-                for j in range(hidden):
-                    dh[b, j] = back_t[j, b]
-    return dh, dc
+        lo, hi = t * batch, (t + 1) * batch
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
+        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
+        _begin_step(t, lengths, on)
+        later = s < n_steps - 1  # the step after (in time order) sends its gradient back
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 4 * u0
+            if later:
+                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                for j in range(u0, u1):
+                    _select(dh[j], back[j], dh[j], on_p)
+            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
+            # separate arrays, not rows of one: LLVM then vectorises the loops below
+            gh, d, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
+                np.empty(batch, dh.dtype)
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
+                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
+                tcj, cbj, dhj, dcj, doj = tc[j, lo:hi], cb[j, lo:hi], dh[j], dc[j], d_out[j]
+                for b in range(batch):
+                    gh[b] = dhj[b] + doj[b]  # total gradient of h'
+                for b in range(batch):
+                    d[b] = dcj[b] + gh[b] * go[b] * (1 - tcj[b] * tcj[b])  # of c'
+                for b in range(batch):
+                    tmp[b] = gh[b] * tcj[b] * go[b] * (1 - go[b])
+                _masked(dgc[r + 3 * hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * gg[b] * gi[b] * (1 - gi[b])
+                _masked(dgc[r], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * gi[b] * (1 - gg[b] * gg[b])
+                _masked(dgc[r + 2 * hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * cbj[b] * gf[b] * (1 - gf[b])
+                _masked(dgc[r + hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = d[b] * gf[b]
+                _select(dcj, tmp, dcj, on)
+            _copy_rows(dgc[r0:r0 + 4 * hk], dg[r0:r0 + 4 * hk, lo:hi])
+    if n_steps > 0:  # the first step's gradient goes back to h0
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            for j in range(u0, u1):
+                _select(dh[j], back[j], dh[j], act0)
+    return np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T)
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
-@numba.njit(**JIT)
-def _gru_row(xr, pr, bhh, hr, outr, gr, hnr):
-    hidden = hr.shape[0]
-    for j in range(hidden):
-        r = _sigmoid(pr[j] + bhh[j] + xr[j])
-        z = _sigmoid(pr[hidden + j] + bhh[hidden + j] + xr[hidden + j])
-        hn = pr[2 * hidden + j] + bhh[2 * hidden + j]
-        n = _tanh(xr[2 * hidden + j] + r * hn)
-        hnew = (1 - z) * n + z * hr[j]
-        gr[j] = r
-        gr[hidden + j] = z
-        gr[2 * hidden + j] = n
-        hnr[j] = hn
-        hr[j] = hnew
-        outr[j] = hnew
-
-
-@numba.njit(**JIT)
-def gru_forward(xproj, whh_t, bhh, h0, lengths, reverse, out, hprev, gates, hn_proj):
-    """``xproj`` holds only the input bias; ``bhh`` is added to the hidden projection
-    because r multiplies the hidden part of n including its bias."""
+@by_size(**KERNEL)
+def _gru_forward(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates, hn, hb,
+                 out):
+    """``gates`` (3H, T·B) ends holding r, z, n; ``hn`` the hidden projection of the n
+    block with its bias (r scales it), ``hb`` the state before each step."""
     n_steps, batch, hidden = out.shape
-    h = h0.copy()
+    n_chunks = bounds.shape[0] - 1
+    for k in numba.prange(n_chunks):
+        gemm_into(w_ih[3 * bounds[k]:3 * bounds[k + 1]], x2,
+                  gates[3 * bounds[k]:3 * bounds[k + 1]], False, True)
+    h_last = np.ascontiguousarray(h0.T)
+    pre = np.empty((3 * hidden, batch), h_last.dtype)
+    bias_sum = b_ih + b_hh  # r and z add both biases
+    active = np.empty(batch, np.uint8)
+    _start(hb, h0, n_steps, reverse)
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
-        hprev[t] = h
-        pre = np.dot(h, whh_t)
-        for b in range(batch):
-            if t < lengths[b]:
-                _gru_row(xproj[t, b], pre[b], bhh, h[b], out[t, b], gates[t, b], hn_proj[t, b])
-            else:
-                _zero_row(out[t, b])
-    return h
+        lo, hi = t * batch, (t + 1) * batch
+        h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
+        _begin_step(t, lengths, active)
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 3 * u0
+            gemm_into(w_hh[r0:r0 + 3 * hk], h, pre[r0:r0 + 3 * hk])
+            for r in range(r0, r0 + 2 * hk):  # r, z: input and hidden parts summed
+                row, p = gates[r, lo:hi], pre[r]
+                for b in range(batch):
+                    row[b] += p[b]
+            _activate_rows(gates, lo, hi, bias_sum, r0, r0 + 2 * hk, False)
+            tmp = np.empty(batch, h_last.dtype)
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                rr, z, n = gates[r, lo:hi], gates[r + hk, lo:hi], gates[r + 2 * hk, lo:hi]
+                p, hnj, hj = pre[r + 2 * hk], hn[j, lo:hi], h[j]
+                bi, bh = b_ih[r + 2 * hk], b_hh[r + 2 * hk]
+                for b in range(batch):
+                    hnj[b] = p[b] + bh
+                for b in range(batch):
+                    n[b] = _tanh(n[b] + bi + rr[b] * hnj[b])
+                for b in range(batch):
+                    tmp[b] = (1 - z[b]) * n[b] + z[b] * hj[b]
+                _select(h_new[j], tmp, hj, active)
+            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
+    return np.ascontiguousarray(h_last.T)
 
 
-@numba.njit(**JIT)
-def _gru_back_row(dhr, doutr, hpr, gr, hnr, dgxr, dghr, directr):
-    hidden = dhr.shape[0]
-    for j in range(hidden):
-        r = gr[j]
-        z = gr[hidden + j]
-        n = gr[2 * hidden + j]
-        g = dhr[j] + doutr[j]
-        dn = g * (1 - z) * (1 - n * n)
-        dz = g * (hpr[j] - n) * z * (1 - z)
-        dr = dn * hnr[j] * r * (1 - r)
-        dgxr[j] = dr
-        dgxr[hidden + j] = dz
-        dgxr[2 * hidden + j] = dn
-        dghr[j] = dr
-        dghr[hidden + j] = dz
-        dghr[2 * hidden + j] = dn * r
-        directr[j] = g * z
-
-
-@numba.njit(**JIT)
-def gru_backward(dout, dh_n, hprev, gates, hn_proj, whh, lengths, reverse, dgx, dgh):
-    """``dgx`` is the gradient of the input projection, ``dgh`` of the hidden one
-    (they differ in the n block, where the hidden part is scaled by r)."""
+@by_size(**KERNEL)
+def _gru_backward(bounds, dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, dgx, dgh):
+    """``dgx`` the gradient of the input projection, ``dgh`` of the hidden one (they
+    differ in the n block, where the hidden part is scaled by r); ``w_hh_t`` = W_hh.T with
+    its columns in the gates' row order."""
     n_steps, batch, hidden = dout.shape
-    dh = dh_n.copy()
-    direct = np.empty_like(dh)
+    n_chunks = bounds.shape[0] - 1
+    dh = np.ascontiguousarray(dh_n.T)
+    d_out = np.empty((hidden, batch), dh.dtype)
+    back = np.empty((hidden, batch), dh.dtype)
+    direct = np.empty((hidden, batch), dh.dtype)  # the part of dh that skips W_hh (z h)
+    dgs0 = np.empty((3 * hidden, batch), dh.dtype)  # a step's dgh, contiguous
+    dgs1 = np.empty((3 * hidden, batch), dh.dtype)
+    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        for b in range(batch):
-            if t < lengths[b]:
-                _gru_back_row(dh[b], dout[t, b], hprev[t, b], gates[t, b], hn_proj[t, b],
-                              dgx[t, b], dgh[t, b], direct[b])
-            else:
-                _zero_row(dgx[t, b])
-                _zero_row(dgh[t, b])
-        back = np.dot(dgh[t], whh)
-        for b in range(batch):
-            if t < lengths[b]:
-                for j in range(hidden):
-                    dh[b, j] = back[b, j] + direct[b, j]
-    return dh
+        lo, hi = t * batch, (t + 1) * batch
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
+        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
+        _begin_step(t, lengths, on)
+        later = s < n_steps - 1
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            hk, r0 = u1 - u0, 3 * u0
+            gh, dn, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
+                np.empty(batch, dh.dtype)
+            if later:
+                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                for j in range(u0, u1):
+                    bj, dirj = back[j], direct[j]
+                    for b in range(batch):
+                        tmp[b] = bj[b] + dirj[b]
+                    _select(dh[j], tmp, dh[j], on_p)
+            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
+            for j in range(u0, u1):
+                r = r0 + j - u0
+                rr, z, n = gates[r, lo:hi], gates[r + hk, lo:hi], gates[r + 2 * hk, lo:hi]
+                hnj, hbj, dhj, doj, dirj = hn[j, lo:hi], hb[j, lo:hi], dh[j], d_out[j], direct[j]
+                for b in range(batch):
+                    gh[b] = dhj[b] + doj[b]
+                for b in range(batch):
+                    dn[b] = gh[b] * (1 - z[b]) * (1 - n[b] * n[b])
+                for b in range(batch):
+                    dirj[b] = gh[b] * z[b]
+                _masked(dgx[r + 2 * hk, lo:hi], dn, on)
+                for b in range(batch):
+                    tmp[b] = dn[b] * rr[b]
+                _masked(dgc[r + 2 * hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = gh[b] * (hbj[b] - n[b]) * z[b] * (1 - z[b])
+                _masked(dgx[r + hk, lo:hi], tmp, on)
+                _masked(dgc[r + hk], tmp, on)
+                for b in range(batch):
+                    tmp[b] = dn[b] * hnj[b] * rr[b] * (1 - rr[b])
+                _masked(dgx[r, lo:hi], tmp, on)
+                _masked(dgc[r], tmp, on)
+            _copy_rows(dgc[r0:r0 + 3 * hk], dgh[r0:r0 + 3 * hk, lo:hi])
+    if n_steps > 0:  # the first step's gradient goes back to h0
+        for k in numba.prange(n_chunks):
+            u0, u1 = bounds[k], bounds[k + 1]
+            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            tmp = np.empty(batch, dh.dtype)
+            for j in range(u0, u1):
+                bj, dirj = back[j], direct[j]
+                for b in range(batch):
+                    tmp[b] = bj[b] + dirj[b]
+                _select(dh[j], tmp, dh[j], act0)
+    return np.ascontiguousarray(dh.T)
+
+
+# ---------------------------------------------------------------- per direction
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+# The time loops split a step over Numba's threads when BLAS may use as many
+# (``threadpoolctl``/``backend.blas_threads``): the estimators run BLAS on one thread,
+# and so the loops on one; a step with fewer multiply-adds than PARALLEL_MIN_MACS in its
+# product with W_hh runs on one thread too (starting and joining the threads every step
+# would cost more than it saves).  A join per step waits for every thread: on a machine
+# busy with other work it waits for the scheduler, so one BLAS thread is the robust
+# setting there.
+PARALLEL_MIN_MACS = 1 << 20
+MIN_CHUNK = 16  # hidden units per thread, at least
+
+
+def _n_chunks(n_gates, hidden, batch):
+    n = numba.get_num_threads()
+    blas = backend.kernel_blas_num_threads()
+    n = n if blas is None else min(n, blas)
+    if n < 2 or n_gates * hidden * hidden * batch < PARALLEL_MIN_MACS:
+        return 1
+    return max(1, min(n, hidden // MIN_CHUNK))
+
+
+def _bounds(n, parts):
+    return np.arange(parts + 1, dtype=np.int64) * n // parts
+
+
+def _chunk_rows(n_gates, hidden, bounds):
+    """Gate row order with each chunk's rows together: chunk k holds gate q of its units
+    at rows n_gates·bounds[k] + q·(its size) + (unit - bounds[k])."""
+    return np.concatenate([q * hidden + np.arange(bounds[k], bounds[k + 1])
+                           for k in range(len(bounds) - 1) for q in range(n_gates)])
+
+
+def _threads(n_chunks):
+    """Split kernels call BLAS from every thread: BLAS itself on one."""
+    return backend.kernel_blas_threads(1) if n_chunks > 1 else contextlib.nullcontext()
+
+
+def _pick(kernel, n_chunks):
+    return kernel.parallel if n_chunks > 1 else kernel.serial
+
+
+def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse):
+    """One direction of one layer over ``x`` (T, B, I): returns ``(out (T, B, H),
+    last state (h_n,) or (h_n, c_n), cache)``; ``cache`` is for
+    :func:`direction_backward` only.  Biases may be None; ``c0`` is None unless LSTM."""
+    n_steps, batch, n_in = x.shape
+    hidden = w_hh.shape[1]
+    dtype = x.dtype
+    n_gates = GATES[mode]
+    x2 = np.ascontiguousarray(x).reshape(n_steps * batch, n_in)
+    h0 = np.ascontiguousarray(h0, dtype)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    cols, gh = n_steps * batch, n_gates * hidden
+    if b_ih is None:
+        b_ih = b_hh = np.zeros(gh, dtype)
+    n = _n_chunks(n_gates, hidden, batch)
+    bounds, rows = _bounds(hidden, n), None
+    if n > 1 and n_gates > 1:  # each chunk's gate rows together
+        rows = _chunk_rows(n_gates, hidden, bounds)
+        w_ih, w_hh, b_ih, b_hh = w_ih[rows], w_hh[rows], b_ih[rows], b_hh[rows]
+    w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
+    gates = np.empty((gh, cols), dtype)
+    hb = np.empty((hidden, cols), dtype)
+    out = np.empty((n_steps, batch, hidden), dtype)
+    with _threads(n):
+        if mode == "GRU":
+            hn = np.empty((hidden, cols), dtype)
+            h_n = _pick(_gru_forward, n)(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths,
+                                         reverse, gates, hn, hb, out)
+            return out, (h_n,), (bounds, rows, gates, hb, hn)
+        bias = b_ih + b_hh  # RNN and LSTM add both biases to the same sum: once
+        if mode == "LSTM":
+            cb, tc = np.empty((hidden, cols), dtype), np.empty((hidden, cols), dtype)
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, x2, w_ih, w_hh, bias, h0,
+                                               np.ascontiguousarray(c0, dtype), lengths,
+                                               reverse, gates, hb, cb, tc, out)
+            return out, (h_n, c_n), (bounds, rows, gates, hb, cb, tc)
+        h_n = _pick(_rnn_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse,
+                                     mode == "RNN_RELU", gates, hb, out)
+        return out, (h_n,), (bounds, rows, gates, hb)
+
+
+def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, lengths, cache,
+                       reverse):
+    """Gradients of one direction from those of its output ``dout`` (T, B, H) and last
+    state: returns ``(first state's gradients (dh0,) or (dh0, dc0), dx,
+    [g_w_ih, g_w_hh, g_b_ih, g_b_hh])`` (bias gradients None without bias)."""
+    n_steps, batch, n_in = x.shape
+    dtype = x.dtype
+    dout = np.ascontiguousarray(dout, dtype)
+    dh_last = np.ascontiguousarray(dh_last, dtype)
+    lengths = np.ascontiguousarray(lengths, np.int64)
+    x2 = np.ascontiguousarray(x).reshape(n_steps * batch, n_in)
+    bounds, rows, gates, hb = cache[:4]
+    n = len(bounds) - 1
+    if rows is not None:  # the gates' rows in the forward kernel's order
+        w_ih, w_hh = w_ih[rows], w_hh[rows]
+    w_ih = np.ascontiguousarray(w_ih)
+    w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
+    dg = np.empty(gates.shape, dtype)
+    dgh = dg
+    with _threads(n):
+        if mode == "LSTM":
+            cb, tc = cache[4:]
+            first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
+                                             np.ascontiguousarray(dc_last, dtype), gates, cb,
+                                             tc, lengths, reverse, w_hh_t, dg)
+        elif mode == "GRU":
+            dgh = np.empty(gates.shape, dtype)
+            first = (_pick(_gru_backward, n)(bounds, dout, dh_last, gates, cache[4], hb,
+                                             lengths, reverse, w_hh_t, dg, dgh),)
+        else:
+            first = (_pick(_rnn_backward, n)(bounds, dout, dh_last, gates, lengths, reverse,
+                                             mode == "RNN_RELU", w_hh_t, dg),)
+        g_ih, g_hh = np.empty(w_ih.shape, dtype), np.empty(w_hh_t.shape[::-1], dtype)
+        g_b = np.empty(gates.shape[0], dtype)
+        dx2 = np.empty(x2.shape, dtype)
+        _pick(_weight_grads, n)(_bounds(gates.shape[0], n), _bounds(x2.shape[0], n), dg, x2,
+                                hb, dx2, w_ih, g_ih, g_hh, g_b, dgh)
+    g_bih = g_bhh = None
+    if has_bias:
+        g_bih = g_b
+        # LSTM and RNN: one gate gradient for both biases; GRU: the hidden one's
+        g_bhh = g_b.copy() if dgh is dg else dgh.sum(axis=1)
+    if rows is not None:  # back to PyTorch's gate order
+        g_ih[rows], g_hh[rows] = g_ih.copy(), g_hh.copy()
+        if has_bias:
+            g_bih[rows], g_bhh[rows] = g_bih.copy(), g_bhh.copy()
+    return first, dx2.reshape(x.shape), [g_ih, g_hh, g_bih, g_bhh]

@@ -1,0 +1,1 @@
+"""Counting: n-gram counts of encoded text, in memory or as sorted runs spilled to disk and merged."""

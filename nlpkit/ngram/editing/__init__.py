@@ -1,0 +1,1 @@
+"""Editing built models: relative-entropy pruning, mixing, vocabulary filtering."""

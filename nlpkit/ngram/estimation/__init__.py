@@ -1,0 +1,1 @@
+"""Estimation: Good-Turing/Katz (SRILM) and modified Kneser-Ney (lmplz) from counts."""

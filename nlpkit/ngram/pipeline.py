@@ -1,0 +1,235 @@
+"""The stages of a build, in sequence, for :func:`nlpkit.ngram.build` and :func:`nlpkit.ngram.count`.
+
+    read + encode (reading/)  ->  word ids in chunks, the vocabulary
+    count (counting/)         ->  one sorted table per order (chunk runs merged)
+    estimate (estimation/)    ->  tables of probabilities and back-off weights
+    write (formats/)          ->  ARPA / count file / BackoffModel, order by order
+
+The memory plan (:class:`~.plan.Plan`) decides what stays in memory and what is
+spilled under its temporary directory; the stages do not know which.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import NlpkitError
+from .counting.chunk import CTX, RCTX
+from .counting.sorted_counts import count_chunks
+from .reading.encode import (LMPLZ_SPECIALS, WordTable, iter_encoded, iter_encoded_lmplz)
+
+
+def _label(source):
+    if isinstance(source, (str, os.PathLike)):
+        return "<stdin>" if source == "-" else os.fspath(source)
+    return "the corpus"
+
+
+class EncodedCorpus:
+    """The corpus as word ids: blocks of ``(ids, offsets)`` kept by the plan (in memory
+    or in a temporary file), the vocabulary, and its size."""
+
+    def __init__(self, plan, table, blocks, tokens, sentences, words_read=None):
+        self.plan, self.table, self.blocks = plan, table, blocks
+        self.tokens, self.sentences, self.words_read = tokens, sentences, words_read
+
+    def chunks(self, id_map=None):
+        """``(rid, offsets, base)`` chunks of whole sentences, at most the plan's chunk
+        size each (one chunk when the corpus fits); ``id_map`` maps ids first."""
+        limit = self.plan.chunk_tokens
+        pend, size, base = [], 0, 0
+        for ids, offsets in self._pieces(limit):
+            if pend and size + ids.shape[0] > limit:
+                chunk = self._chunk(pend, id_map, base)
+                pend.clear()  # (the pieces go as soon as the chunk holds their ids)
+                yield chunk
+                base += size
+                size = 0
+            pend.append((ids, offsets))
+            size += ids.shape[0]
+        if pend:
+            chunk = self._chunk(pend, id_map, base)
+            pend.clear()
+            yield chunk
+
+    def _pieces(self, limit):
+        """The stored blocks, cut at sentence ends into pieces of at most ``limit`` tokens
+        (a longer sentence is a piece of its own)."""
+        for ids, offsets in self.blocks.read():
+            if ids.shape[0] <= limit:
+                yield ids, offsets
+                continue
+            s = 0
+            n = offsets.shape[0] - 1
+            while s < n:
+                e = int(np.searchsorted(offsets, offsets[s] + limit, side="right")) - 1
+                e = min(n, max(e, s + 1))
+                a, b = int(offsets[s]), int(offsets[e])
+                yield ids[a:b], offsets[s:e + 1] - a
+                s = e
+
+    @staticmethod
+    def _chunk(parts, id_map, base):
+        from .reading.encode import _joined
+        ids, offsets = _joined(parts)
+        if id_map is not None:  # in place: the corpus is read once
+            ids = np.ascontiguousarray(ids, np.int32)
+            np.take(id_map, ids, out=ids)
+        return ids, offsets, base
+
+
+def encode_srilm(source, plan, *, vocab=None, progress=None) -> EncodedCorpus:
+    """Read ``source`` as SRILM's ``ngram-count`` does; ``vocab`` closes the vocabulary."""
+    table = WordTable()
+    for w in vocab or ():
+        table.add(w)
+    store = plan.id_store()
+    tokens = sentences = 0
+    for ids, offsets in iter_encoded(source, table, closed=vocab is not None, progress=progress):
+        store.append(ids, offsets)
+        tokens += ids.shape[0]
+        sentences += offsets.shape[0] - 1
+    if sentences == 0:
+        raise NlpkitError(f"{_label(source)}: the corpus is empty (no line holds a word)")
+    return EncodedCorpus(plan, table.freeze(), store.close(), tokens, sentences)
+
+
+def encode_lmplz(source, plan, *, skip_symbols=False, progress=None) -> EncodedCorpus:
+    """Read ``source`` as KenLM's ``lmplz`` does (ids ``<unk> <s> </s>``, then first
+    appearance)."""
+    table = WordTable(LMPLZ_SPECIALS, capacity=1 << 16)
+    store = plan.id_store()
+    tokens = sentences = read = 0
+    for ids, offsets, n in iter_encoded_lmplz(source, table, skip_specials=skip_symbols,
+                                              progress=progress):
+        store.append(ids, offsets)
+        tokens += ids.shape[0]
+        sentences += offsets.shape[0] - 1
+        read += n
+    if tokens == 0:
+        raise NlpkitError("the corpus is empty: lmplz needs at least one line")
+    return EncodedCorpus(plan, table.freeze(), store.close(), tokens, sentences, read)
+
+
+def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=None, unk=False,
+         progress=None, discounts_out=None, device=None):
+    """SRILM's Good-Turing/Katz model (:class:`~.estimation.katz.KatzModel`) of ``source``,
+    or of an SRILM count file / :class:`~.counting.trie.NgramCounts` given as ``counts``."""
+    from .estimation import katz as K
+    if counts is not None:
+        sc, ranked, meta = _counts_as_tables(counts, order, vocab, plan)
+    else:
+        corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
+        ranked = K.RankedVocab(corpus.table)
+        plan.settle(len(ranked), corpus.tokens)
+        sc = count_chunks(corpus.chunks(ranked.rank.astype(np.int32)), order, len(ranked),
+                          layout=RCTX, plan=plan, device=device, tokens=corpus.tokens)
+        corpus.blocks.drop()
+        meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
+    model = K.estimate(sc, ranked, gt_min=gt_min, gt_max=gt_max, unk=unk, plan=plan,
+                       discounts_out=discounts_out)
+    model.meta.update(meta)
+    model.meta["order"] = order
+    return model
+
+
+def _counts_as_tables(counts, order, vocab, plan):
+    """Counts from an SRILM count file (or NgramCounts) as sorted tables in rank ids; the
+    rows' file order stands in for the first occurrence (it is SRILM's insertion order)."""
+    from .counting.runs import table_from_arrays
+    from .counting.sorted_counts import SortedCounts
+    from .counting.trie import NgramCounts
+    from .estimation import katz as K
+    from .formats.countfile import read_counts
+    if not isinstance(counts, NgramCounts):
+        counts = read_counts(counts, order=order, vocab_words=vocab)
+        source = counts.meta.get("source")
+    else:
+        source = counts.meta.get("source")
+        if counts.order < order:
+            raise NlpkitError(f"the counts go up to order {counts.order}; "
+                              f"cannot build order {order}")
+    ranked = K.RankedVocab(counts.vocab)
+    W = len(ranked)
+    uni = ranked.rank[counts.word[0]]
+    uni_count = np.zeros(W, np.int64)
+    uni_first = np.full(W, -1, np.int64)
+    uni_count[uni] = counts.count[0]
+    uni_first[uni] = np.arange(uni.shape[0])
+    tables = []
+    for n in range(2, order + 1):
+        grams = ranked.rank[counts.ngrams(n)].astype(np.int32)
+        layout = np.ascontiguousarray(np.concatenate([grams[:, n - 2::-1], grams[:, n - 1:]],
+                                                     axis=1))
+        perm = np.lexsort(layout.T[::-1])
+        tables.append(table_from_arrays(words=layout[perm], count=counts.count[n - 1][perm],
+                                        first=perm.astype(np.int64)))
+    sc = SortedCounts(W, order, RCTX, uni_count, uni_first, tables)
+    return sc, ranked, {k: v for k, v in (("source", source),) if v is not None}
+
+
+def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True, prune=None,
+       skip_symbols=False, progress=None, device=None):
+    """lmplz's interpolated modified Kneser-Ney model (:class:`~.estimation.kn.KnModel`)."""
+    from .estimation import kn as K
+    K.check_options(order, discount_fallback, prune)  # errors before the reading
+    corpus = encode_lmplz(source, plan, skip_symbols=skip_symbols, progress=progress)
+    W = len(corpus.table)
+    plan.settle(W, corpus.tokens)
+    largest = [None]
+
+    def chunks():
+        for rid, offsets, base in corpus.chunks():
+            got = np.empty(order, np.int64)
+            K.kk.largest_padded(rid, offsets, np.int64(order), np.int64(K.BOS), got)
+            if largest[0] is None or tuple(got[::-1]) > tuple(largest[0][::-1]):
+                largest[0] = got
+            yield rid, offsets, base
+
+    sc = count_chunks(chunks(), order, W, layout=RCTX, plan=plan, device=device,
+                      tokens=corpus.tokens, with_first=False)
+    corpus.blocks.drop()
+    model = K.estimate(sc, corpus.table, largest_padded=[int(v) for v in largest[0]],
+                       words_read=corpus.words_read, sentences=corpus.sentences,
+                       discount_fallback=discount_fallback,
+                       interpolate_unigrams=interpolate_unigrams, prune=prune, plan=plan)
+    model.meta["source"] = _label(source)
+    model.meta["order"] = order
+    return model
+
+
+def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None):
+    """SRILM's counts of ``source`` as sorted tables (layout ``'ctx'``, SRILM ids), the
+    vocabulary, and provenance."""
+    corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
+    plan.settle(len(corpus.table), corpus.tokens)
+    sc = count_chunks(corpus.chunks(), order, len(corpus.table), layout=CTX, plan=plan,
+                      device=device, tokens=corpus.tokens)
+    corpus.blocks.drop()
+    meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
+    return sc, corpus.table, meta
+
+
+def finish(model, output, allowed, plan):
+    """Hand the estimated ``model`` over: written to ``output`` (ARPA streamed from the
+    tables, or the binary format), or as a :class:`~.backoff.BackoffModel`; ``allowed``
+    (a word list) keeps only the n-grams made of those words."""
+    from .editing.filter import filter_sections
+    from .formats.binary import model_kind, save
+    if output is None or model_kind(output) == "binary":
+        result = model.to_backoff_model()
+        if allowed is not None:
+            from .editing.filter import filter_vocab
+            result = filter_vocab(result, allowed)
+        if output is None:
+            return result
+        save(result, output)
+        return result.counts()
+    mask = None if allowed is None else model.allowed(allowed)
+    counts = model.counts if mask is None else [
+        sum(int(b[0].shape[0]) for b in blocks) for _, blocks in
+        filter_sections(model.sections(), mask)]
+    model.write_arpa(output, filter_sections(model.sections(), mask) if mask is not None
+                     else model.sections(), counts)
+    return counts

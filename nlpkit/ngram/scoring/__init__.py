@@ -1,0 +1,1 @@
+"""Scoring: hash tables over a model and the kernels that score text with them (CPU and CUDA)."""
