@@ -29,3 +29,6 @@ class InputFileError(NlpkitError):
         where = f"{path}" if line is None else f"{path}:{line}"
         super().__init__(f"{where}: {problem}")
         self.path, self.problem, self.line = path, problem, line
+
+    def __reduce__(self):  # (raised on a Dask worker, it is pickled to the client)
+        return type(self), (self.path, self.problem, self.line)

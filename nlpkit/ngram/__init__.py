@@ -23,7 +23,7 @@ import os
 def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, cutoffs=None,
           unk=False, vocab=None, counts=None, discount_fallback=None, interpolate_unigrams=True,
           prune=None, skip_symbols=False, limit_vocab=None, memory=None, temp_dir=None,
-          output=None, tokenizer=None, device=None, n_jobs=None, progress=None):
+          output=None, tokenizer=None, device=None, n_jobs=None, progress=None, scheduler=None):
     """Estimate a back-off n-gram model of ``source``.
 
     Parameters
@@ -64,6 +64,13 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         with SRILM/lmplz unless it splits as they do).
     device, n_jobs : where and on how many threads the kernels run.
     progress : a callable ``(nbytes)`` called as input is read.
+    scheduler : count on a Dask cluster (``pip install 'nlpkit[distributed]'``): the address
+        of a running ``dask.distributed`` scheduler (``'tcp://host:8786'``), ``'local:N'``
+        (a local cluster of N worker processes, started and closed here) or a
+        ``dask.distributed.Client``.  ``source`` is then a path, a glob or a list of paths
+        that the workers can read (files in that order, as if concatenated; each should end
+        with a newline); ``memory``/``temp_dir`` apply to this process and to each worker.
+        The model is the same, byte for byte, as without a scheduler.
 
     Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
     n-grams written per order.
@@ -84,31 +91,34 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         from .formats.binary import model_kind
         model_kind(output)  # an unknown suffix fails before the work
     allowed = None if limit_vocab is None else _words(limit_vocab)
+    _check_scheduler(scheduler, tokenizer, counts)
     if tokenizer is not None and source is not None:
         from ..text import read_lines
         source = (tokenizer(line) for line in read_lines(source))
     from .. import backend
-    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
+    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan, \
+            _cluster(scheduler) as client:
         if smoothing == "kn":
             model = pipeline.kn(source, order, plan, discount_fallback=discount_fallback,
                                 interpolate_unigrams=interpolate_unigrams, prune=prune,
-                                skip_symbols=skip_symbols, progress=progress, device=device)
+                                skip_symbols=skip_symbols, progress=progress, device=device,
+                                client=client)
         else:
             model = pipeline.katz(source, order, plan, counts=counts, gt_min=cutoffs
                                   if cutoffs is not None else gt_min, gt_max=gt_max, unk=unk,
                                   vocab=None if vocab is None else _words(vocab),
-                                  progress=progress, device=device)
+                                  progress=progress, device=device, client=client)
         return pipeline.finish(model, output, allowed, plan)
 
 
 def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=None,
-          tokenizer=None, device=None, n_jobs=None, progress=None):
+          tokenizer=None, device=None, n_jobs=None, progress=None, scheduler=None):
     """Count the n-grams of orders 1..``order`` of ``source`` as SRILM's ``ngram-count`` does.
 
     ``source``: a path, ``-`` for stdin, or an iterable of sentences (strings, split on
     space/TAB/CR/LF, or token lists); blank lines and lines starting with ``##`` are
     skipped.  ``vocab`` (a word list or its path) closes the vocabulary: other words are
-    counted as ``<unk>``.  ``memory``/``temp_dir`` as for :func:`build`.  Returns
+    counted as ``<unk>``.  ``memory``/``temp_dir``/``scheduler`` as for :func:`build`.  Returns
     :class:`~nlpkit.ngram.counting.trie.NgramCounts`, or with ``output`` writes the count
     file as ``ngram-count -write`` does (streamed, in bounded memory) and returns None.
     """
@@ -117,20 +127,43 @@ def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=Non
     from .options import check_order
     from .plan import Plan
     check_order(order)
+    _check_scheduler(scheduler, tokenizer, None)
     if tokenizer is not None:
         from ..text import read_lines
         source = (tokenizer(line) for line in read_lines(source))
     from .. import backend
     words = None if vocab is None else _words(vocab)
-    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan:
+    with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan, \
+            _cluster(scheduler) as client:
         sc, table, meta = pipeline.count_sorted(source, order, plan, vocab=words,
-                                                progress=progress, device=device)
+                                                progress=progress, device=device, client=client)
         if output is not None:
             from .formats.countfile import write_count_tables
             write_count_tables(sc, table, output, plan=plan)
             return None
         return NgramCounts.from_sorted(sc, table.words(), closed_vocab=words is not None,
                                        meta=meta)
+
+
+def _check_scheduler(scheduler, tokenizer, counts):
+    if scheduler is None:
+        return
+    from ..errors import NlpkitError
+    if tokenizer is not None:
+        raise NlpkitError("tokenizer= cannot be used with a scheduler (the workers read the "
+                          "files with the builders' own tokenizing rules)")
+    if counts is not None:
+        raise NlpkitError("counts= cannot be used with a scheduler: it counts a corpus")
+
+
+def _cluster(scheduler):
+    """A Dask client for ``scheduler`` (a context; None without one).  Dask is imported
+    only here, only when a scheduler is given."""
+    if scheduler is None:
+        from contextlib import nullcontext
+        return nullcontext()
+    from .distributed.cluster import connect
+    return connect(scheduler)
 
 
 def _words(vocab):

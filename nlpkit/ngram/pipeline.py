@@ -113,12 +113,19 @@ def encode_lmplz(source, plan, *, skip_symbols=False, progress=None) -> EncodedC
 
 
 def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=None, unk=False,
-         progress=None, discounts_out=None, device=None):
+         progress=None, discounts_out=None, device=None, client=None):
     """SRILM's Good-Turing/Katz model (:class:`~.estimation.katz.KatzModel`) of ``source``,
-    or of an SRILM count file / :class:`~.counting.trie.NgramCounts` given as ``counts``."""
+    or of an SRILM count file / :class:`~.counting.trie.NgramCounts` given as ``counts``;
+    with a Dask ``client``, ``source`` is counted on its workers."""
     from .estimation import katz as K
     if counts is not None:
         sc, ranked, meta = _counts_as_tables(counts, order, vocab, plan)
+    elif client is not None:
+        from .distributed.counting import count_distributed
+        got = count_distributed(client, source, order, plan, "katz", vocab=vocab,
+                                progress=progress)
+        sc, ranked = got.counts, got.vocab
+        meta = {"source": _label(source), "sentences": got.sentences, "tokens": got.tokens}
     else:
         corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
         ranked = K.RankedVocab(corpus.table)
@@ -170,28 +177,30 @@ def _counts_as_tables(counts, order, vocab, plan):
 
 
 def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True, prune=None,
-       skip_symbols=False, progress=None, device=None):
-    """lmplz's interpolated modified Kneser-Ney model (:class:`~.estimation.kn.KnModel`)."""
+       skip_symbols=False, progress=None, device=None, client=None):
+    """lmplz's interpolated modified Kneser-Ney model (:class:`~.estimation.kn.KnModel`);
+    with a Dask ``client``, ``source`` is counted on its workers."""
     from .estimation import kn as K
     K.check_options(order, discount_fallback, prune)  # errors before the reading
-    corpus = encode_lmplz(source, plan, skip_symbols=skip_symbols, progress=progress)
-    W = len(corpus.table)
-    plan.settle(W, corpus.tokens)
-    largest = [None]
-
-    def chunks():
-        for rid, offsets, base in corpus.chunks():
-            got = np.empty(order, np.int64)
-            K.kk.largest_padded(rid, offsets, np.int64(order), np.int64(K.BOS), got)
-            if largest[0] is None or tuple(got[::-1]) > tuple(largest[0][::-1]):
-                largest[0] = got
-            yield rid, offsets, base
-
-    sc = count_chunks(chunks(), order, W, layout=RCTX, plan=plan, device=device,
-                      tokens=corpus.tokens, with_first=False)
-    corpus.blocks.drop()
-    model = K.estimate(sc, corpus.table, largest_padded=[int(v) for v in largest[0]],
-                       words_read=corpus.words_read, sentences=corpus.sentences,
+    if client is not None:
+        from .distributed.counting import count_distributed
+        got = count_distributed(client, source, order, plan, "kn", skip_symbols=skip_symbols,
+                                progress=progress)
+        sc, table, largest = got.counts, got.vocab, got.largest
+        words_read, sentences = got.words_read, got.sentences
+    else:
+        corpus = encode_lmplz(source, plan, skip_symbols=skip_symbols, progress=progress)
+        W = len(corpus.table)
+        plan.settle(W, corpus.tokens)
+        largest = [None]
+        sc = count_chunks(tracking_largest(corpus.chunks(), order, largest), order, W,
+                          layout=RCTX, plan=plan, device=device, tokens=corpus.tokens,
+                          with_first=False)
+        corpus.blocks.drop()
+        table, largest = corpus.table, largest[0]
+        words_read, sentences = corpus.words_read, corpus.sentences
+    model = K.estimate(sc, table, largest_padded=[int(v) for v in largest],
+                       words_read=words_read, sentences=sentences,
                        discount_fallback=discount_fallback,
                        interpolate_unigrams=interpolate_unigrams, prune=prune, plan=plan)
     model.meta["source"] = _label(source)
@@ -199,9 +208,27 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
     return model
 
 
-def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None):
+def tracking_largest(chunks, order, largest):
+    """The chunks, passed on; ``largest[0]`` becomes the left-padded ``order``-gram that
+    comes last in suffix order among them (what lmplz's estimate needs of the corpus)."""
+    from .estimation import kn as K
+    for rid, offsets, base in chunks:
+        got = np.empty(order, np.int64)
+        K.kk.largest_padded(rid, offsets, np.int64(order), np.int64(K.BOS), got)
+        if largest[0] is None or tuple(got[::-1]) > tuple(largest[0][::-1]):
+            largest[0] = got
+        yield rid, offsets, base
+
+
+def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None, client=None):
     """SRILM's counts of ``source`` as sorted tables (layout ``'ctx'``, SRILM ids), the
-    vocabulary, and provenance."""
+    vocabulary, and provenance; with a Dask ``client``, counted on its workers."""
+    if client is not None:
+        from .distributed.counting import count_distributed
+        got = count_distributed(client, source, order, plan, "count", vocab=vocab,
+                                progress=progress)
+        meta = {"source": _label(source), "sentences": got.sentences, "tokens": got.tokens}
+        return got.counts, got.vocab, meta
     corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
     plan.settle(len(corpus.table), corpus.tokens)
     sc = count_chunks(corpus.chunks(), order, len(corpus.table), layout=CTX, plan=plan,

@@ -51,13 +51,11 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
     from ..plan import IN_MEMORY
     plan = plan or IN_MEMORY
     space = plan.space_for_runs()
-    spill_runs = space is not None
     counter = backend.pick(count_chunk, "nlpkit.ngram.counting.trie:count_chunk_cuda", device)
-    small = tokens is not None and tokens < 2**31
-    dtypes = {"count": np.uint32 if small else np.int64, "first": np.int32 if small else np.int64}
+    dtypes = run_dtypes(tokens)
     # per-word arrays: 32 bits when the corpus allows (millions of words cost megabytes)
-    uni_count = np.zeros(W, np.int32 if small else np.int64)
-    uni_first = np.full(W, -1, np.int32 if small else np.int64)
+    uni_count = np.zeros(W, np.int32 if dtypes["count"] == np.uint32 else np.int64)
+    uni_first = np.full(W, -1, dtypes["first"])
     runs = [[] for _ in range(order - 1)]
     seen_tokens = 0
     key_rows = max(1 << 16, plan.rows_for(8, 0.25)) if plan.spill else 1 << 21
@@ -68,16 +66,40 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
                                    first_dtype=dtypes["first"], key_rows=key_rows,
                                    unigrams=(uni_count, uni_first))
         for n in range(2, order + 1):
-            run = chunk_runs[n - 2] if n - 2 < len(chunk_runs) else _empty(n, dtypes, with_first)
-            if not with_first:
-                run.pop("first", None)
-            if spill_runs and space is not None:
-                w = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}-run")
-                w.append(**run)
-                runs[n - 2].append(w.close())
-            else:
-                runs[n - 2].append(table_from_arrays(**run))
+            run = chunk_runs[n - 2] if n - 2 < len(chunk_runs) else None
+            runs[n - 2].append(store_run(run, n, space, dtypes, with_first))
         del chunk_runs
+    return merge_runs(runs, order, W, layout, uni_count, uni_first, seen_tokens, plan=plan,
+                      dtypes=dtypes, with_first=with_first)
+
+
+def run_dtypes(tokens):
+    """The dtypes of counts and positions: 32 bits when the corpus size ``tokens`` (if
+    known) allows."""
+    small = tokens is not None and tokens < 2**31
+    return {"count": np.uint32 if small else np.int64, "first": np.int32 if small else np.int64}
+
+
+def store_run(run, n, space, dtypes, with_first):
+    """One sorted run of order ``n`` (a dict of arrays; None: empty) as a :class:`Table`,
+    written under ``space`` (None: kept in memory)."""
+    if run is None:
+        run = _empty(n, dtypes, with_first)
+    if not with_first:
+        run.pop("first", None)
+    if space is not None:
+        w = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}-run")
+        w.append(**run)
+        return w.close()
+    return table_from_arrays(**run)
+
+
+def merge_runs(runs, order, W, layout, uni_count, uni_first, tokens, *, plan, dtypes,
+               with_first=True):
+    """:class:`SortedCounts` from each order's sorted runs (``runs[n-2]``, Tables): each
+    order's runs merged into one table (equal n-grams summed, first positions the
+    earliest), in memory or in files as ``plan`` says."""
+    space = plan.space_for_runs()
     tables = []
     for n in range(2, order + 1):
         parts = [r for r in runs[n - 2] if len(r)] or [table_from_arrays(**_empty(n, dtypes,
@@ -95,7 +117,7 @@ def count_chunks(chunks, order, W, *, layout=RCTX, plan=None, device=None, token
         for r in parts:
             r.drop()
         tables.append(out.close())
-    return SortedCounts(W, order, layout, uni_count, uni_first, tables, seen_tokens)
+    return SortedCounts(W, order, layout, uni_count, uni_first, tables, tokens)
 
 
 def _columns(n, dtypes, with_first):

@@ -18,6 +18,7 @@ import numpy as np
 from ...errors import InputFileError, NlpkitError
 from ...text import open_binary
 from . import tokenize_kernels as bk
+from .ranges import ByteRange
 
 UNK_ID, BOS_ID, EOS_ID, PAU_ID = 0, 1, 2, 3
 SRILM_SPECIALS = ("<unk>", "<s>", "</s>", "-pau-")
@@ -50,6 +51,16 @@ class WordTable:
         self.reserve(1, len(b))
         buf = np.frombuffer(b, dtype=np.uint8)
         return int(bk.intern_span(buf, 0, len(b), self.slots, self.pool, self.woff, self.state))
+
+    def add_words(self, pool, woff) -> np.ndarray:
+        """Add the words of another table's ``(pool, offsets)`` (:meth:`byte_pool`) in their
+        order; returns their ids here."""
+        n = woff.shape[0] - 1
+        self.reserve(n, int(woff[-1] - woff[0]) if n else 0)
+        out = np.empty(n, np.int32)
+        bk.intern_words(np.ascontiguousarray(pool, np.uint8), np.ascontiguousarray(woff, np.int64),
+                        self.slots, self.pool, self.woff, self.state, out)
+        return out
 
     def reserve(self, words: int, nbytes: int):
         """Make room for ``words`` more words of ``nbytes`` bytes in all."""
@@ -133,6 +144,11 @@ def byte_order(words) -> np.ndarray:
 
 def _blocks(source):
     """Byte blocks of ``source`` that each end at a line end."""
+    if isinstance(source, ByteRange):
+        if source.start or source.end is not None:
+            yield from source.blocks(_BLOCK)
+            return
+        source = source.path  # a whole file (perhaps compressed)
     if isinstance(source, (str, os.PathLike)):
         label = "<stdin>" if source == "-" else os.fspath(source)
         with open_binary(source) as opened:
@@ -291,6 +307,8 @@ def _refuse_special(source, block, pos, lines_before):
     lineno = lines_before + block.count(b"\n", 0, pos) + 1
     problem = (f"the text contains the symbol {word}, which lmplz refuses "
                "(skip_symbols=True drops such symbols instead)")
+    if isinstance(source, ByteRange):  # (line numbers count from the range's start)
+        raise InputFileError(str(source), problem, lineno)
     if isinstance(source, (str, os.PathLike)):
         label = "<stdin>" if source == "-" else os.fspath(source)
         raise InputFileError(label, problem, lineno)

@@ -113,6 +113,14 @@ def intern_span(buf, s, e, slots, pool, woff, state):
 
 
 @numba.njit(cache=True)
+def intern_words(src, soff, slots, pool, woff, state, out):
+    """Ids of the words ``src[soff[i]:soff[i + 1]]`` into ``out``, adding those absent in
+    their order (the caller guarantees room)."""
+    for i in range(soff.shape[0] - 1):
+        out[i] = intern_span(src, soff[i], soff[i + 1], slots, pool, woff, state)
+
+
+@numba.njit(cache=True)
 def rehash(slots, pool, woff, n_words):
     """Fill a fresh (all 0) ``slots`` table with words ``0..n_words-1``."""
     mask = slots.shape[0] - 1
