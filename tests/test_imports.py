@@ -89,3 +89,14 @@ def test_the_package_has_no_import_cycle():
 
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_core_does_not_import_dask():
+    """Dask is an extra: nlpkit imports it only when a build is given a scheduler."""
+    import subprocess
+    import sys
+    code = ("import sys, nlpkit, nlpkit.ngram, nlpkit.cli, nlpkit.cli.ngram, nlpkit.ngram.pipeline;"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "[]"

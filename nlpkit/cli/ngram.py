@@ -87,22 +87,39 @@ def _memory_options(f):
                              "fit is sorted on disk.")(f)
 
 
+def _scheduler_option(f):
+    return click.option("--scheduler", "scheduler", default=None, metavar="ADDRESS",
+                        help="Count on a Dask cluster: a running scheduler (tcp://host:8786) or "
+                             "local:N (N local worker processes). CORPUS is then a path or a "
+                             "quoted glob ('data/*.txt') that the workers can read (install "
+                             "nlpkit[distributed]).")(f)
+
+
+def _corpus_paths(corpus, scheduler):
+    """CORPUS as the build reads it: with a scheduler, a path or a glob that the workers
+    read (and look for: this machine may not see it)."""
+    if scheduler is None:
+        _check_input(corpus)
+    return corpus
+
+
 @ngram.command("count")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Count file to write (SRILM format; .gz by name).")
 @_order_option
 @click.option("--vocab", "vocab_file", default=None, help="Closed vocabulary (one word a line).")
 @_memory_options
-def count_cmd(corpus, output, order, vocab_file, memory, temp_dir):
+@_scheduler_option
+def count_cmd(corpus, output, order, vocab_file, memory, temp_dir, scheduler):
     """Count the n-grams of CORPUS as SRILM's ngram-count -write does."""
     from ..ngram import count
     _check_order(order)
-    _check_input(corpus)
+    source = _corpus_paths(corpus, scheduler)
     if vocab_file is not None:
         _check_input(vocab_file)
     with _progress(_size(corpus), "counting", unit="B") as bar:
-        count(corpus, order, vocab=vocab_file, memory=memory, temp_dir=temp_dir, output=output,
-              device=settings().device, progress=bar.update)
+        count(source, order, vocab=vocab_file, memory=memory, temp_dir=temp_dir, output=output,
+              device=settings().device, progress=bar.update, scheduler=scheduler)
     echo(f"wrote {output}")
 
 
@@ -160,9 +177,10 @@ def _gt_dict(kw, kind, pairs):
 @click.option("--counts", "counts_file", default=None,
               help="katz: estimate from this count file instead of CORPUS.")
 @_memory_options
+@_scheduler_option
 def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_unigrams,
               prune_counts, limit_vocab, unk, vocab_file, counts_file, memory, temp_dir, gtmin,
-              gtmax, **gt):
+              gtmax, scheduler, **gt):
     """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default
     (or, with --smoothing kn, as KenLM's lmplz does)."""
     from ..ngram import build
@@ -171,7 +189,8 @@ def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_u
     _check_order(order)
     if corpus is None and counts_file is None:
         raise NlpkitError("give a CORPUS" + (" or --counts COUNTS" if smoothing == "katz" else ""))
-    for p in (corpus, counts_file, vocab_file, limit_vocab):
+    source = _corpus_paths(corpus, scheduler) if corpus is not None else None
+    for p in (counts_file, vocab_file, limit_vocab):
         if p is not None:
             _check_input(p)
     if discount_fallback is not None:
@@ -179,13 +198,14 @@ def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_u
                              else _numbers(discount_fallback, "--discount-fallback"))
     t = time.perf_counter()
     with _progress(_size(corpus) if corpus else 0, "reading", unit="B") as bar:
-        counts = build(corpus, order, smoothing, gt_min=_gt_dict(gt, "min", gtmin),
+        counts = build(source, order, smoothing, gt_min=_gt_dict(gt, "min", gtmin),
                        gt_max=_gt_dict(gt, "max", gtmax), unk=unk, vocab=vocab_file,
                        counts=counts_file, discount_fallback=discount_fallback,
                        interpolate_unigrams=interpolate_unigrams,
                        prune=_numbers(prune_counts, "--prune", int) if prune_counts else None,
                        limit_vocab=limit_vocab, memory=memory, temp_dir=temp_dir, output=output,
-                       device=settings().device, progress=bar.update if corpus else None)
+                       device=settings().device, progress=bar.update if corpus else None,
+                       scheduler=scheduler)
     _wrote(output, counts, t)
 
 

@@ -44,6 +44,9 @@ class NGramLM(TransformerMixin, BaseEstimator):
         default half the available memory) and where what does not fit is sorted on disk,
         as in :func:`nlpkit.ngram.build`; the fitted model itself is held in memory.
     device, n_jobs : where and on how many threads the kernels run.
+    scheduler : count on a Dask cluster, as in :func:`nlpkit.ngram.build` (an address,
+        ``'local:N'`` or a ``dask.distributed.Client``); ``fit`` is then given the path or
+        glob of a corpus that the workers can read.
 
     Attributes
     ----------
@@ -54,7 +57,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
 
     def __init__(self, order=3, smoothing="katz", gt_min=None, gt_max=None, unk=False,
                  vocab=None, discount_fallback=True, interpolate_unigrams=True, prune=None,
-                 memory=None, temp_dir=None, device=None, n_jobs=None):
+                 memory=None, temp_dir=None, device=None, n_jobs=None, scheduler=None):
         self.order = order
         self.smoothing = smoothing
         self.gt_min = gt_min
@@ -68,12 +71,17 @@ class NGramLM(TransformerMixin, BaseEstimator):
         self.temp_dir = temp_dir
         self.device = device
         self.n_jobs = n_jobs
+        self.scheduler = scheduler
 
     # --- fitting ----------------------------------------------------------
     def fit(self, X, y=None):
         """Estimate the model from sentences (iterable of str or token lists) or a corpus path."""
         from . import build
         source = os.fspath(X) if isinstance(X, os.PathLike) else X
+        if self.scheduler is not None and not isinstance(source, str):
+            from ..errors import NlpkitError
+            raise NlpkitError("with a scheduler, fit takes the path or glob of a corpus that "
+                              "the Dask workers can read, not sentences")
         if not isinstance(source, str):
             source = [s if isinstance(s, str) else list(s) for s in source]
         kn = self.smoothing == "kn"
@@ -82,7 +90,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
                    else dict(gt_min=self.gt_min, gt_max=self.gt_max, unk=self.unk, vocab=self.vocab))
         self._set_model(build(source, self.order, self.smoothing, memory=self.memory,
                               temp_dir=self.temp_dir, device=self.device, n_jobs=self.n_jobs,
-                              **options))
+                              scheduler=self.scheduler, **options))
         return self
 
     def _set_model(self, model):

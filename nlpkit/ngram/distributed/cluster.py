@@ -1,6 +1,7 @@
 """The Dask cluster a build runs on: given by address, as ``local:N``, or as a Client."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 from contextlib import contextmanager
@@ -52,7 +53,8 @@ def connect(scheduler):
         if n < 1:
             raise NlpkitError(f"--scheduler {address}: a local cluster needs at least 1 worker")
         with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
+                                      dashboard_address=":0",
+                                      silence_logs=logging.CRITICAL) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
         return

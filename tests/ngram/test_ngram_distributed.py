@@ -1,0 +1,227 @@
+"""N-gram builds on a Dask cluster: the same model, byte for byte, as one process.
+
+One local cluster of two worker processes (one thread each) serves the module; the
+corpus is cut into many small byte ranges so that vocabularies and runs from several
+ranges and both workers meet.  One test starts a scheduler and two workers from the
+shell, as a user would, and builds through the CLI.
+"""
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+distributed = pytest.importorskip("distributed")  # the test extra installs it
+
+from nlpkit import corpora  # noqa: E402
+from nlpkit.cli.main import cli  # noqa: E402
+from nlpkit.errors import InputFileError, NlpkitError  # noqa: E402
+from nlpkit.ngram import build, count  # noqa: E402
+from nlpkit.ngram.distributed import counting  # noqa: E402
+from nlpkit.ngram.lm import NGramLM  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def small_ranges(monkeypatch):
+    """Ranges of 16 KB: a few hundred lines each, dozens per corpus."""
+    monkeypatch.setattr(counting, "MIN_RANGE", 16 << 10)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """2500 KJV verses in three files (the last one 500 lines), and all of them in one."""
+    d = tmp_path_factory.mktemp("kjv")
+    with gzip.open(corpora.path("kjv", "train"), "rt", encoding="utf-8") as fh:
+        lines = [next(fh) for _ in range(2500)]
+    parts = [lines[:1200], lines[1200:2000], lines[2000:]]
+    paths = []
+    for i, part in enumerate(parts):
+        p = d / f"part{i}.txt"
+        p.write_text("".join(part), encoding="utf-8")
+        paths.append(p)
+    whole = d / "whole.txt"
+    whole.write_text("".join(lines), encoding="utf-8")
+    return whole, paths
+
+
+def _single(tmp_path, source, order, smoothing, **kw):
+    out = tmp_path / f"single-{smoothing}{order}.arpa"
+    build(source, order, smoothing, output=out, **kw)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("smoothing,order", [("katz", 3), ("katz", 5), ("kn", 3), ("kn", 5)])
+def test_local_cluster_builds_the_same_arpa(tmp_path, client, corpus, smoothing, order):
+    whole, _ = corpus
+    out = tmp_path / "dist.arpa"
+    build(whole, order, smoothing, output=out, scheduler=client)
+    got = out.read_bytes()
+    assert got == _single(tmp_path, whole, order, smoothing)
+    assert got.count(b"\n") > 1000
+
+
+def test_several_files_and_a_glob_are_the_corpus_in_order(tmp_path, client, corpus):
+    whole, paths = corpus
+    want = _single(tmp_path, whole, 3, "katz")
+    out = tmp_path / "files.arpa"
+    build([str(p) for p in paths], 3, "katz", output=out, scheduler=client)
+    assert out.read_bytes() == want
+    build(str(paths[0].parent / "part*.txt"), 3, "katz", output=out, scheduler=client)
+    assert out.read_bytes() == want
+    # (a different order of the same files is a different corpus: other first positions)
+    build([str(p) for p in paths[::-1]], 3, "kn", output=out, scheduler=client)
+    assert out.read_bytes() != _single(tmp_path, whole, 3, "kn")
+
+
+def test_counts_spilled_runs_closed_vocab_and_the_estimator(tmp_path, client, corpus):
+    whole, _ = corpus
+    a, b = tmp_path / "a.counts", tmp_path / "b.counts"
+    count(whole, 3, output=a)
+    count(whole, 3, output=b, scheduler=client)
+    assert a.read_bytes() == b.read_bytes()
+    # a closed vocabulary, and a client whose memory plan spills the runs to disk
+    vocab = ["the", "and", "of", "LORD", "God", "said", "unto"]
+    want = _single(tmp_path, whole, 3, "katz", vocab=vocab)
+    out = tmp_path / "v.arpa"
+    build(whole, 3, "katz", vocab=vocab, output=out, scheduler=client, memory="6M",
+          temp_dir=tmp_path)
+    assert out.read_bytes() == want
+    assert sorted(os.listdir(tmp_path)) == ["a.counts", "b.counts", "single-katz3.arpa", "v.arpa"]
+    NGramLM(order=3, smoothing="kn", scheduler=client).fit(whole).to_arpa(a)
+    NGramLM(order=3, smoothing="kn").fit(whole).to_arpa(b)
+    assert a.read_bytes() == b.read_bytes()
+    with pytest.raises(NlpkitError, match="not sentences"):
+        NGramLM(scheduler=client).fit(["a sentence"])
+
+
+def test_a_killed_worker_gives_the_same_model(tmp_path, client, corpus):
+    """The first count task to start kills its worker process; Dask runs it again on
+    another worker (the nanny brings the killed one back)."""
+    whole, _ = corpus
+    marker = str(tmp_path / "killed")
+
+    class KillOnce(distributed.WorkerPlugin):
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and str(key).startswith("nlpkit-count-"):
+                try:
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    return
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    client.register_plugin(KillOnce(), name="kill-once")
+    try:
+        out = tmp_path / "k.arpa"
+        build(whole, 3, "kn", output=out, scheduler=client)
+    finally:
+        client.unregister_worker_plugin("kill-once")
+        client.wait_for_workers(2, timeout=60)
+    assert os.path.exists(marker)  # a worker was killed
+    assert out.read_bytes() == _single(tmp_path, whole, 3, "kn")
+
+
+def test_files_the_workers_cannot_read(tmp_path, client, corpus):
+    missing = tmp_path / "no" / "such.txt"
+    with pytest.raises(InputFileError, match=r"such\.txt: no such file \(on the Dask worker"):
+        build(missing, 3, output=tmp_path / "m.arpa", scheduler=client)
+    with pytest.raises(InputFileError, match=r"nothing\*\.txt: no file matches"):
+        build(str(tmp_path / "nothing*.txt"), 3, scheduler=client)
+    with pytest.raises(InputFileError, match="is a directory"):
+        build(tmp_path, 3, scheduler=client)
+    with pytest.raises(NlpkitError, match="reads files"):
+        build(["a sentence", ["token", "list"]], 3, scheduler=client)
+    assert os.listdir(tmp_path) == []
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _main(*args, env=None):
+    return subprocess.run([sys.executable, "-c", "from nlpkit.cli.main import main; main()",
+                           *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def _one_error_line(res):
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
+    return lines[0]
+
+
+def test_cli_errors_are_one_line(tmp_path, corpus):
+    whole, _ = corpus
+    out = tmp_path / "m.arpa"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    line = _one_error_line(_main("ngram", "build", whole, "-o", out, "--scheduler", address,
+                                 env={"NLPKIT_DASK_TIMEOUT": "2"}))
+    assert f"cannot reach the Dask scheduler at {address}" in line
+    line = _one_error_line(_main("ngram", "count", tmp_path / "nope.txt", "-o", out,
+                                 "--scheduler", "local:1"))
+    assert "nope.txt: no such file" in line
+    # without Dask: one line saying what to install
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "distributed.py").write_text("raise ImportError('no distributed here')\n")
+    line = _one_error_line(_main("ngram", "build", whole, "-o", out, "--scheduler", "local:1",
+                                 env={"PYTHONPATH": os.pathsep.join(
+                                     [str(hide), os.environ.get("PYTHONPATH", REPO)])}))
+    assert line.endswith("install nlpkit[distributed]")
+    assert sorted(os.listdir(tmp_path)) == ["hide"]
+
+
+def test_scheduler_and_workers_started_from_the_shell(tmp_path, corpus):
+    """``dask scheduler`` and two ``dask worker`` processes, and the CLI pointed at them."""
+    whole, _ = corpus
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in [REPO, os.environ.get("PYTHONPATH")] if p)}
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                               "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
+                               "--scheduler-file", str(sched_file)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                 "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        with distributed.Client(address, timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
+        out = tmp_path / "shell.arpa"
+        res = CliRunner().invoke(cli, ["--quiet", "ngram", "build", str(whole), "-o", str(out),
+                                       "--smoothing", "kn", "--order", "4", "--scheduler",
+                                       address], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        assert out.read_bytes() == _single(tmp_path, whole, 4, "kn")
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs[::-1]:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
