@@ -17,66 +17,14 @@ import numpy as np
 from ..errors import NlpkitError
 from .counting.chunk import CTX, RCTX
 from .counting.sorted_counts import count_chunks
-from .reading.encode import (LMPLZ_SPECIALS, WordTable, iter_encoded, iter_encoded_lmplz)
+from .reading.encode import (LMPLZ_SPECIALS, EncodedCorpus, WordTable, iter_encoded,
+                             iter_encoded_lmplz)
 
 
 def _label(source):
     if isinstance(source, (str, os.PathLike)):
         return "<stdin>" if source == "-" else os.fspath(source)
     return "the corpus"
-
-
-class EncodedCorpus:
-    """The corpus as word ids: blocks of ``(ids, offsets)`` kept by the plan (in memory
-    or in a temporary file), the vocabulary, and its size."""
-
-    def __init__(self, plan, table, blocks, tokens, sentences, words_read=None):
-        self.plan, self.table, self.blocks = plan, table, blocks
-        self.tokens, self.sentences, self.words_read = tokens, sentences, words_read
-
-    def chunks(self, id_map=None):
-        """``(rid, offsets, base)`` chunks of whole sentences, at most the plan's chunk
-        size each (one chunk when the corpus fits); ``id_map`` maps ids first."""
-        limit = self.plan.chunk_tokens
-        pend, size, base = [], 0, 0
-        for ids, offsets in self._pieces(limit):
-            if pend and size + ids.shape[0] > limit:
-                chunk = self._chunk(pend, id_map, base)
-                pend.clear()  # (the pieces go as soon as the chunk holds their ids)
-                yield chunk
-                base += size
-                size = 0
-            pend.append((ids, offsets))
-            size += ids.shape[0]
-        if pend:
-            chunk = self._chunk(pend, id_map, base)
-            pend.clear()
-            yield chunk
-
-    def _pieces(self, limit):
-        """The stored blocks, cut at sentence ends into pieces of at most ``limit`` tokens
-        (a longer sentence is a piece of its own)."""
-        for ids, offsets in self.blocks.read():
-            if ids.shape[0] <= limit:
-                yield ids, offsets
-                continue
-            s = 0
-            n = offsets.shape[0] - 1
-            while s < n:
-                e = int(np.searchsorted(offsets, offsets[s] + limit, side="right")) - 1
-                e = min(n, max(e, s + 1))
-                a, b = int(offsets[s]), int(offsets[e])
-                yield ids[a:b], offsets[s:e + 1] - a
-                s = e
-
-    @staticmethod
-    def _chunk(parts, id_map, base):
-        from .reading.encode import _joined
-        ids, offsets = _joined(parts)
-        if id_map is not None:  # in place: the corpus is read once
-            ids = np.ascontiguousarray(ids, np.int32)
-            np.take(id_map, ids, out=ids)
-        return ids, offsets, base
 
 
 def encode_srilm(source, plan, *, vocab=None, progress=None) -> EncodedCorpus:
@@ -193,7 +141,7 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
         W = len(corpus.table)
         plan.settle(W, corpus.tokens)
         largest = [None]
-        sc = count_chunks(tracking_largest(corpus.chunks(), order, largest), order, W,
+        sc = count_chunks(K.tracking_largest(corpus.chunks(), order, largest), order, W,
                           layout=RCTX, plan=plan, device=device, tokens=corpus.tokens,
                           with_first=False)
         corpus.blocks.drop()
@@ -206,18 +154,6 @@ def kn(source, order, plan, *, discount_fallback=None, interpolate_unigrams=True
     model.meta["source"] = _label(source)
     model.meta["order"] = order
     return model
-
-
-def tracking_largest(chunks, order, largest):
-    """The chunks, passed on; ``largest[0]`` becomes the left-padded ``order``-gram that
-    comes last in suffix order among them (what lmplz's estimate needs of the corpus)."""
-    from .estimation import kn as K
-    for rid, offsets, base in chunks:
-        got = np.empty(order, np.int64)
-        K.kk.largest_padded(rid, offsets, np.int64(order), np.int64(K.BOS), got)
-        if largest[0] is None or tuple(got[::-1]) > tuple(largest[0][::-1]):
-            largest[0] = got
-        yield rid, offsets, base
 
 
 def count_sorted(source, order, plan, *, vocab=None, progress=None, device=None, client=None):

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from ...errors import InputFileError
-from ..reading.encode import LMPLZ_SPECIALS, WordTable, iter_encoded, iter_encoded_lmplz
+from ..reading.encode import (LMPLZ_SPECIALS, EncodedCorpus, WordTable, iter_encoded,
+                              iter_encoded_lmplz)
 
 _GLOB = set("*?[")
 
@@ -109,7 +110,7 @@ def range_counts(rng, kind, id_map, W, order, base, total_tokens, *, vocab=None,
     N-gram."""
     from ..counting.chunk import CTX, RCTX
     from ..counting.sorted_counts import count_chunks
-    from ..pipeline import EncodedCorpus, tracking_largest
+    from ..estimation.kn import tracking_largest
     from ..plan import Plan
     table = new_table(kind, vocab)
     id_map = np.ascontiguousarray(id_map, np.int32)

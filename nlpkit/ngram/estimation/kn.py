@@ -564,3 +564,14 @@ def log10f(x) -> np.ndarray:
     out = np.empty_like(x)
     kk.log10f_into(x, out)
     return out
+
+
+def tracking_largest(chunks, order, largest):
+    """The chunks, passed on; ``largest[0]`` becomes the left-padded ``order``-gram that
+    comes last in suffix order among them (what lmplz's estimate needs of the corpus)."""
+    for rid, offsets, base in chunks:
+        got = np.empty(order, np.int64)
+        kk.largest_padded(rid, offsets, np.int64(order), np.int64(BOS), got)
+        if largest[0] is None or tuple(got[::-1]) > tuple(largest[0][::-1]):
+            largest[0] = got
+        yield rid, offsets, base

@@ -333,3 +333,55 @@ def read_lmplz_text(source, *, skip_symbols=False, progress=None) -> LmplzText:
     ids, offsets, n_words = encode_lmplz(source, table, skip_specials=skip_symbols,
                                          progress=progress)
     return LmplzText(table.words(), ids, offsets, n_words)
+
+
+class EncodedCorpus:
+    """The corpus as word ids: blocks of ``(ids, offsets)`` kept by the plan (in memory
+    or in a temporary file), the vocabulary, and its size."""
+
+    def __init__(self, plan, table, blocks, tokens, sentences, words_read=None):
+        self.plan, self.table, self.blocks = plan, table, blocks
+        self.tokens, self.sentences, self.words_read = tokens, sentences, words_read
+
+    def chunks(self, id_map=None):
+        """``(rid, offsets, base)`` chunks of whole sentences, at most the plan's chunk
+        size each (one chunk when the corpus fits); ``id_map`` maps ids first."""
+        limit = self.plan.chunk_tokens
+        pend, size, base = [], 0, 0
+        for ids, offsets in self._pieces(limit):
+            if pend and size + ids.shape[0] > limit:
+                chunk = self._chunk(pend, id_map, base)
+                pend.clear()  # (the pieces go as soon as the chunk holds their ids)
+                yield chunk
+                base += size
+                size = 0
+            pend.append((ids, offsets))
+            size += ids.shape[0]
+        if pend:
+            chunk = self._chunk(pend, id_map, base)
+            pend.clear()
+            yield chunk
+
+    def _pieces(self, limit):
+        """The stored blocks, cut at sentence ends into pieces of at most ``limit`` tokens
+        (a longer sentence is a piece of its own)."""
+        for ids, offsets in self.blocks.read():
+            if ids.shape[0] <= limit:
+                yield ids, offsets
+                continue
+            s = 0
+            n = offsets.shape[0] - 1
+            while s < n:
+                e = int(np.searchsorted(offsets, offsets[s] + limit, side="right")) - 1
+                e = min(n, max(e, s + 1))
+                a, b = int(offsets[s]), int(offsets[e])
+                yield ids[a:b], offsets[s:e + 1] - a
+                s = e
+
+    @staticmethod
+    def _chunk(parts, id_map, base):
+        ids, offsets = _joined(parts)
+        if id_map is not None:  # in place: the corpus is read once
+            ids = np.ascontiguousarray(ids, np.int32)
+            np.take(id_map, ids, out=ids)
+        return ids, offsets, base
