@@ -110,11 +110,9 @@ def test_counts_spilled_runs_closed_vocab_and_the_estimator(tmp_path, client, co
         NGramLM(scheduler=client).fit(["a sentence"])
 
 
-def test_a_killed_worker_gives_the_same_model(tmp_path, client, corpus):
-    """The first count task to start kills its worker process; Dask runs it again on
-    another worker (the nanny brings the killed one back)."""
-    whole, _ = corpus
-    marker = str(tmp_path / "killed")
+def _kill_once(marker):
+    """A worker plugin: the first count task to start (over all workers: the marker file
+    says it happened) kills its worker process."""
 
     class KillOnce(distributed.WorkerPlugin):
         def transition(self, key, start, finish, **kwargs):
@@ -125,15 +123,35 @@ def test_a_killed_worker_gives_the_same_model(tmp_path, client, corpus):
                     return
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    client.register_plugin(KillOnce(), name="kill-once")
-    try:
-        out = tmp_path / "k.arpa"
-        build(whole, 3, "kn", output=out, scheduler=client)
-    finally:
-        client.unregister_worker_plugin("kill-once")
-        client.wait_for_workers(2, timeout=60)
-    assert os.path.exists(marker)  # a worker was killed
+    return KillOnce()
+
+
+def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, corpus):
+    """A count task's worker is killed as the task starts: Dask runs it again on another
+    worker (the nanny brings the killed one back) and the model is the same.  When no
+    retry is allowed, the build fails with one error and writes nothing."""
+    whole, _ = corpus
+    out = tmp_path / "k.arpa"
+    scheduler = client.cluster.scheduler  # (a LocalCluster's scheduler runs in this process)
+    allowed = scheduler.allowed_failures
+    for retries in (allowed, 0):
+        marker = str(tmp_path / f"killed-{retries}")
+        scheduler.allowed_failures = retries
+        client.register_plugin(_kill_once(marker), name="kill-once")
+        try:
+            if retries:
+                build(whole, 3, "kn", output=out, scheduler=client)
+            else:
+                with pytest.raises(NlpkitError, match=r"Dask workers died running task "
+                                                      r"nlpkit-count-.*no model was written"):
+                    build(whole, 3, "kn", output=tmp_path / "none.arpa", scheduler=client)
+        finally:
+            scheduler.allowed_failures = allowed
+            client.unregister_worker_plugin("kill-once")
+            client.wait_for_workers(2, timeout=60)
+        assert os.path.exists(marker)  # a worker was killed
     assert out.read_bytes() == _single(tmp_path, whole, 3, "kn")
+    assert not (tmp_path / "none.arpa").exists()
 
 
 def test_files_the_workers_cannot_read(tmp_path, client, corpus):
