@@ -60,6 +60,22 @@ def corpus(tmp_path_factory):
     return whole, paths
 
 
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64, 1000])
+def test_byte_ranges_hold_every_line_once(tmp_path, step):
+    """Ranges cut anywhere (inside lines, at line ends, inside CRLF, past the end) give back
+    the file's lines, each once, in order; a file without a last newline included."""
+    from nlpkit.ngram.reading.ranges import ByteRange, split_files
+    text = b"a b\n\nlong line " + b"x" * 150 + b"\r\nc\n\n\nd e f\r\ng"
+    f = tmp_path / "t.txt"
+    f.write_bytes(text)
+    ranges = split_files([(str(f), len(text))], step)
+    assert len(ranges) == -(-len(text) // step)
+    got = [blk for r in ranges for blk in r.blocks(5)]
+    assert b"".join(got) == text
+    assert all(b.endswith(b"\n") for b in got[:-1])
+    assert b"".join(ByteRange(str(f), 3, 10 ** 6).blocks(1 << 20)) == text[4:]
+
+
 def _single(tmp_path, source, order, smoothing, **kw):
     out = tmp_path / f"single-{smoothing}{order}.arpa"
     build(source, order, smoothing, output=out, **kw)
@@ -84,6 +100,12 @@ def test_several_files_and_a_glob_are_the_corpus_in_order(tmp_path, client, corp
     assert out.read_bytes() == want
     build(str(paths[0].parent / "part*.txt"), 3, "katz", output=out, scheduler=client)
     assert out.read_bytes() == want
+    # a compressed file is one range, read whole
+    gz = paths[0].parent / "part0.txt.gz"
+    gz.write_bytes(gzip.compress(paths[0].read_bytes()))
+    build([str(gz), str(paths[1]), str(paths[2])], 3, "katz", output=out, scheduler=client)
+    assert out.read_bytes() == want
+    gz.unlink()
     # (a different order of the same files is a different corpus: other first positions)
     build([str(p) for p in paths[::-1]], 3, "kn", output=out, scheduler=client)
     assert out.read_bytes() != _single(tmp_path, whole, 3, "kn")
@@ -207,13 +229,21 @@ def test_cli_errors_are_one_line(tmp_path, corpus):
     assert sorted(os.listdir(tmp_path)) == ["hide"]
 
 
+def _dask(command):
+    """The ``dask`` command of this environment (the module behind it if not installed)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "dask")
+    if os.path.exists(exe):
+        return [exe, command]
+    return [sys.executable, "-m", f"distributed.cli.dask_{command}"]
+
+
 def test_scheduler_and_workers_started_from_the_shell(tmp_path, corpus):
     """``dask scheduler`` and two ``dask worker`` processes, and the CLI pointed at them."""
     whole, _ = corpus
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in [REPO, os.environ.get("PYTHONPATH")] if p)}
     sched_file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+    procs = [subprocess.Popen(_dask("scheduler") + [
                                "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
                                "--scheduler-file", str(sched_file)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -224,8 +254,7 @@ def test_scheduler_and_workers_started_from_the_shell(tmp_path, corpus):
         address = json.loads(sched_file.read_text())["address"]
         for _ in range(2):
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                 "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                _dask("worker") + [address, "--nthreads", "1", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
         with distributed.Client(address, timeout=30) as c:
             c.wait_for_workers(2, timeout=60)
