@@ -117,6 +117,10 @@ def test_counts_spilled_runs_closed_vocab_and_the_estimator(tmp_path, client, co
     count(whole, 3, output=a)
     count(whole, 3, output=b, scheduler=client)
     assert a.read_bytes() == b.read_bytes()
+    one, many = count(whole, 2), count(whole, 2, scheduler=client)
+    assert one.vocab == many.vocab and len(one.vocab) > 1000
+    for x, y in zip(one.count + one.word, many.count + many.word):
+        assert x.tolist() == y.tolist()
     # a closed vocabulary, and a client whose memory plan spills the runs to disk
     vocab = ["the", "and", "of", "LORD", "God", "said", "unto"]
     want = _single(tmp_path, whole, 3, "katz", vocab=vocab)

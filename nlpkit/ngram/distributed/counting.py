@@ -14,7 +14,7 @@ from . import tasks
 # each worker gets several ranges (a slow or lost worker delays less) and a range's
 # counts, sent back whole, stay small beside a worker's memory
 MIN_RANGE = 1 << 20
-MAX_RANGE = 64 << 20
+MAX_RANGE = 16 << 20
 RANGES_PER_WORKER = 4
 
 
