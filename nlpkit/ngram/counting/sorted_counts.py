@@ -88,7 +88,7 @@ def store_run(run, n, space, dtypes, with_first):
     if not with_first:
         run.pop("first", None)
     if space is not None:
-        w = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}-run")
+        w = TableWriter(run_columns(n, dtypes, with_first), space, stem=f"count{n}-run")
         w.append(**run)
         return w.close()
     return table_from_arrays(**run)
@@ -99,28 +99,33 @@ def merge_runs(runs, order, W, layout, uni_count, uni_first, tokens, *, plan, dt
     """:class:`SortedCounts` from each order's sorted runs (``runs[n-2]``, Tables): each
     order's runs merged into one table (equal n-grams summed, first positions the
     earliest), in memory or in files as ``plan`` says."""
-    space = plan.space_for_runs()
-    tables = []
-    for n in range(2, order + 1):
-        parts = [r for r in runs[n - 2] if len(r)] or [table_from_arrays(**_empty(n, dtypes,
-                                                                                  with_first))]
-        if len(parts) == 1:
-            tables.append(parts[0])
-            continue
-        out = TableWriter(_columns(n, dtypes, with_first), space, stem=f"count{n}")
-        per_run = plan.rows_for((4 * n + 16) * (min(len(parts), FAN_IN) + 2), 0.5)
-        values = ["count", "first"] if with_first else ["count"]
-        parts = fewer_runs(parts, values, combine=True, space=space, block_rows=per_run,
-                           stem=f"count{n}-pass")
-        for blk in merge_tables(parts, values, combine=True, block_rows=per_run):
-            out.append(**blk)
-        for r in parts:
-            r.drop()
-        tables.append(out.close())
+    tables = [merge_order(runs[n - 2], n, plan=plan, dtypes=dtypes, with_first=with_first)
+              for n in range(2, order + 1)]
     return SortedCounts(W, order, layout, uni_count, uni_first, tables, tokens)
 
 
-def _columns(n, dtypes, with_first):
+def merge_order(parts, n, *, plan, dtypes, with_first=True):
+    """One table of order ``n`` from its sorted runs (Tables), in memory or in files as
+    ``plan`` says."""
+    from ..plan import IN_MEMORY
+    plan = plan or IN_MEMORY
+    space = plan.space_for_runs()
+    parts = [r for r in parts if len(r)] or [table_from_arrays(**_empty(n, dtypes, with_first))]
+    if len(parts) == 1:
+        return parts[0]
+    out = TableWriter(run_columns(n, dtypes, with_first), space, stem=f"count{n}")
+    per_run = plan.rows_for((4 * n + 16) * (min(len(parts), FAN_IN) + 2), 0.5)
+    values = ["count", "first"] if with_first else ["count"]
+    parts = fewer_runs(parts, values, combine=True, space=space, block_rows=per_run,
+                       stem=f"count{n}-pass")
+    for blk in merge_tables(parts, values, combine=True, block_rows=per_run):
+        out.append(**blk)
+    for r in parts:
+        r.drop()
+    return out.close()
+
+
+def run_columns(n, dtypes, with_first):
     cols = {"words": (np.int32, (n,)), "count": (dtypes["count"], ())}
     if with_first:
         cols["first"] = (dtypes["first"], ())
@@ -129,4 +134,4 @@ def _columns(n, dtypes, with_first):
 
 def _empty(n, dtypes, with_first):
     return {k: np.zeros((0,) + shape, dtype) for k, (dtype, shape) in
-            _columns(n, dtypes, with_first).items()}
+            run_columns(n, dtypes, with_first).items()}

@@ -16,6 +16,8 @@ from . import tasks
 MIN_RANGE = 1 << 20
 MAX_RANGE = 16 << 20
 RANGES_PER_WORKER = 4
+# partitions of the n-grams by their first column, merged each on one worker
+PARTS_PER_WORKER = 2
 
 
 @dataclass
@@ -40,7 +42,8 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
     cluster for a ``kind`` of build: ``'katz'`` (rank ids, layout rctx, first positions),
     ``'kn'`` (lmplz ids, rctx, no positions) or ``'count'`` (SRILM ids, layout ctx)."""
     from distributed import KilledWorker, as_completed
-    from ..counting.sorted_counts import merge_runs, run_dtypes, store_run
+    from ..counting.runs import TableWriter
+    from ..counting.sorted_counts import SortedCounts, run_columns, run_dtypes
     if source is None or source == "-" or isinstance(source, (bytes, bytearray)) or not (
             isinstance(source, (str, os.PathLike)) or all(
                 isinstance(s, (str, os.PathLike)) for s in source)):
@@ -57,12 +60,13 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
         futures = client.map(tasks.range_vocab, ranges, kind=kind, vocab=vocab,
                              skip_symbols=skip_symbols, pure=False)
         table = tasks.new_table(kind, vocab)
-        maps, stats = [], []
+        maps, stats, freqs = [], [], []
         for fut in futures:
             got = fut.result()
             fut.release()
             maps.append(table.add_words(got["pool"], got["woff"]))
             stats.append((got["tokens"], got["sentences"], got["read"]))
+            freqs.append(got["freq"])
         futures = []
         table.freeze()
         tokens = sum(s[0] for s in stats)
@@ -81,22 +85,36 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
         W = len(table)
         plan.settle(W, tokens)
         bases = np.concatenate([[0], np.cumsum([s[0] for s in stats])[:-1]]).astype(np.int64)
-        # round 2: each range encoded with those ids and counted into sorted runs
-        futures = [client.submit(tasks.range_counts, rng, kind, maps[i], W, order, int(bases[i]),
-                                 tokens, vocab=vocab, skip_symbols=skip_symbols,
+        bounds = partition_bounds(maps, freqs, W, PARTS_PER_WORKER * workers)
+        del freqs
+        # round 2: each range encoded with those ids and counted into sorted runs, cut into
+        # partitions by their first column; each partition's pieces merged on a worker
+        tag = os.urandom(6).hex()
+        counted = [client.submit(tasks.range_counts, rng, kind, maps[i], W, order,
+                                 int(bases[i]), tokens, bounds, vocab=vocab,
+                                 skip_symbols=skip_symbols,
                                  memory=plan.budget if plan.explicit else None,
-                                 temp_dir=plan.temp_dir, pure=False,
-                                 key=f"nlpkit-count-{i}-{os.urandom(6).hex()}")
+                                 temp_dir=plan.temp_dir, key=f"nlpkit-count-{i}-{tag}")
                    for i, rng in enumerate(ranges)]
-        index = {f.key: i for i, f in enumerate(futures)}
+        heads = [client.submit(tasks.head_of, f, key=f"nlpkit-head-{i}-{tag}")
+                 for i, f in enumerate(counted)]
+        merged = [client.submit(tasks.merge_part, kind, order, tokens,
+                                *[client.submit(tasks.part_of, f, p,
+                                                key=f"nlpkit-part-{i}-{p}-{tag}")
+                                  for i, f in enumerate(counted)],
+                                key=f"nlpkit-merge-{p}-{tag}")
+                  for p in range(len(bounds) - 1)]
+        # (only these are held here: a range's counts and pieces are let go on the workers
+        # as soon as the tasks that need them are done)
+        futures = heads + merged
+        del counted
+        index = {f.key: i for i, f in enumerate(heads)}
         dtypes = run_dtypes(tokens)
         with_first = kind != "kn"
-        space = plan.space_for_runs()
         uni_count = np.zeros(W, np.int32 if dtypes["count"] == np.uint32 else np.int64)
         uni_first = np.full(W, -1, dtypes["first"])
-        runs = [[] for _ in range(order - 1)]
         largest = None
-        for fut in as_completed(futures):
+        for fut in as_completed(heads):
             got = fut.result()
             i = index[fut.key]
             fut.release()
@@ -106,15 +124,24 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
             cur = uni_first[ids]
             take = (first >= 0) & ((cur < 0) | (first < cur))
             uni_first[ids[take]] = first[take]
-            for n in range(2, order + 1):
-                runs[n - 2].append(store_run(got["runs"][n - 2], n, space, dtypes, with_first))
             if got["largest"] is not None and (largest is None or tuple(got["largest"][::-1])
                                                > tuple(largest[::-1])):
                 largest = got["largest"]
             if progress is not None:
                 progress(_range_size(ranges[i], files))
+        # the partitions in order, one after the other: each order's table is their rows
+        space = plan.space_for_runs()
+        writers = [TableWriter(run_columns(n, dtypes, with_first), space, stem=f"count{n}")
+                   for n in range(2, order + 1)]
+        for fut in merged:
+            got = fut.result()
+            fut.release()
+            for n, w in zip(range(2, order + 1), writers):
+                if got[n - 2] is not None:
+                    w.append(**got[n - 2])
             del got
         futures = []
+        tables = [w.close() for w in writers]
     except KilledWorker as exc:
         raise NlpkitError(f"Dask workers died running {_task(exc)} (each time it was tried); "
                           "no model was written") from None
@@ -125,9 +152,21 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
         from ..estimation.kn import BOS
         largest = np.full(order, BOS, np.int64)  # (no window: all <s>, as one process gives)
     from ..counting.chunk import CTX, RCTX
-    sc = merge_runs(runs, order, W, CTX if kind == "count" else RCTX, uni_count, uni_first,
-                    tokens, plan=plan, dtypes=dtypes, with_first=with_first)
+    sc = SortedCounts(W, order, CTX if kind == "count" else RCTX, uni_count, uni_first, tables,
+                      tokens)
     return Counted(sc, words, tokens, sentences, words_read, largest)
+
+
+def partition_bounds(maps, freqs, W, parts):
+    """Bounds ``0 = b[0] <= ... <= b[parts] = W`` on the first column's ids (the words in
+    the order of the build's ids) that cut the corpus's tokens into about equal shares."""
+    total = np.zeros(W, np.int64)
+    for ids, freq in zip(maps, freqs):
+        np.add.at(total, ids, freq)
+    cum = np.cumsum(total)
+    share = cum[-1] / max(1, parts) if W else 0
+    inner = np.searchsorted(cum, share * np.arange(1, parts), side="left") + 1
+    return np.concatenate([[0], np.minimum(inner, W), [W]]).astype(np.int64)
 
 
 def _task(exc):

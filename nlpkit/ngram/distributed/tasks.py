@@ -87,27 +87,35 @@ def encoded(rng, kind, table, vocab=None, skip_symbols=False):
 
 def range_vocab(rng, kind, vocab=None, skip_symbols=False):
     """The words of ``rng`` in order of first appearance (after the specials), as a byte
-    pool and offsets, and its tokens, sentences and words read."""
+    pool and offsets, how often each occurs, and the range's tokens, sentences and words
+    read."""
     table = new_table(kind, vocab)
     tokens = sentences = read = 0
+    freq = np.zeros(0, np.int64)
     with _on_worker():
         for ids, offsets, n in encoded(rng, kind, table, vocab, skip_symbols):
             tokens += ids.shape[0]
             sentences += offsets.shape[0] - 1
             read += n
+            got = np.bincount(ids)
+            if got.shape[0] > freq.shape[0]:
+                freq = np.concatenate([freq, np.zeros(got.shape[0] - freq.shape[0], np.int64)])
+            freq[:got.shape[0]] += got
     pool, woff = table.byte_pool()
-    return {"pool": pool.copy(), "woff": woff.copy(), "tokens": tokens, "sentences": sentences,
-            "read": read}
+    freq = np.concatenate([freq, np.zeros(len(table) - freq.shape[0], np.int64)])
+    return {"pool": pool.copy(), "woff": woff.copy(), "freq": freq, "tokens": tokens,
+            "sentences": sentences, "read": read}
 
 
-def range_counts(rng, kind, id_map, W, order, base, total_tokens, *, vocab=None,
+def range_counts(rng, kind, id_map, W, order, base, total_tokens, bounds, *, vocab=None,
                  skip_symbols=False, memory=None, temp_dir=None):
     """The sorted counts of ``rng``: its word ids mapped by ``id_map`` (this range's ids ->
     the build's), n-grams counted in the build's layout with positions from ``base``.
 
-    Returns the unigram counts and first positions by this range's ids, the rows of orders
-    2..N as arrays (one sorted run per order), and for ``'kn'`` the range's largest padded
-    N-gram."""
+    Returns ``head``: the unigram counts and first positions by this range's ids, its
+    tokens and for ``'kn'`` its largest padded N-gram; and ``parts``: for each partition
+    ``p`` (the rows whose first column is in ``bounds[p]..bounds[p+1]-1``), the rows of
+    orders 2..N as arrays, a sorted run per order."""
     from ..counting.chunk import CTX, RCTX
     from ..counting.sorted_counts import count_chunks
     from ..estimation.kn import tracking_largest
@@ -131,9 +139,38 @@ def range_counts(rng, kind, id_map, W, order, base, total_tokens, *, vocab=None,
         sc = count_chunks(chunks, order, W, layout=CTX if kind == "count" else RCTX,
                           plan=plan, tokens=total_tokens, with_first=kind != "kn")
         corpus.blocks.drop()
-        runs = []
+        parts = [[] for _ in range(len(bounds) - 1)]
         for t in sc.tables:
-            runs.append({k: np.array(t.column(k)) for k in t.columns} if len(t) else None)
+            run = {k: np.array(t.column(k)) for k in t.columns}
             t.drop()
-    return {"uni_count": sc.uni_count[id_map], "uni_first": sc.uni_first[id_map],
-            "runs": runs, "tokens": tokens, "largest": largest[0]}
+            cut = np.searchsorted(run["words"][:, 0], bounds)
+            for p in range(len(bounds) - 1):
+                a, b = int(cut[p]), int(cut[p + 1])
+                parts[p].append({k: v[a:b] for k, v in run.items()} if b > a else None)
+            del run
+    head = {"uni_count": sc.uni_count[id_map], "uni_first": sc.uni_first[id_map],
+            "tokens": tokens, "largest": largest[0]}
+    return {"head": head, "parts": parts}
+
+
+def head_of(result):
+    return result["head"]
+
+
+def part_of(result, p):
+    return result["parts"][p]
+
+
+def merge_part(kind, order, total_tokens, *pieces):
+    """One partition's rows from every range (``pieces``: each range's runs of orders
+    2..N) merged into one sorted table per order (equal n-grams summed, first positions
+    the earliest), as arrays."""
+    from ..counting.sorted_counts import merge_order, run_dtypes, store_run
+    dtypes = run_dtypes(total_tokens)
+    with_first = kind != "kn"
+    out = []
+    for n in range(2, order + 1):
+        runs = [store_run(piece[n - 2], n, None, dtypes, with_first) for piece in pieces]
+        t = merge_order(runs, n, plan=None, dtypes=dtypes, with_first=with_first)
+        out.append({k: t.column(k) for k in t.columns} if len(t) else None)
+    return out
