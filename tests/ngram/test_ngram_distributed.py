@@ -14,17 +14,16 @@ import subprocess
 import sys
 import time
 
+import distributed  # the test extra installs it (dask[distributed])
 import pytest
 from click.testing import CliRunner
 
-distributed = pytest.importorskip("distributed")  # the test extra installs it
-
-from nlpkit import corpora  # noqa: E402
-from nlpkit.cli.main import cli  # noqa: E402
-from nlpkit.errors import InputFileError, NlpkitError  # noqa: E402
-from nlpkit.ngram import build, count  # noqa: E402
-from nlpkit.ngram.distributed import counting  # noqa: E402
-from nlpkit.ngram.lm import NGramLM  # noqa: E402
+from nlpkit import corpora
+from nlpkit.cli.main import cli
+from nlpkit.errors import InputFileError, NlpkitError
+from nlpkit.ngram import build, count
+from nlpkit.ngram.distributed import counting
+from nlpkit.ngram.lm import NGramLM
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -28,3 +28,4 @@ byte.
 Not distributed yet: the estimation itself (counts of counts, discounts, back-off
 weights) and the ARPA writing run on the client, streaming over the merged tables in
 the memory ``--memory`` allows.
+"""

@@ -41,120 +41,158 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
     """Count ``source`` (a path, glob or list of them, read by the workers) on ``client``'s
     cluster for a ``kind`` of build: ``'katz'`` (rank ids, layout rctx, first positions),
     ``'kn'`` (lmplz ids, rctx, no positions) or ``'count'`` (SRILM ids, layout ctx)."""
-    from distributed import KilledWorker, as_completed
-    from ..counting.runs import TableWriter
-    from ..counting.sorted_counts import SortedCounts, run_columns, run_dtypes
+    from distributed import KilledWorker
     if source is None or source == "-" or isinstance(source, (bytes, bytearray)) or not (
             isinstance(source, (str, os.PathLike)) or all(
                 isinstance(s, (str, os.PathLike)) for s in source)):
         raise NlpkitError("a build on a Dask scheduler reads files: give a path, a glob or a "
                           "list of paths that the workers can read")
-    futures = []
+    job = _Job(client, kind, order, plan, vocab, skip_symbols)
     try:
         files = client.submit(tasks.list_inputs, source, pure=False).result()
         total = sum(size for _, size in files)
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        workers = max(1, sum(client.nthreads().values()))
         ranges = split_files(files, range_bytes(total, workers))
-        # round 1: each range's words in order of first appearance, interned range after
-        # range: the ids one process reading the whole corpus gives
-        futures = client.map(tasks.range_vocab, ranges, kind=kind, vocab=vocab,
-                             skip_symbols=skip_symbols, pure=False)
-        table = tasks.new_table(kind, vocab)
-        maps, stats, freqs = [], [], []
-        for fut in futures:
-            got = fut.result()
-            fut.release()
-            maps.append(table.add_words(got["pool"], got["woff"]))
-            stats.append((got["tokens"], got["sentences"], got["read"]))
-            freqs.append(got["freq"])
-        futures = []
-        table.freeze()
-        tokens = sum(s[0] for s in stats)
-        sentences = sum(s[1] for s in stats)
-        words_read = sum(s[2] for s in stats)
+        words, maps, freqs, stats = job.vocabularies(ranges)
+        tokens, sentences, words_read = (sum(s[k] for s in stats) for k in range(3))
         if kind == "kn" and tokens == 0:
             raise NlpkitError("the corpus is empty: lmplz needs at least one line")
         if kind != "kn" and sentences == 0:
             raise NlpkitError(f"{_label(files)}: the corpus is empty (no line holds a word)")
-        if kind == "katz":
-            from ..estimation.katz import RankedVocab
-            words = RankedVocab(table)
-            maps = [words.rank[m].astype(np.int32) for m in maps]
-        else:
-            words = table
-        W = len(table)
+        W = len(words)
         plan.settle(W, tokens)
-        bases = np.concatenate([[0], np.cumsum([s[0] for s in stats])[:-1]]).astype(np.int64)
         bounds = partition_bounds(maps, freqs, W, PARTS_PER_WORKER * workers)
         del freqs
-        # round 2: each range encoded with those ids and counted into sorted runs, cut into
-        # partitions by their first column; each partition's pieces merged on a worker
-        tag = os.urandom(6).hex()
-        counted = [client.submit(tasks.range_counts, rng, kind, maps[i], W, order,
-                                 int(bases[i]), tokens, bounds, vocab=vocab,
-                                 skip_symbols=skip_symbols,
-                                 memory=plan.budget if plan.explicit else None,
-                                 temp_dir=plan.temp_dir, key=f"nlpkit-count-{i}-{tag}")
+        heads, merged = job.count(ranges, maps, W, [s[0] for s in stats], bounds)
+        uni_count, uni_first, largest = job.unigrams(heads, maps, W, tokens, progress,
+                                                     [_range_size(r, files) for r in ranges])
+        tables = job.tables(merged, tokens)
+    except KilledWorker as exc:
+        raise NlpkitError(f"Dask workers died running {_task(exc)} (each time it was tried); "
+                          "no model was written") from None
+    finally:
+        job.cancel()
+    if kind == "kn" and largest is None:
+        from ..estimation.kn import BOS
+        largest = np.full(order, BOS, np.int64)  # (no window: all <s>, as one process gives)
+    from ..counting.chunk import CTX, RCTX
+    from ..counting.sorted_counts import SortedCounts
+    sc = SortedCounts(W, order, CTX if kind == "count" else RCTX, uni_count, uni_first, tables,
+                      tokens)
+    return Counted(sc, words, tokens, sentences, words_read, largest)
+
+
+class _Job:
+    """The rounds of one distributed count, and the futures still out (cancelled when the
+    count fails or is interrupted)."""
+
+    def __init__(self, client, kind, order, plan, vocab, skip_symbols):
+        self.client, self.kind, self.order, self.plan = client, kind, order, plan
+        self.vocab, self.skip_symbols = vocab, skip_symbols
+        self.with_first = kind != "kn"
+        self.tag = os.urandom(6).hex()  # (the keys of this count's tasks)
+        self.futures = []
+
+    def cancel(self):
+        if self.futures:
+            self.client.cancel(self.futures)
+        self.futures = []
+
+    def vocabularies(self, ranges):
+        """Round 1: each range's words in order of first appearance, interned range after
+        range: the ids one process reading the whole corpus gives.  Returns the
+        vocabulary (Katz: ranked), each range's map from its ids to the build's, each
+        range's word frequencies and its (tokens, sentences, words read)."""
+        self.futures = self.client.map(tasks.range_vocab, ranges, kind=self.kind,
+                                       vocab=self.vocab, skip_symbols=self.skip_symbols,
+                                       key=[f"nlpkit-vocab-{i}-{self.tag}"
+                                            for i in range(len(ranges))])
+        table = tasks.new_table(self.kind, self.vocab)
+        maps, freqs, stats = [], [], []
+        for fut in self.futures:
+            got = fut.result()
+            fut.release()
+            maps.append(table.add_words(got["pool"], got["woff"]))
+            freqs.append(got["freq"])
+            stats.append((got["tokens"], got["sentences"], got["read"]))
+        self.futures = []
+        table.freeze()
+        if self.kind != "katz":
+            return table, maps, freqs, stats
+        from ..estimation.katz import RankedVocab
+        ranked = RankedVocab(table)
+        return ranked, [ranked.rank[m].astype(np.int32) for m in maps], freqs, stats
+
+    def count(self, ranges, maps, W, range_tokens, bounds):
+        """Round 2: each range encoded with the build's ids and counted into sorted runs, cut
+        into partitions by their first column; each partition's pieces merged on a worker.
+        Returns the futures of the ranges' unigram results and of the merged partitions."""
+        c, tag, plan = self.client, self.tag, self.plan
+        tokens = int(sum(range_tokens))
+        bases = np.concatenate([[0], np.cumsum(range_tokens)[:-1]]).astype(np.int64)
+        counted = [c.submit(tasks.range_counts, rng, self.kind, maps[i], W, self.order,
+                            int(bases[i]), tokens, bounds, vocab=self.vocab,
+                            skip_symbols=self.skip_symbols,
+                            memory=plan.budget if plan.explicit else None,
+                            temp_dir=plan.temp_dir, key=f"nlpkit-count-{i}-{tag}")
                    for i, rng in enumerate(ranges)]
-        heads = [client.submit(tasks.head_of, f, key=f"nlpkit-head-{i}-{tag}")
+        heads = [c.submit(tasks.head_of, f, key=f"nlpkit-head-{i}-{tag}")
                  for i, f in enumerate(counted)]
-        merged = [client.submit(tasks.merge_part, kind, order, tokens,
-                                *[client.submit(tasks.part_of, f, p,
-                                                key=f"nlpkit-part-{i}-{p}-{tag}")
-                                  for i, f in enumerate(counted)],
-                                key=f"nlpkit-merge-{p}-{tag}")
+        merged = [c.submit(tasks.merge_part, self.kind, self.order, tokens,
+                           *[c.submit(tasks.part_of, f, p, key=f"nlpkit-part-{i}-{p}-{tag}")
+                             for i, f in enumerate(counted)],
+                           key=f"nlpkit-merge-{p}-{tag}")
                   for p in range(len(bounds) - 1)]
-        # (only these are held here: a range's counts and pieces are let go on the workers
-        # as soon as the tasks that need them are done)
-        futures = heads + merged
-        del counted
-        index = {f.key: i for i, f in enumerate(heads)}
+        # only these are held here: a range's counts and pieces are let go on the workers
+        # as soon as the tasks that need them are done
+        self.futures = heads + merged
+        return heads, merged
+
+    def unigrams(self, heads, maps, W, tokens, progress, sizes):
+        """The ranges' unigram counts summed and first positions taken by minimum (by the
+        build's ids), and lmplz's largest padded N-gram of the corpus, as ranges finish."""
+        from distributed import as_completed
+        from ..counting.sorted_counts import run_dtypes
         dtypes = run_dtypes(tokens)
-        with_first = kind != "kn"
         uni_count = np.zeros(W, np.int32 if dtypes["count"] == np.uint32 else np.int64)
         uni_first = np.full(W, -1, dtypes["first"])
         largest = None
+        index = {f.key: i for i, f in enumerate(heads)}
         for fut in as_completed(heads):
             got = fut.result()
             i = index[fut.key]
             fut.release()
             ids = maps[i]
             np.add.at(uni_count, ids, got["uni_count"])
-            first = got["uni_first"]
-            cur = uni_first[ids]
+            first, cur = got["uni_first"], uni_first[ids]
             take = (first >= 0) & ((cur < 0) | (first < cur))
             uni_first[ids[take]] = first[take]
-            if got["largest"] is not None and (largest is None or tuple(got["largest"][::-1])
-                                               > tuple(largest[::-1])):
-                largest = got["largest"]
+            big = got["largest"]
+            if big is not None and (largest is None or tuple(big[::-1]) > tuple(largest[::-1])):
+                largest = big
             if progress is not None:
-                progress(_range_size(ranges[i], files))
-        # the partitions in order, one after the other: each order's table is their rows
-        space = plan.space_for_runs()
-        writers = [TableWriter(run_columns(n, dtypes, with_first), space, stem=f"count{n}")
-                   for n in range(2, order + 1)]
+                progress(sizes[i])
+        return uni_count, uni_first, largest
+
+    def tables(self, merged, tokens):
+        """Each order's table: the merged partitions' rows, partition after partition (they
+        are ranges of the sort order), in memory or in files as the plan says."""
+        from ..counting.runs import TableWriter
+        from ..counting.sorted_counts import run_columns, run_dtypes
+        dtypes = run_dtypes(tokens)
+        space = self.plan.space_for_runs()
+        orders = range(2, self.order + 1)
+        writers = [TableWriter(run_columns(n, dtypes, self.with_first), space, stem=f"count{n}")
+                   for n in orders]
         for fut in merged:
             got = fut.result()
             fut.release()
-            for n, w in zip(range(2, order + 1), writers):
+            for n, w in zip(orders, writers):
                 if got[n - 2] is not None:
                     w.append(**got[n - 2])
             del got
-        futures = []
-        tables = [w.close() for w in writers]
-    except KilledWorker as exc:
-        raise NlpkitError(f"Dask workers died running {_task(exc)} (each time it was tried); "
-                          "no model was written") from None
-    finally:
-        if futures:
-            client.cancel(futures)
-    if kind == "kn" and largest is None:
-        from ..estimation.kn import BOS
-        largest = np.full(order, BOS, np.int64)  # (no window: all <s>, as one process gives)
-    from ..counting.chunk import CTX, RCTX
-    sc = SortedCounts(W, order, CTX if kind == "count" else RCTX, uni_count, uni_first, tables,
-                      tokens)
-    return Counted(sc, words, tokens, sentences, words_read, largest)
+        self.futures = []
+        return [w.close() for w in writers]
 
 
 def partition_bounds(maps, freqs, W, parts):
