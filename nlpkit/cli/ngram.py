@@ -92,7 +92,8 @@ def _scheduler_option(f):
                         help="Count on a Dask cluster: a running scheduler (tcp://host:8786) or "
                              "local:N (N local worker processes). CORPUS is then a path or a "
                              "quoted glob ('data/*.txt') that the workers can read (install "
-                             "nlpkit[distributed]).")(f)
+                             "nlpkit[distributed]; NLPKIT_DASK_TIMEOUT: seconds to wait for "
+                             "the scheduler, default 10).")(f)
 
 
 def _corpus_paths(corpus, scheduler):

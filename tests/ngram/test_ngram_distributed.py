@@ -242,7 +242,7 @@ def _dask(command):
 
 def test_scheduler_and_workers_started_from_the_shell(tmp_path, corpus):
     """``dask scheduler`` and two ``dask worker`` processes, and the CLI pointed at them."""
-    whole, _ = corpus
+    whole, paths = corpus
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in [REPO, os.environ.get("PYTHONPATH")] if p)}
     sched_file = tmp_path / "scheduler.json"
@@ -267,6 +267,14 @@ def test_scheduler_and_workers_started_from_the_shell(tmp_path, corpus):
                                        address], catch_exceptions=False)
         assert res.exit_code == 0, res.output
         assert out.read_bytes() == _single(tmp_path, whole, 4, "kn")
+        counts = tmp_path / "shell.counts"
+        res = CliRunner().invoke(cli, ["--quiet", "ngram", "count", str(paths[0].parent /
+                                                                       "part*.txt"),
+                                       "-o", str(counts), "--scheduler", address],
+                                 catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        count(whole, 3, output=tmp_path / "single.counts")
+        assert counts.read_bytes() == (tmp_path / "single.counts").read_bytes()
     finally:
         for p in procs[::-1]:
             p.terminate()
