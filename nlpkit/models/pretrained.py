@@ -9,7 +9,10 @@ layers as they were pretrained.
 
 A ``pretrained`` path that is not an nlpkit model file is read as word vectors (word2vec or
 fastText formats), as before: the two are told apart by the file's first bytes
-(:func:`nlpkit.models.io.is_model_file`).
+(:func:`nlpkit.models.io.is_model_file`; a model file from before format 2, a pickle, counts
+as a model file, so it is refused with its reason rather than read as vectors).  A saved
+fine-tuned model keeps the encoder's architecture (``pretrained_encoder_``) and rebuilds it
+(:class:`Rebuilt`) before its weights are loaded.
 """
 from __future__ import annotations
 
