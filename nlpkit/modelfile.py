@@ -5,8 +5,9 @@ Layout (model format 2)::
     model.zip
       model.json            {"format": "nlpkit-model", "version": 2, "kind": "TextClassifier",
                              "nlpkit": "0.1.0", ...what the kind needs to rebuild itself}
-      weights.safetensors   every array, by name (a network's under PyTorch's state-dict names,
-                            so ``safetensors.torch.load_file`` feeds ``load_state_dict``)
+      weights.safetensors   every array, by name: a network's under PyTorch's state-dict
+                            names (what ``load_file`` of ``safetensors.torch`` gives,
+                            ``load_state_dict`` of the same torch module takes)
 
 Reading parses JSON and checks numbers; it never unpickles.  Before anything is read, the
 archive's central directory is checked (the two members and nothing else, their sizes against
