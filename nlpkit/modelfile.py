@@ -125,6 +125,7 @@ def read_model_file(path, kind=None):
     if what != "zip":
         raise InputFileError(path, "not an nlpkit model file")
     size = os.path.getsize(path)
+    _check_entry_count(path, size)
     try:
         with zipfile.ZipFile(path) as zf:
             members = _check_directory(path, zf, size)
@@ -145,6 +146,21 @@ def _short(exc):
     return text[:200]
 
 
+def _check_entry_count(path, size):
+    """The number of members, from the end-of-central-directory record, before zipfile reads
+    the directory itself (whose entries it would all keep)."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - (1 << 16) - 22))
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        raise InputFileError(path, "damaged model file (no zip directory at its end)")
+    (count,) = struct.unpack("<H", tail[at + 10:at + 12])
+    if count not in (2, 0xFFFF):  # 0xFFFF: a zip64 record says; the directory check follows
+        raise InputFileError(path, f"not an nlpkit model file (the archive holds {count} "
+                             f"members; a model file holds {JSON_MEMBER} and {WEIGHTS_MEMBER})")
+
+
 def _check_directory(path, zf, size):
     """The members by name, after checking the central directory: exactly the two members,
     stored or deflated, sizes within limits and possible for a file of ``size`` bytes."""
@@ -152,8 +168,9 @@ def _check_directory(path, zf, size):
     names = [i.filename for i in infos]
     if len(infos) != 2 or set(names) != {JSON_MEMBER, WEIGHTS_MEMBER}:
         shown = ", ".join(repr(n[:60]) for n in names[:5]) + (", ..." if len(names) > 5 else "")
-        raise InputFileError(path, f"not an nlpkit model file (the archive holds {shown or 'nothing'};"
-                             f" a model file holds {JSON_MEMBER} and {WEIGHTS_MEMBER})")
+        raise InputFileError(path, f"not an nlpkit model file (the archive holds "
+                             f"{shown or 'nothing'}; a model file holds {JSON_MEMBER} and "
+                             f"{WEIGHTS_MEMBER})")
     limits = {JSON_MEMBER: MAX_JSON_BYTES, WEIGHTS_MEMBER: MAX_WEIGHTS_BYTES}
     for info in infos:
         name = info.filename

@@ -142,6 +142,11 @@ class NeuralEstimator(BaseEstimator):
         return ({f"params.{n}": getattr(self, n) for n in ("embedding_dim", "hidden_size")},
                 {"params.num_layers": self.num_layers})
 
+    def _square_size(self):
+        """The name (in :meth:`_net_sizes`) of a size the network has a square matrix of (a
+        recurrent cell's hidden size), or None."""
+        return None
+
     def _to_state(self):
         """``(model.json's content, {name: array})``: the parameters, the fitted attributes
         and the network's state dict (PyTorch's names)."""
@@ -164,7 +169,7 @@ class NeuralEstimator(BaseEstimator):
         fitted = fields.obj("fitted")
         decode_fitted(est, fitted, cls._fitted)
         sizes, counts = est._net_sizes()
-        check_sizes(fields, arrays, sizes, counts)
+        check_sizes(fields, arrays, sizes, counts, est._square_size())
         est._rng = np.random.default_rng(seed_from(est.random_state))
         net = est._make_net(est._rng)
         net.load_state_dict(arrays)

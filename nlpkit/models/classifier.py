@@ -29,7 +29,7 @@ from .base import (
     resolve_pretrained,
     seed_from,
 )
-from .encoders import make_encoder
+from .encoders import RECURRENT, make_encoder
 from ..text import Tokenizer, Vocabulary
 from .data import SubwordSplit
 from .pretrained import (
@@ -401,6 +401,13 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             return sizes, counts
         return ({"fitted.embedding_dim_": self.embedding_dim_,
                  "params.hidden_size": self.hidden_size}, {"params.num_layers": self.num_layers})
+
+    def _square_size(self):
+        config = self.pretrained_encoder_
+        if config is not None:
+            return None if config["kind"] == "transformer" else \
+                "fitted.pretrained_encoder_.hidden_size"
+        return "params.hidden_size" if self.encoder in RECURRENT else None
 
     def _restored(self):
         if len(self.classes_) < 2:

@@ -312,17 +312,28 @@ def decode_fitted(est, fields, specs):
         fields.fail(unknown[0][:60], f"is not a fitted attribute of {type(est).__name__}")
 
 
-def check_sizes(fields, arrays, values, counts=()):
+def check_sizes(fields, arrays, values, counts=(), square=None):
     """Refuse sizes that no stored weight has before a network is built from them: each
     of ``values`` (name -> int or None) must be a dimension of some stored array, each of
-    ``counts`` (name -> int) at most the number of arrays (so a hostile file cannot make the
-    loader allocate what the file does not hold)."""
+    ``counts`` (name -> int) at most the number of arrays, the two largest sizes' product (and
+    the square of ``square``, a name in ``values``) within the stored elements (so a hostile
+    file cannot make the loader allocate much more than the file holds)."""
     dims = {d for a in arrays.values() for d in a.shape}
     for name, v in values.items():
         if v is None:
             continue
         if not isinstance(v, int) or isinstance(v, bool) or v < 1 or v not in dims:
             fields.fail(name, f"= {v!r} is not a size any stored weight has")
+    # two sizes of a network meet in a weight matrix (input x hidden, hidden x hidden, ...):
+    # a pair far beyond the stored elements is a file that lies about its sizes
+    total = sum(a.size for a in arrays.values())
+    given = sorted(((v, n) for n, v in values.items() if v is not None), reverse=True)
+    if len(given) >= 2 and given[0][0] * given[1][0] > 16 * total:
+        fields.fail(given[0][1], f"= {given[0][0]} with {given[1][1]} = {given[1][0]} is more "
+                    f"than the {total} stored weights can hold")
+    if square is not None and values[square] is not None and values[square] ** 2 > 16 * total:
+        fields.fail(square, f"= {values[square]} is more than the {total} stored weights can "
+                    "hold")
     for name, v in dict(counts).items():
         if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= max(1, len(arrays)):
             fields.fail(name, f"= {v!r} is out of range for {len(arrays)} stored weights")

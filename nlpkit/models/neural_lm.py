@@ -279,6 +279,9 @@ class NeuralLM(NeuralEstimator):
     _fitted = {**NeuralEstimator._fitted, "vocab_": ((Vocabulary,), True),
                "unk_share_": ((dict,), True)}
 
+    def _square_size(self):
+        return "params.hidden_size" if self.cell != "transformer" else None
+
     def _restored(self):
         if not all(isinstance(v, float) for v in self.unk_share_.values()):
             raise NlpkitError("unk_share_ must map words to log shares (numbers)")

@@ -241,7 +241,8 @@ class Seq2Seq(NeuralEstimator):
     # model files: what the network is built from, besides the parameters
     _fitted = {**NeuralEstimator._fitted, "src_vocab_": ((Vocabulary,), True),
                "tgt_vocab_": ((Vocabulary,), True),
-               "tokenizer_": ((SubwordSplit, Tokenizer), True)}
+               "tokenizer_": ((SubwordSplit, Tokenizer), True),
+               "chars_": ((bool,), False)}  # set by `nlpkit seq2seq train --chars`
 
     def _net_sizes(self):
         sizes, counts = super()._net_sizes()
@@ -252,6 +253,9 @@ class Seq2Seq(NeuralEstimator):
                                                1 <= self.nhead <= self.embedding_dim):
                 raise NlpkitError(f"nhead must be in [1, embedding_dim]; got {self.nhead!r}")
         return sizes, counts
+
+    def _square_size(self):
+        return "params.hidden_size" if self.decoder != "transformer" else None
 
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])

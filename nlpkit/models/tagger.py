@@ -26,7 +26,7 @@ from .base import (
     resolve_pretrained,
     seed_from,
 )
-from .encoders import make_encoder
+from .encoders import RECURRENT, make_encoder
 from .pretrained import (
     Rebuilt,
     check_encoder_config,
@@ -344,6 +344,13 @@ class SequenceTagger(NeuralEstimator):
             sizes["params.char_dim"] = self.char_dim
             sizes["params.char_filters"] = self.char_filters
         return sizes, counts
+
+    def _square_size(self):
+        config = self.pretrained_encoder_
+        if config is not None:
+            return None if config["kind"] == "transformer" else \
+                "fitted.pretrained_encoder_.hidden_size"
+        return "params.hidden_size" if self.encoder in RECURRENT else None
 
     def _restored(self):
         self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}

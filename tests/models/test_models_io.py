@@ -300,7 +300,7 @@ def test_zip_bombs_are_refused_before_reading(clf_file, tmp_path):
                  "zip bomb|impossible")
     # more members, or others than the two
     many = rewrite(clf_file, tmp_path / "many.nlpkit", extra={f"x{i}": b"" for i in range(1000)})
-    expect_error(many, "the archive holds")
+    expect_error(many, "the archive holds 1002 members")
     expect_error(rewrite(clf_file, tmp_path / "drop.nlpkit", drop=("model.json",)),
                  "the archive holds")
 
@@ -386,6 +386,27 @@ def test_weights_of_another_network(models, clf_file, tmp_path):
 ])
 def test_json_of_the_wrong_shape(clf_file, tmp_path, edit, match):
     expect_error(edit_json(clf_file, tmp_path / "j.nlpkit", edit), match)
+
+
+def test_sizes_are_checked_against_the_stored_weights():
+    """Before a network is built: a size must be a stored dimension, and what the sizes
+    imply must fit the stored elements (no hidden size set to the vocabulary's length)."""
+    from nlpkit.modelfile import Fields
+    from nlpkit.models.io import check_sizes
+
+    arrays = {"embedding.weight": np.zeros((100_000, 2), np.float32)}
+    f = Fields({}, "m.nlpkit")
+    check_sizes(f, arrays, {"params.embedding_dim": 2, "params.hidden_size": 2},
+                {"params.num_layers": 1}, square="params.hidden_size")
+    with pytest.raises(InputFileError, match="hidden_size = 100000 is more than the 200000"):
+        check_sizes(f, arrays, {"params.embedding_dim": 2, "params.hidden_size": 100_000},
+                    square="params.hidden_size")
+    with pytest.raises(InputFileError, match="a = 100000 with b = 100000"):
+        check_sizes(f, arrays, {"a": 100_000, "b": 100_000})
+    with pytest.raises(InputFileError, match="a = 3 is not a size"):
+        check_sizes(f, arrays, {"a": 3})
+    with pytest.raises(InputFileError, match="num_layers = 2 is out of range"):
+        check_sizes(f, arrays, {}, {"num_layers": 2})
 
 
 def test_cli_says_newer_format_in_one_line(clf_file, tmp_path, capsys):
