@@ -367,6 +367,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         if parts is None and self.pretrained_encoder_ is not None:
             parts = Rebuilt(self.pretrained_encoder_, len(self.vocab_), self.embedding_dim_,
                             self.dropout, rng)
+            freeze(parts, self.freeze_layers)  # frozen as when it was fitted
         return TextNet(
             len(self.vocab_),
             len(self.classes_),

@@ -150,6 +150,7 @@ class Rebuilt:
 
         self.embedding = Embedding(vocab_size, dim, padding_idx=data.PAD_ID, rng=rng)
         self.encoder = build_encoder(config, dropout, rng)
+        self.n_layers = config["num_layers"]
 
 
 def build_encoder(config, dropout=0.0, rng=None):

@@ -302,6 +302,7 @@ class SequenceTagger(NeuralEstimator):
         if parts is None and self.pretrained_encoder_ is not None:
             parts = Rebuilt(self.pretrained_encoder_, len(self.vocab_), self.embedding_dim_,
                             self.dropout, rng)
+            freeze(parts, self.freeze_layers)  # frozen as when it was fitted
         return TaggerNet(
             len(self.vocab_),
             len(self.tags_),
