@@ -14,6 +14,11 @@ so (retrain the model).  A parameter that is not a JSON value, a tokenizer or a 
 ``{"$unsaved": type name}`` and comes back as None: it only matters to a new ``fit``.
 Pickling an estimator in memory (``copy.deepcopy``, ``clone``, joblib) still works as before.
 
+Each estimator contributes its state: :class:`~nlpkit.models.base.NeuralEstimator` writes
+``get_params()``, the fitted attributes its class lists in ``_fitted`` (with the types they
+may have when read back) and ``net_.state_dict()``; reading checks the sizes the network would
+be built with against the stored weights (``_net_sizes``) before ``_make_net`` builds it.
+
 Tagged values (``encode`` / ``decode``): JSON scalars and lists as they are;
 ``{"$map": {...}}`` a dict with string keys, ``{"$pairs": [[k, v], ...]}`` any other dict,
 ``{"$float": "nan"|"inf"|"-inf"}``, ``{"$array": {"dtype", "values"}}`` a 1-d array of
