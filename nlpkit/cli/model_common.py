@@ -157,7 +157,8 @@ def fit_and_save(model, output, X, y=None, *, n_items, unit, plot=None, describe
 
 
 def load(path, kind):
-    """A model file written by ``train``, checked to hold a ``kind`` (class name)."""
+    """A model file written by ``train``, checked to hold a ``kind`` (class name); nothing in
+    it can run code (see nlpkit.models.io)."""
     from ..models.io import load_model
 
     return load_model(path, kind=kind)

@@ -128,6 +128,61 @@ class NeuralEstimator(BaseEstimator):
         tags.input_tags.string = True
         return tags
 
+    # ------------------------------------------------------------ model files
+    # The fitted attributes a model file holds besides the network, each with the types it
+    # may have when read back and whether it must be there (see nlpkit.models.io).
+    _fitted = {"history_": ((list,), True), "n_epochs_": ((int,), True)}
+
+    def _make_net(self, rng):  # pragma: no cover - every estimator has one
+        raise NotImplementedError
+
+    def _net_sizes(self):
+        """``(sizes, counts)``: the parameters and fitted values that size the network
+        (name -> value), checked against the stored weights before it is built."""
+        return ({f"params.{n}": getattr(self, n) for n in ("embedding_dim", "hidden_size")},
+                {"params.num_layers": self.num_layers})
+
+    def _square_size(self):
+        """The name (in :meth:`_net_sizes`) of a size the network has a square matrix of (a
+        recurrent cell's hidden size), or None."""
+        return None
+
+    def _to_state(self):
+        """``(model.json's content, {name: array})``: the parameters, the fitted attributes
+        and the network's state dict (PyTorch's names)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        from .io import encode_fitted, encode_params
+
+        check_is_fitted(self, "net_")
+        config = {"params": encode_params(self), "fitted": encode_fitted(self, self._fitted)}
+        return config, self.net_.state_dict()
+
+    @classmethod
+    def _from_state(cls, fields, arrays):
+        """The fitted estimator of a model file (see :meth:`_to_state`): parameters, fitted
+        attributes, then the network built from them with the stored weights loaded.  The
+        optimizer starts afresh (a later ``partial_fit`` resets Adam's moments)."""
+        from .io import check_sizes, decode_fitted, decode_params
+
+        est = cls(**decode_params(cls, fields.obj("params")))
+        fitted = fields.obj("fitted")
+        decode_fitted(est, fitted, cls._fitted)
+        sizes, counts = est._net_sizes()
+        check_sizes(fields, arrays, sizes, counts, est._square_size())
+        est._rng = np.random.default_rng(seed_from(est.random_state))
+        net = est._make_net(est._rng)
+        net.load_state_dict(arrays)
+        net.eval()
+        history = est.history_
+        est._start_training(net)
+        est.history_ = history
+        est._restored()
+        return est
+
+    def _restored(self):
+        """What a loaded estimator derives from its attributes (a hook)."""
+
     def _check_sizes(self, names=("embedding_dim", "hidden_size", "num_layers")):
         check_fraction(self.dropout, "dropout")
         check_positive_int(self.batch_size, "batch_size")

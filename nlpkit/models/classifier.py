@@ -29,8 +29,18 @@ from .base import (
     resolve_pretrained,
     seed_from,
 )
-from .encoders import make_encoder
-from .pretrained import check_freeze, freeze, is_language_model_file, load_pretrained
+from .encoders import RECURRENT, make_encoder
+from ..text import Tokenizer, Vocabulary
+from .data import SubwordSplit
+from .pretrained import (
+    Rebuilt,
+    check_encoder_config,
+    check_freeze,
+    config_sizes,
+    freeze,
+    is_language_model_file,
+    load_pretrained,
+)
 from .training import count_hits, softmax
 
 _PREDICT_BATCH = 256
@@ -346,25 +356,63 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         if parts is not None:
             freeze(parts.build(self.dropout, self._rng), self.freeze_layers)
             self.pretrained_encoder_ = parts.config  # the architecture, to build it again
-        self._start_training(
-            TextNet(
-                len(self.vocab_),
-                len(self.classes_),
-                self.encoder,
-                self.embedding_dim_,
-                self.hidden_size,
-                self.num_layers,
-                self.dropout,
-                self._rng,
-                self.pooling,
-                0 if self.bigram_vocab_ is None else len(self.bigram_vocab_),
-                positions=self.positions,
-                pretrained=parts,
-            )
-        )
+        self._start_training(self._make_net(self._rng, parts))
         self._pretrained_parts = None  # now the network's
         if lookup is not None:
             self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
+
+    def _make_net(self, rng, parts=None):
+        """The network of the fitted sizes; ``parts``: a pretrained model's embedding and
+        encoder (a loaded model rebuilds them from ``pretrained_encoder_``)."""
+        if parts is None and self.pretrained_encoder_ is not None:
+            parts = Rebuilt(self.pretrained_encoder_, len(self.vocab_), self.embedding_dim_,
+                            self.dropout, rng)
+            freeze(parts, self.freeze_layers)  # frozen as when it was fitted
+        return TextNet(
+            len(self.vocab_),
+            len(self.classes_),
+            self.encoder,
+            self.embedding_dim_,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
+            rng,
+            self.pooling,
+            0 if self.bigram_vocab_ is None else len(self.bigram_vocab_),
+            positions=self.positions,
+            pretrained=parts,
+        )
+
+    # model files: what TextNet is built from, besides the parameters
+    _fitted = {**NeuralEstimator._fitted,
+               "classes_": ((np.ndarray,), True),
+               "vocab_": ((Vocabulary,), True),
+               "bigram_vocab_": ((Vocabulary, type(None)), True),
+               "embedding_dim_": ((int,), True),
+               "pretrained_encoder_": ((dict, type(None)), True),
+               "n_pretrained_": ((int,), False),
+               "tokenizer_": ((SubwordSplit, Tokenizer, type(None)), False)}
+
+    def _net_sizes(self):
+        config = self.pretrained_encoder_
+        if config is not None:
+            check_encoder_config(config)
+            sizes, counts = config_sizes(config)
+            sizes["fitted.embedding_dim_"] = self.embedding_dim_
+            return sizes, counts
+        return ({"fitted.embedding_dim_": self.embedding_dim_,
+                 "params.hidden_size": self.hidden_size}, {"params.num_layers": self.num_layers})
+
+    def _square_size(self):
+        config = self.pretrained_encoder_
+        if config is not None:
+            return None if config["kind"] == "transformer" else \
+                "fitted.pretrained_encoder_.hidden_size"
+        return "params.hidden_size" if self.encoder in RECURRENT else None
+
+    def _restored(self):
+        if len(self.classes_) < 2:
+            raise NlpkitError("classes_ must hold at least 2 labels")
 
     def _class_weights(self, y_idx):
         k = len(self.classes_)

@@ -27,6 +27,7 @@ from ..nn.module import as_rng
 from .layers import TimeConv1d, valid_mask
 
 ENCODERS = ("cnn", "rnn", "lstm", "gru", "bilstm", "transformer")
+RECURRENT = ("rnn", "lstm", "gru", "bilstm")  # encoders with a hidden x hidden matrix
 _CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "bilstm": LSTM}
 
 

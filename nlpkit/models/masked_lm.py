@@ -24,7 +24,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import GELU, Embedding, LayerNorm, Linear, Module, init, no_grad
 from ..nn import functional as F
+from ..text import Tokenizer, Vocabulary
 from . import data
+from .data import SubwordSplit
 from .base import (
     NeuralEstimator,
     check_positive_int,
@@ -223,6 +225,19 @@ class MaskedLM(NeuralEstimator):
                            self.num_layers, self.nhead, self.dropout, rng,
                            positions=self.positions, max_len=self.max_length,
                            norm_first=bool(self.norm_first))
+
+    # model files: what MaskedLMNet is built from, besides the parameters
+    _fitted = {**NeuralEstimator._fitted, "vocab_": ((Vocabulary,), True),
+               "tokenizer_": ((SubwordSplit, Tokenizer, type(None)), False)}
+
+    def _net_sizes(self):
+        sizes, counts = super()._net_sizes()
+        if self.nhead is not None and not (isinstance(self.nhead, int) and
+                                           1 <= self.nhead <= self.embedding_dim):
+            raise NlpkitError(f"nhead must be in [1, embedding_dim]; got {self.nhead!r}")
+        if not isinstance(self.max_length, int) or self.max_length > 4096:
+            sizes["params.max_length"] = self.max_length  # then a stored positions table's
+        return sizes, counts
 
     def _batch(self, pieces, rows, rng):
         x, lens = data.pad_batch([pieces[i] for i in rows])

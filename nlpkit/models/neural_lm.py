@@ -28,6 +28,7 @@ from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
+from ..text import Vocabulary
 from . import data
 from .base import NeuralEstimator, check_positive_int, compute, seed_from
 from .encoders import TransformerEncoder, check_positions
@@ -273,6 +274,17 @@ class NeuralLM(NeuralEstimator):
             tie_weights=bool(self.tie_weights),
             positions=self.positions,
         )
+
+    # model files: what LMNet is built from, besides the parameters
+    _fitted = {**NeuralEstimator._fitted, "vocab_": ((Vocabulary,), True),
+               "unk_share_": ((dict,), True)}
+
+    def _square_size(self):
+        return "params.hidden_size" if self.cell != "transformer" else None
+
+    def _restored(self):
+        if not all(isinstance(v, float) for v in self.unk_share_.values()):
+            raise NlpkitError("unk_share_ must map words to log shares (numbers)")
 
     def _train(self, seqs, callback):
         lengths = np.array([len(s) - 1 for s in seqs])

@@ -9,7 +9,10 @@ layers as they were pretrained.
 
 A ``pretrained`` path that is not an nlpkit model file is read as word vectors (word2vec or
 fastText formats), as before: the two are told apart by the file's first bytes
-(:func:`nlpkit.models.io.is_model_file`).
+(:func:`nlpkit.models.io.is_model_file`; a model file from before format 2, a pickle, counts
+as a model file, so it is refused with its reason rather than read as vectors).  A saved
+fine-tuned model keeps the encoder's architecture (``pretrained_encoder_``) and rebuilds it
+(:class:`Rebuilt`) before its weights are loaded.
 """
 from __future__ import annotations
 
@@ -93,6 +96,61 @@ def encoder_config(model) -> dict:
                 "activation": "relu", "causal": True}  # causal, as it was trained
     return {"kind": model.cell, "input_size": model.embedding_dim,
             "hidden_size": model.hidden_size, "num_layers": model.num_layers}
+
+
+_CONFIG_TYPES = {"kind": str, "input_size": int, "hidden_size": int, "num_layers": int,
+                 "nhead": int, "positions": str, "norm_first": bool, "max_len": int,
+                 "input_norm": bool, "activation": str, "causal": bool}
+_RECURRENT_KEYS = ("kind", "input_size", "hidden_size", "num_layers")
+
+
+def check_encoder_config(config) -> None:
+    """NlpkitError unless ``config`` is what :func:`encoder_config` gives (read from a
+    model file: every key and type checked before an encoder is built from it)."""
+    def fail(problem):
+        raise NlpkitError(f"pretrained_encoder_: {problem}")
+
+    if not isinstance(config, dict):
+        fail("must be an object")
+    kind = config.get("kind")
+    keys = set(_CONFIG_TYPES) if kind == "transformer" else set(_RECURRENT_KEYS)
+    if kind not in ("transformer", "lstm", "gru", "rnn", "bilstm"):
+        fail(f"kind must be transformer, lstm, gru, rnn or bilstm; got {kind!r}")
+    if set(config) != keys:
+        fail(f"must have exactly the keys {', '.join(sorted(keys))}")
+    for key in keys:
+        t, v = _CONFIG_TYPES[key], config[key]
+        if not isinstance(v, t) or (t is int and isinstance(v, bool)):
+            fail(f"{key} must be a {t.__name__}; got {type(v).__name__}")
+        if t is int and v < 1:
+            fail(f"{key} must be >= 1; got {v}")
+    if kind == "transformer" and config["nhead"] > config["input_size"]:
+        fail(f"nhead {config['nhead']} is more than input_size {config['input_size']}")
+    if kind == "transformer" and config["activation"] not in ("relu", "gelu"):
+        fail(f"activation must be relu or gelu; got {config['activation']!r}")
+
+
+def config_sizes(config):
+    """``(sizes, counts)`` of an encoder config, for :func:`nlpkit.models.io.check_sizes`."""
+    where = "fitted.pretrained_encoder_."
+    sizes = {where + k: config[k] for k in ("input_size", "hidden_size")}
+    if config["kind"] == "transformer":
+        # positions' tables: at most the 4096 rows a sinusoidal table always has, or stored
+        if config["max_len"] > 4096:
+            sizes[where + "max_len"] = config["max_len"]
+    return sizes, {where + "num_layers": config["num_layers"]}
+
+
+class Rebuilt:
+    """The embedding and encoder of a saved fine-tuned model, to be filled by its weights
+    (what :class:`Pretrained` gives a network when it is first built)."""
+
+    def __init__(self, config, vocab_size, dim, dropout, rng):
+        from ..nn import Embedding
+
+        self.embedding = Embedding(vocab_size, dim, padding_idx=data.PAD_ID, rng=rng)
+        self.encoder = build_encoder(config, dropout, rng)
+        self.n_layers = config["num_layers"]
 
 
 def build_encoder(config, dropout=0.0, rng=None):

@@ -43,7 +43,7 @@ def quickstart_step(outdir, echo):
         ),
     )
     acc = clf.score(Xt, yt)
-    path = os.path.join(outdir, "genre-classifier.pkl.gz")
+    path = os.path.join(outdir, "genre-classifier.nlpkit")
     save_model(clf, path)
     verse = "blessed are the meek for they shall inherit the earth"
     echo(

@@ -23,7 +23,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import no_grad
 from ..nn import functional as F
+from ..text import Tokenizer, Vocabulary
 from . import data
+from .data import SubwordSplit
 from .base import (
     NeuralEstimator,
     check_fraction,
@@ -235,6 +237,25 @@ class Seq2Seq(NeuralEstimator):
             len(self.src_vocab_), len(self.tgt_vocab_), self.encoder, self.attention,
             self.embedding_dim, self.hidden_size, self.num_layers, self.dropout, rng,
             positions=self.positions)
+
+    # model files: what the network is built from, besides the parameters
+    _fitted = {**NeuralEstimator._fitted, "src_vocab_": ((Vocabulary,), True),
+               "tgt_vocab_": ((Vocabulary,), True),
+               "tokenizer_": ((SubwordSplit, Tokenizer), True),
+               "chars_": ((bool,), False)}  # set by `nlpkit seq2seq train --chars`
+
+    def _net_sizes(self):
+        sizes, counts = super()._net_sizes()
+        if self.decoder == "transformer":
+            del sizes["params.hidden_size"]  # not the transformer's
+            sizes["params.dim_feedforward"] = self.dim_feedforward
+            if self.nhead is not None and not (isinstance(self.nhead, int) and
+                                               1 <= self.nhead <= self.embedding_dim):
+                raise NlpkitError(f"nhead must be in [1, embedding_dim]; got {self.nhead!r}")
+        return sizes, counts
+
+    def _square_size(self):
+        return "params.hidden_size" if self.decoder != "transformer" else None
 
     def _train(self, src_ids, tgt_ids, callback):
         lengths = np.array([len(a) for a in src_ids])

@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU, no_grad
 from ..nn import functional as F
-from ..text import Tokenizer
+from ..text import Tokenizer, Vocabulary
 from . import data
+from .data import SubwordSplit
 from .base import (
     NeuralEstimator,
     check_fraction,
@@ -25,8 +26,16 @@ from .base import (
     resolve_pretrained,
     seed_from,
 )
-from .encoders import make_encoder
-from .pretrained import check_freeze, freeze, is_language_model_file, load_pretrained
+from .encoders import RECURRENT, make_encoder
+from .pretrained import (
+    Rebuilt,
+    check_encoder_config,
+    check_freeze,
+    config_sizes,
+    freeze,
+    is_language_model_file,
+    load_pretrained,
+)
 from .layers import TimeConv1d, valid_mask
 from .training import count_hits, softmax
 
@@ -282,26 +291,70 @@ class SequenceTagger(NeuralEstimator):
         if parts is not None:
             freeze(parts.build(self.dropout, self._rng), self.freeze_layers)
             self.pretrained_encoder_ = parts.config  # the architecture, to build it again
-        self._start_training(
-            TaggerNet(
-                len(self.vocab_),
-                len(self.tags_),
-                self.encoder,
-                self.embedding_dim_,
-                self.hidden_size,
-                self.num_layers,
-                self.dropout,
-                len(self.char_vocab_) if self.char_dim else 0,
-                self.char_dim,
-                self.char_filters,
-                self._rng,
-                positions=self.positions,
-                pretrained=parts,
-            )
-        )
+        self._start_training(self._make_net(self._rng, parts))
         self._pretrained_parts = None  # now the network's
         if lookup is not None:
             self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
+
+    def _make_net(self, rng, parts=None):
+        """The network of the fitted sizes; ``parts``: a pretrained model's embedding and
+        encoder (a loaded model rebuilds them from ``pretrained_encoder_``)."""
+        if parts is None and self.pretrained_encoder_ is not None:
+            parts = Rebuilt(self.pretrained_encoder_, len(self.vocab_), self.embedding_dim_,
+                            self.dropout, rng)
+            freeze(parts, self.freeze_layers)  # frozen as when it was fitted
+        return TaggerNet(
+            len(self.vocab_),
+            len(self.tags_),
+            self.encoder,
+            self.embedding_dim_,
+            self.hidden_size,
+            self.num_layers,
+            self.dropout,
+            len(self.char_vocab_) if self.char_dim else 0,
+            self.char_dim,
+            self.char_filters,
+            rng,
+            positions=self.positions,
+            pretrained=parts,
+        )
+
+    # model files: what TaggerNet is built from, besides the parameters
+    _fitted = {**NeuralEstimator._fitted,
+               "tags_": ((np.ndarray,), True),
+               "vocab_": ((Vocabulary,), True),
+               "char_vocab_": ((Vocabulary, type(None)), True),
+               "embedding_dim_": ((int,), True),
+               "pretrained_encoder_": ((dict, type(None)), True),
+               "pretrained_lowercase_": ((bool,), False),
+               "n_pretrained_": ((int,), False),
+               "tokenizer_": ((SubwordSplit, type(None)), False)}
+
+    def _net_sizes(self):
+        config = self.pretrained_encoder_
+        if config is not None:
+            check_encoder_config(config)
+            sizes, counts = config_sizes(config)
+        else:
+            sizes = {"params.hidden_size": self.hidden_size}
+            counts = {"params.num_layers": self.num_layers}
+        sizes["fitted.embedding_dim_"] = self.embedding_dim_
+        if self.char_dim:
+            if self.char_vocab_ is None:
+                raise NlpkitError("char_dim is set but char_vocab_ is null")
+            sizes["params.char_dim"] = self.char_dim
+            sizes["params.char_filters"] = self.char_filters
+        return sizes, counts
+
+    def _square_size(self):
+        config = self.pretrained_encoder_
+        if config is not None:
+            return None if config["kind"] == "transformer" else \
+                "fitted.pretrained_encoder_.hidden_size"
+        return "params.hidden_size" if self.encoder in RECURRENT else None
+
+    def _restored(self):
+        self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
 
     def _batch(self, docs, ids, rows, tag_ids=None, word_dropout=0.0):
         x, lens = data.pad_batch([ids[i] for i in rows])

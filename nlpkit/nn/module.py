@@ -151,14 +151,22 @@ class Module:
         return self
 
     def save(self, path):
-        """Write the state dict to ``path`` (``.npz``), atomically."""
-        from ..text.readers import atomic_write
-        with atomic_write(path, "wb", compress="") as fh:
-            np.savez(fh, **self.state_dict())
+        """Write the state dict to ``path`` as an nlpkit model file (:mod:`nlpkit.modelfile`:
+        ``weights.safetensors`` under PyTorch's names, beside ``model.json``), atomically."""
+        from ..modelfile import write_model_file
+        write_model_file(path, type(self).__name__, {"object": "nlpkit.nn.Module"},
+                         self.state_dict())
 
     def load(self, path):
-        with np.load(path) as data:
-            return self.load_state_dict({k: data[k] for k in data.files})
+        """Load the weights :meth:`save` wrote (by a module of this class) into this module,
+        in place; nothing in the file can run code."""
+        from ..errors import InputFileError
+        from ..modelfile import read_model_file
+        _kind, _fields, arrays = read_model_file(path, kind=type(self).__name__)
+        try:
+            return self.load_state_dict(arrays)
+        except NlpkitError as exc:
+            raise InputFileError(path, str(exc)) from None
 
     # -- devices: only the parameter arrays move; the ops follow their data
     @property

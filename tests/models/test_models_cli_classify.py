@@ -189,7 +189,11 @@ def test_bad_input_is_one_line(files, tmp_path, capsys):
 
 
 def test_model_kind_is_checked(tmp_path):
-    path = tmp_path / "m.pkl"
-    save_model({"not": "a classifier"}, path)
-    with pytest.raises(ValueError, match="holds a dict, not a TextClassifier"):
+    from nlpkit import nn
+
+    with pytest.raises(ValueError, match="cannot save a dict"):
+        save_model({"not": "a classifier"}, tmp_path / "dict.nlpkit")
+    path = tmp_path / "m.nlpkit"
+    nn.Linear(2, 3).save(path)
+    with pytest.raises(ValueError, match="holds a Linear, not a TextClassifier"):
         load_model(path, kind="TextClassifier")
