@@ -15,10 +15,11 @@ def test_every_subpackage_is_listed():
     assert found | {"nlpkit.data"} == listed
 
 
-def test_runtime_dependencies_are_the_five():
+def test_runtime_dependencies_are_the_six():
+    # the brief's five, and safetensors (issue 21: model files that cannot run code)
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[<>=!~ ;\[]", d)[0] for d in deps}
-    assert names == {"numba", "numpy", "scipy", "scikit-learn", "click"}
+    assert names == {"numba", "numpy", "scipy", "scikit-learn", "click", "safetensors"}
 
 
 def test_installed_copy_has_the_corpora():
