@@ -50,31 +50,56 @@ def token_logprobs(model: BackoffModel, sentences, index: ModelIndex | None = No
     """log10 p of every scored token (each word and ``</s>``) of ``sentences`` (token lists),
     plus a mask of the tokens the model cannot score: not in its vocabulary, and it has no
     ``<unk>`` to read them as."""
-    index = index or ModelIndex(model)
-    vid = {w: i for i, w in enumerate(model.vocab)}
-    unk = vid.get("<unk>", -1)
-    if unk >= 0 and not np.isfinite(index.logprob(np.zeros((1, 0), np.int64), np.array([unk]))[0]):
-        unk = -1  # a closed model: <unk> has no probability, unknown words are OOVs
-    bos, eos = vid.get("<s>", -1), vid.get("</s>", -1)
-    hists, words, unknown = [], [], []
-    width = max(model.order - 1, 0)
-    for toks in sentences:
-        ids = [bos] + [vid.get(t, -1) for t in toks] + [eos]
-        unknown.extend(i < 0 and unk < 0 for i in ids[1:])
-        ids = [unk if i < 0 else i for i in ids]
-        for i in range(1, len(ids)):
-            h = ids[max(0, i - width):i]
-            hists.append([-1] * (width - len(h)) + h)
-            words.append(ids[i])
-    hists = np.array(hists, dtype=np.int64).reshape(-1, width)
-    words = np.array(words, dtype=np.int64)
-    out = np.empty(words.shape[0], np.float64)
-    # a history is as long as the sentence allows: score each length separately
-    lengths = (hists >= 0).sum(axis=1) if width else np.zeros(words.shape[0], int)
-    for length in np.unique(lengths):
-        sel = lengths == length
-        out[sel] = index.logprob(hists[sel][:, width - length:], words[sel])
-    return out, np.array(unknown, dtype=bool)
+    return _Component(model, index)(sentences)
+
+
+class _Component:
+    """One model of a mixture, ready to score block after block (its index and word ids
+    built once)."""
+
+    def __init__(self, model: BackoffModel, index: ModelIndex | None = None):
+        self.index = index = index or ModelIndex(model)
+        self.vid = vid = {w: i for i, w in enumerate(model.vocab)}
+        unk = vid.get("<unk>", -1)
+        if unk >= 0 and not np.isfinite(index.logprob(np.zeros((1, 0), np.int64),
+                                                      np.array([unk]))[0]):
+            unk = -1  # a closed model: <unk> has no probability, unknown words are OOVs
+        self.unk, self.bos, self.eos = unk, vid.get("<s>", -1), vid.get("</s>", -1)
+        self.width = max(model.order - 1, 0)
+
+    def __call__(self, sentences):
+        """``(log10 p, unknown)`` of the tokens of ``sentences``: see :func:`token_logprobs`."""
+        get, unk, width = self.vid.get, self.unk, self.width
+        lengths = np.fromiter(map(len, sentences), np.int64, len(sentences)) + 2
+        starts = np.zeros(len(sentences) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        # each sentence as <s> w1 .. wn </s>, back to back
+        seq = np.empty(int(starts[-1]), np.int64)
+        seq[starts[:-1]] = self.bos
+        seq[starts[1:] - 1] = self.eos
+        inner = np.ones(seq.shape[0], bool)
+        inner[starts[:-1]] = inner[starts[1:] - 1] = False
+        seq[inner] = np.fromiter((get(t, -1) for toks in sentences for t in toks), np.int64,
+                                 int(inner.sum()))
+        scored = np.ones(seq.shape[0], bool)
+        scored[starts[:-1]] = False  # every token but <s> is predicted
+        unknown = (seq[scored] < 0) & (unk < 0)
+        seq[seq < 0] = unk
+        pos = np.flatnonzero(scored)
+        first = np.repeat(starts[:-1], lengths)[pos]  # each token's sentence start
+        # its history: the ``width`` tokens before it within its sentence, -1 before the start
+        hists = np.full((pos.shape[0], width), -1, np.int64)
+        for j in range(1, width + 1):
+            ok = pos - j >= first
+            hists[ok, width - j] = seq[pos[ok] - j]
+        words = seq[pos]
+        out = np.empty(words.shape[0], np.float64)
+        # a history is as long as the sentence allows: score each length separately
+        hist_len = (hists >= 0).sum(axis=1) if width else np.zeros(words.shape[0], int)
+        for length in np.unique(hist_len):
+            sel = hist_len == length
+            out[sel] = self.index.logprob(hists[sel][:, width - length:], words[sel])
+        return out, unknown
 
 
 def _sentences(lines):
@@ -84,7 +109,7 @@ def _sentences(lines):
 # Text is scored a block of sentences at a time and only sums are kept, so memory does not
 # grow with the text; best-mix's EM needs every token's probabilities on every iteration,
 # so it spills them to a temporary file and streams that.
-_BLOCK = 1 << 13  # sentences per block
+_BLOCK = 1 << 10  # sentences per block
 
 
 def _blocks(lines):
@@ -92,11 +117,10 @@ def _blocks(lines):
     return batched((toks for toks in (line.split() for line in lines) if toks), _BLOCK)
 
 
-def _component_probs(models, sentences, indexes=None):
+def _component_probs(models, sentences, components=None):
     probs, unknown_all = [], None
-    indexes = indexes or [None] * len(models)
-    for m, index in zip(models, indexes):
-        lp, unknown = token_logprobs(m, sentences, index)
+    for c in components or [_Component(m) for m in models]:
+        lp, unknown = c(sentences)
         probs.append(10.0 ** lp)
         unknown_all = unknown if unknown_all is None else unknown_all & unknown
     return np.vstack(probs), unknown_all
@@ -104,9 +128,9 @@ def _component_probs(models, sentences, indexes=None):
 
 def _scored_blocks(models, lines):
     """``(sentences, probs (K, n), oov (n,))`` a block of ``lines`` at a time."""
-    indexes = [ModelIndex(m) for m in models]
+    components = [_Component(m) for m in models]
     for sentences in _blocks(lines):
-        yield (sentences, *_component_probs(models, sentences, indexes))
+        yield (sentences, *_component_probs(models, sentences, components))
 
 
 class _Tally:
@@ -248,9 +272,9 @@ def perplexity(model: BackoffModel, lines) -> dict:
     """SRILM ``-ppl`` summary of one model via :func:`token_logprobs` (used to compare a
     static mix with the dynamic one)."""
     tally = _Tally()
-    index = ModelIndex(model)
+    component = _Component(model)
     for sentences in _blocks(lines):
-        lp, oov = token_logprobs(model, sentences, index)
+        lp, oov = component(sentences)
         tally.add_text(sentences)
         tally.add_tokens(np.where(np.isfinite(lp), 10.0 ** lp, 0.0), oov)
     return tally.summary()
