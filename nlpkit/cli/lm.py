@@ -133,10 +133,11 @@ def ppl_cmd(model, text, as_json):
     """Perplexity of MODEL on TEXT (SRILM's ngram -ppl summary)."""
     from ..text import iter_lines
 
+    from ..metrics.lm import bits_per_character
+
     m = load(model, "NeuralLM")
-    lines = list(iter_lines(text))
-    st = m.perplexity_stats(lines)
-    bpc = m.bits_per_character(lines)
+    st, chars = m._score_text(iter_lines(text))  # one streaming pass gives both figures
+    bpc = bits_per_character([st.logprob], chars, base=10)
     if as_json:
         click.echo(
             json.dumps(

@@ -26,6 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
+from ..metrics.lm import bits_per_character
+from ..text.readers import batched
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
 from . import data
@@ -40,6 +42,7 @@ LM_SPECIALS = (data.PAD, data.UNK, BOS, EOS)  # ids 0, 1, 2, 3
 BOS_ID, EOS_ID = 2, 3
 IGNORE = -100
 _EVAL_BATCH = 64
+_SCORE_BLOCK = 4096  # sentences scored at a time when streaming a text
 
 
 class LMNet(Module):
@@ -201,7 +204,7 @@ class NeuralLM(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
-    def _sentences(self, X, what="X"):
+    def _sentences(self, X, what="X", allow_empty=False):
         """Token lists: the words of each line (SRILM's splitting, or the subword tokens of
         ``tokenizer``), or with ``unit='char'`` its characters (a token list's words joined
         by single spaces)."""
@@ -223,7 +226,7 @@ class NeuralLM(NeuralEstimator):
             else:
                 raise NlpkitError(f"{what}[{i}] must be a string or a list of string tokens")
             out.extend(words if self.unit == "word" else [list(" ".join(w)) for w in words])
-        if not out:
+        if not out and not allow_empty:
             raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
         return out
 
@@ -323,7 +326,9 @@ class NeuralLM(NeuralEstimator):
     def token_logprobs(self, X):
         """Per sentence, the log10 probability of each word and of ``</s>`` (NaN for OOV words)."""
         check_is_fitted(self, "net_")
-        sentences = self._sentences(X)
+        return self._sentence_logprobs(self._sentences(X))
+
+    def _sentence_logprobs(self, sentences):
         seqs = self._encode(sentences)
         with compute(self.n_jobs, self.device, self):
             lp, _ = self._target_logprobs(seqs)
@@ -338,27 +343,40 @@ class NeuralLM(NeuralEstimator):
             out.append(v / math.log(10))
         return out
 
+    def _score_text(self, X):
+        """``(PplStats, characters)`` of the sentences ``X``, read once, a block at a time
+        (``X`` may be a stream of lines: memory holds one block, not the text)."""
+        check_is_fitted(self, "net_")
+        if isinstance(X, (str, bytes)):
+            raise NlpkitError("X must be a list of sentences, not a single string")
+        n_sent = words = oovs = chars = 0
+        logprob = 0.0
+        for block in batched(X, _SCORE_BLOCK):
+            sentences = self._sentences(block, allow_empty=True)
+            for s, v in zip(sentences, self._sentence_logprobs(sentences)):
+                words += len(v) - 1
+                oovs += int(np.isnan(v).sum())
+                logprob += float(np.nansum(v))
+                chars += len(s) + 1 if self.unit == "char" else len(" ".join(s)) + 1
+            n_sent += len(sentences)
+        if not n_sent:
+            raise NlpkitError("X has no sentences (0 samples with tokens)")
+        return PplStats(n_sent, words, oovs, 0, logprob), chars
+
     def perplexity_stats(self, X) -> PplStats:
         """SRILM's ``ngram -ppl`` summary (sentences, words, OOVs, log10 prob; ``.ppl``, ``.ppl1``).
 
         Out-of-vocabulary words are not scored (and the word after them is scored
         in the usual way, its context holding ``<unk>``), as SRILM does."""
-        lp = self.token_logprobs(X)
-        words = sum(len(v) - 1 for v in lp)
-        oovs = sum(int(np.isnan(v).sum()) for v in lp)
-        logprob = sum(float(np.nansum(v)) for v in lp)
-        return PplStats(len(lp), words, oovs, 0, logprob)
+        return self._score_text(X)[0]
 
     def bits_per_character(self, X) -> float:
         """Bits per character of the text ``X``: minus the log2 probability of its scored
         tokens (``</s>`` included, OOVs left out) over its characters, a line's end counted
         as one (its newline).  For ``unit='char'`` the characters are the scored tokens,
         for a word-level model those its words spell with single spaces between them."""
-        lp = self.token_logprobs(X)
-        sentences = self._sentences(X)
-        chars = sum(len(s) + 1 if self.unit == "char" else len(" ".join(s)) + 1
-                    for s in sentences)
-        return -sum(float(np.nansum(v)) for v in lp) * math.log2(10) / chars
+        stats, chars = self._score_text(X)
+        return bits_per_character([stats.logprob], chars, base=10)
 
     def transform(self, X):
         """Each sentence's contextual token vectors: a list of (n_tokens, D) float32
