@@ -16,10 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import NlpkitError
-from ..text.corpus import Encoder, _gc_paused, iter_encoded
-from ..text.count_kernels import count_ids_cpu
-from ..text.encode_kernels import remap_ids
-from ..text.spill import CorpusWriter
+from ..text.spill import EncodedText
 from .sgns import sigmoid_tables, train_block_cpu
 
 KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2, "sgns-shared": 3}
@@ -74,21 +71,10 @@ def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool, 
     the trainer maps."""
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source) and source != "-":
         raise NlpkitError(f"{source}: no such corpus file")
-    encoder = Encoder()
-    raw = CorpusWriter(directory, "first-seen")
-    counts = np.zeros(0, np.int64)
-    with _gc_paused():
-        for block_ids, block_lengths in iter_encoded(source, tokenizer, encoder):
-            n_types = int(block_ids.max()) + 1 if block_ids.shape[0] else 0
-            if n_types > counts.shape[0]:
-                counts = np.concatenate([counts, np.zeros(n_types - counts.shape[0], np.int64)])
-            counts += count_ids_cpu(block_ids, counts.shape[0])
-            raw.add(block_ids, block_lengths[block_lengths > 0])
-    raw = raw.finish()
+    raw = EncodedText.read(source, directory, tokenizer=tokenizer)
     if raw.n_tokens == 0:
         raise NlpkitError("the training corpus is empty (no tokens)")
-    words = encoder.first_seen
-    counts = np.concatenate([counts, np.zeros(len(words) - counts.shape[0], np.int64)])
+    words, counts = raw.words, raw.counts
     if grow:
         remap = vocab.extend(words, counts, min_count)
     else:
@@ -96,13 +82,9 @@ def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool, 
     if len(vocab) == 0:
         raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
                           "times")
-    kept = CorpusWriter(directory, "corpus")
-    for ids, offsets in raw.blocks():
-        ids, offsets = remap_ids(ids, offsets, remap)
-        kept.add(ids, np.diff(offsets))
+    corpus = raw.remapped(remap)
     n_raw = raw.n_tokens
     del raw
-    corpus = kept.finish()
     if corpus.n_tokens == 0:
         raise NlpkitError("no word of the training text is in the vocabulary")
     return corpus, n_raw

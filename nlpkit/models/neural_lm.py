@@ -28,6 +28,7 @@ from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
 from ..metrics.lm import bits_per_character
 from ..text.readers import batched
+from ..text.spill import EncodedText
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
 from . import data
@@ -208,6 +209,13 @@ class NeuralLM(NeuralEstimator):
         """Token lists: the words of each line (SRILM's splitting, or the subword tokens of
         ``tokenizer``), or with ``unit='char'`` its characters (a token list's words joined
         by single spaces)."""
+        out = list(self._iter_sentences(X, what))
+        if not out and not allow_empty:
+            raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
+        return out
+
+    def _iter_sentences(self, X, what="X"):
+        """:meth:`_sentences` one by one, ``X`` read as it goes (a stream of lines)."""
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
         if self.unit not in UNITS:
@@ -216,8 +224,10 @@ class NeuralLM(NeuralEstimator):
             if self.unit == "char":
                 raise NlpkitError("unit='char' reads characters: leave tokenizer=None")
             split = data.resolve_tokenizer(self.tokenizer)
-            return [t for t in data.check_documents(X, what, split, allow_empty=True) if t]
-        out = []
+            for block in batched(X, _SCORE_BLOCK):
+                yield from (t for t in data.check_documents(block, what, split, allow_empty=True)
+                            if t)
+            return
         for i, s in enumerate(X):
             if isinstance(s, str):
                 words = srilm_sentences([s])
@@ -225,10 +235,16 @@ class NeuralLM(NeuralEstimator):
                 words = [list(s)] if s else []
             else:
                 raise NlpkitError(f"{what}[{i}] must be a string or a list of string tokens")
-            out.extend(words if self.unit == "word" else [list(" ".join(w)) for w in words])
-        if not out and not allow_empty:
+            yield from (words if self.unit == "word" else [list(" ".join(w)) for w in words])
+
+    def read_text(self, X, directory=None, what="X") -> EncodedText:
+        """Encode the sentences of ``X`` (a list, or a stream of lines such as
+        ``iter_lines(path)``) in one pass, to files in ``directory`` (None: in memory), for
+        :meth:`fit`: a text larger than memory is then trained on from disk."""
+        text = EncodedText.read(self._iter_sentences(X, what), directory, skip_empty=False)
+        if text.n_sentences == 0:
             raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
-        return out
+        return text
 
     def _encode(self, sentences):
         """Per sentence ``<s> w1 .. wn </s>`` as int64 ids (unknown words -> <unk>)."""
@@ -245,20 +261,24 @@ class NeuralLM(NeuralEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, callback=None):
-        """Train on the sentences ``X``; ``callback`` as TextClassifier.fit."""
+        """Train on the sentences ``X`` (or a text from :meth:`read_text`); ``callback`` as
+        TextClassifier.fit."""
         if self.cell not in CELLS:
             raise NlpkitError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
         self._check_sizes()
         check_positive_int(self.bptt, "bptt")
-        sentences = self._sentences(X)
-        full = data.build_vocab(sentences, specials=LM_SPECIALS)
-        self.vocab_ = data.build_vocab(
-            sentences, min_count=self.min_count, max_size=self.max_vocab, specials=LM_SPECIALS
+        text = X if isinstance(X, EncodedText) else self.read_text(X)
+        counts = text.count_dict()
+        full = data.vocab_from_counts(counts, specials=LM_SPECIALS)
+        self.vocab_ = data.vocab_from_counts(
+            counts, min_count=self.min_count, max_size=self.max_vocab, specials=LM_SPECIALS
         )
         self.unk_share_ = _unk_shares(full, self.vocab_)
         self._rng = np.random.default_rng(seed_from(self.random_state))
         self._start_training(self._make_net(self._rng))
-        seqs = self._encode(sentences)
+        get = self.vocab_.stoi.get
+        remap = np.fromiter((get(w, data.UNK_ID) for w in text.words), np.int32, len(text.words))
+        seqs = data.SentenceIds(text.remapped(remap), first=BOS_ID, last=EOS_ID)
         with compute(self.n_jobs, self.device, self):
             self._train(seqs, callback)
         return self
@@ -278,7 +298,7 @@ class NeuralLM(NeuralEstimator):
         )
 
     def _train(self, seqs, callback):
-        lengths = np.array([len(s) - 1 for s in seqs])
+        lengths = seqs.lengths - 1
         idx, val_idx = self._holdout(len(seqs))
         net = self.net_
         recurrent = self.cell != "transformer"
@@ -311,7 +331,10 @@ class NeuralLM(NeuralEstimator):
     def _target_logprobs(self, seqs, rows=None):
         """Natural-log probability of every target (words and ``</s>``) of each sentence."""
         rows = np.arange(len(seqs)) if rows is None else np.asarray(rows)
-        lengths = np.array([len(seqs[i]) - 1 for i in rows])
+        if isinstance(seqs, data.SentenceIds):
+            lengths = seqs.lengths[rows] - 1
+        else:
+            lengths = np.array([len(seqs[i]) - 1 for i in rows])
         out = [None] * len(rows)
         self.net_.eval()
         for b in data.length_sorted_batches(lengths, _EVAL_BATCH):

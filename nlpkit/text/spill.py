@@ -21,6 +21,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .readers import batched
+
+_SENTENCES = 4096  # sentences of an iterable encoded at a time
+
 
 @contextmanager
 def spill_dir(prefix="nlpkit-"):
@@ -33,28 +37,35 @@ def spill_dir(prefix="nlpkit-"):
 
 
 class ArrayFile:
-    """A 1-d array of one dtype appended to a file block by block, then mapped."""
+    """A 1-d array of one dtype appended block by block, then mapped: to a file in
+    ``directory``, or kept in memory when ``directory`` is None (small inputs, tests)."""
 
     def __init__(self, directory, name, dtype):
-        self.path = os.path.join(directory, name)
         self.dtype = np.dtype(dtype)
         self.size = 0
-        self._fh = open(self.path, "wb")
+        self.path = None if directory is None else os.path.join(directory, name)
+        self._fh = None if directory is None else open(self.path, "wb")
+        self._blocks = []
 
     def append(self, array):
         array = np.ascontiguousarray(array, dtype=self.dtype)
-        array.tofile(self._fh)
+        if self._fh is None:
+            self._blocks.append(array)
+        else:
+            array.tofile(self._fh)
         self.size += array.shape[0]
 
     def close(self):
-        if not self._fh.closed:
+        if self._fh is not None and not self._fh.closed:
             self._fh.close()
 
     def map(self):
         """The array, mapped: ``(array, mmap or None)``."""
         self.close()
-        if self.size == 0:
-            return np.zeros(0, self.dtype), None
+        if self.path is None or self.size == 0:
+            blocks = self._blocks or [np.zeros(0, self.dtype)]
+            self._blocks = []
+            return np.concatenate(blocks), None
         with open(self.path, "rb") as fh:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
         return np.frombuffer(mm, self.dtype, self.size), mm
@@ -82,20 +93,25 @@ class MappedCorpus:
         for mm in self._maps:
             mm.madvise(mmap.MADV_DONTNEED)
 
-    def blocks(self, sentences=1 << 16):
-        """``(ids, offsets)`` of consecutive runs of ``sentences`` sentences, each with its
-        offsets starting at 0 (in memory: one block at a time), pages released after each."""
+    def blocks(self, tokens=1 << 20):
+        """``(ids, offsets)`` of consecutive runs of sentences of about ``tokens`` tokens
+        (at least one sentence), each with its offsets starting at 0, copied into memory
+        one block at a time; the mapped pages are released after each."""
         n = self.n_sentences
-        for s0 in range(0, n, sentences):
-            s1 = min(s0 + sentences, n)
+        s0 = 0
+        while s0 < n:
+            s1 = int(np.searchsorted(self.offsets, self.offsets[s0] + tokens, side="right")) - 1
+            s1 = min(max(s1, s0 + 1), n)
             off = np.array(self.offsets[s0:s1 + 1])
             ids = np.array(self.ids[off[0]:off[-1]])
             yield ids, off - off[0]
             self.release()
+            s0 = s1
 
 
 class CorpusWriter:
-    """Writes a corpus block by block: ``add(ids, lengths)``; ``finish()`` maps it."""
+    """Writes a corpus block by block: ``add(ids, lengths)``; ``finish()`` maps it
+    (``directory`` None: in memory)."""
 
     def __init__(self, directory, name="corpus"):
         self.ids = ArrayFile(directory, f"{name}.ids.int32", np.int32)
@@ -112,3 +128,69 @@ class CorpusWriter:
 
     def finish(self) -> MappedCorpus:
         return MappedCorpus(self.ids, self.offsets)
+
+
+class EncodedText:
+    """A text encoded in one streaming pass, before its vocabulary exists: each token as
+    the index of its word in order of first appearance (``corpus``, spilled to
+    ``directory``), ``words`` in that order and their ``counts``.
+
+    A model builds its vocabulary from the counts (the same words, counts and order as
+    counting the token lists themselves) and :meth:`remapped` maps the ids to it in a
+    second pass over the spilled ids, not over the text: so the text is read once, and a
+    stream (stdin) can be trained on.
+    """
+
+    def __init__(self, corpus: MappedCorpus, words, counts, directory=None):
+        self.corpus, self.words, self.counts, self.directory = corpus, words, counts, directory
+
+    @classmethod
+    def read(cls, source, directory=None, *, tokenizer=None, skip_empty=True, name="first-seen"):
+        """Encode ``source`` (a path, or an iterable of strings or token lists; see
+        :func:`nlpkit.text.corpus.iter_encoded`)."""
+        from .corpus import Encoder, _gc_paused, iter_encoded
+        from .count_kernels import count_ids_cpu
+
+        encoder = Encoder()
+        writer = CorpusWriter(directory, name)
+        counts = np.zeros(0, np.int64)
+        if isinstance(source, (str, os.PathLike)):
+            pieces = iter_encoded(source, tokenizer, encoder, skip_empty=skip_empty)
+        else:  # sentences from a generator: a few thousand at a time (long lines are big)
+            pieces = (piece for block in batched(source, _SENTENCES)
+                      for piece in iter_encoded(block, tokenizer, encoder, skip_empty=skip_empty))
+        with _gc_paused():
+            for ids, lengths in pieces:
+                n_types = int(ids.max()) + 1 if ids.shape[0] else 0
+                if n_types > counts.shape[0]:
+                    counts = np.concatenate([counts, np.zeros(n_types - counts.shape[0],
+                                                              np.int64)])
+                counts += count_ids_cpu(ids, counts.shape[0])
+                writer.add(ids, lengths)
+        words = encoder.first_seen
+        counts = np.concatenate([counts, np.zeros(len(words) - counts.shape[0], np.int64)])
+        return cls(writer.finish(), words, counts, directory)
+
+    @property
+    def n_sentences(self) -> int:
+        return self.corpus.n_sentences
+
+    @property
+    def n_tokens(self) -> int:
+        return self.corpus.n_tokens
+
+    def count_dict(self) -> dict:
+        """``{word: count}`` in order of first appearance (for ``Vocabulary.from_counts``)."""
+        return dict(zip(self.words, self.counts.tolist()))
+
+    def remapped(self, remap, name="corpus") -> MappedCorpus:
+        """The corpus with each id ``i`` replaced by ``remap[i]``, negative ones dropped (a
+        sentence left empty stays, empty), spilled beside this one."""
+        from .encode_kernels import remap_ids
+
+        remap = np.asarray(remap, np.int32)
+        writer = CorpusWriter(self.directory, name)
+        for ids, offsets in self.corpus.blocks():
+            ids, offsets = remap_ids(ids, offsets, remap)
+            writer.add(ids, np.diff(offsets))
+        return writer.finish()

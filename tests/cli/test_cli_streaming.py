@@ -61,7 +61,8 @@ def texts(tmp_path_factory):
     ``kjv``: the KJV training text, 30k lines.  ``kjvq``: its first quarter (best-mix and
     --mix score in NumPy, not in a kernel).  ``toy``: 20-word lines over a 10-letter
     vocabulary; the models on it are tiny, so memory is the text's (``lm``: 30k lines;
-    ``embed``: 300k lines, 6M tokens, of which subsampling trains a few).
+    ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M tokens, of which
+    subsampling trains a few).
     """
     d = tmp_path_factory.mktemp("streaming")
     with gzip.open(corpora.path("kjv"), "rb") as fh:
@@ -71,8 +72,10 @@ def texts(tmp_path_factory):
     toy[:, 0::2] = rng.integers(ord("a"), ord("k"), size=(300_000, 20))
     toy[:, -1] = ord("\n")
     toy = toy.tobytes()
+    long_lines = toy[:60_000 * 40].replace(b"\n", b" ")  # 80-token lines for lm train
+    long_lines = b"\n".join(long_lines[i:i + 160].rstrip() for i in range(0, len(long_lines), 160))
     inputs = {"kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
-              "lm": toy[:30_000 * 40]}
+              "lm": toy[:30_000 * 40], "lm-train": long_lines + b"\n"}
     for name, text in inputs.items():
         (d / f"{name}-1.txt").write_bytes(text)
         (d / f"{name}-4.txt").write_bytes(text * 4)
@@ -121,3 +124,11 @@ def test_embed_train_streams(texts, tmp_path):
     check(lambda text: ["embed", "train", text, "-o", str(tmp_path / "v.txt"), "--dim", "8",
                         "--epochs", "1", "--min-count", "1", "--sample", "1e-5"],
           texts, "embed", tmp_path)
+
+
+def test_lm_train_streams(texts, tmp_path):
+    # --max-time 1: reading, encoding and spilling the text is what is measured; the one
+    # second of training gathers its batches from the spilled ids
+    check(lambda text: ["lm", "train", text, "-o", str(tmp_path / "lm.nlpkit"), "--epochs", "1",
+                        "--embedding-dim", "4", "--hidden-size", "4", "--validation-fraction",
+                        "0", "--max-time", "1"], texts, "lm-train", tmp_path)
