@@ -89,7 +89,6 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
     from ..errors import NlpkitError
     from ..text import iter_lines
 
-    lines = list(iter_lines(corpus))
     params = estimator_params(common)
     if objective == "mlm":
         from ..models.masked_lm import MaskedLM
@@ -99,7 +98,7 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
         model = MaskedLM(positions=positions or "learned", nhead=nhead, mask_prob=mask_prob,
                          max_length=max_length, min_count=min_count, max_vocab=max_vocab,
                          lowercase=lowercase, **params)
-        docs = [line for line in lines if line.strip()]
+        docs = [line for line in iter_lines(corpus) if line.strip()]
         if not docs:
             raise NlpkitError(f"{corpus}: no text")
         n_items = sum(len(d.split()) for d in docs)
@@ -109,20 +108,24 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
         return
     from ..models.neural_lm import NeuralLM
 
+    from ..text.spill import spill_dir
+
     model = NeuralLM(cell=cell, unit=unit, positions=positions or "sinusoidal", bptt=bptt,
                      min_count=min_count, max_vocab=max_vocab, **params)
-    sentences = model._sentences(lines, what=corpus)
-    n_tokens = sum(len(s) + 1 for s in sentences)
-    echo(f"{corpus}: {len(sentences)} sentences, {n_tokens} tokens with </s>")
-    fit_and_save(
-        model,
-        output,
-        sentences,
-        n_items=n_tokens,
-        unit="tokens",
-        plot=common["plot"],
-        describe=lambda m: f"vocabulary {len(m.vocab_)}",
-    )
+    # the text is read once, encoded to files that training gathers its batches from
+    with spill_dir("nlpkit-lm-") as directory:
+        text = model.read_text(iter_lines(corpus), directory, what=corpus)
+        n_tokens = text.n_tokens + text.n_sentences
+        echo(f"{corpus}: {text.n_sentences} sentences, {n_tokens} tokens with </s>")
+        fit_and_save(
+            model,
+            output,
+            text,
+            n_items=n_tokens,
+            unit="tokens",
+            plot=common["plot"],
+            describe=lambda m: f"vocabulary {len(m.vocab_)}",
+        )
 
 
 @lm.command("ppl")
@@ -133,10 +136,11 @@ def ppl_cmd(model, text, as_json):
     """Perplexity of MODEL on TEXT (SRILM's ngram -ppl summary)."""
     from ..text import iter_lines
 
+    from ..metrics.lm import bits_per_character
+
     m = load(model, "NeuralLM")
-    lines = list(iter_lines(text))
-    st = m.perplexity_stats(lines)
-    bpc = m.bits_per_character(lines)
+    st, chars = m._score_text(iter_lines(text))  # one streaming pass gives both figures
+    bpc = bits_per_character([st.logprob], chars, base=10)
     if as_json:
         click.echo(
             json.dumps(

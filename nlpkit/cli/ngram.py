@@ -275,7 +275,7 @@ def best_mix_cmd(models, dev, as_json):
     from ..ngram.editing.mix import best_mix
     from ..text import iter_lines
     _check_input(dev)
-    weights, summary = best_mix(_read_models(models), list(iter_lines(dev)))
+    weights, summary = best_mix(_read_models(models), iter_lines(dev))
     if as_json:
         click.echo(json.dumps({"lambdas": weights.tolist(), **summary}))
         return
@@ -417,7 +417,7 @@ def _mixed_ppl(paths, text, lambdas, as_json):
     from ..text import iter_lines
     models = _read_models(paths)
     weights = check_weights(models, _numbers(lambdas, "--lambda") if lambdas else None)
-    d = mix_perplexity(models, weights, list(iter_lines(text)))
+    d = mix_perplexity(models, weights, iter_lines(text))
     if as_json:
         click.echo(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                for k, v in d.items()}))

@@ -24,6 +24,7 @@ import os
 import numpy as np
 from .._imports import sklearn_base
 from ..errors import NlpkitError
+from ..text.spill import spill_dir
 from . import trainer
 from .docfreq import doc_freq_cpu
 from .sgns import uniform_rows_cpu
@@ -54,18 +55,21 @@ class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
         if not warm:
             self.vocab_ = trainer.Vocab()
         old_n = len(self.vocab_)
-        ids, offsets, n_read = trainer.encode(X, self.vocab_, self.min_count, self.tokenizer,
-                                              grow=True)
-        self.tokens_read_ = n_read + (getattr(self, "tokens_read_", 0) if warm else 0)
-        n = len(self.vocab_)
-        rng = np.random.default_rng(self.seed)
-        dim = self.vector_size
-        if not warm:
-            self.syn0_, self.syn1_ = self._init_weights(rng, n, dim)
-        elif n > old_n:
-            self._grow(rng, old_n, n, dim)
-        self._train(ids, offsets, callback)
-        self._doc_freq(ids, offsets, warm, old_n)
+        # the encoded text lives in files mapped into memory, removed when fit ends (or fails)
+        with spill_dir("nlpkit-embed-") as directory:
+            corpus, n_read = trainer.encode(X, self.vocab_, self.min_count, self.tokenizer,
+                                            grow=True, directory=directory)
+            self.tokens_read_ = n_read + (getattr(self, "tokens_read_", 0) if warm else 0)
+            n = len(self.vocab_)
+            rng = np.random.default_rng(self.seed)
+            dim = self.vector_size
+            if not warm:
+                self.syn0_, self.syn1_ = self._init_weights(rng, n, dim)
+            elif n > old_n:
+                self._grow(rng, old_n, n, dim)
+            self._train(corpus.ids, corpus.offsets, callback, release=corpus.release)
+            self._doc_freq(corpus, warm, old_n)
+            del corpus
         self._make_wv()
         return self
 
@@ -87,15 +91,17 @@ class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
                               device=self.device, callback=callback, **kw)
         self.train_stats_ = stats
 
-    def _doc_freq(self, ids, offsets, warm, old_n):
+    def _doc_freq(self, corpus, warm, old_n):
         """Sentence frequency of each word (for TF-IDF) accumulated over fits."""
         n = len(self.vocab_)
-        df = doc_freq_cpu(ids, offsets, n)
+        df = np.zeros(n, np.int64)
+        for ids, offsets in corpus.blocks():
+            df += doc_freq_cpu(ids, offsets, n)
         if warm and hasattr(self, "doc_freq_"):
             df[:old_n] += self.doc_freq_[:old_n]
-            self.n_docs_ += offsets.shape[0] - 1
+            self.n_docs_ += corpus.n_sentences
         else:
-            self.n_docs_ = offsets.shape[0] - 1
+            self.n_docs_ = corpus.n_sentences
         self.doc_freq_ = df
 
     def _make_wv(self):
@@ -276,7 +282,7 @@ class FastText(_Embedding):
         sub_offsets, sub_ids = subword_rows(self.vocab_.words, self.minn, self.maxn, self.bucket)
         # fastText's sigmoid table, and its subsampling frequencies (of every token read)
         super()._train(ids, offsets, callback, sub_offsets=sub_offsets, sub_ids=sub_ids,
-                       max_exp=8.0, sigmoid_size=512, sample_total=self.tokens_read_)
+                       max_exp=8.0, sigmoid_size=512, sample_total=self.tokens_read_, **kw)
 
     def _make_wv(self):
         n = len(self.vocab_)

@@ -16,9 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import NlpkitError
-from ..text.corpus import Encoder, _gc_paused, iter_encoded
-from ..text.count_kernels import count_ids_cpu
-from ..text.encode_kernels import remap_ids
+from ..text.spill import EncodedText
 from .sgns import sigmoid_tables, train_block_cpu
 
 KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2, "sgns-shared": 3}
@@ -61,23 +59,22 @@ class Vocab:
         return remap
 
 
-def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool):
+def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool, directory):
     """Read ``source`` (path, or iterable of str / token lists), grow ``vocab`` if
-    asked, and return ``(ids, offsets, n_raw_tokens)`` with out-of-vocabulary
-    words removed (blank lines are dropped; a line of only such words stays, empty)."""
+    asked, and spill the text to files in ``directory`` with out-of-vocabulary words
+    removed (blank lines are dropped; a line of only such words stays, empty).  Returns
+    ``(corpus, n_raw_tokens)``, ``corpus`` a :class:`~nlpkit.text.spill.MappedCorpus`.
+
+    Two passes, neither holding the text: the first encodes it block by block (ids in
+    order of first appearance, to a file) and counts the words; the second reads that
+    file back a block at a time, maps the ids to the vocabulary's and writes the corpus
+    the trainer maps."""
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source) and source != "-":
         raise NlpkitError(f"{source}: no such corpus file")
-    encoder = Encoder()
-    ids, lengths = [], []
-    with _gc_paused():
-        for block_ids, block_lengths in iter_encoded(source, tokenizer, encoder):
-            ids.append(block_ids)
-            lengths.append(block_lengths[block_lengths > 0])
-    ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
-    if ids.shape[0] == 0:
+    raw = EncodedText.read(source, directory, tokenizer=tokenizer)
+    if raw.n_tokens == 0:
         raise NlpkitError("the training corpus is empty (no tokens)")
-    words = encoder.first_seen
-    counts = count_ids_cpu(ids, len(words))
+    words, counts = raw.words, raw.counts
     if grow:
         remap = vocab.extend(words, counts, min_count)
     else:
@@ -85,13 +82,12 @@ def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool):
     if len(vocab) == 0:
         raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
                           "times")
-    lengths = np.concatenate(lengths)
-    offsets = np.zeros(lengths.shape[0] + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    kept, offsets = remap_ids(ids, offsets, remap)
-    if kept.shape[0] == 0:
+    corpus = raw.remapped(remap)
+    n_raw = raw.n_tokens
+    del raw
+    if corpus.n_tokens == 0:
         raise NlpkitError("no word of the training text is in the vocabulary")
-    return kept, offsets, ids.shape[0]
+    return corpus, n_raw
 
 
 def noise_table(counts, power: float, size: int | None = None) -> np.ndarray:
@@ -192,7 +188,7 @@ class CpuTrainer:
 def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alpha, min_alpha,
           sample, epochs, seed, ns_exponent=0.75, max_exp=6.0, sigmoid_size=1000,
           sample_total=None, sub_offsets=None, sub_ids=None, n_jobs=None, device=None,
-          slices=None, callback=None):
+          slices=None, callback=None, release=None):
     """Train ``syn0``/``syn1`` in place for ``epochs`` passes over ``ids``/``offsets``.
 
     The sigmoid is tabulated in ``sigmoid_size`` steps over ``±max_exp`` (word2vec.c:
@@ -201,7 +197,9 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     ``slices`` slices at once (default: the number of threads; see :func:`thread_slices`),
     on either device.
 
-    ``callback(words_done, total_words, mean_loss)`` is called after each block.
+    ``callback(words_done, total_words, mean_loss)`` is called after each block, and
+    ``release()`` too: a corpus mapped from files drops the pages the block read
+    (:meth:`nlpkit.text.spill.MappedCorpus.release`), so memory holds a block, not the corpus.
     Returns a dict with ``words``, ``seconds``, ``loss`` (mean loss per target of
     the last epoch).
     """
@@ -216,8 +214,7 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     n_chunks = chunks.shape[0] - 1
     n_tokens = int(offsets[-1])
     total = float(max(epochs * n_tokens, 1))
-    lengths = np.diff(offsets)
-    max_len = int(lengths.max()) if lengths.shape[0] else 1
+    max_len = _max_length(offsets)
     if sub_offsets is None:
         sub_offsets, sub_ids = np.zeros(1, np.int64), np.zeros(1, np.int32)
     out_loss = np.zeros(BLOCK_CHUNKS, np.float64)
@@ -240,6 +237,8 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
                     j1 = min(j0 + BLOCK_CHUNKS, n_chunks)
                     trainer.block(k, j0, j1, int(window), int(negative), alpha, min_alpha,
                                   epoch * n_tokens, total, max_exp, out_loss, out_pairs)
+                    if release is not None:
+                        release()
                     ep_loss += out_loss[:j1 - j0].sum()
                     ep_pairs += int(out_pairs[:j1 - j0].sum())
                     if callback is not None:
@@ -250,6 +249,14 @@ def train(kind: str, syn0, syn1, ids, offsets, counts, *, window, negative, alph
     finally:
         numba.set_parallel_chunksize(old_chunk)
     return {"words": epochs * n_tokens, "seconds": time.perf_counter() - t0, "loss": last_loss}
+
+
+def _max_length(offsets, step=1 << 20):
+    """The longest sentence's length (1 when there is none), a slice of offsets at a time."""
+    longest = 1 if offsets.shape[0] < 2 else 0
+    for s0 in range(0, offsets.shape[0] - 1, step):
+        longest = max(longest, int(np.diff(offsets[s0:s0 + step + 1]).max()))
+    return longest
 
 
 def check_params(vector_size, window, epochs, negative, min_count, alpha, min_alpha, sample):

@@ -123,6 +123,51 @@ def build_vocab(token_lists, min_count=1, max_size=None, specials=SPECIALS):
     return Vocabulary.build(token_lists, min_count=min_count, max_size=max_size, specials=specials)
 
 
+def vocab_from_counts(counts, min_count=1, max_size=None, specials=SPECIALS):
+    """:func:`build_vocab` from ``{word: count}`` in order of first appearance (a text
+    counted as it streamed by: :class:`nlpkit.text.spill.EncodedText`)."""
+    if not isinstance(min_count, numbers.Integral) or min_count < 1:
+        raise NlpkitError(f"min_count must be an integer >= 1; got {min_count!r}")
+    return Vocabulary.from_counts(counts, min_count=min_count, max_size=max_size,
+                                  specials=specials)
+
+
+class SentenceIds:
+    """Documents as int64 id arrays, ``docs[i]``, from a corpus's flat ids and offsets (a
+    :class:`nlpkit.text.spill.MappedCorpus`, on disk or in memory), with ``first`` and
+    ``last`` ids around each (``<s>``, ``</s>``) when given.
+
+    What training batches are gathered from: a batch copies its documents out, so memory
+    holds the vocabulary, the model and a batch, not the text.  The pages of a mapped
+    corpus read so far are dropped every ``1 << 20`` tokens.
+    """
+
+    _RELEASE_EVERY = 1 << 20
+
+    def __init__(self, corpus, first=None, last=None):
+        self.corpus = corpus
+        self.ids, self.offsets = corpus.ids, corpus.offsets
+        self.head = np.array([] if first is None else [first], np.int64)
+        self.tail = np.array([] if last is None else [last], np.int64)
+        self._read = 0
+
+    def __len__(self):
+        return self.offsets.shape[0] - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Each document's length (with the ids around it)."""
+        return np.diff(self.offsets) + (self.head.shape[0] + self.tail.shape[0])
+
+    def __getitem__(self, i):
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        self._read += b - a
+        if self._read >= self._RELEASE_EVERY:
+            self._read = 0
+            self.corpus.release()
+        return np.concatenate((self.head, self.ids[a:b], self.tail))
+
+
 def encode(vocab, token_lists):
     """int32 id arrays, unknown words as ``<unk>``."""
     return [vocab.encode(toks) for toks in token_lists]

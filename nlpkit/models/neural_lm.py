@@ -26,6 +26,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
+from ..metrics.lm import bits_per_character
+from ..text.readers import batched
+from ..text.spill import EncodedText
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
 from ..text import Vocabulary
@@ -41,6 +44,7 @@ LM_SPECIALS = (data.PAD, data.UNK, BOS, EOS)  # ids 0, 1, 2, 3
 BOS_ID, EOS_ID = 2, 3
 IGNORE = -100
 _EVAL_BATCH = 64
+_SCORE_BLOCK = 4096  # sentences scored at a time when streaming a text
 
 
 class LMNet(Module):
@@ -202,10 +206,17 @@ class NeuralLM(NeuralEstimator):
         return tags
 
     # ------------------------------------------------------------------ input
-    def _sentences(self, X, what="X"):
+    def _sentences(self, X, what="X", allow_empty=False):
         """Token lists: the words of each line (SRILM's splitting, or the subword tokens of
         ``tokenizer``), or with ``unit='char'`` its characters (a token list's words joined
         by single spaces)."""
+        out = list(self._iter_sentences(X, what))
+        if not out and not allow_empty:
+            raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
+        return out
+
+    def _iter_sentences(self, X, what="X"):
+        """:meth:`_sentences` one by one, ``X`` read as it goes (a stream of lines)."""
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
         if self.unit not in UNITS:
@@ -214,8 +225,10 @@ class NeuralLM(NeuralEstimator):
             if self.unit == "char":
                 raise NlpkitError("unit='char' reads characters: leave tokenizer=None")
             split = data.resolve_tokenizer(self.tokenizer)
-            return [t for t in data.check_documents(X, what, split, allow_empty=True) if t]
-        out = []
+            for block in batched(X, _SCORE_BLOCK):
+                yield from (t for t in data.check_documents(block, what, split, allow_empty=True)
+                            if t)
+            return
         for i, s in enumerate(X):
             if isinstance(s, str):
                 words = srilm_sentences([s])
@@ -223,10 +236,16 @@ class NeuralLM(NeuralEstimator):
                 words = [list(s)] if s else []
             else:
                 raise NlpkitError(f"{what}[{i}] must be a string or a list of string tokens")
-            out.extend(words if self.unit == "word" else [list(" ".join(w)) for w in words])
-        if not out:
+            yield from (words if self.unit == "word" else [list(" ".join(w)) for w in words])
+
+    def read_text(self, X, directory=None, what="X") -> EncodedText:
+        """Encode the sentences of ``X`` (a list, or a stream of lines such as
+        ``iter_lines(path)``) in one pass, to files in ``directory`` (None: in memory), for
+        :meth:`fit`: a text larger than memory is then trained on from disk."""
+        text = EncodedText.read(self._iter_sentences(X, what), directory, skip_empty=False)
+        if text.n_sentences == 0:
             raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
-        return out
+        return text
 
     def _encode(self, sentences):
         """Per sentence ``<s> w1 .. wn </s>`` as int64 ids (unknown words -> <unk>)."""
@@ -243,20 +262,24 @@ class NeuralLM(NeuralEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, callback=None):
-        """Train on the sentences ``X``; ``callback`` as TextClassifier.fit."""
+        """Train on the sentences ``X`` (or a text from :meth:`read_text`); ``callback`` as
+        TextClassifier.fit."""
         if self.cell not in CELLS:
             raise NlpkitError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
         self._check_sizes()
         check_positive_int(self.bptt, "bptt")
-        sentences = self._sentences(X)
-        full = data.build_vocab(sentences, specials=LM_SPECIALS)
-        self.vocab_ = data.build_vocab(
-            sentences, min_count=self.min_count, max_size=self.max_vocab, specials=LM_SPECIALS
+        text = X if isinstance(X, EncodedText) else self.read_text(X)
+        counts = text.count_dict()
+        full = data.vocab_from_counts(counts, specials=LM_SPECIALS)
+        self.vocab_ = data.vocab_from_counts(
+            counts, min_count=self.min_count, max_size=self.max_vocab, specials=LM_SPECIALS
         )
         self.unk_share_ = _unk_shares(full, self.vocab_)
         self._rng = np.random.default_rng(seed_from(self.random_state))
         self._start_training(self._make_net(self._rng))
-        seqs = self._encode(sentences)
+        get = self.vocab_.stoi.get
+        remap = np.fromiter((get(w, data.UNK_ID) for w in text.words), np.int32, len(text.words))
+        seqs = data.SentenceIds(text.remapped(remap), first=BOS_ID, last=EOS_ID)
         with compute(self.n_jobs, self.device, self):
             self._train(seqs, callback)
         return self
@@ -287,7 +310,7 @@ class NeuralLM(NeuralEstimator):
             raise NlpkitError("unk_share_ must map words to log shares (numbers)")
 
     def _train(self, seqs, callback):
-        lengths = np.array([len(s) - 1 for s in seqs])
+        lengths = seqs.lengths - 1
         idx, val_idx = self._holdout(len(seqs))
         net = self.net_
         recurrent = self.cell != "transformer"
@@ -320,7 +343,10 @@ class NeuralLM(NeuralEstimator):
     def _target_logprobs(self, seqs, rows=None):
         """Natural-log probability of every target (words and ``</s>``) of each sentence."""
         rows = np.arange(len(seqs)) if rows is None else np.asarray(rows)
-        lengths = np.array([len(seqs[i]) - 1 for i in rows])
+        if isinstance(seqs, data.SentenceIds):
+            lengths = seqs.lengths[rows] - 1
+        else:
+            lengths = np.array([len(seqs[i]) - 1 for i in rows])
         out = [None] * len(rows)
         self.net_.eval()
         for b in data.length_sorted_batches(lengths, _EVAL_BATCH):
@@ -335,7 +361,9 @@ class NeuralLM(NeuralEstimator):
     def token_logprobs(self, X):
         """Per sentence, the log10 probability of each word and of ``</s>`` (NaN for OOV words)."""
         check_is_fitted(self, "net_")
-        sentences = self._sentences(X)
+        return self._sentence_logprobs(self._sentences(X))
+
+    def _sentence_logprobs(self, sentences):
         seqs = self._encode(sentences)
         with compute(self.n_jobs, self.device, self):
             lp, _ = self._target_logprobs(seqs)
@@ -350,27 +378,40 @@ class NeuralLM(NeuralEstimator):
             out.append(v / math.log(10))
         return out
 
+    def _score_text(self, X):
+        """``(PplStats, characters)`` of the sentences ``X``, read once, a block at a time
+        (``X`` may be a stream of lines: memory holds one block, not the text)."""
+        check_is_fitted(self, "net_")
+        if isinstance(X, (str, bytes)):
+            raise NlpkitError("X must be a list of sentences, not a single string")
+        n_sent = words = oovs = chars = 0
+        logprob = 0.0
+        for block in batched(X, _SCORE_BLOCK):
+            sentences = self._sentences(block, allow_empty=True)
+            for s, v in zip(sentences, self._sentence_logprobs(sentences)):
+                words += len(v) - 1
+                oovs += int(np.isnan(v).sum())
+                logprob += float(np.nansum(v))
+                chars += len(s) + 1 if self.unit == "char" else len(" ".join(s)) + 1
+            n_sent += len(sentences)
+        if not n_sent:
+            raise NlpkitError("X has no sentences (0 samples with tokens)")
+        return PplStats(n_sent, words, oovs, 0, logprob), chars
+
     def perplexity_stats(self, X) -> PplStats:
         """SRILM's ``ngram -ppl`` summary (sentences, words, OOVs, log10 prob; ``.ppl``, ``.ppl1``).
 
         Out-of-vocabulary words are not scored (and the word after them is scored
         in the usual way, its context holding ``<unk>``), as SRILM does."""
-        lp = self.token_logprobs(X)
-        words = sum(len(v) - 1 for v in lp)
-        oovs = sum(int(np.isnan(v).sum()) for v in lp)
-        logprob = sum(float(np.nansum(v)) for v in lp)
-        return PplStats(len(lp), words, oovs, 0, logprob)
+        return self._score_text(X)[0]
 
     def bits_per_character(self, X) -> float:
         """Bits per character of the text ``X``: minus the log2 probability of its scored
         tokens (``</s>`` included, OOVs left out) over its characters, a line's end counted
         as one (its newline).  For ``unit='char'`` the characters are the scored tokens,
         for a word-level model those its words spell with single spaces between them."""
-        lp = self.token_logprobs(X)
-        sentences = self._sentences(X)
-        chars = sum(len(s) + 1 if self.unit == "char" else len(" ".join(s)) + 1
-                    for s in sentences)
-        return -sum(float(np.nansum(v)) for v in lp) * math.log2(10) / chars
+        stats, chars = self._score_text(X)
+        return bits_per_character([stats.logprob], chars, base=10)
 
     def transform(self, X):
         """Each sentence's contextual token vectors: a list of (n_tokens, D) float32

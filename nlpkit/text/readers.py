@@ -262,3 +262,16 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def batched(items, size):
+    """Lists of ``size`` consecutive items of ``items`` (the last may be shorter): how a
+    stream of lines is scored a block at a time, in bounded memory."""
+    block = []
+    for item in items:
+        block.append(item)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block

@@ -16,9 +16,12 @@ only (and that component has no ``<unk>``) gets probability 0 from it.
 """
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
 from ...errors import NlpkitError
+from ...text.readers import batched
 from ..backoff import BackoffModel
 from .index import ModelIndex, recompute_backoffs
 
@@ -47,91 +50,181 @@ def token_logprobs(model: BackoffModel, sentences, index: ModelIndex | None = No
     """log10 p of every scored token (each word and ``</s>``) of ``sentences`` (token lists),
     plus a mask of the tokens the model cannot score: not in its vocabulary, and it has no
     ``<unk>`` to read them as."""
-    index = index or ModelIndex(model)
-    vid = {w: i for i, w in enumerate(model.vocab)}
-    unk = vid.get("<unk>", -1)
-    if unk >= 0 and not np.isfinite(index.logprob(np.zeros((1, 0), np.int64), np.array([unk]))[0]):
-        unk = -1  # a closed model: <unk> has no probability, unknown words are OOVs
-    bos, eos = vid.get("<s>", -1), vid.get("</s>", -1)
-    hists, words, unknown = [], [], []
-    width = max(model.order - 1, 0)
-    for toks in sentences:
-        ids = [bos] + [vid.get(t, -1) for t in toks] + [eos]
-        unknown.extend(i < 0 and unk < 0 for i in ids[1:])
-        ids = [unk if i < 0 else i for i in ids]
-        for i in range(1, len(ids)):
-            h = ids[max(0, i - width):i]
-            hists.append([-1] * (width - len(h)) + h)
-            words.append(ids[i])
-    hists = np.array(hists, dtype=np.int64).reshape(-1, width)
-    words = np.array(words, dtype=np.int64)
-    out = np.empty(words.shape[0], np.float64)
-    # a history is as long as the sentence allows: score each length separately
-    lengths = (hists >= 0).sum(axis=1) if width else np.zeros(words.shape[0], int)
-    for length in np.unique(lengths):
-        sel = lengths == length
-        out[sel] = index.logprob(hists[sel][:, width - length:], words[sel])
-    return out, np.array(unknown, dtype=bool)
+    return _Component(model, index)(sentences)
+
+
+class _Component:
+    """One model of a mixture, ready to score block after block (its index and word ids
+    built once)."""
+
+    def __init__(self, model: BackoffModel, index: ModelIndex | None = None):
+        self.index = index = index or ModelIndex(model)
+        self.vid = vid = {w: i for i, w in enumerate(model.vocab)}
+        unk = vid.get("<unk>", -1)
+        if unk >= 0 and not np.isfinite(index.logprob(np.zeros((1, 0), np.int64),
+                                                      np.array([unk]))[0]):
+            unk = -1  # a closed model: <unk> has no probability, unknown words are OOVs
+        self.unk, self.bos, self.eos = unk, vid.get("<s>", -1), vid.get("</s>", -1)
+        self.width = max(model.order - 1, 0)
+
+    def __call__(self, sentences):
+        """``(log10 p, unknown)`` of the tokens of ``sentences``: see :func:`token_logprobs`."""
+        get, unk, width = self.vid.get, self.unk, self.width
+        lengths = np.fromiter(map(len, sentences), np.int64, len(sentences)) + 2
+        starts = np.zeros(len(sentences) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        # each sentence as <s> w1 .. wn </s>, back to back
+        seq = np.empty(int(starts[-1]), np.int64)
+        seq[starts[:-1]] = self.bos
+        seq[starts[1:] - 1] = self.eos
+        inner = np.ones(seq.shape[0], bool)
+        inner[starts[:-1]] = inner[starts[1:] - 1] = False
+        seq[inner] = np.fromiter((get(t, -1) for toks in sentences for t in toks), np.int64,
+                                 int(inner.sum()))
+        scored = np.ones(seq.shape[0], bool)
+        scored[starts[:-1]] = False  # every token but <s> is predicted
+        unknown = (seq[scored] < 0) & (unk < 0)
+        seq[seq < 0] = unk
+        pos = np.flatnonzero(scored)
+        first = np.repeat(starts[:-1], lengths)[pos]  # each token's sentence start
+        # its history: the ``width`` tokens before it within its sentence, -1 before the start
+        hists = np.full((pos.shape[0], width), -1, np.int64)
+        for j in range(1, width + 1):
+            ok = pos - j >= first
+            hists[ok, width - j] = seq[pos[ok] - j]
+        words = seq[pos]
+        out = np.empty(words.shape[0], np.float64)
+        # a history is as long as the sentence allows: score each length separately
+        hist_len = (hists >= 0).sum(axis=1) if width else np.zeros(words.shape[0], int)
+        for length in np.unique(hist_len):
+            sel = hist_len == length
+            out[sel] = self.index.logprob(hists[sel][:, width - length:], words[sel])
+        return out, unknown
 
 
 def _sentences(lines):
     return [line.split() for line in lines if line.split()]
 
 
-def _component_probs(models, sentences):
+# Text is scored a block of sentences at a time and only sums are kept, so memory does not
+# grow with the text; best-mix's EM needs every token's probabilities on every iteration,
+# so it spills them to a temporary file and streams that.
+_BLOCK = 1 << 10  # sentences per block
+
+
+def _blocks(lines):
+    """The sentences (token lists) of ``lines``, a block at a time."""
+    return batched((toks for toks in (line.split() for line in lines) if toks), _BLOCK)
+
+
+def _component_probs(models, sentences, components=None):
     probs, unknown_all = [], None
-    for m in models:
-        lp, unknown = token_logprobs(m, sentences)
+    for c in components or [_Component(m) for m in models]:
+        lp, unknown = c(sentences)
         probs.append(10.0 ** lp)
         unknown_all = unknown if unknown_all is None else unknown_all & unknown
     return np.vstack(probs), unknown_all
 
 
+def _scored_blocks(models, lines):
+    """``(sentences, probs (K, n), oov (n,))`` a block of ``lines`` at a time."""
+    components = [_Component(m) for m in models]
+    for sentences in _blocks(lines):
+        yield (sentences, *_component_probs(models, sentences, components))
+
+
+class _Tally:
+    """SRILM's ``-ppl`` counts, summed block by block."""
+
+    def __init__(self):
+        self.sentences = self.words = self.oovs = self.zeroprobs = 0
+        self.logprob = 0.0
+
+    def add_text(self, sentences):
+        self.sentences += len(sentences)
+        self.words += sum(len(s) for s in sentences)
+
+    def add_tokens(self, mixed, oov):
+        """``mixed``: each token's probability; ``oov``: the tokens no model can score."""
+        zero = (mixed <= 0) & ~oov
+        self.oovs += int(oov.sum())
+        self.zeroprobs += int(zero.sum())
+        self.logprob += float(np.log10(mixed[~oov & ~zero]).sum())
+
+    def summary(self) -> dict:
+        denom = self.words - self.oovs - self.zeroprobs + self.sentences
+        ppl = 10 ** (-self.logprob / denom) if denom > 0 else float("nan")
+        ppl1 = (10 ** (-self.logprob / (denom - self.sentences)) if denom - self.sentences > 0
+                else float("nan"))
+        return {"sentences": self.sentences, "words": self.words, "oovs": self.oovs,
+                "zeroprobs": self.zeroprobs, "logprob": self.logprob, "ppl": ppl, "ppl1": ppl1}
+
+
 def mix_perplexity(models, weights, lines) -> dict:
-    """SRILM ``-ppl`` of the dynamic mixture on text ``lines``: sentences, words, oovs,
-    zeroprobs, logprob, ppl, ppl1."""
+    """SRILM ``-ppl`` of the dynamic mixture on text ``lines`` (an iterable, read once, a
+    block at a time): sentences, words, oovs, zeroprobs, logprob, ppl, ppl1."""
     w = check_weights(models, weights)
-    sentences = _sentences(lines)
-    probs, oov = _component_probs(models, sentences)
-    mixed = w @ probs
-    return _ppl_summary(mixed, oov, sentences)
+    tally = _Tally()
+    for sentences, probs, oov in _scored_blocks(models, lines):
+        tally.add_text(sentences)
+        tally.add_tokens(w @ probs, oov)
+    return tally.summary()
 
 
 def _ppl_summary(mixed, oov, sentences):
-    zero = (mixed <= 0) & ~oov
-    scored = ~oov & ~zero
-    logprob = float(np.log10(mixed[scored]).sum())
-    n_sent = len(sentences)
-    n_words = sum(len(s) for s in sentences)
-    n_oov, n_zero = int(oov.sum()), int(zero.sum())
-    denom = n_words - n_oov - n_zero + n_sent
-    ppl = 10 ** (-logprob / denom) if denom > 0 else float("nan")
-    ppl1 = 10 ** (-logprob / (denom - n_sent)) if denom - n_sent > 0 else float("nan")
-    return {"sentences": n_sent, "words": n_words, "oovs": n_oov, "zeroprobs": n_zero,
-            "logprob": logprob, "ppl": ppl, "ppl1": ppl1}
+    tally = _Tally()
+    tally.add_text(sentences)
+    tally.add_tokens(mixed, oov)
+    return tally.summary()
 
 
 def best_mix(models, lines, *, init=None, tol=1e-6, max_iter=200):
     """Weights minimising the perplexity of ``lines`` under the dynamic mixture (EM).
 
+    ``lines`` is read once; the probabilities of the tokens some model can score go to a
+    temporary file (``K`` float64 a token) that each EM iteration streams through.
     Returns ``(weights, summary)`` where summary is the :func:`mix_perplexity` result.
     """
     w = check_weights(models, init)
-    sentences = _sentences(lines)
-    probs, oov = _component_probs(models, sentences)
-    usable = ~oov & (probs.sum(axis=0) > 0)
-    p = probs[:, usable]
-    if p.shape[1] == 0:
-        raise NlpkitError("the held-out text has no word that any model can score")
-    for _ in range(max_iter):
-        post = w[:, None] * p
-        post /= post.sum(axis=0, keepdims=True)
-        new = post.mean(axis=1)
-        done = np.abs(new - w).max() < tol
-        w = new
-        if done:
-            break
-    return w, _ppl_summary(w @ probs, oov, sentences)
+    k = len(models)
+    tally = _Tally()
+    n_usable = 0
+    with tempfile.TemporaryFile(prefix="nlpkit-best-mix-") as spill:
+        for sentences, probs, oov in _scored_blocks(models, lines):
+            tally.add_text(sentences)
+            usable = ~oov & (probs.sum(axis=0) > 0)
+            # tokens no weighting can score: OOVs, and zeroprobs under every model
+            tally.add_tokens(np.zeros(int((~usable).sum())), oov[~usable])
+            np.ascontiguousarray(probs[:, usable].T).tofile(spill)
+            n_usable += int(usable.sum())
+        if n_usable == 0:
+            raise NlpkitError("the held-out text has no word that any model can score")
+
+        def blocks():
+            spill.seek(0)
+            left = n_usable
+            while left:
+                n = min(left, _EM_BLOCK)
+                yield np.fromfile(spill, np.float64, n * k).reshape(n, k).T
+                left -= n
+
+        for _ in range(max_iter):
+            post_sum = np.zeros(k)
+            for p in blocks():
+                post = w[:, None] * p
+                post /= post.sum(axis=0, keepdims=True)
+                post_sum += post.sum(axis=1)
+            new = post_sum / n_usable
+            done = np.abs(new - w).max() < tol
+            w = new
+            if done:
+                break
+        for p in blocks():
+            tally.add_tokens(w @ p, np.zeros(p.shape[1], bool))
+    return w, tally.summary()
+
+
+_EM_BLOCK = 1 << 16  # tokens per block of the EM's passes
 
 
 def mix_static(models, weights) -> BackoffModel:
@@ -178,9 +271,13 @@ def mix_static(models, weights) -> BackoffModel:
 def perplexity(model: BackoffModel, lines) -> dict:
     """SRILM ``-ppl`` summary of one model via :func:`token_logprobs` (used to compare a
     static mix with the dynamic one)."""
-    sentences = _sentences(lines)
-    lp, oov = token_logprobs(model, sentences)
-    return _ppl_summary(np.where(np.isfinite(lp), 10.0 ** lp, 0.0), oov, sentences)
+    tally = _Tally()
+    component = _Component(model)
+    for sentences in _blocks(lines):
+        lp, oov = component(sentences)
+        tally.add_text(sentences)
+        tally.add_tokens(np.where(np.isfinite(lp), 10.0 ** lp, 0.0), oov)
+    return tally.summary()
 
 
 __all__ = ["mix_perplexity", "mix_static", "best_mix", "check_weights", "token_logprobs",

@@ -19,11 +19,13 @@ import numpy as np
 
 from ... import backend
 from ...errors import NlpkitError
+from ...text.readers import batched
 from ..backoff import BackoffModel
 from . import kernels as scoring
 from .tables import BOS, EOS, UNK, NGramTables
 
 M_LN10 = 2.30258509299404568402
+SCORE_BLOCK = 1 << 14  # sentences scored per kernel call when streaming a text
 
 
 @dataclass
@@ -167,12 +169,20 @@ class NGramScorer:
 
     def perplexity_stats(self, lines, *, device=None, n_jobs=None) -> PplStats:
         """SRILM ``ngram -ppl`` on text lines (SRILM-KATZ.md §8 conventions)."""
-        sents = list(srilm_sentences(lines))
-        ids, offsets, _ = self.encode(sents)
-        tot, oov, zero = self.sentence_scores(ids, offsets, kenlm=False, device=device,
-                                              n_jobs=n_jobs)
-        return PplStats(len(sents), int(ids.shape[0]), int(oov.sum()), int(zero.sum()),
-                        float(sum(float(x) for x in tot)))
+        # a block of sentences at a time through the kernel: memory does not grow with the text
+        n_sents = n_words = n_oov = n_zero = 0
+        logprob = 0.0
+        for sents in batched(srilm_sentences(lines), SCORE_BLOCK):
+            ids, offsets, _ = self.encode(sents)
+            tot, oov, zero = self.sentence_scores(ids, offsets, kenlm=False, device=device,
+                                                  n_jobs=n_jobs)
+            n_sents += len(sents)
+            n_words += int(ids.shape[0])
+            n_oov += int(oov.sum())
+            n_zero += int(zero.sum())
+            for x in tot.tolist():  # (summed sentence by sentence, in order, as before)
+                logprob += x
+        return PplStats(n_sents, n_words, n_oov, n_zero, logprob)
 
     def perplexity(self, lines) -> float:
         """SRILM's ``ppl`` (``</s>`` counted) of text lines."""
