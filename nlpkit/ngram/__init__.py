@@ -23,7 +23,8 @@ import os
 def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, cutoffs=None,
           unk=False, vocab=None, counts=None, discount_fallback=None, interpolate_unigrams=True,
           prune=None, skip_symbols=False, alpha=None, limit_vocab=None, memory=None,
-          temp_dir=None, output=None, tokenizer=None, device=None, n_jobs=None, progress=None, scheduler=None):
+          temp_dir=None, output=None, tokenizer=None, device=None, n_jobs=None, progress=None,
+          scheduler=None):
     """Estimate a back-off n-gram model of ``source``.
 
     Parameters

@@ -112,7 +112,8 @@ def test_relative_frequencies_and_weights_as_written(tmp_path):
     # "the" 8 times, followed by "cat" 3 times (lines 1, 4, 5)
     assert float(lines["the cat"][0]) == pytest.approx(math.log10(3 / 8), abs=1e-6)
     assert lines["<s>"][0] == "-99"
-    assert {ln[2] for ln in lines.values() if len(ln) == 3} == {"%.7g" % np.float32(math.log10(0.4))}
+    weight = "%.7g" % np.float32(math.log10(0.4))
+    assert {ln[2] for ln in lines.values() if len(ln) == 3} == {weight}
     assert "</s>" in lines and len(lines["</s>"]) == 2  # never a context: no weight
     assert len(lines["the cat"]) == 2  # the highest order has no weights
 

@@ -15,8 +15,11 @@ and otherwise adds the weight of each context it backs off from: stupid back-off
 with no scoring code of its own.  One difference from Brants et al.'s recursion
 remains, and it is ARPA's: backing off from a context the corpus never held
 costs nothing (a missing context has weight 1), where the recursion multiplies
-by alpha there too.  The two agree whenever every context backed off from was
-seen in training (every history of the training text, for one).
+by alpha there too: of a 3-gram model, S(b | b b) is alpha * S(b | b) here if
+"b b" never occurred, alpha**2 * S(b | b) by the recursion.  The two agree
+whenever every context backed off from was seen in training: always for a
+2-gram model over known words; no finite ARPA file can do better, since it
+would need a weight for every unseen context.
 
 Counts and reading are SRILM's, as for Katz (the same counting stage, in
 memory, spilled or on a Dask cluster).  ``<s>`` starts sentences and is never
