@@ -126,6 +126,20 @@ def test_counts_give_the_same_model(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_a_closed_vocabulary_scores_unk_as_a_word(tmp_path):
+    """Words outside ``vocab`` are counted as <unk>, which is then scored like any word (the
+    same file as from the text with those words written <unk>)."""
+    vocab = ["the", "cat", "sat", "on", "mat", "dog", "a"]
+    a, b = tmp_path / "a.arpa", tmp_path / "b.arpa"
+    ng.build(TRAIN, 3, "stupid", vocab=vocab, output=a)
+    ng.build([" ".join(w if w in vocab else "<unk>" for w in ln.split()) for ln in TRAIN], 3,
+             "stupid", output=b)
+    assert a.read_bytes() == b.read_bytes()
+    assert "\t<unk>\t" in a.read_text().replace("\n", "\t")
+    scorer = load(a)
+    assert scorer.score("the zebra sat") == pytest.approx(scorer.score("the <unk> sat"), abs=1e-6)
+
+
 # ---------------------------------------------------------------- the same pipeline
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, data_dir):
