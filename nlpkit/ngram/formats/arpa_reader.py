@@ -73,8 +73,8 @@ import numpy as np
 from ...errors import InputFileError
 from ...text import open_binary
 from . import arpa_parse_kernels as K
-from ..backoff import BackoffModel
 from .preamble import read_preamble
+from ..backoff import BackoffModel
 from ..scoring.tables import BOS, EOS, UNK, ModelWarning, NGramTables, chunks_on_demand
 
 _DATA = re.compile(rb"(?m)^[ \t]*\\data\\[ \t\r]*$")
