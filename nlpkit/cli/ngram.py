@@ -159,9 +159,13 @@ def _gt_dict(kw, kind, pairs):
 @click.argument("corpus", required=False)
 @click.option("-o", "--output", required=True, help="Model to write: .arpa, .arpa.gz or .nlpkit.")
 @_order_option
-@click.option("--smoothing", type=click.Choice(["katz", "kn"]), default="katz", show_default=True,
+@click.option("--smoothing", type=click.Choice(["katz", "kn", "stupid"]), default="katz",
+              show_default=True,
               help="katz: Good-Turing + Katz back-off (SRILM's default); kn: interpolated "
-                   "modified Kneser-Ney exactly as KenLM's lmplz.")
+                   "modified Kneser-Ney exactly as KenLM's lmplz; stupid: stupid back-off "
+                   "(Brants et al. 2007), scores that are not probabilities (unnormalised).")
+@click.option("--alpha", type=float, default=None, metavar="A",
+              help="stupid: the back-off factor, in (0, 1]  [default: 0.4]")
 @click.option("--discount-fallback", default=None, metavar="'D1 D2 D3'",
               help="kn: discounts to use where the estimate is bad (lmplz --discount_fallback; "
                    "'default' for 0.5 1 1.5).")
@@ -174,22 +178,23 @@ def _gt_dict(kw, kind, pairs):
 @_gt_options
 @click.option("--unk", is_flag=True, help="katz: open vocabulary, model <unk> (SRILM -unk).")
 @click.option("--vocab", "vocab_file", default=None,
-              help="katz: closed vocabulary file (SRILM -vocab).")
+              help="katz, stupid: closed vocabulary file (SRILM -vocab).")
 @click.option("--counts", "counts_file", default=None,
-              help="katz: estimate from this count file instead of CORPUS.")
+              help="katz, stupid: estimate from this count file instead of CORPUS.")
 @_memory_options
 @_scheduler_option
-def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_unigrams,
+def build_cmd(corpus, output, order, smoothing, alpha, discount_fallback, interpolate_unigrams,
               prune_counts, limit_vocab, unk, vocab_file, counts_file, memory, temp_dir, gtmin,
               gtmax, scheduler, **gt):
     """Build an n-gram model from CORPUS, as SRILM's ngram-count -lm does by default
-    (or, with --smoothing kn, as KenLM's lmplz does)."""
+    (or, with --smoothing kn, as KenLM's lmplz does; --smoothing stupid writes stupid
+    back-off scores, which are not probabilities)."""
     from ..ngram import build
     from ..ngram.formats.binary import model_kind
     model_kind(output)  # fail on an unknown suffix before the work
     _check_order(order)
     if corpus is None and counts_file is None:
-        raise NlpkitError("give a CORPUS" + (" or --counts COUNTS" if smoothing == "katz" else ""))
+        raise NlpkitError("give a CORPUS" + (" or --counts COUNTS" if smoothing != "kn" else ""))
     source = _corpus_paths(corpus, scheduler) if corpus is not None else None
     for p in (counts_file, vocab_file, limit_vocab):
         if p is not None:
@@ -202,7 +207,7 @@ def build_cmd(corpus, output, order, smoothing, discount_fallback, interpolate_u
         counts = build(source, order, smoothing, gt_min=_gt_dict(gt, "min", gtmin),
                        gt_max=_gt_dict(gt, "max", gtmax), unk=unk, vocab=vocab_file,
                        counts=counts_file, discount_fallback=discount_fallback,
-                       interpolate_unigrams=interpolate_unigrams,
+                       interpolate_unigrams=interpolate_unigrams, alpha=alpha,
                        prune=_numbers(prune_counts, "--prune", int) if prune_counts else None,
                        limit_vocab=limit_vocab, memory=memory, temp_dir=temp_dir, output=output,
                        device=settings().device, progress=bar.update if corpus else None,
@@ -358,6 +363,7 @@ def ppl_cmd(model, text, order, as_json, mix_models, lambdas):
     if lambdas is not None:
         raise NlpkitError("--lambda goes with --mix")
     scorer = _load(model, order)
+    _warn_unnormalised(model, scorer.model)
     stats = scorer.perplexity_stats(iter_lines(text))
     if as_json:
         d = stats.as_dict()
@@ -365,6 +371,14 @@ def ppl_cmd(model, text, order, as_json, mix_models, lambdas):
         click.echo(json.dumps(d))
     else:
         click.echo(stats.srilm_lines(text))
+
+
+def _warn_unnormalised(path, model):
+    from ..ngram.formats.preamble import is_unnormalised
+    if is_unnormalised(model.meta):
+        echo(f"warning: {path} holds {model.meta['smoothing']} back-off scores, not "
+             "probabilities: the 'perplexity' below is not a perplexity (compare such models "
+             "with each other only)")
 
 
 @ngram.command("info")

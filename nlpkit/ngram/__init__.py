@@ -22,8 +22,9 @@ import os
 
 def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, cutoffs=None,
           unk=False, vocab=None, counts=None, discount_fallback=None, interpolate_unigrams=True,
-          prune=None, skip_symbols=False, limit_vocab=None, memory=None, temp_dir=None,
-          output=None, tokenizer=None, device=None, n_jobs=None, progress=None, scheduler=None):
+          prune=None, skip_symbols=False, alpha=None, limit_vocab=None, memory=None,
+          temp_dir=None, output=None, tokenizer=None, device=None, n_jobs=None, progress=None,
+          scheduler=None):
     """Estimate a back-off n-gram model of ``source``.
 
     Parameters
@@ -33,15 +34,22 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     order : n-gram order, 1..16.
     smoothing : ``'katz'``, Good-Turing discounting with Katz back-off exactly as SRILM's
         ``ngram-count`` computes it by default; ``'kn'``, interpolated modified Kneser-Ney
-        exactly as KenLM's ``lmplz``.  Each reads text by its peer's rules.
+        exactly as KenLM's ``lmplz``; ``'stupid'``, stupid back-off (Brants et al. 2007):
+        relative frequencies, ``alpha`` times the shorter context's score where an n-gram
+        was not seen.  Stupid back-off gives *scores*, not probabilities (they are not
+        normalised, so a perplexity of them is not one); it counts as Katz does and is
+        written as an ARPA back-off model marked by ``#`` lines before ``\\data\\``
+        (:mod:`~nlpkit.ngram.estimation.stupid` says exactly what the file computes).
+        Katz and stupid read text by SRILM's rules, kn by lmplz's.
     gt_min, gt_max, cutoffs : katz: SRILM's ``-gtNmin``/``-gtNmax`` per order (an int for
         every order, a list with index 0 for unigrams, or ``{order: value}``); ``cutoffs`` is
         ``gt_min`` under the name other toolkits use.
+    alpha : stupid: the back-off factor, in (0, 1]; default 0.4 (Brants et al.'s).
     unk : katz: model ``<unk>`` (SRILM ``-unk``).
-    vocab : katz: a closed vocabulary (SRILM ``-vocab``), a word list or the path of one
-        (first token per line); other words are counted as ``<unk>``.
-    counts : katz: an :class:`~nlpkit.ngram.counting.trie.NgramCounts` or the path of an
-        SRILM count file to estimate from instead of ``source`` (``ngram-count -read``;
+    vocab : katz, stupid: a closed vocabulary (SRILM ``-vocab``), a word list or the path
+        of one (first token per line); other words are counted as ``<unk>``.
+    counts : katz, stupid: an :class:`~nlpkit.ngram.counting.trie.NgramCounts` or the path
+        of an SRILM count file to estimate from instead of ``source`` (``ngram-count -read``;
         the counts are read into memory).
     discount_fallback : kn: None (a bad discount estimate is an error, as in lmplz), True
         for lmplz's ``0.5 1 1.5``, or one to three discounts.
@@ -82,7 +90,7 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     check_smoothing_options(smoothing, gt_min=gt_min, gt_max=gt_max, cutoffs=cutoffs, unk=unk,
                             vocab=vocab, counts=counts, discount_fallback=discount_fallback,
                             interpolate_unigrams=interpolate_unigrams, prune=prune,
-                            skip_symbols=skip_symbols)
+                            skip_symbols=skip_symbols, alpha=alpha)
     if (source is None) == (counts is None):
         from ..errors import NlpkitError
         raise NlpkitError("give either a corpus (source) or counts, not both"
@@ -90,6 +98,9 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     if output is not None:
         from .formats.binary import model_kind
         model_kind(output)  # an unknown suffix fails before the work
+    if smoothing == "stupid":
+        from .estimation.stupid import check_alpha
+        check_alpha(alpha)
     allowed = None if limit_vocab is None else _words(limit_vocab)
     _check_scheduler(scheduler, tokenizer, counts)
     if tokenizer is not None and source is not None:
@@ -103,6 +114,10 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
                                 interpolate_unigrams=interpolate_unigrams, prune=prune,
                                 skip_symbols=skip_symbols, progress=progress, device=device,
                                 client=client)
+        elif smoothing == "stupid":
+            model = pipeline.stupid(source, order, plan, counts=counts, alpha=alpha,
+                                    vocab=None if vocab is None else _words(vocab),
+                                    progress=progress, device=device, client=client)
         else:
             model = pipeline.katz(source, order, plan, counts=counts, gt_min=cutoffs
                                   if cutoffs is not None else gt_min, gt_max=gt_max, unk=unk,

@@ -31,11 +31,14 @@ class NGramLM(TransformerMixin, BaseEstimator):
     ----------
     order : int, n-gram order (1-16).
     smoothing : ``'katz'`` (SRILM ``ngram-count``'s default: Good-Turing discounting, Katz
-        back-off) or ``'kn'`` (interpolated modified Kneser-Ney as KenLM's ``lmplz``).
+        back-off), ``'kn'`` (interpolated modified Kneser-Ney as KenLM's ``lmplz``) or
+        ``'stupid'`` (stupid back-off, Brants et al. 2007: scores, not probabilities; its
+        ``perplexity`` is not a perplexity and warns).
+    alpha : stupid: the back-off factor in (0, 1]; None for Brants et al.'s 0.4.
     gt_min, gt_max : katz: SRILM's ``-gtNmin``/``-gtNmax``: an int for every order, a list
         (index 0 = unigrams) or ``{order: value}``; None keeps SRILM's defaults.
     unk : katz: model ``<unk>`` (SRILM ``-unk``): unknown words get probability mass.
-    vocab : katz: closed vocabulary, a list of words or the path of a word-list file.
+    vocab : katz, stupid: closed vocabulary, a list of words or the path of a word-list file.
     discount_fallback : kn: discounts used where lmplz's estimate is bad: True (lmplz's
         ``0.5 1 1.5``, the default here, so that small folds of a grid search fit), one to
         three numbers, or None to refuse such data as lmplz does.
@@ -57,9 +60,11 @@ class NGramLM(TransformerMixin, BaseEstimator):
 
     def __init__(self, order=3, smoothing="katz", gt_min=None, gt_max=None, unk=False,
                  vocab=None, discount_fallback=True, interpolate_unigrams=True, prune=None,
-                 memory=None, temp_dir=None, device=None, n_jobs=None, scheduler=None):
+                 memory=None, temp_dir=None, device=None, n_jobs=None, scheduler=None,
+                 alpha=None):
         self.order = order
         self.smoothing = smoothing
+        self.alpha = alpha
         self.gt_min = gt_min
         self.gt_max = gt_max
         self.unk = unk
@@ -84,10 +89,14 @@ class NGramLM(TransformerMixin, BaseEstimator):
                               "the Dask workers can read, not sentences")
         if not isinstance(source, str):
             source = [s if isinstance(s, str) else list(s) for s in source]
-        kn = self.smoothing == "kn"
-        options = (dict(discount_fallback=self.discount_fallback,
-                        interpolate_unigrams=self.interpolate_unigrams, prune=self.prune) if kn
-                   else dict(gt_min=self.gt_min, gt_max=self.gt_max, unk=self.unk, vocab=self.vocab))
+        if self.smoothing == "kn":
+            options = dict(discount_fallback=self.discount_fallback,
+                           interpolate_unigrams=self.interpolate_unigrams, prune=self.prune)
+        elif self.smoothing == "stupid":
+            options = dict(vocab=self.vocab)
+        else:
+            options = dict(gt_min=self.gt_min, gt_max=self.gt_max, unk=self.unk, vocab=self.vocab)
+        options["alpha"] = self.alpha  # (build refuses it, by name, but for stupid)
         self._set_model(build(source, self.order, self.smoothing, memory=self.memory,
                               temp_dir=self.temp_dir, device=self.device, n_jobs=self.n_jobs,
                               scheduler=self.scheduler, **options))
@@ -145,7 +154,14 @@ class NGramLM(TransformerMixin, BaseEstimator):
         return tot, oov, zero, np.diff(offsets)
 
     def perplexity(self, X) -> float:
-        """SRILM's ``ppl`` of the sentences in ``X`` (``</s>`` counted, OOVs left out)."""
+        """SRILM's ``ppl`` of the sentences in ``X`` (``</s>`` counted, OOVs left out).
+        Of a stupid back-off model it is not a perplexity (its scores are not normalised):
+        a warning says so."""
+        from .formats.preamble import is_unnormalised
+        if is_unnormalised(self.scorer_.model.meta):
+            import warnings
+            warnings.warn("a stupid back-off model gives scores, not probabilities: its "
+                          "'perplexity' is not a perplexity", UserWarning, stacklevel=2)
         return self.scorer_.perplexity_stats(_lines(X), device=self.device, n_jobs=self.n_jobs).ppl
 
     def score(self, X, y=None) -> float:

@@ -4,12 +4,16 @@ from __future__ import annotations
 from ..errors import NlpkitError
 
 MAX_ORDER = 16
-SMOOTHINGS = ("katz", "kn")
-# the options each smoothing alone understands, with their neutral values
-_KATZ_ONLY = {"gt_min": None, "gt_max": None, "cutoffs": None, "unk": False, "vocab": None,
-              "counts": None}
-_KN_ONLY = {"discount_fallback": None, "interpolate_unigrams": True, "prune": None,
-            "skip_symbols": False}
+SMOOTHINGS = ("katz", "kn", "stupid")
+# the options of one smoothing or two, with their neutral values, and who understands them
+_OPTIONS = {
+    "gt_min": (None, ("katz",)), "gt_max": (None, ("katz",)), "cutoffs": (None, ("katz",)),
+    "unk": (False, ("katz",)), "vocab": (None, ("katz", "stupid")),
+    "counts": (None, ("katz", "stupid")),
+    "discount_fallback": (None, ("kn",)), "interpolate_unigrams": (True, ("kn",)),
+    "prune": (None, ("kn",)), "skip_symbols": (False, ("kn",)),
+    "alpha": (None, ("stupid",)),
+}
 
 
 def check_order(order):
@@ -22,12 +26,12 @@ def check_smoothing_options(smoothing, **options):
     if smoothing not in SMOOTHINGS:
         raise NlpkitError(f"smoothing must be one of {', '.join(map(repr, SMOOTHINGS))}; "
                           f"got {smoothing!r}")
-    foreign = _KN_ONLY if smoothing == "katz" else _KATZ_ONLY
-    other = "kn" if smoothing == "katz" else "katz"
-    bad = [k for k, neutral in foreign.items() if _is_set(options.get(k, neutral), neutral)]
+    bad = [(k, owners) for k, (neutral, owners) in _OPTIONS.items()
+           if smoothing not in owners and _is_set(options.get(k, neutral), neutral)]
     if bad:
-        raise NlpkitError(f"{', '.join(bad)} go{'es' if len(bad) == 1 else ''} with smoothing "
-                          f"{other!r} (--smoothing {other}); this build's smoothing is {smoothing!r}")
+        which = "; ".join(f"{k} goes with smoothing {' or '.join(map(repr, owners))}"
+                          for k, owners in bad)
+        raise NlpkitError(f"{which}; this build's smoothing is {smoothing!r}")
     if options.get("gt_min") is not None and options.get("cutoffs") is not None:
         raise NlpkitError("give either gt_min or cutoffs (they are the same setting), not both")
 

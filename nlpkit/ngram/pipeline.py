@@ -66,27 +66,50 @@ def katz(source, order, plan, *, vocab=None, counts=None, gt_min=None, gt_max=No
     or of an SRILM count file / :class:`~.counting.trie.NgramCounts` given as ``counts``;
     with a Dask ``client``, ``source`` is counted on its workers."""
     from .estimation import katz as K
-    if counts is not None:
-        sc, ranked, meta = _counts_as_tables(counts, order, vocab, plan)
-    elif client is not None:
-        from .distributed.counting import count_distributed
-        got = count_distributed(client, source, order, plan, "katz", vocab=vocab,
-                                progress=progress)
-        sc, ranked = got.counts, got.vocab
-        meta = {"source": _label(source), "sentences": got.sentences, "tokens": got.tokens}
-    else:
-        corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
-        ranked = K.RankedVocab(corpus.table)
-        plan.settle(len(ranked), corpus.tokens)
-        sc = count_chunks(corpus.chunks(ranked.rank.astype(np.int32)), order, len(ranked),
-                          layout=RCTX, plan=plan, device=device, tokens=corpus.tokens)
-        corpus.blocks.drop()
-        meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
+    sc, ranked, meta = _srilm_counts(source, order, plan, "katz", vocab=vocab, counts=counts,
+                                     progress=progress, device=device, client=client)
     model = K.estimate(sc, ranked, gt_min=gt_min, gt_max=gt_max, unk=unk, plan=plan,
                        discounts_out=discounts_out)
     model.meta.update(meta)
     model.meta["order"] = order
     return model
+
+
+def stupid(source, order, plan, *, alpha=None, vocab=None, counts=None, progress=None, device=None,
+           client=None):
+    """Stupid back-off scores (:class:`~.estimation.stupid.StupidModel`) of the same counts
+    as :func:`katz` takes (a corpus, counted here or on a Dask ``client``, or ``counts``)."""
+    from .estimation import stupid as S
+    alpha = S.check_alpha(alpha)  # (before the reading)
+    sc, ranked, meta = _srilm_counts(source, order, plan, "katz", vocab=vocab, counts=counts,
+                                     progress=progress, device=device, client=client)
+    model = S.estimate(sc, ranked, alpha=alpha, plan=plan)
+    model.meta.update(meta)
+    model.meta["order"] = order
+    return model
+
+
+def _srilm_counts(source, order, plan, kind, *, vocab, counts, progress, device, client):
+    """SRILM's counts of ``source`` (or ``counts``) as sorted tables in rank ids, counting
+    layout ``(w[n-1], …, w1, wn)``, the :class:`~.estimation.katz.RankedVocab` and
+    provenance."""
+    from .estimation.katz import RankedVocab
+    if counts is not None:
+        return _counts_as_tables(counts, order, vocab, plan)
+    if client is not None:
+        from .distributed.counting import count_distributed
+        got = count_distributed(client, source, order, plan, kind, vocab=vocab,
+                                progress=progress)
+        meta = {"source": _label(source), "sentences": got.sentences, "tokens": got.tokens}
+        return got.counts, got.vocab, meta
+    corpus = encode_srilm(source, plan, vocab=vocab, progress=progress)
+    ranked = RankedVocab(corpus.table)
+    plan.settle(len(ranked), corpus.tokens)
+    sc = count_chunks(corpus.chunks(ranked.rank.astype(np.int32)), order, len(ranked),
+                      layout=RCTX, plan=plan, device=device, tokens=corpus.tokens)
+    corpus.blocks.drop()
+    meta = {"source": _label(source), "sentences": corpus.sentences, "tokens": corpus.tokens}
+    return sc, ranked, meta
 
 
 def _counts_as_tables(counts, order, vocab, plan):

@@ -81,7 +81,8 @@ def _single(tmp_path, source, order, smoothing, **kw):
     return out.read_bytes()
 
 
-@pytest.mark.parametrize("smoothing,order", [("katz", 3), ("katz", 5), ("kn", 3), ("kn", 5)])
+@pytest.mark.parametrize("smoothing,order", [("katz", 3), ("katz", 5), ("kn", 3), ("kn", 5),
+                                             ("stupid", 4)])
 def test_local_cluster_builds_the_same_arpa(tmp_path, client, corpus, smoothing, order):
     whole, _ = corpus
     out = tmp_path / "dist.arpa"

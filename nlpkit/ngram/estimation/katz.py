@@ -229,10 +229,11 @@ class KatzModel:
     def write_arpa(self, path, sections=None, counts=None) -> None:
         """Write the model as SRILM prints it, order by order (atomic; ``.gz`` by name)."""
         from ..formats.arpa_srilm import write_sections
+        from ..formats.preamble import preamble
         wpool, woff = self.vocab.table.byte_pool()  # (ranks map to ids as lines are made)
         write_sections(path, self.counts if counts is None else counts,
                        self.sections() if sections is None else sections, wpool, woff,
-                       word_map=self.vocab.by_rank)
+                       word_map=self.vocab.by_rank, preamble=preamble(self.meta))
 
     def to_backoff_model(self) -> BackoffModel:
         """The model as a :class:`BackoffModel` over the SRILM-id vocabulary."""

@@ -73,6 +73,7 @@ import numpy as np
 from ...errors import InputFileError
 from ...text import open_binary
 from . import arpa_parse_kernels as K
+from .preamble import read_preamble
 from ..backoff import BackoffModel
 from ..scoring.tables import BOS, EOS, UNK, ModelWarning, NGramTables, chunks_on_demand
 
@@ -168,6 +169,8 @@ class _Parser:
         m = _DATA.search(self.data)
         if m is None:
             self.fail("not an ARPA file: no \\data\\ line")
+        # nlpkit's mark of an unnormalised model (stupid back-off) is written there
+        self.head_meta = read_preamble(bytes(self.data[:min(m.start(), 4096)]))
         pos = m.end() + 1
         counts = {}
         while pos < len(self.data):
@@ -369,7 +372,7 @@ class _Parser:
             bos[top] = np.zeros_like(bos[top])
             hbs[top] = np.zeros_like(hbs[top])
         model = BackoffModel(vocab, ngrams, lps, bos, hbs,
-                             {"source": self.path, "format": "arpa"})
+                             {"source": self.path, "format": "arpa", **self.head_meta})
         tables, model = NGramTables.build(model, drop_orphans=True, warn=self.warn)
         model._tables = tables
         return model

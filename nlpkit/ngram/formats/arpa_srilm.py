@@ -53,13 +53,14 @@ def section_lines(block, wpool, woff, word_map=NO_MAP) -> bytes:
     return out.data
 
 
-def write_sections(path, counts, sections, wpool, woff, word_map=NO_MAP) -> None:
+def write_sections(path, counts, sections, wpool, woff, word_map=NO_MAP, preamble=b"") -> None:
     """Write an ARPA file as SRILM prints it from ``sections``: per order ``(n, blocks)``
     with blocks ``(words, layout, lp, bow)`` in SRILM's line order (atomic; ``.gz`` by
-    name)."""
+    name).  ``preamble``: ``#`` lines to put before ``\\data\\`` (see
+    :mod:`.preamble`)."""
     header = b"".join(b"ngram %d=%d\n" % (n, c) for n, c in enumerate(counts, 1))
     with atomic_write(path, "wb") as fh:
-        fh.write(b"\n\\data\\\n" + header)
+        fh.write(preamble + b"\n\\data\\\n" + header)
         for n, blocks in sections:
             fh.write(b"\n\\%d-grams:\n" % n)
             for block in blocks:
@@ -100,5 +101,7 @@ def model_sections(model: BackoffModel):
 
 def write_arpa(model: BackoffModel, path) -> None:
     """Write ``model`` to ``path`` (``.gz`` by name; ``-`` for stdout), atomically."""
+    from .preamble import preamble
     wpool, woff = byte_pool([w.encode("utf-8", "surrogateescape") for w in model.vocab])
-    write_sections(path, model.counts(), model_sections(model), wpool, woff)
+    write_sections(path, model.counts(), model_sections(model), wpool, woff,
+                   preamble=preamble(model.meta))
