@@ -1,10 +1,14 @@
 r"""Read ARPA back-off models (plain or .gz) into a :class:`BackoffModel`, fast.
 
-A plain file is memory-mapped (a .gz one inflated in one call), the lines
-that start a section are found by one parallel scan, and each section is
-parsed by one Numba pass (:mod:`nlpkit.ngram.formats.arpa_parse_kernels`), big sections in
-chunks on all threads: no Python work per line.  The file's bytes are let go
-before the hash tables are built (:class:`~nlpkit.ngram.scoring.tables.NGramTables`).
+A plain file is memory-mapped (a .gz one inflated into anonymous memory, a
+megabyte of input at a time), the lines that start a section are found by a
+parallel scan, and each section is parsed by one Numba pass
+(:mod:`nlpkit.ngram.formats.arpa_parse_kernels`), big sections in chunks on all
+threads: no Python work per line.  Memory: a mapped file's pages are let go
+as soon as they are scanned or parsed, a window of chunks at a time (so the
+text is never resident whole, only the parsed arrays), and the inflated text
+of a .gz file before the hash tables are built
+(:class:`~nlpkit.ngram.scoring.tables.NGramTables`).
 Numbers become the correctly rounded double, then float32, as SRILM parses
 them (SRILM-KATZ.md §8); ``-99`` (and ``-inf``) become ``-inf``.
 
@@ -117,21 +121,54 @@ def _read_bytes(path):
         except OSError as exc:
             raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
     if raw[:2] == b"\x1f\x8b":
-        d = zlib.decompressobj(wbits=47)
         try:
-            out = d.decompress(raw)
-            while d.unused_data:  # concatenated gzip members
-                rest = d.unused_data
-                d = zlib.decompressobj(wbits=47)
-                out += d.decompress(rest)
-        except zlib.error as exc:
-            raise InputFileError(path, f"cannot decompress ({exc})") from None
+            return _inflate(path, raw)
         finally:
             _close(raw)
-        if not d.eof:
-            raise InputFileError(path, "compressed data ends early (truncated .gz file)")
-        return out
     return raw
+
+
+class _Inflated(mmap.mmap):
+    """Inflated gzip data in anonymous memory: returned whole to the system when closed,
+    and grown in place (``mremap``), never copied."""
+
+
+def _inflate(path, raw):
+    """Gzip data (one member or several, end to end) inflated into an :class:`_Inflated`
+    map sized from the gzip trailer (the last member's length mod 2**32: a first guess,
+    grown as needed), the input fed a megabyte at a time.  (``zlib.decompress`` of the
+    whole would hold the output twice at its end, its pieces and their join, and a
+    growing bytes object leaves the heap fragmented after it is freed.)"""
+    size = int.from_bytes(raw[-4:], "little") if len(raw) >= 18 else 0
+    # private: a shared anonymous map cannot grow (pages past its first size fault)
+    out = _Inflated(-1, max(min(size, 64 * len(raw)), 4 * len(raw), 1 << 16),
+                    **({"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}))
+    at = 0
+    d = zlib.decompressobj(wbits=47)
+    step = 1 << 20
+    try:
+        for pos in range(0, len(raw), step):
+            chunk = raw[pos:pos + step]
+            while chunk:
+                if d.eof:  # another member starts
+                    d = zlib.decompressobj(wbits=47)
+                piece = d.decompress(chunk)
+                if at + len(piece) > len(out):
+                    out.resize(max(2 * len(out), at + len(piece)))
+                out[at:at + len(piece)] = piece
+                at += len(piece)
+                chunk = d.unused_data if d.eof else b""
+    except zlib.error as exc:
+        out.close()
+        raise InputFileError(path, f"cannot decompress ({exc})") from None
+    if not d.eof:
+        out.close()
+        raise InputFileError(path, "compressed data ends early (truncated .gz file)")
+    out.resize(max(at, 1))
+    if at == 0:  # (a map cannot be empty; an empty text cannot be an ARPA file)
+        out.close()
+        return b""
+    return out
 
 
 def _close(data):
@@ -154,7 +191,8 @@ class _Parser:
         again, for an error message, comes back from there).  Without it a plain file
         would be resident whole while it is parsed, on top of the parsed arrays."""
         data = self.data
-        if not isinstance(data, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+        if (not isinstance(data, mmap.mmap) or isinstance(data, _Inflated)
+                or not hasattr(mmap, "MADV_DONTNEED")):  # (anonymous pages would be lost)
             return
         end = end // mmap.PAGESIZE * mmap.PAGESIZE
         if end > self._released:
@@ -275,6 +313,7 @@ class _Parser:
         # the file's bytes are not needed any more: free them before the tables are built
         data, self.data, self.buf = self.data, None, None
         _close(data)
+        del data  # (a gzipped file's inflated bytes: the last reference)
         model = self.assemble(vocab, parsed, keep, orders)
         return model
 
