@@ -27,7 +27,8 @@ from ..scoring.scorer import NGramScorer
 from ..scoring.tables import NGramTables
 
 MAGIC = b"NLPKITLM"
-VERSION = 1
+# 2: hash tables of 1.5 slots a row, home slot by multiply-shift (1: power-of-two sizes, masked)
+VERSION = 2
 SUFFIX = ".nlpkit"
 _ALIGN = 64
 
@@ -129,6 +130,11 @@ def load_binary(path) -> NGramScorer:
     if mm[:len(MAGIC)] != MAGIC or len(mm) < len(MAGIC) + 8:
         raise InputFileError(path, "not an nlpkit binary model")
     version, hlen = np.frombuffer(mm, dtype="<u4", count=2, offset=len(MAGIC))
+    if version < VERSION:
+        raise InputFileError(path, f"binary model of format version {version}, written by an "
+                             f"older nlpkit; this one reads version {VERSION} (its hash tables "
+                             "are laid out differently): convert the ARPA file again with "
+                             "'nlpkit ngram convert'")
     if version != VERSION:
         raise InputFileError(path, f"binary model version {version}; this nlpkit reads {VERSION}")
     try:
