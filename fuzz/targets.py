@@ -157,7 +157,8 @@ def _read_vocab(path):
 
 
 def _use_vocab(vocab):
-    vocab.decode(vocab.encode(["a", "zz"]))
+    ids = vocab.encode(["a", "zz"])
+    vocab.decode(ids[ids >= 0])  # -1: unknown word and no <unk>
 
 
 def _read_wordlist(path):

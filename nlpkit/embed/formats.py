@@ -69,8 +69,23 @@ def read_word2vec(path, binary: bool | None = None) -> KeyedVectors:
     v, d = _header(path, data[:nl].decode("utf-8", "replace"))
     if binary is None:
         binary = _looks_binary(data, nl + 1, d)
+    _check_room(path, v, d, len(data) - (nl + 1), binary)
     read = _read_binary if binary else _read_text
     return read(path, data, nl + 1, v, d)
+
+
+_MAX_DIM = 2 ** 31 - 1
+
+
+def _check_room(path, v, d, left, binary):
+    """Refuse a header ``V D`` that the rest of the file cannot hold, before anything is
+    allocated: a binary row is a word, a space and ``4 D`` bytes; a text row is at least
+    a word and ``D`` numbers of one character each, separated by single spaces."""
+    row = 4 * d + 1 if binary else 2 * d + 2
+    if d > _MAX_DIM or v * row > left + 1:
+        raise InputFileError(path, f"the header says {v} words of {d} numbers, more than the "
+                             f"rest of the file ({left} bytes) can hold (truncated or damaged?)",
+                             1)
 
 
 def _has_header(line: bytes) -> bool:
@@ -243,7 +258,7 @@ class _Reader:
         if quant:
             raise InputFileError(self.path, "quantized fastText models (.ftz) are not supported")
         m, n = self.unpack("<qq")
-        if m < 0 or n < 0:
+        if m < 0 or not 0 <= n <= _MAX_DIM or (n == 0 and m > 0):
             raise InputFileError(self.path, f"bad matrix shape {m} x {n}")
         return np.frombuffer(self.take(4 * m * n), "<f4").reshape(m, n).astype(np.float32)
 
@@ -296,6 +311,9 @@ def read_fasttext_bin(path, *, full: bool = False, encoding: str = "utf-8"):
     r.take(8 * max(pruneidx_size, 0))
     inp = r.matrix(new_format)
     out = r.matrix(new_format)
+    if len(words) != nwords:
+        raise InputFileError(path, f"the dictionary holds {len(words)} words, its header says "
+                             f"{nwords}")
     if inp.shape[0] < nwords or inp.shape[1] != args["dim"]:
         raise InputFileError(path, f"input matrix {inp.shape} does not fit {nwords} words x "
                              f"{args['dim']}")

@@ -233,7 +233,10 @@ class _Parser:
         for n in range(1, orders + 1):
             if n not in seen:
                 self.warn(f"no \\{n}-grams: section (the header lists {counts[n]})")
-        word_cap = 1 << max(10, int(2 * (counts[1] + 16)).bit_length())
+        # the header's counts size the first allocations, but a header can lie (or be
+        # damaged): no more words or lines than the file has bytes for
+        words = min(counts[1], len(self.data) // 2)
+        word_cap = 1 << max(10, int(2 * (words + 16)).bit_length())
         self.words = _WordTable(word_cap)
         parsed = {}
         for n, b0, b1, mpos in secs:
@@ -253,7 +256,9 @@ class _Parser:
             if fast is not None:
                 ids, lp, bo, hb = fast
                 return self.finish(n, ids, lp, bo, hb, expected, mpos)
-        cap = expected + 16  # the header count; grown to the line count if it lies
+        # the header count (grown to the line count if it lies), but no more lines than
+        # the section has bytes for: a line holds n + 1 fields and n + 1 separators
+        cap = min(expected, (b1 - b0) // (n + 1) + 1) + 16
         cap_slow = 1024
         while True:
             ids = np.empty(cap * n, dtype=np.int32)

@@ -29,7 +29,9 @@ def read_tokenizer_json(path, classes):
         return from_json(data, classes)
     except pl.UnsupportedConfig as exc:
         raise InputFileError(path, str(exc).replace("tokenizer.json: ", "")) from None
-    except (KeyError, TypeError, AttributeError) as exc:
+    except InputFileError as exc:  # from_json names no file: name this one
+        raise InputFileError(path, exc.problem, exc.line) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise InputFileError(path, f"not a tokenizer.json file (bad or missing entry {exc})") \
             from None
 
@@ -103,6 +105,10 @@ def _itos(vocab, added):
     for t in added:
         ids.setdefault(t["content"], t["id"])
     n = max(ids.values()) + 1 if ids else 0
+    if n > len(ids):  # (before allocating: a damaged id can be huge)
+        used = set(ids.values())
+        missing = next(i for i in range(n) if i not in used)
+        raise InputFileError("tokenizer.json", f"no token has id {missing}")
     itos = [None] * n
     for token, i in ids.items():
         if not 0 <= i < n or itos[i] is not None:
@@ -111,4 +117,9 @@ def _itos(vocab, added):
         itos[i] = token
     if None in itos:
         raise InputFileError("tokenizer.json", f"no token has id {itos.index(None)}")
+    for t in added:  # the id an added token is encoded as is its own: it must be its id
+        i = t["id"]
+        if not (isinstance(i, int) and 0 <= i < n and itos[i] == t["content"]):
+            raise InputFileError("tokenizer.json", f"added token {t['content']!r} has id {i!r}, "
+                                 f"but its id in the vocabulary is {ids[t['content']]}")
     return itos
