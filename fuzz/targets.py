@@ -129,6 +129,12 @@ def _tokenizer_seeds():
     return out
 
 
+def _corpus_seeds():
+    from nlpkit.text.corpus import Corpus
+    c = Corpus.from_text(["in the beginning", "god created the heaven", ""])
+    return [_written(c.save, ".npz")]
+
+
 # --- reading, then using ---------------------------------------------------------------
 def _load_model(path):
     from nlpkit.ngram.formats.binary import load
@@ -204,6 +210,16 @@ def _use_tokenizer(tok):
     tok.encode_batch(["dog", ""])
 
 
+def _read_corpus(path):
+    from nlpkit.text.corpus import Corpus
+    return Corpus.load(path)
+
+
+def _use_corpus(corpus):
+    corpus.vocab.decode(corpus.ids[:100])
+    corpus.sentence(corpus.n_sentences - 1)
+
+
 @dataclass
 class Target:
     name: str
@@ -263,5 +279,6 @@ TARGETS = {t.name: t for t in [
     Target("glove", ".txt", lambda: GLOVE, _vectors("glove"), _use_vectors),
     Target("conll", ".tsv", lambda: CONLL, _read_conll),
     Target("labelled", ".txt", lambda: LABELLED, _read_labelled),
+    Target("corpus-npz", ".npz", _corpus_seeds, _read_corpus, _use_corpus, kind="binary"),
     Target("tokenizer-json", ".json", _tokenizer_seeds, _read_tokenizer, _use_tokenizer),
 ]}

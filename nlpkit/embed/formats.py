@@ -79,13 +79,11 @@ _MAX_DIM = 2 ** 31 - 1
 
 def _check_room(path, v, d, left, binary):
     """Refuse a header ``V D`` that the rest of the file cannot hold, before anything is
-    allocated: a binary row is a word, a space and ``4 D`` bytes; a text row is at least
-    a word and ``D`` numbers of one character each, separated by single spaces."""
-    row = 4 * d + 1 if binary else 2 * d + 2
-    if d > _MAX_DIM or v * row > left + 1:
-        raise InputFileError(path, f"the header says {v} words of {d} numbers, more than the "
-                             f"rest of the file ({left} bytes) can hold (truncated or damaged?)",
-                             1)
+    allocated: a binary row is a word, a space and ``4 D`` bytes.  (Text rows are
+    counted before their matrix is allocated, and :func:`_parse_rows` bounds ``D``.)"""
+    if d > _MAX_DIM or (binary and v * (4 * d + 1) > left):
+        raise InputFileError(path, f"truncated or damaged: the header says {v} words of {d} "
+                             f"numbers, more than the rest of the file ({left} bytes) holds", 1)
 
 
 def _has_header(line: bytes) -> bool:
@@ -115,6 +113,13 @@ def read_glove(path) -> KeyedVectors:
 def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
     """Rows ``word v1 … vD`` (with ``spaced_words`` the word is whatever precedes the
     last ``d`` fields)."""
+    # a row is at least a word and d one-character numbers, single spaces between: rows
+    # of d numbers cannot hold fewer than 2 d + 1 characters; a d beyond that (a damaged
+    # header) would allocate far more than the file (the rows below say where it fails
+    # when the excess is small)
+    if len(lines) * (2 * d + 1) > 2 * sum(map(len, lines)) + 2 * len(lines):
+        raise InputFileError(path, f"the rows cannot hold {d} numbers each (damaged header?)",
+                             first_lineno - 1 if first_lineno > 1 else None)
     words, vecs = [], np.empty((len(lines), d), np.float32)
     for i, line in enumerate(lines):
         parts = line.rstrip().rsplit(" ", d) if spaced_words else line.rstrip().split(" ")
