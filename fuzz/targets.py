@@ -12,11 +12,11 @@ file -- no other exception, no hang, no crash, no runaway allocation.
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import random
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -232,9 +232,12 @@ class Target:
     def mutate(self, data: bytes, rnd: random.Random) -> bytes:
         """A mutated file: for gzip targets either the text mutated then compressed, or the
         compressed bytes mutated."""
-        if self.kind == "gzip":
-            if rnd.random() < 0.6:
-                return gzip.compress(mutate(gzip.decompress(data), rnd), mtime=0)
+        if self.kind == "gzip" and rnd.random() < 0.6:
+            try:
+                text = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error):  # (atheris hands in damaged ones too)
+                return mutate(data, rnd)
+            return gzip.compress(mutate(text, rnd), mtime=0)
         return mutate(data, rnd)
 
     def check(self, data: bytes, workdir: str) -> str:
