@@ -129,9 +129,38 @@ def _binary_int(data, rnd):
     return data[:i] + packed + data[i + width:]
 
 
+# values of other types put in a JSON document in place of one of its values
+JSON_VALUES = [None, True, False, 0, -1, 2 ** 31, 2 ** 63, 10 ** 20, 1.5, float("nan"), "",
+               "x", "##", [], [1, 2], ["a"], {}, {"type": "x"}, {"a": 1}]
+
+
+def json_value(data, rnd):
+    """A value somewhere in a JSON document (tokenizer.json) replaced by one of another type."""
+    import json
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return _number(data, rnd)
+    nodes = []  # (container, key) of every value
+
+    def walk(v, depth=0):
+        if depth > 20:
+            return
+        items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else ()
+        for k, child in items:
+            nodes.append((v, k))
+            walk(child, depth + 1)
+    walk(doc)
+    if not nodes:
+        return _number(data, rnd)
+    container, key = rnd.choice(nodes)
+    container[key] = rnd.choice(JSON_VALUES)
+    return json.dumps(doc).encode()
+
+
 def _random_bytes(data, rnd):
     return rnd.randbytes(rnd.randint(0, 64))
 
 
 _ONE = [_truncate, _set_bytes, _flip_bit, _insert, _delete, _dup_line, _drop_line, _swap_lines,
-        _number, _number, _number, _binary_int, _random_bytes]
+        _number, _number, _number, _binary_int, json_value, _random_bytes]

@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-from .mutate import mutate
+from .mutate import json_value as _json_value, mutate
 
 SEEDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 
@@ -227,7 +227,7 @@ class Target:
     seeds: Callable[[], list]
     read: Callable
     use: Callable | None = None
-    kind: str = "text"  # 'text', 'binary' or 'gzip': which mutations fit (see mutate_for)
+    kind: str = "text"  # 'text', 'binary', 'gzip' or 'json': which mutations fit best
 
     def mutate(self, data: bytes, rnd: random.Random) -> bytes:
         """A mutated file: for gzip targets either the text mutated then compressed, or the
@@ -238,6 +238,8 @@ class Target:
             except (OSError, EOFError, zlib.error):  # (atheris hands in damaged ones too)
                 return mutate(data, rnd)
             return gzip.compress(mutate(text, rnd), mtime=0)
+        if self.kind == "json" and rnd.random() < 0.5:
+            return _json_value(data, rnd)
         return mutate(data, rnd)
 
     def check(self, data: bytes, workdir: str) -> str:
@@ -283,5 +285,6 @@ TARGETS = {t.name: t for t in [
     Target("conll", ".tsv", lambda: CONLL, _read_conll),
     Target("labelled", ".txt", lambda: LABELLED, _read_labelled),
     Target("corpus-npz", ".npz", _corpus_seeds, _read_corpus, _use_corpus, kind="binary"),
-    Target("tokenizer-json", ".json", _tokenizer_seeds, _read_tokenizer, _use_tokenizer),
+    Target("tokenizer-json", ".json", _tokenizer_seeds, _read_tokenizer, _use_tokenizer,
+           kind="json"),
 ]}

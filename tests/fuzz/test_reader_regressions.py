@@ -179,7 +179,12 @@ def _tokenizer(edit):
     (lambda d: d["model"]["vocab"].update({"a": 10 ** 20}), "no token has id"),
     (lambda d: d["model"]["vocab"].update({"a": -1}), "out of range"),
     (lambda d: d["added_tokens"][0].update({"id": 2 ** 31}), "added token"),
-    (lambda d: d["model"]["merges"].append("lonely"), "bad or missing entry"),
+    (lambda d: d["model"]["merges"].append("lonely"), "merges are not pairs"),
+    (lambda d: d["model"]["vocab"].update({"a": "1"}), "not a map of tokens to ids"),
+    # a number where a string belongs: refused here, not at the first encode or decode
+    (lambda d: d["decoder"].update({"suffix": 5}), "'suffix' should be a str"),
+    (lambda d: d["model"].update({"end_of_word_suffix": []}), "should be a str"),
+    (lambda d: d["added_tokens"][0].update({"content": 1.5}), "should be a str"),
     (lambda d: d["model"].update({"unk_token": "<nope>"}), "unknown token"),
 ])
 def test_tokenizer_json_damaged_entries_name_the_file(tmp_path, edit, match):

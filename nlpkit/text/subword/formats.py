@@ -36,9 +36,53 @@ def read_tokenizer_json(path, classes):
             from None
 
 
+# The types of the entries nlpkit reads, wherever they appear (the pipeline stages take
+# them as they are: a number where a string belongs would fail at the first encode, not
+# here).  "vocab" and "merges" are checked where they are read.
+_STRINGS = {"type", "prepend", "content", "String", "Regex", "replacement", "prepend_scheme",
+            "suffix", "prefix", "continuing_subword_prefix", "end_of_word_suffix", "unk_token"}
+_NULLABLE = {"type", "continuing_subword_prefix", "end_of_word_suffix", "unk_token",
+             "strip_accents"}
+_BOOLS = {"clean_text", "handle_chinese_chars", "lowercase", "add_prefix_space", "use_regex",
+          "trim_offsets", "split", "cleanup", "fuse_unk", "ignore_merges", "byte_fallback",
+          "special", "single_word", "lstrip", "rstrip", "normalized", "strip_accents"}
+_INTS = {"max_input_chars_per_word", "type_id"}
+
+
+def _check_types(value, depth=0):
+    if depth > 50:
+        raise InputFileError("tokenizer.json", "entries nested too deep")
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, v in items:
+        if key in ("vocab", "merges"):
+            continue
+        if v is None and key in _NULLABLE:
+            continue
+        want = (str if key in _STRINGS else bool if key in _BOOLS else int if key in _INTS
+                else None)
+        if want is not None and (not isinstance(v, want) or (want is int and isinstance(v, bool))):
+            raise InputFileError("tokenizer.json", f"entry {key!r} should be a "
+                                 f"{want.__name__}, not {v!r:.40}")
+        _check_types(v, depth + 1)
+
+
+def _check_model(model):
+    vocab, merges = model.get("vocab"), model.get("merges", [])
+    if not isinstance(vocab, dict) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in vocab.values()):
+        raise InputFileError("tokenizer.json", "the vocabulary is not a map of tokens to ids")
+    if not isinstance(merges, list) or not all(
+            (isinstance(m, str) and " " in m) or (isinstance(m, list) and len(m) == 2 and all(
+                isinstance(x, str) for x in m)) for m in merges):
+        raise InputFileError("tokenizer.json", "the merges are not pairs of tokens")
+
+
 def from_json(data: dict, classes):
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise InputFileError("tokenizer.json", "no 'model' entry")
+    _check_types(data)
+    _check_model(data["model"])
     for key in ("truncation", "padding"):
         if data.get(key) is not None:
             raise pl.UnsupportedConfig(key, data[key])
