@@ -227,7 +227,8 @@ class Target:
     seeds: Callable[[], list]
     read: Callable
     use: Callable | None = None
-    kind: str = "text"  # 'text', 'binary', 'gzip' or 'json': which mutations fit best
+    # which mutations fit best: 'text', 'binary', 'gzip', 'json' or 'nlpkit-binary'
+    kind: str = "text"
 
     def mutate(self, data: bytes, rnd: random.Random) -> bytes:
         """A mutated file: for gzip targets either the text mutated then compressed, or the
@@ -238,6 +239,8 @@ class Target:
             except (OSError, EOFError, zlib.error):  # (atheris hands in damaged ones too)
                 return mutate(data, rnd)
             return gzip.compress(mutate(text, rnd), mtime=0)
+        if self.kind == "nlpkit-binary" and rnd.random() < 0.4:
+            return _mutate_binary_header(data, rnd)
         if self.kind == "json" and rnd.random() < 0.5:
             return _json_value(data, rnd)
         return mutate(data, rnd)
@@ -263,6 +266,25 @@ class Target:
         return "ok"
 
 
+def _mutate_binary_header(data, rnd):
+    """A ``.nlpkit`` file whose JSON header has one value changed (an offset, shape, dtype,
+    the order...), padded to its old length so the arrays stay where they were."""
+    import json
+    import struct
+    if len(data) < 16:
+        return mutate(data, rnd)
+    hlen = struct.unpack("<I", data[12:16])[0]
+    head = data[16:16 + hlen]
+    new = _json_value(head, rnd) if rnd.random() < 0.5 else mutate(head, rnd)
+    try:  # compact, so that it fits more often
+        new = json.dumps(json.loads(new), separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        pass
+    if len(new) <= hlen:
+        new += b" " * (hlen - len(new))
+    return data[:12] + struct.pack("<I", len(new)) + new + data[16 + hlen:]
+
+
 def _gz(texts):
     return [gzip.compress(t, mtime=0) for t in texts]
 
@@ -270,7 +292,7 @@ def _gz(texts):
 TARGETS = {t.name: t for t in [
     Target("arpa", ".arpa", lambda: ARPA, _load_model, _score),
     Target("arpa-gz", ".arpa.gz", lambda: _gz(ARPA), _load_model, _score, kind="gzip"),
-    Target("ngram-binary", ".nlpkit", _binary_seeds, _load_model, _score, kind="binary"),
+    Target("ngram-binary", ".nlpkit", _binary_seeds, _load_model, _score, kind="nlpkit-binary"),
     Target("counts", ".counts", lambda: COUNTS, _read_counts, _use_counts),
     Target("vocab", ".vocab", lambda: VOCAB, _read_vocab, _use_vocab),
     Target("wordlist", ".txt", lambda: WORDLIST, _read_wordlist),
