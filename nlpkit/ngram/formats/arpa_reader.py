@@ -54,6 +54,10 @@ wrong_count_hi                     loads, warns (header says more n-grams than r
 wrong_count_lo                     loads, warns (header says fewer); -2.103213
 =================================  ==========================================================
 
+A header count is a hint for sizing arrays, never trusted beyond what the file
+can hold: ``ngram 3=2147483647`` in a small file loads with the wrong-count
+warning, as in SRILM, without allocating for two billion lines.
+
 Other errors: no ``\data\`` line, a bad ``ngram N=count`` header line, an
 n-gram section beyond the header's orders or out of sequence, a line with too
 few or too many fields, or a number that does not parse (``InputFileError``

@@ -6,7 +6,12 @@ each array its dtype, shape and byte offset), then the raw arrays, each
 aligned to 64 bytes.  The arrays are the scorer's own (hash tables included,
 see :mod:`nlpkit.ngram.scoring.kernels`) plus the vocabulary as ``\\n``-joined UTF-8,
 so loading is a memory map and no table is rebuilt: a model from a 170 MB
-ARPA file loads in a fraction of a second.
+ARPA file loads in a fraction of a second.  The scoring kernels trust the
+tables they are given, so loading checks them first: every header field, each
+array's dtype, shape and offset against the file's size, and the tables'
+contents (row ranges, slots pointing inside their order, an empty slot to end
+every probe, word ids inside the vocabulary).  A damaged file raises
+:class:`~nlpkit.errors.InputFileError`; it never reaches a kernel.
 
 Model paths anywhere in nlpkit are picked by name when written --
 ``.arpa`` or ``.arpa.gz`` (ARPA text) and ``.nlpkit`` (binary) -- and by
