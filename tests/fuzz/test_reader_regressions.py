@@ -175,6 +175,17 @@ def _tokenizer(edit):
     return json.dumps(data).encode()
 
 
+def test_wordpiece_max_chars_beyond_int64(tmp_path):
+    """Found by atheris: the encoding kernel takes it as an int64."""
+    from nlpkit.text.subword.model import SubwordTokenizer
+    data = json.loads(targets._tokenizer_seeds()[1])
+    assert data["model"]["type"] == "WordPiece"
+    data["model"]["max_input_chars_per_word"] = 2 ** 64
+    path = _write(tmp_path, "tok.json", json.dumps(data).encode())
+    with pytest.raises(InputFileError, match=f"{path}: max_input_chars_per_word .* out of range"):
+        SubwordTokenizer.load(path)
+
+
 @pytest.mark.parametrize("edit,match", [
     (lambda d: d["model"]["vocab"].update({"a": 10 ** 20}), "no token has id"),
     (lambda d: d["model"]["vocab"].update({"a": -1}), "out of range"),

@@ -120,6 +120,9 @@ def from_json(data: dict, classes):
         tok.model_ = {"unk_token": model.get("unk_token", "[UNK]"),
                       "continuing_subword_prefix": model.get("continuing_subword_prefix", "##"),
                       "max_input_chars_per_word": int(model.get("max_input_chars_per_word", 100))}
+        if not 0 <= tok.model_["max_input_chars_per_word"] < 2 ** 63:  # an int64 in kernels
+            raise InputFileError("tokenizer.json", "max_input_chars_per_word "
+                                 f"{tok.model_['max_input_chars_per_word']} is out of range")
         if tok.model_["unk_token"] not in vocab:
             raise InputFileError("tokenizer.json", f"the unknown token "
                                  f"{tok.model_['unk_token']!r} is not in the vocabulary")
