@@ -42,7 +42,8 @@ READER_MODULES = [
     "nlpkit.ngram.formats.countfile", "nlpkit.ngram.reading.encode",
     "nlpkit.ngram.reading.vocab_file", "nlpkit.ngram.scoring.tables",
     "nlpkit.ngram.scoring.scorer", "nlpkit.embed.formats", "nlpkit.embed.keyedvectors",
-    "nlpkit.embed.subwords", "nlpkit.text.vocab", "nlpkit.text.readers", "nlpkit.models.data",
+    "nlpkit.embed.subwords", "nlpkit.text.vocab", "nlpkit.text.readers", "nlpkit.text.corpus",
+    "nlpkit.models.data",
     "nlpkit.text.subword.formats", "nlpkit.text.subword.pipeline", "nlpkit.text.subword.model",
 ]
 
