@@ -58,6 +58,10 @@ wrong_count_hi                     loads, warns (header says more n-grams than r
 wrong_count_lo                     loads, warns (header says fewer); -2.103213
 =================================  ==========================================================
 
+A header count is a hint for sizing arrays, never trusted beyond what the file
+can hold: ``ngram 3=2147483647`` in a small file loads with the wrong-count
+warning, as in SRILM, without allocating for two billion lines.
+
 Other errors: no ``\data\`` line, a bad ``ngram N=count`` header line, an
 n-gram section beyond the header's orders or out of sequence, a line with too
 few or too many fields, or a number that does not parse (``InputFileError``
@@ -304,7 +308,10 @@ class _Parser:
         for n in range(1, orders + 1):
             if n not in seen:
                 self.warn(f"no \\{n}-grams: section (the header lists {counts[n]})")
-        word_cap = 1 << max(10, int(2 * (counts[1] + 16)).bit_length())
+        # the header's counts size the first allocations, but a header can lie (or be
+        # damaged): no more words or lines than the file has bytes for
+        words = min(counts[1], len(self.data) // 2)
+        word_cap = 1 << max(10, int(2 * (words + 16)).bit_length())
         self.words = _WordTable(word_cap)
         parsed = {}
         for n, b0, b1, mpos in secs:
@@ -327,7 +334,9 @@ class _Parser:
                 ids, lp, bo, hb = fast
                 return self.finish(n, ids, lp, bo, hb, expected, mpos)
             self.reread(b0)
-        cap = expected + 16  # the header count; grown to the line count if it lies
+        # the header count (grown to the line count if it lies), but no more lines than
+        # the section has bytes for: a line holds n + 1 fields and n + 1 separators
+        cap = min(expected, (b1 - b0) // (n + 1) + 1) + 16
         cap_slow = 1024
         while True:
             ids = np.empty(cap * n, dtype=np.int32)
