@@ -1,0 +1,170 @@
+"""Every command that writes a file, stopped by SIGINT or SIGTERM at five points of its run,
+and run out of room (a file-size limit), leaves nothing behind: no partial output, no
+temporary file, and a previous output untouched.
+
+The commands run in children forked from one warm process (tests/signals_util.py); the
+points are events the child counts (its first read of an input, a progress update, the
+output's temporary file opened, the rename that would publish it) or moments between
+them, chosen from an uninterrupted run of the same command.
+"""
+from __future__ import annotations
+
+import gzip
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from signals_util import CliServer, files_under  # noqa: E402
+
+CORPORA = Path(__file__).resolve().parents[2] / "corpora"
+TRAIN = ("--epochs", 2, "--embedding-dim", 8, "--hidden-size", 8, "--batch-size", 16)
+
+# command -> (arguments after `nlpkit -q`, the file it writes); {i}: the inputs' folder
+COMMANDS = {
+    "corpus vocab": (("corpus", "vocab", "{i}/s.txt", "-o", "v.txt"), "v.txt"),
+    "corpus tokenize": (("corpus", "tokenize", "{i}/s.txt", "-o", "t.txt.gz"), "t.txt.gz"),
+    "ngram count": (("ngram", "count", "{i}/s.txt", "-o", "c.txt"), "c.txt"),
+    "ngram build": (("ngram", "build", "{i}/s.txt", "-o", "m.arpa"), "m.arpa"),
+    "ngram prune": (("ngram", "prune", "{i}/m.arpa", "-o", "p.arpa", "--threshold", "1e-6"),
+                    "p.arpa"),
+    "ngram mix": (("ngram", "mix", "{i}/m.arpa", "{i}/m.arpa", "--lambda", "0.6", "-o",
+                   "x.arpa.gz"), "x.arpa.gz"),
+    "ngram filter": (("ngram", "filter", "{i}/m.arpa", "--vocab", "{i}/v.txt", "-o", "f.arpa"),
+                     "f.arpa"),
+    "ngram convert": (("ngram", "convert", "{i}/m.arpa", "-o", "m.nlpkit"), "m.nlpkit"),
+    "embed train": (("embed", "train", "{i}/s.txt", "-o", "e.vec", "--dim", 8, "--epochs", 3,
+                     "--min-count", 2), "e.vec"),
+    "embed plot": (("embed", "plot", "{i}/e.vec", "the", "lord", "-o", "p.png"), "p.png"),
+    "subword train": (("subword", "train", "{i}/s.txt", "-o", "tok.json", "--vocab-size", 200),
+                      "tok.json"),
+    "subword encode": (("subword", "encode", "{i}/tok.json", "{i}/s.txt", "-o", "ids.txt"),
+                       "ids.txt"),
+    "subword decode": (("subword", "decode", "{i}/tok.json", "{i}/ids.txt", "-o", "d.txt"),
+                       "d.txt"),
+    "classify train": (("classify", "train", "{i}/l.tsv", "-o", "c.model", *TRAIN), "c.model"),
+    "tag train": (("tag", "train", "{i}/t.conll", "-o", "t.model", *TRAIN), "t.model"),
+    "lm train": (("lm", "train", "{i}/s.txt", "-o", "lm.model", *TRAIN), "lm.model"),
+    "seq2seq train": (("seq2seq", "train", "{i}/p.tsv", "-o", "s.model", *TRAIN), "s.model"),
+}
+EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+LAST_LINE = {signal.SIGINT: "Aborted.", signal.SIGTERM: "Terminated."}
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = CliServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, server):
+    """Small inputs; the outputs of some commands are the inputs of others."""
+    root = tmp_path_factory.mktemp("interrupt")
+    i = root / "in"
+    i.mkdir()
+    with gzip.open(CORPORA / "kjv" / "train.txt.gz", "rt") as fh:
+        lines = [next(fh) for _ in range(600)]
+    (i / "s.txt").write_text("".join(lines[:300]))
+    (i / "s2.txt").write_text("".join(lines[300:]))
+    with gzip.open(CORPORA / "kjv-genre" / "train.tsv.gz", "rt") as fh:
+        (i / "l.tsv").write_text("".join(line for n, line in enumerate(fh) if n % 150 == 0))
+    with gzip.open(CORPORA / "kjv-names" / "train.conll.gz", "rt") as fh:
+        conll = [next(fh) for _ in range(800)]
+    while conll and conll[-1].strip():  # end on a sentence boundary
+        conll.pop()
+    (i / "t.conll").write_text("".join(conll))
+    pairs = [ws for ws in (line.split() for line in lines) if 2 <= len(ws) <= 12][:120]
+    (i / "p.tsv").write_text("".join(" ".join(ws) + "\t" + " ".join(reversed(ws)) + "\n"
+                                     for ws in pairs))
+    for args in (("ngram", "build", "s.txt", "-o", "m.arpa"),
+                 ("corpus", "vocab", "s2.txt", "-o", "v.txt"),
+                 ("embed", "train", "s.txt", "-o", "e.vec", "--dim", 8, "--epochs", 1,
+                  "--min-count", 2),
+                 ("subword", "train", "s.txt", "-o", "tok.json", "--vocab-size", 200),
+                 ("subword", "encode", "tok.json", "s.txt", "-o", "ids.txt")):
+        r = server.run("-q", *args, cwd=i, watch=root)
+        assert r.status == 0, (args, r)
+    return root
+
+
+def _args(name, root):
+    args, output = COMMANDS[name]
+    return [str(a).replace("{i}", str(root / "in")) for a in args], output
+
+
+def _place(root, name):
+    """A fresh folder for one command's runs: ``out`` (its working directory) and ``tmp``
+    (its TMPDIR), both watched for leftovers."""
+    case = root / name.replace(" ", "-")
+    shutil.rmtree(case, ignore_errors=True)
+    (case / "out").mkdir(parents=True)
+    (case / "tmp").mkdir()
+    return case
+
+
+def _points(baseline):
+    """Five points of a run, from its uninterrupted twin: the first input read, mid-work
+    (half its progress updates, or a moment), a later moment, the output's temporary file
+    opened (the last file opened for writing), and the rename that would publish it."""
+    trace = baseline.trace
+    first_read = trace["read"][0]
+    span = max(trace["rename"][-1] - first_read, 0.01)
+    progress = len(trace["progress"])
+    mid = ("progress", max(1, progress // 2)) if progress >= 2 else ("time", 0.3 * span)
+    return [("read", 1), mid, ("time", 0.7 * span), ("write", len(trace["write"])),
+            ("rename", len(trace["rename"]))]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_interrupted_or_out_of_room_leaves_nothing_behind(server, inputs, name):
+    args, output = _args(name, inputs)
+    case = _place(inputs, name)
+    env = {"TMPDIR": str(case / "tmp")}
+    base = server.run("-q", *args, cwd=case / "out", watch=inputs, env=env)
+    assert base.status == 0, base
+    size = (case / "out" / output).stat().st_size
+    assert base.count("read") and base.count("rename"), base.trace
+    (case / "out" / output).unlink()
+    assert files_under(case) == {}, "an uninterrupted run left files behind"
+    _interrupted(server, inputs, case, env, name, args, output, _points(base))
+    _out_of_room(server, inputs, case, env, name, args, output, size)
+
+
+def _interrupted(server, inputs, case, env, name, args, output, points):
+    """Stopped at each point: exit 130 (SIGINT) or 143 (SIGTERM) with one line saying so,
+    nothing left; at the last two points a previous output is there and survives."""
+    signals = [signal.SIGINT, signal.SIGTERM] * 3
+    shift = list(COMMANDS).index(name) % 2
+    for k, point in enumerate(points):
+        sig = signals[k + shift]
+        previous = k >= 3
+        if previous:
+            (case / "out" / output).write_bytes(b"previous output\n")
+        before = files_under(case)
+        r = server.run("-q", *args, cwd=case / "out", watch=inputs, env=env, stop=point, sig=sig)
+        where = f"{name}: {sig.name} at {point}"
+        assert r.status == EXIT[sig], (where, r)
+        assert r.err.strip().splitlines()[-1] == LAST_LINE[sig], (where, r)
+        assert files_under(case) == before, where
+        if previous:
+            assert (case / "out" / output).read_bytes() == b"previous output\n", where
+            (case / "out" / output).unlink()
+
+
+def _out_of_room(server, inputs, case, env, name, args, output, size):
+    """A file-size limit below the output's size (a full disk, as the writer sees it): one
+    line naming the output, exit 1, the previous output intact, no temporary file."""
+    (case / "out" / output).write_bytes(b"previous output\n")
+    before = files_under(case)
+    r = server.run("-q", *args, cwd=case / "out", watch=inputs, env=env, fsize=size // 2)
+    lines = r.err.strip().splitlines()
+    assert r.status == 1 and len(lines) == 1, (name, r)
+    assert lines[0].startswith("Error: ") and output in lines[0], (name, lines)
+    assert "cannot write (a file grew past the size limit)" in lines[0], (name, lines)
+    assert files_under(case) == before, name
+    assert (case / "out" / output).read_bytes() == b"previous output\n"
