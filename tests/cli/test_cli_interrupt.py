@@ -168,3 +168,47 @@ def _out_of_room(server, inputs, case, env, name, args, output, size):
     assert "cannot write (a file grew past the size limit)" in lines[0], (name, lines)
     assert files_under(case) == before, name
     assert (case / "out" / output).read_bytes() == b"previous output\n"
+
+
+@pytest.mark.parametrize("name", ["lm train", "classify train"])
+def test_resume_after_an_interruption_gives_the_same_model(server, inputs, name):
+    """Trained for 3 epochs with --checkpoint, stopped while writing the second checkpoint
+    (the first is kept), resumed: the model is, to the bit, the one of an uninterrupted run."""
+    import numpy as np
+
+    from nlpkit.models.io import load_model
+
+    args, output = _args(name, inputs)
+    args = [a if a != "2" or args[k - 1] != "--epochs" else "3" for k, a in enumerate(args)]
+    case = _place(inputs, name)
+    env = {"TMPDIR": str(case / "tmp"), "NLPKIT_THREADS": "1"}
+    out = case / "out"
+    whole = server.run("-q", *args, "-o", "whole.model", cwd=out, watch=inputs, env=env)
+    assert whole.status == 0, whole
+    ck = ["--checkpoint", "ck.model"]
+    r = server.run("-q", *args, *ck, cwd=out, watch=inputs, env=env, stop=("write", 2),
+                   sig=signal.SIGINT)
+    assert r.status == 130, r
+    assert sorted(files_under(case)) == ["out/ck.model", "out/whole.model"]
+    assert load_model(out / "ck.model").checkpoint_state_["epoch"] == 1
+    r = server.run("-q", *args, *ck, "--resume", cwd=out, watch=inputs, env=env)
+    assert r.status == 0, r
+    a, b = load_model(out / "whole.model"), load_model(out / output)
+    assert not hasattr(b, "checkpoint_state_") and b.n_epochs_ == a.n_epochs_ == 3
+    assert [h["loss"] for h in b.history_] == [h["loss"] for h in a.history_]
+    sa, sb = a.net_.state_dict(), b.net_.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert np.array_equal(sa[key], sb[key]), key
+
+
+def test_resume_needs_a_checkpoint(server, inputs):
+    args, output = _args("lm train", inputs)
+    case = _place(inputs, "lm train")
+    for extra, message in ((["--resume"], "--resume needs --checkpoint FILE"),
+                           (["--resume", "--checkpoint", "no.model"],
+                            "no.model: no checkpoint to resume from")):
+        r = server.run("-q", *args, *extra, cwd=case / "out", watch=inputs)
+        assert r.status == 1 and r.err.strip().startswith(f"Error: {message}"), r
+        assert len(r.err.strip().splitlines()) == 1, r
+    assert files_under(case) == {}
