@@ -32,6 +32,20 @@ ROOT = HERE.parent
 
 
 # ------------------------------------------------------------------------------ test side
+def spawn(*args, limit_fsize=None, **kw):
+    """``nlpkit *args`` in a new interpreter (``subprocess.Popen``, text pipes), with an
+    ``RLIMIT_FSIZE`` of ``limit_fsize`` bytes if given (Python ignores SIGXFSZ, so a write
+    past it fails with EFBIG, as on a full disk)."""
+    import resource
+
+    def preexec():
+        if limit_fsize is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_fsize, limit_fsize))
+    return subprocess.Popen([sys.executable, "-c", "from nlpkit.cli.main import main; main()",
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=preexec, **kw)
+
+
 class CliServer:
     """A process that has imported the CLI and forks a child for each :meth:`run`."""
 

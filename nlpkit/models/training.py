@@ -208,11 +208,14 @@ def train(
                 print(format_record(record), file=sys.stderr, flush=True)
             stop = stopper is not None and stopper.update(record, net)
             if on_epoch is not None:
-                on_epoch({"epoch": epoch, "n_steps": n_steps, "history": list(history), "finished": bool(stop or out_of_time),
-                          "stopper": None if stopper is None else
-                          {"best": stopper.best if math.isfinite(stopper.best) else None,
-                           "bad": stopper.bad},
-                          "best_state": None if stopper is None else stopper.best_state})
+                on_epoch({
+                    "epoch": epoch, "n_steps": n_steps, "history": list(history),
+                    "finished": bool(stop or out_of_time),
+                    "stopper": None if stopper is None else {
+                        "best": stopper.best if math.isfinite(stopper.best) else None,
+                        "bad": stopper.bad},
+                    "best_state": None if stopper is None else stopper.best_state,
+                })
             if stop or out_of_time:
                 break
     finally:

@@ -12,13 +12,10 @@ from __future__ import annotations
 import gzip
 import shutil
 import signal
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from signals_util import CliServer, files_under  # noqa: E402
+from signals_util import CliServer, files_under  # tests/signals_util.py
 
 CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 TRAIN = ("--epochs", 2, "--embedding-dim", 8, "--hidden-size", 8, "--batch-size", 16)

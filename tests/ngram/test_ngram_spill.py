@@ -9,10 +9,7 @@ must be empty afterwards, whether the build succeeds, fails or is stopped.
 import gzip
 import os
 import random
-import resource
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -21,6 +18,7 @@ import nlpkit.ngram as ng
 from nlpkit.errors import NlpkitError
 from nlpkit.ngram.counting import runs
 from nlpkit.ngram.plan import Plan, parse_size
+from signals_util import spawn
 
 TINY = "1M"  # with the corpora below: several chunks, blocks of a few hundred rows
 
@@ -145,13 +143,7 @@ def test_bad_memory_sizes(bad):
 
 
 # ---------------------------------------------------------------- as users meet it: the CLI
-def nlpkit(*args, limit_fsize=None, **kw):
-    def preexec():
-        if limit_fsize is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_fsize, limit_fsize))
-    return subprocess.Popen([sys.executable, "-c", "from nlpkit.cli.main import main; main()",
-                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=preexec, **kw)
+nlpkit = spawn
 
 
 def _one_error_line(p, pattern):
