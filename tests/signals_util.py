@@ -12,9 +12,10 @@ and for writing (``write``) and the renames (``rename``) under a folder, a wrapp
 the progress updates (``progress``), and at the n-th event of a kind the child sends
 itself SIGINT or SIGTERM with ``os.kill`` -- the signal then goes through the process's
 real handlers.  At a ``rename`` the signal is handled before the rename happens.  A
-``time`` point sends the signal from a timer a given number of seconds after the first
-``read``, or at the last ``rename`` at the latest, so that the run is always interrupted
-somewhere in between.  An uninterrupted run reports how many events of each kind it saw
+``("time", seconds, arm, latest)`` point sends the signal from a timer started at the
+event ``arm`` (``(kind, n)``; the first ``read`` if not given), or at the event ``latest``
+(the first ``rename``) at the latest, so that the run is always interrupted somewhere in
+between.  An uninterrupted run reports how many events of each kind it saw
 and when, from which the tests choose their points.
 """
 from __future__ import annotations
@@ -64,7 +65,8 @@ class CliServer:
 
         ``watch``: the folder whose files count as events (inputs, outputs, temp files).
         ``stop``: ``(kind, n)`` with kind ``read``, ``write``, ``rename`` or ``progress``
-        (stop at the n-th such event), or ``("time", seconds)``; ``sig``: the signal.
+        (stop at the n-th such event), or ``("time", seconds[, arm, latest])``; ``sig``: the
+        signal.
         ``fsize``: an ``RLIMIT_FSIZE`` in bytes (SIGXFSZ ignored, so a write past it fails
         with EFBIG as when a disk is full).
         """
@@ -248,15 +250,17 @@ class _Watcher:
             self.busy = False
         if not self.stop:
             return
-        what, n = self.stop
+        what, n = self.stop[:2]
         if what == "time":
-            if kind == "read" and self.timer is None:
+            arm, latest = self.stop[2:4] if len(self.stop) > 2 else (("read", 1), ("rename", 1))
+            seen = len(self.events[kind])
+            if [kind, seen] == list(arm) and self.timer is None:
                 import threading
 
                 self.timer = threading.Timer(n, self.kill)
                 self.timer.daemon = True
                 self.timer.start()
-            elif kind == "rename" and self.timer is not None:
+            elif [kind, seen] == list(latest) and self.timer is not None:
                 self.timer.cancel()
                 self.kill()  # (at the latest here; a second signal is not sent)
         elif kind == what and len(self.events[kind]) == n:

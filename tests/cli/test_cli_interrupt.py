@@ -112,9 +112,11 @@ def _points(baseline):
     first_read = trace["read"][0]
     span = max(trace["rename"][-1] - first_read, 0.01)
     progress = len(trace["progress"])
-    mid = ("progress", max(1, progress // 2)) if progress >= 2 else ("time", 0.3 * span)
-    return [("read", 1), mid, ("time", 0.7 * span), ("write", len(trace["write"])),
-            ("rename", len(trace["rename"]))]
+    last = ("rename", len(trace["rename"]))
+    mid = ("progress", max(1, progress // 2)) if progress >= 2 else \
+        ("time", 0.3 * span, ("read", 1), last)
+    return [("read", 1), mid, ("time", 0.7 * span, ("read", 1), last),
+            ("write", len(trace["write"])), last]
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -209,3 +211,27 @@ def test_resume_needs_a_checkpoint(server, inputs):
         assert r.status == 1 and r.err.strip().startswith(f"Error: {message}"), r
         assert len(r.err.strip().splitlines()) == 1, r
     assert files_under(case) == {}
+
+
+def test_quickstart_interrupted_keeps_only_finished_steps(server, inputs):
+    """quickstart -o DIR writes one output after another (minutes in all): stopped at five
+    points of its first two, it leaves the outputs of the steps that finished, whole, and
+    nothing else (no partial output, no temporary file)."""
+    from nlpkit.text import Vocabulary
+
+    case = _place(inputs, "quickstart")
+    env = {"TMPDIR": str(case / "tmp")}
+    vocab = "out/qs/kjv.vocab"
+    points = [(("write", 1), set()), (("rename", 1), set()), (("write", 2), {vocab}),
+              (("time", 1.0, ("rename", 1), ("rename", 2)), {vocab}), (("rename", 2), {vocab})]
+    for k, (point, left) in enumerate(points):
+        sig = [signal.SIGINT, signal.SIGTERM][k % 2]
+        shutil.rmtree(case / "out" / "qs", ignore_errors=True)
+        r = server.run("-q", "quickstart", "-o", "qs", cwd=case / "out", watch=case, env=env,
+                       stop=point, sig=sig)
+        where = f"quickstart: {sig.name} at {point}"
+        assert r.status == EXIT[sig], (where, r)
+        assert r.err.strip().splitlines()[-1] == LAST_LINE[sig], (where, r)
+        assert set(files_under(case)) == left, where
+        if left:
+            assert len(Vocabulary.load(case / vocab)) == 12678, where
