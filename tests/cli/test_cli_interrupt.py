@@ -169,7 +169,7 @@ def _out_of_room(server, inputs, case, env, name, args, output, size):
     assert (case / "out" / output).read_bytes() == b"previous output\n"
 
 
-@pytest.mark.parametrize("name", ["lm train", "classify train"])
+@pytest.mark.parametrize("name", ["lm train", "classify train", "tag train", "seq2seq train"])
 def test_resume_after_an_interruption_gives_the_same_model(server, inputs, name):
     """Trained for 3 epochs with --checkpoint, stopped while writing the second checkpoint
     (the first is kept), resumed: the model is, to the bit, the one of an uninterrupted run."""
@@ -199,6 +199,14 @@ def test_resume_after_an_interruption_gives_the_same_model(server, inputs, name)
     assert sa.keys() == sb.keys()
     for key in sa:
         assert np.array_equal(sa[key], sb[key]), key
+    if name == "lm train":  # other options than the checkpoint's: refused, nothing written
+        (out / output).unlink()
+        r = server.run("-q", *args, *ck, "--resume", "--lr", "0.1", cwd=out, watch=inputs,
+                       env=env)
+        assert r.status == 1 and r.err.strip().splitlines() == [
+            "Error: NeuralLM: the checkpoint was trained with other parameters (lr); resume "
+            "with the same ones"], r
+        assert sorted(files_under(case)) == ["out/ck.model", "out/whole.model"]
 
 
 def test_resume_needs_a_checkpoint(server, inputs):
