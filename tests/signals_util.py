@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
 
 # ------------------------------------------------------------------------------ test side
@@ -51,11 +50,14 @@ class CliServer:
     """A process that has imported the CLI and forks a child for each :meth:`run`."""
 
     def __init__(self, env=None):
+        import nlpkit  # the children import the nlpkit this process tests, and this file
+
+        where = [str(Path(nlpkit.__file__).resolve().parent.parent)]
         env = {**os.environ, "MPLBACKEND": "Agg", **(env or {}), "PYTHONPATH": os.pathsep.join(
-            [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+            where + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env=env, cwd=str(ROOT))
+                                     env=env, cwd=str(HERE))
         ready = self.proc.stdout.readline()
         if ready.strip() != "ready":
             raise RuntimeError(f"the CLI server did not start: {ready!r}")

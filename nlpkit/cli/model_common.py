@@ -160,8 +160,9 @@ def fit_and_save(model, output, X, y=None, *, n_items, unit, plot=None, describe
         if resume and not os.path.exists(checkpoint):
             raise NlpkitError(f"{checkpoint}: no checkpoint to resume from")
         start = load_model(checkpoint, kind=type(model).__name__) if resume else None
-        if start is not None:
-            echo(f"resuming after epoch {start.checkpoint_state_['epoch']} of {checkpoint}")
+        done = getattr(start, "checkpoint_state_", {}).get("epoch")
+        if done is not None:  # (a file that is no checkpoint: the fit says so)
+            echo(f"resuming after epoch {done} of {checkpoint}")
         model.checkpoint_to(save=lambda m: save_model(m, checkpoint), resume=start)
 
     frac = model.validation_fraction if model.early_stopping else 0.0

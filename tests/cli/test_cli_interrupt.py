@@ -207,6 +207,10 @@ def test_resume_after_an_interruption_gives_the_same_model(server, inputs, name)
             "Error: NeuralLM: the checkpoint was trained with other parameters (lr); resume "
             "with the same ones"], r
         assert sorted(files_under(case)) == ["out/ck.model", "out/whole.model"]
+        r = server.run("-q", *args, "--checkpoint", "whole.model", "--resume", cwd=out,
+                       watch=inputs, env=env)  # a model, not a checkpoint
+        assert r.status == 1 and r.err.strip().splitlines() == [
+            "Error: NeuralLM: the model to resume from is not a NeuralLM checkpoint"], r
 
 
 def test_resume_needs_a_checkpoint(server, inputs):
