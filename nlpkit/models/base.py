@@ -189,6 +189,26 @@ class NeuralEstimator(BaseEstimator):
         for name in names:
             check_positive_int(getattr(self, name), name)
 
+    def checkpoint_to(self, save=None, resume=None):
+        """Checkpoints for the next :meth:`fit`.
+
+        ``save(model)`` is called after every epoch with this estimator holding, besides its
+        network, the training state in ``checkpoint_state_`` (JSON-able: epoch, steps,
+        history, random generators' states, early stopping's figures) and
+        ``checkpoint_arrays_`` (name -> array: the optimizer's moments, the best weights so
+        far); both are dropped when the fit ends.  ``resume``: an estimator saved so (read
+        back with :func:`~nlpkit.models.io.load_model`); the fit continues after its last
+        epoch and, given the same data and parameters (``max_epochs`` may grow), ends with
+        the model a fit that was never stopped gives.
+        """
+        self._checkpointing = (save, resume)
+        return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_checkpointing", None)  # (a callable: not part of the model)
+        return state
+
     def _start_training(self, net):
         """A fresh network: its optimizer, an empty history."""
         self.net_ = net
@@ -237,6 +257,17 @@ class NeuralEstimator(BaseEstimator):
                 loss = sums[0] / sums[1]
                 return loss if len(sums) == 2 else (loss, sums[2] / sums[3])
 
+        save, resume = getattr(self, "_checkpointing", (None, None))
+        self._checkpointing = (None, None)  # for this fit only
+        state = None if resume is None else self._restore(resume)
+
+        def on_epoch(loop):
+            self._keep_state(loop)
+            try:
+                save(self)
+            finally:
+                del self.checkpoint_state_, self.checkpoint_arrays_
+
         self.history_ += train(
             self.net_,
             self._optimizer,
@@ -252,5 +283,64 @@ class NeuralEstimator(BaseEstimator):
             max_time=self.max_time,
             lr_schedule=self.lr_schedule,
             warmup_steps=self.warmup_steps,
+            resume=state,
+            on_epoch=None if save is None else on_epoch,
         )
         self.n_epochs_ = len(self.history_)
+
+    def _generators(self):
+        """The random generators training draws from (batches, dropout, word dropout),
+        in a fixed order and each once."""
+        found, seen = [self._rng], {id(self._rng)}
+        for module in self.net_.modules():
+            for value in vars(module).values():
+                if isinstance(value, np.random.Generator) and id(value) not in seen:
+                    found.append(value)
+                    seen.add(id(value))
+        return found
+
+    def _keep_state(self, loop):
+        """The training state as ``checkpoint_state_`` and ``checkpoint_arrays_``."""
+        opt = self._optimizer
+        arrays = {f"optimizer.{i}.{key}": np.array(backend.to_host(value), copy=True)
+                  for i, state in enumerate(opt.state) for key, value in state.items()}
+        for name, value in (loop["best_state"] or {}).items():
+            arrays[f"best.{name}"] = value
+        self.checkpoint_state_ = {
+            "epoch": loop["epoch"], "n_steps": loop["n_steps"], "finished": loop["finished"],
+            "stopper": loop["stopper"], "has_best": loop["best_state"] is not None,
+            "optimizer_steps": opt.step_count, "history": self.history_ + loop["history"],
+            "generators": [g.bit_generator.state for g in self._generators()],
+        }
+        self.checkpoint_arrays_ = arrays
+
+    def _restore(self, resume):
+        """Put ``resume``'s training state into this fit (after it built its network and
+        split its data as the stopped fit did); the loop state for :func:`train`."""
+        name = type(self).__name__
+        state = getattr(resume, "checkpoint_state_", None)
+        arrays = getattr(resume, "checkpoint_arrays_", None)
+        if type(resume) is not type(self) or state is None or arrays is None:
+            raise NlpkitError(f"{name}: the model to resume from is not a {name} checkpoint")
+        differ = [k for k, v in self.get_params().items()
+                  if k not in ("max_epochs", "max_time", "verbose", "n_jobs", "device")
+                  and repr(resume.get_params().get(k)) != repr(v)]
+        if differ:
+            raise NlpkitError(f"{name}: the checkpoint was trained with other parameters "
+                              f"({', '.join(differ)}); resume with the same ones")
+        self.net_.load_state_dict(resume.net_.state_dict())
+        opt = self._optimizer
+        opt.step_count = int(state["optimizer_steps"])
+        for i, slot in enumerate(opt.state):
+            prefix = f"optimizer.{i}."
+            slot.clear()
+            slot.update({k[len(prefix):]: v.copy() for k, v in arrays.items()
+                         if k.startswith(prefix)})
+        generators = self._generators()
+        if len(generators) != len(state["generators"]):
+            raise NlpkitError(f"{name}: the checkpoint does not fit this network")
+        for g, g_state in zip(generators, state["generators"]):
+            g.bit_generator.state = g_state
+        self.history_ = list(state["history"])
+        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+        return {**state, "best_state": best if state["has_best"] else None}
