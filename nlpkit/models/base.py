@@ -152,11 +152,19 @@ class NeuralEstimator(BaseEstimator):
         and the network's state dict (PyTorch's names)."""
         from sklearn.utils.validation import check_is_fitted
 
-        from .io import encode_fitted, encode_params
+        from .io import encode, encode_fitted, encode_params
 
         check_is_fitted(self, "net_")
         config = {"params": encode_params(self), "fitted": encode_fitted(self, self._fitted)}
-        return config, self.net_.state_dict()
+        arrays = dict(self.net_.state_dict())
+        state = getattr(self, "checkpoint_state_", None)
+        if state is not None:  # a checkpoint (see checkpoint_to): the training state too
+            config["checkpoint"] = state
+            # mid-fit, the attributes a fit sets at its end are not there yet
+            config["fitted"].setdefault("n_epochs_", int(state["epoch"]))
+            config["fitted"].setdefault("history_", encode(list(state["history"]), "history"))
+            arrays.update({_CHECKPOINT + k: v for k, v in self.checkpoint_arrays_.items()})
+        return config, arrays
 
     @classmethod
     def _from_state(cls, fields, arrays):
@@ -168,6 +176,7 @@ class NeuralEstimator(BaseEstimator):
         est = cls(**decode_params(cls, fields.obj("params")))
         fitted = fields.obj("fitted")
         decode_fitted(est, fitted, cls._fitted)
+        checkpoint = _read_checkpoint(fields, arrays)  # takes its arrays out of ``arrays``
         sizes, counts = est._net_sizes()
         check_sizes(fields, arrays, sizes, counts, est._square_size())
         est._rng = np.random.default_rng(seed_from(est.random_state))
@@ -178,6 +187,8 @@ class NeuralEstimator(BaseEstimator):
         est._start_training(net)
         est.history_ = history
         est._restored()
+        if checkpoint is not None:
+            est.checkpoint_state_, est.checkpoint_arrays_ = checkpoint
         return est
 
     def _restored(self):
@@ -340,7 +351,37 @@ class NeuralEstimator(BaseEstimator):
         if len(generators) != len(state["generators"]):
             raise NlpkitError(f"{name}: the checkpoint does not fit this network")
         for g, g_state in zip(generators, state["generators"]):
-            g.bit_generator.state = g_state
+            try:
+                g.bit_generator.state = g_state
+            except (ValueError, TypeError, KeyError, OverflowError):
+                raise NlpkitError(f"{name}: the checkpoint's random generator states are "
+                                  "damaged") from None
         self.history_ = list(state["history"])
         best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
         return {**state, "best_state": best if state["has_best"] else None}
+
+
+# a checkpoint's arrays sit beside the network's weights under this prefix (no PyTorch name
+# starts so); its JSON-able state is model.json's "checkpoint"
+_CHECKPOINT = "checkpoint."
+
+
+def _read_checkpoint(fields, arrays):
+    """``(checkpoint_state_, checkpoint_arrays_)`` of a model file that is a checkpoint,
+    else None; the fields :meth:`NeuralEstimator._restore` reads are type-checked here."""
+    ck_arrays = {k[len(_CHECKPOINT):]: arrays.pop(k) for k in
+                 [k for k in arrays if k.startswith(_CHECKPOINT)]}
+    if "checkpoint" not in fields:
+        return None
+    ck = fields.obj("checkpoint")
+    for name in ("epoch", "n_steps", "optimizer_steps"):
+        ck.int(name, lo=0)
+    for name in ("finished", "has_best"):
+        ck.bool(name)
+    ck.list("history", item=lambda r: isinstance(r, dict), what="a list of objects")
+    ck.list("generators", item=lambda g: isinstance(g, dict), what="a list of objects")
+    stopper = ck.obj("stopper", default=None)
+    if stopper is not None:
+        stopper.float("best", default=None)
+        stopper.int("bad", lo=0)
+    return dict(ck.data), ck_arrays
