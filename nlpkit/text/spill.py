@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..errors import InputFileError, why_write_failed
 from .readers import batched
 
 _SENTENCES = 4096  # sentences of an iterable encoded at a time
@@ -52,12 +53,25 @@ class ArrayFile:
         if self._fh is None:
             self._blocks.append(array)
         else:
-            array.tofile(self._fh)
+            # write(), not tofile(): a short write (a full disk) must raise, not leave a
+            # shorter file that fails later when it is mapped
+            with self._no_room():
+                self._fh.write(memoryview(array).cast("B"))
         self.size += array.shape[0]
 
     def close(self):
         if self._fh is not None and not self._fh.closed:
-            self._fh.close()
+            with self._no_room():
+                self._fh.close()
+
+    @contextmanager
+    def _no_room(self):
+        try:
+            yield
+        except OSError as exc:
+            raise InputFileError(self.path, f"cannot write ({why_write_failed(exc)}); the "
+                                 "encoded text is kept there while it is used: set TMPDIR to "
+                                 "a folder with more room") from None
 
     def map(self):
         """The array, mapped: ``(array, mmap or None)``."""
