@@ -58,7 +58,8 @@ def peak_rss_mb(args, tmp_path):
 def texts(tmp_path_factory):
     """Inputs once and four times over (the same vocabulary), and small models to score them.
 
-    ``kjv``: the KJV training text, 30k lines.  ``kjvq``: its first quarter (best-mix and
+    ``kjv``: the KJV training text, 30k lines.  ``genre``: kjv-genre's labelled lines
+    (28k).  ``kjvq``: its first quarter (best-mix and
     --mix score in NumPy, not in a kernel).  ``toy``: 20-word lines over a 10-letter
     vocabulary; the models on it are tiny, so memory is the text's (``lm``: 30k lines;
     ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M tokens, of which
@@ -74,7 +75,9 @@ def texts(tmp_path_factory):
     toy = toy.tobytes()
     long_lines = toy[:60_000 * 40].replace(b"\n", b" ")  # 80-token lines for lm train
     long_lines = b"\n".join(long_lines[i:i + 160].rstrip() for i in range(0, len(long_lines), 160))
-    inputs = {"kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
+    with gzip.open(corpora.path("kjv-genre"), "rb") as fh:
+        genre = fh.read()
+    inputs = {"kjv": kjv, "genre": genre, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
               "lm": toy[:30_000 * 40], "lm-train": long_lines + b"\n"}
     for name, text in inputs.items():
         (d / f"{name}-1.txt").write_bytes(text)
@@ -132,3 +135,10 @@ def test_lm_train_streams(texts, tmp_path):
     check(lambda text: ["lm", "train", text, "-o", str(tmp_path / "lm.nlpkit"), "--epochs", "1",
                         "--embedding-dim", "4", "--hidden-size", "4", "--validation-fraction",
                         "0", "--max-time", "1"], texts, "lm-train", tmp_path)
+
+
+def test_classify_train_streams(texts, tmp_path):
+    # a tiny CNN for half a second: reading, splitting and spilling the documents is measured
+    check(lambda text: ["classify", "train", text, "-o", str(tmp_path / "c.nlpkit"), "--encoder",
+                        "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--validation-fraction", "0", "--max-time", "0.5"], texts, "genre", tmp_path)
