@@ -184,9 +184,9 @@ class TokenLists:
 
 
 class LabelledText:
-    """Documents with a label each, encoded by
+    """Documents with a label each, or a tag per token, encoded by
     :meth:`~nlpkit.text.spill.EncodedText.read_columns`: ``text`` (the words) and
-    ``labels`` (a one-token sentence per document)."""
+    ``labels`` (per document a one-token sentence, or its tags)."""
 
     def __init__(self, text, labels):
         self.text, self.labels = text, labels
@@ -360,12 +360,21 @@ def iter_labelled(path):
 
 def read_conll(path):
     """``(token_lists, tag_lists)`` from ``token<TAB>tag`` lines, a blank line between sentences."""
-    tokens, tags, cur_tok, cur_tag = [], [], [], []
+    tokens, tags = [], []
+    for toks, labels in iter_conll(path):
+        tokens.append(toks)
+        tags.append(labels)
+    return tokens, tags
+
+
+def iter_conll(path):
+    """:func:`read_conll`'s ``(tokens, tags)`` sentences one by one, the file read as it goes."""
+    empty, cur_tok, cur_tag = True, [], []
     for lineno, line in enumerate(iter_lines(path), 1):
         if not line.strip():
             if cur_tok:
-                tokens.append(cur_tok)
-                tags.append(cur_tag)
+                empty = False
+                yield cur_tok, cur_tag
                 cur_tok, cur_tag = [], []
             continue
         parts = line.split("\t") if "\t" in line else line.split()
@@ -374,8 +383,7 @@ def read_conll(path):
         cur_tok.append(parts[0])
         cur_tag.append(parts[-1])
     if cur_tok:
-        tokens.append(cur_tok)
-        tags.append(cur_tag)
-    if not tokens:
+        empty = False
+        yield cur_tok, cur_tag
+    if empty:
         raise InputFileError(path, "no sentences")
-    return tokens, tags

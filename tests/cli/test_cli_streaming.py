@@ -58,12 +58,12 @@ def peak_rss_mb(args, tmp_path):
 def texts(tmp_path_factory):
     """Inputs once and four times over (the same vocabulary), and small models to score them.
 
-    ``kjv``: the KJV training text, 30k lines.  ``genre``: kjv-genre's labelled lines
-    (28k).  ``kjvq``: its first quarter (best-mix and
-    --mix score in NumPy, not in a kernel).  ``toy``: 20-word lines over a 10-letter
-    vocabulary; the models on it are tiny, so memory is the text's (``lm``: 30k lines;
-    ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M tokens, of which
-    subsampling trains a few).
+    ``kjv``: the KJV training text, 30k lines.  ``kjvq``: its first quarter (best-mix and
+    --mix score in NumPy, not in a kernel).  ``genre``: kjv-genre's 28k labelled lines.
+    ``names``: the first 40% of kjv-names's tagged tokens (300k lines).  ``toy``: 20-word
+    lines over a 10-letter vocabulary; the models on it are tiny, so memory is the text's
+    (``lm``: 30k lines; ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M
+    tokens, of which subsampling trains a few).
     """
     d = tmp_path_factory.mktemp("streaming")
     with gzip.open(corpora.path("kjv"), "rb") as fh:
@@ -77,7 +77,11 @@ def texts(tmp_path_factory):
     long_lines = b"\n".join(long_lines[i:i + 160].rstrip() for i in range(0, len(long_lines), 160))
     with gzip.open(corpora.path("kjv-genre"), "rb") as fh:
         genre = fh.read()
-    inputs = {"kjv": kjv, "genre": genre, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
+    with gzip.open(corpora.path("kjv-names"), "rb") as fh:
+        names = fh.read()
+    names = names[:names.index(b"\n\n", len(names) * 2 // 5) + 2]
+    inputs = {"kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
+              "genre": genre, "names": names,
               "lm": toy[:30_000 * 40], "lm-train": long_lines + b"\n"}
     for name, text in inputs.items():
         (d / f"{name}-1.txt").write_bytes(text)
@@ -142,3 +146,10 @@ def test_classify_train_streams(texts, tmp_path):
     check(lambda text: ["classify", "train", text, "-o", str(tmp_path / "c.nlpkit"), "--encoder",
                         "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
                         "--validation-fraction", "0", "--max-time", "0.5"], texts, "genre", tmp_path)
+
+
+def test_tag_train_streams(texts, tmp_path):
+    # a tiny CNN for half a second: reading, checking and spilling the sentences is measured
+    check(lambda text: ["tag", "train", text, "-o", str(tmp_path / "t.nlpkit"), "--encoder",
+                        "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--validation-fraction", "0", "--max-time", "0.5"], texts, "names", tmp_path)
