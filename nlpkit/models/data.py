@@ -202,6 +202,17 @@ class LabelledText:
         return classes, index[np.asarray(self.labels.corpus.ids)]
 
 
+class PairedText:
+    """Sources and their targets, encoded by
+    :meth:`~nlpkit.text.spill.EncodedText.read_columns`: two texts, sentence by sentence."""
+
+    def __init__(self, source, target):
+        self.source, self.target = source, target
+
+    def __len__(self):
+        return self.source.n_sentences
+
+
 def remap_to(vocab, text):
     """int32 ids in ``vocab`` of the words of ``text`` (first-seen order), unknown words
     as ``<unk>``: the map for :meth:`~nlpkit.text.spill.EncodedText.remapped`."""
