@@ -88,6 +88,17 @@ class MappedCorpus:
     def n_sentences(self) -> int:
         return self.offsets.shape[0] - 1
 
+    def cut(self, length) -> "MappedCorpus":
+        """The same ids (the same mapping) as sentences of at most ``length`` tokens: each
+        sentence cut into consecutive pieces (an empty one gives none)."""
+        n = -(-np.diff(self.offsets) // length)  # pieces per sentence
+        first = np.repeat(np.cumsum(n) - n, n)
+        starts = np.repeat(self.offsets[:-1], n) + (np.arange(first.shape[0]) - first) * length
+        out = object.__new__(MappedCorpus)
+        out.ids, out._maps = self.ids, self._maps
+        out.offsets = np.append(starts, self.offsets[-1]).astype(np.int64)
+        return out
+
     def release(self):
         """Drop the pages read so far from this process's memory (see the module's doc)."""
         for mm in self._maps:

@@ -63,7 +63,8 @@ def texts(tmp_path_factory):
     ``names``: the first 40% of kjv-names's tagged tokens (300k lines).  ``toy``: 20-word
     lines over a 10-letter vocabulary; the models on it are tiny, so memory is the text's
     (``lm``: 30k lines; ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M
-    tokens, of which subsampling trains a few; ``pairs``: 40k seq2seq pairs of 10 words).
+    tokens, of which subsampling trains a few; ``mlm``: 80k lines; ``pairs``: 40k seq2seq
+    pairs of 10 words).
     """
     d = tmp_path_factory.mktemp("streaming")
     with gzip.open(corpora.path("kjv"), "rb") as fh:
@@ -84,7 +85,7 @@ def texts(tmp_path_factory):
     names = names[:names.index(b"\n\n", len(names) * 2 // 5) + 2]
     inputs = {"kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
               "genre": genre, "names": names, "pairs": pairs.tobytes(),
-              "lm": toy[:30_000 * 40], "lm-train": long_lines + b"\n"}
+              "lm": toy[:30_000 * 40], "mlm": toy[:80_000 * 40], "lm-train": long_lines + b"\n"}
     for name, text in inputs.items():
         (d / f"{name}-1.txt").write_bytes(text)
         (d / f"{name}-4.txt").write_bytes(text * 4)
@@ -162,3 +163,11 @@ def test_seq2seq_train_streams(texts, tmp_path):
     check(lambda text: ["seq2seq", "train", text, "-o", str(tmp_path / "s.nlpkit"), "--epochs",
                         "1", "--embedding-dim", "4", "--hidden-size", "4",
                         "--validation-fraction", "0", "--max-time", "0.5"], texts, "pairs", tmp_path)
+
+
+def test_lm_train_mlm_streams(texts, tmp_path):
+    # a tiny transformer for half a second: reading, splitting and spilling is measured
+    check(lambda text: ["lm", "train", text, "-o", str(tmp_path / "m.nlpkit"), "--objective",
+                        "mlm", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--nhead", "1", "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "mlm", tmp_path)
