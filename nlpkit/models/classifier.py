@@ -285,7 +285,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 else f"{type(self).__name__}: y is empty: 0 samples"
             )
         self._load_pretrained()
-        self._tokenizer()  # (a model file keeps it)
+        self._tokenizer()  # resolved now, as the lists' route does: part of the fitted state
         text = X.text if isinstance(X, data.LabelledText) else self._check_x(X, y)
         self.classes_ = classes
         self._setup(text)
@@ -363,7 +363,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         check_freeze(self.freeze_layers, self._pretrained_parts)
 
     def _setup(self, text):
-        """From the documents ``text`` (an EncodedText): vocabulary, network, optimizer and random generator of a fresh model."""
+        """Vocabulary, network, optimizer and random generator of a fresh model, from the
+        documents ``text`` (an EncodedText)."""
         check_fraction(self.dropout, "dropout")
         check_fraction(self.word_dropout, "word_dropout")
         check_nonnegative(self.adversarial, "adversarial")

@@ -231,7 +231,7 @@ class MaskedLM(NeuralEstimator):
             check_positive_int(self.nhead, "nhead")
         self.tokenizer_ = None  # resolved again from the parameters
         if isinstance(X, EncodedText):
-            self._tokenizer()  # (a model file keeps it)
+            self._tokenizer()  # resolved now, as the lists' route does: part of the fitted state
             docs = X
         else:
             docs = EncodedText.read(self._docs(X), skip_empty=False)

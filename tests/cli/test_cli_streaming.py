@@ -148,21 +148,24 @@ def test_classify_train_streams(texts, tmp_path):
     # a tiny CNN for half a second: reading, splitting and spilling the documents is measured
     check(lambda text: ["classify", "train", text, "-o", str(tmp_path / "c.nlpkit"), "--encoder",
                         "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
-                        "--validation-fraction", "0", "--max-time", "0.5"], texts, "genre", tmp_path)
+                        "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "genre", tmp_path)
 
 
 def test_tag_train_streams(texts, tmp_path):
     # a tiny CNN for half a second: reading, checking and spilling the sentences is measured
     check(lambda text: ["tag", "train", text, "-o", str(tmp_path / "t.nlpkit"), "--encoder",
                         "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
-                        "--validation-fraction", "0", "--max-time", "0.5"], texts, "names", tmp_path)
+                        "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "names", tmp_path)
 
 
 def test_seq2seq_train_streams(texts, tmp_path):
     # a tiny model for half a second: reading, splitting and spilling the pairs is measured
     check(lambda text: ["seq2seq", "train", text, "-o", str(tmp_path / "s.nlpkit"), "--epochs",
                         "1", "--embedding-dim", "4", "--hidden-size", "4",
-                        "--validation-fraction", "0", "--max-time", "0.5"], texts, "pairs", tmp_path)
+                        "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "pairs", tmp_path)
 
 
 def test_lm_train_mlm_streams(texts, tmp_path):
