@@ -46,6 +46,14 @@ IGNORE = -100
 _READ_BLOCK = 4096  # sentences checked at a time by read_text
 
 
+def _check_tags(i, tokens, tags):
+    """Sentence ``i``'s tags: a list, one per token."""
+    if isinstance(tags, (str, bytes)) or not hasattr(tags, "__len__"):
+        raise NlpkitError(f"y[{i}] must be a list of tags, got {type(tags).__name__}")
+    if len(tags) != len(tokens):
+        raise NlpkitError(f"y[{i}] has {len(tags)} tags for {len(tokens)} tokens")
+
+
 class CharEncoder(Module):
     """Characters of each distinct word -> conv (width 3) -> ReLU -> max over the word."""
 
@@ -239,10 +247,7 @@ class SequenceTagger(NeuralEstimator):
         y = list(y)
         data.check_lengths(docs, y)
         for i, (toks, tags) in enumerate(zip(docs, y)):
-            if isinstance(tags, (str, bytes)) or not hasattr(tags, "__len__"):
-                raise NlpkitError(f"y[{i}] must be a list of tags, got {type(tags).__name__}")
-            if len(tags) != len(toks):
-                raise NlpkitError(f"y[{i}] has {len(tags)} tags for {len(toks)} tokens")
+            _check_tags(i, toks, tags)
         return docs, [list(t) for t in y]
 
     def read_text(self, X, directory=None, what="X"):
@@ -263,12 +268,7 @@ class SequenceTagger(NeuralEstimator):
                 docs = data.check_documents([d for d, _ in block], what, Tokenizer(),
                                             allow_empty=True)
                 for i, (toks, (_, tags)) in enumerate(zip(docs, block), start):
-                    if isinstance(tags, (str, bytes)) or not hasattr(tags, "__len__"):
-                        raise NlpkitError(f"y[{i}] must be a list of tags, got "
-                                          f"{type(tags).__name__}")
-                    if len(tags) != len(toks):
-                        raise NlpkitError(f"y[{i}] has {len(tags)} tags for "
-                                          f"{len(toks)} tokens")
+                    _check_tags(i, toks, tags)
                     yield [t.lower() for t in toks] if lower else toks, list(tags)
                 start += len(block)
 
