@@ -98,10 +98,9 @@ def train_cmd(
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
-    from ..models.data import read_labelled
+    from ..models.data import iter_labelled
+    from ..text.spill import spill_dir
 
-    texts, labels = read_labelled(data)
-    echo(f"{data}: {len(texts)} documents, {len(set(labels))} labels")
     clf = TextClassifier(
         encoder=encoder,
         pretrained=pretrained,
@@ -118,18 +117,21 @@ def train_cmd(
         class_weight=None if class_weight == "none" else class_weight,
         **estimator_params(common),
     )
-    fit_and_save(
-        clf,
-        output,
-        texts,
-        labels,
-        n_items=len(texts),
-        unit="docs",
-        plot=common["plot"],
-        checkpoint=common["checkpoint"],
-        resume=common["resume"],
-        describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.classes_)} labels",
-    )
+    # the file is read once, encoded to files that training gathers its batches from
+    with spill_dir("nlpkit-classify-") as directory:
+        text = clf.read_text(iter_labelled(data), directory, what=data)
+        echo(f"{data}: {len(text)} documents, {len(text.labels.words)} labels")
+        fit_and_save(
+            clf,
+            output,
+            text,
+            n_items=len(text),
+            unit="docs",
+            plot=common["plot"],
+            checkpoint=common["checkpoint"],
+            resume=common["resume"],
+            describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.classes_)} labels",
+        )
 
 
 @classify.command("predict")

@@ -98,14 +98,22 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
         model = MaskedLM(positions=positions or "learned", nhead=nhead, mask_prob=mask_prob,
                          max_length=max_length, min_count=min_count, max_vocab=max_vocab,
                          lowercase=lowercase, **params)
-        docs = [line for line in iter_lines(corpus) if line.strip()]
-        if not docs:
-            raise NlpkitError(f"{corpus}: no text")
-        n_items = sum(len(d.split()) for d in docs)
-        echo(f"{corpus}: {len(docs)} lines, {n_items} tokens")
-        fit_and_save(model, output, docs, n_items=n_items, unit="tokens", plot=common["plot"],
-                     checkpoint=common["checkpoint"], resume=common["resume"],
-                     describe=lambda m: f"vocabulary {len(m.vocab_)}")
+        import itertools
+
+        from ..text.spill import spill_dir
+
+        # the text is read once, encoded to files that training gathers its batches from
+        with spill_dir("nlpkit-mlm-") as directory:
+            lines = (line for line in iter_lines(corpus) if line.strip())
+            first = next(lines, None)
+            if first is None:
+                raise NlpkitError(f"{corpus}: no text")
+            text = model.read_text(itertools.chain([first], lines), directory, what=corpus)
+            echo(f"{corpus}: {text.n_sentences} lines, {text.n_tokens} tokens")
+            fit_and_save(model, output, text, n_items=text.n_tokens, unit="tokens",
+                         plot=common["plot"],
+                         checkpoint=common["checkpoint"], resume=common["resume"],
+                         describe=lambda m: f"vocabulary {len(m.vocab_)}")
         return
     from ..models.neural_lm import NeuralLM
 

@@ -27,21 +27,29 @@ def seq2seq():
 
 def read_pairs(path, chars=False):
     """``(sources, targets)`` as token lists from ``source<TAB>target`` lines."""
+    src, tgt = [], []
+    for a, b in iter_pairs(path, chars):
+        src.append(a)
+        tgt.append(b)
+    return src, tgt
+
+
+def iter_pairs(path, chars=False):
+    """:func:`read_pairs`'s ``(source, target)`` pairs one by one, the file read as it goes."""
     from ..errors import InputFileError
     from ..text import iter_lines
 
-    src, tgt = [], []
+    empty = True
     for lineno, line in enumerate(iter_lines(path), 1):
         if not line.strip():
             continue
         a, sep, b = line.partition("\t")
         if not sep or not a.strip() or not b.strip():
             raise InputFileError(path, "expected 'source<TAB>target'", lineno)
-        src.append(list(a.strip()) if chars else a.split())
-        tgt.append(list(b.strip()) if chars else b.split())
-    if not src:
+        empty = False
+        yield (list(a.strip()) if chars else a.split()), (list(b.strip()) if chars else b.split())
+    if empty:
         raise InputFileError(path, "no pairs")
-    return src, tgt
 
 
 def transformer_options(command):
@@ -99,26 +107,28 @@ def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward,
               positions, share_embeddings, tie_output, label_smoothing, chars, **common):
     """Train on the pairs of DATA and write the model to OUTPUT."""
     from ..models.seq2seq import Seq2Seq
+    from ..text.spill import spill_dir
 
-    src, tgt = read_pairs(data, chars)
-    echo(f"{data}: {len(src)} pairs")
     model = Seq2Seq(encoder=encoder, decoder=decoder,
                     attention=None if attention == "none" else attention, nhead=nhead,
                     dim_feedforward=dim_feedforward, norm_first=norm_first, positions=positions,
                     share_embeddings=share_embeddings, tie_output=tie_output,
                     label_smoothing=label_smoothing, **estimator_params(common))
     model.chars_ = chars  # how predict reads its inputs
-    fit_and_save(
-        model,
-        output,
-        src,
-        tgt,
-        n_items=sum(len(t) + 1 for t in tgt),
-        unit="tokens",
-        plot=common["plot"],
-        checkpoint=common["checkpoint"],
-        resume=common["resume"],
-    )
+    # the file is read once, encoded to files that training gathers its batches from
+    with spill_dir("nlpkit-seq2seq-") as directory:
+        pairs = model.read_text(iter_pairs(data, chars), directory, what=data)
+        echo(f"{data}: {len(pairs)} pairs")
+        fit_and_save(
+            model,
+            output,
+            pairs,
+            n_items=pairs.target.n_tokens + len(pairs),
+            unit="tokens",
+            plot=common["plot"],
+            checkpoint=common["checkpoint"],
+            resume=common["resume"],
+        )
 
 
 def decoding_options(command):

@@ -45,13 +45,10 @@ def tag():
 )
 def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, **common):
     """Train a tagger on the CoNLL file DATA and write it to OUTPUT."""
-    from ..models.data import read_conll
+    from ..models.data import iter_conll
     from ..models.tagger import SequenceTagger
+    from ..text.spill import spill_dir
 
-    tokens, tags = read_conll(data)
-    n_tokens = sum(map(len, tokens))
-    n_tags = len({t for s in tags for t in s})
-    echo(f"{data}: {len(tokens)} sentences, {n_tokens} tokens, {n_tags} tags")
     tagger = SequenceTagger(
         encoder=encoder,
         char_dim=char_dim,
@@ -59,18 +56,22 @@ def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, **commo
         pretrained=pretrained,
         **estimator_params(common),
     )
-    fit_and_save(
-        tagger,
-        output,
-        tokens,
-        tags,
-        n_items=n_tokens,
-        unit="tokens",
-        plot=common["plot"],
-        checkpoint=common["checkpoint"],
-        resume=common["resume"],
-        describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.tags_)} tags",
-    )
+    # the file is read once, encoded to files that training gathers its batches from
+    with spill_dir("nlpkit-tag-") as directory:
+        text = tagger.read_text(iter_conll(data), directory, what=data)
+        n_tokens = text.text.n_tokens
+        echo(f"{data}: {len(text)} sentences, {n_tokens} tokens, {len(text.labels.words)} tags")
+        fit_and_save(
+            tagger,
+            output,
+            text,
+            n_items=n_tokens,
+            unit="tokens",
+            plot=common["plot"],
+            checkpoint=common["checkpoint"],
+            resume=common["resume"],
+            describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.tags_)} tags",
+        )
 
 
 @tag.command("predict")

@@ -42,8 +42,11 @@ from .pretrained import (
     load_pretrained,
 )
 from .training import count_hits, softmax
+from ..text.readers import batched
+from ..text.spill import EncodedText
 
 _PREDICT_BATCH = 256
+_READ_BLOCK = 4096  # documents split at a time by read_text
 EMBED_INIT_STD = 0.1
 POOLINGS = ("max", "mean", "max+mean")
 
@@ -237,15 +240,43 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, callback=None):
-        """Train from scratch on documents ``X`` and labels ``y``.
+    def read_text(self, X, directory=None, what="X"):
+        """Encode labelled documents, ``(text, label)`` pairs (a list, or a stream such as
+        :func:`nlpkit.models.data.iter_labelled`), in one pass to files in ``directory``
+        (None: in memory), for :meth:`fit` (with ``y=None``): a text larger than memory is
+        then trained on from disk."""
+        self._load_pretrained()
+        split = self._tokenizer()
+
+        def rows():
+            for block in batched(X, _READ_BLOCK):
+                docs = data.check_documents([d for d, _ in block], what, split, allow_empty=True)
+                for toks, (_, label) in zip(docs, block):
+                    yield toks, [str(label)]
+
+        text, labels = EncodedText.read_columns(rows(), ("words", "labels"), directory)
+        if text.n_sentences == 0:
+            raise NlpkitError(f"{what} is empty: 0 samples (at least one document is required)")
+        empty = data.first_empty(text)
+        if empty is not None:
+            raise NlpkitError(f"{what}[{empty}] is an empty document (no tokens)")
+        return data.LabelledText(text, labels)
+
+    def fit(self, X, y=None, callback=None):
+        """Train from scratch on documents ``X`` and labels ``y``, or on ``X`` from
+        :meth:`read_text` (``y`` None).
 
         ``callback(info)`` gets a dict after every batch and epoch (see
         :func:`nlpkit.models.training.train`); the epoch records are kept in ``history_``.
         """
         self.tokenizer_ = None  # resolved again from the parameters
-        y = self._check_y(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
+        if isinstance(X, data.LabelledText):
+            if y is not None:
+                raise NlpkitError("X from read_text holds the labels: leave y=None")
+            classes, y_idx = X.classes()
+        else:
+            y = self._check_y(y)
+            classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise NlpkitError(
                 f"{type(self).__name__} needs samples of at least 2 classes in y; "
@@ -254,11 +285,12 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 else f"{type(self).__name__}: y is empty: 0 samples"
             )
         self._load_pretrained()
-        docs = self._check_x(X, y)
+        self._tokenizer()  # resolved now, as the lists' route does: part of the fitted state
+        text = X.text if isinstance(X, data.LabelledText) else self._check_x(X, y)
         self.classes_ = classes
-        self._setup(docs)
+        self._setup(text)
         with compute(self.n_jobs, self.device, self):
-            self._train(docs, y_idx, self.max_epochs, self.early_stopping, callback)
+            self._train(text, y_idx, self.max_epochs, self.early_stopping, callback)
         return self
 
     def partial_fit(self, X, y, classes=None, callback=None):
@@ -268,7 +300,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         first = not hasattr(self, "classes_")
         if first:
             self._load_pretrained()
-        docs = self._check_x(X, y)
+        text = self._check_x(X, y)
         if first:
             if classes is None:
                 raise NlpkitError("partial_fit: the first call needs classes= (every label)")
@@ -284,10 +316,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         if unseen.size:
             raise NlpkitError(f"partial_fit: y has labels not in classes: {unseen[:5].tolist()}")
         if first:
-            self._setup(docs)
+            self._setup(text)
         y_idx = np.searchsorted(self.classes_, y)
         with compute(self.n_jobs, self.device, self):
-            self._train(docs, y_idx, 1, False, callback)
+            self._train(text, y_idx, 1, False, callback)
         return self
 
     def _check_y(self, y):
@@ -303,10 +335,12 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         check_classification_targets(y)
         return y
 
-    def _check_x(self, X, y):
+    def _check_x(self, X, y=None):
+        """The documents ``X`` split and encoded (in memory)."""
         docs = data.check_documents(X, tokenizer=self._tokenizer())
-        data.check_lengths(docs, y)
-        return docs
+        if y is not None:
+            data.check_lengths(docs, y)
+        return EncodedText.read(docs, skip_empty=False)
 
     def _tokenizer(self):
         if getattr(self, "tokenizer_", None) is None:
@@ -328,8 +362,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             self._pretrained_parts = load_pretrained(self.pretrained)
         check_freeze(self.freeze_layers, self._pretrained_parts)
 
-    def _setup(self, docs):
-        """Vocabulary, network, optimizer and random generator of a fresh model."""
+    def _setup(self, text):
+        """Vocabulary, network, optimizer and random generator of a fresh model, from the
+        documents ``text`` (an EncodedText)."""
         check_fraction(self.dropout, "dropout")
         check_fraction(self.word_dropout, "word_dropout")
         check_nonnegative(self.adversarial, "adversarial")
@@ -344,10 +379,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             self.vocab_ = parts.vocab
         else:
             self.embedding_dim_ = dim or self.embedding_dim
-            self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
+            self.vocab_ = data.vocab_from_counts(text.count_dict(), min_count=self.min_count)
         # a pair seen once has nothing to generalise from
         self.bigram_vocab_ = (
-            data.build_vocab((data.bigrams(d) for d in docs), min_count=2)
+            data.pair_vocab(text, data.pair_counts(text), min_count=2)
             if self.word_ngrams == 2 and parts is None
             else None
         )
@@ -454,13 +489,17 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         )
         return tr, va
 
-    def _inputs(self, docs):
-        """``rows -> (ids (B, T), lengths, bigram ids (B, T) or None)`` for ``docs``, and
-        the documents' lengths."""
-        ids = data.encode(self.vocab_, docs)
+    def _inputs(self, text):
+        """``rows -> (ids (B, T), lengths, bigram ids (B, T) or None)`` for the documents
+        ``text`` (an EncodedText, or token lists), and the documents' lengths; batches are
+        gathered from the (spilled) ids."""
+        if not isinstance(text, EncodedText):
+            text = EncodedText.read(text, skip_empty=False)
+        ids = data.SentenceIds(text.remapped(data.remap_to(self.vocab_, text), "ids"))
         pairs = None
         if self.bigram_vocab_ is not None:
-            pairs = [data.encode_bigrams(self.bigram_vocab_, d) for d in docs]
+            pairs = data.SentenceIds(
+                data.encode_pairs(text, self.bigram_vocab_, data.pair_counts(text)))
 
         def batch(rows):
             x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
@@ -468,12 +507,12 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 return x, lens, None
             return x, lens, data.pad_batch([pairs[i] for i in rows], max_len=self.max_length)[0]
 
-        return batch, np.minimum([len(a) for a in ids], self.max_length)
+        return batch, np.minimum(ids.lengths, self.max_length)
 
-    def _train(self, docs, y_idx, epochs, early_stopping, callback):
-        inputs, lengths = self._inputs(docs)
+    def _train(self, text, y_idx, epochs, early_stopping, callback):
+        inputs, lengths = self._inputs(text)
         weights = self._class_weights(y_idx)
-        train_idx, val_idx = self._split(len(docs), y_idx, early_stopping)
+        train_idx, val_idx = self._split(len(lengths), y_idx, early_stopping)
         net = self.net_
 
         def step(rows):
@@ -520,9 +559,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     def predict_proba(self, X):
         """Class probabilities, (n_documents, n_classes), columns in ``classes_`` order."""
         check_is_fitted(self, "net_")
-        docs = data.check_documents(X, tokenizer=self._tokenizer())
-        inputs, lengths = self._inputs(docs)
-        out = np.empty((len(docs), len(self.classes_)), np.float32)
+        inputs, lengths = self._inputs(self._check_x(X))
+        out = np.empty((len(lengths), len(self.classes_)), np.float32)
         self.net_.eval()
         with compute(self.n_jobs, self.device, self), no_grad():
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):

@@ -168,6 +168,64 @@ class SentenceIds:
         return np.concatenate((self.head, self.ids[a:b], self.tail))
 
 
+class TokenLists:
+    """``docs[i]``: document ``i`` of a text (an :class:`~nlpkit.text.spill.EncodedText`)
+    as its list of words, read from the spilled ids."""
+
+    def __init__(self, text):
+        self.ids, self.words = SentenceIds(text.corpus), text.words
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        words = self.words
+        return [words[j] for j in self.ids[i].tolist()]
+
+
+class LabelledText:
+    """Documents with a label each, or a tag per token, encoded by
+    :meth:`~nlpkit.text.spill.EncodedText.read_columns`: ``text`` (the words) and
+    ``labels`` (per document a one-token sentence, or its tags)."""
+
+    def __init__(self, text, labels):
+        self.text, self.labels = text, labels
+
+    def __len__(self):
+        return self.text.n_sentences
+
+    def classes(self):
+        """``(classes, y_idx)`` as ``np.unique(labels, return_inverse=True)``."""
+        names = np.asarray(self.labels.words)
+        classes = np.unique(names)
+        index = np.searchsorted(classes, names).astype(np.intp)
+        return classes, index[np.asarray(self.labels.corpus.ids)]
+
+
+class PairedText:
+    """Sources and their targets, encoded by
+    :meth:`~nlpkit.text.spill.EncodedText.read_columns`: two texts, sentence by sentence."""
+
+    def __init__(self, source, target):
+        self.source, self.target = source, target
+
+    def __len__(self):
+        return self.source.n_sentences
+
+
+def remap_to(vocab, text):
+    """int32 ids in ``vocab`` of the words of ``text`` (first-seen order), unknown words
+    as ``<unk>``: the map for :meth:`~nlpkit.text.spill.EncodedText.remapped`."""
+    get, unk = vocab.stoi.get, vocab.unk_id
+    return np.fromiter((get(w, unk) for w in text.words), np.int32, len(text.words))
+
+
+def first_empty(text):
+    """The index of the first document of ``text`` with no tokens, or None."""
+    empty = np.flatnonzero(np.diff(text.corpus.offsets) == 0)
+    return int(empty[0]) if empty.shape[0] else None
+
+
 def encode(vocab, token_lists):
     """int32 id arrays, unknown words as ``<unk>``."""
     return [vocab.encode(toks) for toks in token_lists]
@@ -179,6 +237,58 @@ _PAIR = "\x1f"  # joins a word pair into one vocabulary key (no tokenizer makes 
 def bigrams(tokens):
     """The word pairs of a token list, as vocabulary keys."""
     return [a + _PAIR + b for a, b in zip(tokens, tokens[1:])]
+
+
+def _pair_keys(ids, offsets, n_words):
+    """The int64 key ``a * n_words + b`` of the pair of first-seen ids ending at each
+    position of a block of sentences (-1 at each sentence's first position)."""
+    keys = np.full(ids.shape[0], -1, np.int64)
+    keys[1:] = ids[:-1].astype(np.int64) * n_words + ids[1:]
+    starts = offsets[:-1]
+    keys[starts[starts < ids.shape[0]]] = -1
+    return keys
+
+
+def pair_counts(text):
+    """``{pair key: count}`` of the word pairs of ``text`` (an
+    :class:`~nlpkit.text.spill.EncodedText`) in order of first appearance, counted over
+    its spilled ids a block at a time: :func:`bigrams`'s counts, keyed by ints."""
+    counts = {}
+    for ids, offsets in text.corpus.blocks():
+        keys = _pair_keys(ids, offsets, len(text.words))
+        keys, first, n = np.unique(keys[keys >= 0], return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        for k, c in zip(keys[order].tolist(), n[order].tolist()):
+            counts[k] = counts.get(k, 0) + c
+    return counts
+
+
+def pair_vocab(text, pairs, min_count=2):
+    """The vocabulary of the word pairs of ``text`` (``pairs``: :func:`pair_counts`), as
+    ``build_vocab(bigrams(d) for d in docs)``."""
+    words, n = text.words, len(text.words)
+    return vocab_from_counts({words[k // n] + _PAIR + words[k % n]: c for k, c in pairs.items()},
+                             min_count=min_count)
+
+
+def encode_pairs(text, vocab, pairs, name="pairs"):
+    """:func:`encode_bigrams` of every document of ``text`` (``pairs``:
+    :func:`pair_counts`), spilled beside it: ids aligned with its tokens."""
+    from ..text.spill import CorpusWriter
+
+    words, n = text.words, len(text.words)
+    keys = np.fromiter(pairs, np.int64, len(pairs))
+    get = vocab.stoi.get
+    vals = np.fromiter((get(words[k // n] + _PAIR + words[k % n], PAD_ID) for k in keys.tolist()),
+                       np.int32, len(keys))
+    order = np.argsort(keys)
+    keys, vals = np.append(keys[order], -2), np.append(vals[order], PAD_ID)
+    writer = CorpusWriter(text.directory, name)
+    for ids, offsets in text.corpus.blocks():
+        k = _pair_keys(ids, offsets, n)
+        at = np.searchsorted(keys[:-1], k)
+        writer.add(np.where(keys[at] == k, vals[at], PAD_ID), np.diff(offsets))
+    return writer.finish()
 
 
 def encode_bigrams(vocab, tokens):
@@ -230,6 +340,15 @@ def read_labelled(path):
     Only the first fastText label of a line is used.
     """
     texts, labels = [], []
+    for text, label in iter_labelled(path):
+        texts.append(text)
+        labels.append(label)
+    return texts, labels
+
+
+def iter_labelled(path):
+    """:func:`read_labelled`'s ``(text, label)`` pairs one by one, the file read as it goes."""
+    empty = True
     for lineno, line in enumerate(iter_lines(path), 1):
         if not line.strip():
             continue
@@ -244,21 +363,29 @@ def read_labelled(path):
             raise InputFileError(path, "expected '__label__X text' or 'label<TAB>text'", lineno)
         if not label or not text.strip():
             raise InputFileError(path, "empty label or text", lineno)
-        texts.append(text)
-        labels.append(label)
-    if not texts:
+        empty = False
+        yield text, label
+    if empty:
         raise InputFileError(path, "no labelled lines")
-    return texts, labels
 
 
 def read_conll(path):
     """``(token_lists, tag_lists)`` from ``token<TAB>tag`` lines, a blank line between sentences."""
-    tokens, tags, cur_tok, cur_tag = [], [], [], []
+    tokens, tags = [], []
+    for toks, labels in iter_conll(path):
+        tokens.append(toks)
+        tags.append(labels)
+    return tokens, tags
+
+
+def iter_conll(path):
+    """:func:`read_conll`'s ``(tokens, tags)`` sentences one by one, the file read as it goes."""
+    empty, cur_tok, cur_tag = True, [], []
     for lineno, line in enumerate(iter_lines(path), 1):
         if not line.strip():
             if cur_tok:
-                tokens.append(cur_tok)
-                tags.append(cur_tag)
+                empty = False
+                yield cur_tok, cur_tag
                 cur_tok, cur_tag = [], []
             continue
         parts = line.split("\t") if "\t" in line else line.split()
@@ -267,8 +394,7 @@ def read_conll(path):
         cur_tok.append(parts[0])
         cur_tag.append(parts[-1])
     if cur_tok:
-        tokens.append(cur_tok)
-        tags.append(cur_tag)
-    if not tokens:
+        empty = False
+        yield cur_tok, cur_tag
+    if empty:
         raise InputFileError(path, "no sentences")
-    return tokens, tags

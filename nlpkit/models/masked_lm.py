@@ -35,12 +35,15 @@ from .base import (
 )
 from .encoders import TransformerEncoder, check_positions
 from .training import count_hits
+from ..text.readers import batched
+from ..text.spill import EncodedText
 
 MASK = "[MASK]"
 MLM_SPECIALS = (data.PAD, data.UNK, MASK)  # ids 0, 1, 2
 MASK_ID = 2
 IGNORE = -100
 _EVAL_BATCH = 64
+_READ_BLOCK = 4096  # documents split at a time by read_text
 
 
 class MaskedLMNet(Module):
@@ -190,13 +193,31 @@ class MaskedLM(NeuralEstimator):
     def _docs(self, X, what="X"):
         return data.check_documents(X, what, self._tokenizer())
 
-    def _pieces(self, docs):
-        """Documents as id arrays of at most ``max_length`` tokens (long ones cut)."""
-        out = []
-        for a in data.encode(self.vocab_, docs):
-            a = a.astype(np.int64)
-            out.extend(a[i:i + self.max_length] for i in range(0, len(a), self.max_length))
-        return out
+    def read_text(self, X, directory=None, what="X"):
+        """Encode the documents ``X`` (a list, or a stream such as the non-blank lines of
+        a file) in one pass to files in ``directory`` (None: in memory), for :meth:`fit`:
+        a text larger than memory is then trained on from disk."""
+        split = self._tokenizer()
+
+        def docs():
+            for block in batched(X, _READ_BLOCK):
+                yield from data.check_documents(block, what, split, allow_empty=True)
+
+        text = EncodedText.read(docs(), directory, skip_empty=False)
+        if text.n_sentences == 0:
+            raise NlpkitError(f"{what} is empty: 0 samples (at least one document is required)")
+        empty = data.first_empty(text)
+        if empty is not None:
+            raise NlpkitError(f"{what}[{empty}] is an empty document (no tokens)")
+        return text
+
+    def _pieces(self, text):
+        """Documents (an EncodedText, or token lists) as int64 id arrays of at most
+        ``max_length`` tokens (long ones cut), gathered from the (spilled) ids."""
+        if not isinstance(text, EncodedText):
+            text = EncodedText.read(text, skip_empty=False)
+        ids = text.remapped(data.remap_to(self.vocab_, text), "ids")
+        return data.SentenceIds(ids.cut(self.max_length))
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, callback=None):
@@ -209,9 +230,13 @@ class MaskedLM(NeuralEstimator):
         if self.nhead is not None:
             check_positive_int(self.nhead, "nhead")
         self.tokenizer_ = None  # resolved again from the parameters
-        docs = self._docs(X)
-        self.vocab_ = data.build_vocab(docs, min_count=self.min_count, max_size=self.max_vocab,
-                                       specials=MLM_SPECIALS)
+        if isinstance(X, EncodedText):
+            self._tokenizer()  # resolved now, as the lists' route does: part of the fitted state
+            docs = X
+        else:
+            docs = EncodedText.read(self._docs(X), skip_empty=False)
+        self.vocab_ = data.vocab_from_counts(docs.count_dict(), min_count=self.min_count,
+                                             max_size=self.max_vocab, specials=MLM_SPECIALS)
         if len(self.vocab_) <= len(MLM_SPECIALS):
             raise NlpkitError("MaskedLM: the vocabulary has no words (min_count too high?)")
         self._rng = np.random.default_rng(seed_from(self.random_state))
@@ -254,7 +279,7 @@ class MaskedLM(NeuralEstimator):
         return logits, F.cross_entropy(logits, t, reduction="sum"), len(t)
 
     def _train(self, pieces, callback):
-        lengths = np.array([len(p) for p in pieces])
+        lengths = pieces.lengths
         idx, val_idx = self._holdout(len(pieces))
         net = self.net_
         # the held-out pieces are masked once, so their loss compares across epochs
@@ -314,8 +339,7 @@ class MaskedLM(NeuralEstimator):
         hits = total = 0
         self.net_.eval()
         with compute(self.n_jobs, self.device, self), no_grad():
-            for rows in data.length_sorted_batches(np.array([len(p) for p in pieces]),
-                                                   _EVAL_BATCH):
+            for rows in data.length_sorted_batches(pieces.lengths, _EVAL_BATCH):
                 batch = self._batch(pieces, rows, rng)
                 logits, _, n = self._loss(self.net_, *batch)
                 hits += _hits(logits, batch[-1])

@@ -42,11 +42,14 @@ from .encoder_decoder import (  # noqa: F401  (AdditiveAttention: public here be
 )
 from .encoders import check_positions, default_heads
 from .training import count_hits
+from ..text.readers import batched
+from ..text.spill import EncodedText
 
 SPECIALS = (data.PAD, data.UNK, "<s>", "</s>")
 BOS_ID, EOS_ID = 2, 3
 IGNORE = -100
 _PREDICT_BATCH = 64
+_READ_BLOCK = 4096  # pairs split at a time by read_text
 DECODERS = ("lstm", "transformer")
 ATTENTIONS = ("dot", "additive", None)
 
@@ -173,9 +176,45 @@ class Seq2Seq(NeuralEstimator):
         data.check_lengths(src, tgt)
         return src, tgt
 
+    def read_text(self, X, directory=None, what="X"):
+        """Encode ``(source, target)`` pairs (a list, or a stream such as the lines of a
+        ``source<TAB>target`` file) in one pass to files in ``directory`` (None: in
+        memory), for :meth:`fit` (with ``y=None``): pairs larger than memory are then
+        trained on from disk."""
+        self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+        return self._read(X, directory, what)
+
+    def _read(self, X, directory=None, what="X", split=True):
+        """``split`` False: ``X`` holds token lists already split by :meth:`_check`."""
+
+        def rows():
+            for block in batched(X, _READ_BLOCK):
+                if not split:
+                    yield from block
+                    continue
+                src = data.check_documents([a for a, _ in block], what, self.tokenizer_,
+                                           allow_empty=True)
+                tgt = data.check_documents([b for _, b in block], "y", self.tokenizer_,
+                                           allow_empty=True)
+                yield from zip(src, tgt)
+
+        pairs = data.PairedText(*EncodedText.read_columns(rows(), ("source", "target"),
+                                                          directory))
+        if len(pairs) == 0:
+            raise NlpkitError(f"{what} is empty: 0 samples (at least one document is required)")
+        for side, name in ((pairs.source, what), (pairs.target, "y")):
+            empty = data.first_empty(side)
+            if empty is not None:
+                raise NlpkitError(f"{name}[{empty}] is an empty document (no tokens)")
+        return pairs
+
     def _targets(self, tgt):
-        enc = data.encode(self.tgt_vocab_, tgt)
-        return [np.concatenate(([BOS_ID], a, [EOS_ID])).astype(np.int64) for a in enc]
+        """Per target ``<s> w1 .. wn </s>`` (int64), from an EncodedText's spilled ids (or
+        from token lists)."""
+        if not isinstance(tgt, EncodedText):
+            tgt = EncodedText.read(tgt, skip_empty=False)
+        return data.SentenceIds(tgt.remapped(data.remap_to(self.tgt_vocab_, tgt), "target-ids"),
+                                first=BOS_ID, last=EOS_ID)
 
     def _batch(self, src_ids, tgt_ids, rows):
         x, xl = data.pad_batch([src_ids[i] for i in rows])
@@ -186,18 +225,30 @@ class Seq2Seq(NeuralEstimator):
         return x, xl, yin, yl, t
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, callback=None):
-        """Train on source sequences ``X`` and target sequences ``y``."""
-        src, tgt = self._check(X, y)
+    def fit(self, X, y=None, callback=None):
+        """Train on source sequences ``X`` and target sequences ``y``, or on the pairs
+        ``X`` from :meth:`read_text` (``y`` None)."""
+        if isinstance(X, data.PairedText):
+            if y is not None:
+                raise NlpkitError("X from read_text holds the targets: leave y=None")
+            self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
+            pairs = X
+        else:
+            pairs = self._read(zip(*self._check(X, y)), split=False)
+        src, tgt = pairs.source, pairs.target
         self._check_params()
         if self.share_embeddings:
-            self.src_vocab_ = self.tgt_vocab_ = data.build_vocab(src + tgt, specials=SPECIALS)
+            counts = src.count_dict()  # the sources' words, then the targets' new ones
+            for w, c in tgt.count_dict().items():
+                counts[w] = counts.get(w, 0) + c
+            self.src_vocab_ = self.tgt_vocab_ = data.vocab_from_counts(counts, specials=SPECIALS)
         else:
-            self.src_vocab_ = data.build_vocab(src)
-            self.tgt_vocab_ = data.build_vocab(tgt, specials=SPECIALS)
+            self.src_vocab_ = data.vocab_from_counts(src.count_dict())
+            self.tgt_vocab_ = data.vocab_from_counts(tgt.count_dict(), specials=SPECIALS)
         self._rng = np.random.default_rng(seed_from(self.random_state))
         self._start_training(self._make_net(self._rng))
-        src_ids, tgt_ids = data.encode(self.src_vocab_, src), self._targets(tgt)
+        src_ids = data.SentenceIds(src.remapped(data.remap_to(self.src_vocab_, src), "source-ids"))
+        tgt_ids = self._targets(tgt)
         with compute(self.n_jobs, self.device, self):
             self._train(src_ids, tgt_ids, callback)
         return self
@@ -258,7 +309,7 @@ class Seq2Seq(NeuralEstimator):
         return "params.hidden_size" if self.decoder != "transformer" else None
 
     def _train(self, src_ids, tgt_ids, callback):
-        lengths = np.array([len(a) for a in src_ids])
+        lengths = src_ids.lengths
         idx, val_idx = self._holdout(len(src_ids))
         net = self.net_
 

@@ -38,9 +38,20 @@ from .pretrained import (
 )
 from .layers import TimeConv1d, valid_mask
 from .training import count_hits, softmax
+from ..text.readers import batched
+from ..text.spill import EncodedText
 
 _PREDICT_BATCH = 128
 IGNORE = -100
+_READ_BLOCK = 4096  # sentences checked at a time by read_text
+
+
+def _check_tags(i, tokens, tags):
+    """Sentence ``i``'s tags: a list, one per token."""
+    if isinstance(tags, (str, bytes)) or not hasattr(tags, "__len__"):
+        raise NlpkitError(f"y[{i}] must be a list of tags, got {type(tags).__name__}")
+    if len(tags) != len(tokens):
+        raise NlpkitError(f"y[{i}] has {len(tags)} tags for {len(tokens)} tokens")
 
 
 class CharEncoder(Module):
@@ -236,35 +247,68 @@ class SequenceTagger(NeuralEstimator):
         y = list(y)
         data.check_lengths(docs, y)
         for i, (toks, tags) in enumerate(zip(docs, y)):
-            if isinstance(tags, (str, bytes)) or not hasattr(tags, "__len__"):
-                raise NlpkitError(f"y[{i}] must be a list of tags, got {type(tags).__name__}")
-            if len(tags) != len(toks):
-                raise NlpkitError(f"y[{i}] has {len(tags)} tags for {len(toks)} tokens")
+            _check_tags(i, toks, tags)
         return docs, [list(t) for t in y]
 
+    def read_text(self, X, directory=None, what="X"):
+        """Encode tagged sentences, ``(tokens, tags)`` pairs (a list, or a stream such as
+        :func:`nlpkit.models.data.iter_conll`), in one pass to files in ``directory``
+        (None: in memory), for :meth:`fit` (with ``y=None``): a text larger than memory is
+        then trained on from disk."""
+        self._load_pretrained()
+        return self._read(X, directory, what)
+
+    def _read(self, X, directory=None, what="X", lower=None):
+        if lower is None:
+            lower = self.lowercase or self.pretrained_lowercase_
+
+        def rows():
+            start = 0
+            for block in batched(X, _READ_BLOCK):
+                docs = data.check_documents([d for d, _ in block], what, Tokenizer(),
+                                            allow_empty=True)
+                for i, (toks, (_, tags)) in enumerate(zip(docs, block), start):
+                    _check_tags(i, toks, tags)
+                    yield [t.lower() for t in toks] if lower else toks, list(tags)
+                start += len(block)
+
+        text, tags = EncodedText.read_columns(rows(), ("words", "tags"), directory)
+        if text.n_sentences == 0:
+            raise NlpkitError(f"{what} is empty: 0 samples (at least one document is required)")
+        empty = data.first_empty(text)
+        if empty is not None:
+            raise NlpkitError(f"{what}[{empty}] is an empty document (no tokens)")
+        return data.LabelledText(text, tags)
+
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, callback=None):
-        """Train on token lists ``X`` and tag lists ``y``; ``callback`` as TextClassifier.fit."""
+    def fit(self, X, y=None, callback=None):
+        """Train on token lists ``X`` and tag lists ``y``, or on ``X`` from
+        :meth:`read_text` (``y`` None); ``callback`` as TextClassifier.fit."""
         self.tokenizer_ = None  # resolved again from the parameters
         self._load_pretrained()
-        docs, tags = self._check_xy(X, y)
-        flat = np.concatenate([np.asarray(t, dtype=object) for t in tags])
-        self.tags_ = np.array(sorted(set(flat.tolist())), dtype=object)
+        if isinstance(X, data.LabelledText):
+            if y is not None:
+                raise NlpkitError("X from read_text holds the tags: leave y=None")
+            text = X
+        else:
+            docs, tags = self._check_xy(X, y)
+            text = self._read(zip(docs, tags), lower=False)  # (_check_xy lowercased)
+        self.tags_ = np.array(sorted(text.labels.words), dtype=object)
         if len(self.tags_) < 2:
             raise NlpkitError(
                 f"SequenceTagger needs at least 2 distinct tags in y; got only {self.tags_[0]!r}"
             )
-        self._setup(docs)
-        tag_ids = [self._encode_tags(t) for t in tags]
+        self._setup(text.text)
+        index = self._tag_index
+        tag_ids = data.SentenceIds(text.labels.remapped(
+            np.fromiter((index[t] for t in text.labels.words), np.int32,
+                        len(text.labels.words)), "tag-ids"))
         with compute(self.n_jobs, self.device, self):
-            self._train(docs, tag_ids, callback)
+            self._train(text.text, tag_ids, callback)
         return self
 
-    def _encode_tags(self, tags):
-        index = self._tag_index
-        return np.array([index[t] for t in tags], dtype=np.int64)
-
-    def _setup(self, docs):
+    def _setup(self, text):
+        """From the sentences ``text`` (an EncodedText): vocabularies, network, optimizer."""
         check_fraction(self.dropout, "dropout")
         check_fraction(self.word_dropout, "word_dropout")
         check_positive_int(self.batch_size, "batch_size")
@@ -277,7 +321,7 @@ class SequenceTagger(NeuralEstimator):
             self.embedding_dim_, self.vocab_ = parts.dim, parts.vocab
         else:
             self.embedding_dim_ = dim or self.embedding_dim
-            self.vocab_ = data.build_vocab(docs, min_count=self.min_count)
+            self.vocab_ = data.vocab_from_counts(text.count_dict(), min_count=self.min_count)
         self.char_vocab_ = (
             data.build_vocab(
                 data.word_pieces(self.vocab_.itos[len(data.SPECIALS) :], self._pieces())
@@ -377,10 +421,12 @@ class SequenceTagger(NeuralEstimator):
                 t[r, : len(tag_ids[i])] = tag_ids[i]
         return x, lens, chars, t
 
-    def _train(self, docs, tag_ids, callback):
-        ids = data.encode(self.vocab_, docs)
-        lengths = np.array([len(a) for a in ids])
-        idx, val_idx = self._holdout(len(docs), min_train=2)
+    def _train(self, text, tag_ids, callback):
+        """Batches gathered from the (spilled) ids of ``text`` and ``tag_ids``."""
+        ids = data.SentenceIds(text.remapped(data.remap_to(self.vocab_, text), "ids"))
+        docs = data.TokenLists(text)  # the words, for the character encoder
+        lengths = ids.lengths
+        idx, val_idx = self._holdout(len(ids), min_train=2)
         net = self.net_
 
         def loss_of(logits, t):

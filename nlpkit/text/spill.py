@@ -102,6 +102,17 @@ class MappedCorpus:
     def n_sentences(self) -> int:
         return self.offsets.shape[0] - 1
 
+    def cut(self, length) -> "MappedCorpus":
+        """The same ids (the same mapping) as sentences of at most ``length`` tokens: each
+        sentence cut into consecutive pieces (an empty one gives none)."""
+        n = -(-np.diff(self.offsets) // length)  # pieces per sentence
+        first = np.repeat(np.cumsum(n) - n, n)
+        starts = np.repeat(self.offsets[:-1], n) + (np.arange(first.shape[0]) - first) * length
+        out = object.__new__(MappedCorpus)
+        out.ids, out._maps = self.ids, self._maps
+        out.offsets = np.append(starts, self.offsets[-1]).astype(np.int64)
+        return out
+
     def release(self):
         """Drop the pages read so far from this process's memory (see the module's doc)."""
         for mm in self._maps:
@@ -162,28 +173,37 @@ class EncodedText:
     def read(cls, source, directory=None, *, tokenizer=None, skip_empty=True, name="first-seen"):
         """Encode ``source`` (a path, or an iterable of strings or token lists; see
         :func:`nlpkit.text.corpus.iter_encoded`)."""
-        from .corpus import Encoder, _gc_paused, iter_encoded
-        from .count_kernels import count_ids_cpu
+        from .corpus import _gc_paused, iter_encoded
 
-        encoder = Encoder()
-        writer = CorpusWriter(directory, name)
-        counts = np.zeros(0, np.int64)
+        column = _Column(directory, name)
         if isinstance(source, (str, os.PathLike)):
-            pieces = iter_encoded(source, tokenizer, encoder, skip_empty=skip_empty)
+            pieces = iter_encoded(source, tokenizer, column.encoder, skip_empty=skip_empty)
         else:  # sentences from a generator: a few thousand at a time (long lines are big)
             pieces = (piece for block in batched(source, _SENTENCES)
-                      for piece in iter_encoded(block, tokenizer, encoder, skip_empty=skip_empty))
+                      for piece in iter_encoded(block, tokenizer, column.encoder,
+                                                skip_empty=skip_empty))
         with _gc_paused():
             for ids, lengths in pieces:
-                n_types = int(ids.max()) + 1 if ids.shape[0] else 0
-                if n_types > counts.shape[0]:
-                    counts = np.concatenate([counts, np.zeros(n_types - counts.shape[0],
-                                                              np.int64)])
-                counts += count_ids_cpu(ids, counts.shape[0])
-                writer.add(ids, lengths)
-        words = encoder.first_seen
-        counts = np.concatenate([counts, np.zeros(len(words) - counts.shape[0], np.int64)])
-        return cls(writer.finish(), words, counts, directory)
+                column.add(ids, lengths)
+        return column.finish()
+
+    @classmethod
+    def read_columns(cls, rows, names, directory=None):
+        """Encode the columns of ``rows`` (an iterable of tuples of token lists, one per
+        name in ``names``: a document's words and its label, a sentence's words and its
+        tags, a source and its target) in one pass, each on its own as :meth:`read` does:
+        a list of texts, one per column, whose sentence ``i`` comes from row ``i`` (an
+        empty token list stays, empty)."""
+        from .corpus import _gc_paused, iter_encoded
+
+        columns = [_Column(directory, name) for name in names]
+        with _gc_paused():
+            for block in batched(rows, _SENTENCES):
+                for k, column in enumerate(columns):
+                    for ids, lengths in iter_encoded([row[k] for row in block], None,
+                                                     column.encoder, skip_empty=False):
+                        column.add(ids, lengths)
+        return [column.finish() for column in columns]
 
     @property
     def n_sentences(self) -> int:
@@ -208,3 +228,30 @@ class EncodedText:
             ids, offsets = remap_ids(ids, offsets, remap)
             writer.add(ids, np.diff(offsets))
         return writer.finish()
+
+
+class _Column:
+    """A text being encoded by first appearance: its encoder, spilled ids and counts."""
+
+    def __init__(self, directory, name):
+        from .corpus import Encoder
+
+        self.encoder, self.directory = Encoder(), directory
+        self.writer = CorpusWriter(directory, name)
+        self.counts = np.zeros(0, np.int64)
+
+    def add(self, ids, lengths):
+        from .count_kernels import count_ids_cpu
+
+        n_types = int(ids.max()) + 1 if ids.shape[0] else 0
+        if n_types > self.counts.shape[0]:
+            self.counts = np.concatenate([self.counts,
+                                          np.zeros(n_types - self.counts.shape[0], np.int64)])
+        self.counts += count_ids_cpu(ids, self.counts.shape[0])
+        self.writer.add(ids, lengths)
+
+    def finish(self) -> EncodedText:
+        words = self.encoder.first_seen
+        counts = np.concatenate([self.counts,
+                                 np.zeros(len(words) - self.counts.shape[0], np.int64)])
+        return EncodedText(self.writer.finish(), words, counts, self.directory)

@@ -59,10 +59,12 @@ def texts(tmp_path_factory):
     """Inputs once and four times over (the same vocabulary), and small models to score them.
 
     ``kjv``: the KJV training text, 30k lines.  ``kjvq``: its first quarter (best-mix and
-    --mix score in NumPy, not in a kernel).  ``toy``: 20-word lines over a 10-letter
-    vocabulary; the models on it are tiny, so memory is the text's (``lm``: 30k lines;
-    ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M tokens, of which
-    subsampling trains a few).
+    --mix score in NumPy, not in a kernel).  ``genre``: kjv-genre's 28k labelled lines.
+    ``names``: the first 40% of kjv-names's tagged tokens (300k lines).  ``toy``: 20-word
+    lines over a 10-letter vocabulary; the models on it are tiny, so memory is the text's
+    (``lm``: 30k lines; ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M
+    tokens, of which subsampling trains a few; ``mlm``: 80k lines; ``pairs``: 40k seq2seq
+    pairs of 10 words).
     """
     d = tmp_path_factory.mktemp("streaming")
     with gzip.open(corpora.path("kjv"), "rb") as fh:
@@ -74,8 +76,16 @@ def texts(tmp_path_factory):
     toy = toy.tobytes()
     long_lines = toy[:60_000 * 40].replace(b"\n", b" ")  # 80-token lines for lm train
     long_lines = b"\n".join(long_lines[i:i + 160].rstrip() for i in range(0, len(long_lines), 160))
+    pairs = np.frombuffer(toy[:40_000 * 40], np.uint8).reshape(-1, 40).copy()
+    pairs[:, 19] = ord("\t")  # 10 words, a tab, 10 words
+    with gzip.open(corpora.path("kjv-genre"), "rb") as fh:
+        genre = fh.read()
+    with gzip.open(corpora.path("kjv-names"), "rb") as fh:
+        names = fh.read()
+    names = names[:names.index(b"\n\n", len(names) * 2 // 5) + 2]
     inputs = {"kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
-              "lm": toy[:30_000 * 40], "lm-train": long_lines + b"\n"}
+              "genre": genre, "names": names, "pairs": pairs.tobytes(),
+              "lm": toy[:30_000 * 40], "mlm": toy[:80_000 * 40], "lm-train": long_lines + b"\n"}
     for name, text in inputs.items():
         (d / f"{name}-1.txt").write_bytes(text)
         (d / f"{name}-4.txt").write_bytes(text * 4)
@@ -132,3 +142,35 @@ def test_lm_train_streams(texts, tmp_path):
     check(lambda text: ["lm", "train", text, "-o", str(tmp_path / "lm.nlpkit"), "--epochs", "1",
                         "--embedding-dim", "4", "--hidden-size", "4", "--validation-fraction",
                         "0", "--max-time", "1"], texts, "lm-train", tmp_path)
+
+
+def test_classify_train_streams(texts, tmp_path):
+    # a tiny CNN for half a second: reading, splitting and spilling the documents is measured
+    check(lambda text: ["classify", "train", text, "-o", str(tmp_path / "c.nlpkit"), "--encoder",
+                        "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "genre", tmp_path)
+
+
+def test_tag_train_streams(texts, tmp_path):
+    # a tiny CNN for half a second: reading, checking and spilling the sentences is measured
+    check(lambda text: ["tag", "train", text, "-o", str(tmp_path / "t.nlpkit"), "--encoder",
+                        "cnn", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "names", tmp_path)
+
+
+def test_seq2seq_train_streams(texts, tmp_path):
+    # a tiny model for half a second: reading, splitting and spilling the pairs is measured
+    check(lambda text: ["seq2seq", "train", text, "-o", str(tmp_path / "s.nlpkit"), "--epochs",
+                        "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "pairs", tmp_path)
+
+
+def test_lm_train_mlm_streams(texts, tmp_path):
+    # a tiny transformer for half a second: reading, splitting and spilling is measured
+    check(lambda text: ["lm", "train", text, "-o", str(tmp_path / "m.nlpkit"), "--objective",
+                        "mlm", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+                        "--nhead", "1", "--validation-fraction", "0", "--max-time", "0.5"],
+          texts, "mlm", tmp_path)
