@@ -10,7 +10,7 @@ import json
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
     estimator_params,
@@ -23,7 +23,7 @@ from .model_common import (
 ENCODERS = ["lstm", "gru", "rnn", "bilstm", "cnn", "transformer"]
 
 
-@click.group(name="classify")
+@click.group(name="classify", cls=CommandGroup)
 def classify():
     """Neural text classifiers (LSTM, GRU, RNN, BiLSTM, CNN, transformer)."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import click
 
 from ..errors import NlpkitError
-from .common import Progress, echo, settings
+from .common import CommandGroup, Progress, echo, settings
 
 
-@click.group(name="embed")
+@click.group(name="embed", cls=CommandGroup)
 def embed():
     """Word embeddings: word2vec (SGNS, CBOW), fastText, PPMI/SVD and GloVe."""
 

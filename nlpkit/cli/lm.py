@@ -12,11 +12,11 @@ import json
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import estimator_params, fit_and_save, load, training_options
 
 
-@click.group(name="lm")
+@click.group(name="lm", cls=CommandGroup)
 def lm():
     """Neural language models (LSTM, GRU, RNN, causal transformer; BERT-style masked LM)."""
 

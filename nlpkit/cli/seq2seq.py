@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
     estimator_params,
@@ -19,7 +19,7 @@ from .model_common import (
 )
 
 
-@click.group(name="seq2seq")
+@click.group(name="seq2seq", cls=CommandGroup)
 def seq2seq():
     """Encoder-decoder models: LSTM with or without attention, transformer (greedy and
     beam-search decoding; BLEU, chrF and WER)."""

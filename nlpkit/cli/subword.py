@@ -7,11 +7,11 @@ import click
 
 from ..errors import NlpkitError
 from ..text import atomic_write, iter_lines
-from .common import Progress, echo, settings
+from .common import CommandGroup, Progress, echo, settings
 from .corpus import _ByteProgress, _size_of
 
 
-@click.group(name="subword")
+@click.group(name="subword", cls=CommandGroup)
 def subword():
     """Subword tokenizers: BPE and WordPiece (Hugging Face tokenizer.json files)."""
 

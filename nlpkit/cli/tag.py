@@ -9,7 +9,7 @@ import json
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
     estimator_params,
@@ -22,7 +22,7 @@ from .model_common import (
 ENCODERS = ["bilstm", "lstm", "gru", "rnn", "cnn", "transformer"]
 
 
-@click.group(name="tag")
+@click.group(name="tag", cls=CommandGroup)
 def tag():
     """Neural sequence taggers (BiLSTM with an optional character CNN, or transformer)."""
 
