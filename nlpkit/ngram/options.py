@@ -16,6 +16,11 @@ _OPTIONS = {
 }
 
 
+def options_of(smoothing) -> tuple:
+    """The options that ``smoothing`` understands."""
+    return tuple(k for k, (_, owners) in _OPTIONS.items() if smoothing in owners)
+
+
 def check_order(order):
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
         raise NlpkitError(f"order must be an integer from 1 to {MAX_ORDER}; got {order!r}")
