@@ -85,6 +85,21 @@ def settings() -> Settings:
     return obj or Settings()
 
 
+def refuse_options(names, when):
+    """Stop with an error naming the options among ``names`` (parameter names) that the
+    command line gave: they would have no effect ``when`` (``"with --model sgns"``)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    params = {p.name: p for p in ctx.command.params}
+    given = ["/".join((params[n].opts[-1], *params[n].secondary_opts[-1:])) for n in names
+             if ctx.get_parameter_source(n) not in (None, ParameterSource.DEFAULT,
+                                                    ParameterSource.DEFAULT_MAP)]
+    if given:
+        raise NlpkitError(f"{', '.join(given)} {'has' if len(given) == 1 else 'have'} no "
+                          f"effect {when}")
+
+
 def echo(message="", err=True):
     """Print a status line on stderr unless ``--quiet``."""
     if not settings().quiet:

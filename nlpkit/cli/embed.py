@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import NlpkitError
-from .common import CommandGroup, Progress, echo, settings
+from .common import CommandGroup, Progress, echo, refuse_options, settings
 
 
 @click.group(name="embed", cls=CommandGroup)
@@ -19,6 +19,18 @@ class _LossProgress(Progress):
 
     def _rate(self, _item=None):
         return f"{super()._rate()}  loss {self.loss:.4f}"
+
+
+# the options that some models only read (the others: every model)
+_PREDICTIVE = {"negative", "epochs", "alpha", "min_alpha", "ns_exponent", "sample"}
+_COUNTED = {"max_vocab", "memory", "power"}
+_USES = {
+    "sgns": _PREDICTIVE | {"shared_negatives"},
+    "cbow": _PREDICTIVE,
+    "fasttext": _PREDICTIVE | {"minn", "maxn", "bucket"},
+    "ppmi": _COUNTED | {"sample", "eig", "shift", "dynamic_window", "context_vectors", "svd"},
+    "glove": _COUNTED | {"epochs", "alpha", "x_max", "grad_clip"},
+}
 
 
 @embed.command("train")
@@ -77,6 +89,7 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
               shared_negatives):
     """Train word vectors on CORPUS (one sentence per line, whitespace tokens)."""
     s = settings()
+    refuse_options(sorted(set().union(*_USES.values()) - _USES[model]), f"with --model {model}")
     if fmt == "fasttext-bin" and model != "fasttext":
         raise NlpkitError("--format fasttext-bin needs --model fasttext")
     window = window if window is not None else (15 if model == "glove" else 5)

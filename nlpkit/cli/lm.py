@@ -12,7 +12,7 @@ import json
 
 import click
 
-from .common import CommandGroup, echo
+from .common import CommandGroup, echo, refuse_options
 from .model_common import estimator_params, fit_and_save, load, training_options
 
 
@@ -94,6 +94,9 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
     from ..text import iter_lines
 
     params = estimator_params(common)
+    refuse_options(("cell", "unit", "bptt", "tie_weights") if objective == "mlm" else
+                   ("nhead", "mask_prob", "max_length", "lowercase", "norm_first"),
+                   f"with --objective {objective}")
     if objective == "mlm":
         from ..models.masked_lm import MaskedLM
 

@@ -5,7 +5,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from nlpkit.cli.main import cli
+from nlpkit.cli.main import cli, main
 from nlpkit.embed.count_estimators import PPMI, GloVe
 from nlpkit.embed.estimators import FastText, Word2Vec
 from nlpkit.models.classifier import TextClassifier
@@ -166,3 +166,29 @@ def test_options_of_the_other_subword_model_are_refused(files):
                  "subword train {text} --model wordpiece --end-of-word-suffix @@"):
         r = CliRunner().invoke(cli, [*line.format(**files).split(), "-o", files["out"]])
         assert r.exit_code != 0 and "apply to --model" in str(r.exception)
+
+
+@pytest.mark.parametrize("line,message", [
+    ("embed train {text} --model sgns --minn 2", "--minn has no effect with --model sgns"),
+    ("embed train {text} --model ppmi --negative 3 --epochs 2",
+     "--epochs, --negative have no effect with --model ppmi"),
+    ("embed train {text} --model fasttext --per-pair-negatives",
+     "--shared-negatives/--per-pair-negatives has no effect with --model fasttext"),
+    ("embed train {text} --model glove --sample 0.01", "--sample has no effect with --model glove"),
+    ("lm train {text} --objective mlm --bptt 10 --tie-weights",
+     "--bptt, --tie-weights have no effect with --objective mlm"),
+    ("lm train {text} --mask-prob 0.2", "--mask-prob has no effect with --objective clm"),
+    # refused by the estimator, by parameter name
+    ("classify train {labelled} --positions rope",
+     "TextClassifier: positions='rope' has no effect with encoder='lstm'"),
+    ("tag train {conll} --char-filters 8", "SequenceTagger: char_filters=8 has no effect"),
+    ("seq2seq train {pairs} --nhead 2", "Seq2Seq: nhead=2 has no effect with decoder='lstm'"),
+    ("ngram build {text} --smoothing kn --unk -o {out}.arpa",
+     "unk goes with smoothing 'katz'"),
+])
+def test_an_option_that_would_be_ignored_is_one_line_error(line, message, files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        argv = line.format(**files).split()
+        main(["--quiet", *argv, *([] if "-o" in argv else ["-o", files["out"]])])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and err.startswith(f"Error: {message}") and err.count("\n") == 1
