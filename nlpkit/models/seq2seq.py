@@ -224,7 +224,8 @@ class Seq2Seq(NeuralEstimator):
         elif self.share_embeddings or self.tie_output:
             raise NlpkitError("share_embeddings and tie_output need decoder='transformer'")
         if self.decoder == "transformer":  # its own attention, model size embedding_dim
-            refuse_ignored(self, ("attention",), "with decoder='transformer'")
+            refuse_ignored(self, ("attention", "hidden_size"), "with decoder='transformer' "
+                           "(its model size is embedding_dim)")
         else:  # a transformer encoder under an LSTM decoder takes its defaults
             refuse_ignored(self, ("nhead", "dim_feedforward", "norm_first"),
                            f"with decoder={self.decoder!r} (a transformer decoder's)")
