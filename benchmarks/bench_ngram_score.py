@@ -4,8 +4,12 @@ Measures, on the same files in one run (medians of ``--repeat`` runs):
 
 * ARPA load time (runs in turns) and the peak memory of a process that loads
   the file: ``nlpkit.ngram.load`` vs ``kenlm.Model`` on lmplz.kn5 (69 MB
-  uncompressed) and on a ~170 MB ARPA file (a 5-gram without cut-offs built by
-  nlpkit from KJV train plus a word-shuffled copy; cached under the temp dir);
+  uncompressed) and on a ~150 MB ARPA file (a Kneser-Ney 5-gram built by nlpkit
+  from KJV train plus two partly renamed copies, see :func:`big_arpa`; cached
+  under the temp dir);
+* with ``--memory``, only the peak RSS of fresh processes loading that file
+  (and scoring one sentence), nlpkit's next to kenlm's, and of the baselines
+  (imports, and nlpkit's kernels loaded on a tiny model): a minute, no timing;
 * binary load time (``.nlpkit``) for the same models;
 * batch scoring throughput: nlpkit's one-call corpus scorer (1 thread and all
   threads) vs ``kenlm.Model.score`` called per sentence from Python.
@@ -64,26 +68,63 @@ def plain_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def big_arpa(cache: Path) -> Path:
-    """A ~170 MB 5-gram ARPA: KJV train plus a word-shuffled copy, no count cut-offs."""
-    path = cache / "kjv-big.5gram.arpa"
+def big_arpa(cache: Path, copies: int = 3) -> Path:
+    """A ~150 MB Kneser-Ney 5-gram ARPA (no pruning), built by nlpkit as lmplz would: KJV
+    train, then ``copies - 1`` copies of it in which each token outside the 200 most
+    frequent words is renamed ``word_k`` with probability 1/2 (so n-grams multiply while
+    the count statistics stay those of text; plain renamed copies make the 5-gram
+    discounts out of range).  Cached under the temp dir."""
+    path = cache / f"kjv-x{copies}.kn5.arpa"
     if path.exists():
         return path
+    import collections
+
     from nlpkit.ngram import build
-    from nlpkit.ngram.formats.arpa_srilm import write_arpa
     from nlpkit.text import iter_lines
-    rng = np.random.default_rng(0)
     lines = list(iter_lines(KJV / "train.txt.gz"))
-    shuffled = [" ".join(rng.permutation(s.split())) for s in lines]
-    model = build(lines + shuffled, 5, gt_min=1)
-    write_arpa(model, path)
+    counts = collections.Counter(w for s in lines for w in s.split())
+    frequent = {w for w, _ in counts.most_common(200)}
+    rng = np.random.default_rng(0)
+    text = list(lines)
+    for k in range(1, copies):
+        for s in lines:
+            toks = s.split()
+            flip = rng.random(len(toks)) < 0.5
+            text.append(" ".join(f"{w}_{k}" if f and w not in frequent else w
+                                 for w, f in zip(toks, flip)))
+    build(text, 5, smoothing="kn", output=str(path))
     return path
+
+
+def memory_figures(path: Path, tiny: Path) -> list[tuple]:
+    """Peak RSS of fresh processes: loading ``path`` as ``nlpkit ngram ppl`` does (the
+    loader, then one sentence scored), ``kenlm.Model`` doing the same, and the baselines
+    (the interpreter with nlpkit + Numba and its loading and scoring kernels, on the tiny
+    model ``tiny``; the interpreter with the kenlm module)."""
+    nl = ("from nlpkit.ngram.formats import binary; "
+          "s = binary.load({!r}); s.score('in the beginning')")
+    kl = "import kenlm; m = kenlm.Model({!r}); m.score('in the beginning')"
+    base_nl = load_rss(nl.format(str(tiny)))
+    base_kl = load_rss("import kenlm")
+    rss_nl = load_rss(nl.format(str(path)))
+    rss_kl = load_rss(kl.format(str(path)))
+    size = f"{path.stat().st_size / 1e6:.0f} MB"
+    return [
+        (f"peak RSS, load ARPA ({size}) + score", f"{rss_nl:.0f} MB", f"{rss_kl:.0f} MB",
+         f"{rss_nl / rss_kl:.2f}x (nlpkit / kenlm)"),
+        ("peak RSS, baseline (imports; nlpkit: its kernels loaded on a tiny model)",
+         f"{base_nl:.0f} MB", f"{base_kl:.0f} MB", "-"),
+        (f"peak RSS above the baseline, ARPA ({size})", f"{rss_nl - base_nl:.0f} MB",
+         f"{rss_kl - base_kl:.0f} MB", f"{(rss_nl - base_nl) / (rss_kl - base_kl):.2f}x"),
+    ]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-big", action="store_true", help="skip the ~170 MB ARPA file")
+    ap.add_argument("--no-big", action="store_true", help="skip the ~150 MB ARPA file")
+    ap.add_argument("--memory", action="store_true",
+                    help="only the peak-RSS figures of loading the ~150 MB ARPA file")
     args = ap.parse_args()
 
     import kenlm
@@ -93,6 +134,13 @@ def main():
 
     cache = Path(tempfile.gettempdir()) / "nlpkit-bench-ngram"
     cache.mkdir(exist_ok=True)
+    if args.memory:
+        rows = memory_figures(big_arpa(cache), KJV.parent / "toy" / "toy1.vocab.arpa")
+        print("| task | nlpkit | kenlm | ratio |")
+        print("| --- | --- | --- | --- |")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        return
     files = {"lmplz.kn5 (69 MB)": plain_copy(KJV / "lmplz.kn5.arpa.gz", cache / "lmplz.kn5.arpa")}
     if not args.no_big:
         p = big_arpa(cache)

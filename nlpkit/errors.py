@@ -1,5 +1,7 @@
 """Errors a user can act on.  The CLI prints these as one line (``Error: …``)."""
 import errno
+import signal
+import threading
 
 # a write that fails for lack of room, whatever form the lack takes (a file size limit is
 # what a full disk looks like under ``ulimit -f``)
@@ -32,3 +34,32 @@ class InputFileError(NlpkitError):
 
     def __reduce__(self):  # (raised on a Dask worker, it is pickled to the client)
         return type(self), (self.path, self.problem, self.line)
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised where the main thread is so that cleanups (``finally``, the
+    temporary files of :func:`~nlpkit.text.atomic_write`) run as they do for Ctrl-C.
+
+    Its exit status is the shell's for a death by that signal (143); unlike
+    KeyboardInterrupt, code that stops training early on Ctrl-C does not catch it.
+    """
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__(128 + signum)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def unwind_on_sigterm():
+    """Make SIGTERM raise :class:`Terminated` instead of killing the process outright
+    (its default, which skips every cleanup).  Only from the main thread and only over the
+    default action; returns the handler to restore, or None when nothing was changed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    old = signal.getsignal(signal.SIGTERM)
+    if old not in (signal.SIG_DFL, None):
+        return None
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return old

@@ -117,6 +117,8 @@ def train_cmd(
         n_items=len(texts),
         unit="docs",
         plot=common["plot"],
+        checkpoint=common["checkpoint"],
+        resume=common["resume"],
         describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.classes_)} labels",
     )
 

@@ -111,6 +111,7 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
         n_items = sum(len(d.split()) for d in docs)
         echo(f"{corpus}: {len(docs)} lines, {n_items} tokens")
         fit_and_save(model, output, docs, n_items=n_items, unit="tokens", plot=common["plot"],
+                     checkpoint=common["checkpoint"], resume=common["resume"],
                      describe=lambda m: f"vocabulary {len(m.vocab_)}")
         return
     from ..models.neural_lm import NeuralLM
@@ -132,6 +133,8 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
             n_items=n_tokens,
             unit="tokens",
             plot=common["plot"],
+            checkpoint=common["checkpoint"],
+            resume=common["resume"],
             describe=lambda m: f"vocabulary {len(m.vocab_)}",
         )
 

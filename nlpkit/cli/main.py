@@ -1,8 +1,10 @@
 """The ``nlpkit`` click group: global options, error handling, subcommand groups.
 
 Errors from bad input print one line (``Error: …``) and exit with status 1;
-``--debug`` shows the traceback instead.  Subcommand groups live in their own
-modules and are imported only when used, so ``nlpkit --help`` stays fast.
+``--debug`` shows the traceback instead.  Ctrl-C (SIGINT) exits with 130 and SIGTERM
+with 143, both after the cleanups have run: no partial output, no temporary file.
+Subcommand groups live in their own modules and are imported only when used, so
+``nlpkit --help`` stays fast.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import click
 
 from .._version import __version__
 from ..backend import DeviceError
-from ..errors import NlpkitError
+from ..errors import NlpkitError, Terminated, unwind_on_sigterm
 from .common import Settings, runtime_options
 
 # group name -> (module, attribute, one-line help); loaded on first use.
@@ -87,8 +89,12 @@ def cli(ctx, quiet, debug):
 def main(argv=None):
     """Console entry point: run the CLI, turning user errors into one line."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    unwind_on_sigterm()  # `kill`, a job scheduler's stop: clean up as for Ctrl-C, exit 143
     try:
         cli.main(args=argv, prog_name="nlpkit", standalone_mode=False)
+    except Terminated as exc:
+        click.echo("Terminated.", err=True)
+        sys.exit(exc.code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -4,6 +4,7 @@ fit with per-epoch progress bars then save, and reading inputs from arguments or
 from __future__ import annotations
 
 import math
+import os
 
 import click
 
@@ -125,6 +126,17 @@ def training_options(
             metavar="PNG",
             help="Draw the training curves (needs matplotlib).",
         ),
+        click.option(
+            "--checkpoint",
+            default=None,
+            metavar="FILE",
+            help="Write the model with its training state here after every epoch.",
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="Continue from --checkpoint FILE (same data and options; --epochs may grow).",
+        ),
     ]
 
     def decorate(command):
@@ -137,7 +149,7 @@ def training_options(
 
 def estimator_params(opts):
     """Estimator keyword arguments from the options of :func:`training_options`
-    (``plot`` is left out: :func:`fit_and_save` takes it)."""
+    (``plot``, ``checkpoint`` and ``resume`` are left out: :func:`fit_and_save` takes them)."""
     vf = opts["validation_fraction"]
     params = {
         "max_epochs": opts["epochs"],
@@ -167,11 +179,26 @@ def estimator_params(opts):
     return params
 
 
-def fit_and_save(model, output, X, y=None, *, n_items, unit, plot=None, describe=None):
+def fit_and_save(model, output, X, y=None, *, n_items, unit, plot=None, describe=None,
+                 checkpoint=None, resume=False):
     """Fit ``model`` with a progress bar per epoch over about ``n_items`` training items
-    (the validation share left out), write it to ``output``, and draw ``plot`` if asked."""
-    from ..models.io import save_model
+    (the validation share left out), write it to ``output``, and draw ``plot`` if asked.
+    With ``checkpoint``, the model and its training state are written there after every
+    epoch; ``resume`` continues from that file."""
+    from ..errors import NlpkitError
+    from ..models.io import load_model, save_model
     from ..models.report import EpochProgress, plot_history
+
+    if resume and checkpoint is None:
+        raise NlpkitError("--resume needs --checkpoint FILE (the file to continue from)")
+    if checkpoint is not None:
+        if resume and not os.path.exists(checkpoint):
+            raise NlpkitError(f"{checkpoint}: no checkpoint to resume from")
+        start = load_model(checkpoint, kind=type(model).__name__) if resume else None
+        done = getattr(start, "checkpoint_state_", {}).get("epoch")
+        if done is not None:  # (a file that is no checkpoint: the fit says so)
+            echo(f"resuming after epoch {done} of {checkpoint}")
+        model.checkpoint_to(save=lambda m: save_model(m, checkpoint), resume=start)
 
     frac = model.validation_fraction if model.early_stopping else 0.0
     progress = EpochProgress(n_items - math.ceil(n_items * frac), model.max_epochs, echo, unit)

@@ -120,6 +120,8 @@ def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward,
         n_items=sum(len(t) + 1 for t in tgt),
         unit="tokens",
         plot=common["plot"],
+        checkpoint=common["checkpoint"],
+        resume=common["resume"],
     )
 
 

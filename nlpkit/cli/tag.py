@@ -98,6 +98,8 @@ def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, freeze_
         n_items=n_tokens,
         unit="tokens",
         plot=common["plot"],
+        checkpoint=common["checkpoint"],
+        resume=common["resume"],
         describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.tags_)} tags",
     )
 

@@ -69,8 +69,21 @@ def read_word2vec(path, binary: bool | None = None) -> KeyedVectors:
     v, d = _header(path, data[:nl].decode("utf-8", "replace"))
     if binary is None:
         binary = _looks_binary(data, nl + 1, d)
+    _check_room(path, v, d, len(data) - (nl + 1), binary)
     read = _read_binary if binary else _read_text
     return read(path, data, nl + 1, v, d)
+
+
+_MAX_DIM = 2 ** 31 - 1
+
+
+def _check_room(path, v, d, left, binary):
+    """Refuse a header ``V D`` that the rest of the file cannot hold, before anything is
+    allocated: a binary row is a word, a space and ``4 D`` bytes.  (Text rows are
+    counted before their matrix is allocated, and :func:`_parse_rows` bounds ``D``.)"""
+    if d > _MAX_DIM or (binary and v * (4 * d + 1) > left):
+        raise InputFileError(path, f"truncated or damaged: the header says {v} words of {d} "
+                             f"numbers, more than the rest of the file ({left} bytes) holds", 1)
 
 
 def _has_header(line: bytes) -> bool:
@@ -100,6 +113,13 @@ def read_glove(path) -> KeyedVectors:
 def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
     """Rows ``word v1 … vD`` (with ``spaced_words`` the word is whatever precedes the
     last ``d`` fields)."""
+    # a row is at least a word and d one-character numbers, single spaces between: rows
+    # of d numbers cannot hold fewer than 2 d + 1 characters; a d beyond that (a damaged
+    # header) would allocate far more than the file (the rows below say where it fails
+    # when the excess is small)
+    if len(lines) * (2 * d + 1) > 2 * sum(map(len, lines)) + 2 * len(lines):
+        raise InputFileError(path, f"the rows cannot hold {d} numbers each (damaged header?)",
+                             first_lineno - 1 if first_lineno > 1 else None)
     words, vecs = [], np.empty((len(lines), d), np.float32)
     for i, line in enumerate(lines):
         parts = line.rstrip().rsplit(" ", d) if spaced_words else line.rstrip().split(" ")
@@ -243,7 +263,7 @@ class _Reader:
         if quant:
             raise InputFileError(self.path, "quantized fastText models (.ftz) are not supported")
         m, n = self.unpack("<qq")
-        if m < 0 or n < 0:
+        if m < 0 or not 0 <= n <= _MAX_DIM or (n == 0 and m > 0):
             raise InputFileError(self.path, f"bad matrix shape {m} x {n}")
         return np.frombuffer(self.take(4 * m * n), "<f4").reshape(m, n).astype(np.float32)
 
@@ -296,6 +316,9 @@ def read_fasttext_bin(path, *, full: bool = False, encoding: str = "utf-8"):
     r.take(8 * max(pruneidx_size, 0))
     inp = r.matrix(new_format)
     out = r.matrix(new_format)
+    if len(words) != nwords:
+        raise InputFileError(path, f"the dictionary holds {len(words)} words, its header says "
+                             f"{nwords}")
     if inp.shape[0] < nwords or inp.shape[1] != args["dim"]:
         raise InputFileError(path, f"input matrix {inp.shape} does not fit {nwords} words x "
                              f"{args['dim']}")

@@ -152,11 +152,19 @@ class NeuralEstimator(BaseEstimator):
         and the network's state dict (PyTorch's names)."""
         from sklearn.utils.validation import check_is_fitted
 
-        from .io import encode_fitted, encode_params
+        from .io import encode, encode_fitted, encode_params
 
         check_is_fitted(self, "net_")
         config = {"params": encode_params(self), "fitted": encode_fitted(self, self._fitted)}
-        return config, self.net_.state_dict()
+        arrays = dict(self.net_.state_dict())
+        state = getattr(self, "checkpoint_state_", None)
+        if state is not None:  # a checkpoint (see checkpoint_to): the training state too
+            config["checkpoint"] = state
+            # mid-fit, the attributes a fit sets at its end are not there yet
+            config["fitted"].setdefault("n_epochs_", int(state["epoch"]))
+            config["fitted"].setdefault("history_", encode(list(state["history"]), "history"))
+            arrays.update({_CHECKPOINT + k: v for k, v in self.checkpoint_arrays_.items()})
+        return config, arrays
 
     @classmethod
     def _from_state(cls, fields, arrays):
@@ -168,6 +176,7 @@ class NeuralEstimator(BaseEstimator):
         est = cls(**decode_params(cls, fields.obj("params")))
         fitted = fields.obj("fitted")
         decode_fitted(est, fitted, cls._fitted)
+        checkpoint = _read_checkpoint(fields, arrays)  # takes its arrays out of ``arrays``
         sizes, counts = est._net_sizes()
         check_sizes(fields, arrays, sizes, counts, est._square_size())
         est._rng = np.random.default_rng(seed_from(est.random_state))
@@ -178,6 +187,8 @@ class NeuralEstimator(BaseEstimator):
         est._start_training(net)
         est.history_ = history
         est._restored()
+        if checkpoint is not None:
+            est.checkpoint_state_, est.checkpoint_arrays_ = checkpoint
         return est
 
     def _restored(self):
@@ -188,6 +199,26 @@ class NeuralEstimator(BaseEstimator):
         check_positive_int(self.batch_size, "batch_size")
         for name in names:
             check_positive_int(getattr(self, name), name)
+
+    def checkpoint_to(self, save=None, resume=None):
+        """Checkpoints for the next :meth:`fit`.
+
+        ``save(model)`` is called after every epoch with this estimator holding, besides its
+        network, the training state in ``checkpoint_state_`` (JSON-able: epoch, steps,
+        history, random generators' states, early stopping's figures) and
+        ``checkpoint_arrays_`` (name -> array: the optimizer's moments, the best weights so
+        far); both are dropped when the fit ends.  ``resume``: an estimator saved so (read
+        back with :func:`~nlpkit.models.io.load_model`); the fit continues after its last
+        epoch and, given the same data and parameters (``max_epochs`` may grow), ends with
+        the model a fit that was never stopped gives.
+        """
+        self._checkpointing = (save, resume)
+        return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_checkpointing", None)  # (a callable: not part of the model)
+        return state
 
     def _start_training(self, net):
         """A fresh network: its optimizer, an empty history."""
@@ -237,6 +268,17 @@ class NeuralEstimator(BaseEstimator):
                 loss = sums[0] / sums[1]
                 return loss if len(sums) == 2 else (loss, sums[2] / sums[3])
 
+        save, resume = getattr(self, "_checkpointing", (None, None))
+        self._checkpointing = (None, None)  # for this fit only
+        state = None if resume is None else self._restore(resume)
+
+        def on_epoch(loop):
+            self._keep_state(loop)
+            try:
+                save(self)
+            finally:
+                del self.checkpoint_state_, self.checkpoint_arrays_
+
         self.history_ += train(
             self.net_,
             self._optimizer,
@@ -252,5 +294,94 @@ class NeuralEstimator(BaseEstimator):
             max_time=self.max_time,
             lr_schedule=self.lr_schedule,
             warmup_steps=self.warmup_steps,
+            resume=state,
+            on_epoch=None if save is None else on_epoch,
         )
         self.n_epochs_ = len(self.history_)
+
+    def _generators(self):
+        """The random generators training draws from (batches, dropout, word dropout),
+        in a fixed order and each once."""
+        found, seen = [self._rng], {id(self._rng)}
+        for module in self.net_.modules():
+            for value in vars(module).values():
+                if isinstance(value, np.random.Generator) and id(value) not in seen:
+                    found.append(value)
+                    seen.add(id(value))
+        return found
+
+    def _keep_state(self, loop):
+        """The training state as ``checkpoint_state_`` and ``checkpoint_arrays_``."""
+        opt = self._optimizer
+        arrays = {f"optimizer.{i}.{key}": np.array(backend.to_host(value), copy=True)
+                  for i, state in enumerate(opt.state) for key, value in state.items()}
+        for name, value in (loop["best_state"] or {}).items():
+            arrays[f"best.{name}"] = value
+        self.checkpoint_state_ = {
+            "epoch": loop["epoch"], "n_steps": loop["n_steps"], "finished": loop["finished"],
+            "stopper": loop["stopper"], "has_best": loop["best_state"] is not None,
+            "optimizer_steps": opt.step_count, "history": self.history_ + loop["history"],
+            "generators": [g.bit_generator.state for g in self._generators()],
+        }
+        self.checkpoint_arrays_ = arrays
+
+    def _restore(self, resume):
+        """Put ``resume``'s training state into this fit (after it built its network and
+        split its data as the stopped fit did); the loop state for :func:`train`."""
+        name = type(self).__name__
+        state = getattr(resume, "checkpoint_state_", None)
+        arrays = getattr(resume, "checkpoint_arrays_", None)
+        if type(resume) is not type(self) or state is None or arrays is None:
+            raise NlpkitError(f"{name}: the model to resume from is not a {name} checkpoint")
+        differ = [k for k, v in self.get_params().items()
+                  if k not in ("max_epochs", "max_time", "verbose", "n_jobs", "device")
+                  and repr(resume.get_params().get(k)) != repr(v)]
+        if differ:
+            raise NlpkitError(f"{name}: the checkpoint was trained with other parameters "
+                              f"({', '.join(differ)}); resume with the same ones")
+        self.net_.load_state_dict(resume.net_.state_dict())
+        opt = self._optimizer
+        opt.step_count = int(state["optimizer_steps"])
+        for i, slot in enumerate(opt.state):
+            prefix = f"optimizer.{i}."
+            slot.clear()
+            slot.update({k[len(prefix):]: v.copy() for k, v in arrays.items()
+                         if k.startswith(prefix)})
+        generators = self._generators()
+        if len(generators) != len(state["generators"]):
+            raise NlpkitError(f"{name}: the checkpoint does not fit this network")
+        for g, g_state in zip(generators, state["generators"]):
+            try:
+                g.bit_generator.state = g_state
+            except (ValueError, TypeError, KeyError, OverflowError):
+                raise NlpkitError(f"{name}: the checkpoint's random generator states are "
+                                  "damaged") from None
+        self.history_ = list(state["history"])
+        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+        return {**state, "best_state": best if state["has_best"] else None}
+
+
+# a checkpoint's arrays sit beside the network's weights under this prefix (no PyTorch name
+# starts so); its JSON-able state is model.json's "checkpoint"
+_CHECKPOINT = "checkpoint."
+
+
+def _read_checkpoint(fields, arrays):
+    """``(checkpoint_state_, checkpoint_arrays_)`` of a model file that is a checkpoint,
+    else None; the fields :meth:`NeuralEstimator._restore` reads are type-checked here."""
+    ck_arrays = {k[len(_CHECKPOINT):]: arrays.pop(k) for k in
+                 [k for k in arrays if k.startswith(_CHECKPOINT)]}
+    if "checkpoint" not in fields:
+        return None
+    ck = fields.obj("checkpoint")
+    for name in ("epoch", "n_steps", "optimizer_steps"):
+        ck.int(name, lo=0)
+    for name in ("finished", "has_best"):
+        ck.bool(name)
+    ck.list("history", item=lambda r: isinstance(r, dict), what="a list of objects")
+    ck.list("generators", item=lambda g: isinstance(g, dict), what="a list of objects")
+    stopper = ck.obj("stopper", default=None)
+    if stopper is not None:
+        stopper.float("best", default=None)
+        stopper.int("bad", lo=0)
+    return dict(ck.data), ck_arrays

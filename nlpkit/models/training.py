@@ -110,6 +110,8 @@ def train(
     max_time=None,
     lr_schedule="constant",
     warmup_steps=0,
+    resume=None,
+    on_epoch=None,
 ):
     """Run up to ``max_epochs`` epochs (and at most ``max_time`` seconds);
     ``batches()`` gives one epoch's batches.
@@ -121,6 +123,12 @@ def train(
     ``callback(info)`` is called with ``{"event": "batch", "epoch", "items"}``
     after every batch and ``{"event": "epoch", "epoch", "loss", "accuracy",
     "val_loss", "val_accuracy" (when validate gives it)}`` after every epoch.  Returns the list of epoch records.
+
+    ``on_epoch(state)`` is called at the end of every epoch with the loop's own state (the
+    epoch, the step count, early stopping's; JSON-able but for ``best_state``, the best
+    weights) and ``resume`` takes such a state to continue after its epoch: with the
+    network, optimizer and random generators as they were then, the rest of the run is the
+    one that was stopped.
     """
     if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
         raise NlpkitError(f"max_epochs must be a positive integer; got {max_epochs!r}")
@@ -138,13 +146,22 @@ def train(
             or warmup_steps < 0:
         raise NlpkitError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}")
     stopper = EarlyStopping(patience) if validate is not None else None
-    n_steps = 0
+    n_steps, first = 0, 1
+    if resume is not None:
+        n_steps, first = int(resume["n_steps"]), int(resume["epoch"]) + 1
+        if resume.get("finished"):
+            first = max_epochs + 1
+        if stopper is not None and resume.get("stopper") is not None:
+            best = resume["stopper"]["best"]
+            stopper.best = math.inf if best is None else float(best)
+            stopper.bad = int(resume["stopper"]["bad"])
+            stopper.best_state = resume.get("best_state")
     history = []
     base_lr = optimizer.lr
     start = time.perf_counter()
     out_of_time = False
     try:
-        for epoch in range(1, max_epochs + 1):
+        for epoch in range(first, max_epochs + 1):
             t0 = time.perf_counter()
             net.train()
             total = count = correct = 0
@@ -189,9 +206,17 @@ def train(
                 callback(record)
             if verbose:
                 print(format_record(record), file=sys.stderr, flush=True)
-            if stopper is not None and stopper.update(record, net):
-                break
-            if out_of_time:
+            stop = stopper is not None and stopper.update(record, net)
+            if on_epoch is not None:
+                on_epoch({
+                    "epoch": epoch, "n_steps": n_steps, "history": list(history),
+                    "finished": bool(stop or out_of_time),
+                    "stopper": None if stopper is None else {
+                        "best": stopper.best if math.isfinite(stopper.best) else None,
+                        "bad": stopper.bad},
+                    "best_state": None if stopper is None else stopper.best_state,
+                })
+            if stop or out_of_time:
                 break
     finally:
         optimizer.lr = base_lr

@@ -14,6 +14,9 @@ _OPTIONS = {
     "prune": (None, ("kn",)), "skip_symbols": (False, ("kn",)),
     "alpha": (None, ("stupid",)),
 }
+# how the command line spells them (one error message serves Python and the shell)
+_FLAGS = {"gt_min": "--gtNmin", "gt_max": "--gtNmax", "cutoffs": "--gtNmin",
+          "interpolate_unigrams": "--no-interpolate-unigrams"}
 
 
 def options_of(smoothing) -> tuple:
@@ -34,8 +37,9 @@ def check_smoothing_options(smoothing, **options):
     bad = [(k, owners) for k, (neutral, owners) in _OPTIONS.items()
            if smoothing not in owners and _is_set(options.get(k, neutral), neutral)]
     if bad:
-        which = "; ".join(f"{k} goes with smoothing {' or '.join(map(repr, owners))}"
-                          for k, owners in bad)
+        which = "; ".join(
+            f"{k} ({_FLAGS.get(k, '--' + k.replace('_', '-'))}) goes with "
+            f"{' or '.join('--smoothing ' + o for o in owners)}" for k, owners in bad)
         raise NlpkitError(f"{which}; this build's smoothing is {smoothing!r}")
     if options.get("gt_min") is not None and options.get("cutoffs") is not None:
         raise NlpkitError("give either gt_min or cutoffs (they are the same setting), not both")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import os
+import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from collections import defaultdict
@@ -14,7 +16,7 @@ from itertools import count, repeat
 
 import numpy as np
 
-from ..errors import NlpkitError
+from ..errors import InputFileError, NlpkitError
 from . import encode_kernels
 from .readers import iter_chunks, iter_utf8_blocks, read_lines
 from .tokenize import Tokenizer, make_tokenizer
@@ -120,9 +122,52 @@ class Corpus:
 
     @classmethod
     def load(cls, path):
-        with np.load(os.fspath(path)) as z:
-            vocab = Vocabulary(z["words"].tolist(), z["counts"], tuple(z["specials"].tolist()))
-            return cls(z["ids"], z["offsets"], vocab)
+        """A corpus saved by :meth:`save`; a damaged file raises InputFileError."""
+        path = os.fspath(path)
+        names = ("ids", "offsets", "words", "counts", "specials")
+        try:
+            _check_npz_sizes(path, names)
+            with np.load(path) as z:
+                arrays = {k: z[k] for k in names}
+        except FileNotFoundError:
+            raise InputFileError(path, "no such file") from None
+        except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError,
+                NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error) as exc:
+            raise InputFileError(path, f"not a corpus saved by nlpkit ({exc})") from None
+        ids, offsets, words = arrays["ids"], arrays["offsets"], arrays["words"]
+        counts, specials = arrays["counts"], arrays["specials"]
+        if not (ids.ndim == offsets.ndim == words.ndim == counts.ndim == specials.ndim == 1
+                and ids.dtype.kind in "iu" and offsets.dtype.kind in "iu"
+                and counts.dtype.kind in "iu" and words.dtype.kind == "U"
+                and specials.dtype.kind == "U" and counts.shape == words.shape):
+            raise InputFileError(path, "damaged corpus (arrays of the wrong kind or shape)")
+        # the kernels index by these ids unchecked: they must be words of the vocabulary
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= words.shape[0]):
+            raise InputFileError(path, "damaged corpus (ids outside the vocabulary)")
+        try:
+            vocab = Vocabulary(words.tolist(), counts, tuple(specials.tolist()))
+            return cls(ids, offsets, vocab)
+        except (NlpkitError, OverflowError) as exc:
+            raise InputFileError(path, f"damaged corpus ({exc})") from None
+
+
+def _check_npz_sizes(path, names):
+    """Each array ``names`` of the ``.npz`` file must be stored whole: its ``.npy`` header's
+    shape and dtype must fit the member's size (checked before NumPy allocates them)."""
+    from numpy.lib import format as npy
+    with zipfile.ZipFile(path) as zf:
+        for name in names:
+            info = zf.getinfo(name + ".npy")
+            with zf.open(info) as fh:
+                version = npy.read_magic(fh)
+                read = npy.read_array_header_1_0 if version == (1, 0) else \
+                    npy.read_array_header_2_0
+                shape, _fortran, dtype = read(fh)
+                count = 1
+                for k in shape:
+                    count *= k
+                if dtype.hasobject or count * dtype.itemsize > info.file_size:
+                    raise ValueError(f"array {name} is larger than the file holds")
 
 
 @contextmanager

@@ -222,6 +222,8 @@ class Vocabulary:
                     if tabbed:  # word<TAB>count: the count must be one
                         raise InputFileError(path, f"count {fields[1]!r} is not an integer",
                                              lineno) from None
+                if not -2 ** 63 <= count < 2 ** 63:  # counts are int64
+                    raise InputFileError(path, f"count {fields[1]!r} is out of range", lineno)
             seen[word] = lineno
             words.append(word)
             counts.append(count)

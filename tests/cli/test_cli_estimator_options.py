@@ -184,7 +184,7 @@ def test_options_of_the_other_subword_model_are_refused(files):
     ("tag train {conll} --char-filters 8", "SequenceTagger: char_filters=8 has no effect"),
     ("seq2seq train {pairs} --nhead 2", "Seq2Seq: nhead=2 has no effect with decoder='lstm'"),
     ("ngram build {text} --smoothing kn --unk -o {out}.arpa",
-     "unk goes with smoothing 'katz'"),
+     "unk (--unk) goes with --smoothing katz"),
 ])
 def test_an_option_that_would_be_ignored_is_one_line_error(line, message, files, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -104,6 +104,29 @@ def test_truncated_gzip_is_an_error(tmp_path, data_dir):
         read_arpa(tmp_path / "missing.arpa")
 
 
+def test_gzip_members_and_sizes(tmp_path, data_dir):
+    """Several gzip members end to end read as their concatenation, also when the text
+    outgrows the size the trailer (the last member's) suggests."""
+    text = gzip.decompress((data_dir / "ngram" / "kjv" / "srilm.gt3.arpa.gz").read_bytes())
+    whole = read_arpa(data_dir / "ngram" / "kjv" / "srilm.gt3.arpa.gz")
+    cut = text.index(b"\\3-grams:")
+    p = tmp_path / "two.arpa.gz"
+    p.write_bytes(gzip.compress(text[:cut], 9) + gzip.compress(text[cut:], 1))
+    two = read_arpa(p)
+    assert two.vocab == whole.vocab
+    for k in range(3):
+        assert np.array_equal(two.ngrams[k], whole.ngrams[k])
+        assert np.array_equal(two.logprob[k], whole.logprob[k])
+        assert np.array_equal(two.backoff[k], whole.backoff[k])
+    # very compressible text, a tiny last member: the first guess of the size is far short
+    big = b"# filler\n" * 300_000
+    raw = gzip.compress(big, 9) + gzip.compress(b"x", 9)
+    out = arpa_reader._inflate("x.gz", raw)
+    assert len(out) == len(big) + 1 > 64 * len(raw) // 4 and out[:] == big + b"x"
+    out.close()
+    assert arpa_reader._inflate("x.gz", gzip.compress(b"")) == b""
+
+
 def test_numbers_are_correctly_rounded_then_float32(tmp_path):
     rng = np.random.default_rng(0)
     vals = np.concatenate([-rng.random(300) * 10.0 ** rng.integers(-12, 3, 300), [0.0]])

@@ -126,6 +126,11 @@ def test_binary_round_trip(tmp_path, scorers, test_lines):
             assert np.array_equal(b.model.logprob[k], s.model.logprob[k])
         assert b.perplexity_stats(test_lines).srilm_lines() == s.perplexity_stats(test_lines).srilm_lines()
     raw = p.read_bytes()
+    # a file of an older format version (other table layout) is refused, by name
+    old = tmp_path / "old.nlpkit"
+    old.write_bytes(raw[:8] + np.array([binary.VERSION - 1], "<u4").tobytes() + raw[12:])
+    with pytest.raises(InputFileError, match=f"format version {binary.VERSION - 1}.*older nlpkit"):
+        binary.load(old)
     p.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(InputFileError, match="truncated"):
         binary.load(p)

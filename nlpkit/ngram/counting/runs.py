@@ -17,11 +17,10 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 
 import numpy as np
 
-from ...errors import NO_ROOM, NlpkitError, why_write_failed
+from ...errors import NO_ROOM, NlpkitError, unwind_on_sigterm, why_write_failed
 
 
 class TempSpace:
@@ -46,14 +45,9 @@ class TempSpace:
         except OSError as exc:
             self._remove()
             raise self.error(exc) from None
-        if threading.current_thread() is threading.main_thread():
-            # SIGTERM's default action kills the process without unwinding: turn it into
-            # an exception so the build's cleanup (this directory, the output's temp file) runs
-            self._old_term = signal.getsignal(signal.SIGTERM)
-            if self._old_term in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGTERM, _terminate)
-            else:
-                self._old_term = None
+        # SIGTERM's default action kills the process without unwinding: turn it into
+        # an exception so the build's cleanup (this directory, the output's temp file) runs
+        self._old_term = unwind_on_sigterm()
         return self
 
     def __exit__(self, *exc):
@@ -78,10 +72,6 @@ class TempSpace:
         return NlpkitError(f"{self.parent}: cannot write temporary files "
                            f"({why_write_failed(exc)}); {advice}choose another directory "
                            "with --temp-dir")
-
-
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 class Table:

@@ -1,10 +1,14 @@
 r"""Read ARPA back-off models (plain or .gz) into a :class:`BackoffModel`, fast.
 
-A plain file is memory-mapped (a .gz one inflated in one call), the lines
-that start a section are found by one parallel scan, and each section is
-parsed by one Numba pass (:mod:`nlpkit.ngram.formats.arpa_parse_kernels`), big sections in
-chunks on all threads: no Python work per line.  The file's bytes are let go
-before the hash tables are built (:class:`~nlpkit.ngram.scoring.tables.NGramTables`).
+A plain file is memory-mapped (a .gz one inflated into anonymous memory, a
+megabyte of input at a time), the lines that start a section are found by a
+parallel scan, and each section is parsed by one Numba pass
+(:mod:`nlpkit.ngram.formats.arpa_parse_kernels`), big sections in chunks on all
+threads: no Python work per line.  Memory: a mapped file's pages are let go
+as soon as they are scanned or parsed, a window of chunks at a time (so the
+text is never resident whole, only the parsed arrays), and the inflated text
+of a .gz file before the hash tables are built
+(:class:`~nlpkit.ngram.scoring.tables.NGramTables`).
 Numbers become the correctly rounded double, then float32, as SRILM parses
 them (SRILM-KATZ.md §8); ``-99`` (and ``-inf``) become ``-inf``.
 
@@ -54,6 +58,10 @@ wrong_count_hi                     loads, warns (header says more n-grams than r
 wrong_count_lo                     loads, warns (header says fewer); -2.103213
 =================================  ==========================================================
 
+A header count is a hint for sizing arrays, never trusted beyond what the file
+can hold: ``ngram 3=2147483647`` in a small file loads with the wrong-count
+warning, as in SRILM, without allocating for two billion lines.
+
 Other errors: no ``\data\`` line, a bad ``ngram N=count`` header line, an
 n-gram section beyond the header's orders or out of sequence, a line with too
 few or too many fields, or a number that does not parse (``InputFileError``
@@ -83,6 +91,9 @@ _SECTION = re.compile(rb"^\\(\d+)-grams:\s*$")
 _END = re.compile(rb"^\\end\\\s*$")
 # sections larger than this are parsed by all threads
 _PARALLEL_BYTES = 1 << 20
+# a big section is parsed in chunks of about this size, a window of 4 chunks per thread at a
+# time, and the window's pages of a memory-mapped file are let go once parsed
+_CHUNK_BYTES = 2 << 20
 
 
 class ArpaWarning(ModelWarning):
@@ -115,21 +126,54 @@ def _read_bytes(path):
         except OSError as exc:
             raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
     if raw[:2] == b"\x1f\x8b":
-        d = zlib.decompressobj(wbits=47)
         try:
-            out = d.decompress(raw)
-            while d.unused_data:  # concatenated gzip members
-                rest = d.unused_data
-                d = zlib.decompressobj(wbits=47)
-                out += d.decompress(rest)
-        except zlib.error as exc:
-            raise InputFileError(path, f"cannot decompress ({exc})") from None
+            return _inflate(path, raw)
         finally:
             _close(raw)
-        if not d.eof:
-            raise InputFileError(path, "compressed data ends early (truncated .gz file)")
-        return out
     return raw
+
+
+class _Inflated(mmap.mmap):
+    """Inflated gzip data in anonymous memory: returned whole to the system when closed,
+    and grown in place (``mremap``), never copied."""
+
+
+def _inflate(path, raw):
+    """Gzip data (one member or several, end to end) inflated into an :class:`_Inflated`
+    map sized from the gzip trailer (the last member's length mod 2**32: a first guess,
+    grown as needed), the input fed a megabyte at a time.  (``zlib.decompress`` of the
+    whole would hold the output twice at its end, its pieces and their join, and a
+    growing bytes object leaves the heap fragmented after it is freed.)"""
+    size = int.from_bytes(raw[-4:], "little") if len(raw) >= 18 else 0
+    # private: a shared anonymous map cannot grow (pages past its first size fault)
+    out = _Inflated(-1, max(min(size, 64 * len(raw)), 4 * len(raw), 1 << 16),
+                    **({"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}))
+    at = 0
+    d = zlib.decompressobj(wbits=47)
+    step = 1 << 20
+    try:
+        for pos in range(0, len(raw), step):
+            chunk = raw[pos:pos + step]
+            while chunk:
+                if d.eof:  # another member starts
+                    d = zlib.decompressobj(wbits=47)
+                piece = d.decompress(chunk)
+                if at + len(piece) > len(out):
+                    out.resize(max(2 * len(out), at + len(piece)))
+                out[at:at + len(piece)] = piece
+                at += len(piece)
+                chunk = d.unused_data if d.eof else b""
+    except zlib.error as exc:
+        out.close()
+        raise InputFileError(path, f"cannot decompress ({exc})") from None
+    if not d.eof:
+        out.close()
+        raise InputFileError(path, "compressed data ends early (truncated .gz file)")
+    out.resize(max(at, 1))
+    if at == 0:  # (a map cannot be empty; an empty text cannot be an ARPA file)
+        out.close()
+        return b""
+    return out
 
 
 def _close(data):
@@ -144,6 +188,28 @@ class _Parser:
     def __init__(self, path, data: bytes):
         self.path, self.data = path, data
         self.buf = np.frombuffer(data, dtype=np.uint8)
+        self._released = 0  # pages below this were let go (see release)
+
+    def release(self, end):
+        """Let go of the mapped file's pages before ``end`` (read already): they leave this
+        process's resident memory (the kernel keeps them in its page cache, and a page read
+        again, for an error message, comes back from there).  Without it a plain file
+        would be resident whole while it is parsed, on top of the parsed arrays."""
+        data = self.data
+        if (not isinstance(data, mmap.mmap) or isinstance(data, _Inflated)
+                or not hasattr(mmap, "MADV_DONTNEED")):  # (anonymous pages would be lost)
+            return
+        end = end // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > self._released:
+            try:
+                data.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            except (OSError, ValueError):  # not a mapping the kernel lets go of: keep it
+                return
+            self._released = end
+
+    def reread(self, pos):
+        """The pages from ``pos`` on are being read again: :meth:`release` them again after."""
+        self._released = min(self._released, pos // mmap.PAGESIZE * mmap.PAGESIZE)
 
     def line_of(self, pos):
         return self._newlines(0, pos) + 1
@@ -198,9 +264,15 @@ class _Parser:
         """``[(n, body_start, body_end, marker_pos)]`` and the position of ``\\end\\``."""
         out = []
         data = self.data
-        # where lines start with a backslash (section markers), found once
-        with chunks_on_demand():
-            marks = K.backslash_lines(self.buf, max(pos, 1), len(data))
+        # where lines start with a backslash (section markers), found once, a window at a
+        # time (each window's pages let go once scanned)
+        parts, step = [], _CHUNK_BYTES * 4 * numba.get_num_threads()
+        for a in range(max(pos, 1), len(data), step):
+            with chunks_on_demand():
+                parts.append(K.backslash_lines(self.buf, a, min(a + step, len(data))))
+            self.release(a + step)
+        marks = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        self.reread(0)
         expect = 1
         while True:
             line, nxt = self._line(pos)
@@ -236,17 +308,22 @@ class _Parser:
         for n in range(1, orders + 1):
             if n not in seen:
                 self.warn(f"no \\{n}-grams: section (the header lists {counts[n]})")
-        word_cap = 1 << max(10, int(2 * (counts[1] + 16)).bit_length())
+        # the header's counts size the first allocations, but a header can lie (or be
+        # damaged): no more words or lines than the file has bytes for
+        words = min(counts[1], len(self.data) // 2)
+        word_cap = 1 << max(10, int(2 * (words + 16)).bit_length())
         self.words = _WordTable(word_cap)
         parsed = {}
         for n, b0, b1, mpos in secs:
             if n > keep:
                 continue
             parsed[n] = self.parse(n, b0, b1, counts[n], mpos)
+            self.release(b1)
         vocab = self.vocab()
         # the file's bytes are not needed any more: free them before the tables are built
         data, self.data, self.buf = self.data, None, None
         _close(data)
+        del data  # (a gzipped file's inflated bytes: the last reference)
         model = self.assemble(vocab, parsed, keep, orders)
         return model
 
@@ -256,7 +333,10 @@ class _Parser:
             if fast is not None:
                 ids, lp, bo, hb = fast
                 return self.finish(n, ids, lp, bo, hb, expected, mpos)
-        cap = expected + 16  # the header count; grown to the line count if it lies
+            self.reread(b0)
+        # the header count (grown to the line count if it lies), but no more lines than
+        # the section has bytes for: a line holds n + 1 fields and n + 1 separators
+        cap = min(expected, (b1 - b0) // (n + 1) + 1) + 16
         cap_slow = 1024
         while True:
             ids = np.empty(cap * n, dtype=np.int32)
@@ -293,9 +373,12 @@ class _Parser:
                            expected, mpos)
 
     def parse_parallel(self, n, b0, b1):
-        """Parse a big section in chunks on all threads; None if it needs the slow path."""
+        """Parse a big section in chunks on all threads; None if it needs the slow path.
+
+        Chunks go a window at a time (lines counted, then parsed), each window's pages let
+        go once read, so that a plain file is never resident whole."""
         data = self.data
-        k = max(1, min(numba.get_num_threads() * 4, (b1 - b0) // (1 << 20)))
+        k = max(1, (b1 - b0) // _CHUNK_BYTES)
         cuts = [b0]
         for c in range(1, k):
             p = data.find(b"\n", b0 + (b1 - b0) * c // k, b1)
@@ -303,11 +386,19 @@ class _Parser:
                 continue
             cuts.append(p + 1)
         cuts.append(b1)
-        # lines per chunk (a chunk cut after a newline has no partial last line)
         cuts = np.asarray(cuts, dtype=np.int64)
-        with chunks_on_demand():
-            lines = K.count_newlines(self.buf, cuts) + (self.buf[cuts[1:] - 1] != 10)
-        row_off = np.zeros(lines.shape[0] + 1, dtype=np.int64)
+        k = cuts.shape[0] - 1
+        window = 4 * numba.get_num_threads()
+        windows = [(w, min(k, w + window)) for w in range(0, k, window)]
+        # lines per chunk (a chunk cut after a newline has no partial last line)
+        lines = np.empty(k, dtype=np.int64)
+        for w0, w1 in windows:
+            with chunks_on_demand():
+                lines[w0:w1] = (K.count_newlines(self.buf, cuts[w0:w1 + 1])
+                                + (self.buf[cuts[w0 + 1:w1 + 1] - 1] != 10))
+            self.release(int(cuts[w1]))
+        self.reread(b0)
+        row_off = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(lines, out=row_off[1:])
         cap = int(row_off[-1])
         ids = np.empty(cap * n, dtype=np.int32)
@@ -315,11 +406,16 @@ class _Parser:
         bo = np.empty(cap, dtype=np.float32)
         hb = np.empty(cap, dtype=bool)
         w = self.words
-        with chunks_on_demand():
-            rows, status = K.parse_section_parallel(self.buf, cuts, row_off, n, ids, lp, bo, hb,
-                                                    w.slots, w.start, w.count, K._POW10)
-        if status.any():
-            return None
+        rows = np.empty(k, dtype=np.int64)
+        for w0, w1 in windows:
+            with chunks_on_demand():
+                r, status = K.parse_section_parallel(
+                    self.buf, cuts[w0:w1 + 1], row_off[w0:w1 + 1], n, ids, lp, bo, hb, w.slots,
+                    w.start, w.count, K._POW10)
+            if status.any():
+                return None
+            rows[w0:w1] = r
+            self.release(int(cuts[w1]))
         if (rows[:-1] == np.diff(row_off)[:-1]).all():  # no holes before the last chunk
             total = int(row_off[-2] + rows[-1])
             keep = slice(0, total)

@@ -5,9 +5,13 @@ plain arguments):
 
 * unigrams are dense, indexed by word id: ``uni[2w]`` is the log10 prob
   (float32, -inf where the word has none) and ``uni[2w+1]`` the back-off weight;
-* orders ``n >= 2`` live in one open-addressing table per order, laid side by
-  side in ``slots`` (table ``n`` starts at slot ``tab_off[n]`` and has
-  ``tab_mask[n] + 1`` slots, a power of two).  A slot is three uint64 words:
+* orders ``n >= 2`` live in one open-addressing table per order (linear
+  probing), laid side by side in ``slots``: table ``n`` starts at slot
+  ``tab_off[n]`` and its last slot is ``tab_mask[n]`` (the name is older than
+  the layout: sizes are not powers of two but 1.5 slots a row, KenLM's probing
+  multiplier, and a key's home slot is its hash scaled to the size, see
+  ``scalar.home_slot``; a table at most 2/3 full, where power-of-two sizes
+  left them 35-70% full).  A slot is three uint64 words:
   the key's low 64 bits; its high 32 bits above ``row + 1`` (0 = empty); and
   the n-gram's float32 log10 prob and back-off weight (read through
   ``slots_f``, a float32 view of the same memory).  A probe that hits has
@@ -34,7 +38,7 @@ from .scalar import LOW32 as _LOW32, S32 as _S32, FNV0 as _FNV0, compiled
 
 # the scalar math shared with scoring_cuda.py
 _M = compiled(numba.njit(inline="always"))
-_pack_id, _hash_id, _home = _M["pack_id"], _M["hash_id"], _M["home_slot"]
+_pack_id, _hash_id, _home, _next = _M["pack_id"], _M["hash_id"], _M["home_slot"], _M["next_slot"]
 _slot_row, _tally_token = _M["slot_row"], _M["tally_token"]
 _backoff_step, _token_logprob = _M["backoff_step"], _M["token_logprob"]
 # rows ahead whose slot is prefetched while building or checking a table
@@ -75,7 +79,7 @@ def probe(slots, t0, mask, grams, g0, seq, start, n, packed, lo, hi, slot):
             return -1
         if r >= 0 and (packed or _same(grams, g0, r, n, seq, start)):
             return a
-        slot = (slot + 1) & mask
+        slot = _next(slot, mask)
 
 
 @numba.njit(cache=True, inline="always")
@@ -126,7 +130,7 @@ def build_table(grams, n, bits, packed, slots, slots_f, t0, mask, lp, bo):
                     packed or _same(grams, 0, v, n, grams, r * n)):
                 dup[v] = True
                 break
-            slot = (slot + 1) & mask
+            slot = _next(slot, mask)
         slots[a + 1] = (hi << _S32) | np.uint64(r + 1)
         slots_f[2 * (a + 2)] = lp[r]
         slots_f[2 * (a + 2) + 1] = bo[r]

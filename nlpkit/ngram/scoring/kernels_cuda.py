@@ -23,7 +23,8 @@ def _kernels():
     global cuda
     cuda = backend.get_cuda()
     M = compiled(cuda.jit(device=True))  # the scalar math shared with scoring.py
-    pack_id, hash_id, home_slot = M["pack_id"], M["hash_id"], M["home_slot"]
+    pack_id, hash_id, home_slot, next_slot = (M["pack_id"], M["hash_id"], M["home_slot"],
+                                              M["next_slot"])
     backoff_step, token_logprob, slot_row = M["backoff_step"], M["token_logprob"], M["slot_row"]
     tally_token = M["tally_token"]
     CTX = 2 * MAX_ORDER + 2
@@ -66,7 +67,7 @@ def _kernels():
                             break
                 if same:
                     return p
-            slot = (slot + 1) & mask
+            slot = next_slot(slot, mask)
 
     @cuda.jit(device=True)
     def score_one(s, ids, offsets, bos, eos, bos_id, eos_id, order, uni, slots,

@@ -46,9 +46,19 @@ def hash_id(lo, w):
     return fmix64((lo ^ np.uint64(w)) * PRIME + MUL)
 
 
-def home_slot(lo, hi, mask):
-    """Where the key ``(lo, hi)`` starts probing in a table of ``mask + 1`` slots."""
-    return np.int64(fmix64(lo ^ (hi * MUL)) & np.uint64(mask))
+def home_slot(lo, hi, last):
+    """Where the key ``(lo, hi)`` starts probing in a table of ``last + 1`` slots (any
+    size below 2**32): the top 32 bits of its hash scaled to the size (Lemire's
+    multiply-shift, one multiply where a power-of-two size would take a mask)."""
+    h = fmix64(lo ^ (hi * MUL)) >> S32
+    return np.int64((h * np.uint64(last + 1)) >> S32)
+
+
+def next_slot(slot, last):
+    """The slot after ``slot`` in a table whose last slot is ``last`` (linear probing)."""
+    if slot < last:
+        return slot + 1
+    return slot - slot
 
 
 def slot_row(slots, a, lo, hi):
@@ -109,7 +119,7 @@ def tally_token(v, is_unk, acc, acc32, n_oov, n_zero):
     return acc, acc32, n_oov, n_zero
 
 
-_FUNCS = (fmix64, pack_id, hash_id, home_slot, slot_row, backoff_step, token_logprob,
+_FUNCS = (fmix64, pack_id, hash_id, home_slot, next_slot, slot_row, backoff_step, token_logprob,
           tally_token)
 
 

@@ -195,8 +195,10 @@ class _Layout:
 
 
 def _table_size(rows: int) -> int:
-    # a power of two at load factor <= 0.7: short probe runs, half the memory of 0.5
-    return 1 << max(4, int(rows / 0.7 + 1).bit_length())
+    # 1.5 slots a row (load factor 2/3), KenLM's default for its probing tables: short
+    # probe runs, at a size that follows the rows (a power of two would leave a table
+    # anywhere from 35% to 70% full, up to twice the memory)
+    return max(16, rows + rows // 2 + 1)
 
 
 class _Flat:
