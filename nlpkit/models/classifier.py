@@ -331,6 +331,9 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         if self._pretrained_parts is not None:
             refuse_ignored(self, ("encoder", "positions", "min_count", "word_ngrams"),
                            "with a pretrained language model (its own apply)")
+            if self._pretrained_parts.subword:
+                refuse_ignored(self, ("lowercase",), "with a pretrained language model over "
+                               "subword tokens (its tokenizer applies)")
         elif self.encoder != "transformer":
             refuse_ignored(self, ("positions",), f"with encoder={self.encoder!r} "
                            "(a transformer's)")
