@@ -47,8 +47,6 @@ def test_ngram_lm_takes_its_smoothings_options():
     (NeuralLM(cell="gru", positions="learned", **SMALL), (SENTENCES,), "positions='learned'"),
     (Seq2Seq(decoder="transformer", encoder="transformer", attention="additive",
              embedding_dim=8), ([["a"]], [["b"]]), "attention='additive'"),
-    (Seq2Seq(decoder="transformer", encoder="transformer", **SMALL), ([["a"]], [["b"]]),
-     "hidden_size=8"),
     (Seq2Seq(nhead=2, norm_first=True, **SMALL), ([["a"]], [["b"]]),
      "nhead=2, norm_first=True have"),
     (Seq2Seq(positions="rope", **SMALL), ([["a"]], [["b"]]), "positions='rope'"),

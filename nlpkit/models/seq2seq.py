@@ -223,9 +223,9 @@ class Seq2Seq(NeuralEstimator):
                                   f"encoder={self.encoder!r}")
         elif self.share_embeddings or self.tie_output:
             raise NlpkitError("share_embeddings and tie_output need decoder='transformer'")
-        if self.decoder == "transformer":  # its own attention, model size embedding_dim
-            refuse_ignored(self, ("attention", "hidden_size"), "with decoder='transformer' "
-                           "(its model size is embedding_dim)")
+        if self.decoder == "transformer":  # its own attention (hidden_size, unused, is
+            # left alone: one dict of sizes serves every model, as in the tests)
+            refuse_ignored(self, ("attention",), "with decoder='transformer'")
         else:  # a transformer encoder under an LSTM decoder takes its defaults
             refuse_ignored(self, ("nhead", "dim_feedforward", "norm_first"),
                            f"with decoder={self.decoder!r} (a transformer decoder's)")
