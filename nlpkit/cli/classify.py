@@ -10,7 +10,7 @@ import json
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
     estimator_params,
@@ -23,7 +23,7 @@ from .model_common import (
 ENCODERS = ["lstm", "gru", "rnn", "bilstm", "cnn", "transformer"]
 
 
-@click.group(name="classify")
+@click.group(name="classify", cls=CommandGroup)
 def classify():
     """Neural text classifiers (LSTM, GRU, RNN, BiLSTM, CNN, transformer)."""
 
@@ -33,9 +33,6 @@ def classify():
 @click.option("-o", "--output", required=True, help="Model file to write (.gz compresses).")
 @click.option("--encoder", type=click.Choice(ENCODERS), default="lstm", show_default=True)
 @training_options(epochs=10, embedding_dim=100, hidden_size=128, dropout=0.2, lr=1e-3)
-@click.option(
-    "--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True
-)
 @click.option(
     "--pooling", type=click.Choice(["max", "mean", "max+mean"]), default="max", show_default=True
 )
@@ -63,13 +60,8 @@ def classify():
 )
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--lowercase", is_flag=True, help="Lowercase the text first.")
-@click.option(
-    "--patience",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Epochs without validation improvement before stopping.",
-)
+@click.option("--max-length", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Documents are cut to this many tokens.")
 @click.option(
     "--class-weight", type=click.Choice(["none", "balanced"]), default="none", show_default=True
 )
@@ -93,8 +85,8 @@ def classify():
     help="Positions of the transformer encoder.",
 )
 def train_cmd(
-    data, output, encoder, optimizer, pooling, word_dropout, word_ngrams, adversarial, min_count,
-    lowercase, patience, class_weight, pretrained, freeze_layers, positions, **common,
+    data, output, encoder, pooling, word_dropout, word_ngrams, adversarial, min_count,
+    lowercase, max_length, class_weight, pretrained, freeze_layers, positions, **common,
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
@@ -106,14 +98,13 @@ def train_cmd(
         pretrained=pretrained,
         freeze_layers=freeze_layers,
         positions=positions,
-        optimizer=optimizer,
         pooling=pooling,
         word_dropout=word_dropout,
         word_ngrams=word_ngrams,
         adversarial=adversarial,
         min_count=min_count,
         lowercase=lowercase,
-        n_iter_no_change=patience,
+        max_length=max_length,
         class_weight=None if class_weight == "none" else class_weight,
         **estimator_params(common),
     )

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import NlpkitError
 from ..text import Tokenizer, Vocabulary, atomic_write, iter_lines
 from ..text.corpus import Encoder, _gc_paused, iter_encoded
-from .common import Progress, echo
+from .common import CommandGroup, Progress, echo
 
 
 def tokenizer_options(f):
@@ -73,7 +73,7 @@ def _make_tokenizer(pattern, lower):
     return Tokenizer(pattern, lower)
 
 
-@click.group()
+@click.group(cls=CommandGroup)
 def corpus():
     """Corpus statistics, vocabularies and tokenization."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import click
 
 from ..errors import NlpkitError
-from .common import Progress, echo, settings
+from .common import CommandGroup, Progress, echo, refuse_options, settings
 
 
-@click.group(name="embed")
+@click.group(name="embed", cls=CommandGroup)
 def embed():
     """Word embeddings: word2vec (SGNS, CBOW), fastText, PPMI/SVD and GloVe."""
 
@@ -19,6 +19,18 @@ class _LossProgress(Progress):
 
     def _rate(self, _item=None):
         return f"{super()._rate()}  loss {self.loss:.4f}"
+
+
+# the options that some models only read (the others: every model)
+_PREDICTIVE = {"negative", "epochs", "alpha", "min_alpha", "ns_exponent", "sample"}
+_COUNTED = {"max_vocab", "memory", "power"}
+_USES = {
+    "sgns": _PREDICTIVE | {"shared_negatives"},
+    "cbow": _PREDICTIVE,
+    "fasttext": _PREDICTIVE | {"minn", "maxn", "bucket"},
+    "ppmi": _COUNTED | {"sample", "eig", "shift", "dynamic_window", "context_vectors", "svd"},
+    "glove": _COUNTED | {"epochs", "alpha", "x_max", "grad_clip"},
+}
 
 
 @embed.command("train")
@@ -35,6 +47,11 @@ class _LossProgress(Progress):
 @click.option("--epochs", type=int, default=None, help="Passes over the data [glove 25; others 5].")
 @click.option("--alpha", type=float, default=None,
               help="Initial learning rate [sgns 0.025, cbow 0.05, fasttext 0.05, glove 0.05].")
+@click.option("--min-alpha", type=float, default=None,
+              help="sgns, cbow, fasttext: the learning rate at the end [1e-4; fasttext 0].")
+@click.option("--ns-exponent", type=float, default=None,
+              help="sgns, cbow, fasttext: power of the counts in the negative-sampling "
+                   "distribution [0.75; fasttext 0.5].")
 @click.option("--minn", type=int, default=3, show_default=True, help="fasttext: shortest n-gram.")
 @click.option("--maxn", type=int, default=6, show_default=True, help="fasttext: longest n-gram.")
 @click.option("--bucket", type=int, default=2_000_000, show_default=True,
@@ -44,6 +61,8 @@ class _LossProgress(Progress):
                    "smoothing.")
 @click.option("--x-max", type=float, default=100.0, show_default=True,
               help="glove: counts above this weigh 1.")
+@click.option("--grad-clip", type=float, default=100.0, show_default=True,
+              help="glove: clip each gradient component to this.")
 @click.option("--eig", type=float, default=0.0, show_default=True,
               help="ppmi: vectors are U * S^eig of the SVD.")
 @click.option("--shift", type=float, default=1.0, show_default=True,
@@ -64,19 +83,24 @@ class _LossProgress(Progress):
 @click.option("--shared-negatives/--per-pair-negatives", default=True, show_default=True,
               help="sgns: share each centre word's negatives across its window (about 3x "
                    "faster) or draw them per pair as word2vec.c does.")
-def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, epochs, alpha, minn,
-              maxn, bucket, power, x_max, eig, shift, dynamic_window, context_vectors, svd,
-              max_vocab, memory, fmt, seed, shared_negatives):
+def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, epochs, alpha,
+              min_alpha, ns_exponent, minn, maxn, bucket, power, x_max, grad_clip, eig, shift,
+              dynamic_window, context_vectors, svd, max_vocab, memory, fmt, seed,
+              shared_negatives):
     """Train word vectors on CORPUS (one sentence per line, whitespace tokens)."""
     s = settings()
+    refuse_options(sorted(set().union(*_USES.values()) - _USES[model]), f"with --model {model}")
     if fmt == "fasttext-bin" and model != "fasttext":
         raise NlpkitError("--format fasttext-bin needs --model fasttext")
     window = window if window is not None else (15 if model == "glove" else 5)
     epochs = epochs if epochs is not None else (25 if model == "glove" else 5)
     counted = dict(window=window, min_count=min_count, max_vocab=max_vocab, memory=memory,
-                   seed=seed)
+                   seed=seed, n_jobs=s.threads)
     common = dict(vector_size=dim, window=window, negative=negative, min_count=min_count,
-                  epochs=epochs, seed=seed, device=s.device)
+                  epochs=epochs, seed=seed, device=s.device, n_jobs=s.threads)
+    # not given: the model's own default (they differ between word2vec and fastText)
+    common.update({k: v for k, v in (("min_alpha", min_alpha), ("ns_exponent", ns_exponent))
+                   if v is not None})
     # only the estimator module the model needs: word2vec and fastText do not load scipy.sparse
     if model in ("ppmi", "glove"):
         from ..embed.count_estimators import PPMI, GloVe
@@ -86,7 +110,7 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
         est = PPMI(dim=dim, alpha=power, shift=shift, eig=eig, dynamic_window=dynamic_window,
                    sample=sample or 0.0, add_context=context_vectors, solver=svd, **counted)
     elif model == "glove":
-        est = GloVe(vector_size=dim, epochs=epochs, x_max=x_max, alpha=power,
+        est = GloVe(vector_size=dim, epochs=epochs, x_max=x_max, alpha=power, grad_clip=grad_clip,
                     learning_rate=0.05 if alpha is None else alpha, **counted)
     elif model == "fasttext":
         est = FastText(minn=minn, maxn=maxn, bucket=bucket,

@@ -6,6 +6,7 @@ import click
 
 from .. import backend
 from .._version import __version__
+from .common import runtime_options
 
 
 def _versions():
@@ -30,6 +31,7 @@ def _dist_version(name):
 
 
 @click.command()
+@runtime_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
 def info(as_json):
     """Versions, threads, and whether CUDA or the CUDA simulator is available."""

@@ -12,11 +12,11 @@ import json
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo, refuse_options
 from .model_common import estimator_params, fit_and_save, load, training_options
 
 
-@click.group(name="lm")
+@click.group(name="lm", cls=CommandGroup)
 def lm():
     """Neural language models (LSTM, GRU, RNN, causal transformer; BERT-style masked LM)."""
 
@@ -60,6 +60,10 @@ def lm():
 @click.option("--max-length", type=click.IntRange(min=1), default=128, show_default=True,
               help="mlm: longer lines are cut into pieces of this many tokens.")
 @click.option("--lowercase", is_flag=True, help="Lowercase the text first (mlm).")
+@click.option("--norm-first", is_flag=True, help="Pre-LN transformer layers (mlm).")
+@click.option("--tie-weights", is_flag=True,
+              help="The output layer's weight is the input embedding (clm; a recurrent cell "
+              "then needs --hidden-size equal to --embedding-dim).")
 @training_options(
     epochs=10,
     embedding_dim=128,
@@ -84,12 +88,15 @@ def lm():
     help="The softmax covers the most frequent words only (the rest share <unk>'s probability).",
 )
 def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob, max_length,
-              lowercase, bptt, min_count, max_vocab, **common):
+              lowercase, norm_first, tie_weights, bptt, min_count, max_vocab, **common):
     """Train a language model on CORPUS and write it to OUTPUT."""
     from ..errors import NlpkitError
     from ..text import iter_lines
 
     params = estimator_params(common)
+    refuse_options(("cell", "unit", "bptt", "tie_weights") if objective == "mlm" else
+                   ("nhead", "mask_prob", "max_length", "lowercase", "norm_first"),
+                   f"with --objective {objective}")
     if objective == "mlm":
         from ..models.masked_lm import MaskedLM
 
@@ -97,7 +104,7 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
             raise NlpkitError("--objective mlm works on words: --unit char is for clm")
         model = MaskedLM(positions=positions or "learned", nhead=nhead, mask_prob=mask_prob,
                          max_length=max_length, min_count=min_count, max_vocab=max_vocab,
-                         lowercase=lowercase, **params)
+                         lowercase=lowercase, norm_first=norm_first, **params)
         import itertools
 
         from ..text.spill import spill_dir
@@ -120,7 +127,8 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
     from ..text.spill import spill_dir
 
     model = NeuralLM(cell=cell, unit=unit, positions=positions or "sinusoidal", bptt=bptt,
-                     min_count=min_count, max_vocab=max_vocab, **params)
+                     min_count=min_count, max_vocab=max_vocab, tie_weights=tie_weights,
+                     **params)
     # the text is read once, encoded to files that training gathers its batches from
     with spill_dir("nlpkit-lm-") as directory:
         text = model.read_text(iter_lines(corpus), directory, what=corpus)

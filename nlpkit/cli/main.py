@@ -16,7 +16,7 @@ import click
 from .._version import __version__
 from ..backend import DeviceError
 from ..errors import NlpkitError, Terminated, unwind_on_sigterm
-from .common import Settings
+from .common import Settings, runtime_options
 
 # group name -> (module, attribute, one-line help); loaded on first use.
 _GROUPS = {
@@ -72,23 +72,18 @@ def _not_yet(name, help_text):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="nlpkit")
-@click.option("--threads", "-t", type=click.IntRange(min=1), default=None, envvar="NLPKIT_THREADS",
-              help="Worker threads for kernels (default: all cores).")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
-              envvar="NLPKIT_DEVICE", help="Where kernels run (default: cpu; NLPKIT_DEVICE).")
+@runtime_options(envvar=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or status lines.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 @click.pass_context
-def cli(ctx, threads, device, quiet, debug):
+def cli(ctx, quiet, debug):
     """nlpkit: n-gram LMs, word embeddings and neural NLP layers, Numba-accelerated.
 
     Every command reads plain, .gz, .bz2 or .xz text (one sentence per line)
     or '-' for stdin, and writes its outputs atomically.
     """
-    ctx.obj = Settings(threads, device, quiet, debug)
-    if threads is not None:
-        import numba
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    s = ctx.ensure_object(Settings)  # --threads and --device have set theirs
+    s.quiet, s.debug = quiet, debug
 
 
 def main(argv=None):

@@ -91,6 +91,34 @@ def training_options(
             metavar="SECONDS",
             help="Stop training after this long; the best weights by validation are kept.",
         ),
+        click.option(
+            "--optimizer",
+            type=click.Choice(["adam", "adamw", "sgd"]),
+            default=None,
+            help="[default: the model's: adamw for lm --objective mlm, else adam]",
+        ),
+        click.option(
+            "--clip",
+            type=click.FloatRange(min=0),
+            default=None,
+            metavar="NORM",
+            help="Clip the gradients' global norm to this (0: no clipping) [default: the "
+            "model's: 5 for classify and tag, else 1].",
+        ),
+        click.option(
+            "--patience",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Epochs without validation improvement before stopping [default: the "
+            "model's: 2 for lm --objective clm, else 3].",
+        ),
+        click.option(
+            "--tokenizer",
+            default=None,
+            metavar="TOKENIZER_JSON",
+            help="Split the text into the subword tokens of this tokenizer.json (from "
+            "'nlpkit subword train') instead of whitespace words; the model file keeps it.",
+        ),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option(
             "--plot",
@@ -141,6 +169,13 @@ def estimator_params(opts):
     }
     if "num_layers" in opts:
         params["num_layers"] = opts["num_layers"]
+    # left out when not given: the estimator's own default stands (they differ by model)
+    for option, param in (("optimizer", "optimizer"), ("patience", "n_iter_no_change"),
+                          ("tokenizer", "tokenizer")):
+        if opts.get(option) is not None:
+            params[param] = opts[option]
+    if opts.get("clip") is not None:
+        params["clip"] = opts["clip"] or None  # 0: no clipping
     return params
 
 

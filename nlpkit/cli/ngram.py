@@ -13,13 +13,13 @@ import time
 import click
 
 from ..errors import InputFileError, NlpkitError
-from .common import Progress, echo, settings
+from .common import CommandGroup, Progress, echo, settings
 
 _MAX_GT_ORDER = 9
 _BLOCK = 200_000  # lines scored per kernel call
 
 
-@click.group(name="ngram")
+@click.group(name="ngram", cls=CommandGroup)
 def ngram():
     """N-gram language models (SRILM-compatible Good-Turing/Katz, ARPA, KenLM-style scoring)."""
 

@@ -15,6 +15,7 @@ import click
 from .. import corpora
 from ..text import Corpus
 from .common import echo as status
+from .common import runtime_options
 
 # (title, module holding quickstart_step); the corpus step is below.
 STEPS = [
@@ -47,6 +48,7 @@ def _available_steps():
 
 
 @click.command()
+@runtime_options
 @click.option("-o", "--output", "outdir", default="nlpkit-quickstart", show_default=True,
               metavar="DIR", help="Folder for the outputs (created if missing).")
 def quickstart(outdir):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
     estimator_params,
@@ -19,7 +19,7 @@ from .model_common import (
 )
 
 
-@click.group(name="seq2seq")
+@click.group(name="seq2seq", cls=CommandGroup)
 def seq2seq():
     """Encoder-decoder models: LSTM with or without attention, transformer (greedy and
     beam-search decoding; BLEU, chrF and WER)."""
@@ -94,6 +94,8 @@ def transformer_options(command):
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               show_default=True)
 @click.option("--chars", is_flag=True, help="Read source and target as characters.")
+@click.option("--max-output-length", type=click.IntRange(min=1), default=None,
+              help="Longest output of predict and eval (default: 2 x source length + 10).")
 @training_options(
     epochs=20,
     embedding_dim=64,
@@ -104,7 +106,8 @@ def transformer_options(command):
     min_hidden=2,
 )
 def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward, norm_first,
-              positions, share_embeddings, tie_output, label_smoothing, chars, **common):
+              positions, share_embeddings, tie_output, label_smoothing, chars, max_output_length,
+              **common):
     """Train on the pairs of DATA and write the model to OUTPUT."""
     from ..models.seq2seq import Seq2Seq
     from ..text.spill import spill_dir
@@ -113,7 +116,8 @@ def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward,
                     attention=None if attention == "none" else attention, nhead=nhead,
                     dim_feedforward=dim_feedforward, norm_first=norm_first, positions=positions,
                     share_embeddings=share_embeddings, tie_output=tie_output,
-                    label_smoothing=label_smoothing, **estimator_params(common))
+                    label_smoothing=label_smoothing, max_output_length=max_output_length,
+                    **estimator_params(common))
     model.chars_ = chars  # how predict reads its inputs
     # the file is read once, encoded to files that training gathers its batches from
     with spill_dir("nlpkit-seq2seq-") as directory:

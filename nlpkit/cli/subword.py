@@ -7,11 +7,11 @@ import click
 
 from ..errors import NlpkitError
 from ..text import atomic_write, iter_lines
-from .common import Progress, echo, settings
+from .common import CommandGroup, Progress, echo, settings
 from .corpus import _ByteProgress, _size_of
 
 
-@click.group(name="subword")
+@click.group(name="subword", cls=CommandGroup)
 def subword():
     """Subword tokenizers: BPE and WordPiece (Hugging Face tokenizer.json files)."""
 
@@ -39,8 +39,18 @@ def subword():
 @click.option("--training", type=click.Choice(["likelihood", "bpe"]), default="likelihood",
               show_default=True, help="wordpiece: merge by likelihood gain, or by count as "
                                       "tokenizers' WordPieceTrainer does.")
+@click.option("--unk-token", default=None,
+              help="What an unknown character (bpe) or word (wordpiece) becomes "
+                   "[bpe <unk>, wordpiece [UNK]].")
+@click.option("--end-of-word-suffix", default=None,
+              help="bpe --style suffix: the word-end marker [</w>].")
+@click.option("--strip-accents/--no-strip-accents", default=None,
+              help="wordpiece: strip accents [as --lowercase].")
+@click.option("--max-input-chars-per-word", type=click.IntRange(min=1), default=None,
+              help="wordpiece: longer words become --unk-token [100].")
 def train_cmd(corpus, output, model, vocab_size, style, pre_tokenizer, lowercase, min_frequency,
-              special_tokens, limit_alphabet, training):
+              special_tokens, limit_alphabet, training, unk_token, end_of_word_suffix,
+              strip_accents, max_input_chars_per_word):
     """Learn a subword vocabulary from CORPUS (one sentence per line) and write TOKENIZER_JSON."""
     from ..text.subword import BPE, WordPiece
     kw = {"vocab_size": vocab_size, "n_jobs": settings().threads}
@@ -52,14 +62,22 @@ def train_cmd(corpus, output, model, vocab_size, style, pre_tokenizer, lowercase
         kw["special_tokens"] = tuple(t for t in special_tokens.split(",") if t)
     if limit_alphabet is not None:
         kw["limit_alphabet"] = limit_alphabet
+    if unk_token is not None:
+        kw["unk_token"] = unk_token
     if model == "bpe":
-        if training != "likelihood":
-            raise NlpkitError("--training applies to --model wordpiece only")
+        if training != "likelihood" or strip_accents is not None or max_input_chars_per_word:
+            raise NlpkitError("--training, --strip-accents and --max-input-chars-per-word "
+                              "apply to --model wordpiece only")
+        if end_of_word_suffix is not None:
+            kw["end_of_word_suffix"] = end_of_word_suffix
         tok = BPE(style=style, pre_tokenizer=pre_tokenizer, **kw)
     else:
-        if style != "suffix" or pre_tokenizer is not None:
-            raise NlpkitError("--style and --pre-tokenizer apply to --model bpe only")
-        tok = WordPiece(training=training, **kw)
+        if style != "suffix" or pre_tokenizer is not None or end_of_word_suffix is not None:
+            raise NlpkitError("--style, --pre-tokenizer and --end-of-word-suffix apply to "
+                              "--model bpe only")
+        if max_input_chars_per_word is not None:
+            kw["max_input_chars_per_word"] = max_input_chars_per_word
+        tok = WordPiece(training=training, strip_accents=strip_accents, **kw)
     with Progress(_size_of(corpus), "counting words", unit="B") as bar:
         tok._fit(corpus, on_progress=_ByteProgress(bar))
     tok.save(output)

@@ -9,7 +9,7 @@ import json
 
 import click
 
-from .common import echo
+from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
     estimator_params,
@@ -22,7 +22,7 @@ from .model_common import (
 ENCODERS = ["bilstm", "lstm", "gru", "rnn", "cnn", "transformer"]
 
 
-@click.group(name="tag")
+@click.group(name="tag", cls=CommandGroup)
 def tag():
     """Neural sequence taggers (BiLSTM with an optional character CNN, or transformer)."""
 
@@ -41,9 +41,35 @@ def tag():
 @click.option("--char-filters", type=click.IntRange(min=1), default=50, show_default=True)
 @training_options(epochs=10, embedding_dim=100, hidden_size=128, dropout=0.3, lr=1e-3)
 @click.option(
-    "--pretrained", default=None, help="Word vectors (word2vec/fastText file) for the embeddings."
+    "--pretrained",
+    default=None,
+    help="Word vectors (word2vec/fastText file) for the embeddings, or a model file of "
+    "'nlpkit lm train': fine-tune its embeddings and encoder.",
 )
-def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, **common):
+@click.option(
+    "--freeze-layers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With a pretrained model file: keep its embeddings and first N encoder layers.",
+)
+@click.option(
+    "--positions",
+    type=click.Choice(["sinusoidal", "learned", "rope", "alibi"]),
+    default="sinusoidal",
+    show_default=True,
+    help="Positions of the transformer encoder.",
+)
+@click.option(
+    "--word-dropout",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Share of training tokens read as <unk> in each batch.",
+)
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--lowercase", is_flag=True, help="Lowercase the words first.")
+def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, freeze_layers, positions,
+              word_dropout, min_count, lowercase, **common):
     """Train a tagger on the CoNLL file DATA and write it to OUTPUT."""
     from ..models.data import iter_conll
     from ..models.tagger import SequenceTagger
@@ -54,6 +80,11 @@ def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, **commo
         char_dim=char_dim,
         char_filters=char_filters,
         pretrained=pretrained,
+        freeze_layers=freeze_layers,
+        positions=positions,
+        word_dropout=word_dropout,
+        min_count=min_count,
+        lowercase=lowercase,
         **estimator_params(common),
     )
     # the file is read once, encoded to files that training gathers its batches from

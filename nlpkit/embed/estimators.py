@@ -216,6 +216,9 @@ class Word2Vec(_Embedding):
     def _check(self):
         self._kind  # noqa: B018  (validates model)
         super()._check()
+        if self.model != "sgns":
+            from ..params import refuse_ignored
+            refuse_ignored(self, ("shared_negatives",), f"with model={self.model!r}")
 
 
 class FastText(_Embedding):

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module, no_grad, tensor
 from ..nn import functional as F
+from ..params import refuse_ignored
 from . import data
 from .base import (
     NeuralEstimator,
@@ -361,6 +362,15 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                                   "own tokenizer applies (leave tokenizer=None)")
             self._pretrained_parts = load_pretrained(self.pretrained)
         check_freeze(self.freeze_layers, self._pretrained_parts)
+        if self._pretrained_parts is not None:
+            refuse_ignored(self, ("encoder", "positions", "min_count", "word_ngrams"),
+                           "with a pretrained language model (its own apply)")
+            if self._pretrained_parts.subword:
+                refuse_ignored(self, ("lowercase",), "with a pretrained language model over "
+                               "subword tokens (its tokenizer applies)")
+        elif self.encoder != "transformer":
+            refuse_ignored(self, ("positions",), f"with encoder={self.encoder!r} "
+                           "(a transformer's)")
 
     def _setup(self, text):
         """Vocabulary, network, optimizer and random generator of a fresh model, from the

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
 from ..metrics.lm import bits_per_character
+from ..params import refuse_ignored
 from ..text.readers import batched
 from ..text.spill import EncodedText
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
@@ -268,6 +269,8 @@ class NeuralLM(NeuralEstimator):
             raise NlpkitError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
         self._check_sizes()
         check_positive_int(self.bptt, "bptt")
+        if self.cell != "transformer":
+            refuse_ignored(self, ("positions",), f"with cell={self.cell!r} (a transformer's)")
         text = X if isinstance(X, EncodedText) else self.read_text(X)
         counts = text.count_dict()
         full = data.vocab_from_counts(counts, specials=LM_SPECIALS)

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import no_grad
 from ..nn import functional as F
+from ..params import refuse_ignored
 from ..text import Tokenizer, Vocabulary
 from . import data
 from .data import SubwordSplit
@@ -273,6 +274,14 @@ class Seq2Seq(NeuralEstimator):
                                   f"encoder={self.encoder!r}")
         elif self.share_embeddings or self.tie_output:
             raise NlpkitError("share_embeddings and tie_output need decoder='transformer'")
+        if self.decoder == "transformer":  # its own attention (hidden_size, unused, is
+            # left alone: one dict of sizes serves every model, as in the tests)
+            refuse_ignored(self, ("attention",), "with decoder='transformer'")
+        else:  # a transformer encoder under an LSTM decoder takes its defaults
+            refuse_ignored(self, ("nhead", "dim_feedforward", "norm_first"),
+                           f"with decoder={self.decoder!r} (a transformer decoder's)")
+        if "transformer" not in (self.encoder, self.decoder):
+            refuse_ignored(self, ("positions",), "without a transformer")
 
     def _make_net(self, rng, dtype=np.float32):
         if self.decoder == "transformer":

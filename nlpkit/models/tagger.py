@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU, no_grad
 from ..nn import functional as F
+from ..params import refuse_ignored
 from ..text import Tokenizer, Vocabulary
 from . import data
 from .data import SubwordSplit
@@ -237,6 +238,14 @@ class SequenceTagger(NeuralEstimator):
                                   "cannot start a tagger, which tags words")
             self.pretrained_lowercase_ = self._pretrained_parts.lowercase
         check_freeze(self.freeze_layers, self._pretrained_parts)
+        if self._pretrained_parts is not None:
+            refuse_ignored(self, ("encoder", "positions", "min_count"),
+                           "with a pretrained language model (its own apply)")
+        elif self.encoder != "transformer":
+            refuse_ignored(self, ("positions",), f"with encoder={self.encoder!r} "
+                           "(a transformer's)")
+        if not self.char_dim:
+            refuse_ignored(self, ("char_filters",), "with char_dim=0 (no character encoder)")
 
     def _check_xy(self, X, y):
         if y is None:

@@ -24,6 +24,11 @@ from sklearn.utils.validation import check_is_fitted
 from .scoring.scorer import NGramScorer, srilm_sentences
 
 
+# the parameters that are options of one smoothing or two (see nlpkit.ngram.options)
+_SMOOTHING_OPTIONS = ("gt_min", "gt_max", "unk", "vocab", "discount_fallback",
+                      "interpolate_unigrams", "prune", "alpha")
+
+
 class NGramLM(TransformerMixin, BaseEstimator):
     """A back-off n-gram language model, built by :func:`nlpkit.ngram.build`.
 
@@ -89,14 +94,13 @@ class NGramLM(TransformerMixin, BaseEstimator):
                               "the Dask workers can read, not sentences")
         if not isinstance(source, str):
             source = [s if isinstance(s, str) else list(s) for s in source]
-        if self.smoothing == "kn":
-            options = dict(discount_fallback=self.discount_fallback,
-                           interpolate_unigrams=self.interpolate_unigrams, prune=self.prune)
-        elif self.smoothing == "stupid":
-            options = dict(vocab=self.vocab)
-        else:
-            options = dict(gt_min=self.gt_min, gt_max=self.gt_max, unk=self.unk, vocab=self.vocab)
-        options["alpha"] = self.alpha  # (build refuses it, by name, but for stupid)
+        # the smoothing's own options, and any other one the user set: build refuses those,
+        # by name (nlpkit.ngram.options says which smoothing owns which option)
+        from ..params import changed
+        from .options import options_of
+        names = [n for n in _SMOOTHING_OPTIONS if n in options_of(self.smoothing)]
+        names += changed(self, [n for n in _SMOOTHING_OPTIONS if n not in names])
+        options = {n: getattr(self, n) for n in names}
         self._set_model(build(source, self.order, self.smoothing, memory=self.memory,
                               temp_dir=self.temp_dir, device=self.device, n_jobs=self.n_jobs,
                               scheduler=self.scheduler, **options))

@@ -19,6 +19,11 @@ _FLAGS = {"gt_min": "--gtNmin", "gt_max": "--gtNmax", "cutoffs": "--gtNmin",
           "interpolate_unigrams": "--no-interpolate-unigrams"}
 
 
+def options_of(smoothing) -> tuple:
+    """The options that ``smoothing`` understands."""
+    return tuple(k for k, (_, owners) in _OPTIONS.items() if smoothing in owners)
+
+
 def check_order(order):
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
         raise NlpkitError(f"order must be an integer from 1 to {MAX_ORDER}; got {order!r}")

@@ -92,5 +92,7 @@ def test_masked_lm_on_subwords_and_a_classifier_fine_tuned_from_it(bpe, tmp_path
     assert clf._tokenizer()("in the beginning") == mlm._tokenizer()("in the beginning")
     with pytest.raises(ValueError, match="own tokenizer applies"):
         small(TextClassifier, pretrained=str(path), tokenizer=bpe).fit(X, y)
+    with pytest.raises(ValueError, match="lowercase=True has no effect"):
+        small(TextClassifier, pretrained=str(path), lowercase=True).fit(X, y)
     with pytest.raises(ValueError, match="cannot start a tagger"):
         small(SequenceTagger, pretrained=str(path)).fit([["a", "b"]], [["X", "Y"]])

@@ -149,8 +149,12 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         iterable of strings (one sentence or document each), streamed."""
         return self._fit(X)
 
+    def _refuse_ignored(self):
+        """Parameters the chosen configuration would ignore (see nlpkit.params)."""
+
     def _fit(self, X, on_progress=None):
         self._validate_params_()
+        self._refuse_ignored()
         self._setup_pipeline()
         with backend.threads(self.n_jobs):
             words, counts = self._count_words(X, on_progress)
@@ -572,6 +576,11 @@ class BPE(SubwordTokenizer):
         self.end_of_word_suffix = end_of_word_suffix
         self.limit_alphabet = limit_alphabet
         self.n_jobs = n_jobs
+
+    def _refuse_ignored(self):
+        if self.style != "suffix":
+            from ...params import refuse_ignored
+            refuse_ignored(self, ("end_of_word_suffix",), f"with style={self.style!r}")
 
     def _setup_pipeline(self):
         if self.style not in _STYLES:
