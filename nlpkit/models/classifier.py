@@ -26,21 +26,20 @@ from .base import (
     check_nonnegative,
     check_positive_int,
     compute,
-    init_embedding,
-    resolve_pretrained,
     seed_from,
 )
 from .encoders import RECURRENT, make_encoder
 from ..text import Tokenizer, Vocabulary
 from .data import SubwordSplit
 from .pretrained import (
-    Rebuilt,
     check_encoder_config,
     check_freeze,
     config_sizes,
-    freeze,
     is_language_model_file,
     load_pretrained,
+    rebuilt_parts,
+    start_training,
+    word_inputs,
 )
 from .training import count_hits, softmax
 from ..text.readers import batched
@@ -382,14 +381,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         check_positive_int(self.max_length, "max_length")
         if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
             raise NlpkitError(f"word_ngrams must be 1 or 2; got {self.word_ngrams!r}")
-        parts = getattr(self, "_pretrained_parts", None)
-        lookup, dim = (None, None) if parts is not None else resolve_pretrained(self.pretrained)
-        if parts is not None:
-            self.embedding_dim_ = parts.dim
-            self.vocab_ = parts.vocab
-        else:
-            self.embedding_dim_ = dim or self.embedding_dim
-            self.vocab_ = data.vocab_from_counts(text.count_dict(), min_count=self.min_count)
+        parts, lookup = word_inputs(self, text)
         # a pair seen once has nothing to generalise from
         self.bigram_vocab_ = (
             data.pair_vocab(text, data.pair_counts(text), min_count=2)
@@ -397,22 +389,12 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             else None
         )
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self.pretrained_encoder_ = None
-        if parts is not None:
-            freeze(parts.build(self.dropout, self._rng), self.freeze_layers)
-            self.pretrained_encoder_ = parts.config  # the architecture, to build it again
-        self._start_training(self._make_net(self._rng, parts))
-        self._pretrained_parts = None  # now the network's
-        if lookup is not None:
-            self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
+        start_training(self, parts, lookup)
 
     def _make_net(self, rng, parts=None):
         """The network of the fitted sizes; ``parts``: a pretrained model's embedding and
         encoder (a loaded model rebuilds them from ``pretrained_encoder_``)."""
-        if parts is None and self.pretrained_encoder_ is not None:
-            parts = Rebuilt(self.pretrained_encoder_, len(self.vocab_), self.embedding_dim_,
-                            self.dropout, rng)
-            freeze(parts, self.freeze_layers)  # frozen as when it was fitted
+        parts = rebuilt_parts(self, rng, parts)
         return TextNet(
             len(self.vocab_),
             len(self.classes_),

@@ -220,3 +220,47 @@ def frozen_params(modules):
 def check_freeze(freeze_layers, pretrained):
     if freeze_layers is not None and pretrained is None:
         raise NlpkitError("freeze_layers needs pretrained= (a MaskedLM or NeuralLM model file)")
+
+
+# A classifier or a tagger starts from one of three word inputs: a pretrained language
+# model's embedding and encoder (``_pretrained_parts``, set by fit), pretrained word vectors
+# (``pretrained=``), or nothing.  These three steps are theirs, in the order of a fit.
+
+def word_inputs(est, text):
+    """Set ``embedding_dim_`` and ``vocab_`` of a fresh fit on ``text`` (an EncodedText);
+    ``(parts, lookup)``: the language model's parts, or the word vectors' lookup."""
+    from .base import resolve_pretrained
+
+    parts = getattr(est, "_pretrained_parts", None)
+    lookup, dim = (None, None) if parts is not None else resolve_pretrained(est.pretrained)
+    if parts is not None:
+        est.embedding_dim_, est.vocab_ = parts.dim, parts.vocab
+    else:
+        est.embedding_dim_ = dim or est.embedding_dim
+        est.vocab_ = data.vocab_from_counts(text.count_dict(), min_count=est.min_count)
+    return parts, lookup
+
+
+def start_training(est, parts, lookup):
+    """Build the network (with ``parts``, frozen as asked), start training it, and copy the
+    word vectors of ``lookup`` into its embedding."""
+    from .base import init_embedding
+
+    est.pretrained_encoder_ = None
+    if parts is not None:
+        freeze(parts.build(est.dropout, est._rng), est.freeze_layers)
+        est.pretrained_encoder_ = parts.config  # the architecture, to build it again
+    est._start_training(est._make_net(est._rng, parts))
+    est._pretrained_parts = None  # now the network's
+    if lookup is not None:
+        est.n_pretrained_ = init_embedding(est.net_.embedding, est.vocab_, lookup)
+
+
+def rebuilt_parts(est, rng, parts):
+    """``parts``, or for a loaded model the language model's parts rebuilt from
+    ``pretrained_encoder_`` (frozen as when it was fitted), or None."""
+    if parts is None and est.pretrained_encoder_ is not None:
+        parts = Rebuilt(est.pretrained_encoder_, len(est.vocab_), est.embedding_dim_,
+                        est.dropout, rng)
+        freeze(parts, est.freeze_layers)
+    return parts

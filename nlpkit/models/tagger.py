@@ -23,19 +23,18 @@ from .base import (
     check_fraction,
     check_positive_int,
     compute,
-    init_embedding,
-    resolve_pretrained,
     seed_from,
 )
 from .encoders import RECURRENT, make_encoder
 from .pretrained import (
-    Rebuilt,
     check_encoder_config,
     check_freeze,
     config_sizes,
-    freeze,
     is_language_model_file,
     load_pretrained,
+    rebuilt_parts,
+    start_training,
+    word_inputs,
 )
 from .layers import TimeConv1d, valid_mask
 from .training import count_hits, softmax
@@ -324,13 +323,7 @@ class SequenceTagger(NeuralEstimator):
         if self.char_dim:
             check_positive_int(self.char_dim, "char_dim")
             check_positive_int(self.char_filters, "char_filters")
-        parts = getattr(self, "_pretrained_parts", None)
-        lookup, dim = (None, None) if parts is not None else resolve_pretrained(self.pretrained)
-        if parts is not None:
-            self.embedding_dim_, self.vocab_ = parts.dim, parts.vocab
-        else:
-            self.embedding_dim_ = dim or self.embedding_dim
-            self.vocab_ = data.vocab_from_counts(text.count_dict(), min_count=self.min_count)
+        parts, lookup = word_inputs(self, text)
         self.char_vocab_ = (
             data.build_vocab(
                 data.word_pieces(self.vocab_.itos[len(data.SPECIALS) :], self._pieces())
@@ -340,22 +333,12 @@ class SequenceTagger(NeuralEstimator):
         )
         self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
         self._rng = np.random.default_rng(seed_from(self.random_state))
-        self.pretrained_encoder_ = None
-        if parts is not None:
-            freeze(parts.build(self.dropout, self._rng), self.freeze_layers)
-            self.pretrained_encoder_ = parts.config  # the architecture, to build it again
-        self._start_training(self._make_net(self._rng, parts))
-        self._pretrained_parts = None  # now the network's
-        if lookup is not None:
-            self.n_pretrained_ = init_embedding(self.net_.embedding, self.vocab_, lookup)
+        start_training(self, parts, lookup)
 
     def _make_net(self, rng, parts=None):
         """The network of the fitted sizes; ``parts``: a pretrained model's embedding and
         encoder (a loaded model rebuilds them from ``pretrained_encoder_``)."""
-        if parts is None and self.pretrained_encoder_ is not None:
-            parts = Rebuilt(self.pretrained_encoder_, len(self.vocab_), self.embedding_dim_,
-                            self.dropout, rng)
-            freeze(parts, self.freeze_layers)  # frozen as when it was fitted
+        parts = rebuilt_parts(self, rng, parts)
         return TaggerNet(
             len(self.vocab_),
             len(self.tags_),
