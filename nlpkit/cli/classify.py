@@ -13,6 +13,7 @@ import click
 from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
+    encoder_input_options,
     estimator_params,
     fit_and_save,
     input_option,
@@ -65,24 +66,9 @@ def classify():
 @click.option(
     "--class-weight", type=click.Choice(["none", "balanced"]), default="none", show_default=True
 )
-@click.option(
-    "--pretrained",
-    default=None,
-    help="Word vectors (a word2vec/fastText file) for the embeddings, or a model file of "
-    "'nlpkit lm train' (--objective mlm or clm): fine-tune its embeddings and encoder.",
-)
-@click.option(
-    "--freeze-layers",
-    type=click.IntRange(min=0),
-    default=None,
-    help="With a pretrained model file: keep its embeddings and first N encoder layers.",
-)
-@click.option(
-    "--positions",
-    type=click.Choice(["sinusoidal", "learned", "rope", "alibi"]),
-    default="sinusoidal",
-    show_default=True,
-    help="Positions of the transformer encoder.",
+@encoder_input_options(
+    "Word vectors (a word2vec/fastText file) for the embeddings, or a model file of "
+    "'nlpkit lm train' (--objective mlm or clm): fine-tune its embeddings and encoder."
 )
 def train_cmd(
     data, output, encoder, pooling, word_dropout, word_ngrams, adversarial, min_count,
@@ -118,9 +104,7 @@ def train_cmd(
             text,
             n_items=len(text),
             unit="docs",
-            plot=common["plot"],
-            checkpoint=common["checkpoint"],
-            resume=common["resume"],
+            common=common,
             describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.classes_)} labels",
         )
 

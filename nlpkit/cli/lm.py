@@ -118,8 +118,7 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
             text = model.read_text(itertools.chain([first], lines), directory, what=corpus)
             echo(f"{corpus}: {text.n_sentences} lines, {text.n_tokens} tokens")
             fit_and_save(model, output, text, n_items=text.n_tokens, unit="tokens",
-                         plot=common["plot"],
-                         checkpoint=common["checkpoint"], resume=common["resume"],
+                         common=common,
                          describe=lambda m: f"vocabulary {len(m.vocab_)}")
         return
     from ..models.neural_lm import NeuralLM
@@ -140,9 +139,7 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
             text,
             n_items=n_tokens,
             unit="tokens",
-            plot=common["plot"],
-            checkpoint=common["checkpoint"],
-            resume=common["resume"],
+            common=common,
             describe=lambda m: f"vocabulary {len(m.vocab_)}",
         )
 

@@ -179,12 +179,29 @@ def estimator_params(opts):
     return params
 
 
-def fit_and_save(model, output, X, y=None, *, n_items, unit, plot=None, describe=None,
-                 checkpoint=None, resume=False):
+def encoder_input_options(pretrained_help):
+    """``--pretrained``, ``--freeze-layers`` and ``--positions``: where the words' vectors
+    and the encoder of a classifier or a tagger come from."""
+
+    def decorate(f):
+        positions = click.Choice(["sinusoidal", "learned", "rope", "alibi"])
+        f = click.option("--positions", type=positions, default="sinusoidal", show_default=True,
+                         help="Positions of the transformer encoder.")(f)
+        f = click.option("--freeze-layers", type=click.IntRange(min=0), default=None,
+                         help="With a pretrained model file: keep its embeddings and first N "
+                         "encoder layers.")(f)
+        return click.option("--pretrained", default=None, help=pretrained_help)(f)
+
+    return decorate
+
+
+def fit_and_save(model, output, X, y=None, *, n_items, unit, common, describe=None):
     """Fit ``model`` with a progress bar per epoch over about ``n_items`` training items
-    (the validation share left out), write it to ``output``, and draw ``plot`` if asked.
-    With ``checkpoint``, the model and its training state are written there after every
-    epoch; ``resume`` continues from that file."""
+    (the validation share left out), write it to ``output``, and draw ``common["plot"]`` if
+    asked.  With ``common["checkpoint"]``, the model and its training state are written
+    there after every epoch; ``common["resume"]`` continues from that file.  (``common``:
+    the options of :func:`training_options`.)"""
+    plot, checkpoint, resume = common["plot"], common["checkpoint"], common["resume"]
     from ..errors import NlpkitError
     from ..models.io import load_model, save_model
     from ..models.report import EpochProgress, plot_history

@@ -129,9 +129,7 @@ def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward,
             pairs,
             n_items=pairs.target.n_tokens + len(pairs),
             unit="tokens",
-            plot=common["plot"],
-            checkpoint=common["checkpoint"],
-            resume=common["resume"],
+            common=common,
         )
 
 

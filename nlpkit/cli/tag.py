@@ -12,6 +12,7 @@ import click
 from .common import CommandGroup, echo
 from .model_common import (
     arguments_or_file,
+    encoder_input_options,
     estimator_params,
     fit_and_save,
     input_option,
@@ -40,24 +41,9 @@ def tag():
 )
 @click.option("--char-filters", type=click.IntRange(min=1), default=50, show_default=True)
 @training_options(epochs=10, embedding_dim=100, hidden_size=128, dropout=0.3, lr=1e-3)
-@click.option(
-    "--pretrained",
-    default=None,
-    help="Word vectors (word2vec/fastText file) for the embeddings, or a model file of "
-    "'nlpkit lm train': fine-tune its embeddings and encoder.",
-)
-@click.option(
-    "--freeze-layers",
-    type=click.IntRange(min=0),
-    default=None,
-    help="With a pretrained model file: keep its embeddings and first N encoder layers.",
-)
-@click.option(
-    "--positions",
-    type=click.Choice(["sinusoidal", "learned", "rope", "alibi"]),
-    default="sinusoidal",
-    show_default=True,
-    help="Positions of the transformer encoder.",
+@encoder_input_options(
+    "Word vectors (word2vec/fastText file) for the embeddings, or a model file of "
+    "'nlpkit lm train': fine-tune its embeddings and encoder."
 )
 @click.option(
     "--word-dropout",
@@ -98,9 +84,7 @@ def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, freeze_
             text,
             n_items=n_tokens,
             unit="tokens",
-            plot=common["plot"],
-            checkpoint=common["checkpoint"],
-            resume=common["resume"],
+            common=common,
             describe=lambda m: f"vocabulary {len(m.vocab_)}, {len(m.tags_)} tags",
         )
 

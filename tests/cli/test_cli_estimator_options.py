@@ -111,16 +111,18 @@ def files(tmp_path):
             "pairs": str(pairs), "out": str(tmp_path / "out")}
 
 
-# command line -> the estimator it builds, and parameters that estimator must get from it
+# command line -> the estimator it builds, the first method the command calls on it (the
+# training commands read their file with read_text, which may use parameters, before fit),
+# and parameters that estimator must get from it
 BUILT = [
-    ("classify train {labelled}", TextClassifier, "fit", [],
+    ("classify train {labelled}", TextClassifier, "read_text", [],
      {"clip": 5.0, "optimizer": "adam", "n_iter_no_change": 3, "tokenizer": None}),
-    ("classify train {labelled}", TextClassifier, "fit",
+    ("classify train {labelled}", TextClassifier, "read_text",
      ["--clip", "0", "--optimizer", "sgd", "--patience", "2", "--max-length", "50",
       "--tokenizer", "tok.json", "--num-layers", "2"],
      {"clip": None, "optimizer": "sgd", "n_iter_no_change": 2, "max_length": 50,
       "tokenizer": "tok.json", "num_layers": 2}),
-    ("tag train {conll}", SequenceTagger, "fit",
+    ("tag train {conll}", SequenceTagger, "read_text",
      ["--clip", "2", "--optimizer", "adamw", "--freeze-layers", "1", "--positions", "rope",
       "--word-dropout", "0", "--min-count", "2", "--lowercase"],
      {"clip": 2.0, "optimizer": "adamw", "freeze_layers": 1, "positions": "rope",
