@@ -12,10 +12,11 @@ import click
 
 from .common import CommandGroup, echo
 from .model_common import (
-    arguments_or_file,
+    BLOCK,
     encoder_input_options,
     estimator_params,
     fit_and_save,
+    input_blocks,
     input_option,
     load,
     training_options,
@@ -116,12 +117,12 @@ def train_cmd(
 @click.option("--proba", is_flag=True, help="Also print the probability of the predicted label.")
 def predict_cmd(model, text, input_file, proba):
     """Print the predicted label of each TEXT (or of each line of --input)."""
-    docs = arguments_or_file(text, input_file, "documents")
+    blocks = input_blocks(text, input_file, "documents")
     clf = load(model, "TextClassifier")
-    p = clf.predict_proba(docs)
-    for row in p:
-        label = clf.classes_[row.argmax()]
-        click.echo(f"{label}\t{row.max():.4f}" if proba else str(label))
+    for docs in blocks:  # printed a block at a time: memory holds one block
+        for row in clf.predict_proba(docs):
+            label = clf.classes_[row.argmax()]
+            click.echo(f"{label}\t{row.max():.4f}" if proba else str(label))
 
 
 @classify.command("eval")
@@ -130,20 +131,19 @@ def predict_cmd(model, text, input_file, proba):
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_cmd(model, data, as_json):
     """Accuracy, macro-F1, per-label scores and the confusion matrix of MODEL on DATA."""
-    import numpy as np
-
-    from ..models.data import read_labelled
+    from ..metrics import ConfusionCounts
+    from ..models.data import iter_labelled
     from ..models.report import classification_report
+    from ..text.readers import batched
 
     clf = load(model, "TextClassifier")
-    texts, labels = read_labelled(data)
-    pred = clf.predict(texts)
-    gold = np.asarray(labels, dtype=object)
+    counts = ConfusionCounts()  # all the figures need; the documents go block by block
+    for block in batched(iter_labelled(data), BLOCK):  # (an empty file: an error)
+        texts, labels = zip(*block)
+        counts.update(labels, (str(x) for x in clf.predict(list(texts))))
     known = [str(c) for c in clf.classes_]
-    extra = sorted(set(labels) - set(known))
+    extra = sorted(counts.gold_labels() - set(known))
     if extra:
         echo(f"note: {len(extra)} label(s) in {data} the model never saw: {', '.join(extra[:5])}")
-    metrics, table = classification_report(
-        gold, np.asarray([str(x) for x in pred], dtype=object), known + extra
-    )
+    metrics, table = classification_report(counts, known + extra)
     click.echo(json.dumps(metrics, indent=2) if as_json else table)

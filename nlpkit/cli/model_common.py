@@ -253,11 +253,32 @@ def input_option(what):
     )
 
 
-def arguments_or_file(text, input_file, what):
-    """The TEXT arguments, or the lines of ``--input`` (exactly one of them must be given)."""
+#: Lines of an input file or a test set read, predicted and scored at a time: memory holds
+#: one block, not the file (issue 17).
+BLOCK = 4096
+
+
+def input_blocks(text, input_file, what):
+    """The TEXT arguments as one list, or the lines of ``--input`` in lists of :data:`BLOCK`
+    read as they are needed (exactly one of the two must be given; checked at once)."""
     from ..errors import NlpkitError
     from ..text import iter_lines
+    from ..text.readers import batched
 
     if bool(text) == bool(input_file):
         raise NlpkitError(f"give the {what} as TEXT arguments or with --input FILE (one of them)")
-    return list(text) if text else list(iter_lines(input_file))
+    if text:
+        return iter([list(text)])
+    return nonempty(batched(iter_lines(input_file), BLOCK), input_file, what)
+
+
+def nonempty(blocks, path, what):
+    """``blocks`` as they come; an error naming ``path`` if there is none."""
+    from ..errors import InputFileError
+
+    empty = True
+    for block in blocks:
+        empty = False
+        yield block
+    if empty:
+        raise InputFileError(path, f"no {what}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import click
 
+from ..errors import NlpkitError
 from .common import CommandGroup, echo
 from .model_common import (
-    arguments_or_file,
+    BLOCK,
     estimator_params,
     fit_and_save,
+    input_blocks,
     input_option,
     load,
     training_options,
@@ -25,17 +27,9 @@ def seq2seq():
     beam-search decoding; BLEU, chrF and WER)."""
 
 
-def read_pairs(path, chars=False):
-    """``(sources, targets)`` as token lists from ``source<TAB>target`` lines."""
-    src, tgt = [], []
-    for a, b in iter_pairs(path, chars):
-        src.append(a)
-        tgt.append(b)
-    return src, tgt
-
-
 def iter_pairs(path, chars=False):
-    """:func:`read_pairs`'s ``(source, target)`` pairs one by one, the file read as it goes."""
+    """``(source, target)`` token lists from ``source<TAB>target`` lines, one by one, the
+    file read as it goes."""
     from ..errors import InputFileError
     from ..text import iter_lines
 
@@ -151,12 +145,18 @@ def decoding_options(command):
 @decoding_options
 def predict_cmd(model, text, input_file, beam, length_penalty):
     """Print the output for each TEXT (or each line of --input)."""
+    blocks = input_blocks(text, input_file, "sources")
     m = load(model, "Seq2Seq")
     chars = getattr(m, "chars_", False)
-    lines = [s for s in arguments_or_file(text, input_file, "sources") if s.strip()]
-    sources = [list(s.strip()) if chars else s.split() for s in lines]
-    for out in m.predict(sources, beam_size=beam, length_penalty=length_penalty):
-        click.echo(("" if chars else " ").join(out))
+    done = 0
+    for block in blocks:  # printed a block at a time: memory holds one block
+        sources = [list(s.strip()) if chars else s.split() for s in block if s.strip()]
+        done += len(sources)
+        for out in m.predict(sources, beam_size=beam, length_penalty=length_penalty) if sources \
+                else []:
+            click.echo(("" if chars else " ").join(out))
+    if not done:
+        raise NlpkitError("no sources to translate (every line is blank)")
 
 
 @seq2seq.command("eval")
@@ -173,25 +173,35 @@ def eval_cmd(model, data, beam, length_penalty, as_json):
     import json
 
     from .. import metrics
+    from ..text.readers import batched
 
     m = load(model, "Seq2Seq")
     chars = getattr(m, "chars_", False)
-    src, tgt = read_pairs(data, chars)
-    outputs = m.predict(src, beam_size=beam, length_penalty=length_penalty)
     joiner = "" if chars else " "
-    hyps, refs = [joiner.join(o) for o in outputs], [joiner.join(t) for t in tgt]
-    bleu, chrf = metrics.corpus_bleu(hyps, [refs]), metrics.corpus_chrf(hyps, [refs])
+    # the scores' sufficient statistics, summed as the pairs go by a block at a time
+    bleu, chrf, wer = metrics.BLEUStats(), metrics.CHRFStats(), metrics.ErrorRate("word")
+    pairs = exact = 0
+    for block in batched(iter_pairs(data, chars), BLOCK):  # (an empty file: an error)
+        src, tgt = zip(*block)
+        outputs = m.predict(list(src), beam_size=beam, length_penalty=length_penalty)
+        hyps, refs = [joiner.join(o) for o in outputs], [joiner.join(t) for t in tgt]
+        bleu.update(hyps, [refs])
+        chrf.update(hyps, [refs])
+        wer.update(outputs, list(tgt))  # over the model's tokens
+        pairs += len(refs)
+        exact += sum(o == t for o, t in zip(outputs, tgt))
+    bleu, chrf = bleu.score(), chrf.score()
     scores = {
-        "pairs": len(refs),
+        "pairs": pairs,
         "bleu": bleu.score,
         "chrf": chrf.score,
-        "wer": metrics.wer(outputs, tgt),  # over the model's tokens
-        "exact_match": sum(o == t for o, t in zip(outputs, tgt)) / len(tgt),
+        "wer": wer.rate(),
+        "exact_match": exact / pairs,
     }
     if as_json:
         click.echo(json.dumps(scores))
         return
-    click.echo(f"{data}: {len(refs)} pairs, beam {beam}")
+    click.echo(f"{data}: {pairs} pairs, beam {beam}")
     click.echo(str(bleu))
     click.echo(str(chrf))
     click.echo(f"WER = {100 * scores['wer']:.2f} (per {'character' if chars else 'token'})")

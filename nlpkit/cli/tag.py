@@ -9,12 +9,14 @@ import json
 
 import click
 
+from ..errors import NlpkitError
 from .common import CommandGroup, echo
 from .model_common import (
-    arguments_or_file,
+    BLOCK,
     encoder_input_options,
     estimator_params,
     fit_and_save,
+    input_blocks,
     input_option,
     load,
     training_options,
@@ -98,14 +100,19 @@ def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, freeze_
 )
 def predict_cmd(model, text, input_file, conll):
     """Tag each TEXT sentence (or each line of --input); prints token/TAG pairs."""
-    sentences = [s.split() for s in arguments_or_file(text, input_file, "sentences")]
-    sentences = [s for s in sentences if s]
+    blocks = input_blocks(text, input_file, "sentences")
     tagger = load(model, "SequenceTagger")
-    for toks, tags in zip(sentences, tagger.predict(sentences)):
-        if conll:
-            click.echo("".join(f"{w}\t{t}\n" for w, t in zip(toks, tags)))
-        else:
-            click.echo(" ".join(f"{w}/{t}" for w, t in zip(toks, tags)))
+    tagged = 0
+    for block in blocks:  # printed a block at a time: memory holds one block
+        sentences = [s for s in (line.split() for line in block) if s]
+        tagged += len(sentences)
+        for toks, tags in zip(sentences, tagger.predict(sentences) if sentences else []):
+            if conll:
+                click.echo("".join(f"{w}\t{t}\n" for w, t in zip(toks, tags)))
+            else:
+                click.echo(" ".join(f"{w}/{t}" for w, t in zip(toks, tags)))
+    if not tagged:
+        raise NlpkitError("no sentences to tag (every line is blank)")
 
 
 @tag.command("eval")
@@ -114,15 +121,20 @@ def predict_cmd(model, text, input_file, conll):
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_cmd(model, data, as_json):
     """Token accuracy and per-tag precision/recall/F1 of MODEL on the CoNLL file DATA."""
-    from ..models.data import read_conll
+    from ..metrics import ConfusionCounts
+    from ..models.data import iter_conll
+    from ..models.report import tagging_report
+    from ..text.readers import batched
 
     tagger = load(model, "SequenceTagger")
-    tokens, tags = read_conll(data)
-    report = tagger.report(tokens, tags)
+    counts = ConfusionCounts()  # all the figures need; the sentences go block by block
+    for block in batched(iter_conll(data), BLOCK):  # (an empty file: an error)
+        tagger.count(*zip(*block), counts=counts)
+    report = tagging_report(counts)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"token accuracy {report['accuracy']:.4f}   ({sum(map(len, tokens))} tokens)\n")
+    click.echo(f"token accuracy {report['accuracy']:.4f}   ({counts.n} tokens)\n")
     width = max(8, *(len(k) for k in report if k != "accuracy"))
     click.echo(f"{'tag':<{width}}  precision  recall      f1  support")
     for name, m in report.items():

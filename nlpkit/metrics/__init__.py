@@ -9,11 +9,17 @@ rates, perplexity and bits per token or character.
   ASR's convention); the distances run in a Numba kernel (CUDA twin beside it).
 * :func:`perplexity`, :func:`bits_per_token`, :func:`bits_per_character`: from per-token
   log-probabilities.
+* :class:`BLEUStats`, :class:`CHRFStats`, :class:`ErrorRate`: the same scores from
+  sufficient statistics summed a block of segments at a time (a test set that streams).
+* :class:`ConfusionCounts`: accuracy, per-label precision/recall/F1 and the confusion
+  matrix (scikit-learn's figures) from counts added a block at a time.
 """
-from .bleu import BLEUScore, corpus_bleu, tokenize_13a
-from .chrf import CHRFScore, corpus_chrf
-from .edit import cer, edit_distances, wer
+from .bleu import BLEUScore, BLEUStats, corpus_bleu, tokenize_13a
+from .chrf import CHRFScore, CHRFStats, corpus_chrf
+from .classification import ConfusionCounts
+from .edit import ErrorRate, cer, edit_distances, wer
 from .lm import bits_per_character, bits_per_token, perplexity
 
-__all__ = ["corpus_bleu", "BLEUScore", "tokenize_13a", "corpus_chrf", "CHRFScore", "wer", "cer",
-           "edit_distances", "perplexity", "bits_per_token", "bits_per_character"]
+__all__ = ["corpus_bleu", "BLEUScore", "BLEUStats", "tokenize_13a", "corpus_chrf", "CHRFScore",
+           "CHRFStats", "wer", "cer", "ErrorRate", "edit_distances", "ConfusionCounts",
+           "perplexity", "bits_per_token", "bits_per_character"]

@@ -98,42 +98,62 @@ def corpus_bleu(hypotheses, references, lowercase=False, tokenize="13a", smooth_
     reference streams (each one string per hypothesis; None where a segment has fewer), or
     a single stream.  ``tokenize`` '13a' (default) or 'none'; ``smooth_method`` 'exp'
     (default), 'floor', 'add-k' or 'none'; as ``sacrebleu.corpus_bleu``."""
-    if tokenize not in TOKENIZERS:
-        raise NlpkitError(f"corpus_bleu: tokenize must be one of {', '.join(TOKENIZERS)}; "
-                          f"got {tokenize!r}")
-    if smooth_method not in SMOOTH_DEFAULTS:
-        raise NlpkitError(f"corpus_bleu: smooth_method must be one of "
-                          f"{', '.join(SMOOTH_DEFAULTS)}; got {smooth_method!r}")
-    hyps, refs = check_streams(hypotheses, references, "corpus_bleu")
-    tok = TOKENIZERS[tokenize]
+    bleu = BLEUStats(lowercase, tokenize, smooth_method, smooth_value, max_ngram_order,
+                     use_effective_order)
+    return bleu.update(hypotheses, references).score()
 
-    def prepare(s):
-        return tok((s.lower() if lowercase else s).rstrip())
 
-    order = max_ngram_order
-    sys_len = ref_len = 0
-    correct, total = [0] * order, [0] * order
-    for hyp, seg_refs in zip(hyps, refs):
-        ref_grams, ref_lens = None, []
-        for r in seg_refs:
-            words = prepare(r).split()
-            grams = _ngrams(words, order)
-            ref_lens.append(len(words))
-            if ref_grams is None:
-                ref_grams = grams
-            else:
-                for g, c in grams.items():
-                    ref_grams[g] = max(ref_grams[g], c)
-        words = prepare(hyp).split()
-        sys_len += len(words)
-        ref_len += _closest_ref_len(len(words), ref_lens)
-        for g, c in _ngrams(words, order).items():
-            n = len(g) - 1
-            total[n] += c
-            if ref_grams is not None and g in ref_grams:
-                correct[n] += min(c, ref_grams[g])
-    return compute_bleu(correct, total, sys_len, ref_len, smooth_method, smooth_value,
-                        use_effective_order, order)
+class BLEUStats:
+    """Corpus BLEU's sufficient statistics (clipped matches and totals per order, system and
+    reference lengths), summed as ``update(hypotheses, references)`` is given each block of
+    a corpus; ``score()`` is :func:`corpus_bleu` of all of them (the same arguments)."""
+
+    def __init__(self, lowercase=False, tokenize="13a", smooth_method="exp", smooth_value=None,
+                 max_ngram_order=4, use_effective_order=False):
+        if tokenize not in TOKENIZERS:
+            raise NlpkitError(f"corpus_bleu: tokenize must be one of {', '.join(TOKENIZERS)}; "
+                              f"got {tokenize!r}")
+        if smooth_method not in SMOOTH_DEFAULTS:
+            raise NlpkitError(f"corpus_bleu: smooth_method must be one of "
+                              f"{', '.join(SMOOTH_DEFAULTS)}; got {smooth_method!r}")
+        self.lowercase, self.tok = lowercase, TOKENIZERS[tokenize]
+        self.smooth_method, self.smooth_value = smooth_method, smooth_value
+        self.order, self.use_effective_order = max_ngram_order, use_effective_order
+        self.sys_len = self.ref_len = 0
+        self.correct, self.total = [0] * max_ngram_order, [0] * max_ngram_order
+
+    def _prepare(self, s):
+        return self.tok((s.lower() if self.lowercase else s).rstrip())
+
+    def update(self, hypotheses, references):
+        """Add the segments of ``hypotheses`` against ``references`` (corpus_bleu's layout)."""
+        hyps, refs = check_streams(hypotheses, references, "corpus_bleu")
+        order, correct, total = self.order, self.correct, self.total
+        for hyp, seg_refs in zip(hyps, refs):
+            ref_grams, ref_lens = None, []
+            for r in seg_refs:
+                words = self._prepare(r).split()
+                grams = _ngrams(words, order)
+                ref_lens.append(len(words))
+                if ref_grams is None:
+                    ref_grams = grams
+                else:
+                    for g, c in grams.items():
+                        ref_grams[g] = max(ref_grams[g], c)
+            words = self._prepare(hyp).split()
+            self.sys_len += len(words)
+            self.ref_len += _closest_ref_len(len(words), ref_lens)
+            for g, c in _ngrams(words, order).items():
+                n = len(g) - 1
+                total[n] += c
+                if ref_grams is not None and g in ref_grams:
+                    correct[n] += min(c, ref_grams[g])
+        return self
+
+    def score(self) -> BLEUScore:
+        return compute_bleu(self.correct, self.total, self.sys_len, self.ref_len,
+                            self.smooth_method, self.smooth_value, self.use_effective_order,
+                            self.order)
 
 
 def compute_bleu(correct, total, sys_len, ref_len, smooth_method="exp", smooth_value=None,

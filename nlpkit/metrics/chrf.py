@@ -117,22 +117,42 @@ def corpus_chrf(hypotheses, references, char_order=6, word_order=0, beta=2,
     """chrF of ``hypotheses`` against ``references`` (sacrebleu's layout, see
     :func:`~nlpkit.metrics.corpus_bleu`); the arguments of ``sacrebleu.corpus_chrf``
     (``word_order=2`` is chrF++)."""
-    hyps, refs = check_streams(hypotheses, references, "corpus_chrf")
-    order = char_order + word_order
-    whitespace = not remove_whitespace
-    totals = [0] * (3 * order)
-    for hyp, seg_refs in zip(hyps, refs):
-        if lowercase:
-            hyp, seg_refs = hyp.lower(), [r.lower() for r in seg_refs]
-        hyp_grams = _all_ngrams(hyp, char_order, word_order, whitespace)
-        best, best_f = [], -1.0
-        for r in seg_refs:
-            stats = []
-            for h, g in zip(hyp_grams, _all_ngrams(r, char_order, word_order, whitespace)):
-                stats.extend(_match(h, g))
-            f = f_score(stats, order, beta, eps_smoothing)
-            if f > best_f:
-                best, best_f = stats, f
-        for i, v in enumerate(best):
-            totals[i] += v
-    return CHRFScore(f_score(totals, order, beta, eps_smoothing), char_order, word_order, beta)
+    chrf = CHRFStats(char_order, word_order, beta, remove_whitespace, eps_smoothing, lowercase)
+    return chrf.update(hypotheses, references).score()
+
+
+class CHRFStats:
+    """Corpus chrF's sufficient statistics (hypothesis, reference and matched n-gram counts
+    per order), summed as ``update(hypotheses, references)`` is given each block of a
+    corpus; ``score()`` is :func:`corpus_chrf` of all of them (the same arguments)."""
+
+    def __init__(self, char_order=6, word_order=0, beta=2, remove_whitespace=True,
+                 eps_smoothing=False, lowercase=False):
+        self.char_order, self.word_order, self.beta = char_order, word_order, beta
+        self.whitespace, self.eps_smoothing = not remove_whitespace, eps_smoothing
+        self.lowercase, self.order = lowercase, char_order + word_order
+        self.totals = [0] * (3 * self.order)
+
+    def update(self, hypotheses, references):
+        """Add the segments of ``hypotheses`` against ``references`` (corpus_chrf's layout)."""
+        hyps, refs = check_streams(hypotheses, references, "corpus_chrf")
+        char_order, word_order, whitespace = self.char_order, self.word_order, self.whitespace
+        for hyp, seg_refs in zip(hyps, refs):
+            if self.lowercase:
+                hyp, seg_refs = hyp.lower(), [r.lower() for r in seg_refs]
+            hyp_grams = _all_ngrams(hyp, char_order, word_order, whitespace)
+            best, best_f = [], -1.0
+            for r in seg_refs:
+                stats = []
+                for h, g in zip(hyp_grams, _all_ngrams(r, char_order, word_order, whitespace)):
+                    stats.extend(_match(h, g))
+                f = f_score(stats, self.order, self.beta, self.eps_smoothing)
+                if f > best_f:
+                    best, best_f = stats, f
+            for i, v in enumerate(best):
+                self.totals[i] += v
+        return self
+
+    def score(self) -> CHRFScore:
+        return CHRFScore(f_score(self.totals, self.order, self.beta, self.eps_smoothing),
+                         self.char_order, self.word_order, self.beta)

@@ -52,19 +52,31 @@ def edit_distances(hypotheses, references, unit="word", device=None):
 
 def wer(hypotheses, references, device=None):
     """Word error rate: total word-level edit distance / total reference words."""
-    d, n = edit_distances(hypotheses, references, "word", device)
-    return _rate(d, n)
+    return ErrorRate("word", device).update(hypotheses, references).rate()
 
 
 def cer(hypotheses, references, device=None):
     """Character error rate: total character-level edit distance / total reference
     characters (spaces count, as jiwer's)."""
-    d, n = edit_distances(hypotheses, references, "char", device)
-    return _rate(d, n)
+    return ErrorRate("char", device).update(hypotheses, references).rate()
 
 
-def _rate(d, n):
-    total = int(n.sum())
-    if total == 0:
-        raise NlpkitError("the references are empty: an error rate needs reference tokens")
-    return float(d.sum()) / total
+class ErrorRate:
+    """Edit distances and reference lengths summed as ``update(hypotheses, references)`` is
+    given each block of a corpus; ``rate()`` is :func:`wer` ('word') or :func:`cer`
+    ('char') of all of them."""
+
+    def __init__(self, unit="word", device=None):
+        self.unit, self.device = unit, device
+        self.distance = self.length = 0
+
+    def update(self, hypotheses, references):
+        d, n = edit_distances(hypotheses, references, self.unit, self.device)
+        self.distance += int(d.sum())
+        self.length += int(n.sum())
+        return self
+
+    def rate(self):
+        if self.length == 0:
+            raise NlpkitError("the references are empty: an error rate needs reference tokens")
+        return float(self.distance) / self.length

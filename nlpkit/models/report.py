@@ -35,24 +35,16 @@ class EpochProgress:
             self.bar = None
 
 
-def classification_report(y_true, y_pred, labels):
-    """``(metrics dict, text table)``: accuracy, macro-F1, per-label P/R/F1, confusion matrix."""
-    from sklearn.metrics import (
-        accuracy_score,
-        confusion_matrix,
-        f1_score,
-        precision_recall_fscore_support,
-    )
-
+def classification_report(counts, labels):
+    """``(metrics dict, text table)``: accuracy, macro-F1, per-label P/R/F1 and the confusion
+    matrix over ``labels`` from ``counts`` (a :class:`nlpkit.metrics.ConfusionCounts`)."""
     labels = list(labels)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    p, r, f, s = counts.scores(labels)
+    cm = counts.matrix(labels)
     metrics = {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-        ),
+        "n": int(counts.n),
+        "accuracy": counts.accuracy(),
+        "macro_f1": float(np.mean(f)),
         "per_label": {
             str(lab): {
                 "precision": float(p[i]),
@@ -68,7 +60,7 @@ def classification_report(y_true, y_pred, labels):
     width = max(8, *(len(str(x)) for x in labels))
     lines = [
         f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}"
-        f"   (n={len(y_true)})",
+        f"   (n={counts.n})",
         "",
         f"{'label':<{width}}  precision  recall      f1  support",
     ]
@@ -80,6 +72,25 @@ def classification_report(y_true, y_pred, labels):
     for i, lab in enumerate(labels):
         lines.append(f"{str(lab):<{width}}  " + " ".join(f"{v:6d}" for v in cm[i]))
     return metrics, "\n".join(lines)
+
+
+def tagging_report(counts):
+    """A tagger's token-level ``{tag: {"precision", "recall", "f1", "support"}}`` over every
+    tag seen (gold or predicted), plus ``"accuracy"``, from ``counts`` (a
+    :class:`nlpkit.metrics.ConfusionCounts` of tokens)."""
+    labels = counts.labels()
+    p, r, f, s = counts.scores(labels)
+    out = {
+        lab: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
+        for i, lab in enumerate(labels)
+    }
+    out["accuracy"] = counts.accuracy()
+    return out
 
 
 def plot_history(history, path):

@@ -472,21 +472,18 @@ class SequenceTagger(NeuralEstimator):
 
     def report(self, X, y):
         """Token-level ``{tag: {"precision", "recall", "f1", "support"}}`` plus ``"accuracy"``."""
-        from sklearn.metrics import precision_recall_fscore_support
+        from .report import tagging_report
+
+        return tagging_report(self.count(X, y))
+
+    def count(self, X, y, counts=None):
+        """``counts`` (a new :class:`nlpkit.metrics.ConfusionCounts` if None) with the gold
+        and predicted tag of every token of ``X`` added: a test set scored a block at a
+        time."""
+        from ..metrics import ConfusionCounts
 
         docs, tags = self._check_xy(X, y)
-        gold = np.concatenate([np.asarray(t, dtype=object) for t in tags]).astype(str)
-        pred = np.concatenate([np.asarray(p, dtype=object) for p in self.predict(docs)]).astype(str)
-        labels = sorted(set(gold.tolist()) | set(pred.tolist()))
-        p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
-        out = {
-            lab: {
-                "precision": float(p[i]),
-                "recall": float(r[i]),
-                "f1": float(f[i]),
-                "support": int(s[i]),
-            }
-            for i, lab in enumerate(labels)
-        }
-        out["accuracy"] = float(np.mean(gold == pred))
-        return out
+        counts = ConfusionCounts() if counts is None else counts
+        for gold, pred in zip(tags, self.predict(docs)):
+            counts.update(map(str, gold), map(str, pred))
+        return counts

@@ -64,7 +64,10 @@ def texts(tmp_path_factory):
     lines over a 10-letter vocabulary; the models on it are tiny, so memory is the text's
     (``lm``: 30k lines; ``lm-train``: 15k lines of 80 tokens; ``embed``: 300k lines, 6M
     tokens, of which subsampling trains a few; ``mlm``: 80k lines; ``pairs``: 40k seq2seq
-    pairs of 10 words).
+    pairs of 10 words).  ``sentences``: names's sentences one a line (tag predict);
+    ``pairs-eval``/``sources``: the first 8k pairs, and their sources (seq2seq eval,
+    predict).  The tiny classifier, tagger and seq2seq models that eval and predict use
+    are trained here once, on a few hundred items, for a second.
     """
     d = tmp_path_factory.mktemp("streaming")
     with gzip.open(corpora.path("kjv"), "rb") as fh:
@@ -83,7 +86,11 @@ def texts(tmp_path_factory):
     with gzip.open(corpora.path("kjv-names"), "rb") as fh:
         names = fh.read()
     names = names[:names.index(b"\n\n", len(names) * 2 // 5) + 2]
-    inputs = {"kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
+    sentences = b"\n".join(b" ".join(line.split(b"\t")[0] for line in block.split(b"\n"))
+                           for block in names.strip().split(b"\n\n")) + b"\n"
+    sources = b"".join(row[:19].tobytes() + b"\n" for row in pairs[:8000])
+    inputs = {"sentences": sentences, "pairs-eval": pairs[:8000].tobytes(), "sources": sources,
+              "kjv": kjv, "kjvq": kjv[:kjv.index(b"\n", len(kjv) // 4) + 1], "embed": toy,
               "genre": genre, "names": names, "pairs": pairs.tobytes(),
               "lm": toy[:30_000 * 40], "mlm": toy[:80_000 * 40], "lm-train": long_lines + b"\n"}
     for name, text in inputs.items():
@@ -100,6 +107,17 @@ def texts(tmp_path_factory):
                                  str(d / "lm.nlpkit"), "--epochs", "1", "--embedding-dim", "4",
                                  "--hidden-size", "4", "--validation-fraction", "0"])
     assert r.exit_code == 0, r.output
+    tiny = ["--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
+            "--validation-fraction", "0", "--max-time", "1"]
+    genre_lines = genre.splitlines(keepends=True)
+    (d / "genre-train.txt").write_bytes(b"".join(genre_lines[::100]))  # every label
+    (d / "names-train.txt").write_bytes(names[:names.index(b"\n\n", 20_000) + 2])
+    (d / "pairs-train.txt").write_bytes(pairs[:500].tobytes())
+    for command, name, extra in (("classify", "genre", ["--encoder", "cnn"]),
+                                 ("tag", "names", ["--encoder", "cnn"]), ("seq2seq", "pairs", [])):
+        r = CliRunner().invoke(cli, ["--quiet", command, "train", str(d / f"{name}-train.txt"),
+                                     "-o", str(d / f"{command}.nlpkit"), *tiny, *extra])
+        assert r.exit_code == 0, r.output
     return d
 
 
@@ -174,3 +192,34 @@ def test_lm_train_mlm_streams(texts, tmp_path):
                         "mlm", "--epochs", "1", "--embedding-dim", "4", "--hidden-size", "4",
                         "--nhead", "1", "--validation-fraction", "0", "--max-time", "0.5"],
           texts, "mlm", tmp_path)
+
+
+def test_classify_eval_streams(texts, tmp_path):
+    check(lambda text: ["classify", "eval", str(texts / "classify.nlpkit"), text], texts,
+          "genre", tmp_path)
+
+
+def test_classify_predict_streams(texts, tmp_path):
+    # each labelled line read as a document (its label one more word)
+    check(lambda text: ["classify", "predict", str(texts / "classify.nlpkit"), "-i", text],
+          texts, "genre", tmp_path)
+
+
+def test_tag_eval_streams(texts, tmp_path):
+    check(lambda text: ["tag", "eval", str(texts / "tag.nlpkit"), text], texts, "names",
+          tmp_path)
+
+
+def test_tag_predict_streams(texts, tmp_path):
+    check(lambda text: ["tag", "predict", str(texts / "tag.nlpkit"), "-i", text], texts,
+          "sentences", tmp_path)
+
+
+def test_seq2seq_eval_streams(texts, tmp_path):
+    check(lambda text: ["seq2seq", "eval", str(texts / "seq2seq.nlpkit"), text], texts,
+          "pairs-eval", tmp_path)
+
+
+def test_seq2seq_predict_streams(texts, tmp_path):
+    check(lambda text: ["seq2seq", "predict", str(texts / "seq2seq.nlpkit"), "-i", text],
+          texts, "sources", tmp_path)
