@@ -73,7 +73,8 @@ def test_tag_eval_and_predict_equal_the_whole_lists(d):
     assert len(tokens) > BLOCK
     tagger = load_model(d / "t.nlpkit", kind="SequenceTagger")
     pred = tagger.predict(tokens)
-    gold_flat, pred_flat = sum(tags, []), sum(pred, [])
+    gold_flat = [t for sentence in tags for t in sentence]
+    pred_flat = [t for sentence in pred for t in sentence]
     labels = sorted(set(gold_flat) | set(pred_flat))
     m = json.loads(run("tag", "eval", d / "t.nlpkit", d / "names.conll", "--json"))
     p, r, f, s = precision_recall_fscore_support(gold_flat, pred_flat, labels=labels,
