@@ -117,9 +117,17 @@ def train_cmd(
 @click.option("--proba", is_flag=True, help="Also print the probability of the predicted label.")
 def predict_cmd(model, text, input_file, proba):
     """Print the predicted label of each TEXT (or of each line of --input)."""
+    from ..errors import InputFileError
+
     blocks = input_blocks(text, input_file, "documents")
     clf = load(model, "TextClassifier")
+    lineno = 0
     for docs in blocks:  # printed a block at a time: memory holds one block
+        if input_file:  # a blank line is named by its line in the file, not in its block
+            blank = next((i for i, d in enumerate(docs) if not d.strip()), None)
+            if blank is not None:
+                raise InputFileError(input_file, "an empty line: no document", lineno + blank + 1)
+            lineno += len(docs)
         for row in clf.predict_proba(docs):
             label = clf.classes_[row.argmax()]
             click.echo(f"{label}\t{row.max():.4f}" if proba else str(label))

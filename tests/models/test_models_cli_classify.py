@@ -116,6 +116,16 @@ def test_predict_from_file(model, tmp_path):
     assert r.output.split() == ["food", "sports"]
 
 
+def test_predict_from_file_names_a_blank_line(model, tmp_path, capsys):
+    f = tmp_path / "docs.txt"
+    f.write_text("bread please\n\nthe goal\n")
+    code, err = run_main(["classify", "predict", str(model), "-i", str(f)], capsys)
+    assert code != 0 and err.strip() == f"Error: {f}:2: an empty line: no document"
+    f.write_text("")
+    code, err = run_main(["classify", "predict", str(model), "-i", str(f)], capsys)
+    assert code != 0 and err.strip() == f"Error: {f}: no documents"
+
+
 def test_eval_json_and_table(model, files):
     _, _, ft = files
     r = invoke("classify", "eval", str(model), str(ft), "--json")
