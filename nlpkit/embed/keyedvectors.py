@@ -234,6 +234,22 @@ class KeyedVectors:
         ok = self._ok_vocab(restrict_vocab, case_insensitive)
         unit = np.ascontiguousarray(self.unit_vectors[:restrict_vocab])
         names, quads, section = [], [], None
+        right, asked = np.zeros(0, np.int64), np.zeros(0, np.int64)  # per section
+
+        def answer():  # the questions so far, 2048 at a time: memory holds one block
+            nonlocal right, asked
+            b = np.array(quads, dtype=np.int64).reshape(-1, 5)
+            quads.clear()
+            target = unit[b[:, 2]] - unit[b[:, 1]] + unit[b[:, 3]]
+            target /= np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
+            scores = target @ unit.T
+            rows = np.arange(b.shape[0])
+            for col in (1, 2, 3):
+                scores[rows, b[:, col]] = -np.inf
+            hit = scores.argmax(axis=1) == b[:, 4]
+            right = _grow(right, len(names)) + np.bincount(b[hit, 0], minlength=len(names))
+            asked = _grow(asked, len(names)) + np.bincount(b[:, 0], minlength=len(names))
+
         for lineno, line in enumerate(iter_lines(path), 1):
             if line.startswith(":"):
                 section = line.lstrip(": ").strip()
@@ -248,24 +264,20 @@ class KeyedVectors:
                 raise InputFileError(path, "expected four words per question", lineno)
             if all(p in ok for p in parts):
                 quads.append((len(names) - 1, *(ok[p] for p in parts)))
+                if len(quads) == 2048:
+                    answer()
         if not names:
             raise InputFileError(path, "no ': section' lines found")
-        q = np.array(quads, dtype=np.int64).reshape(-1, 5)
-        hit = np.zeros(q.shape[0], bool)
-        for s in range(0, q.shape[0], 2048):
-            b = q[s:s + 2048]
-            target = unit[b[:, 2]] - unit[b[:, 1]] + unit[b[:, 3]]
-            target /= np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
-            scores = target @ unit.T
-            rows = np.arange(b.shape[0])
-            for col in (1, 2, 3):
-                scores[rows, b[:, col]] = -np.inf
-            hit[s:s + 2048] = scores.argmax(axis=1) == b[:, 4]
-        sections = []
-        for k, name in enumerate(names):
-            m = q[:, 0] == k
-            sections.append({"section": name, "correct": int(hit[m].sum()),
-                             "incorrect": int((~hit[m]).sum())})
-        correct, n = int(hit.sum()), int(q.shape[0])
+        if quads:
+            answer()
+        right, asked = _grow(right, len(names)), _grow(asked, len(names))
+        sections = [{"section": name, "correct": int(right[k]),
+                     "incorrect": int(asked[k] - right[k])} for k, name in enumerate(names)]
+        correct, n = int(right.sum()), int(asked.sum())
         sections.append({"section": "Total accuracy", "correct": correct, "incorrect": n - correct})
         return (correct / n if n else 0.0), sections
+
+
+def _grow(counts, n):
+    """``counts`` padded with zeros to length ``n`` (sections seen since)."""
+    return np.concatenate([counts, np.zeros(n - len(counts), np.int64)])

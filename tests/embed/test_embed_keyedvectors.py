@@ -67,6 +67,20 @@ def test_analogies_match_gensim(pair, data_dir):
         [(s["section"], len(s["correct"]), len(s["incorrect"])) for s in gsections]
 
 
+def test_analogies_over_several_blocks_match_gensim(pair, data_dir, tmp_path):
+    # the questions are answered 2048 at a time as the file is read: thrice over, with its
+    # sections repeated, the counts are gensim's on the same file
+    ours, g = pair
+    path = tmp_path / "questions.txt"
+    path.write_text((data_dir / "embed" / "questions-words-small.txt").read_text() * 3)
+    acc, sections = ours.evaluate_word_analogies(path, restrict_vocab=100_000)
+    gacc, gsections = g.evaluate_word_analogies(str(path), restrict_vocab=100_000)
+    assert sum(s["correct"] + s["incorrect"] for s in sections[:-1]) > 2048
+    assert abs(acc - gacc) < 1e-12
+    assert [(s["section"], s["correct"], s["incorrect"]) for s in sections] == \
+        [(s["section"], len(s["correct"]), len(s["incorrect"])) for s in gsections]
+
+
 def test_unknown_word(pair):
     ours, _ = pair
     with pytest.raises(UnknownWordError, match="not in the vocabulary"):
