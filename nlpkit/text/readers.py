@@ -51,6 +51,18 @@ def label_of(path) -> str:
     return "<stdin>" if path in ("-", None) else os.fspath(path)
 
 
+def open_raw(path):
+    """``path`` opened for reading bytes as stored; InputFileError naming it otherwise."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except PermissionError:
+        raise InputFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot open ({exc.strerror or exc})") from None
+
+
 @contextmanager
 def open_binary(path):
     """Open ``path`` (or stdin for ``-``) for binary reading, decompressing by suffix.
@@ -64,14 +76,7 @@ def open_binary(path):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise InputFileError(path, "is a directory, not a text file")
-    try:
-        raw = open(path, "rb")
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except PermissionError:
-        raise InputFileError(path, "permission denied") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot open ({exc.strerror or exc})") from None
+    raw = open_raw(path)
     try:
         wrap = _DECOMPRESSORS.get(os.path.splitext(path)[1].lower())
         yield (wrap(fileobj=raw) if wrap is gzip.GzipFile else wrap(raw)) if wrap else raw, raw
@@ -262,6 +267,22 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def whole_lines(chunks):
+    """The byte ``chunks`` regrouped so that each block ends at a line end (but the last
+    block, when the text does not end with one): how the encoders read text in blocks."""
+    rest = b""
+    for data in chunks:
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        rest = data[cut:]
+        yield data[:cut]
+    if rest:
+        yield rest
 
 
 def batched(items, size):

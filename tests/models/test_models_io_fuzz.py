@@ -10,14 +10,12 @@ import struct
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from nlpkit.errors import NlpkitError  # noqa: E402
-from nlpkit.models import TextClassifier  # noqa: E402
-from nlpkit.models.io import load_model, save_model  # noqa: E402
+from nlpkit.errors import NlpkitError
+from nlpkit.models import TextClassifier
+from nlpkit.models.io import load_model, save_model
 
 X = ["a b c", "b c d", "x y z", "y z w"] * 2
 Y = [0, 0, 1, 1] * 2

@@ -1,4 +1,7 @@
-"""Helpers shared by the n-gram model-surgery tests (pruning, mixing)."""
+"""Helpers shared by the n-gram tests (model surgery: pruning, mixing; the pipeline's
+builds)."""
+import random
+
 import numpy as np
 import pytest
 
@@ -35,3 +38,14 @@ def every_context_sums_to_one():
             worst = float(np.abs(s - 1).max()) if s.size else 0.0
             assert worst < tol, f"order-{n} contexts: a sum is off by {worst:.3g}"
     return check
+
+
+@pytest.fixture(scope="session")
+def noisy_kjv_lines(data_dir):
+    """KJV test verses, and lines with sentence marks, pauses and <unk> mid-line (SRILM's
+    fixups): a corpus that takes every branch of the Katz pipeline."""
+    lines = (data_dir / "ngram" / "kjv" / "test.txt").read_text().splitlines()
+    rng = random.Random(0)
+    noise = ["a", "b", "c", "<s>", "</s>", "-pau-", "<unk>"]
+    lines += [" ".join(rng.choice(noise) for _ in range(rng.randint(1, 8))) for _ in range(300)]
+    return lines

@@ -8,7 +8,6 @@ must be empty afterwards, whether the build succeeds, fails or is stopped.
 """
 import gzip
 import os
-import random
 import signal
 import time
 
@@ -24,12 +23,9 @@ TINY = "1M"  # with the corpora below: several chunks, blocks of a few hundred r
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, data_dir):
-    """KJV test verses, and lines with sentence marks, pauses and <unk> mid-line (fixups)."""
-    lines = (data_dir / "ngram" / "kjv" / "test.txt").read_text().splitlines()
-    rng = random.Random(0)
-    noise = ["a", "b", "c", "<s>", "</s>", "-pau-", "<unk>"]
-    lines += [" ".join(rng.choice(noise) for _ in range(rng.randint(1, 8))) for _ in range(300)]
+def corpus(tmp_path_factory, noisy_kjv_lines):
+    """The noisy KJV lines (conftest) as a file."""
+    lines = noisy_kjv_lines
     d = tmp_path_factory.mktemp("spill")
     katz = d / "katz.txt"
     katz.write_text("\n".join(lines) + "\n")

@@ -5,7 +5,6 @@ word by word; the ARPA file against KenLM's scores of it; the spilled build
 against the in-memory one, byte for byte.
 """
 import math
-import random
 import warnings
 from collections import Counter
 
@@ -142,12 +141,9 @@ def test_a_closed_vocabulary_scores_unk_as_a_word(tmp_path):
 
 # ---------------------------------------------------------------- the same pipeline
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, data_dir):
-    """KJV test verses, and lines with sentence marks, pauses and <unk> mid-line."""
-    lines = (data_dir / "ngram" / "kjv" / "test.txt").read_text().splitlines()
-    rng = random.Random(0)
-    noise = ["a", "b", "c", "<s>", "</s>", "-pau-", "<unk>"]
-    lines += [" ".join(rng.choice(noise) for _ in range(rng.randint(1, 8))) for _ in range(300)]
+def corpus(tmp_path_factory, noisy_kjv_lines):
+    """The noisy KJV lines (conftest) as a file."""
+    lines = noisy_kjv_lines
     path = tmp_path_factory.mktemp("stupid") / "corpus.txt"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...errors import InputFileError, NlpkitError
 from ...text import open_binary
+from ...text.readers import whole_lines
 from . import tokenize_kernels as bk
 from .ranges import ByteRange
 
@@ -142,6 +143,18 @@ def byte_order(words) -> np.ndarray:
     return order
 
 
+def _decompressed(fh, label):
+    """The bytes of ``fh`` (a plain or decompressing stream), ``_BLOCK`` at a time."""
+    while True:
+        try:
+            data = fh.read(_BLOCK)
+        except (EOFError, OSError) as exc:
+            raise InputFileError(label, f"cannot decompress ({exc})") from None
+        if not data:
+            return
+        yield data
+
+
 def _blocks(source):
     """Byte blocks of ``source`` that each end at a line end."""
     if isinstance(source, ByteRange):
@@ -151,26 +164,8 @@ def _blocks(source):
         source = source.path  # a whole file (perhaps compressed)
     if isinstance(source, (str, os.PathLike)):
         label = "<stdin>" if source == "-" else os.fspath(source)
-        with open_binary(source) as opened:
-            # (stream, raw file) in newer nlpkit.text, the stream alone before
-            fh = opened[0] if isinstance(opened, tuple) else opened
-            rest = b""
-            while True:
-                try:
-                    data = fh.read(_BLOCK)
-                except (EOFError, OSError) as exc:
-                    raise InputFileError(label, f"cannot decompress ({exc})") from None
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-                rest = data[cut:]
-                yield data[:cut]
-            if rest:
-                yield rest
+        with open_binary(source) as (fh, _raw):
+            yield from whole_lines(_decompressed(fh, label))
         return
     # An iterable of sentences: each becomes one line (newlines inside an item
     # are spaces; a token list is joined by spaces).

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from ...errors import InputFileError
+from ...text.readers import open_raw, whole_lines
 
 COMPRESSED = (".gz", ".bz2", ".xz")
 _SCAN = 1 << 16  # bytes read at a time while looking for a line end
@@ -36,27 +37,13 @@ class ByteRange:
 
     def blocks(self, block_bytes):
         """Byte blocks of the range, each ending at a line end (but the file's last line)."""
-        with _opened(self.path) as fh:
+        with open_raw(self.path) as fh:
             size = os.fstat(fh.fileno()).st_size
             end = size if self.end is None else min(self.end, size)
             a = _line_start(fh, self.start, size)
             b = _line_start(fh, end, size)
             fh.seek(a)
-            rest = b""
-            while a < b:
-                data = _read(fh, min(block_bytes, b - a), self.path)
-                if not data:
-                    break
-                a += len(data)
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-                rest = data[cut:]
-                yield data[:cut]
-            if rest:
-                yield rest
+            yield from whole_lines(_chunks(fh, b - a, block_bytes, self.path))
 
 
 def _line_start(fh, offset, size):
@@ -77,30 +64,17 @@ def _line_start(fh, offset, size):
         at += len(data)
 
 
-def _read(fh, n, path):
-    try:
-        return fh.read(n)
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
-
-
-class _opened:
-    def __init__(self, path):
+def _chunks(fh, n, block_bytes, path):
+    """The next ``n`` bytes of ``fh``, ``block_bytes`` at a time."""
+    while n > 0:
         try:
-            self.fh = open(path, "rb")
-        except FileNotFoundError:
-            raise InputFileError(path, "no such file") from None
-        except PermissionError:
-            raise InputFileError(path, "permission denied") from None
+            data = fh.read(min(block_bytes, n))
         except OSError as exc:
-            raise InputFileError(path, f"cannot open ({exc.strerror or exc})") from None
-
-    def __enter__(self):
-        return self.fh
-
-    def __exit__(self, *exc):
-        self.fh.close()
-        return False
+            raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
+        if not data:
+            return
+        n -= len(data)
+        yield data
 
 
 def split_files(files, range_bytes):
