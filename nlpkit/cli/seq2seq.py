@@ -129,8 +129,8 @@ def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward,
 
 def decoding_options(command):
     options = [
-        click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Beam size (1: greedy)."),
+        click.option("--beam", type=click.IntRange(min=1), default=None,
+                     help="Beam size (1: greedy; default: the model's beam_size)."),
         click.option("--length-penalty", type=click.FloatRange(min=0), default=None,
                      help="GNMT's alpha for ranking beams (default: the model's, 0.6).")]
     for option in reversed(options):
@@ -201,7 +201,7 @@ def eval_cmd(model, data, beam, length_penalty, as_json):
     if as_json:
         click.echo(json.dumps(scores))
         return
-    click.echo(f"{data}: {pairs} pairs, beam {beam}")
+    click.echo(f"{data}: {pairs} pairs, beam {m.beam_size if beam is None else beam}")
     click.echo(str(bleu))
     click.echo(str(chrf))
     click.echo(f"WER = {100 * scores['wer']:.2f} (per {'character' if chars else 'token'})")

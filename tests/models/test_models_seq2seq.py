@@ -214,3 +214,25 @@ def test_cli_train_predict(tmp_path, capsys):
         main(["--quiet", "seq2seq", "train", str(bad), "-o", str(tmp_path / "m")])
     assert exc.value.code == 1
     assert capsys.readouterr().err.strip() == f"Error: {bad}:1: expected 'source<TAB>target'"
+
+
+def test_cli_decodes_with_the_models_beam_size_by_default(reverser, tmp_path):
+    from nlpkit.models.io import load_model, save_model
+
+    path = tmp_path / "s2s.nlpkit"
+    save_model(reverser, path)
+    m = load_model(path)
+    m.set_params(beam_size=3)
+    save_model(m, path)
+    X, y = reverse_task(40, 9)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{' '.join(a)}\t{' '.join(b)}\n" for a, b in zip(X, y)))
+    r = CliRunner().invoke(cli, ["--quiet", "seq2seq", "eval", str(path), str(pairs)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0 and f"{pairs}: 40 pairs, beam 3" in r.output
+    src = tmp_path / "src.txt"
+    src.write_text("".join(" ".join(a) + "\n" for a in X))
+    default = CliRunner().invoke(cli, ["--quiet", "seq2seq", "predict", str(path), "-i", str(src)],
+                                 catch_exceptions=False)
+    beam3 = [" ".join(o) for o in m.predict(X, beam_size=3)]
+    assert default.output.splitlines() == beam3
