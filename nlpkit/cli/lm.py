@@ -21,6 +21,19 @@ def lm():
     """Neural language models (LSTM, GRU, RNN, causal transformer; BERT-style masked LM)."""
 
 
+def _defaulted_params():
+    """The estimator parameters whose training options were left at their defaults."""
+    ctx = click.get_current_context()
+    by_option = {"epochs": ("max_epochs",), "embedding_dim": ("embedding_dim",),
+                 "hidden_size": ("hidden_size",), "num_layers": ("num_layers",),
+                 "dropout": ("dropout",), "batch_size": ("batch_size",), "lr": ("lr",),
+                 "lr_schedule": ("lr_schedule",),
+                 "validation_fraction": ("validation_fraction", "early_stopping")}
+    return {param for option, params in by_option.items()
+            if ctx.get_parameter_source(option) is click.core.ParameterSource.DEFAULT
+            for param in params}
+
+
 @lm.command("train")
 @click.argument("corpus")
 @click.option("-o", "--output", required=True, help="Model file to write (.gz compresses).")
@@ -89,7 +102,11 @@ def lm():
 )
 def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob, max_length,
               lowercase, norm_first, tie_weights, bptt, min_count, max_vocab, **common):
-    """Train a language model on CORPUS and write it to OUTPUT."""
+    """Train a language model on CORPUS and write it to OUTPUT.
+
+    The defaults shown are the next-token model's (--objective clm); with --objective mlm the
+    training options left out take MaskedLM's defaults (BERT's recipe: 4 layers, hidden size
+    512, dropout 0.1, lr 5e-4 decaying linearly, 2% held out)."""
     from ..errors import NlpkitError
     from ..text import iter_lines
 
@@ -102,6 +119,9 @@ def train_cmd(corpus, output, objective, cell, unit, positions, nhead, mask_prob
 
         if unit != "word":
             raise NlpkitError("--objective mlm works on words: --unit char is for clm")
+        # the options' shown defaults are the next-token model's: those the user left out
+        # give way to MaskedLM's own (BERT's recipe: more layers, less dropout, lower lr...)
+        params = {k: v for k, v in params.items() if k not in _defaulted_params()}
         model = MaskedLM(positions=positions or "learned", nhead=nhead, mask_prob=mask_prob,
                          max_length=max_length, min_count=min_count, max_vocab=max_vocab,
                          lowercase=lowercase, norm_first=norm_first, **params)

@@ -131,6 +131,15 @@ BUILT = [
      {"tie_weights": True, "clip": 0.5, "n_iter_no_change": 4, "optimizer": "adam"}),
     ("lm train {text} --objective mlm", MaskedLM, "fit", ["--norm-first", "--optimizer", "sgd"],
      {"norm_first": True, "optimizer": "sgd", "clip": 1.0}),
+    # training options left out: MaskedLM's own defaults, not the next-token model's shown ones
+    ("lm train {text} --objective mlm", MaskedLM, "fit", [],
+     {k: MaskedLM().get_params()[k] for k in (
+         "max_epochs", "embedding_dim", "hidden_size", "num_layers", "dropout", "batch_size",
+         "lr", "lr_schedule", "validation_fraction", "early_stopping")}),
+    ("lm train {text} --objective mlm", MaskedLM, "fit",
+     ["--num-layers", "2", "--lr", "0.01", "--validation-fraction", "0", "--dropout", "0.2"],
+     {"num_layers": 2, "lr": 0.01, "validation_fraction": 0.0, "early_stopping": False,
+      "dropout": 0.2, "hidden_size": MaskedLM().hidden_size}),
     ("seq2seq train {pairs}", Seq2Seq, "fit",
      ["--max-output-length", "7", "--optimizer", "adamw", "--num-layers", "2",
       "--label-smoothing", "0.1"],
