@@ -22,7 +22,7 @@ text with the rarer words renamed per copy, so types and n-grams grow K-fold): t
 (default ``$NLPKIT_LINUXDOC`` or /work/data/linuxdoc), made from ``linuxdoc.txt`` by
 ``benchmarks/scale_corpus.py linuxdoc.txt K -o linuxdoc.xK.txt`` (3.1M tokens per copy).
 Peers come from the ``LMPLZ`` and ``NGRAM_COUNT`` environment variables (built from
-source; see benchmarks/RESULTS.md); a missing peer is skipped.
+source; see benchmarks/PEERS.md); a missing peer is skipped.
 
 Run (nothing else running; the OpenBLAS variables only slow NumPy's BLAS down):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_ngram_build.py \\

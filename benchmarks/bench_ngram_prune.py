@@ -7,7 +7,7 @@ criterion predicts (the sum of the removed n-grams' entropy changes, each judged
 alone: a change of the model's own, training-set entropy), and draws the curve
 to benchmarks/prune_curve.png when matplotlib (the plot extra) is installed.
 
-With ``$NGRAM`` set to SRILM's ``ngram`` (built from source, see benchmarks/RESULTS.md), each
+With ``$NGRAM`` set to SRILM's ``ngram`` (built from source, see benchmarks/PEERS.md), each
 threshold is also run through ``ngram -prune`` on the same model, and the table gains SRILM's
 n-grams kept and test perplexity (``ngram -ppl``) beside nlpkit's.
 
