@@ -140,6 +140,7 @@ def runs(corpus, tmp):
 
 def quality(path):
     import gensim
+
     from nlpkit.embed import load
     data = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
     kv = load(path)

@@ -42,7 +42,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import machine  # noqa: E402
+from common import machine
 
 LINUXDOC = {"k1": "linuxdoc.x2.txt", "k4": "linuxdoc.x8.txt", "k16": "linuxdoc.x32.txt"}
 
@@ -114,7 +114,7 @@ def main():
             if not os.path.exists(corpus):
                 print(f"# {name}: {corpus} is missing; make it with benchmarks/scale_corpus.py")
                 continue
-            words, lines = tokens_of(corpus)
+            words, _ = tokens_of(corpus)
             label = f"{name} ({words / 1e6:.1f}M tokens)"
             out = {k: os.path.join(tmp, f"{name}.{k}.arpa") for k in
                    ("katz", "katz-b", "kn", "kn-b", "lmplz", "lmplz-b", "srilm")}

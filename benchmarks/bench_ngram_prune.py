@@ -28,11 +28,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # common.py, and this tree's nlpkit
+from common import machine
+
 from nlpkit.ngram.editing.mix import perplexity
 from nlpkit.ngram.editing.prune import prune_entropy
 from nlpkit.ngram.formats.arpa_reader import read_arpa
-
-from common import machine
 
 DATA = os.path.join(os.path.dirname(HERE), "tests", "data", "ngram", "kjv")
 THRESHOLDS = [0, 1e-9, 1e-8, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5]
