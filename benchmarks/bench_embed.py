@@ -8,8 +8,9 @@ the same 2 threads, timed by wall clock with its peak RSS (GNU time).  Corpora (
   word types);
 * ``linuxdoc``: Debian's linux-doc-6.12 documentation as one tokenized sentence a line
   (``benchmarks/corpus_linuxdoc.py``; 3.09M tokens, 91k types; ``--linuxdoc PATH`` or
-  ``$NLPKIT_LINUXDOC``, default /work/data/linuxdoc/linuxdoc.txt): a vocabulary whose tables
-  do not fit in cache, as users meet.
+  ``$NLPKIT_LINUXDOC``, a file or the folder holding ``linuxdoc.txt`` as the other benchmarks
+  take it, default /work/data/linuxdoc/linuxdoc.txt): a vocabulary whose tables do not fit in
+  cache, as users meet.
 
 Models and peers:
 
@@ -43,8 +44,8 @@ import tempfile
 
 from common import kjv_repeated, run_measured
 
-SETTINGS = dict(dim=100, window=5, negative=5, sample=1e-3, epochs=5, min_count=5)
-GLOVE = dict(window=10, epochs=15, x_max=100)
+SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-3, "epochs": 5, "min_count": 5}
+GLOVE = {"window": 10, "epochs": 15, "x_max": 100}
 
 GENSIM = """
 import sys
@@ -124,7 +125,8 @@ def runs(corpus, tmp):
             ft, "skipgram", "-input", corpus, "-output", prefix, "-dim", str(s["dim"]),
             "-ws", str(s["window"]), "-neg", str(s["negative"]), "-t", str(s["sample"]),
             "-epoch", str(s["epochs"]), "-minCount", str(s["min_count"]), "-minn", "3",
-            "-maxn", "6", "-bucket", "2000000", "-thread", "2", "-verbose", "0"], prefix + ".vec"
+            "-maxn", "6", "-bucket", "2000000", "-thread", "2", "-verbose", "0",
+            "-seed", str(r)], prefix + ".vec"
     else:
         yield "fastText", "fasttext module", lambda r: [
             sys.executable, "-c", FASTTEXT_MODULE.format(**s), corpus, out], out
@@ -138,6 +140,7 @@ def runs(corpus, tmp):
 
 def quality(path):
     import gensim
+
     from nlpkit.embed import load
     data = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
     kv = load(path)
@@ -158,8 +161,9 @@ def count_tokens(path):
 
 def warm_up(tmp):
     """Compile (or load from cache) every nlpkit kernel once, so no timed run pays for it."""
-    from nlpkit import corpora
     import gzip
+
+    from nlpkit import corpora
     small = os.path.join(tmp, "small.txt")
     with gzip.open(corpora.path("kjv"), "rb") as fh, open(small, "wb") as out:
         out.write(fh.read(300_000))
@@ -209,6 +213,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--only", default=None, help="comma list of SGNS,CBOW,fastText,GloVe,PPMI")
     args = ap.parse_args()
+    # This tree's nlpkit, in this process and in the CLI processes it times (it is not installed).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    os.environ["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
     SETTINGS["epochs"] = args.epochs
     GLOVE.update(epochs=args.glove_epochs, window=args.glove_window)
     try:
@@ -228,6 +236,8 @@ def main():
                 corpus = kjv_repeated(args.copies, tmp)
             elif name == "linuxdoc":
                 corpus = args.linuxdoc
+                if os.path.isdir(corpus):  # the folder bench_ngram_build and bench_subword take
+                    corpus = os.path.join(corpus, "linuxdoc.txt")
                 if not os.path.exists(corpus):
                     sys.exit(f"{corpus}: no such file (make it with benchmarks/corpus_linuxdoc.py)")
             else:

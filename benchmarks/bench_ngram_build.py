@@ -22,7 +22,7 @@ text with the rarer words renamed per copy, so types and n-grams grow K-fold): t
 (default ``$NLPKIT_LINUXDOC`` or /work/data/linuxdoc), made from ``linuxdoc.txt`` by
 ``benchmarks/scale_corpus.py linuxdoc.txt K -o linuxdoc.xK.txt`` (3.1M tokens per copy).
 Peers come from the ``LMPLZ`` and ``NGRAM_COUNT`` environment variables (built from
-source; see benchmarks/RESULTS.md); a missing peer is skipped.
+source; see benchmarks/PEERS.md); a missing peer is skipped.
 
 Run (nothing else running; the OpenBLAS variables only slow NumPy's BLAS down):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_ngram_build.py \\
@@ -42,7 +42,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import machine  # noqa: E402
+from common import machine
 
 LINUXDOC = {"k1": "linuxdoc.x2.txt", "k4": "linuxdoc.x8.txt", "k16": "linuxdoc.x32.txt"}
 
@@ -114,7 +114,7 @@ def main():
             if not os.path.exists(corpus):
                 print(f"# {name}: {corpus} is missing; make it with benchmarks/scale_corpus.py")
                 continue
-            words, lines = tokens_of(corpus)
+            words, _ = tokens_of(corpus)
             label = f"{name} ({words / 1e6:.1f}M tokens)"
             out = {k: os.path.join(tmp, f"{name}.{k}.arpa") for k in
                    ("katz", "katz-b", "kn", "kn-b", "lmplz", "lmplz-b", "srilm")}
