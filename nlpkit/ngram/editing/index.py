@@ -67,31 +67,32 @@ class ModelIndex:
         out[ok] = np.where(keys[pos] == q, rows[pos], -1)
         return out
 
-    def logprob(self, hist: np.ndarray, words: np.ndarray) -> np.ndarray:
+    def logprob(self, hist: np.ndarray, words: np.ndarray, dtype=np.float64) -> np.ndarray:
         """log10 p(w | h) under back-off, for rows of ``hist`` (m, L) and ``words`` (m,).
 
         The highest order that holds (suffix of h, w) gives the probability; the
         back-off weights of the longer suffixes of h are added, stopping at the
         first suffix that is not in the model (as SRILM's wordProbBO).  Only the
-        last ``order - 1`` words of the history matter.
+        last ``order - 1`` words of the history matter.  ``dtype`` is the arithmetic's:
+        float32 adds the weights as SRILM's ``LogP`` (a C float) does, rounding each sum.
         """
         model = self.model
         hist = self._known(hist)[:, max(0, np.asarray(hist).shape[1] - (model.order - 1)):]
         words = self._known(words)
         L = hist.shape[1]
         urow = self.unigram_row[words]
-        logp = np.where(urow >= 0, model.logprob[0][np.maximum(urow, 0)], -np.inf).astype(np.float64)
-        bow = np.zeros(words.shape[0], np.float64)
+        logp = np.where(urow >= 0, model.logprob[0][np.maximum(urow, 0)], -np.inf).astype(dtype)
+        bow = np.zeros(words.shape[0], dtype)
         alive = np.ones(words.shape[0], bool)
         for j in range(1, L + 1):
             node = self.find(hist[:, L - j:])
             alive &= node >= 0
             safe = np.maximum(node, 0)
-            bow = np.where(alive, bow + model.backoff[j - 1][safe], bow)
+            bow = np.where(alive, bow + model.backoff[j - 1][safe].astype(dtype), bow)
             row = self._child(j, np.where(alive, node, -1), words)
             hit = row >= 0
-            logp = np.where(hit, model.logprob[j][np.maximum(row, 0)], logp)
-            bow = np.where(hit, 0.0, bow)
+            logp = np.where(hit, model.logprob[j][np.maximum(row, 0)].astype(dtype), logp)
+            bow = np.where(hit, dtype(0), bow)
         return logp + bow
 
     def children(self, k: int) -> np.ndarray:
@@ -115,7 +116,9 @@ def recompute_backoffs(model: BackoffModel, k: int) -> None:
     n_ctx = model.ngrams[k].shape[0]
     ctx_rows = np.maximum(index.find(above[:, :k + 1]), 0)
     p = 10.0 ** model.logprob[k + 1].astype(np.float64)
-    lower = 10.0 ** index.logprob(above[:, 1:k + 1], above[:, k + 1])
+    # the lower order's log probabilities summed as SRILM's wordProbBO does, in a C float
+    lower = 10.0 ** index.logprob(above[:, 1:k + 1], above[:, k + 1], dtype=np.float32).astype(
+        np.float64)
     num = 1.0 - np.bincount(ctx_rows, weights=p, minlength=n_ctx)
     den = 1.0 - np.bincount(ctx_rows, weights=lower, minlength=n_ctx)
     has_followers = np.bincount(ctx_rows, minlength=n_ctx) > 0

@@ -74,8 +74,14 @@ def entropy_changes(m: BackoffModel, k: int, index: ModelIndex | None = None):
     index = index or ModelIndex(m)
     grams = m.ngrams[k]
     ctx_rows = index.find(grams[:, :k])
-    p = 10.0 ** m.logprob[k].astype(np.float64)
-    lower = 10.0 ** index.logprob(grams[:, 1:k], grams[:, k])
+    # SRILM's pruneProbs holds the log probabilities (the n-gram's, the lower order's, the
+    # context's, the new weight, their differences) as LogP, a C float: computed the same
+    # way, a dH that lands within float rounding of the threshold falls on the same side
+    f32 = np.float32
+    lp = m.logprob[k].astype(f32)
+    p = 10.0 ** lp.astype(np.float64)
+    lower_lp = index.logprob(grams[:, 1:k], grams[:, k], dtype=f32)
+    lower = 10.0 ** lower_lp.astype(np.float64)
     n_ctx = m.ngrams[k - 1].shape[0]
     safe = np.maximum(ctx_rows, 0)
     num = 1.0 - np.bincount(safe, weights=p, minlength=n_ctx)
@@ -88,26 +94,28 @@ def entropy_changes(m: BackoffModel, k: int, index: ModelIndex | None = None):
     judged = (num >= 0) & ~((den < _PROB_EPSILON) & (num > _PROB_EPSILON))
     num[den <= 0] = 0.0
     den[den <= 0] = 0.0
-    old_bow = m.backoff[k - 1].astype(np.float64)  # as the model holds it
+    old_bow = m.backoff[k - 1].astype(f32)  # as the model holds it
     with np.errstate(divide="ignore", invalid="ignore"):
-        new_bow = np.log10(num[safe] + p) - np.log10(den[safe] + lower)
-        p_ctx = 10.0 ** _history_logprob(index, grams[:, :k], m.word_id(BOS), m.word_id(EOS))
-        dH = -p_ctx * (p * (np.log10(lower) + new_bow - np.log10(p))
-                       + num[safe] * (new_bow - old_bow[safe]))
+        new_bow = (np.log10(num[safe] + p) - np.log10(den[safe] + lower)).astype(f32)
+        delta = (lower_lp + new_bow) - lp  # float arithmetic, as SRILM's deltaProb
+        c_lp = _history_logprob(index, grams[:, :k], m.word_id(BOS), m.word_id(EOS))
+        dH = -(10.0 ** c_lp.astype(np.float64)) * (
+            p * delta.astype(np.float64)
+            + num[safe] * (new_bow - old_bow[safe]).astype(np.float64))
     return dH, judged[safe] & (ctx_rows >= 0)
 
 
 def _history_logprob(index, hist, bos, eos):
     """log10 P(h) by the chain rule under the model, as SRILM's ``LM::contextProb``:
     a first word <s> (whose own probability is 0) is scored as </s> instead."""
-    total = np.zeros(hist.shape[0], np.float64)
+    total = np.zeros(hist.shape[0], np.float32)  # a LogP sum, as SRILM's jointProb
     for i in range(hist.shape[1]):
         words = hist[:, i]
         if i == 0 and eos >= 0:
             words = np.where(words == bos, eos, words)
-        lp = index.logprob(hist[:, :i], words)
+        lp = index.logprob(hist[:, :i], words, dtype=np.float32)
         if i == 0 and eos < 0:  # (no </s> in the model: leave the <s> out)
-            lp = np.where(hist[:, 0] == bos, 0.0, lp)
+            lp = np.where(hist[:, 0] == bos, np.float32(0), lp)
         total += lp
     return total
 
