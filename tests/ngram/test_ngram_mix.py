@@ -123,3 +123,29 @@ def test_bad_mixes(models):
     single = BackoffModel(a.vocab, a.ngrams[:1], a.logprob[:1], a.backoff[:1], [np.zeros_like(a.has_backoff[0])])
     with pytest.raises(NlpkitError, match="different vocabulary"):
         mix.mix_static([single, other], [0.5, 0.5])
+
+
+def _srilm_mixes(data_dir):
+    with open(data_dir / "ngram" / "kjv" / "srilm.mix.tsv") as fh:
+        next(fh)
+        return [line.rstrip("\n").split("\t") for line in fh]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_mixes_are_srilms(data_dir, lines, tmp_path, which):
+    """``ngram -lm A -mix-lm B [-mix-lm2 C] -write-lm``: the same ARPA, byte for byte (three
+    models: merged pairwise as SRILM does); ``-bayes 0``: the same dynamic perplexity."""
+    import hashlib
+
+    from nlpkit.ngram.formats.arpa_srilm import write_arpa
+
+    names, weights, digest, ppl_static, ppl_dynamic = _srilm_mixes(data_dir)[which]
+    kjv = data_dir / "ngram" / "kjv"
+    models = [read_arpa(kjv / f"{n}.arpa.gz") for n in names.split(",")]
+    weights = [float(x) for x in weights.split(",")]
+    static = mix.mix_static(models, weights)
+    out = tmp_path / "mix.arpa"
+    write_arpa(static, out)
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+    assert f"{mix.perplexity(static, lines)['ppl']:.5f}" == ppl_static
+    assert f"{mix.mix_perplexity(models, weights, lines)['ppl']:.5f}" == ppl_dynamic

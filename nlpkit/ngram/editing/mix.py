@@ -229,7 +229,11 @@ _EM_BLOCK = 1 << 16  # tokens per block of the EM's passes
 
 def mix_static(models, weights) -> BackoffModel:
     """One back-off model approximating the interpolation of ``models`` (same order; the same
-    vocabulary apart from SRILM's special tokens)."""
+    vocabulary apart from SRILM's special tokens), as SRILM's ``ngram -lm A -mix-lm B
+    -mix-lm2 C … -write-lm`` builds it: two models are merged, then the merged one (a back-off
+    model with its weights recomputed) with the third, and so on, each step weighting the
+    newcomer by its share of the weights so far.  With two models this is the interpolation
+    of their probabilities; with more it is SRILM's approximation, not the joint mixture."""
     w = check_weights(models, weights)
     order = models[0].order
     if any(m.order != order for m in models):
@@ -241,7 +245,23 @@ def mix_static(models, weights) -> BackoffModel:
             extra = sorted(ws ^ words[0])[:3]
             raise NlpkitError(f"model {i + 1} has a different vocabulary from model 1 "
                               f"({len(ws ^ words[0])} words differ, e.g. {', '.join(extra)})")
-    vocab = list(models[0].vocab) + sorted({w for m in models for w in m.vocab} - set(models[0].vocab))
+    mixed, total = models[0], float(w[0])
+    for i in range(1, len(models)):
+        # SRILM's makeStaticMixLM: lambda = w_i / (w_0 + ... + w_i), the old model keeps
+        # 1 - lambda, and mixProbs gives the newcomer 1 - (1 - lambda): the same doubles
+        total += float(w[i])
+        keep = 1.0 - (0.0 if w[i] == 0 else float(w[i]) / total)
+        mixed = _mix_two(mixed, models[i], keep, 1.0 - keep)
+    mixed.meta = {"smoothing": "mix", "weights": w.tolist()}
+    return mixed
+
+
+def _mix_two(a, b, wa, wb) -> BackoffModel:
+    """SRILM's ``Ngram::mixProbs``: every n-gram of either model, with probability
+    ``wa p_a + wb p_b`` (each p by back-off where the model lacks it), then the back-off
+    weights recomputed."""
+    models, w = (a, b), (wa, wb)
+    vocab = list(a.vocab) + sorted(set(b.vocab) - set(a.vocab))
     vid = {x: i for i, x in enumerate(vocab)}
     maps = [np.array([vid[x] for x in m.vocab], np.int64) for m in models]
     back = []  # unified id -> the component's id (or -1)
@@ -250,19 +270,20 @@ def mix_static(models, weights) -> BackoffModel:
         back.append(np.array([own.get(x, -1) for x in vocab], np.int64))
     indexes = [ModelIndex(m) for m in models]
     ngrams, logprob = [], []
-    for k in range(order):
+    for k in range(a.order):
         rows = np.unique(np.vstack([mp[m.ngrams[k]] for mp, m in zip(maps, models)]), axis=0)
         p = np.zeros(rows.shape[0])
-        for wi, b, idx in zip(w, back, indexes):
-            p += wi * 10.0 ** idx.logprob(b[rows[:, :k]], b[rows[:, k]])
+        for wi, bk, idx in zip(w, back, indexes):  # (each p_BO a float sum, as SRILM's)
+            p += wi * 10.0 ** idx.logprob(bk[rows[:, :k]], bk[rows[:, k]], dtype=np.float32
+                                          ).astype(np.float64)
         with np.errstate(divide="ignore"):
             logprob.append(np.log10(p).astype(np.float32))
         ngrams.append(rows.astype(np.int32))
     has_backoff = [np.zeros(r.shape[0], bool) for r in ngrams]
     mixed = BackoffModel(vocab, ngrams, logprob, [np.zeros(r.shape[0], np.float32) for r in ngrams],
-                         has_backoff, meta={"smoothing": "mix", "weights": w.tolist()})
+                         has_backoff, meta={})
     index = ModelIndex(mixed)
-    for k in range(order - 1):
+    for k in range(a.order - 1):
         has_backoff[k][index.prefix_rows[k + 1][index.prefix_rows[k + 1] >= 0]] = True
         recompute_backoffs(mixed, k)
     return mixed
