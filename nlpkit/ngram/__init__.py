@@ -80,8 +80,11 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         with a newline); ``memory``/``temp_dir`` apply to this process and to each worker.
         The model is the same, byte for byte, as without a scheduler.
 
-    Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
-    n-grams written per order.
+    Returns
+    -------
+    BackoffModel or list of int
+        The :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
+        n-grams written per order.
     """
     from . import pipeline
     from .options import check_order, check_smoothing_options
