@@ -89,6 +89,7 @@ def _skip_member(app, what, name, obj, skip, options):
 _SECTION = re.compile(r"^\s*(Parameters|Other Parameters|Attributes|Returns|Yields|Raises)\s*$")
 _HEADER_LINE = re.compile(r"^\s*-{3,}\s*$")
 _PARAM = re.compile(r"^(\s*)([\w*][\w*, ]*?) : (.+)$")
+_NAMES = re.compile(r"^[\w*]+( \([^)]*\))?(, [\w*]+( \([^)]*\))?)*$")  # a, b (what), c
 _TYPE = re.compile(r"^(\{[^}]*\}|[A-Za-z_][\w.]*(\[[^\]]*\])?( or [A-Za-z_][\w.]*)*)"
                    r"(, optional|, default[^,]*)?$")
 
@@ -97,20 +98,31 @@ def _description_out_of_type(app, what, name, obj, options, lines):
     """Many of nlpkit's docstrings write ``name : what it is`` where numpydoc expects
     ``name : type`` and an indented description; move such text to the description so
     it renders as prose, not as a type.  A real type (``int``, ``{'a', 'b'}``,
-    ``str or None, optional``) stays where it is."""
+    ``str or None, optional``) stays where it is.  A paragraph of prose after the
+    parameters becomes a Notes section."""
     if not getattr(obj, "__doc__", None) or \
             not (getattr(obj, "__module__", None) or "").startswith("nlpkit"):
         return  # a docstring inherited from scikit-learn is numpydoc already
+    has_notes = any(line.strip() == "Notes" for line in lines)
     section = None  # the indentation of the current section's header
     for i, line in enumerate(list(lines)):
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if _HEADER_LINE.match(nxt):
             section = line[:len(line) - len(line.lstrip())] if _SECTION.match(line) else None
             continue
-        m = _PARAM.match(line) if section is not None else None
+        if section is None:
+            continue
+        m = _PARAM.match(line)
         if m and m.group(1) == section and not _TYPE.match(m.group(3).strip()):
             indent, names, text = m.groups()
             lines[i] = f"{indent}{names}\n{indent}    {text}"
+        elif (not has_notes and i > 0 and not lines[i - 1].strip() and line.startswith(section)
+              and line[len(section):len(section) + 1].strip() and not m
+              and not _NAMES.match(line.strip())):
+            # prose after the parameters ("X is a list of strings ..."): a Notes section,
+            # not a parameter named by its first sentence
+            lines[i] = f"{section}Notes\n{section}-----\n{line}"
+            section, has_notes = None, True
     lines[:] = "\n".join(lines).split("\n")
 
 

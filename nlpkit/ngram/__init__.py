@@ -131,7 +131,7 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
 
 def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=None,
           tokenizer=None, device=None, n_jobs=None, progress=None, scheduler=None):
-    """Count the n-grams of orders 1..``order`` of ``source`` as SRILM's ``ngram-count`` does.
+    """Count the n-grams of orders 1 to ``order`` of ``source`` as SRILM's ``ngram-count`` does.
 
     ``source``: a path, ``-`` for stdin, or an iterable of sentences (strings, split on
     space/TAB/CR/LF, or token lists); blank lines and lines starting with ``##`` are
