@@ -33,3 +33,12 @@ def test_public_names_resolve():
                  "TextClassifier", "SequenceTagger", "NeuralLM", "Seq2Seq", "MaskedLM", "BPE",
                  "WordPiece"):
         assert isinstance(getattr(nlpkit, name), type), name
+
+
+def test_docs_tools_are_in_the_test_extra():
+    # CI installs the test extra and builds the documentation with -W (tests/test_docs.py)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    docs = set(extras["docs"])
+    assert {re.split(r"[<>=!~ ;\[]", d)[0] for d in docs} == {
+        "sphinx", "numpydoc", "sphinx-click", "sphinx-gallery"}
+    assert docs <= set(extras["test"])

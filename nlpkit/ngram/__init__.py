@@ -80,8 +80,11 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         with a newline); ``memory``/``temp_dir`` apply to this process and to each worker.
         The model is the same, byte for byte, as without a scheduler.
 
-    Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
-    n-grams written per order.
+    Returns
+    -------
+    BackoffModel or list of int
+        The :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
+        n-grams written per order.
     """
     from . import pipeline
     from .options import check_order, check_smoothing_options
@@ -128,7 +131,7 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
 
 def count(source, order=3, *, vocab=None, memory=None, temp_dir=None, output=None,
           tokenizer=None, device=None, n_jobs=None, progress=None, scheduler=None):
-    """Count the n-grams of orders 1..``order`` of ``source`` as SRILM's ``ngram-count`` does.
+    """Count the n-grams of orders 1 to ``order`` of ``source`` as SRILM's ``ngram-count`` does.
 
     ``source``: a path, ``-`` for stdin, or an iterable of sentences (strings, split on
     space/TAB/CR/LF, or token lists); blank lines and lines starting with ``##`` are
