@@ -259,17 +259,3 @@ def _max_length(offsets, step=1 << 20):
     return longest
 
 
-def check_params(vector_size, window, epochs, negative, min_count, alpha, min_alpha, sample):
-    """One-line errors for parameters that cannot train."""
-    for name, v in (("vector_size", vector_size), ("window", window), ("epochs", epochs),
-                    ("min_count", min_count)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise NlpkitError(f"{name} must be an integer >= 1; got {v!r}")
-    if not isinstance(negative, (int, np.integer)) or negative < 1:
-        raise NlpkitError(f"negative must be an integer >= 1; got {negative!r}")
-    if alpha is not None and not alpha > 0:
-        raise NlpkitError(f"alpha must be > 0; got {alpha!r}")
-    if not min_alpha >= 0:
-        raise NlpkitError(f"min_alpha must be >= 0; got {min_alpha!r}")
-    if not sample >= 0:
-        raise NlpkitError(f"sample must be >= 0; got {sample!r}")
