@@ -260,7 +260,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def read_text(self, X, directory=None, what="X"):
         """Encode labelled documents, ``(text, label)`` pairs (a list, or a stream such as
-        :func:`nlpkit.models.data.iter_labelled`), in one pass to files in ``directory``
+        :func:`nlpkit.text.readers.iter_labelled`), in one pass to files in ``directory``
         (None: in memory), for :meth:`fit` (with ``y=None``): a text larger than memory is
         then trained on from disk."""
         validate_params(self)

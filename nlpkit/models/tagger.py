@@ -279,7 +279,7 @@ class SequenceTagger(NeuralEstimator):
 
     def read_text(self, X, directory=None, what="X"):
         """Encode tagged sentences, ``(tokens, tags)`` pairs (a list, or a stream such as
-        :func:`nlpkit.models.data.iter_conll`), in one pass to files in ``directory``
+        :func:`nlpkit.text.readers.iter_conll`), in one pass to files in ``directory``
         (None: in memory), for :meth:`fit` (with ``y=None``): a text larger than memory is
         then trained on from disk."""
         validate_params(self)
