@@ -24,15 +24,19 @@ A constraint is one of:
 * ``None`` (the value None), ``"boolean"``, ``"path"`` (str or os.PathLike),
   ``"random_state"`` (None, an int seed, a RandomState or a Generator), ``"callable"``,
   ``"array-like"`` (a list, tuple or array);
-* a type (instances of it), or :class:`HasMethods` (duck typing);
-* ``"no_validation"``: the parameter is checked where it is used (only for values whose
-  check needs the input, say a file that must be opened).
+* a type (instances of it), or :class:`HasMethods` (duck typing).
+
+A value is valid when it meets one of its parameter's constraints.  What a value means
+beyond its kind (a file's content, a smoothing option against the order) is checked where
+it is used, by the function that reads it.
 
 A parameter an estimator would ignore is refused by name (:func:`refuse_ignored`): a
 parameter that has no effect in the configuration chosen (``positions`` of a recurrent
 encoder, ``char_filters`` without a character encoder, ...) is an error, not a silent
 no-op, since the user believes it changed something.  A parameter left at its default is
-never refused (the default is what every configuration accepts).
+never refused (the default is what every configuration accepts).  Likewise a size that
+a pretrained model sets (the embedding size of word vectors, a language model's layers) is
+not silently replaced: a user's other value is refused by name (:func:`refuse_overridden`).
 """
 from __future__ import annotations
 
@@ -159,6 +163,7 @@ N_JOBS = [None, Interval(Integral, 1, None, closed="left"),
 DEVICE = [None, Options("cpu", "cuda", "auto")]
 RANDOM_STATE = ["random_state"]
 
+
 def _random_state(v) -> bool:
     return v is None or _is_int(v) or isinstance(v, (np.random.RandomState, np.random.Generator))
 
@@ -174,8 +179,6 @@ _NAMED = {
 
 
 def _holds(constraint, v) -> bool:
-    if isinstance(constraint, str) and constraint == "no_validation":
-        return True
     if constraint is None:
         return v is None
     if isinstance(constraint, str):
@@ -198,7 +201,7 @@ def _describe(constraint) -> str:
 def _check_declared(name, constraints):
     for c in constraints:
         if not (c is None or isinstance(c, (type, Interval, Options, HasMethods))
-                or c in _NAMED or c == "no_validation"):
+                or c in _NAMED):
             raise TypeError(f"{name}: unknown constraint {c!r}")
 
 

@@ -3,6 +3,7 @@ parameters may be, and fit checks them all in one place, naming the estimator, t
 parameter, the value and what is allowed."""
 import importlib
 import inspect
+import math
 import pkgutil
 from numbers import Integral, Real
 
@@ -11,8 +12,8 @@ import pytest
 from sklearn.base import BaseEstimator, clone
 
 import nlpkit
+from nlpkit.embed import PPMI, FastText, GloVe, Word2Vec
 from nlpkit.errors import NlpkitError
-from nlpkit.embed import GloVe, PPMI, FastText, Word2Vec
 from nlpkit.models import MaskedLM, NeuralLM, Seq2Seq, SequenceTagger, TextClassifier
 from nlpkit.models.io import save_model
 from nlpkit.ngram.lm import NGramLM
@@ -27,7 +28,7 @@ from nlpkit.params import (
 )
 from nlpkit.text.subword import BPE, WordPiece
 
-SMALL = dict(embedding_dim=8, hidden_size=8, max_epochs=1, early_stopping=False)
+SMALL = {"embedding_dim": 8, "hidden_size": 8, "max_epochs": 1, "early_stopping": False}
 
 
 def _estimators():
@@ -108,8 +109,8 @@ def test_fit_checks_the_contract_first(cls):
     (PPMI(shift=0.5), "PPMI: shift must be a number >= 1, got 0.5"),
     (GloVe(x_max=0), "GloVe: x_max must be a number > 0, got 0"),
     (NGramLM(order=17), "NGramLM: order must be an int in [1, 16], got 17"),
-    (BPE(style="char"), "BPE: style must be one of 'suffix', 'metaspace', 'bytelevel', "
-                        "got 'char'"),
+    (BPE(style="char"),
+     "BPE: style must be one of 'suffix', 'metaspace', 'bytelevel', got 'char'"),
     (WordPiece(vocab_size=0), "WordPiece: vocab_size must be an int >= 1, got 0"),
 ])
 def test_messages(est, message):
@@ -125,8 +126,8 @@ def test_messages(est, message):
     (Seq2Seq(decoder="transformer"), "Seq2Seq: decoder='transformer' needs encoder="),
     (NeuralLM(unit="char", tokenizer="t.json"), "NeuralLM: unit='char' reads characters"),
     (BPE(end_of_word_suffix=""), "BPE: style 'suffix' needs a non-empty end_of_word_suffix"),
-    (BPE(style="metaspace", pre_tokenizer="whitespace"), "BPE: pre_tokenizer='whitespace' has "
-                                                         "no effect with style='metaspace'"),
+    (BPE(style="metaspace", pre_tokenizer="whitespace"),
+     "BPE: pre_tokenizer='whitespace' has no effect with style='metaspace'"),
 ])
 def test_rules_between_parameters(est, message):
     with pytest.raises(ParameterError) as exc:
@@ -140,7 +141,7 @@ def test_interval_and_options():
     assert True not in ints and 1.0 not in ints  # a bool or a float is not an int
     unit = Interval(Real, 0, 1, closed="right")
     assert 1 in unit and 0.5 in unit and np.float32(0.25) in unit
-    assert 0 not in unit and float("nan") not in unit and False not in unit
+    assert 0 not in unit and math.nan not in unit and False not in unit  # noqa: PLW0177
     assert str(Interval(Real, 0, 1, closed="neither")) == "a number in (0, 1)"
     assert str(Interval(Integral, None, 5)) == "an int <= 5"
     assert str(Interval(Real, None, None)) == "a number"

@@ -29,7 +29,7 @@ from .estimators import EMBEDDING_CONSTRAINTS, _Embedding
 from .glove import glove_epoch_cpu, record_terms, shuffle_records_cpu
 from .keyedvectors import KeyedVectors
 from .ppmi import SOLVERS, ppmi_matrix, svd_embedding, truncated_svd
-from .trainer import Vocab
+from ..text.vocab import Vocabulary
 
 
 # PPMI's and GloVe's counting (see nlpkit.params)
@@ -49,14 +49,14 @@ class _CountEmbedding(_Embedding):
                                  min_count=self.min_count, max_vocab=self.max_vocab,
                                  tokenizer=self.tokenizer, seed=self.seed, memory=self.memory,
                                  n_jobs=self.n_jobs, callback=callback, **kw)
-        self.vocab_ = Vocab(co.words, co.counts)
+        self.vocab_ = Vocabulary(co.words, co.counts, specials=())
         self.tokens_read_ = co.n_tokens
         self.doc_freq_, self.n_docs_ = co.doc_freq, co.n_docs
         self.count_stats_ = {"cells": co.nnz, "seconds": time.perf_counter() - t0}
         return co
 
     def _make_wv(self):
-        self.wv = KeyedVectors(self.vocab_.words, self.vectors_, self.vocab_.counts)
+        self.wv = KeyedVectors(self.vocab_.itos, self.vectors_, self.vocab_.counts)
 
     def __setstate__(self, state):
         self.__dict__.update(state)

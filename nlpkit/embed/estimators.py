@@ -40,6 +40,7 @@ from ..params import (
     validate_params,
 )
 from ..text.spill import spill_dir
+from ..text.vocab import Vocabulary
 from . import trainer
 from .docfreq import doc_freq_cpu
 from .sgns import uniform_rows_cpu
@@ -78,7 +79,7 @@ class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
         validate_params(self)
         warm = self.warm_start and hasattr(self, "syn0_")
         if not warm:
-            self.vocab_ = trainer.Vocab()
+            self.vocab_ = Vocabulary(specials=())
         old_n = len(self.vocab_)
         # the encoded text lives in files mapped into memory, removed when fit ends (or fails)
         with spill_dir("nlpkit-embed-") as directory:
@@ -130,7 +131,7 @@ class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
         self.doc_freq_ = df
 
     def _make_wv(self):
-        self.wv = KeyedVectors(self.vocab_.words, self.syn0_, self.vocab_.counts)
+        self.wv = KeyedVectors(self.vocab_.itos, self.syn0_, self.vocab_.counts)
 
     # ------------------------------------------------------------ features
     def _word_weights(self):
@@ -306,7 +307,7 @@ class FastText(_Embedding):
                                                           np.zeros((n - old_n, dim), np.float32)]))
 
     def _train(self, ids, offsets, callback, **kw):
-        sub_offsets, sub_ids = subword_rows(self.vocab_.words, self.minn, self.maxn, self.bucket)
+        sub_offsets, sub_ids = subword_rows(self.vocab_.itos, self.minn, self.maxn, self.bucket)
         # fastText's sigmoid table, and its subsampling frequencies (of every token read)
         super()._train(ids, offsets, callback, sub_offsets=sub_offsets, sub_ids=sub_ids,
                        max_exp=8.0, sigmoid_size=512, sample_total=self.tokens_read_, **kw)
@@ -314,7 +315,7 @@ class FastText(_Embedding):
     def _make_wv(self):
         n = len(self.vocab_)
         ngrams = self.syn0_[n:] if self.bucket and self.maxn else None
-        self.wv = KeyedVectors(self.vocab_.words, self.syn0_[:n], self.vocab_.counts,
+        self.wv = KeyedVectors(self.vocab_.itos, self.syn0_[:n], self.vocab_.counts,
                                ngrams=ngrams, minn=self.minn, maxn=self.maxn)
 
     def transform(self, X):
