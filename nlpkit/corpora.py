@@ -52,29 +52,9 @@ def load(name: str, split: str = "train"):
     ``kjv`` gives a list of sentences (str); ``kjv-genre`` gives ``(texts, labels)``;
     ``kjv-names`` gives ``(token_lists, tag_lists)``.
     """
-    from .text import iter_lines
-    lines = iter_lines(path(name, split))
+    from .text.readers import iter_lines, read_conll, read_labelled
     if name == "kjv":
-        return list(lines)
+        return list(iter_lines(path(name, split)))
     if name == "kjv-genre":
-        labels, texts = [], []
-        for line in lines:
-            label, _, text = line.partition("\t")
-            labels.append(label)
-            texts.append(text)
-        return texts, labels
-    tokens, tags, cur_tok, cur_tag = [], [], [], []
-    for line in lines:
-        if not line.strip():
-            if cur_tok:
-                tokens.append(cur_tok)
-                tags.append(cur_tag)
-                cur_tok, cur_tag = [], []
-            continue
-        tok, _, tag = line.partition("\t")
-        cur_tok.append(tok)
-        cur_tag.append(tag)
-    if cur_tok:
-        tokens.append(cur_tok)
-        tags.append(cur_tag)
-    return tokens, tags
+        return read_labelled(path(name, split))
+    return read_conll(path(name, split))

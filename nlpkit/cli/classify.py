@@ -77,7 +77,7 @@ def train_cmd(
 ):
     """Train a classifier on DATA and write it to OUTPUT."""
     from ..models.classifier import TextClassifier
-    from ..models.data import iter_labelled
+    from ..text.readers import iter_labelled
     from ..text.spill import spill_dir
 
     clf = TextClassifier(
@@ -140,9 +140,8 @@ def predict_cmd(model, text, input_file, proba):
 def eval_cmd(model, data, as_json):
     """Accuracy, macro-F1, per-label scores and the confusion matrix of MODEL on DATA."""
     from ..metrics import ConfusionCounts
-    from ..models.data import iter_labelled
     from ..models.report import classification_report
-    from ..text.readers import batched
+    from ..text.readers import batched, iter_labelled
 
     clf = load(model, "TextClassifier")
     counts = ConfusionCounts()  # all the figures need; the documents go block by block

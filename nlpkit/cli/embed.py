@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import NlpkitError
+from ..params import validate_params
 from .common import CommandGroup, Progress, echo, refuse_options, settings
 
 
@@ -119,7 +120,7 @@ def train_cmd(corpus, output, model, dim, window, negative, min_count, sample, e
     else:
         est = Word2Vec(model=model, sample=1e-3 if sample is None else sample, alpha=alpha,
                        shared_negatives=shared_negatives, **common)
-    est._check()
+    validate_params(est)  # before the corpus is read
     echo(f"reading {corpus}")
     bar = None
 

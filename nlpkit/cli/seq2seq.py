@@ -27,25 +27,6 @@ def seq2seq():
     beam-search decoding; BLEU, chrF and WER)."""
 
 
-def iter_pairs(path, chars=False):
-    """``(source, target)`` token lists from ``source<TAB>target`` lines, one by one, the
-    file read as it goes."""
-    from ..errors import InputFileError
-    from ..text import iter_lines
-
-    empty = True
-    for lineno, line in enumerate(iter_lines(path), 1):
-        if not line.strip():
-            continue
-        a, sep, b = line.partition("\t")
-        if not sep or not a.strip() or not b.strip():
-            raise InputFileError(path, "expected 'source<TAB>target'", lineno)
-        empty = False
-        yield (list(a.strip()) if chars else a.split()), (list(b.strip()) if chars else b.split())
-    if empty:
-        raise InputFileError(path, "no pairs")
-
-
 def transformer_options(command):
     """The transformer's options (decoder, heads, feed-forward, positions, sharing)."""
     options = [
@@ -104,6 +85,7 @@ def train_cmd(data, output, encoder, attention, decoder, nhead, dim_feedforward,
               **common):
     """Train on the pairs of DATA and write the model to OUTPUT."""
     from ..models.seq2seq import Seq2Seq
+    from ..text.readers import iter_pairs
     from ..text.spill import spill_dir
 
     model = Seq2Seq(encoder=encoder, decoder=decoder,
@@ -173,7 +155,7 @@ def eval_cmd(model, data, beam, length_penalty, as_json):
     import json
 
     from .. import metrics
-    from ..text.readers import batched
+    from ..text.readers import batched, iter_pairs
 
     m = load(model, "Seq2Seq")
     chars = getattr(m, "chars_", False)

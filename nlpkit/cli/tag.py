@@ -59,8 +59,8 @@ def tag():
 def train_cmd(data, output, encoder, char_dim, char_filters, pretrained, freeze_layers, positions,
               word_dropout, min_count, lowercase, **common):
     """Train a tagger on the CoNLL file DATA and write it to OUTPUT."""
-    from ..models.data import iter_conll
     from ..models.tagger import SequenceTagger
+    from ..text.readers import iter_conll
     from ..text.spill import spill_dir
 
     tagger = SequenceTagger(
@@ -122,9 +122,8 @@ def predict_cmd(model, text, input_file, conll):
 def eval_cmd(model, data, as_json):
     """Token accuracy and per-tag precision/recall/F1 of MODEL on the CoNLL file DATA."""
     from ..metrics import ConfusionCounts
-    from ..models.data import iter_conll
     from ..models.report import tagging_report
-    from ..text.readers import batched
+    from ..text.readers import batched, iter_conll
 
     tagger = load(model, "SequenceTagger")
     counts = ConfusionCounts()  # all the figures need; the sentences go block by block

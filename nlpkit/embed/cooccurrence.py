@@ -24,10 +24,11 @@ from scipy import sparse
 
 from .. import backend
 from ..errors import NlpkitError
+from ..params import POSITIVE, POSITIVE_INT, check_param
 from ..text.corpus import Encoder, iter_encoded
+from ..text.vocab import Vocabulary
 from .cooccur import EMPTY, count_windows_cpu, merge_runs_cpu, rehash_cpu, split_cells, take_cells
 from .docfreq import doc_freq_cpu
-from .trainer import Vocab
 
 WEIGHTINGS = ("harmonic", "uniform", "linear")
 CELL_BYTES = 16            # an int64 key and a float64 sum per table slot
@@ -281,7 +282,7 @@ def _stdin_lines():
 
 
 def scan_vocabulary(source, tokenizer=None, *, min_count=5, max_vocab=None):
-    """One pass over ``source``: ``(Vocab, n_tokens)`` with the words of at least
+    """One pass over ``source``: ``(Vocabulary, n_tokens)`` with the words of at least
     ``min_count`` occurrences, by descending count (ties by first appearance), the
     ``max_vocab`` most frequent if given."""
     enc = Encoder()
@@ -299,19 +300,20 @@ def scan_vocabulary(source, tokenizer=None, *, min_count=5, max_vocab=None):
     if n_tokens == 0:
         raise NlpkitError("the training corpus is empty (no tokens)")
     words = enc.first_seen
-    vocab = Vocab()
-    vocab.extend(words, counts[:len(words)], min_count)
+    vocab = Vocabulary()
+    vocab.grow(words, counts[:len(words)], min_count=min_count)
     if max_vocab is not None and len(vocab) > max_vocab:
-        vocab = Vocab(vocab.words[:max_vocab], vocab.counts[:max_vocab])
+        vocab = Vocabulary(vocab.itos[:max_vocab], vocab.counts[:max_vocab])
     if len(vocab) == 0:
         raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
                           "times")
     return vocab, n_tokens
 
 
-def encoded_blocks(source, vocab: Vocab, tokenizer=None):
-    """``(ids, offsets)`` blocks of ``source`` in ``vocab``'s ids; other words are -1."""
-    lookup = types.SimpleNamespace(stoi=vocab.index, unk_id=-1)
+def encoded_blocks(source, vocab: Vocabulary, tokenizer=None):
+    """``(ids, offsets)`` blocks of ``source`` in ``vocab``'s ids; other words are -1
+    (even ``<unk>``, should the text hold one: it is a word here)."""
+    lookup = types.SimpleNamespace(stoi=vocab.stoi, unk_id=-1)
     for ids, lengths in iter_encoded(source, tokenizer, Encoder(lookup)):
         offsets = np.zeros(lengths.shape[0] + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -330,10 +332,8 @@ def count_cooccurrences(source, *, window=15, weighting="harmonic", min_count=5,
     ``memory`` (GB) bounds the counting tables; beyond it they spill to sorted runs
     in ``tmpdir``.  ``callback(tokens_done, tokens_total)`` follows progress.
     """
-    if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or window < 1:
-        raise NlpkitError(f"window must be an integer >= 1; got {window!r}")
-    if not memory > 0:
-        raise NlpkitError(f"memory must be > 0 (GB); got {memory!r}")
+    check_param("count_cooccurrences", "window", window, POSITIVE_INT)
+    check_param("count_cooccurrences", "memory", memory, POSITIVE)  # (GB)
     weights = distance_weights(int(window), weighting)
     source = _replayable(source)
     vocab, n_tokens = scan_vocabulary(source, tokenizer, min_count=min_count,
@@ -356,4 +356,4 @@ def count_cooccurrences(source, *, window=15, weighting="harmonic", min_count=5,
             if callback is not None:
                 callback(done, n_tokens)
         rows, cols, vals = counter.finish()
-    return Cooccurrences(vocab.words, vocab.counts, rows, cols, vals, n_tokens, df, n_docs)
+    return Cooccurrences(vocab.itos, vocab.counts, rows, cols, vals, n_tokens, df, n_docs)

@@ -16,54 +16,47 @@ import numpy as np
 from .. import backend
 from ..errors import NlpkitError
 from .cooccurrence import count_cooccurrences
-from .estimators import _Embedding
+from ..params import (
+    BOOLEAN,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    Options,
+    Real,
+    validate_params,
+)
+from .estimators import EMBEDDING_CONSTRAINTS, _Embedding
 from .glove import glove_epoch_cpu, record_terms, shuffle_records_cpu
 from .keyedvectors import KeyedVectors
 from .ppmi import SOLVERS, ppmi_matrix, svd_embedding, truncated_svd
-from .trainer import Vocab
+from ..text.vocab import Vocabulary
 
 
-def _positive_int(name, v, minimum=1):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
-        raise NlpkitError(f"{name} must be an integer >= {minimum}; got {v!r}")
-
-
-def _positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not v > 0:
-        raise NlpkitError(f"{name} must be a number > 0; got {v!r}")
+# PPMI's and GloVe's counting (see nlpkit.params)
+COUNT_CONSTRAINTS = {**EMBEDDING_CONSTRAINTS, "max_vocab": [None, *POSITIVE_INT],
+                     "memory": POSITIVE}
 
 
 class _CountEmbedding(_Embedding):
     """What PPMI and GloVe share: counting, the vocabulary, ``wv``, pickling."""
 
     _weighting = "harmonic"
-    _dim_name = "vector_size"
-
-    def _check(self):
-        _positive_int(self._dim_name, self.vector_size)
-        _positive_int("window", self.window)
-        _positive_int("min_count", self.min_count)
-        if self.max_vocab is not None:
-            _positive_int("max_vocab", self.max_vocab)
-        _positive("memory", self.memory)
-        if self.weighting not in ("mean", "tfidf", "sif"):
-            raise NlpkitError(f"weighting must be 'mean', 'tfidf' or 'sif'; got {self.weighting!r}")
 
     def _count(self, X, callback, **kw):
-        self._check()
+        validate_params(self)
         t0 = time.perf_counter()
         co = count_cooccurrences(X, window=self.window, weighting=self._weighting,
                                  min_count=self.min_count, max_vocab=self.max_vocab,
                                  tokenizer=self.tokenizer, seed=self.seed, memory=self.memory,
                                  n_jobs=self.n_jobs, callback=callback, **kw)
-        self.vocab_ = Vocab(co.words, co.counts)
+        self.vocab_ = Vocabulary(co.words, co.counts, specials=())
         self.tokens_read_ = co.n_tokens
         self.doc_freq_, self.n_docs_ = co.doc_freq, co.n_docs
         self.count_stats_ = {"cells": co.nnz, "seconds": time.perf_counter() - t0}
         return co
 
     def _make_wv(self):
-        self.wv = KeyedVectors(self.vocab_.words, self.vectors_, self.vocab_.counts)
+        self.wv = KeyedVectors(self.vocab_.itos, self.vectors_, self.vocab_.counts)
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -91,7 +84,13 @@ class PPMI(_CountEmbedding):
     ``count_stats_`` (cells of the upper triangle, seconds).
     """
 
-    _dim_name = "dim"
+    _parameter_constraints = {
+        **{k: v for k, v in COUNT_CONSTRAINTS.items() if k not in ("vector_size", "epochs")},
+        "dim": POSITIVE_INT, "alpha": POSITIVE, "shift": [Interval(Real, 1, None)],
+        "eig": [Interval(Real, None, None)], "dynamic_window": BOOLEAN,
+        "sample": [Interval(Real, 0, 1, closed="left")], "add_context": BOOLEAN,
+        "solver": [Options(*SOLVERS)],
+    }
 
     def __init__(self, dim=100, *, window=5, min_count=5, alpha=0.75, shift=1.0, eig=0.0,
                  dynamic_window=True, sample=0.0, add_context=False, solver="arpack",
@@ -118,18 +117,6 @@ class PPMI(_CountEmbedding):
     @property
     def vector_size(self):
         return self.dim
-
-    def _check(self):
-        super()._check()
-        _positive("alpha", self.alpha)
-        if isinstance(self.shift, bool) or not self.shift >= 1:
-            raise NlpkitError(f"shift must be >= 1; got {self.shift!r}")
-        if isinstance(self.eig, bool) or not isinstance(self.eig, (int, float, np.number)):
-            raise NlpkitError(f"eig must be a number; got {self.eig!r}")
-        if not 0 <= self.sample < 1:
-            raise NlpkitError(f"sample must be in [0, 1); got {self.sample!r}")
-        if self.solver not in SOLVERS:
-            raise NlpkitError(f"solver must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
 
     @property
     def _weighting(self):
@@ -176,6 +163,9 @@ class GloVe(_CountEmbedding):
     ``context_biases_``, ``loss_history_`` (mean weighted cost per update, per epoch).
     """
 
+    _parameter_constraints = {**COUNT_CONSTRAINTS, "x_max": POSITIVE, "alpha": POSITIVE,
+                              "learning_rate": POSITIVE, "grad_clip": POSITIVE}
+
     def __init__(self, vector_size=100, *, window=15, min_count=5, x_max=100.0, alpha=0.75,
                  epochs=25, learning_rate=0.05, grad_clip=100.0, max_vocab=None, memory=2.0,
                  seed=1, n_jobs=None, tokenizer=None, weighting="mean", sif_a=1e-3):
@@ -194,12 +184,6 @@ class GloVe(_CountEmbedding):
         self.tokenizer = tokenizer
         self.weighting = weighting
         self.sif_a = sif_a
-
-    def _check(self):
-        super()._check()
-        _positive_int("epochs", self.epochs)
-        for name in ("x_max", "alpha", "learning_rate", "grad_clip"):
-            _positive(name, getattr(self, name))
 
     def fit(self, X, y=None, callback=None):
         """Count, shuffle, train.  ``callback(epochs_done, epochs, mean_cost)`` after each epoch."""

@@ -24,7 +24,23 @@ import os
 import numpy as np
 from .._imports import sklearn_base
 from ..errors import NlpkitError
+from ..params import (
+    BOOLEAN,
+    DEVICE,
+    N_JOBS,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    Options,
+    ParameterError,
+    Real,
+    refuse_ignored,
+    validate_params,
+)
 from ..text.spill import spill_dir
+from ..text.vocab import Vocabulary
 from . import trainer
 from .docfreq import doc_freq_cpu
 from .sgns import uniform_rows_cpu
@@ -35,14 +51,24 @@ from .subwords import subword_rows
 _sklearn = sklearn_base()
 
 
+# what every word-vector estimator has (see nlpkit.params); each adds its own
+EMBEDDING_CONSTRAINTS = {
+    "vector_size": POSITIVE_INT, "window": POSITIVE_INT, "min_count": POSITIVE_INT,
+    "epochs": POSITIVE_INT, "seed": NONNEGATIVE_INT, "n_jobs": N_JOBS,
+    # a callable str -> tokens (the documents of fit and transform)
+    "tokenizer": [None, "callable"],
+    "weighting": [Options("mean", "tfidf", "sif")], "sif_a": POSITIVE,
+}
+# word2vec's and fastText's SGD
+SGD_CONSTRAINTS = {
+    **EMBEDDING_CONSTRAINTS, "negative": POSITIVE_INT, "sample": NONNEGATIVE,
+    "min_alpha": NONNEGATIVE, "ns_exponent": [Interval(Real, None, None)],
+    "device": DEVICE, "warm_start": BOOLEAN,
+}
+
+
 class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
     _kind = "sgns"
-
-    def _check(self):
-        trainer.check_params(self.vector_size, self.window, self.epochs, self.negative,
-                             self.min_count, self.alpha, self.min_alpha, self.sample)
-        if self.weighting not in ("mean", "tfidf", "sif"):
-            raise NlpkitError(f"weighting must be 'mean', 'tfidf' or 'sif'; got {self.weighting!r}")
 
     def _alpha(self):
         return self.alpha if self.alpha is not None else 0.025
@@ -50,10 +76,10 @@ class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
     # ------------------------------------------------------------ training
     def fit(self, X, y=None, callback=None):
         """Train on ``X`` (path or sentences).  ``callback(done, total, loss)`` follows progress."""
-        self._check()
+        validate_params(self)
         warm = self.warm_start and hasattr(self, "syn0_")
         if not warm:
-            self.vocab_ = trainer.Vocab()
+            self.vocab_ = Vocabulary(specials=())
         old_n = len(self.vocab_)
         # the encoded text lives in files mapped into memory, removed when fit ends (or fails)
         with spill_dir("nlpkit-embed-") as directory:
@@ -105,7 +131,7 @@ class _Embedding(_sklearn.TransformerMixin, _sklearn.BaseEstimator):
         self.doc_freq_ = df
 
     def _make_wv(self):
-        self.wv = KeyedVectors(self.vocab_.words, self.syn0_, self.vocab_.counts)
+        self.wv = KeyedVectors(self.vocab_.itos, self.syn0_, self.vocab_.counts)
 
     # ------------------------------------------------------------ features
     def _word_weights(self):
@@ -179,6 +205,9 @@ class Word2Vec(_Embedding):
     ``sif_a / (sif_a + p(w))``, without removing the first principal component).
     """
 
+    _parameter_constraints = {**SGD_CONSTRAINTS, "model": [Options("sgns", "cbow")],
+                              "alpha": [None, *POSITIVE], "shared_negatives": BOOLEAN}
+
     def __init__(self, vector_size=100, *, model="sgns", window=5, negative=5, min_count=5,
                  sample=1e-3, epochs=5, alpha=None, min_alpha=1e-4, ns_exponent=0.75, seed=1,
                  n_jobs=None, device=None, tokenizer=None, weighting="mean", sif_a=1e-3,
@@ -204,8 +233,6 @@ class Word2Vec(_Embedding):
 
     @property
     def _kind(self):
-        if self.model not in ("sgns", "cbow"):
-            raise NlpkitError(f"model must be 'sgns' or 'cbow'; got {self.model!r}")
         return "sgns-shared" if self.model == "sgns" and self.shared_negatives else self.model
 
     def _alpha(self):
@@ -213,11 +240,9 @@ class Word2Vec(_Embedding):
             return self.alpha
         return 0.05 if self.model == "cbow" else 0.025
 
-    def _check(self):
-        self._kind  # noqa: B018  (validates model)
-        super()._check()
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
         if self.model != "sgns":
-            from ..params import refuse_ignored
             refuse_ignored(self, ("shared_negatives",), f"with model={self.model!r}")
 
 
@@ -231,6 +256,9 @@ class FastText(_Embedding):
     of the centre word before the next context word; here the mean moves by that
     gradient (the same arithmetic) and the rows receive the window's sum once.
     """
+
+    _parameter_constraints = {**SGD_CONSTRAINTS, "alpha": POSITIVE, "minn": NONNEGATIVE_INT,
+                              "maxn": NONNEGATIVE_INT, "bucket": NONNEGATIVE_INT}
 
     def __init__(self, vector_size=100, *, window=5, negative=5, min_count=5, sample=1e-4,
                  epochs=5, alpha=0.05, min_alpha=0.0, ns_exponent=0.5, minn=3, maxn=6,
@@ -258,14 +286,11 @@ class FastText(_Embedding):
 
     _kind = "fasttext"
 
-    def _check(self):
-        super()._check()
-        for name in ("minn", "maxn", "bucket"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise NlpkitError(f"{name} must be an integer >= 0; got {v!r}")
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
         if self.maxn and (self.minn < 1 or self.minn > self.maxn):
-            raise NlpkitError(f"need 1 <= minn <= maxn; got minn={self.minn}, maxn={self.maxn}")
+            raise ParameterError(f"FastText: need 1 <= minn <= maxn; got minn={self.minn}, "
+                                 f"maxn={self.maxn}")
 
     # the input matrix holds the words first, then ``bucket`` n-gram rows, uniform in
     # [-1/dim, 1/dim) as fastText draws them (in a parallel kernel: there are millions)
@@ -282,7 +307,7 @@ class FastText(_Embedding):
                                                           np.zeros((n - old_n, dim), np.float32)]))
 
     def _train(self, ids, offsets, callback, **kw):
-        sub_offsets, sub_ids = subword_rows(self.vocab_.words, self.minn, self.maxn, self.bucket)
+        sub_offsets, sub_ids = subword_rows(self.vocab_.itos, self.minn, self.maxn, self.bucket)
         # fastText's sigmoid table, and its subsampling frequencies (of every token read)
         super()._train(ids, offsets, callback, sub_offsets=sub_offsets, sub_ids=sub_ids,
                        max_exp=8.0, sigmoid_size=512, sample_total=self.tokens_read_, **kw)
@@ -290,7 +315,7 @@ class FastText(_Embedding):
     def _make_wv(self):
         n = len(self.vocab_)
         ngrams = self.syn0_[n:] if self.bucket and self.maxn else None
-        self.wv = KeyedVectors(self.vocab_.words, self.syn0_[:n], self.vocab_.counts,
+        self.wv = KeyedVectors(self.vocab_.itos, self.syn0_[:n], self.vocab_.counts,
                                ngrams=ngrams, minn=self.minn, maxn=self.maxn)
 
     def transform(self, X):

@@ -21,31 +21,22 @@ import numpy as np
 
 from ..errors import InputFileError, NlpkitError
 from ..text import atomic_write
+from ..text.readers import READ_ERRORS, open_binary
 from .keyedvectors import KeyedVectors
 
 FORMATS = ("word2vec", "word2vec-binary", "fasttext-vec", "fasttext-bin", "glove")
 FT_MAGIC, FT_VERSION = 793712314, 12
 
 
-_OPENERS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
-
-
 def _read_bytes(path, limit=-1) -> bytes:
-    """The (decompressed) bytes of ``path``; errors name the file."""
-    import importlib
+    """The (decompressed, by suffix) bytes of ``path``; errors name the file."""
     if os.path.isdir(path):
         raise InputFileError(path, "is a directory, not a vectors file")
-    mod = _OPENERS.get(os.path.splitext(path)[1].lower())
-    opener = importlib.import_module(mod).open if mod else open
-    try:
-        with opener(path, "rb") as fh:
-            return fh.read(limit)
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except PermissionError:
-        raise InputFileError(path, "permission denied") from None
-    except (EOFError, OSError) as exc:
-        raise InputFileError(path, f"cannot read ({exc})") from None
+    with open_binary(path) as (stream, _):
+        try:
+            return stream.read(limit)
+        except READ_ERRORS as exc:
+            raise InputFileError(path, f"cannot read ({exc})") from None
 
 
 # ------------------------------------------------------------------ word2vec

@@ -1,10 +1,11 @@
-"""What the estimators and the CLI share: the word2vec vocabulary, the sampling
-tables, and the loop that feeds blocks of chunks to the training kernel.
+"""What the estimators and the CLI share: encoding the text in the vocabulary, the
+sampling tables, and the loop that feeds blocks of chunks to the training kernel.
 
-The vocabulary is word2vec's: words with at least ``min_count`` occurrences,
-by descending count (ties by first appearance); other words are dropped from
-the text before windows are formed (as gensim does).  It can be extended by
-later text without changing existing ids (continued training).
+The vocabulary (a :class:`~nlpkit.text.Vocabulary` without special tokens) is word2vec's:
+words with at least ``min_count`` occurrences, by descending count (ties by first
+appearance); other words are dropped from the text before windows are formed (as gensim
+does).  It can be extended by later text without changing existing ids (continued
+training).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from .. import backend
 from ..errors import NlpkitError
 from ..text.spill import EncodedText
+from ..text.vocab import Vocabulary
 from .sgns import sigmoid_tables, train_block_cpu
 
 KINDS = {"sgns": 0, "cbow": 1, "fasttext": 2, "sgns-shared": 3}
@@ -24,42 +26,7 @@ CHUNK_WORDS = 10_000      # tokens per chunk (one thread's unit of work)
 BLOCK_CHUNKS = 48         # chunks per kernel call (progress granularity)
 
 
-class Vocab:
-    """Words in id order with their counts; ``index`` maps word -> id."""
-
-    def __init__(self, words=(), counts=()):
-        self.words = list(words)
-        self.counts = np.asarray(counts, dtype=np.int64).reshape(-1).copy()
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    def __len__(self):
-        return len(self.words)
-
-    def extend(self, words, counts, min_count):
-        """Add counts of known words; append new words with ``count >= min_count``
-        (by descending count, ties in the order given).  Returns ``remap``: each of
-        ``words``' id, -1 for those left out."""
-        words = list(words)
-        counts = np.asarray(counts, np.int64)
-        if self.words:
-            known = np.fromiter((self.index.get(w, -1) for w in words), np.int64, len(words))
-        else:  # (a new vocabulary: no look-ups)
-            known = np.full(len(words), -1, np.int64)
-        hit = known >= 0
-        np.add.at(self.counts, known[hit], counts[hit])
-        new = np.flatnonzero(~hit & (counts >= min_count))
-        new = new[np.argsort(-counts[new], kind="stable")]
-        first = len(self.words)
-        for i in new.tolist():
-            self.index[words[i]] = len(self.words)
-            self.words.append(words[i])
-        self.counts = np.concatenate([self.counts, counts[new]])
-        remap = known.astype(np.int32)
-        remap[new] = np.arange(first, len(self.words), dtype=np.int32)
-        return remap
-
-
-def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool, directory):
+def encode(source, vocab: Vocabulary, min_count: int, tokenizer=None, *, grow: bool, directory):
     """Read ``source`` (path, or iterable of str / token lists), grow ``vocab`` if
     asked, and spill the text to files in ``directory`` with out-of-vocabulary words
     removed (blank lines are dropped; a line of only such words stays, empty).  Returns
@@ -76,9 +43,9 @@ def encode(source, vocab: Vocab, min_count: int, tokenizer=None, *, grow: bool, 
         raise NlpkitError("the training corpus is empty (no tokens)")
     words, counts = raw.words, raw.counts
     if grow:
-        remap = vocab.extend(words, counts, min_count)
+        remap = vocab.grow(words, counts, min_count=min_count)
     else:
-        remap = np.fromiter((vocab.index.get(w, -1) for w in words), np.int32, len(words))
+        remap = np.fromiter((vocab.stoi.get(w, -1) for w in words), np.int32, len(words))
     if len(vocab) == 0:
         raise NlpkitError(f"the vocabulary is empty: no word occurs at least min_count={min_count} "
                           "times")
@@ -259,17 +226,3 @@ def _max_length(offsets, step=1 << 20):
     return longest
 
 
-def check_params(vector_size, window, epochs, negative, min_count, alpha, min_alpha, sample):
-    """One-line errors for parameters that cannot train."""
-    for name, v in (("vector_size", vector_size), ("window", window), ("epochs", epochs),
-                    ("min_count", min_count)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise NlpkitError(f"{name} must be an integer >= 1; got {v!r}")
-    if not isinstance(negative, (int, np.integer)) or negative < 1:
-        raise NlpkitError(f"negative must be an integer >= 1; got {negative!r}")
-    if alpha is not None and not alpha > 0:
-        raise NlpkitError(f"alpha must be > 0; got {alpha!r}")
-    if not min_alpha >= 0:
-        raise NlpkitError(f"min_alpha must be >= 0; got {min_alpha!r}")
-    if not sample >= 0:
-        raise NlpkitError(f"sample must be >= 0; got {sample!r}")

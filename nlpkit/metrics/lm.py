@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ..errors import NlpkitError
+from ..params import POSITIVE, check_param
 
 
 def _total(log_probs, base):
@@ -38,7 +39,6 @@ def bits_per_character(log_probs, n_characters, base=math.e):
     """``-sum log2 p / n_characters``: bits per character of the text (a word-level model's
     total over the characters its words spell, or a character-level model's over its own
     tokens)."""
-    if not n_characters or n_characters < 0:
-        raise NlpkitError(f"n_characters must be a positive number; got {n_characters!r}")
+    check_param("bits_per_character", "n_characters", n_characters, POSITIVE)
     total, _ = _total(log_probs, base)
     return -total / n_characters / math.log(2)

@@ -4,7 +4,6 @@ fit glue (validation split, batching, the training loop) in :class:`NeuralEstima
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 
 import numpy as np
@@ -13,8 +12,20 @@ from sklearn.utils import check_random_state
 
 from .. import backend
 from ..errors import NlpkitError
+from ..params import (
+    BOOLEAN,
+    DEVICE,
+    FRACTION,
+    N_JOBS,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    RANDOM_STATE,
+    HasMethods,
+    Options,
+)
 from . import data
-from .training import make_optimizer, train
+from .training import OPTIMIZERS, SCHEDULES, make_optimizer, train
 
 
 def seed_from(random_state) -> int:
@@ -51,22 +62,24 @@ def _place(model, device):
         optimizer.to(device)
 
 
-def check_positive_int(value, name):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise NlpkitError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def check_nonnegative(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise NlpkitError(f"{name} must be a number >= 0; got {value!r}")
-    return float(value)
-
-
-def check_fraction(value, name):
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise NlpkitError(f"{name} must be a number in [0, 1); got {value!r}")
-    return float(value)
+# The parameters every neural estimator has, declared once (see nlpkit.params); each
+# estimator adds its own to these.
+TOKENIZER = [None, "path", HasMethods("encode_batch", name="a fitted BPE or WordPiece")]
+# words given as vectors: KeyedVectors, a dict word -> vector or a vectors file (or, for a
+# classifier or a tagger, a language model's file)
+PRETRAINED = [None, "path", HasMethods("get", "values", name="a dict word -> vector"),
+              HasMethods("get_vector", name="KeyedVectors")]
+SHARED_CONSTRAINTS = {
+    "embedding_dim": POSITIVE_INT, "hidden_size": POSITIVE_INT, "num_layers": POSITIVE_INT,
+    "dropout": FRACTION, "tokenizer": TOKENIZER,
+    "max_epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE,
+    "optimizer": [Options(*OPTIMIZERS)], "clip": [None, *POSITIVE],
+    "early_stopping": BOOLEAN, "validation_fraction": FRACTION,
+    "n_iter_no_change": POSITIVE_INT, "max_time": [None, *POSITIVE],
+    "lr_schedule": [Options(*SCHEDULES)], "warmup_steps": NONNEGATIVE_INT,
+    "random_state": RANDOM_STATE, "n_jobs": N_JOBS, "device": DEVICE,
+    "verbose": [*NONNEGATIVE_INT, "boolean"],
+}
 
 
 def resolve_pretrained(pretrained):
@@ -194,12 +207,6 @@ class NeuralEstimator(BaseEstimator):
     def _restored(self):
         """What a loaded estimator derives from its attributes (a hook)."""
 
-    def _check_sizes(self, names=("embedding_dim", "hidden_size", "num_layers")):
-        check_fraction(self.dropout, "dropout")
-        check_positive_int(self.batch_size, "batch_size")
-        for name in names:
-            check_positive_int(getattr(self, name), name)
-
     def checkpoint_to(self, save=None, resume=None):
         """Checkpoints for the next :meth:`fit`.
 
@@ -230,7 +237,7 @@ class NeuralEstimator(BaseEstimator):
         """``(train_idx, val_idx)``: a random ``validation_fraction`` held out for early
         stopping, or ``(all, None)`` when early stopping is off or there is too little data."""
         idx = np.arange(n)
-        frac = check_fraction(self.validation_fraction, "validation_fraction")
+        frac = float(self.validation_fraction)
         n_val = int(np.ceil(n * frac))
         if not self.early_stopping or frac == 0 or n - n_val < min_train:
             return idx, None

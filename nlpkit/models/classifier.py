@@ -18,22 +18,24 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, MeanPoolTime, Module, no_grad, tensor
 from ..nn import functional as F
-from ..params import refuse_ignored
-from . import data
-from .base import (
-    NeuralEstimator,
-    check_fraction,
-    check_nonnegative,
-    check_positive_int,
-    compute,
-    seed_from,
+from ..params import (
+    BOOLEAN,
+    FRACTION,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    Options,
+    refuse_ignored,
+    validate_params,
 )
-from .encoders import RECURRENT, make_encoder
+from . import data
+from .base import PRETRAINED, SHARED_CONSTRAINTS, NeuralEstimator, compute, seed_from
+from .encoders import ENCODERS, POSITIONS, RECURRENT, make_encoder
 from ..text import Tokenizer, Vocabulary
 from .data import SubwordSplit
 from .pretrained import (
     check_encoder_config,
-    check_freeze,
+    NO_LANGUAGE_MODEL,
     config_sizes,
     is_language_model_file,
     load_pretrained,
@@ -171,6 +173,22 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     X is a list of strings (split on whitespace) or of token lists; y any labels.
     """
 
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "min_count": POSITIVE_INT,
+        "encoder": [Options(*ENCODERS)],
+        "word_dropout": FRACTION,
+        "adversarial": NONNEGATIVE,
+        "pooling": [Options(*POOLINGS)],
+        "word_ngrams": [Options(1, 2)],
+        "pretrained": PRETRAINED,
+        "freeze_layers": [None, *NONNEGATIVE_INT],
+        "positions": [Options(*POSITIONS)],
+        "class_weight": [None, Options("balanced"), dict],
+        "max_length": POSITIVE_INT,
+        "lowercase": BOOLEAN,
+    }
+
     def __init__(
         self,
         encoder="lstm",
@@ -242,9 +260,10 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def read_text(self, X, directory=None, what="X"):
         """Encode labelled documents, ``(text, label)`` pairs (a list, or a stream such as
-        :func:`nlpkit.models.data.iter_labelled`), in one pass to files in ``directory``
+        :func:`nlpkit.text.readers.iter_labelled`), in one pass to files in ``directory``
         (None: in memory), for :meth:`fit` (with ``y=None``): a text larger than memory is
         then trained on from disk."""
+        validate_params(self)
         self._load_pretrained()
         split = self._tokenizer()
 
@@ -269,6 +288,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
         ``callback(info)`` gets a dict after every batch and epoch (see
         :func:`nlpkit.models.training.train`); the epoch records are kept in ``history_``.
         """
+        validate_params(self)
         self.tokenizer_ = None  # resolved again from the parameters
         if isinstance(X, data.LabelledText):
             if y is not None:
@@ -296,6 +316,7 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     def partial_fit(self, X, y, classes=None, callback=None):
         """One epoch over ``X, y``; the first call needs ``classes`` (all labels there will be)
         and builds the vocabulary from its ``X``."""
+        validate_params(self)
         y = self._check_y(y)
         first = not hasattr(self, "classes_")
         if first:
@@ -360,27 +381,24 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
                 raise NlpkitError("tokenizer= and a pretrained language model: the model's "
                                   "own tokenizer applies (leave tokenizer=None)")
             self._pretrained_parts = load_pretrained(self.pretrained)
-        check_freeze(self.freeze_layers, self._pretrained_parts)
-        if self._pretrained_parts is not None:
-            refuse_ignored(self, ("encoder", "positions", "min_count", "word_ngrams"),
-                           "with a pretrained language model (its own apply)")
             if self._pretrained_parts.subword:
                 refuse_ignored(self, ("lowercase",), "with a pretrained language model over "
                                "subword tokens (its tokenizer applies)")
-        elif self.encoder != "transformer":
+
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
+        if is_language_model_file(self.pretrained):
+            refuse_ignored(self, ("encoder", "positions", "min_count", "word_ngrams"),
+                           "with a pretrained language model (its own apply)")
+            return
+        refuse_ignored(self, ("freeze_layers",), NO_LANGUAGE_MODEL)
+        if self.encoder != "transformer":
             refuse_ignored(self, ("positions",), f"with encoder={self.encoder!r} "
                            "(a transformer's)")
 
     def _setup(self, text):
         """Vocabulary, network, optimizer and random generator of a fresh model, from the
         documents ``text`` (an EncodedText)."""
-        check_fraction(self.dropout, "dropout")
-        check_fraction(self.word_dropout, "word_dropout")
-        check_nonnegative(self.adversarial, "adversarial")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.max_length, "max_length")
-        if self.word_ngrams not in (1, 2) or isinstance(self.word_ngrams, bool):
-            raise NlpkitError(f"word_ngrams must be 1 or 2; got {self.word_ngrams!r}")
         parts, lookup = word_inputs(self, text)
         # a pair seen once has nothing to generalise from
         self.bigram_vocab_ = (
@@ -451,19 +469,17 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             w = np.ones(k)
             w[present] = compute_class_weight("balanced", classes=present, y=y_idx)
             return w.astype(np.float32)
-        if isinstance(cw, dict):
-            unknown = [c for c in cw if c not in set(self.classes_.tolist())]
-            if unknown:
-                raise NlpkitError(f"class_weight names labels not in y: {unknown[:5]}")
-            return np.array([cw.get(c, 1.0) for c in self.classes_.tolist()], np.float32)
-        raise NlpkitError(f"class_weight must be None, 'balanced' or a dict; got {cw!r}")
+        unknown = [c for c in cw if c not in set(self.classes_.tolist())]  # a dict
+        if unknown:
+            raise NlpkitError(f"class_weight names labels not in y: {unknown[:5]}")
+        return np.array([cw.get(c, 1.0) for c in self.classes_.tolist()], np.float32)
 
     def _split(self, n, y_idx, early_stopping):
         """Indices of the training and validation documents."""
         idx = np.arange(n)
         if not early_stopping:
             return idx, None
-        frac = check_fraction(self.validation_fraction, "validation_fraction")
+        frac = float(self.validation_fraction)
         n_val = math.ceil(n * frac)
         if frac == 0 or n_val < 1 or n - n_val < 2:
             return idx, None

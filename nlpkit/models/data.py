@@ -1,4 +1,4 @@
-"""From user data to padded int batches: token lists, vocabularies, labels, file readers.
+"""From user data to padded int batches: token lists, vocabularies, labels.
 
 X for every model is a sequence of documents, each a string (split by the
 model's tokenizer) or a list of tokens.  Strings never reach the network:
@@ -8,12 +8,14 @@ documents become int ids (``<pad>`` = 0, ``<unk>`` = 1) padded into a
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
-from ..errors import InputFileError, NlpkitError
-from ..text import Tokenizer, Vocabulary, iter_lines
+from ..errors import NlpkitError
+from ..text import Tokenizer, Vocabulary
+
+# the readers of labelled and tagged files, public here before they joined the others
+from ..text.readers import iter_conll, iter_labelled, read_conll, read_labelled  # noqa: F401
 
 PAD, UNK = "<pad>", "<unk>"
 SPECIALS = (PAD, UNK)
@@ -118,16 +120,12 @@ def check_lengths(X, y, what_x="X", what_y="y"):
 
 
 def build_vocab(token_lists, min_count=1, max_size=None, specials=SPECIALS):
-    if not isinstance(min_count, numbers.Integral) or min_count < 1:
-        raise NlpkitError(f"min_count must be an integer >= 1; got {min_count!r}")
     return Vocabulary.build(token_lists, min_count=min_count, max_size=max_size, specials=specials)
 
 
 def vocab_from_counts(counts, min_count=1, max_size=None, specials=SPECIALS):
     """:func:`build_vocab` from ``{word: count}`` in order of first appearance (a text
     counted as it streamed by: :class:`nlpkit.text.spill.EncodedText`)."""
-    if not isinstance(min_count, numbers.Integral) or min_count < 1:
-        raise NlpkitError(f"min_count must be an integer >= 1; got {min_count!r}")
     return Vocabulary.from_counts(counts, min_count=min_count, max_size=max_size,
                                   specials=specials)
 
@@ -330,71 +328,3 @@ def length_sorted_batches(lengths, batch_size, rng=None):
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
-
-
-# ------------------------------------------------------------------------- readers
-def read_labelled(path):
-    """``(texts, labels)`` from fastText's ``__label__X text`` or ``label<TAB>text`` lines.
-
-    Blank lines are skipped; a line with neither form raises InputFileError naming the line.
-    Only the first fastText label of a line is used.
-    """
-    texts, labels = [], []
-    for text, label in iter_labelled(path):
-        texts.append(text)
-        labels.append(label)
-    return texts, labels
-
-
-def iter_labelled(path):
-    """:func:`read_labelled`'s ``(text, label)`` pairs one by one, the file read as it goes."""
-    empty = True
-    for lineno, line in enumerate(iter_lines(path), 1):
-        if not line.strip():
-            continue
-        if line.startswith("__label__"):
-            parts = line.split()
-            lab = [p for p in parts if p.startswith("__label__")]
-            words = [p for p in parts if not p.startswith("__label__")]
-            label, text = lab[0][len("__label__") :], " ".join(words)
-        elif "\t" in line:
-            label, _, text = line.partition("\t")
-        else:
-            raise InputFileError(path, "expected '__label__X text' or 'label<TAB>text'", lineno)
-        if not label or not text.strip():
-            raise InputFileError(path, "empty label or text", lineno)
-        empty = False
-        yield text, label
-    if empty:
-        raise InputFileError(path, "no labelled lines")
-
-
-def read_conll(path):
-    """``(token_lists, tag_lists)`` from ``token<TAB>tag`` lines, a blank line between sentences."""
-    tokens, tags = [], []
-    for toks, labels in iter_conll(path):
-        tokens.append(toks)
-        tags.append(labels)
-    return tokens, tags
-
-
-def iter_conll(path):
-    """:func:`read_conll`'s ``(tokens, tags)`` sentences one by one, the file read as it goes."""
-    empty, cur_tok, cur_tag = True, [], []
-    for lineno, line in enumerate(iter_lines(path), 1):
-        if not line.strip():
-            if cur_tok:
-                empty = False
-                yield cur_tok, cur_tag
-                cur_tok, cur_tag = [], []
-            continue
-        parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) < 2 or not parts[0] or not parts[-1]:
-            raise InputFileError(path, "expected 'token<TAB>tag'", lineno)
-        cur_tok.append(parts[0])
-        cur_tag.append(parts[-1])
-    if cur_tok:
-        empty = False
-        yield cur_tok, cur_tag
-    if empty:
-        raise InputFileError(path, "no sentences")

@@ -7,8 +7,6 @@ Padded steps may hold anything in the output; the heads mask them.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import NlpkitError
 from ..nn import (
     GRU,
@@ -168,15 +166,7 @@ class TransformerEncoder(Module):
 
 def make_encoder(name, input_size, hidden_size, num_layers=1, dropout=0.0, rng=None,
                  positions="sinusoidal"):
-    if name not in ENCODERS:
-        raise NlpkitError(f"encoder must be one of {', '.join(ENCODERS)}; got {name!r}")
-    for what, v in (
-        ("embedding_dim", input_size),
-        ("hidden_size", hidden_size),
-        ("num_layers", num_layers),
-    ):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise NlpkitError(f"{what} must be a positive integer; got {v!r}")
+    # (name and sizes: the estimator's parameters, checked by its contract)
     if name == "cnn":
         return CNNEncoder(input_size, hidden_size, num_layers, rng=rng)
     if name == "transformer":

@@ -245,38 +245,24 @@ def encode_params(est):
 
 
 def decode_params(cls, fields):
-    """The parameters of ``cls`` saved in ``fields``, each checked against the type of its
-    default (missing ones take their default, as in an older file)."""
+    """The parameters of ``cls`` saved in ``fields``, each checked against the class's
+    parameter contract (missing ones take their default, as in an older file)."""
+    from ..params import violation
+
     defaults = cls().get_params(deep=False)
     unknown = [n for n in fields.names() if n not in defaults]
     if unknown:
         fields.fail(unknown[0][:60], f"is not a parameter of {cls.__name__}")
     params = {}
-    for name, default in defaults.items():
+    for name in defaults:
         if name not in fields:
             continue
         value = decode(fields.data[name], fields, name)
-        if value is not None and not _same_type(value, default, name):
-            fields.fail(name, f"must be of the type of its default {default!r}; "
-                        f"got {type(value).__name__}")
+        problem = violation(name, value, cls._parameter_constraints[name])
+        if problem is not None:
+            fields.fail(name, problem)
         params[name] = value
     return params
-
-
-def _same_type(value, default, name):
-    if name == "tokenizer":
-        from ..text.subword import SubwordTokenizer
-
-        return isinstance(value, SubwordTokenizer)
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, str):
-        return isinstance(value, str)
-    return True  # a None default: any JSON value (the estimator checks it at fit)
 
 
 # ------------------------------------------------------------------ fitted attributes

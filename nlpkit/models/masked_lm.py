@@ -27,13 +27,9 @@ from ..nn import functional as F
 from ..text import Tokenizer, Vocabulary
 from . import data
 from .data import SubwordSplit
-from .base import (
-    NeuralEstimator,
-    check_positive_int,
-    compute,
-    seed_from,
-)
-from .encoders import TransformerEncoder, check_positions
+from ..params import BOOLEAN, POSITIVE_INT, Interval, Options, ParameterError, Real, validate_params
+from .base import SHARED_CONSTRAINTS, NeuralEstimator, compute, seed_from
+from .encoders import POSITIONS, TransformerEncoder
 from .training import count_hits
 from ..text.readers import batched
 from ..text.spill import EncodedText
@@ -119,6 +115,18 @@ class MaskedLM(NeuralEstimator):
     X: documents, each a string (split on whitespace) or a token list.
     """
 
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "min_count": POSITIVE_INT,
+        "nhead": [None, *POSITIVE_INT],
+        "positions": [Options(*POSITIONS)],
+        "norm_first": BOOLEAN,
+        "mask_prob": [Interval(Real, 0, 1, closed="neither")],
+        "max_length": POSITIVE_INT,
+        "max_vocab": [None, *POSITIVE_INT],
+        "lowercase": BOOLEAN,
+    }
+
     def __init__(
         self,
         embedding_dim=128,
@@ -197,6 +205,7 @@ class MaskedLM(NeuralEstimator):
         """Encode the documents ``X`` (a list, or a stream such as the non-blank lines of
         a file) in one pass to files in ``directory`` (None: in memory), for :meth:`fit`:
         a text larger than memory is then trained on from disk."""
+        validate_params(self)
         split = self._tokenizer()
 
         def docs():
@@ -222,13 +231,7 @@ class MaskedLM(NeuralEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, callback=None):
         """Pretrain on the documents ``X`` (raw text); ``callback`` as TextClassifier.fit."""
-        self._check_sizes()
-        check_positions(self.positions)
-        check_positive_int(self.max_length, "max_length")
-        if not 0.0 < self.mask_prob < 1.0:
-            raise NlpkitError(f"mask_prob must be in (0, 1); got {self.mask_prob!r}")
-        if self.nhead is not None:
-            check_positive_int(self.nhead, "nhead")
+        validate_params(self)
         self.tokenizer_ = None  # resolved again from the parameters
         if isinstance(X, EncodedText):
             self._tokenizer()  # resolved now, as the lists' route does: part of the fitted state
@@ -245,6 +248,12 @@ class MaskedLM(NeuralEstimator):
             self._train(self._pieces(docs), callback)
         return self
 
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
+        if self.nhead is not None and self.nhead > self.embedding_dim:
+            raise ParameterError(f"MaskedLM: nhead must be at most embedding_dim "
+                                 f"({self.embedding_dim}), got {self.nhead}")
+
     def _make_net(self, rng):
         return MaskedLMNet(len(self.vocab_), self.embedding_dim, self.hidden_size,
                            self.num_layers, self.nhead, self.dropout, rng,
@@ -257,9 +266,7 @@ class MaskedLM(NeuralEstimator):
 
     def _net_sizes(self):
         sizes, counts = super()._net_sizes()
-        if self.nhead is not None and not (isinstance(self.nhead, int) and
-                                           1 <= self.nhead <= self.embedding_dim):
-            raise NlpkitError(f"nhead must be in [1, embedding_dim]; got {self.nhead!r}")
+        self._check_params()  # (a model file's parameters: each was checked as it was read)
         if not isinstance(self.max_length, int) or self.max_length > 4096:
             sizes["params.max_length"] = self.max_length  # then a stored positions table's
         return sizes, counts

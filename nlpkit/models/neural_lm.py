@@ -27,15 +27,24 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..ngram.scoring.scorer import PplStats, srilm_sentences
 from ..metrics.lm import bits_per_character
-from ..params import refuse_ignored
+from ..params import (
+    BOOLEAN,
+    POSITIVE_INT,
+    NONNEGATIVE,
+    Options,
+    ParameterError,
+    check_param,
+    refuse_ignored,
+    validate_params,
+)
 from ..text.readers import batched
 from ..text.spill import EncodedText
 from ..nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, no_grad
 from ..nn import functional as F
 from ..text import Vocabulary
 from . import data
-from .base import NeuralEstimator, check_positive_int, compute, seed_from
-from .encoders import TransformerEncoder, check_positions
+from .base import SHARED_CONSTRAINTS, NeuralEstimator, compute, seed_from
+from .encoders import POSITIONS, TransformerEncoder
 from .training import count_hits, softmax
 
 CELLS = ("lstm", "gru", "rnn", "transformer")
@@ -143,6 +152,17 @@ class NeuralLM(NeuralEstimator):
     ``transform(X)`` gives each token's contextual vector (the body's output after it).
     """
 
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "min_count": POSITIVE_INT,
+        "cell": [Options(*CELLS)],
+        "unit": [Options(*UNITS)],
+        "positions": [Options(*POSITIONS)],
+        "tie_weights": BOOLEAN,
+        "bptt": POSITIVE_INT,
+        "max_vocab": [None, *POSITIVE_INT],
+    }
+
     def __init__(
         self,
         cell="lstm",
@@ -220,11 +240,7 @@ class NeuralLM(NeuralEstimator):
         """:meth:`_sentences` one by one, ``X`` read as it goes (a stream of lines)."""
         if isinstance(X, (str, bytes)):
             raise NlpkitError(f"{what} must be a list of sentences, not a single string")
-        if self.unit not in UNITS:
-            raise NlpkitError(f"unit must be one of {', '.join(UNITS)}; got {self.unit!r}")
         if self.tokenizer is not None:
-            if self.unit == "char":
-                raise NlpkitError("unit='char' reads characters: leave tokenizer=None")
             split = data.resolve_tokenizer(self.tokenizer)
             for block in batched(X, _SCORE_BLOCK):
                 yield from (t for t in data.check_documents(block, what, split, allow_empty=True)
@@ -243,6 +259,7 @@ class NeuralLM(NeuralEstimator):
         """Encode the sentences of ``X`` (a list, or a stream of lines such as
         ``iter_lines(path)``) in one pass, to files in ``directory`` (None: in memory), for
         :meth:`fit`: a text larger than memory is then trained on from disk."""
+        validate_params(self)
         text = EncodedText.read(self._iter_sentences(X, what), directory, skip_empty=False)
         if text.n_sentences == 0:
             raise NlpkitError(f"{what} has no sentences (0 samples with tokens)")
@@ -265,12 +282,7 @@ class NeuralLM(NeuralEstimator):
     def fit(self, X, y=None, callback=None):
         """Train on the sentences ``X`` (or a text from :meth:`read_text`); ``callback`` as
         TextClassifier.fit."""
-        if self.cell not in CELLS:
-            raise NlpkitError(f"cell must be one of {', '.join(CELLS)}; got {self.cell!r}")
-        self._check_sizes()
-        check_positive_int(self.bptt, "bptt")
-        if self.cell != "transformer":
-            refuse_ignored(self, ("positions",), f"with cell={self.cell!r} (a transformer's)")
+        validate_params(self)
         text = X if isinstance(X, EncodedText) else self.read_text(X)
         counts = text.count_dict()
         full = data.vocab_from_counts(counts, specials=LM_SPECIALS)
@@ -287,8 +299,14 @@ class NeuralLM(NeuralEstimator):
             self._train(seqs, callback)
         return self
 
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
+        if self.cell != "transformer":
+            refuse_ignored(self, ("positions",), f"with cell={self.cell!r} (a transformer's)")
+        if self.unit == "char" and self.tokenizer is not None:
+            raise ParameterError("NeuralLM: unit='char' reads characters: leave tokenizer=None")
+
     def _make_net(self, rng):
-        check_positions(self.positions)
         return LMNet(
             len(self.vocab_),
             self.cell,
@@ -453,11 +471,9 @@ class NeuralLM(NeuralEstimator):
         ``unit='char'``; the prompt not included).
         """
         check_is_fitted(self, "net_")
-        check_positive_int(max_tokens, "max_tokens")
-        if not isinstance(temperature, (int, float)) or temperature < 0:
-            raise NlpkitError(f"temperature must be a number >= 0; got {temperature!r}")
-        if top_k is not None:
-            check_positive_int(top_k, "top_k")
+        check_param("generate", "max_tokens", max_tokens, POSITIVE_INT)
+        check_param("generate", "temperature", temperature, NONNEGATIVE)
+        check_param("generate", "top_k", top_k, [None, *POSITIVE_INT])
         if self.unit == "char":
             toks = list(" ".join(prompt.split() if isinstance(prompt, str) else prompt))
         else:

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import NlpkitError
+from ..params import refuse_overridden
 from ..text import Tokenizer
 from . import data
 from .encoders import RecurrentEncoder, TransformerEncoder
@@ -217,9 +218,8 @@ def frozen_params(modules):
     return [p for m in modules for p in m.parameters()]
 
 
-def check_freeze(freeze_layers, pretrained):
-    if freeze_layers is not None and pretrained is None:
-        raise NlpkitError("freeze_layers needs pretrained= (a MaskedLM or NeuralLM model file)")
+# when freeze_layers has nothing to freeze (see nlpkit.params.refuse_ignored)
+NO_LANGUAGE_MODEL = "without pretrained= a MaskedLM or NeuralLM model file"
 
 
 # A classifier or a tagger starts from one of three word inputs: a pretrained language
@@ -233,9 +233,16 @@ def word_inputs(est, text):
 
     parts = getattr(est, "_pretrained_parts", None)
     lookup, dim = (None, None) if parts is not None else resolve_pretrained(est.pretrained)
+    # the sizes the pretrained model sets: a user's other value would be silently replaced
     if parts is not None:
+        refuse_overridden(est, {"embedding_dim": parts.dim,
+                                "hidden_size": parts.config["hidden_size"],
+                                "num_layers": parts.config["num_layers"]},
+                          f"the pretrained language model {os.fspath(est.pretrained)!r}")
         est.embedding_dim_, est.vocab_ = parts.dim, parts.vocab
     else:
+        if dim is not None:
+            refuse_overridden(est, {"embedding_dim": dim}, "the pretrained word vectors")
         est.embedding_dim_ = dim or est.embedding_dim
         est.vocab_ = data.vocab_from_counts(text.count_dict(), min_count=est.min_count)
     return parts, lookup

@@ -23,25 +23,28 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import no_grad
 from ..nn import functional as F
-from ..params import refuse_ignored
+from ..params import (
+    BOOLEAN,
+    FRACTION,
+    NONNEGATIVE,
+    POSITIVE_INT,
+    Options,
+    ParameterError,
+    check_param,
+    refuse_ignored,
+    validate_params,
+)
 from ..text import Tokenizer, Vocabulary
 from . import data
 from .data import SubwordSplit
-from .base import (
-    NeuralEstimator,
-    check_fraction,
-    check_nonnegative,
-    check_positive_int,
-    compute,
-    seed_from,
-)
+from .base import SHARED_CONSTRAINTS, NeuralEstimator, compute, seed_from
 from .decoding import beam_search
 from .encoder_decoder import (  # noqa: F401  (AdditiveAttention: public here before)
     AdditiveAttention,
     RecurrentSeq2SeqNet,
     TransformerSeq2SeqNet,
 )
-from .encoders import check_positions, default_heads
+from .encoders import POSITIONS, default_heads
 from .training import count_hits
 from ..text.readers import batched
 from ..text.spill import EncodedText
@@ -96,6 +99,23 @@ class Seq2Seq(NeuralEstimator):
         sources and targets become its subword tokens (``predict`` returns them)
     max_output_length : longest output (default: 2 x source length + 10)
     """
+
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "encoder": [Options("bilstm", "transformer")],
+        "decoder": [Options(*DECODERS)],
+        "attention": [Options(*(a for a in ATTENTIONS if a is not None)), None],
+        "nhead": [None, *POSITIVE_INT],
+        "dim_feedforward": [None, *POSITIVE_INT],
+        "norm_first": BOOLEAN,
+        "positions": [Options(*POSITIONS)],
+        "share_embeddings": BOOLEAN,
+        "tie_output": BOOLEAN,
+        "label_smoothing": FRACTION,
+        "beam_size": POSITIVE_INT,
+        "length_penalty": NONNEGATIVE,
+        "max_output_length": [None, *POSITIVE_INT],
+    }
 
     def __init__(
         self,
@@ -182,6 +202,7 @@ class Seq2Seq(NeuralEstimator):
         ``source<TAB>target`` file) in one pass to files in ``directory`` (None: in
         memory), for :meth:`fit` (with ``y=None``): pairs larger than memory are then
         trained on from disk."""
+        validate_params(self)
         self.tokenizer_ = data.resolve_tokenizer(self.tokenizer)
         return self._read(X, directory, what)
 
@@ -229,6 +250,7 @@ class Seq2Seq(NeuralEstimator):
     def fit(self, X, y=None, callback=None):
         """Train on source sequences ``X`` and target sequences ``y``, or on the pairs
         ``X`` from :meth:`read_text` (``y`` None)."""
+        validate_params(self)
         if isinstance(X, data.PairedText):
             if y is not None:
                 raise NlpkitError("X from read_text holds the targets: leave y=None")
@@ -237,7 +259,6 @@ class Seq2Seq(NeuralEstimator):
         else:
             pairs = self._read(zip(*self._check(X, y)), split=False)
         src, tgt = pairs.source, pairs.target
-        self._check_params()
         if self.share_embeddings:
             counts = src.count_dict()  # the sources' words, then the targets' new ones
             for w, c in tgt.count_dict().items():
@@ -255,25 +276,14 @@ class Seq2Seq(NeuralEstimator):
         return self
 
     def _check_params(self):
-        self._check_sizes()
-        check_fraction(self.label_smoothing, "label_smoothing")
-        check_nonnegative(self.length_penalty, "length_penalty")
-        if self.decoder not in DECODERS:
-            raise NlpkitError(f"decoder must be one of {', '.join(DECODERS)}; "
-                              f"got {self.decoder!r}")
-        if self.attention not in ATTENTIONS:
-            raise NlpkitError(f"attention must be 'dot', 'additive' or None; "
-                              f"got {self.attention!r}")
-        check_positions(self.positions)
-        for name in ("nhead", "dim_feedforward"):
-            if getattr(self, name) is not None:
-                check_positive_int(getattr(self, name), name)
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
         if self.decoder == "transformer":
             if self.encoder != "transformer":
-                raise NlpkitError("decoder='transformer' needs encoder='transformer'; got "
-                                  f"encoder={self.encoder!r}")
+                raise ParameterError("Seq2Seq: decoder='transformer' needs "
+                                     f"encoder='transformer'; got encoder={self.encoder!r}")
         elif self.share_embeddings or self.tie_output:
-            raise NlpkitError("share_embeddings and tie_output need decoder='transformer'")
+            raise ParameterError("Seq2Seq: share_embeddings and tie_output need "
+                                 "decoder='transformer'")
         if self.decoder == "transformer":  # its own attention (hidden_size, unused, is
             # left alone: one dict of sizes serves every model, as in the tests)
             refuse_ignored(self, ("attention",), "with decoder='transformer'")
@@ -351,9 +361,10 @@ class Seq2Seq(NeuralEstimator):
         parameters (beam 1: greedy)."""
         check_is_fitted(self, "net_")
         src = data.check_documents(X, "X", self.tokenizer_)
-        beam = check_positive_int(self.beam_size if beam_size is None else beam_size, "beam_size")
-        alpha = check_nonnegative(self.length_penalty if length_penalty is None
-                                  else length_penalty, "length_penalty")
+        beam = check_param("predict", "beam_size", self.beam_size if beam_size is None
+                           else beam_size, POSITIVE_INT)
+        alpha = check_param("predict", "length_penalty", self.length_penalty
+                            if length_penalty is None else length_penalty, NONNEGATIVE)
         ids = data.encode(self.src_vocab_, src)
         lengths = np.array([len(a) for a in ids])
         out = [None] * len(ids)

@@ -14,21 +14,23 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NlpkitError
 from ..nn import Dropout, Embedding, Linear, MaxPoolTime, Module, ReLU, no_grad
 from ..nn import functional as F
-from ..params import refuse_ignored
+from ..params import (
+    BOOLEAN,
+    FRACTION,
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    Options,
+    refuse_ignored,
+    validate_params,
+)
 from ..text import Tokenizer, Vocabulary
 from . import data
 from .data import SubwordSplit
-from .base import (
-    NeuralEstimator,
-    check_fraction,
-    check_positive_int,
-    compute,
-    seed_from,
-)
-from .encoders import RECURRENT, make_encoder
+from .base import PRETRAINED, SHARED_CONSTRAINTS, NeuralEstimator, compute, seed_from
+from .encoders import ENCODERS, POSITIONS, RECURRENT, make_encoder
 from .pretrained import (
+    NO_LANGUAGE_MODEL,
     check_encoder_config,
-    check_freeze,
     config_sizes,
     is_language_model_file,
     load_pretrained,
@@ -145,6 +147,19 @@ class SequenceTagger(NeuralEstimator):
     its characters.
     """
 
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "min_count": POSITIVE_INT,
+        "encoder": [Options(*ENCODERS)],
+        "char_dim": NONNEGATIVE_INT,
+        "char_filters": POSITIVE_INT,
+        "word_dropout": FRACTION,
+        "pretrained": PRETRAINED,
+        "freeze_layers": [None, *NONNEGATIVE_INT],
+        "positions": [Options(*POSITIONS)],
+        "lowercase": BOOLEAN,
+    }
+
     def __init__(
         self,
         encoder="bilstm",
@@ -236,13 +251,17 @@ class SequenceTagger(NeuralEstimator):
                 raise NlpkitError(f"{self.pretrained}: a language model over subword tokens "
                                   "cannot start a tagger, which tags words")
             self.pretrained_lowercase_ = self._pretrained_parts.lowercase
-        check_freeze(self.freeze_layers, self._pretrained_parts)
-        if self._pretrained_parts is not None:
+
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
+        if is_language_model_file(self.pretrained):
             refuse_ignored(self, ("encoder", "positions", "min_count"),
                            "with a pretrained language model (its own apply)")
-        elif self.encoder != "transformer":
-            refuse_ignored(self, ("positions",), f"with encoder={self.encoder!r} "
-                           "(a transformer's)")
+        else:
+            refuse_ignored(self, ("freeze_layers",), NO_LANGUAGE_MODEL)
+            if self.encoder != "transformer":
+                refuse_ignored(self, ("positions",), f"with encoder={self.encoder!r} "
+                               "(a transformer's)")
         if not self.char_dim:
             refuse_ignored(self, ("char_filters",), "with char_dim=0 (no character encoder)")
 
@@ -260,9 +279,10 @@ class SequenceTagger(NeuralEstimator):
 
     def read_text(self, X, directory=None, what="X"):
         """Encode tagged sentences, ``(tokens, tags)`` pairs (a list, or a stream such as
-        :func:`nlpkit.models.data.iter_conll`), in one pass to files in ``directory``
+        :func:`nlpkit.text.readers.iter_conll`), in one pass to files in ``directory``
         (None: in memory), for :meth:`fit` (with ``y=None``): a text larger than memory is
         then trained on from disk."""
+        validate_params(self)
         self._load_pretrained()
         return self._read(X, directory, what)
 
@@ -292,6 +312,7 @@ class SequenceTagger(NeuralEstimator):
     def fit(self, X, y=None, callback=None):
         """Train on token lists ``X`` and tag lists ``y``, or on ``X`` from
         :meth:`read_text` (``y`` None); ``callback`` as TextClassifier.fit."""
+        validate_params(self)
         self.tokenizer_ = None  # resolved again from the parameters
         self._load_pretrained()
         if isinstance(X, data.LabelledText):
@@ -317,12 +338,6 @@ class SequenceTagger(NeuralEstimator):
 
     def _setup(self, text):
         """From the sentences ``text`` (an EncodedText): vocabularies, network, optimizer."""
-        check_fraction(self.dropout, "dropout")
-        check_fraction(self.word_dropout, "word_dropout")
-        check_positive_int(self.batch_size, "batch_size")
-        if self.char_dim:
-            check_positive_int(self.char_dim, "char_dim")
-            check_positive_int(self.char_filters, "char_filters")
         parts, lookup = word_inputs(self, text)
         self.char_vocab_ = (
             data.build_vocab(

@@ -50,15 +50,11 @@ def lr_factor(schedule, step, warmup_steps, done):
 
 
 def make_optimizer(name, net, lr):
-    if not isinstance(lr, (int, float)) or not lr > 0:
-        raise NlpkitError(f"lr must be a positive number; got {lr!r}")
-    if name == "adam":
-        return Adam(net, lr=lr)
-    if name == "adamw":
-        return AdamW(net, lr=lr)
+    """The optimizer ``name`` (one of OPTIMIZERS; the estimator's parameter contract has
+    checked it and ``lr``)."""
     if name == "sgd":
         return SGD(net, lr=lr, momentum=0.9)
-    raise NlpkitError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+    return (AdamW if name == "adamw" else Adam)(net, lr=lr)
 
 
 class EarlyStopping:
@@ -66,8 +62,6 @@ class EarlyStopping:
     accuracy when the model reports one); says when to stop."""
 
     def __init__(self, patience, tol=1e-4):
-        if not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise NlpkitError(f"n_iter_no_change must be a positive integer; got {patience!r}")
         self.patience, self.tol = int(patience), tol
         self.best, self.best_state, self.bad = math.inf, None, 0
 
@@ -129,22 +123,10 @@ def train(
     weights) and ``resume`` takes such a state to continue after its epoch: with the
     network, optimizer and random generators as they were then, the rest of the run is the
     one that was stopped.
+
+    The arguments are an estimator's parameters, checked by its contract
+    (:func:`nlpkit.params.validate_params`) before it trains.
     """
-    if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
-        raise NlpkitError(f"max_epochs must be a positive integer; got {max_epochs!r}")
-    if clip is not None and not clip > 0:
-        raise NlpkitError(f"clip must be a positive number or None; got {clip!r}")
-    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
-        raise NlpkitError(
-            f"max_time must be a positive number of seconds or None; got {max_time!r}"
-        )
-    if lr_schedule not in SCHEDULES:
-        raise NlpkitError(
-            f"lr_schedule must be one of {', '.join(SCHEDULES)}; got {lr_schedule!r}"
-        )
-    if not isinstance(warmup_steps, (int, np.integer)) or isinstance(warmup_steps, bool) \
-            or warmup_steps < 0:
-        raise NlpkitError(f"warmup_steps must be an integer >= 0; got {warmup_steps!r}")
     stopper = EarlyStopping(patience) if validate is not None else None
     n_steps, first = 0, 1
     if resume is not None:

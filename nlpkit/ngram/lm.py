@@ -21,6 +21,22 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..params import (
+    BOOLEAN,
+    DEVICE,
+    N_JOBS,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    HasMethods,
+    Integral,
+    Interval,
+    Options,
+    Real,
+    changed,
+    validate_params,
+)
+from .options import MAX_ORDER, SMOOTHINGS, options_of
 from .scoring.scorer import NGramScorer, srilm_sentences
 
 
@@ -63,6 +79,26 @@ class NGramLM(TransformerMixin, BaseEstimator):
     vocabulary_size_ : int, words in the model's vocabulary.
     """
 
+    # the kinds of value each parameter takes; build (nlpkit.ngram.options) checks the values
+    # of the smoothing's options against the order and each other
+    _parameter_constraints = {
+        "order": [Interval(Integral, 1, MAX_ORDER)],
+        "smoothing": [Options(*SMOOTHINGS)],
+        "alpha": [None, Interval(Real, 0, 1, closed="right")],
+        "gt_min": [None, *NONNEGATIVE_INT, "array-like", dict],
+        "gt_max": [None, *NONNEGATIVE_INT, "array-like", dict],
+        "unk": BOOLEAN,
+        "vocab": [None, "path", "array-like", set, frozenset],
+        "discount_fallback": [None, "boolean", *NONNEGATIVE, "array-like"],
+        "interpolate_unigrams": BOOLEAN,
+        "prune": [None, *NONNEGATIVE, "array-like"],
+        "memory": [None, str, *POSITIVE],
+        "temp_dir": [None, "path"],
+        "device": DEVICE,
+        "n_jobs": N_JOBS,
+        "scheduler": [None, str, HasMethods("submit", name="a dask.distributed Client")],
+    }
+
     def __init__(self, order=3, smoothing="katz", gt_min=None, gt_max=None, unk=False,
                  vocab=None, discount_fallback=True, interpolate_unigrams=True, prune=None,
                  memory=None, temp_dir=None, device=None, n_jobs=None, scheduler=None,
@@ -87,6 +123,7 @@ class NGramLM(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Estimate the model from sentences (iterable of str or token lists) or a corpus path."""
         from . import build
+        validate_params(self)
         source = os.fspath(X) if isinstance(X, os.PathLike) else X
         if self.scheduler is not None and not isinstance(source, str):
             from ..errors import NlpkitError
@@ -96,8 +133,6 @@ class NGramLM(TransformerMixin, BaseEstimator):
             source = [s if isinstance(s, str) else list(s) for s in source]
         # the smoothing's own options, and any other one the user set: build refuses those,
         # by name (nlpkit.ngram.options says which smoothing owns which option)
-        from ..params import changed
-        from .options import options_of
         names = [n for n in _SMOOTHING_OPTIONS if n in options_of(self.smoothing)]
         names += changed(self, [n for n in _SMOOTHING_OPTIONS if n not in names])
         options = {n: getattr(self, n) for n in names}

@@ -10,6 +10,11 @@ gives their count.  A truncated or corrupt compressed file raises
 Readers can report progress: ``on_progress(done, total)`` is called with the
 bytes of the file (compressed bytes for compressed files) read so far, and its
 size (``None`` for stdin).
+
+The formats built on lines are read here too, one reader each: labelled documents
+(:func:`iter_labelled`), CoNLL-style tagged sentences (:func:`iter_conll`) and
+``source<TAB>target`` pairs (:func:`iter_pairs`).  Files are written with
+:func:`atomic_write`.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ from contextlib import contextmanager
 from ..errors import NO_ROOM, InputFileError, why_write_failed
 
 _DECOMPRESSORS = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
-_READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
+# what a truncated or corrupt (compressed) file raises as it is read
+READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
 
 
 class DecodeWarning(UserWarning):
@@ -101,7 +107,7 @@ def _text_stream(path, on_progress):
         text = io.TextIOWrapper(stream, encoding="utf-8", errors="nlpkit-replace", newline="\n")
         try:
             yield text, report
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             raise InputFileError(label, f"cannot read or decompress ({exc})") from None
         finally:
             text.detach()
@@ -179,7 +185,7 @@ def iter_utf8_blocks(path, size=1 << 22, *, on_progress=None):
                 yield _valid_utf8(carry)
                 if on_progress is not None:
                     on_progress(raw.tell() if raw is not None else done + len(carry), total)
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             raise InputFileError(label, f"cannot read or decompress ({exc})") from None
     bad = _replaced[0] - before
     if bad:
@@ -283,6 +289,91 @@ def whole_lines(chunks):
         yield data[:cut]
     if rest:
         yield rest
+
+
+# ------------------------------------------------------- labelled, tagged and paired text
+def read_labelled(path):
+    """``(texts, labels)`` from fastText's ``__label__X text`` or ``label<TAB>text`` lines.
+
+    Blank lines are skipped; a line with neither form raises InputFileError naming the line.
+    Only the first fastText label of a line is used.
+    """
+    return _two_lists(iter_labelled(path))
+
+
+def iter_labelled(path):
+    """:func:`read_labelled`'s ``(text, label)`` pairs one by one, the file read as it goes."""
+    for lineno, line in _nonblank_lines(path, "no labelled lines"):
+        if line.startswith("__label__"):
+            parts = line.split()
+            lab = [p for p in parts if p.startswith("__label__")]
+            words = [p for p in parts if not p.startswith("__label__")]
+            label, text = lab[0][len("__label__") :], " ".join(words)
+        elif "\t" in line:
+            label, _, text = line.partition("\t")
+        else:
+            raise InputFileError(path, "expected '__label__X text' or 'label<TAB>text'", lineno)
+        if not label or not text.strip():
+            raise InputFileError(path, "empty label or text", lineno)
+        yield text, label
+
+
+def _nonblank_lines(path, nothing):
+    """``(line number, line)`` of the lines of ``path`` that are not blank; InputFileError
+    ``nothing`` when there is none."""
+    empty = True
+    for lineno, line in enumerate(iter_lines(path), 1):
+        if line.strip():
+            empty = False
+            yield lineno, line
+    if empty:
+        raise InputFileError(path, nothing)
+
+
+def read_conll(path):
+    """``(token_lists, tag_lists)`` from ``token<TAB>tag`` lines, a blank line between sentences."""
+    return _two_lists(iter_conll(path))
+
+
+def _two_lists(pairs):
+    """The first items of ``pairs`` and the second ones, as two lists."""
+    firsts, seconds = [], []
+    for a, b in pairs:
+        firsts.append(a)
+        seconds.append(b)
+    return firsts, seconds
+
+
+def iter_conll(path):
+    """:func:`read_conll`'s ``(tokens, tags)`` sentences one by one, the file read as it goes."""
+    empty, cur_tok, cur_tag = True, [], []
+    for lineno, line in enumerate(iter_lines(path), 1):
+        if not line.strip():
+            if cur_tok:
+                empty = False
+                yield cur_tok, cur_tag
+                cur_tok, cur_tag = [], []
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) < 2 or not parts[0] or not parts[-1]:
+            raise InputFileError(path, "expected 'token<TAB>tag'", lineno)
+        cur_tok.append(parts[0])
+        cur_tag.append(parts[-1])
+    if cur_tok:
+        empty = False
+        yield cur_tok, cur_tag
+    if empty:
+        raise InputFileError(path, "no sentences")
+
+
+def iter_pairs(path, chars=False):
+    """``(source, target)`` token lists from ``source<TAB>target`` lines, one by one, the
+    file read as it goes."""
+    for lineno, line in _nonblank_lines(path, "no pairs"):
+        a, sep, b = line.partition("\t")
+        if not sep or not a.strip() or not b.strip():
+            raise InputFileError(path, "expected 'source<TAB>target'", lineno)
+        yield (list(a.strip()) if chars else a.split()), (list(b.strip()) if chars else b.split())
 
 
 def batched(items, size):

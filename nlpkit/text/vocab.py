@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import InputFileError, NlpkitError
+from ..params import POSITIVE_INT, check_param
 from .count_kernels import count_ids_cpu
 from .readers import atomic_write, iter_lines
 
@@ -120,19 +121,34 @@ class Vocabulary:
         Existing ids never change, so vectors or models indexed by them stay valid.
         Returns the number of words added.
         """
-        new = {w: c for w, c in counts.items() if w not in self.stoi and c >= min_count}
-        for w, c in counts.items():
-            if w in self.stoi:
-                self.counts[self.stoi[w]] += c
-        if new:
-            words = list(new)
-            freq = np.fromiter(new.values(), np.int64, len(words))
-            order = np.argsort(-freq, kind="stable")
-            for i in order:
-                self.stoi[words[i]] = len(self.itos)
-                self.itos.append(words[i])
-            self.counts = np.concatenate([self.counts, freq[order]])
-        return len(new)
+        before = len(self)
+        self.grow(list(counts), np.fromiter(counts.values(), np.int64, len(counts)),
+                  min_count=min_count)
+        return len(self) - before
+
+    def grow(self, words, counts, *, min_count=1):
+        """:meth:`extend` with the words and their counts side by side (``counts`` an
+        array): new words with at least ``min_count`` occurrences are appended by
+        descending count, ties in the order given.  Returns ``remap``: each of ``words``'
+        id (int32), -1 for those left out."""
+        words = list(words)
+        counts = np.asarray(counts, np.int64)
+        if self.itos:
+            known = np.fromiter((self.stoi.get(w, -1) for w in words), np.int64, len(words))
+        else:  # (a new vocabulary: no look-ups)
+            known = np.full(len(words), -1, np.int64)
+        hit = known >= 0
+        np.add.at(self.counts, known[hit], counts[hit])
+        new = np.flatnonzero(~hit & (counts >= min_count))
+        new = new[np.argsort(-counts[new], kind="stable")]
+        first = len(self.itos)
+        for i in new.tolist():
+            self.stoi[words[i]] = len(self.itos)
+            self.itos.append(words[i])
+        self.counts = np.concatenate([self.counts, counts[new]])
+        remap = known.astype(np.int32)
+        remap[new] = np.arange(first, len(self.itos), dtype=np.int32)
+        return remap
 
     # ----------------------------------------------------------------- lookups
     def __len__(self):
@@ -233,10 +249,8 @@ class Vocabulary:
 
 
 def _check_limits(min_count, max_size):
-    if not isinstance(min_count, (int, np.integer)) or min_count < 1:
-        raise NlpkitError(f"min_count must be an integer >= 1; got {min_count!r}")
-    if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 1):
-        raise NlpkitError(f"max_size must be an integer >= 1 or None; got {max_size!r}")
+    check_param("Vocabulary", "min_count", min_count, POSITIVE_INT)
+    check_param("Vocabulary", "max_size", max_size, [None, *POSITIVE_INT])
 
 
 def _rank(freq, min_count, max_size, is_special):

@@ -13,8 +13,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from nlpkit import corpora, metrics
 from nlpkit.cli.main import cli
 from nlpkit.cli.model_common import BLOCK
-from nlpkit.cli.seq2seq import iter_pairs
-from nlpkit.models.data import read_conll, read_labelled
+from nlpkit.text.readers import iter_pairs, read_conll, read_labelled
 from nlpkit.models.io import load_model
 from nlpkit.text import iter_lines
 

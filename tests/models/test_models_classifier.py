@@ -328,7 +328,11 @@ def test_class_weight(task):
 def test_pretrained_vectors(task):
     X, y = task
     vectors = {"bank": np.full(16, 0.5, np.float32), "goal": np.full(16, -0.5, np.float32)}
-    clf = TextClassifier(**{**SMALL, "embedding_dim": 99, "lr": 1e-12}, pretrained=vectors)
+    # a size the vectors set is theirs: another one is refused, not silently replaced
+    with pytest.raises(ValueError, match="embedding_dim=99 conflicts with the pretrained word "
+                                         "vectors, whose embedding_dim is 16"):
+        TextClassifier(**{**SMALL, "embedding_dim": 99}, pretrained=vectors).fit(X, y)
+    clf = TextClassifier(**{**SMALL, "lr": 1e-12}, pretrained=vectors)  # (SMALL's 16: theirs)
     clf.fit(X, y)
     assert clf.embedding_dim_ == 16 and clf.n_pretrained_ == 2
     np.testing.assert_allclose(
@@ -341,7 +345,7 @@ def test_pretrained_keyed_vectors(task):
 
     X, y = task
     kv = KeyedVectors(["bread", "zzz"], np.arange(16, dtype=np.float32).reshape(2, 8))
-    clf = TextClassifier(**SMALL, pretrained=kv).fit(X, y)
+    clf = TextClassifier(**{**SMALL, "embedding_dim": 8}, pretrained=kv).fit(X, y)
     assert clf.n_pretrained_ == 1 and clf.net_.embedding.weight.shape[1] == 8
 
 
@@ -468,7 +472,8 @@ def test_pretrained_vectors_file(task, tmp_path):
     X, y = task
     path = tmp_path / "vectors.txt"
     path.write_text("2 4\nbank 1.0 2.0 3.0 4.0\ngoal -1.0 -2.0 -3.0 -4.0\n")
-    clf = TextClassifier(**{**SMALL, "lr": 1e-12}, pretrained=str(path)).fit(X, y)
+    clf = TextClassifier(**{**SMALL, "lr": 1e-12, "embedding_dim": 100},  # (the default)
+                         pretrained=str(path)).fit(X, y)
     assert clf.embedding_dim_ == 4 and clf.n_pretrained_ == 2
     np.testing.assert_allclose(clf.net_.embedding.weight[clf.vocab_["goal"]], [-1, -2, -3, -4], atol=1e-6)
 
@@ -652,5 +657,5 @@ def test_word_ngrams_learns_what_a_pair_means(task):
     assert clf.predict(["york new never seen pairs"]).shape == (1,)
     clone_ = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(clone_.predict_proba(X[240:]), clf.predict_proba(X[240:]))
-    with pytest.raises(ValueError, match="word_ngrams must be 1 or 2"):
+    with pytest.raises(ValueError, match="word_ngrams must be one of 1, 2"):
         TextClassifier(word_ngrams=3, **SMALL).fit(*task)

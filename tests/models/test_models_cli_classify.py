@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from nlpkit.cli.main import cli, main
-from nlpkit.models.data import read_labelled
+from nlpkit.text.readers import read_labelled
 from nlpkit.models.io import load_model, save_model
 
 LINES = [

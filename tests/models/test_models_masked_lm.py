@@ -134,7 +134,7 @@ def test_pretrained_word_vectors_still_work_and_errors(tmp_path, mlm):
     clf = TextClassifier(pretrained=str(vec), max_epochs=1, random_state=0).fit(
         ANIMALS, [0, 1] * 4)
     assert clf.embedding_dim_ == 4 and clf.n_pretrained_ == 3
-    with pytest.raises(ValueError, match="freeze_layers needs pretrained"):
+    with pytest.raises(ValueError, match="freeze_layers=1 has no effect without pretrained="):
         TextClassifier(freeze_layers=1, max_epochs=1).fit(ANIMALS, [0, 1] * 4)
     with pytest.raises(ValueError, match="freeze_layers must be"):
         TextClassifier(pretrained=str(mlm[1]), freeze_layers=5, max_epochs=1).fit(

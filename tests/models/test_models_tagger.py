@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score
 from nlpkit import corpora
 from nlpkit.cli.main import cli, main
 from nlpkit.models import SequenceTagger
-from nlpkit.models.data import read_conll
+from nlpkit.text.readers import read_conll
 
 SMALL = dict(
     embedding_dim=16, hidden_size=16, max_epochs=10, lr=0.01, random_state=0, early_stopping=False

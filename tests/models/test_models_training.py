@@ -58,7 +58,7 @@ def test_cosine_schedule_decays_then_restores_lr():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"max_time": 0}, "max_time must be a positive number"),
+        ({"max_time": 0}, "max_time must be None or a number > 0, got 0"),
         ({"lr_schedule": "step"}, "lr_schedule must be one of"),
     ],
 )

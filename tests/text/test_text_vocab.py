@@ -58,6 +58,18 @@ def test_extend_keeps_old_ids():
     assert v.counts[v.stoi["a"]] == 4
 
 
+def test_grow_appends_by_count_and_remaps():
+    """What word2vec's continued training does with a new text's words (nlpkit.embed uses
+    this vocabulary, without special tokens)."""
+    v = Vocabulary(specials=())
+    remap = v.grow(["x", "y", "z", "w"], np.array([2, 5, 1, 5]), min_count=2)
+    assert v.itos == ["y", "w", "x"] and v.counts.tolist() == [5, 5, 2]
+    assert remap.dtype == np.int32 and remap.tolist() == [2, 0, -1, 1]
+    remap = v.grow(["z", "x", "q"], np.array([3, 1, 1]), min_count=2)
+    assert v.itos == ["y", "w", "x", "z"] and v.counts.tolist() == [5, 5, 3, 3]
+    assert remap.tolist() == [3, 2, -1] and v.unk_id == -1
+
+
 def test_tokenizers():
     assert Tokenizer()("  A b\tc\n") == ["A", "b", "c"]
     assert Tokenizer(lower=True)("A B") == ["a", "b"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import NlpkitError
+from ...params import NONNEGATIVE, check_param
 from ..backoff import BackoffModel
 from .index import ModelIndex, recompute_backoffs
 
@@ -44,8 +44,7 @@ def prune_entropy(model: BackoffModel, threshold: float, *, min_order: int = 2) 
     """A copy of ``model`` without the n-grams whose removal changes perplexity by less than
     ``threshold`` (relative, e.g. 1e-8).  ``model.meta['pruning']`` records, per order,
     how many n-grams went and the sum of their predicted entropy changes (log10)."""
-    if not (isinstance(threshold, (int, float)) and threshold >= 0):
-        raise NlpkitError(f"the pruning threshold must be a number >= 0; got {threshold!r}")
+    check_param("prune_entropy", "threshold", threshold, NONNEGATIVE)
     m = _copy(model)
     report = {}
     for k in range(m.order - 1, min_order - 2, -1):  # k: index of the order being pruned

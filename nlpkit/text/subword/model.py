@@ -38,6 +38,16 @@ from ...errors import InputFileError, NlpkitError
 from ..corpus import Encoder, _gc_paused
 from ..readers import atomic_write, iter_chunks
 from ..vocab import Vocabulary
+from ...params import (
+    BOOLEAN,
+    N_JOBS,
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    Options,
+    ParameterError,
+    refuse_ignored,
+    validate_params,
+)
 from . import pipeline as pl
 from . import unicode as uni
 from .formats import read_tokenizer_json
@@ -138,6 +148,14 @@ class _WordCache:
 
 
 # -------------------------------------------------------------- the estimator
+# what BPE and WordPiece share (see nlpkit.params)
+SUBWORD_CONSTRAINTS = {
+    "vocab_size": POSITIVE_INT, "min_frequency": NONNEGATIVE_INT,
+    "limit_alphabet": [None, *POSITIVE_INT], "lowercase": BOOLEAN,
+    "special_tokens": [None, "array-like"], "n_jobs": N_JOBS,
+}
+
+
 class SubwordTokenizer(TransformerMixin, BaseEstimator):
     """What BPE and WordPiece share: the pipeline, encoding, decoding and files."""
 
@@ -149,12 +167,8 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         iterable of strings (one sentence or document each), streamed."""
         return self._fit(X)
 
-    def _refuse_ignored(self):
-        """Parameters the chosen configuration would ignore (see nlpkit.params)."""
-
     def _fit(self, X, on_progress=None):
-        self._validate_params_()
-        self._refuse_ignored()
+        validate_params(self)
         self._setup_pipeline()
         with backend.threads(self.n_jobs):
             words, counts = self._count_words(X, on_progress)
@@ -455,16 +469,6 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
     def _setup_pipeline(self):
         raise NotImplementedError
 
-    def _validate_params_(self):
-        if not isinstance(self.vocab_size, (int, np.integer)) or self.vocab_size < 1:
-            raise NlpkitError(f"vocab_size must be a positive integer; got {self.vocab_size!r}")
-        if not isinstance(self.min_frequency, (int, np.integer)) or self.min_frequency < 0:
-            raise NlpkitError(f"min_frequency must be an integer >= 0; got {self.min_frequency!r}")
-        if self.limit_alphabet is not None and (
-                not isinstance(self.limit_alphabet, (int, np.integer)) or self.limit_alphabet < 1):
-            raise NlpkitError(f"limit_alphabet must be a positive integer or None; "
-                              f"got {self.limit_alphabet!r}")
-
     def _set_vocab(self, itos, specials, n_model=None):
         self.vocab_ = Vocabulary(itos, specials=tuple(specials))
         self.n_model_tokens_ = len(itos) if n_model is None else n_model
@@ -562,6 +566,13 @@ class BPE(SubwordTokenizer):
     """
 
     _model_type = "BPE"
+    _parameter_constraints = {
+        **SUBWORD_CONSTRAINTS,
+        "style": [Options(*_STYLES)],
+        "pre_tokenizer": [None, Options(*_PRE)],
+        "unk_token": [None, str],
+        "end_of_word_suffix": [str],
+    }
 
     def __init__(self, vocab_size=32000, *, style="suffix", pre_tokenizer=None, lowercase=False,
                  min_frequency=0, special_tokens=None, unk_token="<unk>",
@@ -577,25 +588,21 @@ class BPE(SubwordTokenizer):
         self.limit_alphabet = limit_alphabet
         self.n_jobs = n_jobs
 
-    def _refuse_ignored(self):
+    def _check_params(self):
+        """What the parameters must be together (see nlpkit.params.validate_params)."""
         if self.style != "suffix":
-            from ...params import refuse_ignored
-            refuse_ignored(self, ("end_of_word_suffix",), f"with style={self.style!r}")
+            refuse_ignored(self, ("end_of_word_suffix", "pre_tokenizer"),
+                           f"with style={self.style!r}")
+        elif not self.end_of_word_suffix:
+            raise ParameterError("BPE: style 'suffix' needs a non-empty end_of_word_suffix")
 
     def _setup_pipeline(self):
-        if self.style not in _STYLES:
-            raise NlpkitError(f"style must be one of {', '.join(_STYLES)}; got {self.style!r}")
-        if self.pre_tokenizer is not None and (self.style != "suffix" or self.pre_tokenizer not in _PRE):
-            raise NlpkitError(f"pre_tokenizer must be None or one of {', '.join(_PRE)} "
-                              f"(style 'suffix' only); got {self.pre_tokenizer!r}")
         self.normalizer_ = pl.Lowercase() if self.lowercase else None
         self.post_processor_ = None
         suffix = None
         if self.style == "suffix":
             self.pre_tokenizer_ = _PRE[self.pre_tokenizer or "whitespace_split"]()
             suffix = self.end_of_word_suffix
-            if not suffix:
-                raise NlpkitError("style 'suffix' needs a non-empty end_of_word_suffix")
             self.decoder_ = pl.BPEDecoder(suffix)
         elif self.style == "metaspace":
             self.pre_tokenizer_ = pl.Metaspace()
@@ -681,6 +688,13 @@ class WordPiece(SubwordTokenizer):
     """
 
     _model_type = "WordPiece"
+    _parameter_constraints = {
+        **SUBWORD_CONSTRAINTS,
+        "strip_accents": [None, "boolean"],
+        "unk_token": [str],
+        "training": [Options("likelihood", "bpe")],
+        "max_input_chars_per_word": POSITIVE_INT,
+    }
 
     def __init__(self, vocab_size=30000, *, lowercase=True, strip_accents=None, min_frequency=2,
                  special_tokens=_BERT_SPECIALS, unk_token="[UNK]", training="likelihood",
@@ -697,8 +711,6 @@ class WordPiece(SubwordTokenizer):
         self.n_jobs = n_jobs
 
     def _setup_pipeline(self):
-        if self.training not in ("likelihood", "bpe"):
-            raise NlpkitError(f"training must be 'likelihood' or 'bpe'; got {self.training!r}")
         self.normalizer_ = pl.BertNormalizer(True, True, self.strip_accents, self.lowercase)
         self.pre_tokenizer_ = pl.BertPreTokenizer()
         self.decoder_ = pl.WordPieceDecoder("##", True)
