@@ -45,6 +45,7 @@ READER_MODULES = [
     "nlpkit.embed.subwords", "nlpkit.text.vocab", "nlpkit.text.readers", "nlpkit.text.corpus",
     "nlpkit.models.data",
     "nlpkit.text.subword.formats", "nlpkit.text.subword.pipeline", "nlpkit.text.subword.model",
+    "nlpkit.modelfile", "nlpkit.models.io",
 ]
 
 

@@ -135,6 +135,21 @@ def _corpus_seeds():
     return [_written(c.save, ".npz")]
 
 
+def _model_file_seeds():
+    """Tiny fitted estimators saved as model files: a classifier (vocabulary, labels, an LSTM's
+    weights) and a tagger (tag set, a bidirectional LSTM, character CNN)."""
+    from nlpkit.models import SequenceTagger, TextClassifier
+    from nlpkit.models.io import save_model
+    docs = ["in the beginning", "god created the heaven", "and the earth", "the light was good"]
+    clf = TextClassifier(embedding_dim=4, hidden_size=3, max_epochs=1, batch_size=2,
+                         random_state=0).fit(docs, ["a", "b", "a", "b"])
+    tokens = [d.split() for d in docs]
+    tagger = SequenceTagger(embedding_dim=4, hidden_size=3, char_dim=3, max_epochs=1,
+                            batch_size=2, random_state=0).fit(
+        tokens, [["O" if w != "god" else "NAME" for w in t] for t in tokens])
+    return [_written(lambda p, m=m: save_model(m, p), ".nlpkit") for m in (clf, tagger)]
+
+
 # --- reading, then using ---------------------------------------------------------------
 def _load_model(path):
     from nlpkit.ngram.formats.binary import load
@@ -145,6 +160,18 @@ def _score(scorer):
     scorer.score("a b a")
     scorer.full_scores("b zz a </s>")
     scorer.perplexity_stats(["a b", "zz b a", ""])
+
+
+def _read_model_file(path):
+    from nlpkit.models.io import load_model
+    return load_model(path)
+
+
+def _use_model_file(model):
+    if type(model).__name__ == "SequenceTagger":
+        model.predict([["in", "zz", "god"], ["the"]])
+    else:
+        model.predict(["in the zz", "god"])
 
 
 def _read_counts(path):
@@ -227,7 +254,7 @@ class Target:
     seeds: Callable[[], list]
     read: Callable
     use: Callable | None = None
-    # which mutations fit best: 'text', 'binary', 'gzip', 'json' or 'nlpkit-binary'
+    # which mutations fit best: 'text', 'binary', 'gzip', 'json', 'zip' or 'nlpkit-binary'
     kind: str = "text"
 
     def mutate(self, data: bytes, rnd: random.Random) -> bytes:
@@ -243,6 +270,8 @@ class Target:
             return _mutate_binary_header(data, rnd)
         if self.kind == "json" and rnd.random() < 0.5:
             return _json_value(data, rnd)
+        if self.kind == "zip" and rnd.random() < 0.6:
+            return _mutate_zip_member(data, rnd)
         return mutate(data, rnd)
 
     def check(self, data: bytes, workdir: str) -> str:
@@ -285,6 +314,37 @@ def _mutate_binary_header(data, rnd):
     return data[:12] + struct.pack("<I", len(new)) + new + data[16 + hlen:]
 
 
+def _mutate_zip_member(data, rnd):
+    """A model file (a zip) with one member changed -- model.json's values or bytes, the
+    safetensors header or its numbers -- and zipped again, so the damage gets past the zip's
+    own CRC checks to the readers behind them."""
+    import io
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = [(info.filename, zf.read(info)) for info in zf.infolist()]
+    except Exception:  # noqa: BLE001  (atheris hands in damaged ones too)
+        return mutate(data, rnd)
+    if not members:
+        return mutate(data, rnd)
+    i = rnd.randrange(len(members))
+    name, body = members[i]
+    if name.endswith(".json") and rnd.random() < 0.5:
+        body = _json_value(body, rnd)
+    else:
+        body = mutate(body, rnd)
+    members[i] = (name, body)
+    if rnd.random() < 0.05:  # a member dropped
+        members.pop(rnd.randrange(len(members)))
+    elif rnd.random() < 0.05 and members:  # a member twice
+        members.append(members[rnd.randrange(len(members))])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for name, body in members:
+            zf.writestr(name, body)
+    return out.getvalue()
+
+
 def _gz(texts):
     return [gzip.compress(t, mtime=0) for t in texts]
 
@@ -309,4 +369,6 @@ TARGETS = {t.name: t for t in [
     Target("corpus-npz", ".npz", _corpus_seeds, _read_corpus, _use_corpus, kind="binary"),
     Target("tokenizer-json", ".json", _tokenizer_seeds, _read_tokenizer, _use_tokenizer,
            kind="json"),
+    Target("model-file", ".nlpkit", _model_file_seeds, _read_model_file, _use_model_file,
+           kind="zip"),
 ]}
