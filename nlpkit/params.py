@@ -85,6 +85,9 @@ def _is_real(v) -> bool:
     return isinstance(v, (Real, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
 class Interval:
     """Ints (``Integral``) or real numbers (``Real``, ints included) between ``left`` and
     ``right`` (None: unbounded on that side); ``closed`` says which bounds belong to it:
@@ -102,6 +105,10 @@ class Interval:
             return False
         if isinstance(v, (float, np.floating)) and math.isnan(v):
             return False
+        if self.kind is Integral and not _INT64_MIN <= v <= _INT64_MAX:
+            return False  # every int parameter ends up in an int64 somewhere (an array, a kernel)
+        if self.kind is Real and _is_int(v) and abs(v) > 2 ** 1023:
+            return False  # not a float either
         lo_in, hi_in = self.closed in ("both", "left"), self.closed in ("both", "right")
         above = self.left is None or v > self.left or (lo_in and v == self.left)
         below = self.right is None or v < self.right or (hi_in and v == self.right)
@@ -222,7 +229,8 @@ def violation(name, value, constraints):
         return None
     allowed = [_describe(c) for c in constraints]
     allowed = allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + " or " + allowed[-1]
-    return f"must be {allowed}, got {_show(value)}"
+    beyond = _is_int(value) and not _INT64_MIN <= value <= _INT64_MAX
+    return f"must be {allowed}, got {_show(value)}" + (" (beyond 64-bit ints)" if beyond else "")
 
 
 def _show(value) -> str:

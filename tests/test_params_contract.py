@@ -153,6 +153,18 @@ def test_interval_and_options():
         check_param("f", "k", 4, [None, Interval(Integral, 1, 3)])
 
 
+def test_ints_beyond_int64_are_refused():
+    """A model file's JSON can hold any int; every int parameter ends up in an int64."""
+    ints = Interval(Integral, 1, None)
+    assert 2 ** 63 - 1 in ints and 2 ** 63 not in ints
+    assert -2 ** 63 in Interval(Integral, None, 0) and -2 ** 63 - 1 not in Interval(Integral, None, 0)
+    assert 10 ** 400 not in Interval(Real, 0, None) and 10 ** 300 in Interval(Real, 0, None)
+    with pytest.raises(ParameterError) as exc:
+        validate_params(TextClassifier(max_length=10 ** 20))
+    assert str(exc.value) == ("TextClassifier: max_length must be an int >= 1, got "
+                              "100000000000000000000 (beyond 64-bit ints)")
+
+
 def test_a_long_value_is_cut_in_the_message():
     with pytest.raises(ParameterError) as exc:
         validate_params(TextClassifier(encoder="x" * 500))
