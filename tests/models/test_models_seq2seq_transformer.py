@@ -176,8 +176,10 @@ def test_transformer_learns(positions, task):
         y, yt = [sorted(x) for x in X], [sorted(x) for x in Xt]
     m = Seq2Seq(decoder="transformer", encoder="transformer", embedding_dim=32, nhead=4,
                 num_layers=2, dim_feedforward=64, dropout=0.0, positions=positions,
-                max_epochs=12, lr=3e-3, lr_schedule="inverse_sqrt", warmup_steps=100,
-                batch_size=32, early_stopping=False, random_state=0).fit(X, y)
+                # sorting at 12 epochs scored 0.78-0.92 over seeds (and with the BLAS kernel
+                # a machine picks): 16 give 0.94-0.95, well clear of the bar
+                max_epochs=16 if task == "sort" else 12, lr=3e-3, lr_schedule="inverse_sqrt",
+                warmup_steps=100, batch_size=32, early_stopping=False, random_state=0).fit(X, y)
     assert m.score(Xt, yt) >= 0.8, m.history_[-1]
     assert m.set_params(beam_size=3).score(Xt, yt) >= 0.8
 
