@@ -95,8 +95,8 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         from ..errors import NlpkitError
         raise NlpkitError("give either a corpus (source) or counts, not both"
                           if source is not None else "build needs a corpus (source) or counts")
+    from .formats.binary import model_kind
     if output is not None:
-        from .formats.binary import model_kind
         model_kind(output)  # an unknown suffix fails before the work
     if smoothing == "stupid":
         from .estimation.stupid import check_alpha
@@ -114,6 +114,14 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
                                 interpolate_unigrams=interpolate_unigrams, prune=prune,
                                 skip_symbols=skip_symbols, progress=progress, device=device,
                                 client=client)
+        elif smoothing != "kn" and client is not None and order > 1 and output is not None \
+                and allowed is None and model_kind(output) == "arpa":
+            # estimated where the counts are (distributed/__init__.py says how and why)
+            return pipeline.on_workers(source, order, plan, output, smoothing, alpha=alpha,
+                                       vocab=None if vocab is None else _words(vocab),
+                                       gt_min=cutoffs if cutoffs is not None else gt_min,
+                                       gt_max=gt_max, unk=unk, progress=progress,
+                                       client=client)
         elif smoothing == "stupid":
             model = pipeline.stupid(source, order, plan, counts=counts, alpha=alpha,
                                     vocab=None if vocab is None else _words(vocab),

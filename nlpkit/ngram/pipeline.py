@@ -89,6 +89,37 @@ def stupid(source, order, plan, *, alpha=None, vocab=None, counts=None, progress
     return model
 
 
+def on_workers(source, order, plan, output, smoothing, *, alpha=None, vocab=None, gt_min=None,
+               gt_max=None, unk=False, progress=None, client):
+    """Katz or stupid back-off counted *and* estimated on the Dask ``client``'s workers,
+    written to the ARPA file ``output`` (:mod:`.distributed.estimation`); the n-grams per
+    order.  A Katz model that needs SRILM's fixups is estimated here from the counts."""
+    from .distributed import estimation as D
+    from .distributed.counting import count_distributed, sorted_counts_of
+    from .estimation import stupid as S
+    if smoothing == "stupid":
+        alpha = S.check_alpha(alpha)
+    got = count_distributed(client, source, order, plan, "katz", vocab=vocab,
+                            progress=progress, keep_parts=True)
+    meta = {"source": _label(source), "sentences": got.sentences, "tokens": got.tokens,
+            "order": order}
+    try:
+        if smoothing == "stupid":
+            return D.write_stupid(client, got, order, alpha, output, meta)
+        written = D.write_katz(client, got, order, output, meta, gt_min=gt_min, gt_max=gt_max,
+                               unk=unk)
+        if written is not None:
+            return written
+        from .estimation import katz as K
+        model = K.estimate(sorted_counts_of(got, order, plan, "katz"), got.vocab,
+                           gt_min=gt_min, gt_max=gt_max, unk=unk, plan=plan)
+        model.meta.update(meta)
+        return finish(model, output, None, plan)
+    finally:
+        if got.parts.futures:  # (left on the workers for the estimation)
+            client.cancel(got.parts.futures)
+
+
 def _srilm_counts(source, order, plan, kind, *, vocab, counts, progress, device, client):
     """SRILM's counts of ``source`` (or ``counts``) as sorted tables in rank ids, counting
     layout ``(w[n-1], …, w1, wn)``, the :class:`~.estimation.katz.RankedVocab` and

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import distributed  # the test extra installs it (dask[distributed])
 import pytest
@@ -136,13 +137,13 @@ def test_counts_spilled_runs_closed_vocab_and_the_estimator(tmp_path, client, co
         NGramLM(scheduler=client).fit(["a sentence"])
 
 
-def _kill_once(marker):
-    """A worker plugin: the first count task to start (over all workers: the marker file
-    says it happened) kills its worker process."""
+def _kill_once(marker, prefix="nlpkit-count-"):
+    """A worker plugin: the first task whose key starts with ``prefix`` to start (over all
+    workers: the marker file says it happened) kills its worker process."""
 
     class KillOnce(distributed.WorkerPlugin):
         def transition(self, key, start, finish, **kwargs):
-            if finish == "executing" and str(key).startswith("nlpkit-count-"):
+            if finish == "executing" and str(key).startswith(prefix):
                 try:
                     os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
                 except FileExistsError:
@@ -178,6 +179,115 @@ def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, cor
         assert os.path.exists(marker)  # a worker was killed
     assert out.read_bytes() == _single(tmp_path, whole, 3, "kn")
     assert not (tmp_path / "none.arpa").exists()
+
+
+@pytest.mark.parametrize("smoothing,order", [("katz", 5), ("stupid", 5)])
+def test_estimation_runs_on_the_workers(tmp_path, client, corpus, monkeypatch, smoothing,
+                                        order):
+    """Katz and stupid back-off written to ARPA: the estimation and the formatting run on
+    the workers (the scheduler's task stream shows them there), the client never gathers
+    the n-gram tables and, while estimating and writing, holds less than half of what they
+    take (unigram arrays and one partition's piece of text at a time)."""
+    from nlpkit.ngram.distributed import estimation
+    whole, _ = corpus
+    want = _single(tmp_path, whole, order, smoothing)
+    counted = count(whole, order)
+    table_bytes = sum(c.shape[0] * (4 * n + 12) for n, c in enumerate(counted.count[1:], 2))
+    out = tmp_path / "w.arpa"
+    build(whole, order, smoothing, output=out, scheduler=client)  # (kernels loaded here)
+
+    def no_gathering(*args, **kwargs):
+        raise AssertionError("the n-gram tables were brought to the client")
+
+    monkeypatch.setattr(counting, "gather_tables", no_gathering)
+    peaks = []
+    write = getattr(estimation, f"write_{smoothing}")
+
+    def measured(*args, **kwargs):
+        tracemalloc.start()
+        try:
+            return write(*args, **kwargs)
+        finally:
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+    monkeypatch.setattr(estimation, f"write_{smoothing}", measured)
+    out.unlink()
+    with distributed.get_task_stream(client) as stream:
+        build(whole, order, smoothing, output=out, scheduler=client)
+    assert out.read_bytes() == want
+    ran = {}
+    for task in stream.data:
+        kind = str(task["key"]).split("-")[1]
+        ran.setdefault(kind, set()).add(task["worker"])
+    workers = set(client.scheduler_info()["workers"])
+    for kind in ("estimate", "shuffle", "arpa"):
+        assert ran.get(kind) and ran[kind] <= workers, (kind, ran)
+    # (about 1.5 MB of it is Dask's own messaging, whatever the corpus; gathering the
+    # tables would take all of table_bytes and more)
+    assert len(peaks) == 1 and peaks[0] < table_bytes / 2, (peaks, table_bytes)
+
+
+def test_katz_fixups_are_estimated_on_the_client(tmp_path, client, corpus):
+    """``<s>`` inside lines makes context nodes without a probability, which SRILM's fixups
+    give one by looking single n-grams up: the workers say so, and the client estimates
+    from the gathered tables; the model is the same."""
+    whole, _ = corpus
+    lines = whole.read_text(encoding="utf-8").splitlines()
+    marked = tmp_path / "marked.txt"
+    marked.write_text("".join(" ".join(w[:2] + ["<s>"] + w[2:]) + "\n" if i % 7 == 0 else
+                              " ".join(w) + "\n" for i, w in enumerate(map(str.split, lines))),
+                      encoding="utf-8")
+    out = tmp_path / "f.arpa"
+    build(marked, 4, "katz", output=out, scheduler=client)
+    assert out.read_bytes() == _single(tmp_path, marked, 4, "katz")
+
+
+def test_a_worker_killed_while_estimating(tmp_path, client, corpus):
+    """A worker dies as an estimation task starts: the same model (Dask runs the lost
+    partitions again), or without retries one error and no file."""
+    whole, _ = corpus
+    out = tmp_path / "k.arpa"
+    scheduler = client.cluster.scheduler
+    allowed = scheduler.allowed_failures
+    for retries in (allowed, 0):
+        marker = str(tmp_path / f"killed-{retries}")
+        scheduler.allowed_failures = retries
+        client.register_plugin(_kill_once(marker, "nlpkit-estimate-"), name="kill-once")
+        try:
+            if retries:
+                build(whole, 3, "katz", output=out, scheduler=client)
+            else:
+                with pytest.raises(NlpkitError, match=r"Dask workers died running task "
+                                                      r"nlpkit-.*no model was written"):
+                    build(whole, 3, "katz", output=tmp_path / "none.arpa", scheduler=client)
+        finally:
+            scheduler.allowed_failures = allowed
+            client.unregister_worker_plugin("kill-once")
+            client.wait_for_workers(2, timeout=60)
+        assert os.path.exists(marker)
+    assert out.read_bytes() == _single(tmp_path, whole, 3, "katz")
+    assert not (tmp_path / "none.arpa").exists()
+
+
+def test_worker_memory_is_shared_by_the_threads_of_a_host(client, monkeypatch):
+    """Each task's budget is --memory divided by the worker threads of the most crowded
+    host (here the two local workers)."""
+    from nlpkit.ngram.distributed import tasks
+    assert counting.threads_per_host(client) == 2
+    seen = []
+
+    class Spy(Exception):
+        pass
+
+    def plan(memory, temp_dir, order):
+        seen.append(memory)
+        raise Spy
+
+    monkeypatch.setattr("nlpkit.ngram.plan.Plan", plan)
+    with pytest.raises(Spy):
+        tasks.range_counts(None, "katz", [], 0, 3, 0, 0, [0, 0], memory="8M", share=2)
+    assert seen == [4 << 20]
 
 
 def test_files_the_workers_cannot_read(tmp_path, client, corpus):
