@@ -109,19 +109,22 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     from .. import backend
     with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan, \
             _cluster(scheduler) as client:
-        if smoothing == "kn":
-            model = pipeline.kn(source, order, plan, discount_fallback=discount_fallback,
-                                interpolate_unigrams=interpolate_unigrams, prune=prune,
-                                skip_symbols=skip_symbols, progress=progress, device=device,
-                                client=client)
-        elif smoothing != "kn" and client is not None and order > 1 and output is not None \
+        if client is not None and order > 1 and output is not None and prune is None \
                 and allowed is None and model_kind(output) == "arpa":
             # estimated where the counts are (distributed/__init__.py says how and why)
             return pipeline.on_workers(source, order, plan, output, smoothing, alpha=alpha,
                                        vocab=None if vocab is None else _words(vocab),
                                        gt_min=cutoffs if cutoffs is not None else gt_min,
-                                       gt_max=gt_max, unk=unk, progress=progress,
+                                       gt_max=gt_max, unk=unk,
+                                       discount_fallback=discount_fallback,
+                                       interpolate_unigrams=interpolate_unigrams,
+                                       skip_symbols=skip_symbols, progress=progress,
                                        client=client)
+        elif smoothing == "kn":
+            model = pipeline.kn(source, order, plan, discount_fallback=discount_fallback,
+                                interpolate_unigrams=interpolate_unigrams, prune=prune,
+                                skip_symbols=skip_symbols, progress=progress, device=device,
+                                client=client)
         elif smoothing == "stupid":
             model = pipeline.stupid(source, order, plan, counts=counts, alpha=alpha,
                                     vocab=None if vocab is None else _words(vocab),

@@ -181,10 +181,10 @@ def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, cor
     assert not (tmp_path / "none.arpa").exists()
 
 
-@pytest.mark.parametrize("smoothing,order", [("katz", 5), ("stupid", 5)])
+@pytest.mark.parametrize("smoothing,order", [("katz", 5), ("stupid", 5), ("kn", 5)])
 def test_estimation_runs_on_the_workers(tmp_path, client, corpus, monkeypatch, smoothing,
                                         order):
-    """Katz and stupid back-off written to ARPA: the estimation and the formatting run on
+    """Models written to ARPA: the estimation and the formatting run on
     the workers (the scheduler's task stream shows them there), the client never gathers
     the n-gram tables and, while estimating and writing, holds less than half of what they
     take (unigram arrays and one partition's piece of text at a time)."""
@@ -241,6 +241,24 @@ def test_katz_fixups_are_estimated_on_the_client(tmp_path, client, corpus):
     out = tmp_path / "f.arpa"
     build(marked, 4, "katz", output=out, scheduler=client)
     assert out.read_bytes() == _single(tmp_path, marked, 4, "katz")
+
+
+def test_partitions_without_rows_and_pruned_kn(tmp_path, client, corpus):
+    """A corpus of four lines leaves partitions (and orders of them) empty; pruned KN is
+    estimated on the client; the files are the same as one process's."""
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("a b c\nb c d e\n\nc a\n", encoding="utf-8")
+    out = tmp_path / "t.arpa"
+    for smoothing, order, kw in [("kn", 5, {"discount_fallback": True}), ("katz", 3, {}),
+                                 ("stupid", 4, {})]:
+        build(tiny, order, smoothing, output=out, scheduler=client, **kw)
+        assert out.read_bytes() == _single(tmp_path, tiny, order, smoothing, **kw)
+    with pytest.raises(NlpkitError, match="discount fallback"):
+        build(tiny, 3, "kn", output=tmp_path / "none.arpa", scheduler=client)
+    assert not (tmp_path / "none.arpa").exists()
+    whole, _ = corpus
+    build(whole, 3, "kn", prune=[0, 1], output=out, scheduler=client)
+    assert out.read_bytes() == _single(tmp_path, whole, 3, "kn", prune=[0, 1])
 
 
 def test_a_worker_killed_while_estimating(tmp_path, client, corpus):

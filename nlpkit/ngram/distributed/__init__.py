@@ -28,8 +28,8 @@ merged k-way there (equal n-grams summed, first positions the earliest); since t
 partitions are ranges of the sort key, the client appends them in order to get each
 order's table, sums the ranges' unigram counts (first positions by minimum), and
 estimates and writes as a single-process build does.  The model is the same, byte for
-byte.  A Katz or stupid back-off model written to an ARPA file is estimated on the
-workers instead, as follows.
+byte.  A model written to an ARPA file is estimated on the workers instead, as
+follows.
 
 Estimation on the workers (design)
 ----------------------------------
@@ -64,26 +64,37 @@ So per smoothing:
   client by OR.  Workers format their lines with SRILM's writer; the client prints the
   unigrams and concatenates (d).  Every number is computed by the same expression on the
   same operands as in one process, so the file is the same byte for byte.
-* Katz (not yet: the client estimates): counts of counts per partition summed on the
-  client (the Good-Turing discounts need only these, and are broadcast back); the
-  probabilities and each context's back-off weight need the lower-order probabilities of
-  its extensions' suffixes, in the same partition by (b) (order 2: the dense unigram
-  probabilities, broadcast); the node shuffle and closure as for stupid (c); SRILM's
-  fixups (probabilities added for contexts whose extensions were all cut off) look up
-  single rows and would go to the partition owning them.
-* modified Kneser-Ney (not yet): the adjusted count of an order-k row (2 <= k < N) is the
-  number of order-(k+1) rows having it as suffix, in the same partition by (b); the
-  unigrams' (left extensions of bigrams) are a dense sum reduced on the client.  Counts
-  of counts per partition summed on the client, lmplz's correction for the largest
-  padded N-gram (LMPLZ-KN.md §3) applied there, discounts broadcast; probabilities and
-  gammas partition-local by (a)/(b).  Printing needs the shuffle by the last word (d);
-  the gammas of order-(k+1) contexts are then already in the partition of their last word,
-  where lmplz's one-by-one pairing can run (with pruning the pairing's "stream used up"
-  state crosses partitions and would need the partitions' line counts first).
+* Katz (implemented): counts of counts per partition summed on the client (the
+  Good-Turing discounts need only these) and the unigrams estimated there; the
+  probabilities and each context's back-off weight need the lower-order probabilities
+  of its extensions' suffixes, in the same partition by (b) (order 2: the dense unigram
+  probabilities, sent along); nodes shuffled and closed as for stupid (c).  SRILM's
+  fixups (a context node without a probability of its own: a non-event inside a
+  context, or cut-offs) look single n-grams up across partitions: the workers count
+  such nodes, and if there is one the client gathers the tables and estimates as a
+  single process does (the same file; found only in odd corpora).
+* modified Kneser-Ney (implemented, unpruned): the adjusted count of an order-k row
+  (2 <= k < N) is the number of order-(k+1) rows having it as suffix, in the same
+  partition by (b); the unigrams' (bigrams' last words) are summed on the client.
+  Counts of counts per partition are summed there, lmplz's correction for the suffixes
+  of the largest padded N-gram (LMPLZ-KN.md §3) is made by the partition holding each
+  suffix (the unigram step by the client), discounts and unigram probabilities are sent
+  back; probabilities and gammas are partition-local by (a)/(b).  Printing needs lmplz's
+  order (d): each partition cuts every order's rows by their last word and the
+  partition of that range sorts them (pieces in partition order are in counting order,
+  so a stable sort by the last word gives lmplz's).  The gammas of the order-(k+1)
+  contexts were computed in the partition of their last word, which is where the
+  order-k lines ending in that word are printed now; lmplz pairs listed lines (not
+  ending in ``</s>``/``<unk>``) and gammas one by one over a whole order, which is the
+  same pairing per partition when every listed line is a context: each partition
+  checks that the two counts agree, and if one does not the client estimates instead.
+  With ``prune`` the pairing goes by key and stops for good at the first line that is
+  no context, a state that crosses partitions: pruned models are estimated on the
+  client.
 
-Until then Katz and Kneser-Ney models (and stupid back-off returned as a model, written
-in the binary format or filtered by ``limit_vocab``) are estimated on the client,
-streaming over the merged tables in the memory ``--memory`` allows.
+Still on the client: pruned Kneser-Ney, Katz with fixups (above), and models returned
+as objects, written in the binary format or filtered by ``limit_vocab`` (they are
+made from the whole model in memory anyway).
 
 Memory.  ``--memory`` is the client's budget.  A worker task gets the budget divided by
 the number of worker threads on the most crowded host of the cluster (several tasks of one

@@ -81,6 +81,9 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
         uni_count, uni_first, largest = job.unigrams(heads, maps, W, tokens, progress,
                                                      [_range_size(r, files) for r in ranges])
         if keep_parts:
+            if kind == "kn" and largest is None:
+                from ..estimation.kn import BOS
+                largest = np.full(order, BOS, np.int64)  # (as below)
             kept = Parts(merged, bounds, uni_count, uni_first, job.tag)
             job.futures = []  # (the caller's now)
             return Counted(None, words, tokens, sentences, words_read, largest, kept)

@@ -56,9 +56,14 @@ def _shuffle(client, futures, scored, section_task, tag, *args):
 
 
 def _vocab_pool(client, futures, vocab):
-    wpool, woff = vocab.table.byte_pool()
-    return futures.add(client.scatter([(wpool, woff, np.ascontiguousarray(vocab.by_rank))],
-                                      broadcast=True, hash=False))[0]
+    """The words' bytes for the workers' writers (Katz, stupid: and the ids of the ranks;
+    Kneser-Ney: ``vocab`` is the word table)."""
+    if hasattr(vocab, "by_rank"):
+        wpool, woff = vocab.table.byte_pool()
+        pool = (wpool, woff, np.ascontiguousarray(vocab.by_rank))
+    else:
+        pool = vocab.byte_pool()
+    return futures.add(client.scatter([pool], broadcast=True, hash=False))[0]
 
 
 def _write(client, model, sections, path):
@@ -176,6 +181,87 @@ def write_katz(client, counted, order, path, meta, *, gt_min=None, gt_max=None, 
                             meta={"smoothing": "katz", "gt_min": st.gmin, "gt_max": st.gmax,
                                   "unk": unk, "fixups": 0, **meta})
         _write(c, model, sections, path)
+    except KilledWorker as exc:
+        raise _killed(exc) from None
+    finally:
+        futures.cancel()
+    return counts
+
+
+def write_kn(client, counted, order, path, *, discount_fallback=None,
+             interpolate_unigrams=True):
+    """Estimate lmplz's modified Kneser-Ney model (not pruned) on the workers from
+    ``counted`` and write the ARPA file ``path`` as a single-process build writes it; the
+    n-grams written per order.  None (nothing written) when an order's listed lines and
+    its contexts do not pair one to one (lmplz's pairing then runs over a whole order: the
+    caller estimates on the client)."""
+    from distributed import KilledWorker
+
+    from ..counting.runs import table_from_arrays
+    from ..estimation import kn as K
+    from ..formats.arpa_lmplz import write_sections
+    parts, vocab = counted.parts, counted.vocab
+    c, tag, N = client, parts.tag, order
+    W = len(vocab)
+    largest = [int(v) for v in counted.largest]
+    futures = _Futures(c)
+    try:
+        fallback, _ = K.check_options(N, discount_fallback, None)
+        stats_ = futures.add([c.submit(tasks.kn_statistics, f, N, W, largest,
+                                       key=f"nlpkit-stats-{p}-{tag}")
+                              for p, f in enumerate(parts.futures)])
+        uni_count = parts.uni_count.copy()
+        uni_rows = uni_count > 0
+        uni_rows[K.UNK] = True  # <unk> is a unigram of every model, seen or not
+        uni_a = np.zeros(W, np.int64)
+        stats = [np.zeros(4, np.int64) for _ in range(N)]
+        for s in stats_:
+            got = _small(c, tasks.kn_stats_of, s)
+            uni_a += got["last"]
+            for k in range(1, N):
+                stats[k] += got["stats"][k]
+        uni_a[K.UNK] = uni_a[K.BOS] = 0
+        stats[0] = K._stats_of(uni_a[uni_rows], None)
+        # the unigram step of lmplz's raw counts at the end (the workers did the others:
+        # with no tables here, those steps find nothing)
+        empty = table_from_arrays(words=np.zeros((0, 1), np.int32),
+                                  count=np.zeros(0, np.int64))
+        K._raw_counts_at_the_end(stats, SimpleNamespace(table=lambda k: empty), uni_a,
+                                 uni_count, largest, N)
+        discounts = [K._discounts(stats[k], k + 1, fallback) for k in range(N)]
+        p_uni, _ = K._unigram_probs(uni_rows, uni_a, discounts[0], interpolate_unigrams)
+        pool = _vocab_pool(c, futures, vocab)
+        probs = futures.add([c.submit(tasks.kn_probs, s, N, W, discounts, p_uni, parts.bounds,
+                                      key=f"nlpkit-estimate-{p}-{tag}")
+                             for p, s in enumerate(stats_)])
+        sections = _shuffle(c, futures, probs, tasks.kn_sections, tag, N, W, pool)
+        g_words, g_gamma = [], []
+        for s in probs:
+            w, g = _small(c, tasks.kn_unigram_gammas_of, s)
+            g_words.append(w)
+            g_gamma.append(g)
+        rows = np.zeros(N - 1, np.int64)
+        paired = True
+        for s in sections:
+            got = _small(c, tasks.kn_summary_of, s)
+            rows += np.asarray(got["rows"], np.int64)
+            paired = paired and got["paired"]
+        futures.release(stats_ + probs)
+        if not paired:
+            return None
+        gammas1 = table_from_arrays(words=np.concatenate(g_words).reshape(-1, 1),
+                                    gamma=np.concatenate(g_gamma))
+        counts = [int(np.count_nonzero(uni_rows))] + [int(r) for r in rows]
+
+        def all_sections():
+            yield 1, K._unigram_lines(np.flatnonzero(uni_rows).astype(np.int32), p_uni,
+                                      gammas1, False, 1 << 18)
+            for n in range(2, N + 1):
+                yield n, (c.submit(tasks.text_of, s, n, pure=False).result()
+                          for s in sections)
+
+        wpool, woff = vocab.byte_pool()
+        write_sections(path, counts, all_sections(), wpool, woff)
     except KilledWorker as exc:
         raise _killed(exc) from None
     finally:

@@ -387,3 +387,116 @@ def katz_sections(scored, order, vocab_pool, *pieces):
 
 def katz_unigrams_of(scored):
     return scored["uni"]
+
+
+# ----------------------------------------------------------------------------- Kneser-Ney
+def _tables(part, order):
+    """A partition's orders 2..N as in-memory tables, by order (index n-2)."""
+    from ..counting.runs import table_from_arrays
+    out = []
+    for n in range(2, order + 1):
+        t = part[n - 2] if part is not None else None
+        if t is None:
+            t = {"words": np.zeros((0, n), np.int32), "count": np.zeros(0, np.int64)}
+        out.append(table_from_arrays(**{k: np.ascontiguousarray(v) for k, v in t.items()}))
+    return out
+
+
+def kn_statistics(part, order, W, largest):
+    """lmplz's statistics of one partition: the bigrams' last words (summed over
+    partitions: the unigrams' adjusted counts), the adjusted counts of orders 2..N-1
+    (each row's left extensions are in this partition), counts of counts n1..n4 of
+    orders 2..N, and the changes lmplz's raw counts at the end make to them for the rows
+    of the largest padded N-gram's suffixes found here."""
+    from types import SimpleNamespace
+
+    from ..estimation import kn as K
+    tables = _tables(part, order)
+    sc = SimpleNamespace(table=lambda k: tables[k - 2])
+    last = np.zeros(W, np.int64)
+    if order > 1:
+        last += np.bincount(tables[0].arrays["words"][:, 1], minlength=W)
+    adjusted = [None] * order
+    for k in range(2, order):
+        adjusted[k - 1] = K._adjusted(sc.table(k + 1), sc.table(k), k, W, None, 1 << 62)
+    stats = [np.zeros(4, np.int64)] + [K._table_stats(sc.table(k), adjusted[k - 1], k, 1 << 62)
+                                       for k in range(2, order + 1)]
+    # (the unigram step, j = 1, is the client's: given equal old and new counts here it
+    # changes nothing)
+    delta = [np.zeros(4, np.int64) for _ in range(order)]
+    same = np.zeros(W, np.int64)
+    K._raw_counts_at_the_end(delta, sc, same, same, largest, order)
+    return {"tables": tables, "adjusted": adjusted, "last": last,
+            "stats": [s + d for s, d in zip(stats, delta)]}
+
+
+def kn_stats_of(counted):
+    return {"last": counted["last"], "stats": counted["stats"]}
+
+
+def kn_probs(counted, order, W, discounts, p_uni, bounds):
+    """Probabilities and gammas of one partition, order after order (each row's suffix is
+    here, but for bigrams: ``p_uni``); every order's rows cut by ``bounds`` on their last
+    word for the partitions that print them (``pieces``); the gammas kept here (their
+    contexts' last words are this partition's range: the lines they pair with are printed
+    here); the order-2 contexts' gammas (the unigram lines' back-offs) for the client."""
+    from ..estimation import kn as K
+    P = len(bounds) - 1
+    tables, adjusted = counted["tables"], counted["adjusted"]
+    pieces = [[None] * P for _ in range(max(0, order - 1))]
+    gammas = [None] * order
+    lower = None
+    for k in range(2, order + 1):
+        pk, gammas[k - 2], _ = K._order_probs(tables[k - 2], adjusted[k - 1], k,
+                                              discounts[k - 1], None, lower, p_uni, W, None,
+                                              1 << 62)
+        lower = pk
+        words, p = pk.arrays["words"], pk.arrays["p"]
+        dest = np.searchsorted(bounds, words[:, k - 1], side="right") - 1
+        for q in range(P):
+            mine = dest == q
+            pieces[k - 2][q] = (words[mine], p[mine]) if mine.any() else None
+    g1 = gammas[0]
+    uni = (g1.arrays["words"][:, 0].copy(), g1.arrays["gamma"].copy()) if g1 is not None \
+        else (np.zeros(0, np.int32), np.zeros(0, np.float32))
+    return {"pieces": pieces, "gammas": gammas, "uni": uni}
+
+
+def kn_unigram_gammas_of(probs):
+    return probs["uni"]
+
+
+def kn_sections(probs, order, W, vocab_pool, *pieces):
+    """Partition ``q``'s part of every order's ARPA section as lmplz prints it: the rows
+    whose last word is in its range (sent by every partition), in lmplz's suffix order,
+    each listed line (not ending in ``</s>``/``<unk>``) paired one by one with the gammas
+    of the contexts of the order above, whose last words are this range too.  ``paired``
+    says whether the two counts agree (every listed line is a context: then the pairing
+    here is lmplz's pairing over the whole order)."""
+    from ..counting.chunk import stable_order_by_column
+    from ..estimation import kn as K
+    from ..formats.arpa_lmplz import section_lines
+    wpool, woff = vocab_pool
+    text, rows, paired = [], [], True
+    for k in range(2, order + 1):
+        got = [p[k - 2] for p in pieces if p[k - 2] is not None]
+        words = np.concatenate([g[0] for g in got]) if got else np.zeros((0, k), np.int32)
+        p = np.concatenate([g[1] for g in got]) if got else np.zeros(0, np.float32)
+        # (pieces in partition order are in counting order; lmplz's: a stable sort by wk)
+        perm = stable_order_by_column(words, np.int64(k - 1), np.int64(W))
+        w = np.ascontiguousarray(words[perm][:, [k - 1] + list(range(k - 1))])
+        lp = np.minimum(K.log10f(p[perm]), np.float32(0))
+        if k < order:
+            g = probs["gammas"][k - 1]
+            listed = int(np.count_nonzero((w[:, 0] != K.EOS) & (w[:, 0] != K.UNK)))
+            paired = paired and listed == len(g)
+            bow = K._Pairing(g, k, False, 1 << 62).backoffs(w)
+        else:
+            bow = np.full(w.shape[0], np.nan, np.float32)
+        text.append(section_lines((w, "suffix", lp, bow), wpool, woff))
+        rows.append(int(w.shape[0]))
+    return {"text": text, "rows": rows, "paired": paired}
+
+
+def kn_summary_of(sections):
+    return {"rows": sections["rows"], "paired": sections["paired"]}
