@@ -98,7 +98,8 @@ def on_workers(source, order, plan, output, smoothing, *, alpha=None, vocab=None
     to one, is estimated here from the gathered counts (the same file)."""
     from .distributed import estimation as D
     from .distributed.counting import count_distributed, sorted_counts_of
-    from .estimation import kn as K, stupid as S
+    from .estimation import kn as K
+    from .estimation import stupid as S
     kind = "kn" if smoothing == "kn" else "katz"
     if smoothing == "stupid":
         alpha = S.check_alpha(alpha)
@@ -110,8 +111,8 @@ def on_workers(source, order, plan, output, smoothing, *, alpha=None, vocab=None
             "order": order}
     try:
         if smoothing == "stupid":
-            return D.write_stupid(client, got, order, alpha, output, meta)
-        if smoothing == "kn":
+            written = D.write_stupid(client, got, order, alpha, output, meta)
+        elif smoothing == "kn":
             written = D.write_kn(client, got, order, output, discount_fallback=discount_fallback,
                                  interpolate_unigrams=interpolate_unigrams)
         else:
@@ -120,7 +121,9 @@ def on_workers(source, order, plan, output, smoothing, *, alpha=None, vocab=None
         if written is not None:
             return written
         sc = sorted_counts_of(got, order, plan, kind)
-        if smoothing == "kn":
+        if smoothing == "stupid":
+            model = S.estimate(sc, got.vocab, alpha=alpha, plan=plan)
+        elif smoothing == "kn":
             model = K.estimate(sc, got.vocab, largest_padded=[int(v) for v in got.largest],
                                words_read=got.words_read, sentences=got.sentences,
                                discount_fallback=discount_fallback,

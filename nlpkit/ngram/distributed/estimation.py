@@ -12,6 +12,9 @@ import numpy as np
 from ...errors import NlpkitError
 from . import tasks
 
+# bytes of formatted lines fetched from a worker at once
+TEXT_PIECE = 4 << 20
+
 
 class _Futures:
     """The futures of one estimation still held (cancelled on failure; released ones
@@ -66,15 +69,24 @@ def _vocab_pool(client, futures, vocab):
     return futures.add(client.scatter([pool], broadcast=True, hash=False))[0]
 
 
+def _text(client, sections, n):
+    """The lines of order ``n``, partition after partition, in pieces of at most
+    ``TEXT_PIECE`` bytes fetched one at a time (what the client holds of them)."""
+    for s in sections:
+        size = client.submit(tasks.sizes_of, s, pure=False).result()[n - 2]
+        for a in range(0, size, TEXT_PIECE):
+            yield client.submit(tasks.text_of, s, n, a, TEXT_PIECE, pure=False).result()
+
+
 def _write(client, model, sections, path):
     """The unigrams as a one-process model prints them, then every order partition after
-    partition (their pieces of text fetched one at a time)."""
+    partition."""
     order = model.order
 
     def all_sections():
         yield 1, model._section(1, 1 << 18)
         for n in range(2, order + 1):
-            yield n, (client.submit(tasks.text_of, s, n, pure=False).result() for s in sections)
+            yield n, _text(client, sections, n)
 
     model.write_arpa(path, all_sections(), model.counts)
 
@@ -257,8 +269,7 @@ def write_kn(client, counted, order, path, *, discount_fallback=None,
             yield 1, K._unigram_lines(np.flatnonzero(uni_rows).astype(np.int32), p_uni,
                                       gammas1, False, 1 << 18)
             for n in range(2, N + 1):
-                yield n, (c.submit(tasks.text_of, s, n, pure=False).result()
-                          for s in sections)
+                yield n, _text(c, sections, n)
 
         wpool, woff = vocab.byte_pool()
         write_sections(path, counts, all_sections(), wpool, woff)

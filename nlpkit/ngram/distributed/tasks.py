@@ -283,8 +283,13 @@ def unigram_nodes_of(scored):
     return scored["uni"]
 
 
-def text_of(sections, n):
-    return sections["text"][n - 2]
+def text_of(sections, n, start, size):
+    """Bytes ``start`` to ``start + size`` of a partition's lines of order ``n``."""
+    return bytes(memoryview(sections["text"][n - 2])[start:start + size])
+
+
+def sizes_of(sections):
+    return [len(memoryview(t)) for t in sections["text"]]
 
 
 # ----------------------------------------------------------------------------- Katz
