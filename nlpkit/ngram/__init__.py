@@ -77,8 +77,11 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         (a local cluster of N worker processes, started and closed here) or a
         ``dask.distributed.Client``.  ``source`` is then a path, a glob or a list of paths
         that the workers can read (files in that order, as if concatenated; each should end
-        with a newline); ``memory``/``temp_dir`` apply to this process and to each worker.
-        The model is the same, byte for byte, as without a scheduler.
+        with a newline); ``memory`` is this process's budget, and each worker task's divided
+        by the worker threads of the most crowded host; ``temp_dir`` applies to this process
+        and to each worker.  A model written to ARPA is estimated on the workers too
+        (:mod:`~nlpkit.ngram.distributed` says how; pruned KN and Katz with SRILM's fixups
+        are estimated here).  The model is the same, byte for byte, as without a scheduler.
 
     Returns a :class:`~nlpkit.ngram.backoff.BackoffModel`, or with ``output`` the number of
     n-grams written per order.
