@@ -89,11 +89,13 @@ def _memory_options(f):
 
 def _scheduler_option(f):
     return click.option("--scheduler", "scheduler", default=None, metavar="ADDRESS",
-                        help="Count on a Dask cluster: a running scheduler (tcp://host:8786) or "
-                             "local:N (N local worker processes). CORPUS is then a path or a "
-                             "quoted glob ('data/*.txt') that the workers can read (install "
-                             "nlpkit[distributed]; NLPKIT_DASK_TIMEOUT: seconds to wait for "
-                             "the scheduler, default 10).")(f)
+                        help="Count (and, for an ARPA output, estimate) on a Dask cluster: a "
+                             "running scheduler (tcp://host:8786) or local:N (N local worker "
+                             "processes). CORPUS is then a path or a quoted glob ('data/*.txt') "
+                             "that the workers can read (install nlpkit[distributed]; "
+                             "NLPKIT_DASK_TIMEOUT: seconds to wait for the scheduler, default "
+                             "10). --memory is this process's; a worker task gets it divided by "
+                             "the worker threads of the most crowded host.")(f)
 
 
 def _corpus_paths(corpus, scheduler):

@@ -77,8 +77,11 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         (a local cluster of N worker processes, started and closed here) or a
         ``dask.distributed.Client``.  ``source`` is then a path, a glob or a list of paths
         that the workers can read (files in that order, as if concatenated; each should end
-        with a newline); ``memory``/``temp_dir`` apply to this process and to each worker.
-        The model is the same, byte for byte, as without a scheduler.
+        with a newline); ``memory`` is this process's budget, and each worker task's divided
+        by the worker threads of the most crowded host; ``temp_dir`` applies to this process
+        and to each worker.  A model written to ARPA is estimated on the workers too
+        (:mod:`~nlpkit.ngram.distributed` says how; pruned KN and Katz with SRILM's fixups
+        are estimated here).  The model is the same, byte for byte, as without a scheduler.
 
     Returns
     -------
@@ -98,8 +101,8 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
         from ..errors import NlpkitError
         raise NlpkitError("give either a corpus (source) or counts, not both"
                           if source is not None else "build needs a corpus (source) or counts")
+    from .formats.binary import model_kind
     if output is not None:
-        from .formats.binary import model_kind
         model_kind(output)  # an unknown suffix fails before the work
     if smoothing == "stupid":
         from .estimation.stupid import check_alpha
@@ -112,7 +115,18 @@ def build(source=None, order=3, smoothing="katz", *, gt_min=None, gt_max=None, c
     from .. import backend
     with backend.threads(n_jobs), Plan(memory, temp_dir, order) as plan, \
             _cluster(scheduler) as client:
-        if smoothing == "kn":
+        if client is not None and order > 1 and output is not None and prune is None \
+                and allowed is None and model_kind(output) == "arpa":
+            # estimated where the counts are (distributed/__init__.py says how and why)
+            return pipeline.on_workers(source, order, plan, output, smoothing, alpha=alpha,
+                                       vocab=None if vocab is None else _words(vocab),
+                                       gt_min=cutoffs if cutoffs is not None else gt_min,
+                                       gt_max=gt_max, unk=unk,
+                                       discount_fallback=discount_fallback,
+                                       interpolate_unigrams=interpolate_unigrams,
+                                       skip_symbols=skip_symbols, progress=progress,
+                                       client=client)
+        elif smoothing == "kn":
             model = pipeline.kn(source, order, plan, discount_fallback=discount_fallback,
                                 interpolate_unigrams=interpolate_unigrams, prune=prune,
                                 skip_symbols=skip_symbols, progress=progress, device=device,

@@ -89,6 +89,56 @@ def stupid(source, order, plan, *, alpha=None, vocab=None, counts=None, progress
     return model
 
 
+def on_workers(source, order, plan, output, smoothing, *, alpha=None, vocab=None, gt_min=None,
+               gt_max=None, unk=False, discount_fallback=None, interpolate_unigrams=True,
+               skip_symbols=False, progress=None, client):
+    """A model counted *and* estimated on the Dask ``client``'s workers, written to the ARPA
+    file ``output`` (:mod:`.distributed.estimation`); the n-grams per order.  A Katz model
+    that needs SRILM's fixups, or a Kneser-Ney one whose lines and contexts do not pair one
+    to one, is estimated here from the gathered counts (the same file)."""
+    from .distributed import estimation as D
+    from .distributed.counting import count_distributed, sorted_counts_of
+    from .estimation import kn as K
+    from .estimation import stupid as S
+    kind = "kn" if smoothing == "kn" else "katz"
+    if smoothing == "stupid":
+        alpha = S.check_alpha(alpha)
+    if smoothing == "kn":
+        K.check_options(order, discount_fallback, None)  # errors before the reading
+    got = count_distributed(client, source, order, plan, kind, vocab=vocab,
+                            skip_symbols=skip_symbols, progress=progress, keep_parts=True)
+    meta = {"source": _label(source), "sentences": got.sentences, "tokens": got.tokens,
+            "order": order}
+    try:
+        if smoothing == "stupid":
+            written = D.write_stupid(client, got, order, alpha, output, meta)
+        elif smoothing == "kn":
+            written = D.write_kn(client, got, order, output, discount_fallback=discount_fallback,
+                                 interpolate_unigrams=interpolate_unigrams)
+        else:
+            written = D.write_katz(client, got, order, output, meta, gt_min=gt_min,
+                                   gt_max=gt_max, unk=unk)
+        if written is not None:
+            return written
+        sc = sorted_counts_of(got, order, plan, kind)
+        if smoothing == "stupid":
+            model = S.estimate(sc, got.vocab, alpha=alpha, plan=plan)
+        elif smoothing == "kn":
+            model = K.estimate(sc, got.vocab, largest_padded=[int(v) for v in got.largest],
+                               words_read=got.words_read, sentences=got.sentences,
+                               discount_fallback=discount_fallback,
+                               interpolate_unigrams=interpolate_unigrams, plan=plan)
+        else:
+            from .estimation import katz
+            model = katz.estimate(sc, got.vocab, gt_min=gt_min, gt_max=gt_max, unk=unk,
+                                  plan=plan)
+        model.meta.update(meta)
+        return finish(model, output, None, plan)
+    finally:
+        if got.parts.futures:  # (left on the workers for the estimation)
+            client.cancel(got.parts.futures)
+
+
 def _srilm_counts(source, order, plan, kind, *, vocab, counts, progress, device, client):
     """SRILM's counts of ``source`` (or ``counts``) as sorted tables in rank ids, counting
     layout ``(w[n-1], …, w1, wn)``, the :class:`~.estimation.katz.RankedVocab` and

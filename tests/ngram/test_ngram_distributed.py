@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import distributed  # the test extra installs it (dask[distributed])
 import pytest
@@ -136,13 +137,13 @@ def test_counts_spilled_runs_closed_vocab_and_the_estimator(tmp_path, client, co
         NGramLM(scheduler=client).fit(["a sentence"])
 
 
-def _kill_once(marker):
-    """A worker plugin: the first count task to start (over all workers: the marker file
-    says it happened) kills its worker process."""
+def _kill_once(marker, prefix="nlpkit-count-"):
+    """A worker plugin: the first task whose key starts with ``prefix`` to start (over all
+    workers: the marker file says it happened) kills its worker process."""
 
     class KillOnce(distributed.WorkerPlugin):
         def transition(self, key, start, finish, **kwargs):
-            if finish == "executing" and str(key).startswith("nlpkit-count-"):
+            if finish == "executing" and str(key).startswith(prefix):
                 try:
                     os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
                 except FileExistsError:
@@ -178,6 +179,144 @@ def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, cor
         assert os.path.exists(marker)  # a worker was killed
     assert out.read_bytes() == _single(tmp_path, whole, 3, "kn")
     assert not (tmp_path / "none.arpa").exists()
+
+
+@pytest.mark.parametrize("smoothing,order", [("katz", 5), ("stupid", 5), ("kn", 5)])
+def test_estimation_runs_on_the_workers(tmp_path, client, corpus, monkeypatch, smoothing,
+                                        order):
+    """Models written to ARPA: the estimation and the formatting run on the workers (the
+    scheduler's task stream shows them there), the client never gathers the n-gram
+    tables, and its peak memory is well below that of the same build estimating on the
+    client (the workers made to decline, as for Katz's fixups)."""
+    from nlpkit.ngram import pipeline
+    from nlpkit.ngram.distributed import estimation
+    whole, _ = corpus
+    want = _single(tmp_path, whole, order, smoothing)
+    out = tmp_path / "w.arpa"
+    with distributed.get_task_stream(client) as stream:
+        build(whole, order, smoothing, output=out, scheduler=client)
+    assert out.read_bytes() == want
+    ran = {}
+    for task in stream.data:
+        kind = str(task["key"]).split("-")[1]
+        ran.setdefault(kind, set()).add(task["worker"])
+    workers = set(client.scheduler_info()["workers"])
+    for kind in ("estimate", "shuffle", "arpa"):
+        assert ran.get(kind) and ran[kind] <= workers, (kind, ran)
+
+    peaks = []
+    on_workers = pipeline.on_workers
+
+    def measured(*args, **kwargs):
+        tracemalloc.start()
+        try:
+            return on_workers(*args, **kwargs)
+        finally:
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+    monkeypatch.setattr(pipeline, "on_workers", measured)
+    gather = counting.gather_tables
+
+    def no_gathering(*args, **kwargs):
+        raise AssertionError("the n-gram tables were brought to the client")
+
+    monkeypatch.setattr(counting, "gather_tables", no_gathering)
+    out.unlink()
+    build(whole, order, smoothing, output=out, scheduler=client)
+    assert out.read_bytes() == want
+    # the same build with the estimation on the client
+    monkeypatch.setattr(counting, "gather_tables", gather)
+    monkeypatch.setattr(estimation, f"write_{smoothing}", lambda *a, **k: None)
+    out.unlink()
+    build(whole, order, smoothing, output=out, scheduler=client)
+    assert out.read_bytes() == want
+    # (the LocalCluster's scheduler, in this process, takes its share of both: about 2 MB)
+    assert len(peaks) == 2 and peaks[0] < peaks[1] / 2, peaks
+
+
+def test_katz_fixups_are_estimated_on_the_client(tmp_path, client, corpus):
+    """``<s>`` inside lines makes context nodes without a probability, which SRILM's fixups
+    give one by looking single n-grams up: the workers say so, and the client estimates
+    from the gathered tables; the model is the same."""
+    whole, _ = corpus
+    lines = whole.read_text(encoding="utf-8").splitlines()
+    marked = tmp_path / "marked.txt"
+    marked.write_text("".join(" ".join(w[:2] + ["<s>"] + w[2:]) + "\n" if i % 7 == 0 else
+                              " ".join(w) + "\n" for i, w in enumerate(map(str.split, lines))),
+                      encoding="utf-8")
+    out = tmp_path / "f.arpa"
+    build(marked, 4, "katz", output=out, scheduler=client)
+    assert out.read_bytes() == _single(tmp_path, marked, 4, "katz")
+
+
+def test_partitions_without_rows_and_pruned_kn(tmp_path, client, corpus):
+    """A corpus of four lines leaves partitions (and orders of them) empty; pruned KN is
+    estimated on the client; the files are the same as one process's."""
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("a b c\nb c d e\n\nc a\n", encoding="utf-8")
+    out = tmp_path / "t.arpa"
+    for smoothing, order, kw in [("kn", 5, {"discount_fallback": True}), ("katz", 3, {}),
+                                 ("stupid", 4, {})]:
+        build(tiny, order, smoothing, output=out, scheduler=client, **kw)
+        assert out.read_bytes() == _single(tmp_path, tiny, order, smoothing, **kw)
+    with pytest.raises(NlpkitError, match="discount fallback"):
+        build(tiny, 3, "kn", output=tmp_path / "none.arpa", scheduler=client)
+    assert not (tmp_path / "none.arpa").exists()
+    whole, _ = corpus
+    build(whole, 3, "kn", prune=[0, 1], output=out, scheduler=client)
+    assert out.read_bytes() == _single(tmp_path, whole, 3, "kn", prune=[0, 1])
+
+
+def test_a_worker_killed_while_estimating(tmp_path, client, corpus):
+    """A worker dies as an estimation task starts: the same model (Dask runs the lost
+    partitions again), or without retries one error and no file."""
+    whole, _ = corpus
+    out = tmp_path / "k.arpa"
+    scheduler = client.cluster.scheduler
+    allowed = scheduler.allowed_failures
+    for retries in (allowed, 0):
+        marker = str(tmp_path / f"killed-{retries}")
+        scheduler.allowed_failures = retries
+        client.register_plugin(_kill_once(marker, "nlpkit-estimate-"), name="kill-once")
+        try:
+            if retries:
+                build(whole, 3, "katz", output=out, scheduler=client)
+            else:
+                with pytest.raises(NlpkitError, match=r"Dask workers died running task "
+                                                      r"nlpkit-.*no model was written"):
+                    build(whole, 3, "katz", output=tmp_path / "none.arpa", scheduler=client)
+        finally:
+            scheduler.allowed_failures = allowed
+            client.unregister_worker_plugin("kill-once")
+            client.wait_for_workers(2, timeout=60)
+        assert os.path.exists(marker)
+    assert out.read_bytes() == _single(tmp_path, whole, 3, "katz")
+    assert not (tmp_path / "none.arpa").exists()
+
+
+def test_worker_memory_is_shared_by_the_threads_of_a_host(client, monkeypatch):
+    """Each task's budget is --memory divided by the worker threads of the most crowded
+    host (here the two local workers)."""
+    from nlpkit.ngram.distributed import tasks
+    client.wait_for_workers(2, timeout=60)  # (a worker killed by a test before may be back)
+    deadline = time.monotonic() + 60
+    while len(client.scheduler_info()["workers"]) != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert counting.threads_per_host(client) == 2
+    seen = []
+
+    class Spy(Exception):
+        pass
+
+    def plan(memory, temp_dir, order):
+        seen.append(memory)
+        raise Spy
+
+    monkeypatch.setattr("nlpkit.ngram.plan.Plan", plan)
+    with pytest.raises(Spy):
+        tasks.range_counts(None, "katz", [], 0, 3, 0, 0, [0, 0], memory="8M", share=2)
+    assert seen == [4 << 20]
 
 
 def test_files_the_workers_cannot_read(tmp_path, client, corpus):

@@ -29,6 +29,18 @@ class Counted:
     sentences: int
     words_read: int
     largest: np.ndarray | None
+    parts: object = None  # with keep_parts: the Parts left on the workers
+
+
+@dataclass
+class Parts:
+    """Merged partitions left on the workers (``futures[p]``: orders 2..N of partition p),
+    the bounds on the first column that cut them, and what the client holds of the counts."""
+    futures: list
+    bounds: np.ndarray
+    uni_count: np.ndarray
+    uni_first: np.ndarray
+    tag: str
 
 
 def range_bytes(total, workers):
@@ -37,10 +49,12 @@ def range_bytes(total, workers):
 
 
 def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_symbols=False,
-                      progress=None) -> Counted:
+                      progress=None, keep_parts=False) -> Counted:
     """Count ``source`` (a path, glob or list of them, read by the workers) on ``client``'s
     cluster for a ``kind`` of build: ``'katz'`` (rank ids, layout rctx, first positions),
-    ``'kn'`` (lmplz ids, rctx, no positions) or ``'count'`` (SRILM ids, layout ctx)."""
+    ``'kn'`` (lmplz ids, rctx, no positions) or ``'count'`` (SRILM ids, layout ctx).
+    ``keep_parts``: leave the merged partitions on the workers (``Counted.parts``, for an
+    estimation there; the caller cancels them) instead of bringing the tables here."""
     from distributed import KilledWorker
     if source is None or source == "-" or isinstance(source, (bytes, bytearray)) or not (
             isinstance(source, (str, os.PathLike)) or all(
@@ -66,6 +80,13 @@ def count_distributed(client, source, order, plan, kind, *, vocab=None, skip_sym
         heads, merged = job.count(ranges, maps, W, [s[0] for s in stats], bounds)
         uni_count, uni_first, largest = job.unigrams(heads, maps, W, tokens, progress,
                                                      [_range_size(r, files) for r in ranges])
+        if keep_parts:
+            if kind == "kn" and largest is None:
+                from ..estimation.kn import BOS
+                largest = np.full(order, BOS, np.int64)  # (as below)
+            kept = Parts(merged, bounds, uni_count, uni_first, job.tag)
+            job.futures = []  # (the caller's now)
+            return Counted(None, words, tokens, sentences, words_read, largest, kept)
         tables = job.tables(merged, tokens)
     except KilledWorker as exc:
         raise NlpkitError(f"Dask workers died running {_task(exc)} (each time it was tried); "
@@ -130,10 +151,11 @@ class _Job:
         c, tag, plan = self.client, self.tag, self.plan
         tokens = int(sum(range_tokens))
         bases = np.concatenate([[0], np.cumsum(range_tokens)[:-1]]).astype(np.int64)
+        crowd = threads_per_host(c)
         counted = [c.submit(tasks.range_counts, rng, self.kind, maps[i], W, self.order,
                             int(bases[i]), tokens, bounds, vocab=self.vocab,
                             skip_symbols=self.skip_symbols,
-                            memory=plan.budget if plan.explicit else None,
+                            memory=plan.budget if plan.explicit else None, share=crowd,
                             temp_dir=plan.temp_dir, key=f"nlpkit-count-{i}-{tag}")
                    for i, rng in enumerate(ranges)]
         heads = [c.submit(tasks.head_of, f, key=f"nlpkit-head-{i}-{tag}")
@@ -175,24 +197,53 @@ class _Job:
         return uni_count, uni_first, largest
 
     def tables(self, merged, tokens):
-        """Each order's table: the merged partitions' rows, partition after partition (they
-        are ranges of the sort order), in memory or in files as the plan says."""
-        from ..counting.runs import TableWriter
-        from ..counting.sorted_counts import run_columns, run_dtypes
-        dtypes = run_dtypes(tokens)
-        space = self.plan.space_for_runs()
-        orders = range(2, self.order + 1)
-        writers = [TableWriter(run_columns(n, dtypes, self.with_first), space, stem=f"count{n}")
-                   for n in orders]
-        for fut in merged:
-            got = fut.result()
-            fut.release()
-            for n, w in zip(orders, writers):
-                if got[n - 2] is not None:
-                    w.append(**got[n - 2])
-            del got
+        """Each order's table (see :func:`gather_tables`)."""
+        out = gather_tables(merged, self.order, self.plan, tokens, self.with_first)
         self.futures = []
-        return [w.close() for w in writers]
+        return out
+
+
+def gather_tables(merged, order, plan, tokens, with_first):
+    """Each order's table: the merged partitions' rows, partition after partition (they
+    are ranges of the sort order), in memory or in files as the plan says."""
+    from ..counting.runs import TableWriter
+    from ..counting.sorted_counts import run_columns, run_dtypes
+    dtypes = run_dtypes(tokens)
+    space = plan.space_for_runs()
+    orders = range(2, order + 1)
+    writers = [TableWriter(run_columns(n, dtypes, with_first), space, stem=f"count{n}")
+               for n in orders]
+    for fut in merged:
+        got = fut.result()
+        fut.release()
+        for n, w in zip(orders, writers):
+            if got[n - 2] is not None:
+                w.append(**got[n - 2])
+        del got
+    return [w.close() for w in writers]
+
+
+def sorted_counts_of(counted, order, plan, kind):
+    """The tables of a count that kept its partitions on the workers, brought here (the
+    estimation runs on the client after all)."""
+    from ..counting.chunk import CTX, RCTX
+    from ..counting.sorted_counts import SortedCounts
+    parts = counted.parts
+    tables = gather_tables(parts.futures, order, plan, counted.tokens, kind != "kn")
+    parts.futures = []  # (released as they came)
+    return SortedCounts(len(counted.vocab), order, CTX if kind == "count" else RCTX,
+                        parts.uni_count, parts.uni_first, tables, counted.tokens)
+
+
+def threads_per_host(client):
+    """Worker threads on the most crowded host of the cluster: the tasks that may run at
+    once on one machine, among which a worker task's memory budget is shared."""
+    from urllib.parse import urlparse
+    hosts = {}
+    for address, info in client.scheduler_info()["workers"].items():
+        host = info.get("host") or urlparse(address).hostname
+        hosts[host] = hosts.get(host, 0) + int(info.get("nthreads", 1))
+    return max(hosts.values(), default=1)
 
 
 def partition_bounds(maps, freqs, W, parts):

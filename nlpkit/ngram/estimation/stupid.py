@@ -78,15 +78,7 @@ def estimate(sc, vocab, *, alpha=ALPHA, plan=None) -> StupidModel:
     W = len(vocab)
     bos = int(vocab.rank[BOS_ID])
     bow = np.float32(math.log10(alpha))
-    count = sc.uni_count.astype(np.int64)
-    total = int(count.sum() - count[bos])
-    if total <= 0:
-        raise NlpkitError("stupid back-off: the counts hold no word to score")
-    uni_lp = np.full(W, np.nan, np.float32)
-    seen = count > 0
-    with np.errstate(divide="ignore"):
-        uni_lp[seen] = np.log10(count[seen] / total).astype(np.float32)
-    uni_lp[bos] = -np.inf  # never predicted, listed (as SRILM lists it) for its weight
+    uni_lp = unigram_scores(sc.uni_count, bos)
     uni_bow = np.full(W, bow, np.float32)
     uni_node = np.zeros(W, np.bool_)
     tables, bows = [], []
@@ -102,6 +94,32 @@ def estimate(sc, vocab, *, alpha=ALPHA, plan=None) -> StupidModel:
                        meta={"smoothing": "stupid", "alpha": alpha})
 
 
+def unigram_scores(uni_count, bos):
+    """log10 S(w) of every word (dense by rank; NaN: never seen)."""
+    count = uni_count.astype(np.int64)
+    total = int(count.sum() - count[bos])
+    if total <= 0:
+        raise NlpkitError("stupid back-off: the counts hold no word to score")
+    uni_lp = np.full(count.shape[0], np.nan, np.float32)
+    seen = count > 0
+    with np.errstate(divide="ignore"):
+        uni_lp[seen] = np.log10(count[seen] / total).astype(np.float32)
+    uni_lp[bos] = -np.inf  # never predicted, listed (as SRILM lists it) for its weight
+    return uni_lp
+
+
+def scores(words, c, n, bos):
+    """log10 c(h w) / c(h) of rows ``words`` (order n, counting layout, whole context
+    groups) with counts ``c`` (int64); and the row where each context group starts."""
+    ends = joins.group_ends(words, 0, words.shape[0], n - 1)
+    starts = np.r_[0, ends[:-1]]
+    ctx_total = np.add.reduceat(c, starts)
+    denom = np.repeat(ctx_total, ends - starts)
+    lp = np.log10(c / denom).astype(np.float32)
+    lp[words[:, n - 1] == bos] = -np.inf
+    return lp, starts
+
+
 def _order_pass(table, n, bos, bow, uni_node, plan):
     """Order ``n``: every row's log10 relative frequency in its context (rows grouped by
     context), and the contexts (order n-1, suffix layout) with weight ``bow``."""
@@ -115,12 +133,7 @@ def _order_pass(table, n, bos, bow, uni_node, plan):
         words, c = blk["words"], blk["count"].astype(np.int64)
         if words.shape[0] == 0:
             continue
-        ends = joins.group_ends(words, 0, words.shape[0], n - 1)
-        starts = np.r_[0, ends[:-1]]
-        ctx_total = np.add.reduceat(c, starts)
-        denom = np.repeat(ctx_total, ends - starts)
-        lp = np.log10(c / denom).astype(np.float32)
-        lp[words[:, n - 1] == bos] = -np.inf
+        lp, starts = scores(words, c, n, bos)
         if (c <= 0).any():  # (a count file may list n-grams it never counted)
             keep = c > 0
             yw.append(words=words[keep], lp=lp[keep])

@@ -44,8 +44,9 @@ def write_sections(path, counts, sections, wpool, woff) -> None:
                                               for n, c in enumerate(counts, 1)))
         for n, blocks in sections:
             fh.write(b"\n\\%d-grams:\n" % n)
-            for block in blocks:
-                fh.write(section_lines(block, wpool, woff))
+            for block in blocks:  # (bytes: lines formatted elsewhere, e.g. on a Dask worker)
+                fh.write(block if isinstance(block, (bytes, memoryview)) else
+                         section_lines(block, wpool, woff))
         fh.write(b"\n\\end\\\n")
 
 

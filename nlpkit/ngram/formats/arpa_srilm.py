@@ -55,16 +55,17 @@ def section_lines(block, wpool, woff, word_map=NO_MAP) -> bytes:
 
 def write_sections(path, counts, sections, wpool, woff, word_map=NO_MAP, preamble=b"") -> None:
     """Write an ARPA file as SRILM prints it from ``sections``: per order ``(n, blocks)``
-    with blocks ``(words, layout, lp, bow)`` in SRILM's line order (atomic; ``.gz`` by
-    name).  ``preamble``: ``#`` lines to put before ``\\data\\`` (see
-    :mod:`.preamble`)."""
+    with blocks ``(words, layout, lp, bow)`` (or their lines, made by :func:`section_lines`)
+    in SRILM's line order (atomic; ``.gz`` by name).  ``preamble``: ``#`` lines to put
+    before ``\\data\\`` (see :mod:`.preamble`)."""
     header = b"".join(b"ngram %d=%d\n" % (n, c) for n, c in enumerate(counts, 1))
     with atomic_write(path, "wb") as fh:
         fh.write(preamble + b"\n\\data\\\n" + header)
         for n, blocks in sections:
             fh.write(b"\n\\%d-grams:\n" % n)
-            for block in blocks:
-                fh.write(section_lines(block, wpool, woff, word_map))
+            for block in blocks:  # (bytes: lines formatted elsewhere, e.g. on a Dask worker)
+                fh.write(block if isinstance(block, (bytes, memoryview)) else
+                         section_lines(block, wpool, woff, word_map))
         fh.write(b"\n\\end\\\n")
 
 
