@@ -141,7 +141,7 @@ def eval_cmd(model, data, as_json):
     """Accuracy, macro-F1, per-label scores and the confusion matrix of MODEL on DATA."""
     from ..metrics import ConfusionCounts
     from ..models.data import iter_labelled
-    from ..models.report import classification_report
+    from .report import classification_report
     from ..text.readers import batched
 
     clf = load(model, "TextClassifier")
