@@ -58,6 +58,7 @@ def quickstart(outdir, size):
         status(f"\n== [{k}/{len(STEPS)}] {title}")
         n_rows = len(run.rows)
         run.restart_clock()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         try:
             step(run)
         except Exception as exc:  # (not Ctrl-C or SIGTERM: those stop the run)
@@ -72,6 +73,9 @@ def quickstart(outdir, size):
             done.append((title, error))
         else:
             done.append((title, ""))
+        # the processor time beside the wall time: on a busy machine the two part ways
+        status(f"  ({title}: {time.perf_counter() - t0:.1f} s, "
+               f"{time.process_time() - cpu0:.1f} s of processor time)")
     seconds = time.perf_counter() - start
     from . import page
 
