@@ -135,7 +135,7 @@ def _serve():
                  "nlpkit.cli.embed", "nlpkit.cli.subword", "nlpkit.cli.classify",
                  "nlpkit.cli.tag", "nlpkit.cli.lm", "nlpkit.cli.seq2seq", "nlpkit.text",
                  "nlpkit.text.subword", "nlpkit.ngram", "nlpkit.embed", "nlpkit.models.io",
-                 "nlpkit.models.report", "nlpkit.models.classifier", "nlpkit.models.tagger",
+                 "nlpkit.cli.report", "nlpkit.models.classifier", "nlpkit.models.tagger",
                  "nlpkit.models.neural_lm", "nlpkit.models.seq2seq", "matplotlib.pyplot"):
         try:
             importlib.import_module(name)

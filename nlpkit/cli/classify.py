@@ -140,8 +140,8 @@ def predict_cmd(model, text, input_file, proba):
 def eval_cmd(model, data, as_json):
     """Accuracy, macro-F1, per-label scores and the confusion matrix of MODEL on DATA."""
     from ..metrics import ConfusionCounts
-    from ..models.report import classification_report
     from ..text.readers import batched, iter_labelled
+    from .report import classification_report
 
     clf = load(model, "TextClassifier")
     counts = ConfusionCounts()  # all the figures need; the documents go block by block

@@ -204,7 +204,7 @@ def fit_and_save(model, output, X, y=None, *, n_items, unit, common, describe=No
     plot, checkpoint, resume = common["plot"], common["checkpoint"], common["resume"]
     from ..errors import NlpkitError
     from ..models.io import load_model, save_model
-    from ..models.report import EpochProgress, plot_history
+    from .report import EpochProgress, plot_history
 
     if resume and checkpoint is None:
         raise NlpkitError("--resume needs --checkpoint FILE (the file to continue from)")

@@ -122,14 +122,14 @@ def predict_cmd(model, text, input_file, conll):
 def eval_cmd(model, data, as_json):
     """Token accuracy and per-tag precision/recall/F1 of MODEL on the CoNLL file DATA."""
     from ..metrics import ConfusionCounts
-    from ..models.report import tagging_report
+    from ..models.tagger import tag_scores
     from ..text.readers import batched, iter_conll
 
     tagger = load(model, "SequenceTagger")
     counts = ConfusionCounts()  # all the figures need; the sentences go block by block
     for block in batched(iter_conll(data), BLOCK):  # (an empty file: an error)
         tagger.count(*zip(*block), counts=counts)
-    report = tagging_report(counts)
+    report = tag_scores(counts)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

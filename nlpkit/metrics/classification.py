@@ -60,6 +60,14 @@ class ConfusionCounts:
         f1 = _divide(2.0 * tp.astype(np.float64), 1.0 * true.astype(np.float64) + pred)
         return precision, recall, f1, true
 
+    def per_label(self, labels=None):
+        """``{label: {"precision", "recall", "f1", "support"}}`` over ``labels`` (default:
+        every label seen, sorted)."""
+        labels = self.labels() if labels is None else list(labels)
+        p, r, f, s = self.scores(labels)
+        return {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                      "support": int(s[i])} for i, lab in enumerate(labels)}
+
     def accuracy(self):
         """Share of the labels predicted right (0 for none)."""
         right = sum(c for (g, p), c in self.pairs.items() if g == p)

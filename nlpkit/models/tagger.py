@@ -487,9 +487,7 @@ class SequenceTagger(NeuralEstimator):
 
     def report(self, X, y):
         """Token-level ``{tag: {"precision", "recall", "f1", "support"}}`` plus ``"accuracy"``."""
-        from .report import tagging_report
-
-        return tagging_report(self.count(X, y))
+        return tag_scores(self.count(X, y))
 
     def count(self, X, y, counts=None):
         """``counts`` (a new :class:`nlpkit.metrics.ConfusionCounts` if None) with the gold
@@ -502,3 +500,10 @@ class SequenceTagger(NeuralEstimator):
         for gold, pred in zip(tags, self.predict(docs)):
             counts.update(map(str, gold), map(str, pred))
         return counts
+
+
+def tag_scores(counts):
+    """A tagger's token-level ``{tag: {"precision", "recall", "f1", "support"}}`` over every
+    tag seen (gold or predicted), plus ``"accuracy"``, from ``counts`` (a
+    :class:`nlpkit.metrics.ConfusionCounts` of tokens)."""
+    return {**counts.per_label(), "accuracy": counts.accuracy()}

@@ -114,7 +114,8 @@ def train(
     being the larger of the fraction of epochs done and the fraction of ``max_time``
     used; the lr is set back when training ends.
 
-    ``callback(info)`` is called with ``{"event": "batch", "epoch", "items"}``
+    ``callback(info)`` is called with ``{"event": "batch", "epoch", "items", "loss"}``
+    (``loss``: the batch's mean loss, for a training curve finer than the epochs)
     after every batch and ``{"event": "epoch", "epoch", "loss", "accuracy",
     "val_loss", "val_accuracy" (when validate gives it)}`` after every epoch.  Returns the list of epoch records.
 
@@ -163,7 +164,8 @@ def train(
                 optimizer.step()
                 total, count, correct = total + loss_sum, count + n, correct + good
                 if callback is not None:
-                    callback({"event": "batch", "epoch": epoch, "items": n})
+                    callback({"event": "batch", "epoch": epoch, "items": n,
+                              "loss": loss_sum / max(n, 1)})
                 if max_time is not None and time.perf_counter() - start >= max_time:
                     out_of_time = True
                     break

@@ -68,7 +68,7 @@ def test_confusion_counts_by_blocks_equal_sklearn(seed):
             assert got.tolist() == want.tolist()  # every bit
         assert counts.matrix(subset).tolist() == confusion_matrix(gold, pred,
                                                                   labels=subset).tolist()
-        # macro-F1 as nlpkit.models.report.classification_report takes it
+        # macro-F1 as nlpkit.cli.report.classification_report takes it
         macro = f1_score(gold, pred, labels=subset, average="macro", zero_division=0)
         assert float(np.mean(counts.scores(subset)[2])) == macro
     assert counts.accuracy() == accuracy_score(gold, pred)

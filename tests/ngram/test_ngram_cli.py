@@ -130,15 +130,6 @@ def test_bad_input_gives_one_line_and_leaves_no_file(tmp_path, data_dir, small):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.txt", "dup.vocab", "empty.txt"]
 
 
-def test_quickstart_step(tmp_path):
-    from nlpkit.ngram.quickstart import quickstart_step
-    said = []
-    summary = quickstart_step(str(tmp_path), said.append)
-    assert "test perplexity 71.98" in summary  # SRILM's ppl on the KJV test verses
-    assert (tmp_path / "kjv.3gram.arpa.gz").exists()
-    assert any("ppl= 71.98377" in s for s in said)
-
-
 def test_bad_input_every_command_and_smoothing(tmp_path, small):
     """Issue 3's bad-input line for count and both smoothings: empty and blank-only
     corpora, orders out of range, unreadable paths (a directory), duplicated vocabulary

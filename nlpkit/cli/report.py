@@ -1,11 +1,15 @@
-"""What the training commands show: per-epoch progress bars, metric tables, training curves."""
+"""What the training commands show: per-epoch progress bars, metric tables, training curves.
+
+Presentation lives here, with the command line; the estimators only report numbers (their
+``callback`` events, ``history_``, :class:`nlpkit.metrics.ConfusionCounts`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import NlpkitError
-from .training import format_record
+from ..models.training import format_record
+from .common import Progress
 
 
 class EpochProgress:
@@ -16,8 +20,6 @@ class EpochProgress:
         self.bar = None
 
     def __call__(self, info):
-        from ..cli.common import Progress
-
         if info["event"] == "batch":
             if self.bar is None:
                 self.bar = Progress(
@@ -45,15 +47,7 @@ def classification_report(counts, labels):
         "n": int(counts.n),
         "accuracy": counts.accuracy(),
         "macro_f1": float(np.mean(f)),
-        "per_label": {
-            str(lab): {
-                "precision": float(p[i]),
-                "recall": float(r[i]),
-                "f1": float(f[i]),
-                "support": int(s[i]),
-            }
-            for i, lab in enumerate(labels)
-        },
+        "per_label": {str(lab): m for lab, m in counts.per_label(labels).items()},
         "labels": [str(x) for x in labels],
         "confusion_matrix": cm.tolist(),
     }
@@ -72,25 +66,6 @@ def classification_report(counts, labels):
     for i, lab in enumerate(labels):
         lines.append(f"{str(lab):<{width}}  " + " ".join(f"{v:6d}" for v in cm[i]))
     return metrics, "\n".join(lines)
-
-
-def tagging_report(counts):
-    """A tagger's token-level ``{tag: {"precision", "recall", "f1", "support"}}`` over every
-    tag seen (gold or predicted), plus ``"accuracy"``, from ``counts`` (a
-    :class:`nlpkit.metrics.ConfusionCounts` of tokens)."""
-    labels = counts.labels()
-    p, r, f, s = counts.scores(labels)
-    out = {
-        lab: {
-            "precision": float(p[i]),
-            "recall": float(r[i]),
-            "f1": float(f[i]),
-            "support": int(s[i]),
-        }
-        for i, lab in enumerate(labels)
-    }
-    out["accuracy"] = counts.accuracy()
-    return out
 
 
 def plot_history(history, path):

@@ -1,0 +1,93 @@
+"""``nlpkit quickstart``: every model family of nlpkit, end to end, on the bundled KJV corpora.
+
+The steps (``STEPS``) run in turn; each trains and scores a group of families at a small size,
+writes its models into the output folder and reports one figure per family (one line on the
+terminal, one row of ``report.html``).  A step that fails is reported by name with its error
+and the run goes on; the command then exits with status 1.  ``report.html`` (the table and the
+plots, self-contained) is written last.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from ...errors import NlpkitError
+from ..common import echo as status
+from ..common import runtime_options, settings
+from .embed import embed_step
+from .neural import classify_step, lm_step, seq2seq_step, tagger_step
+from .ngram import ngram_step
+from .run import SIZES, Row, Run
+from .text import corpus_step, subword_step
+
+#: (title, step, the families it reports): the families let a failed step still name what
+#: is missing in the report.
+STEPS = [
+    ("corpus and vocabulary", corpus_step, ["corpus and vocabulary"]),
+    ("n-gram language models", ngram_step,
+     ["Katz 3-gram (SRILM)", "Kneser-Ney 3-gram (KenLM)", "stupid back-off 3-gram",
+      "pruned Katz 3-gram", "mixture of two Katz 3-grams"]),
+    ("subword tokenizers", subword_step, ["BPE tokenizer", "WordPiece tokenizer"]),
+    ("word embeddings", embed_step,
+     ["word2vec SGNS", "word2vec CBOW", "fastText", "PPMI + SVD", "GloVe"]),
+    ("text classifiers", classify_step, ["CNN classifier", "LSTM classifier"]),
+    ("sequence tagger", tagger_step, ["BiLSTM tagger"]),
+    ("language models and pretraining", lm_step,
+     ["LSTM language model", "MaskedLM (BERT-style pretraining)",
+      "fine-tuned classifier (pretrained=)"]),
+    ("seq2seq", seq2seq_step, ["seq2seq LSTM + attention", "seq2seq transformer"]),
+]
+
+
+@click.command()
+@runtime_options
+@click.option("-o", "--output", "outdir", default="nlpkit-quickstart", show_default=True,
+              metavar="DIR", help="Folder for the outputs (created if missing).")
+@click.option("--size", type=click.Choice(list(SIZES)), default="small", hidden=True,
+              help="tiny: every step at a toy size (the tests' run).")
+def quickstart(outdir, size):
+    """Run every nlpkit model family end to end on the bundled KJV corpus; write the models
+    and DIR/report.html (figures, training curves, an embedding map, perplexities)."""
+    os.makedirs(outdir, exist_ok=True)
+    run = Run(outdir, size, status)
+    start = time.perf_counter()
+    done = []
+    for k, (title, step, families) in enumerate(STEPS, 1):
+        status(f"\n== [{k}/{len(STEPS)}] {title}")
+        n_rows = len(run.rows)
+        run.restart_clock()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        try:
+            step(run)
+        except Exception as exc:  # (not Ctrl-C or SIGTERM: those stop the run)
+            if settings().debug:
+                raise
+            # a user's error says what it is; anything else is named by its type too
+            error = (str(exc) if isinstance(exc, NlpkitError) else
+                     f"{type(exc).__name__}: {exc}").strip().splitlines()[0]
+            status(f"  FAILED: {title}: {error}")
+            reported = {r.family for r in run.rows[n_rows:]}
+            run.rows += [Row(f, error=error) for f in families if f not in reported]
+            done.append((title, error))
+        else:
+            done.append((title, ""))
+        # the processor time beside the wall time: on a busy machine the two part ways
+        status(f"  ({title}: {time.perf_counter() - t0:.1f} s, "
+               f"{time.process_time() - cpu0:.1f} s of processor time)")
+    seconds = time.perf_counter() - start
+    from . import page
+
+    report = os.path.join(outdir, "report.html")
+    page.write(run, report, done, seconds)
+    click.echo(f"\nquickstart: {len(run.rows)} families in {seconds:.0f} s; outputs in "
+               f"{os.path.abspath(outdir)}/, the report in {report}")
+    width = max(len(r.family) for r in run.rows)
+    for r in run.rows:
+        click.echo(f"  {r.family:<{width}}  " + (f"{r.figure} {r.value}" if r.ok
+                                                   else f"FAILED: {r.error}"))
+    failed = [t for t, e in done if e]
+    if failed:
+        raise NlpkitError(f"quickstart: {len(failed)} of {len(STEPS)} steps failed "
+                          f"({', '.join(failed)}); see above and {report}")
