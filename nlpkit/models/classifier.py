@@ -38,6 +38,7 @@ from .pretrained import (
     NO_LANGUAGE_MODEL,
     config_sizes,
     is_language_model_file,
+    learned_positions,
     load_pretrained,
     rebuilt_parts,
     start_training,
@@ -164,7 +165,8 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
     warmup_steps : optimizer steps of linear warm-up from 0 before the schedule (0: none)
     class_weight : None, 'balanced' or a dict label -> weight
     min_count : words seen fewer times become ``<unk>``
-    max_length : documents are cut to this many tokens
+    max_length : documents are cut to this many tokens (and to the positions a pretrained
+        MaskedLM learned, its own ``max_length``; setting more than those is an error)
     lowercase : lowercase strings before splitting them on whitespace
     tokenizer : a fitted BPE/WordPiece, or a path to a tokenizer.json: documents are split
         into its subword tokens instead of whitespace words
@@ -509,13 +511,20 @@ class TextClassifier(ClassifierMixin, NeuralEstimator):
             pairs = data.SentenceIds(
                 data.encode_pairs(text, self.bigram_vocab_, data.pair_counts(text)))
 
+        limit = self._max_tokens()
+
         def batch(rows):
-            x, lens = data.pad_batch([ids[i] for i in rows], max_len=self.max_length)
+            x, lens = data.pad_batch([ids[i] for i in rows], max_len=limit)
             if pairs is None:
                 return x, lens, None
-            return x, lens, data.pad_batch([pairs[i] for i in rows], max_len=self.max_length)[0]
+            return x, lens, data.pad_batch([pairs[i] for i in rows], max_len=limit)[0]
 
-        return batch, np.minimum(ids.lengths, self.max_length)
+        return batch, np.minimum(ids.lengths, limit)
+
+    def _max_tokens(self):
+        """Documents are cut to ``max_length`` tokens, and to the positions a pretrained
+        encoder learned (a MaskedLM's ``max_length``: it has no vector for a later one)."""
+        return min(self.max_length, learned_positions(self.pretrained_encoder_) or self.max_length)
 
     def _train(self, text, y_idx, epochs, early_stopping, callback):
         inputs, lengths = self._inputs(text)

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import NlpkitError
-from ..params import refuse_overridden
+from ..params import ParameterError, changed, refuse_overridden
 from ..text import Tokenizer
 from . import data
 from .encoders import RecurrentEncoder, TransformerEncoder
@@ -129,6 +129,14 @@ def check_encoder_config(config) -> None:
         fail(f"nhead {config['nhead']} is more than input_size {config['input_size']}")
     if kind == "transformer" and config["activation"] not in ("relu", "gelu"):
         fail(f"activation must be relu or gelu; got {config['activation']!r}")
+
+
+def learned_positions(config):
+    """How many positions a pretrained encoder ``config`` has vectors for (learned positions),
+    or None (recurrent, sinusoidal, RoPE, ALiBi: any length)."""
+    if config and config.get("kind") == "transformer" and config.get("positions") == "learned":
+        return config["max_len"]
+    return None
 
 
 def config_sizes(config):
@@ -239,6 +247,14 @@ def word_inputs(est, text):
                                 "hidden_size": parts.config["hidden_size"],
                                 "num_layers": parts.config["num_layers"]},
                           f"the pretrained language model {os.fspath(est.pretrained)!r}")
+        limit = learned_positions(parts.config)
+        if limit and "max_length" in est.get_params() and changed(est, ["max_length"]) \
+                and est.max_length > limit:
+            raise ParameterError(
+                f"{type(est).__name__}: max_length={est.max_length} is more than the "
+                f"{limit} positions the pretrained language model {os.fspath(est.pretrained)!r} "
+                f"learned; leave it at the default (documents are then cut to {limit}) or "
+                f"set at most {limit}")
         est.embedding_dim_, est.vocab_ = parts.dim, parts.vocab
     else:
         if dim is not None:

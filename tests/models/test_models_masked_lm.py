@@ -95,6 +95,25 @@ def test_classifier_fine_tunes_a_masked_lm(mlm, freeze):
                               dict(pre.layer1.named_parameters())["linear1.weight"].data)
 
 
+def test_documents_longer_than_the_learned_positions_are_cut(mlm, tmp_path):
+    """The MaskedLM learned 128 positions (its max_length); the classifier's default 200
+    gives way to them (a longer document made the fit fail half way), a set 150 is refused."""
+    from nlpkit.params import ParameterError
+
+    m, path = mlm
+    assert m.max_length == 128 and m.positions == "learned"
+    X = [" ".join([d] * 40) for d in ANIMALS]  # 200-280 tokens
+    y = [int("cat" in d) for d in ANIMALS]
+    clf = TextClassifier(pretrained=str(path), max_epochs=1, random_state=0).fit(X, y)
+    assert clf._max_tokens() == 128 and len(clf.predict(X)) == len(X)
+    saved = tmp_path / "clf.model"
+    save_model(clf, saved)
+    assert load_model(saved)._max_tokens() == 128
+    with pytest.raises(ParameterError, match=r"^TextClassifier: max_length=150 is more than "
+                                             r"the 128 positions the pretrained language model"):
+        TextClassifier(pretrained=str(path), max_length=150, max_epochs=1).fit(X, y)
+
+
 def test_tagger_fine_tunes_a_masked_lm_with_character_features(mlm):
     _, path = mlm
     X = [d.split() for d in ANIMALS] * 3
