@@ -1,5 +1,7 @@
 """`nlpkit embed` commands end to end on a small corpus."""
+import numpy as np
 from click.testing import CliRunner
+from gensim.models import KeyedVectors as GKV
 
 from nlpkit import corpora
 from nlpkit.cli.main import cli, main
@@ -35,6 +37,10 @@ def test_count_models_write_glove_files_the_commands_read(tmp_path, data_dir):
                    *extra)
         assert r.exit_code == 0, r.output
         assert len(out.read_text().split("\n", 1)[0].split()) == 13      # GloVe: no header
+        # the file gensim reads as GloVe text holds exactly the vectors nlpkit reads back
+        g, kv = GKV.load_word2vec_format(str(out), no_header=True), load(out)
+        assert g.index_to_key == kv.index_to_key and len(kv) > 100
+        np.testing.assert_array_equal(g.vectors, kv.vectors)
         for cmd in (["similar", str(out), "god"], ["analogy", str(out), "man", "woman", "king"],
                     ["eval", str(out), "--pairs", str(data_dir / "embed" / "wordsim353.tsv")],
                     ["plot", str(out), "god", "-o", str(tmp_path / f"{model}.png")]):

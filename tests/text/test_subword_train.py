@@ -4,6 +4,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from tokenizers import pre_tokenizers
 
 from nlpkit import corpora
 from nlpkit.text.subword import BPE, WordPiece
@@ -54,6 +55,20 @@ def test_bpe_merges_equal_reference_on_real_text():
     itos, merges = learn(word_counts(lines), vocab_size=600, specials=("<unk>",), suffix="</w>")
     assert tok.merges_ == merges and tok.vocab_.itos == itos
     assert len(merges) > 500
+
+
+def test_bytelevel_bpe_merges_equal_reference():
+    # GPT-2's style: words as tokenizers' ByteLevel pre-tokenizer cuts them (each UTF-8
+    # byte a printable character; 'é' is two), all 256 byte symbols in the alphabet
+    # whether the text has them or not
+    lines = kjv_lines(400) + random_lines(6, 100)
+    split = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    words = Counter(w for line in lines for w, _ in split.pre_tokenize_str(line))
+    tok = BPE(vocab_size=600, style="bytelevel").fit(lines)
+    itos, merges = learn(words, vocab_size=600, specials=("<|endoftext|>",),
+                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    assert tok.merges_ == merges and tok.vocab_.itos == itos
+    assert len(merges) > 250
 
 
 @pytest.mark.parametrize("training", ["bpe", "likelihood"])
