@@ -131,23 +131,73 @@ def read_glove(path) -> KeyedVectors:
 
     The dimension is the commonest number of values on the first lines, and a word is
     what precedes the last that many fields, so a word that contains spaces (as in
-    some published GloVe files) keeps them."""
+    some published GloVe files) keeps them.
+
+    Rows are parsed a block at a time as they are read, so what is held is the rows
+    (a file of junk ends at its first bad row, not once it is all in memory), and a
+    line longer than a row of ``D`` numbers can be is refused as it is read."""
     path = os.fspath(path)
-    lines = _read_bytes(path).decode("utf-8", "replace").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
+    if os.path.isdir(path):
+        raise InputFileError(path, "is a directory, not a vectors file")
+    words, vecs, state = [], [], {"d": None, "line": 1, "blank": []}
+    with open_binary(path) as (stream, _):
+        try:
+            carry = b""
+            while True:
+                # (a megabyte a block: its lines as str objects take some 25 times that)
+                piece = stream.read(1 << 20)
+                data = carry + piece
+                cut = data.rfind(b"\n") + 1 if piece else len(data)
+                carry = data[cut:]
+                _glove_block(path, data[:cut], state, words, vecs)
+                if not piece:
+                    break
+                d = state["d"]  # (before it is known: as many as the line's fields)
+                limit = _MAX_WORD + _MAX_VALUE * (d if d is not None else carry.count(b" ") + 1)
+                if len(carry) > limit:
+                    raise InputFileError(path, f"a line longer than {limit} bytes, more than a "
+                                         "row can be (damaged file, or a gzip bomb?)",
+                                         state["line"] + len(state["blank"]))
+        except READ_ERRORS as exc:
+            raise InputFileError(path, f"cannot read ({exc})") from None
+    if not words:
         raise InputFileError(path, "empty vectors file")
-    fields = [len(line.rstrip().split(" ")) for line in lines[:100]]
-    d = max(set(fields), key=lambda f: (fields.count(f), f)) - 1
-    if d < 1:
-        raise InputFileError(path, "expected 'word v1 v2 ...' rows", 1)
-    return _parse_rows(path, lines, d, 1, spaced_words=True)
+    _check_unique(path, words)
+    return KeyedVectors(words, np.concatenate(vecs) if len(vecs) > 1 else vecs[0])
+
+
+def _glove_block(path, block, state, words, vecs):
+    """Parse the rows of ``block`` (whole lines) into ``words`` and ``vecs``; blank lines
+    at its end wait in ``state`` (they are the file's end, or an error if rows follow)."""
+    lines = state["blank"] + block.decode("utf-8", "replace").splitlines()
+    n = len(lines)
+    while n and not lines[n - 1].strip():
+        n -= 1
+    state["blank"] = lines[n:]
+    if not n:
+        return
+    lines = lines[:n]
+    if state["d"] is None:
+        fields = [len(line.rstrip().split(" ")) for line in lines[:100]]
+        state["d"] = max(set(fields), key=lambda f: (fields.count(f), f)) - 1
+        if state["d"] < 1:
+            raise InputFileError(path, "expected 'word v1 v2 ...' rows", 1)
+    w, v = _rows(path, lines, state["d"], state["line"], spaced_words=True)
+    words += w
+    vecs.append(v)
+    state["line"] += n
 
 
 def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
     """Rows ``word v1 … vD`` (with ``spaced_words`` the word is whatever precedes the
     last ``d`` fields)."""
+    words, vecs = _rows(path, lines, d, first_lineno, spaced_words)
+    _check_unique(path, words)
+    return KeyedVectors(words, vecs)
+
+
+def _rows(path, lines, d, first_lineno, spaced_words=False):
+    """``(words, vectors)`` of the rows (see :func:`_parse_rows`)."""
     # a row is at least a word and d one-character numbers, single spaces between: rows
     # of d numbers cannot hold fewer than 2 d + 1 characters; a d beyond that (a damaged
     # header) would allocate far more than the file (the rows below say where it fails
@@ -166,8 +216,7 @@ def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
             vecs[i] = np.array(parts[1:], dtype=np.float32)
         except ValueError:
             raise InputFileError(path, "a vector value is not a number", i + first_lineno) from None
-    _check_unique(path, words)
-    return KeyedVectors(words, vecs)
+    return words, vecs
 
 
 def _looks_binary(data, pos, d):

@@ -251,6 +251,9 @@ def reader(name):
     if name == "fasttext":
         from nlpkit.embed.formats import read_fasttext_bin
         return read_fasttext_bin
+    if name == "glove":
+        from nlpkit.embed.formats import read_glove
+        return read_glove
     from nlpkit.embed.formats import read_word2vec
     return lambda p: read_word2vec(p, binary=name == "w2v-binary")
 
@@ -300,6 +303,9 @@ BOMBS = {  # name: (reader, good file, head, repeated unit, tail, expected error
                       "more data than its header's 3 rows of 4 numbers"),
     "w2v-binary-zeros": ("w2v-binary", "W2V_BINARY", b"3 4\n", b"\0", b"",
                          "more data than its header's"),
+    "glove-zeros": ("glove", "GLOVE", b"a 1 2 3\n", b"\0", b"", "a line longer than"),
+    # rows are parsed a block at a time as they are read: the first block ends it
+    "glove-bad-rows": ("glove", "GLOVE", b"a 1 2 3\n", b"b\n", b"", ":1: expected 'word v1"),
     # nothing past the output matrix is read: the model loads
     "fasttext-trailing-zeros": ("fasttext", "FASTTEXT", None, b"\0", b"", "loaded"),
 }
@@ -313,7 +319,8 @@ def bomb_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bombs")
     good = {"ARPA": ("g.arpa", targets.ARPA[0]), "W2V_TEXT": ("g.vec", targets.W2V_TEXT[0]),
             "W2V_BINARY": ("g.bin", targets._w2v_binary_seeds()[0]),
-            "FASTTEXT": ("g.bin", targets._fasttext_seeds()[0])}
+            "FASTTEXT": ("g.bin", targets._fasttext_seeds()[0]),
+            "GLOVE": ("g.txt", targets.GLOVE[0])}
     cases, names = [], {}
     for name, (kind, seed, head, unit, tail, _) in BOMBS.items():
         gname, gdata = good[seed]
