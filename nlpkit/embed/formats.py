@@ -11,6 +11,12 @@
 Every writer goes through :func:`nlpkit.text.atomic_write`; a reader meeting a
 file that ends early or whose rows disagree with its header raises
 :class:`~nlpkit.errors.InputFileError` naming the file (and line).
+
+Sizes in a header are checked against the most bytes the file can hold
+(:func:`~nlpkit.text.readers.most_content_bytes`: its size, 1032 times it for
+``.gz``) before anything is read or allocated for them, and no reader reads more
+than its header's (checked) sizes allow: a gzip bomb, a small ``.gz`` inflating to
+gigabytes, ends in an error once that much is read, not after it is all in memory.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import numpy as np
 
 from ..errors import InputFileError, NlpkitError
 from ..text import atomic_write
-from ..text.readers import READ_ERRORS, open_binary
+from ..text.readers import READ_ERRORS, most_content_bytes, open_binary
 from .keyedvectors import KeyedVectors
 
 FORMATS = ("word2vec", "word2vec-binary", "fasttext-vec", "fasttext-bin", "glove")
@@ -53,11 +59,22 @@ def _header(path, line):
 def read_word2vec(path, binary: bool | None = None) -> KeyedVectors:
     """Read a word2vec text or binary file (``binary=None`` guesses from the content)."""
     path = os.fspath(path)
-    data = _read_bytes(path)
-    nl = data.find(b"\n")
-    if nl < 0:
-        raise InputFileError(path, "no header line (empty or truncated file)")
-    v, d = _header(path, data[:nl].decode("utf-8", "replace"))
+    if os.path.isdir(path):
+        raise InputFileError(path, "is a directory, not a vectors file")
+    with open_binary(path) as (stream, raw):
+        try:
+            head = stream.readline(_MAX_WORD)
+            if not head.endswith(b"\n"):
+                raise InputFileError(path, "no header line (empty or truncated file)")
+            v, d = _header(path, head[:-1].decode("utf-8", "replace"))
+            most = most_content_bytes(path, raw)
+            _check_room(path, v, d, None if most is None else most - len(head),
+                        binary is True, "can hold (at most {left} bytes)")
+            data = head + _read_at_most(path, stream, v * (d * _MAX_VALUE + _MAX_WORD)
+                                        + _MAX_WORD, f"{v} rows of {d} numbers")
+        except READ_ERRORS as exc:
+            raise InputFileError(path, f"cannot read ({exc})") from None
+    nl = len(head) - 1
     if binary is None:
         binary = _looks_binary(data, nl + 1, d)
     _check_room(path, v, d, len(data) - (nl + 1), binary)
@@ -65,16 +82,43 @@ def read_word2vec(path, binary: bool | None = None) -> KeyedVectors:
     return read(path, data, nl + 1, v, d)
 
 
+# The most bytes a row can take beyond its numbers (its word, in any format), and a number
+# written as text (``%.9g`` takes at most 15, ``repr`` 24): what a header's ``V D`` lets a
+# reader read (a file longer than that is damaged, or a gzip bomb)
+_MAX_WORD = 1 << 16
+_MAX_VALUE = 64
+
+
+def _read_at_most(path, stream, limit, what):
+    """The rest of ``stream``, refused once it is longer than ``limit`` bytes (read in
+    pieces: one ``read(limit)`` would allocate ``limit`` bytes at once)."""
+    parts, total = [], 0
+    while True:
+        piece = stream.read(min(1 << 22, limit + 1 - total))
+        if not piece:
+            return b"".join(parts)
+        parts.append(piece)
+        total += len(piece)
+        if total > limit:
+            raise InputFileError(path, f"more data than its header's {what} can hold "
+                                 "(a damaged header, or a gzip bomb?)")
+
+
 _MAX_DIM = 2 ** 31 - 1
 
 
-def _check_room(path, v, d, left, binary):
-    """Refuse a header ``V D`` that the rest of the file cannot hold, before anything is
-    allocated: a binary row is a word, a space and ``4 D`` bytes.  (Text rows are
-    counted before their matrix is allocated, and :func:`_parse_rows` bounds ``D``.)"""
-    if d > _MAX_DIM or (binary and v * (4 * d + 1) > left):
+def _check_room(path, v, d, left, binary, what="({left} bytes) holds"):
+    """Refuse a header ``V D`` that the rest of the file (``left`` bytes, ``None`` if not
+    known) cannot hold, before anything is allocated: a binary row is a word, a space and
+    ``4 D`` bytes, a text row at least a word and ``D`` one-digit numbers after spaces.
+    (Text rows are counted before their matrix is allocated, and :func:`_parse_rows`
+    bounds ``D`` by them.)"""
+    row = 4 * d + 1 if binary else 2 * d + 1
+    if d > _MAX_DIM or (left is not None and v * row > left):
         raise InputFileError(path, f"truncated or damaged: the header says {v} words of {d} "
-                             f"numbers, more than the rest of the file ({left} bytes) holds", 1)
+                             f"numbers, more than the rest of the file "
+                             + what.format(left=left),
+                             1)
 
 
 def _has_header(line: bytes) -> bool:
@@ -87,23 +131,73 @@ def read_glove(path) -> KeyedVectors:
 
     The dimension is the commonest number of values on the first lines, and a word is
     what precedes the last that many fields, so a word that contains spaces (as in
-    some published GloVe files) keeps them."""
+    some published GloVe files) keeps them.
+
+    Rows are parsed a block at a time as they are read, so what is held is the rows
+    (a file of junk ends at its first bad row, not once it is all in memory), and a
+    line longer than a row of ``D`` numbers can be is refused as it is read."""
     path = os.fspath(path)
-    lines = _read_bytes(path).decode("utf-8", "replace").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
+    if os.path.isdir(path):
+        raise InputFileError(path, "is a directory, not a vectors file")
+    words, vecs, state = [], [], {"d": None, "line": 1, "blank": []}
+    with open_binary(path) as (stream, _):
+        try:
+            carry = b""
+            while True:
+                # (a megabyte a block: its lines as str objects take some 25 times that)
+                piece = stream.read(1 << 20)
+                data = carry + piece
+                cut = data.rfind(b"\n") + 1 if piece else len(data)
+                carry = data[cut:]
+                _glove_block(path, data[:cut], state, words, vecs)
+                if not piece:
+                    break
+                d = state["d"]  # (before it is known: as many as the line's fields)
+                limit = _MAX_WORD + _MAX_VALUE * (d if d is not None else carry.count(b" ") + 1)
+                if len(carry) > limit:
+                    raise InputFileError(path, f"a line longer than {limit} bytes, more than a "
+                                         "row can be (damaged file, or a gzip bomb?)",
+                                         state["line"] + len(state["blank"]))
+        except READ_ERRORS as exc:
+            raise InputFileError(path, f"cannot read ({exc})") from None
+    if not words:
         raise InputFileError(path, "empty vectors file")
-    fields = [len(line.rstrip().split(" ")) for line in lines[:100]]
-    d = max(set(fields), key=lambda f: (fields.count(f), f)) - 1
-    if d < 1:
-        raise InputFileError(path, "expected 'word v1 v2 ...' rows", 1)
-    return _parse_rows(path, lines, d, 1, spaced_words=True)
+    _check_unique(path, words)
+    return KeyedVectors(words, np.concatenate(vecs) if len(vecs) > 1 else vecs[0])
+
+
+def _glove_block(path, block, state, words, vecs):
+    """Parse the rows of ``block`` (whole lines) into ``words`` and ``vecs``; blank lines
+    at its end wait in ``state`` (they are the file's end, or an error if rows follow)."""
+    lines = state["blank"] + block.decode("utf-8", "replace").splitlines()
+    n = len(lines)
+    while n and not lines[n - 1].strip():
+        n -= 1
+    state["blank"] = lines[n:]
+    if not n:
+        return
+    lines = lines[:n]
+    if state["d"] is None:
+        fields = [len(line.rstrip().split(" ")) for line in lines[:100]]
+        state["d"] = max(set(fields), key=lambda f: (fields.count(f), f)) - 1
+        if state["d"] < 1:
+            raise InputFileError(path, "expected 'word v1 v2 ...' rows", 1)
+    w, v = _rows(path, lines, state["d"], state["line"], spaced_words=True)
+    words += w
+    vecs.append(v)
+    state["line"] += n
 
 
 def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
     """Rows ``word v1 … vD`` (with ``spaced_words`` the word is whatever precedes the
     last ``d`` fields)."""
+    words, vecs = _rows(path, lines, d, first_lineno, spaced_words)
+    _check_unique(path, words)
+    return KeyedVectors(words, vecs)
+
+
+def _rows(path, lines, d, first_lineno, spaced_words=False):
+    """``(words, vectors)`` of the rows (see :func:`_parse_rows`)."""
     # a row is at least a word and d one-character numbers, single spaces between: rows
     # of d numbers cannot hold fewer than 2 d + 1 characters; a d beyond that (a damaged
     # header) would allocate far more than the file (the rows below say where it fails
@@ -122,8 +216,7 @@ def _parse_rows(path, lines, d, first_lineno, spaced_words=False):
             vecs[i] = np.array(parts[1:], dtype=np.float32)
         except ValueError:
             raise InputFileError(path, "a vector value is not a number", i + first_lineno) from None
-    _check_unique(path, words)
-    return KeyedVectors(words, vecs)
+    return words, vecs
 
 
 def _looks_binary(data, pos, d):
@@ -227,13 +320,41 @@ _ARG_NAMES = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "
 
 
 class _Reader:
-    def __init__(self, path, data):
-        self.path, self.data, self.pos = path, data, 0
+    """A fastText ``.bin`` stream read as it is parsed: each size it holds is checked
+    against the most bytes the file can hold (``most``, None if not known) before it is
+    read or allocated, and nothing past the output matrix is read."""
+
+    def __init__(self, path, stream, most):
+        self.path, self.stream, self.most = path, stream, most
+        self.pos = 0  # bytes parsed
+        self.buf, self.at = b"", 0  # read ahead, and where parsing is in it
+
+    def _truncated(self, where=""):
+        raise InputFileError(self.path, f"truncated fastText .bin file{where}")
+
+    def _fill(self, n):
+        """At least ``n`` bytes ahead in the buffer, unless the file ends first."""
+        parts, have = [self.buf[self.at:]], len(self.buf) - self.at
+        while have < n:
+            piece = self.stream.read(min(max(n - have, 1 << 16), 1 << 22))
+            if not piece:
+                break
+            parts.append(piece)
+            have += len(piece)
+        self.buf, self.at = b"".join(parts), 0
+
+    def _check(self, n):
+        if n < 0 or (self.most is not None and self.pos + n > self.most):
+            self._truncated()
 
     def take(self, n):
-        if self.pos + n > len(self.data):
-            raise InputFileError(self.path, "truncated fastText .bin file")
-        out = self.data[self.pos:self.pos + n]
+        self._check(n)
+        if len(self.buf) - self.at < n:
+            self._fill(n)
+            if len(self.buf) - self.at < n:
+                self._truncated()
+        out = self.buf[self.at:self.at + n]
+        self.at += n
         self.pos += n
         return out
 
@@ -242,11 +363,33 @@ class _Reader:
         return s.unpack(self.take(s.size))
 
     def cstring(self):
-        end = self.data.find(b"\0", self.pos)
-        if end < 0:
-            raise InputFileError(self.path, "truncated fastText .bin file (in the dictionary)")
-        out = self.data[self.pos:end]
-        self.pos = end + 1
+        while (end := self.buf.find(b"\0", self.at)) < 0:
+            have = len(self.buf) - self.at
+            if have > _MAX_WORD:
+                raise InputFileError(self.path, f"a dictionary word longer than {_MAX_WORD} "
+                                     "bytes (damaged file)")
+            self._fill(have + 1)
+            if len(self.buf) - self.at == have:
+                self._truncated(" (in the dictionary)")
+        out = self.buf[self.at:end]
+        self.pos += end + 1 - self.at
+        self.at = end + 1
+        return out
+
+    def floats(self, count):
+        """``count`` little-endian float32s, read into their array (checked first)."""
+        self._check(4 * count)
+        out = np.empty(count, "<f4")
+        raw = memoryview(out).cast("B")
+        done = min(len(self.buf) - self.at, raw.nbytes)
+        raw[:done] = self.buf[self.at:self.at + done]
+        self.at += done
+        while done < raw.nbytes:
+            got = self.stream.readinto(raw[done:done + (1 << 24)])
+            if not got:
+                self._truncated()
+            done += got
+        self.pos += raw.nbytes
         return out
 
     def matrix(self, has_quant_flag=True):
@@ -256,7 +399,7 @@ class _Reader:
         m, n = self.unpack("<qq")
         if m < 0 or not 0 <= n <= _MAX_DIM or (n == 0 and m > 0):
             raise InputFileError(self.path, f"bad matrix shape {m} x {n}")
-        return np.frombuffer(self.take(4 * m * n), "<f4").reshape(m, n).astype(np.float32)
+        return self.floats(m * n).reshape(m, n).astype(np.float32, copy=False)
 
 
 def _decode(raw: bytes, encoding: str) -> str:
@@ -281,7 +424,18 @@ def read_fasttext_bin(path, *, full: bool = False, encoding: str = "utf-8"):
     ``counts``, ``input`` (whole input matrix) and ``output``.
     """
     path = os.fspath(path)
-    r = _Reader(path, _read_bytes(path))
+    if os.path.isdir(path):
+        raise InputFileError(path, "is a directory, not a fastText .bin file")
+    with open_binary(path) as (stream, raw):
+        try:
+            return _read_fasttext_bin(_Reader(path, stream, most_content_bytes(path, raw)),
+                                      full, encoding)
+        except READ_ERRORS as exc:
+            raise InputFileError(path, f"cannot read ({exc})") from None
+
+
+def _read_fasttext_bin(r, full, encoding):
+    path = r.path
     magic, version = r.unpack("<ii")
     new_format = magic == FT_MAGIC
     if new_format and version > FT_VERSION:
@@ -297,6 +451,7 @@ def read_fasttext_bin(path, *, full: bool = False, encoding: str = "utf-8"):
     pruneidx_size = r.unpack("<q")[0] if new_format else 0
     if not (0 <= nwords <= size) or nlabels < 0:
         raise InputFileError(path, f"bad dictionary sizes ({size} entries, {nwords} words)")
+    r._check(10 * size)  # an entry is at least a NUL, a count and a kind
     words, counts = [], []
     for _ in range(size):
         w = _decode(r.cstring(), encoding)

@@ -32,6 +32,10 @@ from contextlib import contextmanager
 from ..errors import NO_ROOM, InputFileError, why_write_failed
 
 _DECOMPRESSORS = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+# Deflate cannot expand more than 1032:1 (a 258-byte match costs at least 2 bits), so a
+# gzip file of n bytes never inflates to more than 1032 n bytes: a bound a header's counts
+# can be checked against before the data is read (and a gzip bomb's claims refused)
+GZIP_MAX_RATIO = 1032
 # what a truncated or corrupt (compressed) file raises as it is read
 READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
 
@@ -67,6 +71,38 @@ def open_raw(path):
         raise InputFileError(path, "permission denied") from None
     except OSError as exc:
         raise InputFileError(path, f"cannot open ({exc.strerror or exc})") from None
+
+
+def most_content_bytes(path, raw=None):
+    """The most bytes reading ``path`` can yield: its size for a plain file,
+    :data:`GZIP_MAX_RATIO` times it for gzip (told by the suffix or by content, as the
+    readers tell it), ``None`` when nothing bounds it (stdin, ``.bz2``, ``.xz``).
+
+    The one bound every reader checks a header's counts against before allocating for
+    them.  ``raw``: the file already open (its size is taken from it)."""
+    if path in ("-", None):
+        return None
+    path = os.fspath(path)
+    try:
+        size = os.fstat(raw.fileno()).st_size if raw is not None else os.path.getsize(path)
+    except OSError:
+        return None
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".bz2", ".xz"):
+        return None
+    if suffix == ".gz" or _starts_with(path, raw, b"\x1f\x8b"):
+        return GZIP_MAX_RATIO * size
+    return size
+
+
+def _starts_with(path, raw, magic):
+    try:
+        if raw is not None:
+            return os.pread(raw.fileno(), len(magic), 0) == magic
+        with open(path, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 @contextmanager

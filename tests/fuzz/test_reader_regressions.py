@@ -7,6 +7,7 @@ here scores a damaged model (test_readers_fuzz.py does that, in a child process)
 import gzip
 import json
 import os
+import re
 import struct
 import sys
 import zipfile
@@ -224,3 +225,162 @@ def test_corpus_npz_damaged(tmp_path):
                 np.lib.format.write_array(fh, a)
     with pytest.raises(InputFileError, match="ids outside the vocabulary"):
         Corpus.load(str(tmp_path / "bad.npz"))
+
+
+# ------------------------------------------------------------------- gzip-compressed
+# A .gz file inflates to at most 1032 times its size (deflate's limit): what a header's
+# counts are checked against (most_content_bytes), and a gzip bomb -- a small .gz of
+# 100 MB of junk -- must end in an error without the reader holding what it inflates.
+BOMB_BYTES = 100 << 20
+# what a reader may grow by reading a bomb (its peak resident memory past what it held
+# after reading a good file of the same format): well under the bomb's 100 MB
+BOMB_GROWTH_MB = 40
+
+_CHILD = r"""
+import json, re, sys, warnings
+sys.path.insert(0, sys.argv[1])
+from nlpkit.errors import NlpkitError
+
+def kb(field):
+    return int(re.search(field + r":\s+(\d+)", open("/proc/self/status").read()).group(1))
+
+def reader(name):
+    if name == "arpa":
+        from nlpkit.ngram.formats.arpa_reader import read_arpa
+        return read_arpa
+    if name == "fasttext":
+        from nlpkit.embed.formats import read_fasttext_bin
+        return read_fasttext_bin
+    if name == "glove":
+        from nlpkit.embed.formats import read_glove
+        return read_glove
+    from nlpkit.embed.formats import read_word2vec
+    return lambda p: read_word2vec(p, binary=name == "w2v-binary")
+
+out = {}
+for name, good, path in json.loads(sys.argv[2]):
+    warnings.simplefilter("ignore")
+    reader(name)(good)  # warm up: compiles what the reader runs
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # the peak (VmHWM) starts again from here
+    before = kb("VmRSS")
+    try:
+        reader(name)(path)
+        outcome = "loaded"
+    except NlpkitError as exc:
+        outcome = str(exc)
+    out[path] = [outcome, (kb("VmHWM") - before) / 1024]
+print(json.dumps(out))
+"""
+
+
+def _gz_bomb(path, head, unit, tail=b""):
+    """``head``, then ``unit`` repeated to :data:`BOMB_BYTES`, then ``tail``, gzipped a
+    megabyte at a time (the bomb is never whole in this process)."""
+    import zlib
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = unit * ((1 << 20) // len(unit))
+    with open(path, "wb") as fh:
+        fh.write(c.compress(head))
+        fh.writelines(c.compress(block) for _ in range(BOMB_BYTES // len(block)))
+        fh.write(c.compress(tail) + c.flush())
+    assert os.path.getsize(path) < BOMB_BYTES // 500
+    return str(path)
+
+
+ARPA_HEAD = b"\\data\\\nngram 1=3\n\n\\1-grams:\n-1\t<s>\n-1\ta\n"
+BOMBS = {  # name: (reader, good file, head, repeated unit, tail, expected error)
+    "arpa-zeros": ("arpa", "ARPA", b"", b"\0", b"", "no line break in 1 MiB"),
+    "arpa-junk-lines": ("arpa", "ARPA", b"", b"junk junk\n", b"", r"no \\data\\ line"),
+    "arpa-lines-beyond-header": ("arpa", "ARPA", ARPA_HEAD, b"-1\tb\n", b"\\end\\\n",
+                                 "more than its header's n-grams"),
+    # a count no file this size can hold is no guide to how much text to take
+    "arpa-header-count-beyond-file": ("arpa", "ARPA", ARPA_HEAD.replace(
+        b"1=3", b"1=2000000000"), b"-1\tb\n", b"\\end\\\n", "more than its header's n-grams"),
+    "w2v-text-zeros": ("w2v-text", "W2V_TEXT", b"3 4\na 1 2 3 4\n", b"\0", b"",
+                       "more data than its header's 3 rows of 4 numbers"),
+    "w2v-text-rows": ("w2v-text", "W2V_TEXT", b"3 4\n", b"a 1 2 3 4\n", b"",
+                      "more data than its header's 3 rows of 4 numbers"),
+    "w2v-binary-zeros": ("w2v-binary", "W2V_BINARY", b"3 4\n", b"\0", b"",
+                         "more data than its header's"),
+    "glove-zeros": ("glove", "GLOVE", b"a 1 2 3\n", b"\0", b"", "a line longer than"),
+    # rows are parsed a block at a time as they are read: the first block ends it
+    "glove-bad-rows": ("glove", "GLOVE", b"a 1 2 3\n", b"b\n", b"", ":1: expected 'word v1"),
+    # nothing past the output matrix is read: the model loads
+    "fasttext-trailing-zeros": ("fasttext", "FASTTEXT", None, b"\0", b"", "loaded"),
+}
+
+
+@pytest.fixture(scope="module")
+def bomb_results(tmp_path_factory):
+    """Each bomb read in one child process (its memory measured alone), after a good file
+    of its format; ``{name: (outcome, growth in MB)}``."""
+    import subprocess
+    tmp = tmp_path_factory.mktemp("bombs")
+    good = {"ARPA": ("g.arpa", targets.ARPA[0]), "W2V_TEXT": ("g.vec", targets.W2V_TEXT[0]),
+            "W2V_BINARY": ("g.bin", targets._w2v_binary_seeds()[0]),
+            "FASTTEXT": ("g.bin", targets._fasttext_seeds()[0]),
+            "GLOVE": ("g.txt", targets.GLOVE[0])}
+    cases, names = [], {}
+    for name, (kind, seed, head, unit, tail, _) in BOMBS.items():
+        gname, gdata = good[seed]
+        gpath = _write(tmp, seed + gname, gdata)
+        path = _gz_bomb(tmp / f"{name}{os.path.splitext(gname)[1]}.gz",
+                        gdata if head is None else head, unit, tail)
+        cases.append((kind, gpath, path))
+        names[path] = name
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", _CHILD, root, json.dumps(cases)],
+                          check=False, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {names[p]: (r[0], r[1], p) for p, r in json.loads(proc.stdout).items()}
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_gzip_bomb_ends_without_holding_it(bomb_results, name):
+    outcome, grew_mb, path = bomb_results[name]
+    expected = BOMBS[name][-1]
+    if expected == "loaded":
+        assert outcome == "loaded"
+    else:
+        assert "\n" not in outcome and outcome.startswith(path + ":")
+        assert re.search(expected, outcome), outcome
+    assert grew_mb < BOMB_GROWTH_MB, f"{name}: the reader grew by {grew_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("header,binary", [(b"2000000000 300", False), (b"2000000000 300", True),
+                                           (b"3 2000000000", None)])
+def test_word2vec_gz_header_beyond_what_it_can_inflate_to(tmp_path, header, binary):
+    """Refused from the header and the .gz's size alone, before its rows are read."""
+    from nlpkit.embed.formats import read_word2vec
+    data = targets.W2V_TEXT[0]
+    path = _write(tmp_path, "v.vec.gz", gzip.compress(header + data[data.index(b"\n"):]))
+    with pytest.raises(InputFileError, match=f"^{re.escape(path)}:1: .*header says .* can "
+                                             "hold"):
+        read_word2vec(path, binary=binary)
+
+
+def test_fasttext_gz_matrix_beyond_what_it_can_inflate_to(tmp_path):
+    """The input matrix's shape, checked against what the .gz can inflate to before its
+    array is allocated."""
+    from nlpkit.embed.formats import read_fasttext_bin
+    data = targets._fasttext_seeds()[1]
+    at = len(data) - 4 * 4 * 3 - 16
+    path = _write(tmp_path, "m.bin.gz", gzip.compress(
+        data[:at] + struct.pack("<qq", 10 ** 9, 4) + data[at + 16:]))
+    with pytest.raises(InputFileError, match=f"^{re.escape(path)}: truncated"):
+        read_fasttext_bin(path)
+
+
+def test_most_content_bytes(tmp_path):
+    from nlpkit.text.readers import GZIP_MAX_RATIO, most_content_bytes
+    plain = _write(tmp_path, "a.txt", b"x" * 100)
+    packed = gzip.compress(b"x" * 100)
+    assert most_content_bytes(plain) == 100
+    assert most_content_bytes(_write(tmp_path, "a.txt.gz", packed)) == GZIP_MAX_RATIO * len(packed)
+    # gzip told by content too, as the ARPA reader tells it
+    assert most_content_bytes(_write(tmp_path, "a.arpa", packed)) == GZIP_MAX_RATIO * len(packed)
+    assert most_content_bytes("-") is None
+    # the bound holds for what deflate does best
+    zeros = gzip.compress(b"\0" * (50 << 20), 9)
+    assert 50 << 20 <= GZIP_MAX_RATIO * len(zeros)

@@ -119,7 +119,8 @@ def test_gzip_members_and_sizes(tmp_path, data_dir):
         assert np.array_equal(two.logprob[k], whole.logprob[k])
         assert np.array_equal(two.backoff[k], whole.backoff[k])
     # very compressible text, a tiny last member: the first guess of the size is far short
-    big = b"# filler\n" * 300_000
+    # (an ARPA file's start: text that is not is refused as it is inflated)
+    big = b"\\data\\\nngram 1=300000\n\n\\1-grams:\n" + b"-1\tfiller\n" * 300_000
     raw = gzip.compress(big, 9) + gzip.compress(b"x", 9)
     out = arpa_reader._inflate("x.gz", raw)
     assert len(out) == len(big) + 1 > 64 * len(raw) // 4 and out[:] == big + b"x"

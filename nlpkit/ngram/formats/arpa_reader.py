@@ -60,7 +60,10 @@ wrong_count_lo                     loads, warns (header says fewer); -2.103213
 
 A header count is a hint for sizing arrays, never trusted beyond what the file
 can hold: ``ngram 3=2147483647`` in a small file loads with the wrong-count
-warning, as in SRILM, without allocating for two billion lines.
+warning, as in SRILM, without allocating for two billion lines.  A ``.gz`` file is
+checked as it is inflated (a line longer than 1 MiB, no ``\data\`` line in its first
+MiB, or more than 64 KiB of text for each n-gram its header counts ends it), so that a
+gzip bomb is refused before it fills memory.
 
 Other errors: no ``\data\`` line, a bad ``ngram N=count`` header line, an
 n-gram section beyond the header's orders or out of sequence, a line with too
@@ -80,6 +83,7 @@ import numpy as np
 
 from ...errors import InputFileError
 from ...text import open_binary
+from ...text.readers import GZIP_MAX_RATIO, most_content_bytes
 from . import arpa_parse_kernels as K
 from .preamble import read_preamble
 from ..backoff import BackoffModel
@@ -94,6 +98,12 @@ _PARALLEL_BYTES = 1 << 20
 # a big section is parsed in chunks of about this size, a window of 4 chunks per thread at a
 # time, and the window's pages of a memory-mapped file are let go once parsed
 _CHUNK_BYTES = 2 << 20
+# no ARPA line is this long, nor the text before \data\ (SRILM skips any; KenLM only
+# comments): checked as a .gz file is inflated (see _checked_as_inflated)
+_MAX_LINE = 1 << 20
+# nor is a .gz file's text longer than this for each n-gram its header counts (SRILM
+# loads a file whose counts are too low, with a warning; not this much too low)
+_MAX_AVERAGE_LINE = 1 << 16
 
 
 class ArpaWarning(ModelWarning):
@@ -125,9 +135,10 @@ def _read_bytes(path):
                     raw = file.read()
         except OSError as exc:
             raise InputFileError(path, f"cannot read ({exc.strerror or exc})") from None
+        most = most_content_bytes(path, file) if file is not None else None
     if raw[:2] == b"\x1f\x8b":
         try:
-            return _inflate(path, raw)
+            return _inflate(path, raw, most)
         finally:
             _close(raw)
     return raw
@@ -138,12 +149,16 @@ class _Inflated(mmap.mmap):
     and grown in place (``mremap``), never copied."""
 
 
-def _inflate(path, raw):
+def _inflate(path, raw, most=None):
     """Gzip data (one member or several, end to end) inflated into an :class:`_Inflated`
     map sized from the gzip trailer (the last member's length mod 2**32: a first guess,
     grown as needed), the input fed a megabyte at a time.  (``zlib.decompress`` of the
     whole would hold the output twice at its end, its pieces and their join, and a
-    growing bytes object leaves the heap fragmented after it is freed.)"""
+    growing bytes object leaves the heap fragmented after it is freed.)  ``most``: what the
+    file can inflate to (:func:`~nlpkit.text.readers.most_content_bytes`); the text is
+    checked as it comes (:func:`_checked_as_inflated`)."""
+    if most is None:  # (stdin's: the compressed bytes are all here)
+        most = GZIP_MAX_RATIO * len(raw)
     size = int.from_bytes(raw[-4:], "little") if len(raw) >= 18 else 0
     # private: a shared anonymous map cannot grow (pages past its first size fault)
     out = _Inflated(-1, max(min(size, 64 * len(raw)), 4 * len(raw), 1 << 16),
@@ -151,18 +166,28 @@ def _inflate(path, raw):
     at = 0
     d = zlib.decompressobj(wbits=47)
     step = 1 << 20
+    lines, line_start, limit = 0, 0, None
     try:
         for pos in range(0, len(raw), step):
             chunk = raw[pos:pos + step]
             while chunk:
                 if d.eof:  # another member starts
                     d = zlib.decompressobj(wbits=47)
-                piece = d.decompress(chunk)
+                # (at most a chunk of output at a time: a bomb's megabyte of input is
+                # checked a megabyte of text at a time, not after a gigabyte)
+                piece = d.decompress(chunk, step)
                 if at + len(piece) > len(out):
                     out.resize(max(2 * len(out), at + len(piece)))
                 out[at:at + len(piece)] = piece
                 at += len(piece)
-                chunk = d.unused_data if d.eof else b""
+                lines += piece.count(b"\n")
+                last = piece.rfind(b"\n")
+                line_start = at - len(piece) + last + 1 if last >= 0 else line_start
+                limit = _checked_as_inflated(path, out, at, line_start, lines, limit, most)
+                chunk = d.unconsumed_tail or (d.unused_data if d.eof else b"")
+    except InputFileError:
+        out.close()
+        raise
     except zlib.error as exc:
         out.close()
         raise InputFileError(path, f"cannot decompress ({exc})") from None
@@ -174,6 +199,36 @@ def _inflate(path, raw):
         out.close()
         return b""
     return out
+
+
+def _checked_as_inflated(path, out, at, line_start, lines, limit, most):
+    """Refuse, as it is inflated, text that is no ARPA file or more than its header
+    says: no line break in :data:`_MAX_LINE` bytes, no ``\\data\\`` line in the first
+    :data:`_MAX_LINE` bytes, or more text than the header's n-grams can take at
+    :data:`_MAX_AVERAGE_LINE` bytes each.  A count the file cannot hold at all (fewer
+    than ``most`` bytes for that many lines, ``most`` the most the .gz can inflate to)
+    is damaged and counts for nothing here (the parser warns about it, as SRILM).
+    Without it a gzip bomb (a small .gz of gigabytes) would be inflated whole into
+    memory before the parser finds it is no ARPA file.  Returns the limit, once the
+    header is read (``None`` before)."""
+    if at - line_start > _MAX_LINE:
+        raise InputFileError(path, f"no line break in {_MAX_LINE >> 20} MiB of inflated text: "
+                             "not an ARPA file (a gzip bomb?)", lines + 1)
+    if limit is None:
+        if at < 2 * _MAX_LINE:
+            return None
+        if _DATA.search(out, 0, _MAX_LINE) is None:
+            raise InputFileError(path, f"not an ARPA file: no \\data\\ line in its first "
+                                 f"{_MAX_LINE >> 20} MiB (inflated)")
+        counts, _ = _Parser(path, bytes(out[:2 * _MAX_LINE])).header()
+        # an n-gram line holds at least n + 1 fields and n + 1 separators
+        grams = sum(c for n, c in counts.items() if c * (2 * n + 2) <= most)
+        limit = 2 * _MAX_LINE + _MAX_AVERAGE_LINE * (grams + len(counts))
+    if at > limit:
+        raise InputFileError(path, f"more than {limit / (1 << 20):.2f} MiB of inflated text, "
+                             "more than its header's n-grams can take (a damaged header, or "
+                             "a gzip bomb?)")
+    return limit
 
 
 def _close(data):
