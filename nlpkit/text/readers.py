@@ -267,11 +267,13 @@ def atomic_write(path, mode="w", *, encoding="utf-8", compress=None):
         raise InputFileError(path, "cannot write: it is a directory")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     suffix = os.path.splitext(path)[1].lower() if compress is None else compress
+    # (the temporary file is opened inside the try that removes it: a signal that lands
+    # just after open() created it, before the with block, must not leave it behind)
     try:
-        raw = open(tmp, "wb")
-    except PermissionError:
-        raise InputFileError(path, "cannot write: permission denied") from None
-    try:
+        try:
+            raw = open(tmp, "wb")
+        except PermissionError:
+            raise InputFileError(path, "cannot write: permission denied") from None
         with raw:
             if suffix == ".gz":
                 # mtime=0 and no file name in the header: the same content gives the same bytes
