@@ -308,6 +308,129 @@ def _alpha_at(alpha0, min_alpha, done, total):
     return np.float32(a if a > min_alpha else min_alpha)
 
 
+@njit(cache=True, fastmath=True)
+def _train_chunk(kind, syn0, syn1, ids, offsets, chunks, c, chunk_pos, chunk_scale, keep, table,
+                 window, negative, alpha0, min_alpha, base_words, total_words, seed, epoch, sig,
+                 logsig, max_exp, sub_offsets, sub_ids, max_len):
+    """Train chunk ``c`` once (see :func:`train_block_cpu`); returns ``(loss, pairs)``.
+
+    Its own function, not the body of the ``prange`` loop: Numba's parallel passes then
+    see a loop of one call, and the kernel compiles in a fraction of the time."""
+    dim = syn0.shape[1]
+    flat0 = syn0.reshape(-1)
+    flat1 = syn1.reshape(-1)
+    tsize = np.uint64(table.shape[0])
+    win = np.uint64(window)
+    state = _chunk_state(seed, epoch, c)
+    buf = np.empty(max_len, np.int32)
+    neu1 = np.empty(dim, np.float32)
+    neu1e = np.empty(dim, np.float32)
+    ctxs = np.empty(2 * window, np.int32)
+    grad = np.empty((2 * window, negative + 1), np.float32)
+    err = np.empty((2 * window, dim), np.float32)
+    # two plans (see _plan): the current centre's and the next one's
+    plan_t = np.empty((2, 2 * window * (negative + 1)), np.int32)
+    plan_g = np.empty((2, 2 * window), np.int32)
+    plan_lo = np.zeros(2, np.int64)
+    plan_hi = np.zeros(2, np.int64)
+    plan_n = np.zeros(2, np.int64)
+    loss = 0.0
+    pairs = 0
+    done = base_words + chunk_pos[c]
+    for s in range(chunks[c], chunks[c + 1]):
+        start, end = offsets[s], offsets[s + 1]
+        alpha = _alpha_at(alpha0, min_alpha, done, total_words)
+        done += (end - start) * chunk_scale[c]
+        n, state = _subsample(ids, start, end, keep, state, buf)
+        if kind == 0:
+            # word2vec.c: each context word's input row predicts the centre
+            for i in range(n):
+                state = state * _LCG_A + _LCG_C
+                b = int((state >> _SH16) % win)
+                lo = max(i - window + b, 0)
+                hi = min(i + window + 1 - b, n)
+                centre = buf[i]
+                for j in range(lo, hi):
+                    if j == i:
+                        continue
+                    ctx = buf[j]
+                    neu1e[:] = 0.0
+                    ls, state = _negative_sampling(syn0[ctx], syn1, centre, negative, table,
+                                                   tsize, state, False, alpha, neu1e, sig,
+                                                   logsig, max_exp)
+                    loss += ls
+                    row = syn0[ctx]
+                    for k in range(dim):
+                        row[k] += neu1e[k]
+                    pairs += 1
+            continue
+        # The other models draw each centre's window and targets one centre ahead (the
+        # same random numbers in the same order, so the same results) and prefetch the
+        # rows the next centre will touch while this one trains: with a large vocabulary
+        # those rows are not in cache, and waiting for them was most of the time.
+        if n > 0:
+            plan_lo[0], plan_hi[0], plan_n[0], state = _plan(
+                kind, buf, n, 0, window, negative, table, tsize, win, state, plan_t[0],
+                plan_g[0])
+        for i in range(n):
+            cur = i & 1
+            if i + 1 < n:
+                nx = 1 - cur
+                plan_lo[nx], plan_hi[nx], plan_n[nx], state = _plan(
+                    kind, buf, n, i + 1, window, negative, table, tsize, win, state,
+                    plan_t[nx], plan_g[nx])
+                _prefetch_rows(flat1, dim, plan_t[nx], 0, plan_n[nx])
+                if kind == 2:
+                    w = buf[i + 1]
+                    _prefetch_rows(flat0, dim, sub_ids, sub_offsets[w], sub_offsets[w + 1])
+                else:
+                    _prefetch_rows(flat0, dim, buf, plan_lo[nx], plan_hi[nx])
+            lo, hi, nt = plan_lo[cur], plan_hi[cur], plan_n[cur]
+            if hi - lo <= 1:
+                continue
+            tg = plan_t[cur]
+            centre = buf[i]
+            if kind == 3:
+                # skip-gram, the window's context words sharing one draw of negatives
+                # (Ji et al. 2016): the (contexts x targets) block stays in L1 cache
+                m = _context(buf, lo, hi, i, ctxs)
+                loss += _block_update(syn0, syn1, ctxs, m, tg, nt, alpha, grad, err,
+                                      sig, logsig, max_exp)
+                pairs += m
+            elif kind == 1:
+                # CBOW: the mean of the context rows predicts the centre; each context
+                # row then gets the whole gradient
+                m = _context(buf, lo, hi, i, ctxs)
+                _mean_rows(syn0, ctxs, 0, m, neu1)
+                neu1e[:] = 0.0
+                loss += _targets_update(neu1, syn1, tg, 0, nt, alpha, neu1e, sig, logsig,
+                                        max_exp)
+                _add_to_rows(syn0, ctxs, 0, m, neu1e)
+                pairs += 1
+            else:
+                # fastText: the centre's subword mean predicts each context word.
+                # fastText adds each context word's gradient to every row of the
+                # centre and takes the mean again for the next: that moves the mean by
+                # the gradient itself, so the mean is moved instead and the rows get
+                # the window's sum once (the same arithmetic, a tenth of the traffic)
+                r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
+                _mean_rows(syn0, sub_ids, r0, r1, neu1)
+                err[0, :] = 0.0
+                t0 = 0
+                for g in range(hi - lo - 1):
+                    t1 = t0 + plan_g[cur, g]
+                    neu1e[:] = 0.0
+                    loss += _targets_update(neu1, syn1, tg, t0, t1, alpha, neu1e, sig,
+                                            logsig, max_exp)
+                    for k in range(dim):
+                        neu1[k] += neu1e[k]
+                        err[0, k] += neu1e[k]
+                    t0 = t1
+                    pairs += 1
+                _add_to_rows(syn0, sub_ids, r0, r1, err[0])
+    return loss, pairs
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, order, chunk_pos, chunk_scale, j0, j1,
                     keep, table, window, negative, alpha0, min_alpha, base_words, total_words,
@@ -324,119 +447,10 @@ def train_block_cpu(kind, syn0, syn1, ids, offsets, chunks, order, chunk_pos, ch
     Writes each chunk's loss sum and number of (centre, target) pairs to
     ``out_loss[j - j0]``, ``out_pairs[j - j0]``.
     """
-    dim = syn0.shape[1]
-    flat0 = syn0.reshape(-1)
-    flat1 = syn1.reshape(-1)
-    tsize = np.uint64(table.shape[0])
-    win = np.uint64(window)
     for step in prange(j0, j1):
-        c = order[step]
-        state = _chunk_state(seed, epoch, c)
-        buf = np.empty(max_len, np.int32)
-        neu1 = np.empty(dim, np.float32)
-        neu1e = np.empty(dim, np.float32)
-        ctxs = np.empty(2 * window, np.int32)
-        grad = np.empty((2 * window, negative + 1), np.float32)
-        err = np.empty((2 * window, dim), np.float32)
-        # two plans (see _plan): the current centre's and the next one's
-        plan_t = np.empty((2, 2 * window * (negative + 1)), np.int32)
-        plan_g = np.empty((2, 2 * window), np.int32)
-        plan_lo = np.zeros(2, np.int64)
-        plan_hi = np.zeros(2, np.int64)
-        plan_n = np.zeros(2, np.int64)
-        loss = 0.0
-        pairs = 0
-        done = base_words + chunk_pos[c]
-        for s in range(chunks[c], chunks[c + 1]):
-            start, end = offsets[s], offsets[s + 1]
-            alpha = _alpha_at(alpha0, min_alpha, done, total_words)
-            done += (end - start) * chunk_scale[c]
-            n, state = _subsample(ids, start, end, keep, state, buf)
-            if kind == 0:
-                # word2vec.c: each context word's input row predicts the centre
-                for i in range(n):
-                    state = state * _LCG_A + _LCG_C
-                    b = int((state >> _SH16) % win)
-                    lo = max(i - window + b, 0)
-                    hi = min(i + window + 1 - b, n)
-                    centre = buf[i]
-                    for j in range(lo, hi):
-                        if j == i:
-                            continue
-                        ctx = buf[j]
-                        neu1e[:] = 0.0
-                        ls, state = _negative_sampling(syn0[ctx], syn1, centre, negative, table,
-                                                       tsize, state, False, alpha, neu1e, sig,
-                                                       logsig, max_exp)
-                        loss += ls
-                        row = syn0[ctx]
-                        for k in range(dim):
-                            row[k] += neu1e[k]
-                        pairs += 1
-                continue
-            # The other models draw each centre's window and targets one centre ahead (the
-            # same random numbers in the same order, so the same results) and prefetch the
-            # rows the next centre will touch while this one trains: with a large vocabulary
-            # those rows are not in cache, and waiting for them was most of the time.
-            if n > 0:
-                plan_lo[0], plan_hi[0], plan_n[0], state = _plan(
-                    kind, buf, n, 0, window, negative, table, tsize, win, state, plan_t[0],
-                    plan_g[0])
-            for i in range(n):
-                cur = i & 1
-                if i + 1 < n:
-                    nx = 1 - cur
-                    plan_lo[nx], plan_hi[nx], plan_n[nx], state = _plan(
-                        kind, buf, n, i + 1, window, negative, table, tsize, win, state,
-                        plan_t[nx], plan_g[nx])
-                    _prefetch_rows(flat1, dim, plan_t[nx], 0, plan_n[nx])
-                    if kind == 2:
-                        w = buf[i + 1]
-                        _prefetch_rows(flat0, dim, sub_ids, sub_offsets[w], sub_offsets[w + 1])
-                    else:
-                        _prefetch_rows(flat0, dim, buf, plan_lo[nx], plan_hi[nx])
-                lo, hi, nt = plan_lo[cur], plan_hi[cur], plan_n[cur]
-                if hi - lo <= 1:
-                    continue
-                tg = plan_t[cur]
-                centre = buf[i]
-                if kind == 3:
-                    # skip-gram, the window's context words sharing one draw of negatives
-                    # (Ji et al. 2016): the (contexts x targets) block stays in L1 cache
-                    m = _context(buf, lo, hi, i, ctxs)
-                    loss += _block_update(syn0, syn1, ctxs, m, tg, nt, alpha, grad, err,
-                                          sig, logsig, max_exp)
-                    pairs += m
-                elif kind == 1:
-                    # CBOW: the mean of the context rows predicts the centre; each context
-                    # row then gets the whole gradient
-                    m = _context(buf, lo, hi, i, ctxs)
-                    _mean_rows(syn0, ctxs, 0, m, neu1)
-                    neu1e[:] = 0.0
-                    loss += _targets_update(neu1, syn1, tg, 0, nt, alpha, neu1e, sig, logsig,
-                                            max_exp)
-                    _add_to_rows(syn0, ctxs, 0, m, neu1e)
-                    pairs += 1
-                else:
-                    # fastText: the centre's subword mean predicts each context word.
-                    # fastText adds each context word's gradient to every row of the
-                    # centre and takes the mean again for the next: that moves the mean by
-                    # the gradient itself, so the mean is moved instead and the rows get
-                    # the window's sum once (the same arithmetic, a tenth of the traffic)
-                    r0, r1 = sub_offsets[centre], sub_offsets[centre + 1]
-                    _mean_rows(syn0, sub_ids, r0, r1, neu1)
-                    err[0, :] = 0.0
-                    t0 = 0
-                    for g in range(hi - lo - 1):
-                        t1 = t0 + plan_g[cur, g]
-                        neu1e[:] = 0.0
-                        loss += _targets_update(neu1, syn1, tg, t0, t1, alpha, neu1e, sig,
-                                                logsig, max_exp)
-                        for k in range(dim):
-                            neu1[k] += neu1e[k]
-                            err[0, k] += neu1e[k]
-                        t0 = t1
-                        pairs += 1
-                    _add_to_rows(syn0, sub_ids, r0, r1, err[0])
+        loss, pairs = _train_chunk(kind, syn0, syn1, ids, offsets, chunks, order[step],
+                                   chunk_pos, chunk_scale, keep, table, window, negative,
+                                   alpha0, min_alpha, base_words, total_words, seed, epoch,
+                                   sig, logsig, max_exp, sub_offsets, sub_ids, max_len)
         out_loss[step - j0] = loss
         out_pairs[step - j0] = pairs

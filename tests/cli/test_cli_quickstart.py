@@ -1,5 +1,7 @@
 """``nlpkit quickstart``: every step at the tiny size, its report, and a failing step."""
+import os
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -8,6 +10,7 @@ from click.testing import CliRunner
 
 from nlpkit.cli import quickstart as qs
 from nlpkit.cli.main import cli
+from nlpkit.cli.quickstart.warm import Warmer
 from nlpkit.errors import NlpkitError
 from nlpkit.models.io import load_model
 from nlpkit.text import Vocabulary
@@ -138,3 +141,26 @@ def test_a_failing_step_is_named_and_the_others_still_run(tmp_path, monkeypatch)
     assert rows["first family"]["class"] == "ok"
     assert rows["second family"]["class"] == "failed"
     assert rows["second family"]["cells"][-1] == "failed: KeyError: 'no such thing'"
+
+
+def test_the_warming_process_ends_with_the_quickstart_and_leaves_no_folder(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    warmer = Warmer(len(qs.STEPS))
+    proc, folder = warmer.proc, warmer.outdir
+    assert proc.poll() is None and os.path.isdir(folder)
+    warmer.reached(1)
+    warmer.close()  # closes its stdin: it ends at once, whatever it was compiling
+    assert proc.returncode is not None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dead_warming_process_does_not_fail_the_quickstart(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    warmer = Warmer(len(qs.STEPS))
+    warmer.proc.kill()
+    warmer.proc.wait()
+    warmer.reached(4)  # (a broken pipe is ignored)
+    warmer.reached(5)
+    warmer.close()
+    assert list(tmp_path.iterdir()) == []
+    assert Warmer(2).proc is None  # no later step to warm: no process

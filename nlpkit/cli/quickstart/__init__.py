@@ -1,6 +1,7 @@
 """``nlpkit quickstart``: every model family of nlpkit, end to end, on the bundled KJV corpora.
 
-The steps (``STEPS``) run in turn; each trains and scores a group of families at a small size,
+The steps (``STEPS``) run in turn (while a second process compiles the kernels of
+the later ones, :mod:`.warm`); each trains and scores a group of families at a small size,
 writes its models into the output folder and reports one figure per family (one line on the
 terminal, one row of ``report.html``).  A step that fails is reported by name with its error
 and the run goes on; the command then exits with status 1.  ``report.html`` (the table and the
@@ -21,6 +22,7 @@ from .neural import classify_step, lm_step, seq2seq_step, tagger_step
 from .ngram import ngram_step
 from .run import SIZES, Row, Run
 from .text import corpus_step, subword_step
+from .warm import Warmer
 
 #: (title, step, the families it reports): the families let a failed step still name what
 #: is missing in the report.
@@ -54,28 +56,31 @@ def quickstart(outdir, size):
     run = Run(outdir, size, status)
     start = time.perf_counter()
     done = []
-    for k, (title, step, families) in enumerate(STEPS, 1):
-        status(f"\n== [{k}/{len(STEPS)}] {title}")
-        n_rows = len(run.rows)
-        run.restart_clock()
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        try:
-            step(run)
-        except Exception as exc:  # (not Ctrl-C or SIGTERM: those stop the run)
-            if settings().debug:
-                raise
-            # a user's error says what it is; anything else is named by its type too
-            error = (str(exc) if isinstance(exc, NlpkitError) else
-                     f"{type(exc).__name__}: {exc}").strip().splitlines()[0]
-            status(f"  FAILED: {title}: {error}")
-            reported = {r.family for r in run.rows[n_rows:]}
-            run.rows += [Row(f, error=error) for f in families if f not in reported]
-            done.append((title, error))
-        else:
-            done.append((title, ""))
-        # the processor time beside the wall time: on a busy machine the two part ways
-        status(f"  ({title}: {time.perf_counter() - t0:.1f} s, "
-               f"{time.process_time() - cpu0:.1f} s of processor time)")
+    # a second process compiles the kernels of the later steps meanwhile (see .warm)
+    with Warmer(len(STEPS)) as warmer:
+        for k, (title, step, families) in enumerate(STEPS, 1):
+            warmer.reached(k)
+            status(f"\n== [{k}/{len(STEPS)}] {title}")
+            n_rows = len(run.rows)
+            run.restart_clock()
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            try:
+                step(run)
+            except Exception as exc:  # (not Ctrl-C or SIGTERM: those stop the run)
+                if settings().debug:
+                    raise
+                # a user's error says what it is; anything else is named by its type too
+                error = (str(exc) if isinstance(exc, NlpkitError) else
+                         f"{type(exc).__name__}: {exc}").strip().splitlines()[0]
+                status(f"  FAILED: {title}: {error}")
+                reported = {r.family for r in run.rows[n_rows:]}
+                run.rows += [Row(f, error=error) for f in families if f not in reported]
+                done.append((title, error))
+            else:
+                done.append((title, ""))
+            # the processor time beside the wall time: on a busy machine the two part ways
+            status(f"  ({title}: {time.perf_counter() - t0:.1f} s, "
+                   f"{time.process_time() - cpu0:.1f} s of processor time)")
     seconds = time.perf_counter() - start
     from . import page
 
