@@ -58,6 +58,8 @@ def quickstart(outdir, size):
     done = []
     # a second process compiles the kernels of the later steps meanwhile (see .warm)
     with Warmer(len(STEPS)) as warmer:
+        if warmer.proc is not None:
+            status("(a second process compiles the kernels of the later steps meanwhile)")
         for k, (title, step, families) in enumerate(STEPS, 1):
             warmer.reached(k)
             status(f"\n== [{k}/{len(STEPS)}] {title}")
