@@ -35,6 +35,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import InputFileError
+from .text.readers import GZIP_MAX_RATIO  # (deflate's bound, zip members' too)
 
 FORMAT = "nlpkit-model"
 VERSION = 2
@@ -46,7 +47,6 @@ MAX_WEIGHTS_BYTES = 64 << 30
 MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit
 MAX_TENSORS = 1 << 20
 MAX_NDIM = 8
-MAX_DEFLATE_RATIO = 1100  # deflate cannot shrink more than ~1032:1; more is a zip bomb's claim
 
 # safetensors dtype names -> numpy
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
@@ -187,7 +187,7 @@ def _check_directory(path, zf, size):
                                  f"{limits[name]}")
         stored = info.compress_type == zipfile.ZIP_STORED
         if (stored and info.file_size != info.compress_size) or (
-                not stored and info.file_size > info.compress_size * MAX_DEFLATE_RATIO + 1024):
+                not stored and info.file_size > info.compress_size * GZIP_MAX_RATIO + 1024):
             raise InputFileError(path, f"{name}: {info.file_size} bytes from "
                                  f"{info.compress_size} compressed is impossible (a zip bomb?)")
     return {i.filename: i for i in infos}

@@ -153,10 +153,15 @@ def _kill_once(marker, prefix="nlpkit-count-"):
     return KillOnce()
 
 
-def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, corpus):
-    """A count task's worker is killed as the task starts: Dask runs it again on another
-    worker (the nanny brings the killed one back) and the model is the same.  When no
-    retry is allowed, the build fails with one error and writes nothing."""
+@pytest.mark.parametrize("stage,smoothing,error", [
+    ("nlpkit-count-", "kn", r"nlpkit-count-"),  # the nanny brings the killed worker back
+    ("nlpkit-estimate-", "katz", r"nlpkit-"),  # Dask runs the lost partitions again
+])
+def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, corpus, stage,
+                                                            smoothing, error):
+    """A worker is killed as a counting (or an estimation) task starts: Dask runs it again
+    on another worker and the model is the same.  When no retry is allowed, the build fails
+    with one error and writes nothing."""
     whole, _ = corpus
     out = tmp_path / "k.arpa"
     scheduler = client.cluster.scheduler  # (a LocalCluster's scheduler runs in this process)
@@ -164,20 +169,20 @@ def test_a_killed_worker_gives_the_same_model_or_one_error(tmp_path, client, cor
     for retries in (allowed, 0):
         marker = str(tmp_path / f"killed-{retries}")
         scheduler.allowed_failures = retries
-        client.register_plugin(_kill_once(marker), name="kill-once")
+        client.register_plugin(_kill_once(marker, stage), name="kill-once")
         try:
             if retries:
-                build(whole, 3, "kn", output=out, scheduler=client)
+                build(whole, 3, smoothing, output=out, scheduler=client)
             else:
                 with pytest.raises(NlpkitError, match=r"Dask workers died running task "
-                                                      r"nlpkit-count-.*no model was written"):
-                    build(whole, 3, "kn", output=tmp_path / "none.arpa", scheduler=client)
+                                                      + error + r".*no model was written"):
+                    build(whole, 3, smoothing, output=tmp_path / "none.arpa", scheduler=client)
         finally:
             scheduler.allowed_failures = allowed
             client.unregister_worker_plugin("kill-once")
             client.wait_for_workers(2, timeout=60)
         assert os.path.exists(marker)  # a worker was killed
-    assert out.read_bytes() == _single(tmp_path, whole, 3, "kn")
+    assert out.read_bytes() == _single(tmp_path, whole, 3, smoothing)
     assert not (tmp_path / "none.arpa").exists()
 
 
@@ -266,33 +271,6 @@ def test_partitions_without_rows_and_pruned_kn(tmp_path, client, corpus):
     whole, _ = corpus
     build(whole, 3, "kn", prune=[0, 1], output=out, scheduler=client)
     assert out.read_bytes() == _single(tmp_path, whole, 3, "kn", prune=[0, 1])
-
-
-def test_a_worker_killed_while_estimating(tmp_path, client, corpus):
-    """A worker dies as an estimation task starts: the same model (Dask runs the lost
-    partitions again), or without retries one error and no file."""
-    whole, _ = corpus
-    out = tmp_path / "k.arpa"
-    scheduler = client.cluster.scheduler
-    allowed = scheduler.allowed_failures
-    for retries in (allowed, 0):
-        marker = str(tmp_path / f"killed-{retries}")
-        scheduler.allowed_failures = retries
-        client.register_plugin(_kill_once(marker, "nlpkit-estimate-"), name="kill-once")
-        try:
-            if retries:
-                build(whole, 3, "katz", output=out, scheduler=client)
-            else:
-                with pytest.raises(NlpkitError, match=r"Dask workers died running task "
-                                                      r"nlpkit-.*no model was written"):
-                    build(whole, 3, "katz", output=tmp_path / "none.arpa", scheduler=client)
-        finally:
-            scheduler.allowed_failures = allowed
-            client.unregister_worker_plugin("kill-once")
-            client.wait_for_workers(2, timeout=60)
-        assert os.path.exists(marker)
-    assert out.read_bytes() == _single(tmp_path, whole, 3, "katz")
-    assert not (tmp_path / "none.arpa").exists()
 
 
 def test_worker_memory_is_shared_by_the_threads_of_a_host(client, monkeypatch):

@@ -11,7 +11,7 @@ import random
 import numpy as np
 import pytest
 
-from nlpkit.errors import NlpkitError
+from nlpkit.errors import InputFileError, NlpkitError
 from nlpkit.ngram import build, count, pipeline
 from nlpkit.ngram.estimation import katz
 from nlpkit.ngram.plan import Plan
@@ -225,7 +225,8 @@ def test_missing_corpus_file(tmp_path):
 def test_vocab_file_with_duplicates(tmp_path):
     v = tmp_path / "voc.txt"
     v.write_text("a\nb\na 3\n")
-    with pytest.raises(NlpkitError, match=r"voc\.txt:3: vocabulary word 'a' was already given on"):
+    with pytest.raises(InputFileError,
+                       match=r"voc\.txt:3: vocabulary word 'a' was already given on"):
         build(["a b"], 2, vocab=v)
     assert read_vocab_file(TOY / "voc.txt") == ["a", "b", "c", "d"]
 

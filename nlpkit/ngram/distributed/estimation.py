@@ -97,6 +97,21 @@ def _killed(exc):
                        "no model was written")
 
 
+def _counts_written(c, sections, order, uni_lp, uni_node):
+    """The n-grams each order's ARPA section will hold (the unigrams: those with a
+    probability), from the partitions' summaries, and how many targets SRILM's fixups
+    would look up; marks in ``uni_node`` the unigrams that are contexts there."""
+    rows = np.zeros(max(0, order - 1), np.int64)
+    targets = 0
+    for s in sections:
+        got = _small(c, tasks.summary_of, s)
+        rows += np.asarray(got["rows"], np.int64)
+        uni_node[got["uni"]] = True
+        targets += got["targets"]
+    counts = [int(np.count_nonzero(uni_lp == uni_lp))] + [int(r) for r in rows]
+    return counts, targets
+
+
 def write_stupid(client, counted, order, alpha, path, meta):
     """Estimate stupid back-off on the workers from ``counted`` (a count that kept its
     partitions there) and write the ARPA file ``path`` as a single-process build writes it.
@@ -120,13 +135,8 @@ def write_stupid(client, counted, order, alpha, path, meta):
         uni_node = np.zeros(uni_lp.shape[0], np.bool_)
         for s in scored:
             uni_node[_small(c, tasks.unigram_nodes_of, s)] = True
-        rows = np.zeros(max(0, order - 1), np.int64)
-        for s in sections:
-            got = _small(c, tasks.summary_of, s)
-            rows += np.asarray(got["rows"], np.int64)
-            uni_node[got["uni"]] = True
+        counts, _ = _counts_written(c, sections, order, uni_lp, uni_node)
         futures.release(scored)
-        counts = [int(np.count_nonzero(uni_lp == uni_lp))] + [int(r) for r in rows]
         model = StupidModel(vocab, order, uni_lp, np.full(uni_lp.shape[0], np.float32(bow)),
                             uni_node, [], [], {}, counts,
                             meta={"smoothing": "stupid", "alpha": alpha, **meta})
@@ -178,17 +188,10 @@ def write_katz(client, counted, order, path, meta, *, gt_min=None, gt_max=None, 
             nodes.append(got["nodes"])
         for ids in nodes:
             uni_node[ids] = True
-        rows = np.zeros(max(0, order - 1), np.int64)
-        targets = 0
-        for s in sections:
-            got = _small(c, tasks.summary_of, s)
-            rows += np.asarray(got["rows"], np.int64)
-            uni_node[got["uni"]] = True
-            targets += got["targets"]
+        counts, targets = _counts_written(c, sections, order, uni_lp, uni_node)
         futures.release(scored)
         if targets or (uni_node & ~(uni_lp == uni_lp)).any():
             return None
-        counts = [int(np.count_nonzero(uni_lp == uni_lp))] + [int(r) for r in rows]
         model = K.KatzModel(vocab, order, uni_lp, uni_bow, uni_node, [], [], {}, counts,
                             meta={"smoothing": "katz", "gt_min": st.gmin, "gt_max": st.gmax,
                                   "unk": unk, "fixups": 0, **meta})

@@ -1,7 +1,7 @@
 """Word lists (SRILM ``-vocab`` files, KenLM filter vocabularies): the first token of each line."""
 from __future__ import annotations
 
-from ...errors import NlpkitError
+from ...errors import InputFileError
 from ...text import iter_lines
 
 
@@ -15,10 +15,10 @@ def read_vocab_file(path) -> list[str]:
             continue
         w = toks[0]
         if w in seen:
-            raise NlpkitError(f"{path}:{lineno}: vocabulary word {w!r} was already given "
-                              f"on line {seen[w]}")
+            raise InputFileError(path, f"vocabulary word {w!r} was already given on line "
+                                       f"{seen[w]}", lineno)
         seen[w] = lineno
         words.append(w)
     if not words:
-        raise NlpkitError(f"{path}: vocabulary file holds no words")
+        raise InputFileError(path, "vocabulary file holds no words")
     return words
