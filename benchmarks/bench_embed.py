@@ -25,8 +25,11 @@ Models and peers:
 Settings: dim 100, min_count 5; word2vec/fastText: window 5, negative 5, sample 1e-3,
 ``--epochs`` (5); GloVe: ``--glove-window`` (10), ``--glove-epochs`` (15), x_max 100;
 PPMI: window 5 (nlpkit's defaults otherwise).  Quality: WordSim353 and SimLex-999 Spearman and
-questions-words analogy accuracy (gensim's test data, top 30k words; case-insensitive).  KJV
-covers few of those words, so one run's figures move by a few hundredths with the seed.
+questions-words analogy accuracy (gensim's test data, top 30k words; case-insensitive), every
+trainer's vectors taken in one order, the corpus's words by descending count and ties by first
+appearance (see ``in_order``: the peers write their own, and ties decided which words were the
+top 30k).  KJV covers few of those words, so one run's figures move by a few hundredths
+with the seed.
 ``--repeats N`` runs each N times with seeds 1..N: the median time, the mean quality.
 
 Run as users run:
@@ -138,12 +141,43 @@ def runs(corpus, tmp):
     yield "PPMI", "nlpkit", lambda r: nlpkit_cmd("ppmi", corpus, out, "--seed", str(r)), out
 
 
-def quality(path):
+def corpus_order(path):
+    """The corpus's words by descending count, ties by first appearance (word2vec's and
+    gensim's vocabulary order): the one order every trainer's vectors are evaluated in."""
+    counts = {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            for w in line.split():
+                counts[w] = counts.get(w, 0) + 1
+    return sorted(counts, key=counts.__getitem__, reverse=True)  # (stable: ties keep order)
+
+
+def in_order(kv, order):
+    """``kv``'s rows in ``order`` (its other words after, in its own order).
+
+    The analogy test answers among the first 30k rows and skips questions with a word
+    outside them, so those rows must be the same words for every trainer.  Each writes its
+    vocabulary in its own order, and on a corpus of many equal counts (linux-doc x2: every
+    renamed word has its original's count) ties decide which words make the first 30k: the
+    fastText tool's order among equal counts is arbitrary, nlpkit's and gensim's that of
+    first appearance, so the two were asked different questions (and picked answers among
+    different words)."""
+    from nlpkit.embed import KeyedVectors
+    index = kv.key_to_index
+    rows = [index[w] for w in order if w in index]
+    seen = set(rows)
+    rows += [i for i in range(len(kv.index_to_key)) if i not in seen]
+    return KeyedVectors([kv.index_to_key[i] for i in rows], kv.vectors[rows])
+
+
+def quality(path, order=None):
     import gensim
 
     from nlpkit.embed import load
     data = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
     kv = load(path)
+    if order is not None:
+        kv = in_order(kv, order)
     _, ws353, oov = kv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
     _, simlex, _ = kv.evaluate_word_pairs(os.path.join(data, "simlex999.txt"))
     acc, sections = kv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
@@ -176,6 +210,7 @@ def bench(name, corpus, args, tmp, only):
     tokens = count_tokens(corpus)
     print(f"corpus {name}: {corpus}, {tokens:,} tokens; {SETTINGS}; GloVe {GLOVE}; 2 threads",
           file=sys.stderr)
+    order = corpus_order(corpus)
     results = {}
     for model, who, cmd, out in runs(corpus, tmp):
         if only and model not in only:
@@ -188,7 +223,7 @@ def bench(name, corpus, args, tmp, only):
             times.append(sec)
             cpus.append(cpu)
             mems.append(mb)
-            q = quality(out)
+            q = quality(out, order)
             qs.append(q[:3])
             print(f"{name:8s} {model:8s} {who:15s} seed {r} {sec:8.2f} s (cpu {cpu:7.2f} s) "
                   f"{mb:7.0f} MB "

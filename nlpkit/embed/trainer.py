@@ -71,7 +71,8 @@ def noise_table(counts, power: float, size: int | None = None) -> np.ndarray:
 def keep_probs(counts, sample: float, total: float | None = None) -> np.ndarray:
     """word2vec's keep probability ``sqrt(t/f) + t/f`` (1 when ``sample`` is 0), with
     ``f = count / total``: ``total`` is the kept words' count (word2vec.c, gensim) unless
-    given (fastText counts every token read, min_count-pruned ones included)."""
+    given (fastText counts every token read, min_count-pruned ones and the ``</s>`` ending
+    each line included)."""
     counts = np.asarray(counts, np.float64)
     if sample <= 0:
         return np.ones(counts.shape[0], np.float32)

@@ -204,6 +204,21 @@ def test_subsampling_total_counts_pruned_tokens():
     assert (keep >= trainer.keep_probs(counts, 1e-2)).all()
 
 
+def test_fasttext_subsampling_total_counts_end_of_line_tokens(monkeypatch):
+    # the fastText tool's frequencies divide by every token it reads: min_count-pruned
+    # words and the </s> it reads at the end of each line included
+    seen = {}
+
+    def fake_train(kind, *args, **kw):
+        seen.update(kw)
+        return {"words": 0, "seconds": 0.0, "loss": 0.0}
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    lines = ["a b a c", "a b rare", "b a"]
+    FastText(vector_size=4, min_count=2, bucket=10, epochs=1).fit(lines)
+    assert seen["sample_total"] == 9 + 3  # 9 tokens ("rare" and "c" pruned), 3 lines
+
+
 def test_doc_freq_counts_sentences():
     from nlpkit.embed.docfreq import doc_freq_cpu
     rng = np.random.default_rng(0)
