@@ -7,7 +7,8 @@ import pytest
 from tokenizers import pre_tokenizers
 
 from nlpkit import corpora
-from nlpkit.text.subword import BPE, WordPiece
+from nlpkit.text.corpus import Encoder
+from nlpkit.text.subword import BPE, WordPiece, pipeline
 
 from subword_reference import learn  # tests/text is on sys.path (pytest rootdir-relative import)
 
@@ -69,6 +70,28 @@ def test_bytelevel_bpe_merges_equal_reference():
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     assert tok.merges_ == merges and tok.vocab_.itos == itos
     assert len(merges) > 250
+
+
+@pytest.mark.parametrize("add_prefix_space", [False, True])
+def test_bytelevel_word_counts_equal_tokenizers_pre_tokenizer(add_prefix_space):
+    # ASCII lines are split by a kernel, the others by the regex: both must cut what
+    # tokenizers' ByteLevel cuts, on text full of GPT-2's corner cases (contractions,
+    # runs of mixed whitespace before words and at line ends, control characters,
+    # punctuation runs holding apostrophes), documents holding line feeds and non-ASCII
+    rng = np.random.default_rng(7)
+    alphabet = list("ab Z09'srtvelmd  \t\r\x0b\x0c.,-_'\x00\x1f\x7f") + ["é", "\n", "\u3000"]
+    lines = ["".join(rng.choice(alphabet, rng.integers(0, 40))) for _ in range(3000)]
+    lines += ["it's 'll 'S  x\t\ty  ", " \t a", "a \n b", "", "   ", "x'll've'd"] + kjv_lines(50)
+    pre = pipeline.ByteLevel(add_prefix_space=add_prefix_space)
+    encoder = Encoder()
+    ids = np.concatenate([pre.encode_pieces(lines[i:i + 700], encoder)
+                          for i in range(0, len(lines), 700)])
+    words = pre.words(encoder.first_seen)
+    got = Counter({words[i]: c for i, c in enumerate(np.bincount(ids).tolist())})
+    split = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    want = Counter(w for line in lines for w, _ in split.pre_tokenize_str(line))
+    assert got == want
+    assert sum(want.values()) > 20000
 
 
 @pytest.mark.parametrize("training", ["bpe", "likelihood"])
