@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import NlpkitError
 from . import unicode as uni
-from .pretokenize_kernels import split_bytelevel_ascii
+from .pretokenize_kernels import split_bert_ascii, split_bytelevel_ascii
 
 
 class UnsupportedConfig(NlpkitError):
@@ -407,6 +407,20 @@ class Whitespace(_RegexSplit):
 
 class BertPreTokenizer(_RegexSplit):
     """Split on whitespace and make every punctuation character a word of its own."""
+
+    def encode_pieces(self, lines, encoder):
+        # as ByteLevel's: ASCII lines by a kernel (whitespace, line feeds included, only
+        # separates here, so a document holding line feeds splits alike)
+        text = "\n".join(lines)
+        other = []
+        if not text.isascii():
+            text = "\n".join(line for line in lines if line.isascii())
+            other = [line for line in lines if not line.isascii()]
+        ids = encoder.encode_pieces(*split_bert_ascii(np.frombuffer(text.encode("ascii"),
+                                                                    np.uint8)))
+        if other:
+            ids = np.concatenate([ids, super().encode_pieces(other, encoder)])
+        return ids
 
     @staticmethod
     def _template(k):

@@ -1,4 +1,4 @@
-"""Pre-tokenization kernel (CPU): GPT-2's byte-level split of ASCII text.
+"""Pre-tokenization kernels (CPU): GPT-2's byte-level split and BERT's split of ASCII text.
 
 GPT-2's expression (``pipeline.ByteLevel``) run by Python's ``re`` costs most of
 byte-level training: every character of the corpus goes through the regex engine,
@@ -8,6 +8,9 @@ its classes are fixed (letters ``A-Za-z``, numbers ``0-9``, whitespace
 ``'s|'t|'re|'ve|'m|'ll|'d| ?L+| ?N+| ?[^sLN]+|s+(?!S)|s+`` becomes a scan that looks
 at most three bytes ahead.  Non-ASCII lines stay with the regex (``re`` with the
 classes built for their characters).
+
+BERT's pre-tokenizer (``[^PS]+|[P]``: punctuation characters alone, whitespace
+dropped) is the same kind of scan.
 
 Strings never enter: UTF-8 bytes of ``\\n``-separated lines in, the pieces' bytes back
 to back (the line feeds dropped) and each piece's end offset out.
@@ -93,4 +96,39 @@ def split_bytelevel_ascii(buf):
             n_pieces += 1
             p = q
         p = e + 1
+    return out[:n_out], ends[:n_pieces]
+
+
+@numba.njit(cache=True)
+def split_bert_ascii(buf):
+    """BERT's pieces of the ASCII text ``buf``: runs of characters that are neither
+    whitespace nor punctuation (every non-alphanumeric printable character), and each
+    punctuation character alone.  Returns ``(pieces, ends)`` as
+    :func:`split_bytelevel_ascii`."""
+    cls = _ascii_classes()
+    n = buf.shape[0]
+    out = np.empty(n, np.uint8)
+    ends = np.empty(n + 1, np.int64)
+    n_out = np.int64(0)
+    n_pieces = np.int64(0)
+    p = np.int64(0)
+    while p < n:
+        c = buf[p]
+        k = cls[c]
+        if k == _SPACE:
+            p += 1
+            continue
+        q = p + 1
+        if not (k == _OTHER and 0x21 <= c <= 0x7E):  # a word: up to whitespace or punctuation
+            while q < n:
+                d = buf[q]
+                if cls[d] == _SPACE or (cls[d] == _OTHER and 0x21 <= d <= 0x7E):
+                    break
+                q += 1
+        for i in range(p, q):
+            out[n_out] = buf[i]
+            n_out += 1
+        ends[n_pieces] = n_out
+        n_pieces += 1
+        p = q
     return out[:n_out], ends[:n_pieces]
