@@ -16,6 +16,14 @@ process's wall time and peak memory (GNU time) and nlpkit's ratio:
 * **tokens/word** on held-out text (linux-doc's test split, KJV's test split)
   for the tokenizer each tool trained.
 
+Numba compiles nlpkit's kernels on first use and caches them on disk.  As in
+``bench_ngram_build.py``, the timed runs share a cache that an untimed warm-up
+filled (every nlpkit configuration trained and encoding a slice of KJV), and the
+first training of each configuration with an empty cache (a fresh
+``NUMBA_CACHE_DIR``) is reported apart, as "cold train s" (``--no-cold`` skips it).
+Without the warm-up the first configuration's timed run pays for compiling the
+training kernel (byte-level BPE's 38 s once measured here were mostly that).
+
 Configurations: ``bytelevel`` (GPT-2 byte-level BPE), ``metaspace`` (▁ word
 starts, sentencepiece-style; sentencepiece's own BPE trainer beside it),
 ``suffix`` (whitespace words, ``</w>`` word ends) and ``wordpiece`` (BERT; nlpkit
@@ -165,6 +173,21 @@ def nlpkit_train(config, corpus, out, vocab, threads):
     return cmd
 
 
+def warm_up(configs, tmp, threads, env):
+    """Compile (or load from the cache) every kernel the timed nlpkit runs use, untimed."""
+    from nlpkit import corpora
+    small = os.path.join(tmp, "warm.txt")
+    with gzip.open(corpora.path("kjv", "train"), "rt", encoding="utf-8") as src, \
+            open(small, "w", encoding="utf-8") as dst:
+        dst.writelines(line for _, line in zip(range(3000), src))
+    for config in configs:
+        for o in (["wordpiece", "wordpiece-count"] if config == "wordpiece" else [config]):
+            model = os.path.join(tmp, "warm.json")
+            run(nlpkit_train(o, small, model, 2000, threads), env)
+            run([sys.executable, "-c", NK_ENCODE, model, small, os.path.join(tmp, "warm.ids"),
+                 str(threads)], env)
+
+
 def ids_file_equal(a, b, limit):
     same = total = 0
     with open(a) as fa, open(b) as fb:
@@ -213,6 +236,8 @@ def main():
     ap.add_argument("--copies", type=int, default=2,
                     help="linux-doc: this many renamed copies (2: about 6.1M tokens, 180k types)")
     ap.add_argument("--parity-lines", type=int, default=100_000)
+    ap.add_argument("--no-cold", action="store_true",
+                    help="skip the runs with an empty Numba cache")
     args = ap.parse_args()
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="true",
                NLPKIT_THREADS=str(args.threads))
@@ -225,6 +250,7 @@ def main():
     print(f"machine: {machine()}; {args.threads} threads; vocab {args.vocab_size}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        warm_up(args.configs.split(","), tmp, args.threads, env)
         for cname, train, test in corpora_to_run(args, tmp):
             with open(train, encoding="utf-8", errors="replace") as fh:
                 n_words = sum(len(line.split()) for line in fh)
@@ -245,6 +271,11 @@ def main():
                                   prefix + ".model"))
                 results = {}
                 for who, cmd, model in tools:
+                    cold = None
+                    if who.startswith("nlpkit") and not args.no_cold:
+                        fresh = dict(env, NUMBA_CACHE_DIR=tempfile.mkdtemp(dir=tmp))
+                        cold = run(cmd, fresh)[0]
+                        shutil.rmtree(fresh["NUMBA_CACHE_DIR"], ignore_errors=True)
                     wall, peak, _ = run(cmd, env)
                     encoder = SP_ENCODE if who == "sentencepiece" else \
                         HF_ENCODE if who == "tokenizers" else NK_ENCODE
@@ -255,8 +286,9 @@ def main():
                     held = os.path.join(tmp, f"held-{who}.txt")
                     run([sys.executable, "-c", encoder, model, test, held, str(args.threads)], env)
                     results[who] = (wall, peak, ewall, epeak, int(n_tok) / float(spent),
-                                    tokens_per_word(held, test), ids)
-                    print(f"  {config:10s} {who:18s} train {wall:6.1f} s {peak:6.0f} MB | encode "
+                                    tokens_per_word(held, test), ids, cold)
+                    print(f"  {config:10s} {who:18s} train {wall:6.1f} s {peak:6.0f} MB"
+                          f"{'' if cold is None else f' (cold {cold:.1f} s)'} | encode "
                           f"{ewall:6.1f} s {epeak:6.0f} MB {int(n_tok) / float(spent) / 1e6:5.2f}M "
                           f"tok/s | held-out tokens/word {results[who][5]:.4f}", flush=True)
                 # parity: nlpkit with tokenizers' file
@@ -268,15 +300,17 @@ def main():
                 rows.append((cname, config, results, same, total))
     hf = "tokenizers"
     print("\n| corpus | config | tool | train s | train MB | encode s | encode MB | "
-          "encode tok/s | held-out tok/word | train ratio | encode ratio | parity |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "encode tok/s | held-out tok/word | train ratio | encode ratio | parity | "
+          "cold train s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cname, config, results, same, total in rows:
-        for who, (wall, peak, ewall, epeak, rate, tpw, _) in results.items():
+        for who, (wall, peak, ewall, epeak, rate, tpw, _, cold) in results.items():
             ratio = f"{results[hf][0] / wall:.2f}x" if who != hf else ""
             eratio = f"{rate / results[hf][4]:.2f}x" if who != hf else ""
             par = f"{same}/{total}" if who == hf else ""
             print(f"| {cname} | {config} | {who} | {wall:.1f} | {peak:.0f} | {ewall:.1f} | "
-                  f"{epeak:.0f} | {rate / 1e6:.2f}M | {tpw:.4f} | {ratio} | {eratio} | {par} |")
+                  f"{epeak:.0f} | {rate / 1e6:.2f}M | {tpw:.4f} | {ratio} | {eratio} | {par} | "
+                  f"{'' if cold is None else f'{cold:.1f}'} |")
 
 
 if __name__ == "__main__":

@@ -243,6 +243,16 @@ class Encoder:
             ids = np.where(ids >= 0, self._remap[np.maximum(ids, 0)], ids)
         return ids
 
+    def encode_pieces(self, buf, ends) -> np.ndarray:
+        """Ids of tokens given as UTF-8 bytes back to back, ``buf[ends[j - 1]:ends[j]]`` (a
+        kernel's split); they go to the byte store, as :meth:`encode`'s do after it."""
+        if self._lookup is not None:
+            raise NlpkitError("Encoder: tokens as bytes after tokens in a dict store")
+        types = self._types if self._types is not None else self._byte_store()
+        missing = -1 if self.vocab is None else self.vocab.unk_id
+        ids = types.intern_bytes(buf, ends, insert=self.vocab is None, missing=missing)
+        return ids if self.vocab is None else self._to_vocab(ids)
+
     def encode(self, tokens: list[str]) -> np.ndarray:
         if self._types is not None:
             missing = -1 if self.vocab is None else self.vocab.unk_id
@@ -331,8 +341,12 @@ class _TypeTable:
     def intern(self, tokens, *, insert, missing=-1):
         pieces = [t.encode("utf-8", "surrogatepass") for t in tokens]
         ends = np.cumsum(np.fromiter(map(len, pieces), np.int64, len(pieces)))
-        buf = np.frombuffer(b"".join(pieces), np.uint8)
-        ids = np.empty(len(pieces), np.int32)
+        return self.intern_bytes(np.frombuffer(b"".join(pieces), np.uint8), ends,
+                                 insert=insert, missing=missing)
+
+    def intern_bytes(self, buf, ends, *, insert, missing=-1):
+        """Ids of the tokens ``buf[ends[j - 1]:ends[j]]`` (UTF-8 bytes back to back)."""
+        ids = np.empty(ends.shape[0], np.int32)
         j = 0
         while True:
             j, self.n, need = encode_kernels.intern_tokens(buf, ends, j, ids, *self._tables(),

@@ -7,7 +7,8 @@ import pytest
 from tokenizers import pre_tokenizers
 
 from nlpkit import corpora
-from nlpkit.text.subword import BPE, WordPiece
+from nlpkit.text.corpus import Encoder
+from nlpkit.text.subword import BPE, WordPiece, pipeline
 
 from subword_reference import learn  # tests/text is on sys.path (pytest rootdir-relative import)
 
@@ -69,6 +70,30 @@ def test_bytelevel_bpe_merges_equal_reference():
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     assert tok.merges_ == merges and tok.vocab_.itos == itos
     assert len(merges) > 250
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (pipeline.ByteLevel(add_prefix_space=False), pre_tokenizers.ByteLevel(add_prefix_space=False)),
+    (pipeline.ByteLevel(add_prefix_space=True), pre_tokenizers.ByteLevel(add_prefix_space=True)),
+    (pipeline.BertPreTokenizer(), pre_tokenizers.BertPreTokenizer()),
+], ids=["bytelevel", "bytelevel-prefix-space", "bert"])
+def test_word_counts_equal_tokenizers_pre_tokenizer(ours, theirs):
+    # ASCII lines are split by a kernel, the others by the regex: both must cut what
+    # tokenizers' pre-tokenizer cuts, on text full of corner cases (GPT-2's contractions,
+    # runs of mixed whitespace before words and at line ends, control characters,
+    # punctuation runs holding apostrophes), documents holding line feeds and non-ASCII
+    rng = np.random.default_rng(7)
+    alphabet = list("ab Z09'srtvelmd  \t\r\x0b\x0c.,-_'\x00\x1f\x7f") + ["é", "\n", "\u3000"]
+    lines = ["".join(rng.choice(alphabet, rng.integers(0, 40))) for _ in range(3000)]
+    lines += ["it's 'll 'S  x\t\ty  ", " \t a", "a \n b", "", "   ", "x'll've'd"] + kjv_lines(50)
+    encoder = Encoder()
+    ids = np.concatenate([ours.encode_pieces(lines[i:i + 700], encoder)
+                          for i in range(0, len(lines), 700)])
+    words = ours.words(encoder.first_seen)
+    got = Counter({words[i]: c for i, c in enumerate(np.bincount(ids).tolist())})
+    want = Counter(w for line in lines for w, _ in theirs.pre_tokenize_str(line))
+    assert got == want
+    assert sum(want.values()) > 20000
 
 
 @pytest.mark.parametrize("training", ["bpe", "likelihood"])

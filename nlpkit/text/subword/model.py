@@ -183,9 +183,7 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         counts = np.zeros(0, np.int64)
         with _gc_paused():
             for block in _line_blocks(X, on_progress):
-                pieces = list(chain.from_iterable(
-                    self.pre_tokenizer_.split_lines(self._normalize(block))))
-                ids = encoder.encode(pieces)
+                ids = self.pre_tokenizer_.encode_pieces(self._normalize(block), encoder)
                 if ids.size:
                     top = int(ids.max()) + 1
                     if top > counts.shape[0]:

@@ -15,9 +15,13 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from itertools import chain
+
+import numpy as np
 
 from ...errors import NlpkitError
 from . import unicode as uni
+from .pretokenize_kernels import split_bert_ascii, split_bytelevel_ascii
 
 
 class UnsupportedConfig(NlpkitError):
@@ -263,6 +267,11 @@ class PreTokenizer:
     def split_lines(self, lines: list[str]) -> list[list[str]]:
         return [self.split(line) for line in lines]
 
+    def encode_pieces(self, lines: list[str], encoder) -> np.ndarray:
+        """The ids ``encoder`` (a :class:`nlpkit.text.corpus.Encoder`) gives the pieces of
+        ``lines``, all lines' back to back: what training counts."""
+        return encoder.encode(list(chain.from_iterable(self.split_lines(lines))))
+
     def split(self, line: str) -> list[str]:
         raise NotImplementedError
 
@@ -399,6 +408,20 @@ class Whitespace(_RegexSplit):
 class BertPreTokenizer(_RegexSplit):
     """Split on whitespace and make every punctuation character a word of its own."""
 
+    def encode_pieces(self, lines, encoder):
+        # as ByteLevel's: ASCII lines by a kernel (whitespace, line feeds included, only
+        # separates here, so a document holding line feeds splits alike)
+        text = "\n".join(lines)
+        other = []
+        if not text.isascii():
+            text = "\n".join(line for line in lines if line.isascii())
+            other = [line for line in lines if not line.isascii()]
+        ids = encoder.encode_pieces(*split_bert_ascii(np.frombuffer(text.encode("ascii"),
+                                                                    np.uint8)))
+        if other:
+            ids = np.concatenate([ids, super().encode_pieces(other, encoder)])
+        return ids
+
     @staticmethod
     def _template(k):
         return f"[^{k.punct}{k.space}]+|[{k.punct}]"
@@ -439,6 +462,26 @@ class ByteLevel(_RegexSplit):
         if not self.use_regex:
             return [self.split(line) for line in lines]
         return super().split_lines(lines)
+
+    def encode_pieces(self, lines, encoder):
+        # ASCII lines (nearly all, in most corpora) are split by a kernel, as bytes, and
+        # their pieces interned as bytes: no string per piece; the other lines by the regex.
+        if not self.use_regex:
+            return super().encode_pieces(lines, encoder)
+        text = "\n".join(lines)
+        if text.isascii() and text.count("\n") == len(lines) - 1:
+            ascii_lines, other = text, []
+        else:  # (a line feed inside a document is whitespace to the regex: it goes there)
+            plain = [line.isascii() and "\n" not in line for line in lines]
+            ascii_lines = "\n".join(line for line, ok in zip(lines, plain) if ok)
+            other = [line for line, ok in zip(lines, plain) if not ok]
+        if self.add_prefix_space:
+            ascii_lines = "\n".join(map(self._prepare, ascii_lines.split("\n")))
+        pieces, ends = split_bytelevel_ascii(np.frombuffer(ascii_lines.encode("ascii"), np.uint8))
+        ids = encoder.encode_pieces(pieces, ends)  # (first: the encoder keeps bytes)
+        if other:
+            ids = np.concatenate([ids, super().encode_pieces(other, encoder)])
+        return ids
 
     def words(self, pieces):
         # One translation for all: when no piece holds a line feed, the byte-level

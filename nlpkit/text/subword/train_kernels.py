@@ -64,16 +64,17 @@ def _rehash_pairs(keys, cnt, head, room):
     nkeys = np.full(cap, -1, np.int64)
     ncnt = np.zeros(cap, np.int64)
     nhead = np.full(cap, -1, np.int32)
+    nmark = np.full(cap, -1, np.int32)
     for s in range(keys.shape[0]):
         if keys[s] != -1 and cnt[s] > 0:
             t, _ = _pair_upsert(nkeys, keys[s])
             ncnt[t] = cnt[s]
             nhead[t] = head[s]
-    return nkeys, ncnt, nhead, live
+    return nkeys, ncnt, nhead, nmark, live
 
 
 # ------------------------------------------------------------------------ heap
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _better(hs, hk, i, j):
     return hs[i] > hs[j] or (hs[i] == hs[j] and hk[i] < hk[j])
 
@@ -111,12 +112,12 @@ def _push(hs, hk, n, score, key):
     return hs, hk, n + 1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _xlogx(x):
     return x * np.log(x) if x > 0.0 else 0.0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _score(c, a, b, symcnt, likelihood, log_n1):
     """The pair's count, or the gain in log-likelihood of the training words under a
     unigram model of the symbols if its ``c`` occurrences were merged:
@@ -136,7 +137,7 @@ def _score(c, a, b, symcnt, likelihood, log_n1):
 @numba.njit(cache=True)
 def _heapify_pairs(hs, hk, keys, pcnt, min_c, symcnt, likelihood, log_n1):
     """Fill the heap with every pair of the table counted at least ``min_c`` times; its size."""
-    hn = 0
+    hn = np.int64(0)
     for s in range(keys.shape[0]):
         if keys[s] != -1 and pcnt[s] >= min_c:
             a, b = np.int32(keys[s] >> 32), np.int32(keys[s] & 0xFFFFFFFF)
@@ -198,7 +199,7 @@ def _count_pair(keys, pcnt, phead, pool_w, pool_n, n_pool, free, shead, spool_k,
     if h < 0 or pool_w[h] != w:
         if free >= 0:
             cell = free
-            free = pool_n[cell]
+            free = np.int64(pool_n[cell])
             pool_w[cell], pool_n[cell] = w, h
         else:
             pool_w, pool_n, n_pool = _append(pool_w, pool_n, n_pool, w, h)
@@ -253,22 +254,24 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     keys = np.full(pcap, -1, np.int64)
     pcnt = np.zeros(pcap, np.int64)
     phead = np.full(pcap, -1, np.int32)
+    qmark = np.full(pcap, -1, np.int32)  # the merge that last queued the pair
     n_pairs = 0
     pool_w = np.empty(max(16, n_pos), np.int32)
     pool_n = np.empty(max(16, n_pos), np.int32)
-    n_pool = 0
+    n_pool = np.int64(0)
+    free = np.int64(-1)  # recycled cells of the word lists (none until the first merge)
     # symbol -> pairs it is part of (likelihood mode: their scores change with it)
     shead = np.full(max_sym, -1, np.int32)
     spool_k = np.empty(16, np.int64)
     spool_n = np.empty(16, np.int32)
-    n_spool = 0
+    n_spool = np.int64(0)
     for w in range(n_words):
         s0 = wstart[w]
         for i in range(wlen[w]):
             symcnt[sym[s0 + i]] += wcount[w]
         for i in range(wlen[w] - 1):
             pool_w, pool_n, n_pool, _, spool_k, spool_n, n_spool, _, new_pair = _count_pair(
-                keys, pcnt, phead, pool_w, pool_n, n_pool, -1, shead, spool_k, spool_n, n_spool,
+                keys, pcnt, phead, pool_w, pool_n, n_pool, free, shead, spool_k, spool_n, n_spool,
                 sym[s0 + i], sym[s0 + i + 1], w, wcount[w], likelihood)
             n_pairs += new_pair
 
@@ -285,7 +288,6 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     mcounts = np.empty(merges.shape[0], np.int64)
     m = 0
     stamp = np.full(n_words, -1, np.int32)
-    free = -1  # recycled cells of the word lists
     touched = np.empty(64, np.int64)
     while n_sym < vocab_size and hn > 0:
         if hn > 4 * n_pairs + (1 << 20):
@@ -296,7 +298,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
         score, key = hs[0], hk[0]
         hn -= 1
         hs[0], hk[0] = hs[hn], hk[hn]
-        _sift_down(hs, hk, hn, 0)
+        _sift_down(hs, hk, hn, np.int64(0))
         a, b = np.int32(key >> 32), np.int32(key & 0xFFFFFFFF)
         slot = pair_find(keys, key)
         if slot < 0:  # dropped from the table: dead
@@ -342,10 +344,10 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
         # the merged pair's list is walked once: its cells are handed to the free list as
         # they are read (the list is not needed again: the pair's count is now 0)
         while p >= 0:
-            w = pool_w[p]
+            w = np.int64(pool_w[p])
             nxt = pool_n[p]
             pool_n[p] = free
-            free = p
+            free = np.int64(p)
             p = nxt
             if stamp[w] == m:
                 continue
@@ -366,7 +368,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                 continue
             # room for this word's new pairs and list cells
             if 2 * (n_pairs + L) > keys.shape[0]:
-                keys, pcnt, phead, n_pairs = _rehash_pairs(keys, pcnt, phead, L + n_words)
+                keys, pcnt, phead, qmark, n_pairs = _rehash_pairs(keys, pcnt, phead, L + n_words)
             for i in range(L - 1):  # the pairs around each occurrence go
                 if occ[i] or (i > 0 and occ[i - 1]) or occ[i + 1]:
                     s = pair_find(keys, (np.int64(sym[s0 + i]) << 32) | np.int64(sym[s0 + i + 1]))
@@ -422,9 +424,11 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                     else:
                         prev = q
                     q = spool_n[q]
-        for pk in np.unique(touched[:n_touched]):
+        for t in range(n_touched):  # each once (the heap's order does not depend on pushes')
+            pk = touched[t]
             s = pair_find(keys, pk)
-            if s >= 0 and pcnt[s] >= min_c:
+            if s >= 0 and pcnt[s] >= min_c and qmark[s] != m:
+                qmark[s] = m
                 x, y = np.int32(pk >> 32), np.int32(pk & 0xFFFFFFFF)
                 hs, hk, hn = _push(hs, hk, hn, _score(pcnt[s], x, y, symcnt, likelihood, log_n1), pk)
     return merges[:m].copy(), mcounts[:m].copy(), n_sym
