@@ -356,116 +356,169 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
+# The LSTM kernels keep their arrays batch-major, as PyTorch does: row t·B + b of
+# ``gates`` (T·B, 4H) holds step t's gates for batch row b, so the input projection of
+# every step is one GEMM, a step's block is contiguous, and the gate math runs over a
+# row's hidden units (H values, unit stride) instead of over the B rows: loops of H
+# values amortise their set-up where loops of B values (32 in a typical batch) did not,
+# and the state (B, H) is the output's layout, so a step writes its output without a
+# transpose.  ``xh`` (T·B, I + H) holds x and, beside it, the state before each step,
+# so that the weight gradients of W_ih and W_hh are one GEMM over [x | h].  Chunk k of
+# a split step owns units bounds[k]..bounds[k+1]-1 and their gate columns (laid out as
+# the rows of :func:`_chunk_rows`).  ``full``: every row active at every step (no
+# lengths), so no step looks at ``lengths``.
+@numba.njit(inline="always")
+def _lstm_cell(g, bias, c, h_new, c_new, tc, out, c0, hk):
+    """One active row's step over one chunk of units: ``g`` the chunk's gate pre-activations
+    (i, f, g, o blocks of ``hk``; activated in place), ``bias`` the chunk's biases, ``c`` the
+    cell before; writes the new cell, its tanh, the new state and the output."""
+    for q in range(2 * hk):  # i, f
+        g[q] = _sigmoid(g[q] + bias[q])
+    for q in range(2 * hk, 3 * hk):  # g
+        g[q] = _tanh(g[q] + bias[q])
+    for q in range(3 * hk, 4 * hk):  # o
+        g[q] = _sigmoid(g[q] + bias[q])
+    for j in range(hk):
+        v = g[hk + j] * c[c0 + j] + g[j] * g[2 * hk + j]
+        c_new[c0 + j] = v
+        tc[c0 + j] = _tanh(v)
+    for j in range(hk):
+        h_new[c0 + j] = g[3 * hk + j] * tc[c0 + j]
+    for j in range(hk):
+        out[c0 + j] = h_new[c0 + j]
+
+
 @by_size(**KERNEL)
-def _lstm_forward(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb, tc,
+def _lstm_forward(bounds, xh, w_ih, w_hh, bias, h0, c0, lengths, full, reverse, gates, cb, tc,
                   out):
-    """``gates`` (4H, T·B) ends holding the gate activations; ``hb``/``cb`` the state
-    before each step, ``tc`` tanh of the new cell."""
+    """``xh`` (T·B, I + H) holds x in its first I columns; the kernel writes the state before
+    each step in the rest, ``cb`` (T·B, H) the cell before each step, ``tc`` tanh of the new
+    cell and ``gates`` (T·B, 4H) the gate activations.  Returns (h_n, c_n)."""
     n_steps, batch, hidden = out.shape
+    n_in = xh.shape[1] - hidden
     n_chunks = bounds.shape[0] - 1
     for k in numba.prange(n_chunks):
-        gemm_into(w_ih[4 * bounds[k]:4 * bounds[k + 1]], x2,
-                  gates[4 * bounds[k]:4 * bounds[k + 1]], False, True)
-    h_last = np.ascontiguousarray(h0.T)
-    c_last = np.ascontiguousarray(c0.T)
-    scratch = np.empty((n_chunks, batch), h_last.dtype)
-    active = np.empty(batch, np.uint8)
-    _start(hb, h0, n_steps, reverse)
-    _start(cb, c0, n_steps, reverse)
+        r0, r1 = 4 * bounds[k], 4 * bounds[k + 1]
+        gemm_into(xh[:, :n_in], w_ih[r0:r1], gates[:, r0:r1], False, True)
+    h_last, c_last = h0.copy(), c0.copy()
+    if n_steps > 0:
+        t = _step_index(0, n_steps, reverse)
+        xh[t * batch:(t + 1) * batch, n_in:] = h0
+        cb[t * batch:(t + 1) * batch] = c0
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
-        h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
-        c, c_new = _blocks(cb, s, n_steps, reverse, batch, c_last)
-        _begin_step(t, lengths, active)
+        h, c = xh[lo:hi, n_in:], cb[lo:hi]
+        h_new, c_new = h_last, c_last
+        if s + 1 < n_steps:
+            tn = _step_index(s + 1, n_steps, reverse)
+            h_new, c_new = xh[tn * batch:(tn + 1) * batch, n_in:], cb[tn * batch:(tn + 1) * batch]
+        g = gates[lo:hi]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
             hk, r0 = u1 - u0, 4 * u0
-            gemm_into(w_hh[r0:r0 + 4 * hk], h, gates[r0:r0 + 4 * hk, lo:hi], False, False, 1.0)
-            _activate_rows(gates, lo, hi, bias, r0, r0 + 2 * hk, False)  # i, f
-            _activate_rows(gates, lo, hi, bias, r0 + 2 * hk, r0 + 3 * hk, True)  # g
-            _activate_rows(gates, lo, hi, bias, r0 + 3 * hk, r0 + 4 * hk, False)  # o
-            cn = scratch[k]
+            gemm_into(h, w_hh[r0:r0 + 4 * hk], g[:, r0:r0 + 4 * hk], False, True, 1.0)
+            for b in range(batch):
+                if full or t < lengths[b]:
+                    _lstm_cell(g[b, r0:r0 + 4 * hk], bias[r0:r0 + 4 * hk], c[b], h_new[b],
+                               c_new[b], tc[lo + b], out[t, b], u0, hk)
+                else:  # a padded step: the state passes, the output is zero
+                    hr, cr, hn, cn, o = h[b], c[b], h_new[b], c_new[b], out[t, b]
+                    for j in range(u0, u1):
+                        hn[j] = hr[j]
+                        cn[j] = cr[j]
+                        o[j] = 0
+    return h_last, c_last
+
+
+@numba.njit(inline="always")
+def _lstm_cell_grad(g, dg, cb, tc, dh, dc, dout, c0, hk, one):
+    """One active row's step over one chunk of units: from the gradients of the new state
+    (``dh``, which becomes that of the whole h' with ``dout``) and the new cell (``dc``,
+    which becomes that of the cell before), the gates' gradients ``dg``.  ``one`` is 1 in
+    the arrays' type (a literal 1 would turn float32 math into float64)."""
+    for j in range(hk):
+        dh[c0 + j] += dout[c0 + j]
+    for j in range(hk):  # of the new cell, and of o
+        gh, t, o = dh[c0 + j], tc[c0 + j], g[3 * hk + j]
+        dc[c0 + j] += gh * o * (one - t * t)
+        dg[3 * hk + j] = gh * t * o * (one - o)
+    for j in range(hk):
+        d, i, f, gg = dc[c0 + j], g[j], g[hk + j], g[2 * hk + j]
+        dg[j] = d * gg * i * (one - i)
+        dg[hk + j] = d * cb[c0 + j] * f * (one - f)
+        dg[2 * hk + j] = d * i * (one - gg * gg)
+        dc[c0 + j] = d * f
+
+
+@numba.njit(inline="always")
+def _lstm_back_state(dgp, w_hh, dh, back, lengths, tp, full, u0, u1):
+    """The gradient of the state before the step after (``dgp`` its gate gradients) for
+    units u0..u1-1: W_hh's product where that step was active, unchanged elsewhere."""
+    if full:
+        gemm_into(dgp, w_hh[:, u0:u1], dh[:, u0:u1])
+        return
+    gemm_into(dgp, w_hh[:, u0:u1], back[:, u0:u1])
+    for b in range(dh.shape[0]):
+        if tp < lengths[b]:
+            d, v = dh[b], back[b]
             for j in range(u0, u1):
-                r = r0 + j - u0
-                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
-                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
-                cj, tcj = c[j], tc[j, lo:hi]
-                for b in range(batch):
-                    cn[b] = gf[b] * cj[b] + gi[b] * gg[b]
-                for b in range(batch):
-                    tcj[b] = _tanh(cn[b])
-                _select(c_new[j], cn, cj, active)
-                for b in range(batch):
-                    cn[b] = go[b] * tcj[b]
-                _select(h_new[j], cn, h[j], active)
-            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
-    return np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
+                d[j] = v[j]
 
 
 @by_size(**KERNEL)
-def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, reverse, w_hh_t, dg):
-    """``w_hh_t`` = W_hh.T with its columns in the gates' row order."""
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, w_hh, dg):
+    """``w_hh`` (4H, H) with its rows in the gates' column order; writes ``dg`` (T·B, 4H),
+    the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
-    dh = np.ascontiguousarray(dh_n.T)
-    dc = np.ascontiguousarray(dc_n.T)
-    d_out = np.empty((hidden, batch), dh.dtype)
-    back = np.empty((hidden, batch), dh.dtype)
-    # a step's gate gradients (contiguous) and active rows, for this step and the one
-    # before: two arrays each, not one of two rows (LLVM vectorises loops on the former)
-    dgs0, dgs1 = np.empty((4 * hidden, batch), dh.dtype), np.empty((4 * hidden, batch), dh.dtype)
-    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
+    dh, dc = dh_n.copy(), dc_n.copy()
+    back = np.empty((batch, hidden), dh.dtype)
+    one = np.ones(1, dh.dtype)[0]
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
         lo, hi = t * batch, (t + 1) * batch
-        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
-        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
-        _begin_step(t, lengths, on)
-        later = s < n_steps - 1  # the step after (in time order) sends its gradient back
+        later = s < n_steps - 1  # the step after (in processing order) sends its gradient back
+        tp = _step_index(s + 1, n_steps, reverse) if later else t
+        dgp = dg[tp * batch:(tp + 1) * batch]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
             hk, r0 = u1 - u0, 4 * u0
             if later:
-                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
-                for j in range(u0, u1):
-                    _select(dh[j], back[j], dh[j], on_p)
-            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
-            # separate arrays, not rows of one: LLVM then vectorises the loops below
-            gh, d, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
-                np.empty(batch, dh.dtype)
-            for j in range(u0, u1):
-                r = r0 + j - u0
-                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
-                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
-                tcj, cbj, dhj, dcj, doj = tc[j, lo:hi], cb[j, lo:hi], dh[j], dc[j], d_out[j]
-                for b in range(batch):
-                    gh[b] = dhj[b] + doj[b]  # total gradient of h'
-                for b in range(batch):
-                    d[b] = dcj[b] + gh[b] * go[b] * (1 - tcj[b] * tcj[b])  # of c'
-                for b in range(batch):
-                    tmp[b] = gh[b] * tcj[b] * go[b] * (1 - go[b])
-                _masked(dgc[r + 3 * hk], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * gg[b] * gi[b] * (1 - gi[b])
-                _masked(dgc[r], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * gi[b] * (1 - gg[b] * gg[b])
-                _masked(dgc[r + 2 * hk], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * cbj[b] * gf[b] * (1 - gf[b])
-                _masked(dgc[r + hk], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * gf[b]
-                _select(dcj, tmp, dcj, on)
-            _copy_rows(dgc[r0:r0 + 4 * hk], dg[r0:r0 + 4 * hk, lo:hi])
+                _lstm_back_state(dgp, w_hh, dh, back, lengths, tp, full, u0, u1)
+            for b in range(batch):
+                dgr = dg[lo + b, r0:r0 + 4 * hk]
+                if full or t < lengths[b]:
+                    _lstm_cell_grad(gates[lo + b, r0:r0 + 4 * hk], dgr, cb[lo + b], tc[lo + b],
+                                    dh[b], dc[b], dout[t, b], u0, hk, one)
+                else:
+                    for q in range(4 * hk):
+                        dgr[q] = 0
     if n_steps > 0:  # the first step's gradient goes back to h0
+        t = _step_index(0, n_steps, reverse)
         for k in numba.prange(n_chunks):
-            u0, u1 = bounds[k], bounds[k + 1]
-            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
-            for j in range(u0, u1):
-                _select(dh[j], back[j], dh[j], act0)
-    return np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T)
+            _lstm_back_state(dg[t * batch:(t + 1) * batch], w_hh, dh, back, lengths, t, full,
+                             bounds[k], bounds[k + 1])
+    return dh, dc
+
+
+@by_size(**KERNEL)
+def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w, g_b):
+    """After the time loop: the gradients of [W_ih | W_hh] (one GEMM over every step's
+    [x | h]), of the bias and of the input, split over the threads by gate columns
+    (``rows``) and by T·B rows (``cols``)."""
+    for k in numba.prange(rows.shape[0] - 1):
+        r0, r1 = rows[k], rows[k + 1]
+        gemm_into(dg[:, r0:r1], xh, g_w[r0:r1], True, False)
+        gb = g_b[r0:r1]
+        for q in range(r1 - r0):
+            gb[q] = 0
+        for i in range(dg.shape[0]):
+            d = dg[i, r0:r1]
+            for q in range(r1 - r0):
+                gb[q] += d[q]
+        c0, c1 = cols[k], cols[k + 1]
+        gemm_into(dg[c0:c1], w_ih, dx2[c0:c1])
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
@@ -647,22 +700,27 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
         rows = _chunk_rows(n_gates, hidden, bounds)
         w_ih, w_hh, b_ih, b_hh = w_ih[rows], w_hh[rows], b_ih[rows], b_hh[rows]
     w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
+    out = np.empty((n_steps, batch, hidden), dtype)
+    if mode == "LSTM":  # batch-major (see the LSTM kernels)
+        xh = np.empty((cols, n_in + hidden), dtype)
+        xh[:, :n_in] = x2
+        gates = np.empty((cols, gh), dtype)
+        cb, tc = np.empty((cols, hidden), dtype), np.empty((cols, hidden), dtype)
+        full = bool(np.all(lengths >= n_steps))
+        with _threads(n):
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, w_ih, w_hh, b_ih + b_hh, h0,
+                                               np.ascontiguousarray(c0, dtype), lengths, full,
+                                               reverse, gates, cb, tc, out)
+        return out, (h_n, c_n), (bounds, rows, gates, xh, cb, tc, full)
     gates = np.empty((gh, cols), dtype)
     hb = np.empty((hidden, cols), dtype)
-    out = np.empty((n_steps, batch, hidden), dtype)
     with _threads(n):
         if mode == "GRU":
             hn = np.empty((hidden, cols), dtype)
             h_n = _pick(_gru_forward, n)(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths,
                                          reverse, gates, hn, hb, out)
             return out, (h_n,), (bounds, rows, gates, hb, hn)
-        bias = b_ih + b_hh  # RNN and LSTM add both biases to the same sum: once
-        if mode == "LSTM":
-            cb, tc = np.empty((hidden, cols), dtype), np.empty((hidden, cols), dtype)
-            h_n, c_n = _pick(_lstm_forward, n)(bounds, x2, w_ih, w_hh, bias, h0,
-                                               np.ascontiguousarray(c0, dtype), lengths,
-                                               reverse, gates, hb, cb, tc, out)
-            return out, (h_n, c_n), (bounds, rows, gates, hb, cb, tc)
+        bias = b_ih + b_hh  # RNN adds both biases to the same sum: once
         h_n = _pick(_rnn_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse,
                                      mode == "RNN_RELU", gates, hb, out)
         return out, (h_n,), (bounds, rows, gates, hb)
@@ -684,16 +742,14 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     if rows is not None:  # the gates' rows in the forward kernel's order
         w_ih, w_hh = w_ih[rows], w_hh[rows]
     w_ih = np.ascontiguousarray(w_ih)
+    if mode == "LSTM":
+        return _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias,
+                                        lengths, cache, reverse)
     w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
     dg = np.empty(gates.shape, dtype)
     dgh = dg
     with _threads(n):
-        if mode == "LSTM":
-            cb, tc = cache[4:]
-            first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
-                                             np.ascontiguousarray(dc_last, dtype), gates, cb,
-                                             tc, lengths, reverse, w_hh_t, dg)
-        elif mode == "GRU":
+        if mode == "GRU":
             dgh = np.empty(gates.shape, dtype)
             first = (_pick(_gru_backward, n)(bounds, dout, dh_last, gates, cache[4], hb,
                                              lengths, reverse, w_hh_t, dg, dgh),)
@@ -715,3 +771,33 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
         if has_bias:
             g_bih[rows], g_bhh[rows] = g_bih.copy(), g_bhh.copy()
     return first, dx2.reshape(x.shape), [g_ih, g_hh, g_bih, g_bhh]
+
+
+def _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias, lengths, cache,
+                             reverse):
+    """:func:`direction_backward` of an LSTM (``w_ih``, ``w_hh`` already in the gates'
+    order, ``dout`` and ``dh_last`` contiguous)."""
+    bounds, rows, gates, xh, cb, tc, full = cache
+    dtype = gates.dtype
+    n = len(bounds) - 1
+    cols, gh = gates.shape
+    n_in = x2.shape[1]
+    dg = np.empty(gates.shape, dtype)
+    g_w = np.empty((gh, xh.shape[1]), dtype)
+    g_b = np.empty(gh, dtype)
+    dx2 = np.empty(x2.shape, dtype)
+    with _threads(n):
+        first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
+                                         np.ascontiguousarray(dc_last, dtype), gates, cb, tc,
+                                         lengths, full, reverse, np.ascontiguousarray(w_hh), dg)
+        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, w_ih, dx2, g_w,
+                                     g_b)
+    order = slice(None) if rows is None else rows  # back to PyTorch's gate order
+    g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, g_w.shape[1] - n_in), dtype)
+    g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:]
+    g_bih = g_bhh = None
+    if has_bias:
+        g_bih = np.empty(gh, dtype)
+        g_bih[order] = g_b
+        g_bhh = g_bih.copy()
+    return first, dx2.reshape(dout.shape[:2] + (n_in,)), [g_ih, g_hh, g_bih, g_bhh]
