@@ -356,169 +356,191 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
-# The LSTM kernels keep their arrays batch-major, as PyTorch does: row t·B + b of
-# ``gates`` (T·B, 4H) holds step t's gates for batch row b, so the input projection of
-# every step is one GEMM, a step's block is contiguous, and the gate math runs over a
-# row's hidden units (H values, unit stride) instead of over the B rows: loops of H
-# values amortise their set-up where loops of B values (32 in a typical batch) did not,
-# and the state (B, H) is the output's layout, so a step writes its output without a
-# transpose.  ``xh`` (T·B, I + H) holds x and, beside it, the state before each step,
-# so that the weight gradients of W_ih and W_hh are one GEMM over [x | h].  Chunk k of
-# a split step owns units bounds[k]..bounds[k+1]-1 and their gate columns (laid out as
-# the rows of :func:`_chunk_rows`).  ``full``: every row active at every step (no
-# lengths), so no step looks at ``lengths``.
-@numba.njit(inline="always")
-def _lstm_cell(g, bias, c, h_new, c_new, tc, out, c0, hk):
-    """One active row's step over one chunk of units: ``g`` the chunk's gate pre-activations
-    (i, f, g, o blocks of ``hk``; activated in place), ``bias`` the chunk's biases, ``c`` the
-    cell before; writes the new cell, its tanh, the new state and the output."""
-    for q in range(2 * hk):  # i, f
-        g[q] = _sigmoid(g[q] + bias[q])
-    for q in range(2 * hk, 3 * hk):  # g
-        g[q] = _tanh(g[q] + bias[q])
-    for q in range(3 * hk, 4 * hk):  # o
-        g[q] = _sigmoid(g[q] + bias[q])
-    for j in range(hk):
-        v = g[hk + j] * c[c0 + j] + g[j] * g[2 * hk + j]
-        c_new[c0 + j] = v
-        tc[c0 + j] = _tanh(v)
-    for j in range(hk):
-        h_new[c0 + j] = g[3 * hk + j] * tc[c0 + j]
-    for j in range(hk):
-        out[c0 + j] = h_new[c0 + j]
-
-
+# The LSTM kernels keep each step's vectors in one contiguous block, feature-major:
+# ``gates`` (T, 4H·B) holds step t's gates as a (4H, B) matrix, ``cb``/``tc`` (T, H·B)
+# the cell before the step and tanh of the new one as (H, B) matrices.  One GEMM per
+# step makes every gate's pre-activation, bias included:
+# ``[W_ih | W_hh | b] @ [x_t | h | 1]^T`` (``xh`` (T·B, I + H + 1) holds [x | the state
+# before the step | 1], batch-major).  A chunk's gates (and its units' cell) are then one
+# contiguous run of memory, so the gate math runs as a few long unit-stride loops
+# (vectorised) instead of one short loop per gate row, whose set-up cost as much as its
+# B values.  The backward step likewise; the gradients of [W_ih | W_hh | b] are then one
+# GEMM over every step's [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
+# Padded steps (``full`` False: some row shorter than T) are fixed up per row after the
+# step's math: the state passes, the output and the gates' gradients are zero.
 @by_size(**KERNEL)
-def _lstm_forward(bounds, xh, w_ih, w_hh, bias, h0, c0, lengths, full, reverse, gates, cb, tc,
-                  out):
-    """``xh`` (T·B, I + H) holds x in its first I columns; the kernel writes the state before
-    each step in the rest, ``cb`` (T·B, H) the cell before each step, ``tc`` tanh of the new
-    cell and ``gates`` (T·B, 4H) the gate activations.  Returns (h_n, c_n)."""
+def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, tc, out):
+    """``xh`` (T·B, I + H + 1) holds x and ones (given) around the state before each step
+    (written); ``wcat`` (4H, I + H + 1) = [W_ih | W_hh | b_ih + b_hh], rows in the gates'
+    order.  Returns (h_n, c_n)."""
     n_steps, batch, hidden = out.shape
-    n_in = xh.shape[1] - hidden
+    n_in = xh.shape[1] - hidden - 1
     n_chunks = bounds.shape[0] - 1
-    for k in numba.prange(n_chunks):
-        r0, r1 = 4 * bounds[k], 4 * bounds[k + 1]
-        gemm_into(xh[:, :n_in], w_ih[r0:r1], gates[:, r0:r1], False, True)
-    h_last, c_last = h0.copy(), c0.copy()
+    xh_last = np.empty((batch, xh.shape[1]), xh.dtype)  # the state after the last step
+    c_last = np.empty(hidden * batch, xh.dtype)
+    hf = np.empty(hidden * batch, xh.dtype)  # a step's new state, feature-major
+    for b in range(batch):
+        for j in range(hidden):
+            xh_last[b, n_in + j] = h0[b, j]
+            c_last[j * batch + b] = c0[b, j]
     if n_steps > 0:
         t = _step_index(0, n_steps, reverse)
-        xh[t * batch:(t + 1) * batch, n_in:] = h0
-        cb[t * batch:(t + 1) * batch] = c0
+        xh[t * batch:(t + 1) * batch, n_in:n_in + hidden] = h0
+        cb[t, :] = c_last
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
-        lo, hi = t * batch, (t + 1) * batch
-        h, c = xh[lo:hi, n_in:], cb[lo:hi]
-        h_new, c_new = h_last, c_last
+        xt, c, g, tct = xh[t * batch:(t + 1) * batch], cb[t], gates[t], tc[t]
+        xn, c_new = xh_last, c_last
         if s + 1 < n_steps:
             tn = _step_index(s + 1, n_steps, reverse)
-            h_new, c_new = xh[tn * batch:(tn + 1) * batch, n_in:], cb[tn * batch:(tn + 1) * batch]
-        g = gates[lo:hi]
+            xn, c_new = xh[tn * batch:(tn + 1) * batch], cb[tn]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            hk, r0 = u1 - u0, 4 * u0
-            gemm_into(h, w_hh[r0:r0 + 4 * hk], g[:, r0:r0 + 4 * hk], False, True, 1.0)
+            hk, r0, a = u1 - u0, 4 * u0, u0 * batch
+            m = hk * batch
+            gk = g[r0 * batch:(r0 + 4 * hk) * batch]
+            gemm_into(wcat[r0:r0 + 4 * hk], xt, gk.reshape((4 * hk, batch)), False, True)
+            for q in range(2 * m):  # i, f
+                gk[q] = _sigmoid(gk[q])
+            for q in range(2 * m, 3 * m):  # g
+                gk[q] = _tanh(gk[q])
+            for q in range(3 * m, 4 * m):  # o
+                gk[q] = _sigmoid(gk[q])
+            ck, cn, tk, hn = c[a:a + m], c_new[a:a + m], tct[a:a + m], hf[a:a + m]
+            for q in range(m):
+                v = gk[m + q] * ck[q] + gk[q] * gk[2 * m + q]
+                cn[q] = v
+                tk[q] = _tanh(v)
+            for q in range(m):
+                hn[q] = gk[3 * m + q] * tk[q]
+            # batch-major: the next step's input and this step's output
             for b in range(batch):
+                xr, o = xn[b], out[t, b]
                 if full or t < lengths[b]:
-                    _lstm_cell(g[b, r0:r0 + 4 * hk], bias[r0:r0 + 4 * hk], c[b], h_new[b],
-                               c_new[b], tc[lo + b], out[t, b], u0, hk)
-                else:  # a padded step: the state passes, the output is zero
-                    hr, cr, hn, cn, o = h[b], c[b], h_new[b], c_new[b], out[t, b]
                     for j in range(u0, u1):
-                        hn[j] = hr[j]
-                        cn[j] = cr[j]
+                        v = hf[j * batch + b]
+                        xr[n_in + j] = v
+                        o[j] = v
+                else:  # a padded step: the state passes, the output is zero
+                    xo = xt[b]
+                    for j in range(u0, u1):
+                        xr[n_in + j] = xo[n_in + j]
                         o[j] = 0
-    return h_last, c_last
+                        c_new[j * batch + b] = c[j * batch + b]
+    h_n = np.empty((batch, hidden), xh.dtype)
+    c_n = np.empty((batch, hidden), xh.dtype)
+    for b in range(batch):
+        for j in range(hidden):
+            h_n[b, j] = xh_last[b, n_in + j]
+            c_n[b, j] = c_last[j * batch + b]
+    return h_n, c_n
 
 
 @numba.njit(inline="always")
-def _lstm_cell_grad(g, dg, cb, tc, dh, dc, dout, c0, hk, one):
-    """One active row's step over one chunk of units: from the gradients of the new state
-    (``dh``, which becomes that of the whole h' with ``dout``) and the new cell (``dc``,
-    which becomes that of the cell before), the gates' gradients ``dg``.  ``one`` is 1 in
-    the arrays' type (a literal 1 would turn float32 math into float64)."""
-    for j in range(hk):
-        dh[c0 + j] += dout[c0 + j]
-    for j in range(hk):  # of the new cell, and of o
-        gh, t, o = dh[c0 + j], tc[c0 + j], g[3 * hk + j]
-        dc[c0 + j] += gh * o * (one - t * t)
-        dg[3 * hk + j] = gh * t * o * (one - o)
-    for j in range(hk):
-        d, i, f, gg = dc[c0 + j], g[j], g[hk + j], g[2 * hk + j]
-        dg[j] = d * gg * i * (one - i)
-        dg[hk + j] = d * cb[c0 + j] * f * (one - f)
-        dg[2 * hk + j] = d * i * (one - gg * gg)
-        dc[c0 + j] = d * f
-
-
-@numba.njit(inline="always")
-def _lstm_back_state(dgp, w_hh, dh, back, lengths, tp, full, u0, u1):
-    """The gradient of the state before the step after (``dgp`` its gate gradients) for
-    units u0..u1-1: W_hh's product where that step was active, unchanged elsewhere."""
+def _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch):
+    """The gradient of the state before the step after (``dgp`` its gate gradients, (4H·B)
+    flat) for units u0..u1-1: W_hh^T's product where that step was active, unchanged
+    elsewhere."""
+    a, m = u0 * batch, (u1 - u0) * batch
+    rhs = dgp.reshape((w_hh_t.shape[1], batch))
     if full:
-        gemm_into(dgp, w_hh[:, u0:u1], dh[:, u0:u1])
+        gemm_into(w_hh_t[u0:u1], rhs, dh[a:a + m].reshape((u1 - u0, batch)))
         return
-    gemm_into(dgp, w_hh[:, u0:u1], back[:, u0:u1])
-    for b in range(dh.shape[0]):
+    gemm_into(w_hh_t[u0:u1], rhs, back[a:a + m].reshape((u1 - u0, batch)))
+    for b in range(batch):
         if tp < lengths[b]:
-            d, v = dh[b], back[b]
             for j in range(u0, u1):
-                d[j] = v[j]
+                dh[j * batch + b] = back[j * batch + b]
 
 
 @by_size(**KERNEL)
-def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, w_hh, dg):
-    """``w_hh`` (4H, H) with its rows in the gates' column order; writes ``dg`` (T·B, 4H),
-    the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, w_hh_t, dg):
+    """``w_hh_t`` (H, 4H) = W_hh.T with its columns in the gates' order; writes ``dg``
+    (4H, T·B), the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
-    dh, dc = dh_n.copy(), dc_n.copy()
-    back = np.empty((batch, hidden), dh.dtype)
-    one = np.ones(1, dh.dtype)[0]
+    dt = dout.dtype
+    n = hidden * batch
+    dh, dc, back, dof = np.empty(n, dt), np.empty(n, dt), np.empty(n, dt), np.empty(n, dt)
+    dh_keep, dc_keep = np.empty(n, dt), np.empty(n, dt)
+    dgs0, dgs1 = np.empty(4 * n, dt), np.empty(4 * n, dt)  # a step's gate gradients
+    one = np.ones(1, dt)[0]  # a literal 1 would turn float32 math into float64
+    for b in range(batch):
+        for j in range(hidden):
+            dh[j * batch + b] = dh_n[b, j]
+            dc[j * batch + b] = dc_n[b, j]
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        lo, hi = t * batch, (t + 1) * batch
+        lo = t * batch
+        dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
         later = s < n_steps - 1  # the step after (in processing order) sends its gradient back
         tp = _step_index(s + 1, n_steps, reverse) if later else t
-        dgp = dg[tp * batch:(tp + 1) * batch]
+        g, tct, c = gates[t], tc[t], cb[t]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            hk, r0 = u1 - u0, 4 * u0
+            hk, r0, a = u1 - u0, 4 * u0, u0 * batch
+            m = hk * batch
             if later:
-                _lstm_back_state(dgp, w_hh, dh, back, lengths, tp, full, u0, u1)
-            for b in range(batch):
-                dgr = dg[lo + b, r0:r0 + 4 * hk]
-                if full or t < lengths[b]:
-                    _lstm_cell_grad(gates[lo + b, r0:r0 + 4 * hk], dgr, cb[lo + b], tc[lo + b],
-                                    dh[b], dc[b], dout[t, b], u0, hk, one)
-                else:
-                    for q in range(4 * hk):
-                        dgr[q] = 0
+                _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch)
+            for b in range(batch):  # this step's output gradient, feature-major
+                d = dout[t, b]
+                for j in range(u0, u1):
+                    dof[j * batch + b] = d[j]
+            dhk, dck, dok = dh[a:a + m], dc[a:a + m], dof[a:a + m]
+            if not full:
+                for q in range(m):
+                    dh_keep[a + q] = dhk[q]
+                    dc_keep[a + q] = dck[q]
+            gk, dgk = g[r0 * batch:(r0 + 4 * hk) * batch], dgc[r0 * batch:(r0 + 4 * hk) * batch]
+            tk, ck = tct[a:a + m], c[a:a + m]
+            for q in range(m):  # of the whole new state
+                dhk[q] += dok[q]
+            for q in range(m):  # of the new cell, and of o
+                gh, tv, o = dhk[q], tk[q], gk[3 * m + q]
+                dck[q] += gh * o * (one - tv * tv)
+                dgk[3 * m + q] = gh * tv * o * (one - o)
+            for q in range(m):  # of i, f, g, and of the cell before
+                d, i, f, gg = dck[q], gk[q], gk[m + q], gk[2 * m + q]
+                dgk[q] = d * gg * i * (one - i)
+                dgk[m + q] = d * ck[q] * f * (one - f)
+                dgk[2 * m + q] = d * i * (one - gg * gg)
+                dck[q] = d * f
+            if not full:  # padded rows: the gradients pass, the gates get none
+                for b in range(batch):
+                    if t >= lengths[b]:
+                        for j in range(hk):
+                            dhk[j * batch + b] = dh_keep[a + j * batch + b]
+                            dck[j * batch + b] = dc_keep[a + j * batch + b]
+                        for r in range(4 * hk):
+                            dgk[r * batch + b] = 0
+            for r in range(4 * hk):  # into the weight gradients' layout
+                src, dst = dgk[r * batch:(r + 1) * batch], dg[r0 + r, lo:lo + batch]
+                for b in range(batch):
+                    dst[b] = src[b]
     if n_steps > 0:  # the first step's gradient goes back to h0
         t = _step_index(0, n_steps, reverse)
         for k in numba.prange(n_chunks):
-            _lstm_back_state(dg[t * batch:(t + 1) * batch], w_hh, dh, back, lengths, t, full,
-                             bounds[k], bounds[k + 1])
-    return dh, dc
+            _lstm_back_state(dgs0, w_hh_t, dh, back, lengths, t, full, bounds[k],
+                             bounds[k + 1], batch)
+    dh0 = np.empty((batch, hidden), dt)
+    dc0 = np.empty((batch, hidden), dt)
+    for b in range(batch):
+        for j in range(hidden):
+            dh0[b, j] = dh[j * batch + b]
+            dc0[b, j] = dc[j * batch + b]
+    return dh0, dc0
 
 
 @by_size(**KERNEL)
-def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w, g_b):
-    """After the time loop: the gradients of [W_ih | W_hh] (one GEMM over every step's
-    [x | h]), of the bias and of the input, split over the threads by gate columns
-    (``rows``) and by T·B rows (``cols``)."""
+def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w):
+    """After the time loop: the gradients of [W_ih | W_hh | b] (one GEMM over every step's
+    [x | h | 1]) and of the input, split over the threads by gate rows (``rows``) and by
+    T·B rows (``cols``)."""
     for k in numba.prange(rows.shape[0] - 1):
         r0, r1 = rows[k], rows[k + 1]
-        gemm_into(dg[:, r0:r1], xh, g_w[r0:r1], True, False)
-        gb = g_b[r0:r1]
-        for q in range(r1 - r0):
-            gb[q] = 0
-        for i in range(dg.shape[0]):
-            d = dg[i, r0:r1]
-            for q in range(r1 - r0):
-                gb[q] += d[q]
+        gemm_into(dg[r0:r1], xh, g_w[r0:r1])
         c0, c1 = cols[k], cols[k + 1]
-        gemm_into(dg[c0:c1], w_ih, dx2[c0:c1])
+        gemm_into(dg[:, c0:c1], w_ih, dx2[c0:c1], True, False)
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
@@ -701,14 +723,18 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
         w_ih, w_hh, b_ih, b_hh = w_ih[rows], w_hh[rows], b_ih[rows], b_hh[rows]
     w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
     out = np.empty((n_steps, batch, hidden), dtype)
-    if mode == "LSTM":  # batch-major (see the LSTM kernels)
-        xh = np.empty((cols, n_in + hidden), dtype)
-        xh[:, :n_in] = x2
-        gates = np.empty((cols, gh), dtype)
-        cb, tc = np.empty((cols, hidden), dtype), np.empty((cols, hidden), dtype)
+    if mode == "LSTM":  # one GEMM per step over [x | h | 1] (see the LSTM kernels)
+        width = n_in + hidden + 1
+        wcat = np.empty((gh, width), dtype)
+        wcat[:, :n_in], wcat[:, n_in:-1], wcat[:, -1] = w_ih, w_hh, b_ih + b_hh
+        xh = np.empty((cols, width), dtype)
+        xh[:, :n_in], xh[:, -1] = x2, 1
+        gates = np.empty((n_steps, gh * batch), dtype)
+        cb, tc = np.empty((n_steps, hidden * batch), dtype), np.empty((n_steps, hidden * batch),
+                                                                       dtype)
         full = bool(np.all(lengths >= n_steps))
         with _threads(n):
-            h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, w_ih, w_hh, b_ih + b_hh, h0,
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, wcat, h0,
                                                np.ascontiguousarray(c0, dtype), lengths, full,
                                                reverse, gates, cb, tc, out)
         return out, (h_n, c_n), (bounds, rows, gates, xh, cb, tc, full)
@@ -780,24 +806,23 @@ def _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias, l
     bounds, rows, gates, xh, cb, tc, full = cache
     dtype = gates.dtype
     n = len(bounds) - 1
-    cols, gh = gates.shape
-    n_in = x2.shape[1]
-    dg = np.empty(gates.shape, dtype)
+    n_steps, batch, hidden = dout.shape
+    gh, cols, n_in = 4 * hidden, n_steps * batch, x2.shape[1]
+    dg = np.empty((gh, cols), dtype)
     g_w = np.empty((gh, xh.shape[1]), dtype)
-    g_b = np.empty(gh, dtype)
     dx2 = np.empty(x2.shape, dtype)
     with _threads(n):
         first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
                                          np.ascontiguousarray(dc_last, dtype), gates, cb, tc,
-                                         lengths, full, reverse, np.ascontiguousarray(w_hh), dg)
-        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, w_ih, dx2, g_w,
-                                     g_b)
+                                         lengths, full, reverse,
+                                         np.ascontiguousarray(np.asarray(w_hh).T), dg)
+        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, w_ih, dx2, g_w)
     order = slice(None) if rows is None else rows  # back to PyTorch's gate order
-    g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, g_w.shape[1] - n_in), dtype)
-    g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:]
+    g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, hidden), dtype)
+    g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:-1]
     g_bih = g_bhh = None
     if has_bias:
         g_bih = np.empty(gh, dtype)
-        g_bih[order] = g_b
+        g_bih[order] = g_w[:, -1]
         g_bhh = g_bih.copy()
-    return first, dx2.reshape(dout.shape[:2] + (n_in,)), [g_ih, g_hh, g_bih, g_bhh]
+    return first, dx2.reshape((n_steps, batch, n_in)), [g_ih, g_hh, g_bih, g_bhh]
