@@ -368,6 +368,64 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
 # GEMM over every step's [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
 # Padded steps (``full`` False: some row shorter than T) are fixed up per row after the
 # step's math: the state passes, the output and the gates' gradients are zero.
+# The gate math of one chunk of one step, over flat runs of m = (units)·B values.  Each
+# loop is a function of its own, not inlined into the kernels: compiled apart, each
+# vectorises (inside the large kernels, or several in one function, LLVM left the
+# activations' loops scalar, at twice the time).
+@numba.njit(**JIT)
+def _sigmoid_(a):
+    for q in range(a.shape[0]):
+        a[q] = _sigmoid(a[q])
+
+
+@numba.njit(**JIT)
+def _tanh_(a):
+    for q in range(a.shape[0]):
+        a[q] = _tanh(a[q])
+
+
+@numba.njit(**JIT)
+def _lstm_new_cell(g, c, c_new, tc, h_new):
+    m = c.shape[0]
+    for q in range(m):
+        v = g[m + q] * c[q] + g[q] * g[2 * m + q]
+        c_new[q] = v
+        tc[q] = _tanh(v)
+    for q in range(m):
+        h_new[q] = g[3 * m + q] * tc[q]
+
+
+@numba.njit(**JIT)
+def _lstm_cell(g, c, c_new, tc, h_new):
+    """``g`` the pre-activations of i, f, g, o (4m, activated in place), ``c`` the cell before;
+    writes the new cell, its tanh and the new state."""
+    m = c.shape[0]
+    _sigmoid_(g[:2 * m])  # i, f
+    _tanh_(g[2 * m:3 * m])  # g
+    _sigmoid_(g[3 * m:])  # o
+    _lstm_new_cell(g, c, c_new, tc, h_new)
+
+
+@numba.njit(**JIT)
+def _lstm_cell_grad(g, dg, tc, c, dh, dc, dout, one):
+    """From the gradients of the new state (``dh``; ``dout`` is added: that of the output)
+    and of the new cell (``dc``, which becomes that of the cell before), the gates' ``dg``
+    (4m).  ``one``: 1 in the arrays' type (a literal 1 would compute in float64)."""
+    m = c.shape[0]
+    for q in range(m):  # of the whole new state
+        dh[q] += dout[q]
+    for q in range(m):  # of the new cell, and of o
+        gh, tv, o = dh[q], tc[q], g[3 * m + q]
+        dc[q] += gh * o * (one - tv * tv)
+        dg[3 * m + q] = gh * tv * o * (one - o)
+    for q in range(m):  # of i, f, g, and of the cell before
+        d, i, f, gg = dc[q], g[q], g[m + q], g[2 * m + q]
+        dg[q] = d * gg * i * (one - i)
+        dg[m + q] = d * c[q] * f * (one - f)
+        dg[2 * m + q] = d * i * (one - gg * gg)
+        dc[q] = d * f
+
+
 @by_size(**KERNEL)
 def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, tc, out):
     """``xh`` (T·B, I + H + 1) holds x and ones (given) around the state before each step
@@ -400,19 +458,7 @@ def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, t
             m = hk * batch
             gk = g[r0 * batch:(r0 + 4 * hk) * batch]
             gemm_into(wcat[r0:r0 + 4 * hk], xt, gk.reshape((4 * hk, batch)), False, True)
-            for q in range(2 * m):  # i, f
-                gk[q] = _sigmoid(gk[q])
-            for q in range(2 * m, 3 * m):  # g
-                gk[q] = _tanh(gk[q])
-            for q in range(3 * m, 4 * m):  # o
-                gk[q] = _sigmoid(gk[q])
-            ck, cn, tk, hn = c[a:a + m], c_new[a:a + m], tct[a:a + m], hf[a:a + m]
-            for q in range(m):
-                v = gk[m + q] * ck[q] + gk[q] * gk[2 * m + q]
-                cn[q] = v
-                tk[q] = _tanh(v)
-            for q in range(m):
-                hn[q] = gk[3 * m + q] * tk[q]
+            _lstm_cell(gk, c[a:a + m], c_new[a:a + m], tct[a:a + m], hf[a:a + m])
             # batch-major: the next step's input and this step's output
             for b in range(batch):
                 xr, o = xn[b], out[t, b]
@@ -493,18 +539,7 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
                     dc_keep[a + q] = dck[q]
             gk, dgk = g[r0 * batch:(r0 + 4 * hk) * batch], dgc[r0 * batch:(r0 + 4 * hk) * batch]
             tk, ck = tct[a:a + m], c[a:a + m]
-            for q in range(m):  # of the whole new state
-                dhk[q] += dok[q]
-            for q in range(m):  # of the new cell, and of o
-                gh, tv, o = dhk[q], tk[q], gk[3 * m + q]
-                dck[q] += gh * o * (one - tv * tv)
-                dgk[3 * m + q] = gh * tv * o * (one - o)
-            for q in range(m):  # of i, f, g, and of the cell before
-                d, i, f, gg = dck[q], gk[q], gk[m + q], gk[2 * m + q]
-                dgk[q] = d * gg * i * (one - i)
-                dgk[m + q] = d * ck[q] * f * (one - f)
-                dgk[2 * m + q] = d * i * (one - gg * gg)
-                dck[q] = d * f
+            _lstm_cell_grad(gk, dgk, tk, ck, dhk, dck, dok, one)
             if not full:  # padded rows: the gradients pass, the gates get none
                 for b in range(batch):
                     if t >= lengths[b]:
