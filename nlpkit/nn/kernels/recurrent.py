@@ -13,7 +13,9 @@ and one GEMM for the hidden-state gradient; after the loop the weight
 gradients (accumulated over every step by the GEMMs' inner dimension, T·B),
 the bias gradients and the input gradient.  The products call BLAS's gemm
 through Numba's own binding (:func:`gemm_into`), so no step goes back to
-Python and no step allocates.
+Python and no step allocates.  The LSTM kernels differ (see their section): one GEMM
+per step over [x | h | 1] into a contiguous block per step, so the gate math runs as a
+few long loops, and the weight gradients as one GEMM over [x | h | 1].
 
 The kernels can split each step over Numba's threads by hidden units (see
 :func:`_n_chunks`: when BLAS may use as many threads and the step is large enough),
