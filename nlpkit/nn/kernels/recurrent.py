@@ -13,7 +13,9 @@ and one GEMM for the hidden-state gradient; after the loop the weight
 gradients (accumulated over every step by the GEMMs' inner dimension, T·B),
 the bias gradients and the input gradient.  The products call BLAS's gemm
 through Numba's own binding (:func:`gemm_into`), so no step goes back to
-Python and no step allocates.
+Python and no step allocates.  The LSTM kernels differ (see their section): one GEMM
+per step over [x | h | 1] into a contiguous block per step, so the gate math runs as a
+few long loops, and the weight gradients as one GEMM over [x | h | 1].
 
 The kernels can split each step over Numba's threads by hidden units (see
 :func:`_n_chunks`: when BLAS may use as many threads and the step is large enough),
@@ -356,116 +358,226 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
 
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
+# The LSTM kernels keep each step's vectors in one contiguous block, feature-major:
+# ``gates`` (T, 4H·B) holds step t's gates as a (4H, B) matrix, ``cb``/``tc`` (T, H·B)
+# the cell before the step and tanh of the new one as (H, B) matrices.  One GEMM per
+# step makes every gate's pre-activation, bias included:
+# ``[W_ih | W_hh | b] @ [x_t | h | 1]^T`` (``xh`` (T·B, I + H + 1) holds [x | the state
+# before the step | 1], batch-major).  A chunk's gates (and its units' cell) are then one
+# contiguous run of memory, so the gate math runs as a few long unit-stride loops
+# (vectorised) instead of one short loop per gate row, whose set-up cost as much as its
+# B values.  The backward step likewise; the gradients of [W_ih | W_hh | b] are then one
+# GEMM over every step's [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
+# Padded steps (``full`` False: some row shorter than T) are fixed up per row after the
+# step's math: the state passes, the output and the gates' gradients are zero.
+# The gate math of one chunk of one step, over flat runs of m = (units)·B values.  Each
+# loop is a function of its own, not inlined into the kernels: compiled apart, each
+# vectorises (inside the large kernels, or several in one function, LLVM left the
+# activations' loops scalar, at twice the time).
+@numba.njit(**JIT)
+def _sigmoid_(a):
+    for q in range(a.shape[0]):
+        a[q] = _sigmoid(a[q])
+
+
+@numba.njit(**JIT)
+def _tanh_(a):
+    for q in range(a.shape[0]):
+        a[q] = _tanh(a[q])
+
+
+@numba.njit(**JIT)
+def _lstm_new_cell(g, c, c_new, tc, h_new):
+    m = c.shape[0]
+    for q in range(m):
+        v = g[m + q] * c[q] + g[q] * g[2 * m + q]
+        c_new[q] = v
+        tc[q] = _tanh(v)
+    for q in range(m):
+        h_new[q] = g[3 * m + q] * tc[q]
+
+
+@numba.njit(**JIT)
+def _lstm_cell(g, c, c_new, tc, h_new):
+    """``g`` the pre-activations of i, f, g, o (4m, activated in place), ``c`` the cell before;
+    writes the new cell, its tanh and the new state."""
+    m = c.shape[0]
+    _sigmoid_(g[:2 * m])  # i, f
+    _tanh_(g[2 * m:3 * m])  # g
+    _sigmoid_(g[3 * m:])  # o
+    _lstm_new_cell(g, c, c_new, tc, h_new)
+
+
+@numba.njit(**JIT)
+def _lstm_cell_grad(g, dg, tc, c, dh, dc, dout, one):
+    """From the gradients of the new state (``dh``; ``dout`` is added: that of the output)
+    and of the new cell (``dc``, which becomes that of the cell before), the gates' ``dg``
+    (4m).  ``one``: 1 in the arrays' type (a literal 1 would compute in float64)."""
+    m = c.shape[0]
+    for q in range(m):  # of the whole new state
+        dh[q] += dout[q]
+    for q in range(m):  # of the new cell, and of o
+        gh, tv, o = dh[q], tc[q], g[3 * m + q]
+        dc[q] += gh * o * (one - tv * tv)
+        dg[3 * m + q] = gh * tv * o * (one - o)
+    for q in range(m):  # of i, f, g, and of the cell before
+        d, i, f, gg = dc[q], g[q], g[m + q], g[2 * m + q]
+        dg[q] = d * gg * i * (one - i)
+        dg[m + q] = d * c[q] * f * (one - f)
+        dg[2 * m + q] = d * i * (one - gg * gg)
+        dc[q] = d * f
+
+
 @by_size(**KERNEL)
-def _lstm_forward(bounds, x2, w_ih, w_hh, bias, h0, c0, lengths, reverse, gates, hb, cb, tc,
-                  out):
-    """``gates`` (4H, T·B) ends holding the gate activations; ``hb``/``cb`` the state
-    before each step, ``tc`` tanh of the new cell."""
+def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, tc, out):
+    """``xh`` (T·B, I + H + 1) holds x and ones (given) around the state before each step
+    (written); ``wcat`` (4H, I + H + 1) = [W_ih | W_hh | b_ih + b_hh], rows in the gates'
+    order.  Returns (h_n, c_n)."""
     n_steps, batch, hidden = out.shape
+    n_in = xh.shape[1] - hidden - 1
     n_chunks = bounds.shape[0] - 1
-    for k in numba.prange(n_chunks):
-        gemm_into(w_ih[4 * bounds[k]:4 * bounds[k + 1]], x2,
-                  gates[4 * bounds[k]:4 * bounds[k + 1]], False, True)
-    h_last = np.ascontiguousarray(h0.T)
-    c_last = np.ascontiguousarray(c0.T)
-    scratch = np.empty((n_chunks, batch), h_last.dtype)
-    active = np.empty(batch, np.uint8)
-    _start(hb, h0, n_steps, reverse)
-    _start(cb, c0, n_steps, reverse)
+    xh_last = np.empty((batch, xh.shape[1]), xh.dtype)  # the state after the last step
+    c_last = np.empty(hidden * batch, xh.dtype)
+    hf = np.empty(hidden * batch, xh.dtype)  # a step's new state, feature-major
+    for b in range(batch):
+        for j in range(hidden):
+            xh_last[b, n_in + j] = h0[b, j]
+            c_last[j * batch + b] = c0[b, j]
+    if n_steps > 0:
+        t = _step_index(0, n_steps, reverse)
+        xh[t * batch:(t + 1) * batch, n_in:n_in + hidden] = h0
+        cb[t, :] = c_last
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
-        lo, hi = t * batch, (t + 1) * batch
-        h, h_new = _blocks(hb, s, n_steps, reverse, batch, h_last)
-        c, c_new = _blocks(cb, s, n_steps, reverse, batch, c_last)
-        _begin_step(t, lengths, active)
+        xt, c, g, tct = xh[t * batch:(t + 1) * batch], cb[t], gates[t], tc[t]
+        xn, c_new = xh_last, c_last
+        if s + 1 < n_steps:
+            tn = _step_index(s + 1, n_steps, reverse)
+            xn, c_new = xh[tn * batch:(tn + 1) * batch], cb[tn]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            hk, r0 = u1 - u0, 4 * u0
-            gemm_into(w_hh[r0:r0 + 4 * hk], h, gates[r0:r0 + 4 * hk, lo:hi], False, False, 1.0)
-            _activate_rows(gates, lo, hi, bias, r0, r0 + 2 * hk, False)  # i, f
-            _activate_rows(gates, lo, hi, bias, r0 + 2 * hk, r0 + 3 * hk, True)  # g
-            _activate_rows(gates, lo, hi, bias, r0 + 3 * hk, r0 + 4 * hk, False)  # o
-            cn = scratch[k]
+            hk, r0, a = u1 - u0, 4 * u0, u0 * batch
+            m = hk * batch
+            gk = g[r0 * batch:(r0 + 4 * hk) * batch]
+            gemm_into(wcat[r0:r0 + 4 * hk], xt, gk.reshape((4 * hk, batch)), False, True)
+            _lstm_cell(gk, c[a:a + m], c_new[a:a + m], tct[a:a + m], hf[a:a + m])
+            # batch-major: the next step's input and this step's output
+            for b in range(batch):
+                xr, o = xn[b], out[t, b]
+                if full or t < lengths[b]:
+                    for j in range(u0, u1):
+                        v = hf[j * batch + b]
+                        xr[n_in + j] = v
+                        o[j] = v
+                else:  # a padded step: the state passes, the output is zero
+                    xo = xt[b]
+                    for j in range(u0, u1):
+                        xr[n_in + j] = xo[n_in + j]
+                        o[j] = 0
+                        c_new[j * batch + b] = c[j * batch + b]
+    h_n = np.empty((batch, hidden), xh.dtype)
+    c_n = np.empty((batch, hidden), xh.dtype)
+    for b in range(batch):
+        for j in range(hidden):
+            h_n[b, j] = xh_last[b, n_in + j]
+            c_n[b, j] = c_last[j * batch + b]
+    return h_n, c_n
+
+
+@numba.njit(inline="always")
+def _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch):
+    """The gradient of the state before the step after (``dgp`` its gate gradients, (4H·B)
+    flat) for units u0..u1-1: W_hh^T's product where that step was active, unchanged
+    elsewhere."""
+    a, m = u0 * batch, (u1 - u0) * batch
+    rhs = dgp.reshape((w_hh_t.shape[1], batch))
+    if full:
+        gemm_into(w_hh_t[u0:u1], rhs, dh[a:a + m].reshape((u1 - u0, batch)))
+        return
+    gemm_into(w_hh_t[u0:u1], rhs, back[a:a + m].reshape((u1 - u0, batch)))
+    for b in range(batch):
+        if tp < lengths[b]:
             for j in range(u0, u1):
-                r = r0 + j - u0
-                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
-                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
-                cj, tcj = c[j], tc[j, lo:hi]
-                for b in range(batch):
-                    cn[b] = gf[b] * cj[b] + gi[b] * gg[b]
-                for b in range(batch):
-                    tcj[b] = _tanh(cn[b])
-                _select(c_new[j], cn, cj, active)
-                for b in range(batch):
-                    cn[b] = go[b] * tcj[b]
-                _select(h_new[j], cn, h[j], active)
-            _write_output(out[t][:, u0:u1], h_new[u0:u1], active)
-    return np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
+                dh[j * batch + b] = back[j * batch + b]
 
 
 @by_size(**KERNEL)
-def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, reverse, w_hh_t, dg):
-    """``w_hh_t`` = W_hh.T with its columns in the gates' row order."""
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, w_hh_t, dg):
+    """``w_hh_t`` (H, 4H) = W_hh.T with its columns in the gates' order; writes ``dg``
+    (4H, T·B), the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
-    dh = np.ascontiguousarray(dh_n.T)
-    dc = np.ascontiguousarray(dc_n.T)
-    d_out = np.empty((hidden, batch), dh.dtype)
-    back = np.empty((hidden, batch), dh.dtype)
-    # a step's gate gradients (contiguous) and active rows, for this step and the one
-    # before: two arrays each, not one of two rows (LLVM vectorises loops on the former)
-    dgs0, dgs1 = np.empty((4 * hidden, batch), dh.dtype), np.empty((4 * hidden, batch), dh.dtype)
-    act0, act1 = np.empty(batch, np.uint8), np.empty(batch, np.uint8)
+    dt = dout.dtype
+    n = hidden * batch
+    dh, dc, back, dof = np.empty(n, dt), np.empty(n, dt), np.empty(n, dt), np.empty(n, dt)
+    dh_keep, dc_keep = np.empty(n, dt), np.empty(n, dt)
+    dgs0, dgs1 = np.empty(4 * n, dt), np.empty(4 * n, dt)  # a step's gate gradients
+    one = np.ones(1, dt)[0]  # a literal 1 would turn float32 math into float64
+    for b in range(batch):
+        for j in range(hidden):
+            dh[j * batch + b] = dh_n[b, j]
+            dc[j * batch + b] = dc_n[b, j]
     for s in range(n_steps - 1, -1, -1):
         t = _step_index(s, n_steps, reverse)
-        lo, hi = t * batch, (t + 1) * batch
+        lo = t * batch
         dgc, dgp = (dgs0, dgs1) if s & 1 == 0 else (dgs1, dgs0)
-        on, on_p = (act0, act1) if s & 1 == 0 else (act1, act0)
-        _begin_step(t, lengths, on)
-        later = s < n_steps - 1  # the step after (in time order) sends its gradient back
+        later = s < n_steps - 1  # the step after (in processing order) sends its gradient back
+        tp = _step_index(s + 1, n_steps, reverse) if later else t
+        g, tct, c = gates[t], tc[t], cb[t]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            hk, r0 = u1 - u0, 4 * u0
+            hk, r0, a = u1 - u0, 4 * u0, u0 * batch
+            m = hk * batch
             if later:
-                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch)
+            for b in range(batch):  # this step's output gradient, feature-major
+                d = dout[t, b]
                 for j in range(u0, u1):
-                    _select(dh[j], back[j], dh[j], on_p)
-            _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
-            # separate arrays, not rows of one: LLVM then vectorises the loops below
-            gh, d, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
-                np.empty(batch, dh.dtype)
-            for j in range(u0, u1):
-                r = r0 + j - u0
-                gi, gf = gates[r, lo:hi], gates[r + hk, lo:hi]
-                gg, go = gates[r + 2 * hk, lo:hi], gates[r + 3 * hk, lo:hi]
-                tcj, cbj, dhj, dcj, doj = tc[j, lo:hi], cb[j, lo:hi], dh[j], dc[j], d_out[j]
+                    dof[j * batch + b] = d[j]
+            dhk, dck, dok = dh[a:a + m], dc[a:a + m], dof[a:a + m]
+            if not full:
+                for q in range(m):
+                    dh_keep[a + q] = dhk[q]
+                    dc_keep[a + q] = dck[q]
+            gk, dgk = g[r0 * batch:(r0 + 4 * hk) * batch], dgc[r0 * batch:(r0 + 4 * hk) * batch]
+            tk, ck = tct[a:a + m], c[a:a + m]
+            _lstm_cell_grad(gk, dgk, tk, ck, dhk, dck, dok, one)
+            if not full:  # padded rows: the gradients pass, the gates get none
                 for b in range(batch):
-                    gh[b] = dhj[b] + doj[b]  # total gradient of h'
+                    if t >= lengths[b]:
+                        for j in range(hk):
+                            dhk[j * batch + b] = dh_keep[a + j * batch + b]
+                            dck[j * batch + b] = dc_keep[a + j * batch + b]
+                        for r in range(4 * hk):
+                            dgk[r * batch + b] = 0
+            for r in range(4 * hk):  # into the weight gradients' layout
+                src, dst = dgk[r * batch:(r + 1) * batch], dg[r0 + r, lo:lo + batch]
                 for b in range(batch):
-                    d[b] = dcj[b] + gh[b] * go[b] * (1 - tcj[b] * tcj[b])  # of c'
-                for b in range(batch):
-                    tmp[b] = gh[b] * tcj[b] * go[b] * (1 - go[b])
-                _masked(dgc[r + 3 * hk], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * gg[b] * gi[b] * (1 - gi[b])
-                _masked(dgc[r], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * gi[b] * (1 - gg[b] * gg[b])
-                _masked(dgc[r + 2 * hk], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * cbj[b] * gf[b] * (1 - gf[b])
-                _masked(dgc[r + hk], tmp, on)
-                for b in range(batch):
-                    tmp[b] = d[b] * gf[b]
-                _select(dcj, tmp, dcj, on)
-            _copy_rows(dgc[r0:r0 + 4 * hk], dg[r0:r0 + 4 * hk, lo:hi])
+                    dst[b] = src[b]
     if n_steps > 0:  # the first step's gradient goes back to h0
+        t = _step_index(0, n_steps, reverse)
         for k in numba.prange(n_chunks):
-            u0, u1 = bounds[k], bounds[k + 1]
-            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
-            for j in range(u0, u1):
-                _select(dh[j], back[j], dh[j], act0)
-    return np.ascontiguousarray(dh.T), np.ascontiguousarray(dc.T)
+            _lstm_back_state(dgs0, w_hh_t, dh, back, lengths, t, full, bounds[k],
+                             bounds[k + 1], batch)
+    dh0 = np.empty((batch, hidden), dt)
+    dc0 = np.empty((batch, hidden), dt)
+    for b in range(batch):
+        for j in range(hidden):
+            dh0[b, j] = dh[j * batch + b]
+            dc0[b, j] = dc[j * batch + b]
+    return dh0, dc0
+
+
+@by_size(**KERNEL)
+def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w):
+    """After the time loop: the gradients of [W_ih | W_hh | b] (one GEMM over every step's
+    [x | h | 1]) and of the input, split over the threads by gate rows (``rows``) and by
+    T·B rows (``cols``)."""
+    for k in numba.prange(rows.shape[0] - 1):
+        r0, r1 = rows[k], rows[k + 1]
+        gemm_into(dg[r0:r1], xh, g_w[r0:r1])
+        c0, c1 = cols[k], cols[k + 1]
+        gemm_into(dg[:, c0:c1], w_ih, dx2[c0:c1], True, False)
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
@@ -647,22 +759,31 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
         rows = _chunk_rows(n_gates, hidden, bounds)
         w_ih, w_hh, b_ih, b_hh = w_ih[rows], w_hh[rows], b_ih[rows], b_hh[rows]
     w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
+    out = np.empty((n_steps, batch, hidden), dtype)
+    if mode == "LSTM":  # one GEMM per step over [x | h | 1] (see the LSTM kernels)
+        width = n_in + hidden + 1
+        wcat = np.empty((gh, width), dtype)
+        wcat[:, :n_in], wcat[:, n_in:-1], wcat[:, -1] = w_ih, w_hh, b_ih + b_hh
+        xh = np.empty((cols, width), dtype)
+        xh[:, :n_in], xh[:, -1] = x2, 1
+        gates = np.empty((n_steps, gh * batch), dtype)
+        cb, tc = np.empty((n_steps, hidden * batch), dtype), np.empty((n_steps, hidden * batch),
+                                                                       dtype)
+        full = bool(np.all(lengths >= n_steps))
+        with _threads(n):
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, wcat, h0,
+                                               np.ascontiguousarray(c0, dtype), lengths, full,
+                                               reverse, gates, cb, tc, out)
+        return out, (h_n, c_n), (bounds, rows, gates, xh, cb, tc, full)
     gates = np.empty((gh, cols), dtype)
     hb = np.empty((hidden, cols), dtype)
-    out = np.empty((n_steps, batch, hidden), dtype)
     with _threads(n):
         if mode == "GRU":
             hn = np.empty((hidden, cols), dtype)
             h_n = _pick(_gru_forward, n)(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths,
                                          reverse, gates, hn, hb, out)
             return out, (h_n,), (bounds, rows, gates, hb, hn)
-        bias = b_ih + b_hh  # RNN and LSTM add both biases to the same sum: once
-        if mode == "LSTM":
-            cb, tc = np.empty((hidden, cols), dtype), np.empty((hidden, cols), dtype)
-            h_n, c_n = _pick(_lstm_forward, n)(bounds, x2, w_ih, w_hh, bias, h0,
-                                               np.ascontiguousarray(c0, dtype), lengths,
-                                               reverse, gates, hb, cb, tc, out)
-            return out, (h_n, c_n), (bounds, rows, gates, hb, cb, tc)
+        bias = b_ih + b_hh  # RNN adds both biases to the same sum: once
         h_n = _pick(_rnn_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse,
                                      mode == "RNN_RELU", gates, hb, out)
         return out, (h_n,), (bounds, rows, gates, hb)
@@ -684,16 +805,14 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     if rows is not None:  # the gates' rows in the forward kernel's order
         w_ih, w_hh = w_ih[rows], w_hh[rows]
     w_ih = np.ascontiguousarray(w_ih)
+    if mode == "LSTM":
+        return _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias,
+                                        lengths, cache, reverse)
     w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
     dg = np.empty(gates.shape, dtype)
     dgh = dg
     with _threads(n):
-        if mode == "LSTM":
-            cb, tc = cache[4:]
-            first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
-                                             np.ascontiguousarray(dc_last, dtype), gates, cb,
-                                             tc, lengths, reverse, w_hh_t, dg)
-        elif mode == "GRU":
+        if mode == "GRU":
             dgh = np.empty(gates.shape, dtype)
             first = (_pick(_gru_backward, n)(bounds, dout, dh_last, gates, cache[4], hb,
                                              lengths, reverse, w_hh_t, dg, dgh),)
@@ -715,3 +834,32 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
         if has_bias:
             g_bih[rows], g_bhh[rows] = g_bih.copy(), g_bhh.copy()
     return first, dx2.reshape(x.shape), [g_ih, g_hh, g_bih, g_bhh]
+
+
+def _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias, lengths, cache,
+                             reverse):
+    """:func:`direction_backward` of an LSTM (``w_ih``, ``w_hh`` already in the gates'
+    order, ``dout`` and ``dh_last`` contiguous)."""
+    bounds, rows, gates, xh, cb, tc, full = cache
+    dtype = gates.dtype
+    n = len(bounds) - 1
+    n_steps, batch, hidden = dout.shape
+    gh, cols, n_in = 4 * hidden, n_steps * batch, x2.shape[1]
+    dg = np.empty((gh, cols), dtype)
+    g_w = np.empty((gh, xh.shape[1]), dtype)
+    dx2 = np.empty(x2.shape, dtype)
+    with _threads(n):
+        first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
+                                         np.ascontiguousarray(dc_last, dtype), gates, cb, tc,
+                                         lengths, full, reverse,
+                                         np.ascontiguousarray(np.asarray(w_hh).T), dg)
+        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, w_ih, dx2, g_w)
+    order = slice(None) if rows is None else rows  # back to PyTorch's gate order
+    g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, hidden), dtype)
+    g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:-1]
+    g_bih = g_bhh = None
+    if has_bias:
+        g_bih = np.empty(gh, dtype)
+        g_bih[order] = g_w[:, -1]
+        g_bhh = g_bih.copy()
+    return first, dx2.reshape((n_steps, batch, n_in)), [g_ih, g_hh, g_bih, g_bhh]
