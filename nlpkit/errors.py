@@ -48,8 +48,49 @@ class Terminated(SystemExit):
         super().__init__(128 + signum)
 
 
-def _raise_terminated(signum, frame):
+# Modules in which a raised KeyboardInterrupt or Terminated can leave LLVM half-updated
+# (between two calls of an object's set-up, or in a finalizer whose disposal it skips): a
+# Ctrl-C while Numba compiled or loaded a kernel was seen to end in a segfault instead of
+# "Aborted.".  The CLI holds such a signal until the main thread has left them.
+_LLVM_MODULES = ("llvmlite", "numba.core.codegen")
+_RETRY = 0.01  # seconds between looks while a signal is held
+_held = []
+
+
+def _in_llvm(frame) -> bool:
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_LLVM_MODULES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_for(signum):
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
+
+
+def _on_signal(signum, frame):
+    """SIGINT and SIGTERM in the CLI: raise where the main thread is, or, inside LLVM's
+    bindings, once it has left them (a timer looks again every few milliseconds)."""
+    if _in_llvm(frame):
+        if not _held:
+            _held.append(signum)
+            signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, _RETRY)
+        return
+    _raise_for(signum)
+
+
+def _on_alarm(signum, frame):
+    if not _held:
+        return
+    if _in_llvm(frame):
+        signal.setitimer(signal.ITIMER_REAL, _RETRY)
+        return
+    held = _held.pop()
+    _raise_for(held)
 
 
 def unwind_on_sigterm():
@@ -61,5 +102,15 @@ def unwind_on_sigterm():
     old = signal.getsignal(signal.SIGTERM)
     if old not in (signal.SIG_DFL, None):
         return None
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGTERM, _on_signal)
     return old
+
+
+def hold_interrupts_in_llvm():
+    """The CLI's Ctrl-C: KeyboardInterrupt as Python's own handler raises it, but never
+    inside LLVM's bindings (see ``_LLVM_MODULES``).  Only from the main thread and only
+    over Python's default handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_signal)

@@ -63,3 +63,44 @@ def test_unfilled_groups_say_so(monkeypatch):
     monkeypatch.setitem(cli_main._GROUPS, "future", ("nlpkit.cli.future_group", "future", "Later."))
     r = CliRunner().invoke(cli, ["future", "train"])
     assert r.exit_code != 0 and "'nlpkit future' is not available" in str(r.exception)
+
+
+# a function that runs as if it were part of LLVM's bindings (its module's name): the
+# signal it sends itself lands while it runs
+_INSIDE_LLVM = """
+def inside(os, signal, signum, log):
+    os.kill(os.getpid(), signum)
+    for _ in range(200_000):
+        pass
+    log.append("left the bindings")
+"""
+
+
+@pytest.mark.parametrize("signum,raised", [("SIGINT", KeyboardInterrupt),
+                                           ("SIGTERM", SystemExit)])
+def test_signals_are_held_while_llvm_bindings_run(signum, raised):
+    """Ctrl-C or SIGTERM while Numba compiles or loads a kernel is raised once the bindings
+    are left (raised inside them, it left LLVM half-updated: a segfault, not "Aborted.")."""
+    import signal
+    import time
+
+    from nlpkit.errors import hold_interrupts_in_llvm, unwind_on_sigterm
+
+    signum = getattr(signal, signum)
+    ns = {"__name__": "llvmlite.binding.pretend"}
+    exec(_INSIDE_LLVM, ns)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        hold_interrupts_in_llvm()
+        unwind_on_sigterm()
+        log = []
+        with pytest.raises(raised):
+            ns["inside"](os, signal, signum, log)
+            time.sleep(5)  # the held signal is raised here, within milliseconds
+        assert log == ["left the bindings"]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for s, handler in saved.items():
+            signal.signal(s, handler)
