@@ -104,7 +104,7 @@ def main(outdir, first, n_steps):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the quickstart ends it, see Warmer)
     reached = [0]
     threading.Thread(target=_follow, args=(reached,), daemon=True).start()
-    from . import STEPS
+    from .steps import STEPS
     from .run import Run
 
     for k in range(first, n_steps + 1):
