@@ -303,6 +303,8 @@ def _mutate_binary_header(data, rnd):
     if len(data) < 16:
         return mutate(data, rnd)
     hlen = struct.unpack("<I", data[12:16])[0]
+    if hlen > len(data) - 16:  # a length already damaged: padding to it would take gigabytes
+        return mutate(data, rnd)
     head = data[16:16 + hlen]
     new = _json_value(head, rnd) if rnd.random() < 0.5 else mutate(head, rnd)
     try:  # compact, so that it fits more often
