@@ -152,6 +152,13 @@ class TransformerEncoder(Module):
     def layers(self):
         return [getattr(self, f"layer{i}") for i in range(self.n_layers)]
 
+    @property
+    def max_positions(self):
+        """The longest input it reads: its table of added positions' length, or None
+        (RoPE and ALiBi, inside attention, have no limit)."""
+        return self.positions.max_len if self.position_kind in ("sinusoidal", "learned") \
+            else None
+
     def forward(self, x, lengths):
         t = x.shape[1]
         if self.position_kind in ("sinusoidal", "learned"):

@@ -407,15 +407,23 @@ class SequenceTagger(NeuralEstimator):
     def _restored(self):
         self._tag_index = {t: i for i, t in enumerate(self.tags_.tolist())}
 
+    def _max_positions(self):
+        """The most tokens the encoder reads at once (a transformer's table of positions,
+        a pretrained MaskedLM's ``max_length`` included), or None (any length)."""
+        return getattr(self.net_.encoder, "max_positions", None)
+
     def _batch(self, docs, ids, rows, tag_ids=None, word_dropout=0.0):
-        x, lens = data.pad_batch([ids[i] for i in rows])
+        # training sentences longer than the encoder's positions are cut (BERT's fine-tuning
+        # truncates the same way); prediction reads them in pieces (predict_proba)
+        limit = self._max_positions()
+        x, lens = data.pad_batch([ids[i] for i in rows], max_len=limit)
         x = data.drop_words(x, word_dropout, self._rng)
         chars = None
         if self.char_dim:
             words = {}
             index = np.zeros(x.shape, np.int64)
             for r, i in enumerate(rows):
-                for t, w in enumerate(docs[i]):
+                for t, w in enumerate(docs[i][: lens[r]]):
                     index[r, t] = words.setdefault(w, len(words))
             char_ids, char_lens = data.pad_batch(
                 data.encode(self.char_vocab_, data.word_pieces(words, self._pieces()))
@@ -425,7 +433,7 @@ class SequenceTagger(NeuralEstimator):
         if tag_ids is not None:
             t = np.full(x.shape, IGNORE, np.int64)
             for r, i in enumerate(rows):
-                t[r, : len(tag_ids[i])] = tag_ids[i]
+                t[r, : lens[r]] = tag_ids[i][: lens[r]]
         return x, lens, chars, t
 
     def _train(self, text, tag_ids, callback):
@@ -461,16 +469,24 @@ class SequenceTagger(NeuralEstimator):
         """One (n_tokens, n_tags) array of tag probabilities per document (columns: ``tags_``)."""
         check_is_fitted(self, "net_")
         docs = self._docs(X)
-        ids = data.encode(self.vocab_, docs)
+        # a sentence longer than the encoder's positions is tagged in consecutive pieces
+        limit = self._max_positions() or max((len(d) for d in docs), default=0) or 1
+        starts = [range(0, max(len(d), 1), limit) for d in docs]
+        pieces = [d[s:s + limit] for d, st in zip(docs, starts) for s in st]
+        ids = data.encode(self.vocab_, pieces)
         lengths = np.array([len(a) for a in ids])
-        out = [None] * len(docs)
+        probs = [None] * len(pieces)
         self.net_.eval()
         with compute(self.n_jobs, self.device, self), no_grad():
             for rows in data.length_sorted_batches(lengths, _PREDICT_BATCH):
-                x, lens, chars, _ = self._batch(docs, ids, rows)
+                x, lens, chars, _ = self._batch(pieces, ids, rows)
                 p = softmax(self.net_(x, lens, chars).numpy())
                 for r, i in enumerate(rows):
-                    out[i] = p[r, : lens[r]]
+                    probs[i] = p[r, : lens[r]]
+        out, k = [], 0
+        for st in starts:
+            out.append(np.concatenate(probs[k:k + len(st)]) if len(st) > 1 else probs[k])
+            k += len(st)
         return out
 
     def predict(self, X):

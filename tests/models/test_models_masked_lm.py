@@ -123,6 +123,15 @@ def test_tagger_fine_tunes_a_masked_lm_with_character_features(mlm):
                             word_dropout=0.0).fit(X, y)
     assert tagger.score(X, y) == 1.0
     assert tagger.net_.output.in_features == 32 + 6  # encoder output and character vectors
+    # sentences longer than the MaskedLM's 128 positions: training cuts them, prediction tags
+    # them in pieces of 128 words, each piece as it is tagged alone
+    long = [w for d in ANIMALS * 40 for w in d.split()][:300]
+    tags = tagger.predict([long])[0]
+    assert len(tags) == 300
+    assert tags == [t for s in (0, 128, 256) for t in tagger.predict([long[s:s + 128]])[0]]
+    long_y = ["ANIMAL" if w.rstrip("s") in ("cat", "dog", "bird") else "O" for w in long]
+    SequenceTagger(pretrained=str(path), char_dim=8, char_filters=6, max_epochs=1,
+                   early_stopping=False, random_state=0).fit(X + [long], y + [long_y])
 
 
 @pytest.mark.parametrize("cell", ["lstm", "transformer"])
