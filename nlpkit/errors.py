@@ -109,8 +109,22 @@ def unwind_on_sigterm():
 def hold_interrupts_in_llvm():
     """The CLI's Ctrl-C: KeyboardInterrupt as Python's own handler raises it, but never
     inside LLVM's bindings (see ``_LLVM_MODULES``).  Only from the main thread and only
-    over Python's default handler."""
+    over Python's default handler; returns the handler to restore, or None when nothing
+    was changed."""
     if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _on_signal)
+        return None
+    old = signal.getsignal(signal.SIGINT)
+    if old is not signal.default_int_handler:
+        return None
+    signal.signal(signal.SIGINT, _on_signal)
+    return old
+
+
+def restore_handlers(old_term, old_int):
+    """Put back what :func:`unwind_on_sigterm` and :func:`hold_interrupts_in_llvm` replaced
+    (their return values): the CLI called in-process, as tests and scripts do, leaves the
+    caller's signal handling as it found it."""
+    if old_term is not None:
+        signal.signal(signal.SIGTERM, old_term)
+    if old_int is not None:
+        signal.signal(signal.SIGINT, old_int)

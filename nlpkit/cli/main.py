@@ -15,7 +15,13 @@ import click
 
 from .._version import __version__
 from ..backend import DeviceError
-from ..errors import NlpkitError, Terminated, hold_interrupts_in_llvm, unwind_on_sigterm
+from ..errors import (
+    NlpkitError,
+    Terminated,
+    hold_interrupts_in_llvm,
+    restore_handlers,
+    unwind_on_sigterm,
+)
 from .common import Settings, runtime_options
 
 # group name -> (module, attribute, one-line help); loaded on first use.
@@ -88,9 +94,16 @@ def cli(ctx, quiet, debug):
 
 def main(argv=None):
     """Console entry point: run the CLI, turning user errors into one line."""
+    old_term = unwind_on_sigterm()  # `kill`, a job scheduler's stop: clean up, exit 143
+    old_int = hold_interrupts_in_llvm()
+    try:
+        _run(argv)
+    finally:
+        restore_handlers(old_term, old_int)
+
+
+def _run(argv):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
-    unwind_on_sigterm()  # `kill`, a job scheduler's stop: clean up as for Ctrl-C, exit 143
-    hold_interrupts_in_llvm()
     try:
         cli.main(args=argv, prog_name="nlpkit", standalone_mode=False)
     except Terminated as exc:

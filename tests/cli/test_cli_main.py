@@ -104,3 +104,23 @@ def test_signals_are_held_while_llvm_bindings_run(signum, raised):
         signal.setitimer(signal.ITIMER_REAL, 0)
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def test_main_in_process_leaves_signal_handlers_as_found():
+    """Tests and scripts call main() in-process: its SIGTERM and SIGINT handlers are the
+    command's, not the caller's afterwards."""
+    import signal
+
+    from nlpkit.cli.main import main
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with pytest.raises(SystemExit):
+            main(["--quiet", "ngram", "build", "/no/such/corpus.txt", "-o", "/tmp/never.arpa"])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
