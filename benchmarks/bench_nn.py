@@ -7,20 +7,23 @@ Run as users run (without the OpenBLAS kernel override these machines set):
         [--threads 2] [--blas-threads N] [--repeats 7]
 
 Prints one markdown row per layer for benchmarks/RESULTS.md: median wall time of each
-side and, in brackets, its median CPU time (every thread of the process), both ratios.
+side and, in brackets, its median CPU time (every thread of the process), both ratios, and
+each side's peak memory: the peak resident size of a fresh process that imports only that
+side's library and runs the layer's forward+backward ``--memory-repeats`` times (whole
+process: the interpreter and the library's import included, as a user's script has them).
+``--no-memory`` skips those processes.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numba
 import numpy as np
-import torch
-
-from nlpkit import nn
 
 B, T, I, H = 32, 50, 128, 256
 E, HEADS, L, FF = 256, 8, 128, 1024
@@ -44,6 +47,10 @@ def median_times(fns, repeats):
 
 
 def recurrent_case(name, rng):
+    import torch
+
+    from nlpkit import nn
+
     ours = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[name](I, H)
     theirs = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[name](I, H)
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
@@ -68,6 +75,10 @@ def recurrent_case(name, rng):
 
 
 def attention_case(name, rng):
+    import torch
+
+    from nlpkit import nn
+
     if name == "MultiheadAttention":
         ours = nn.MultiheadAttention(E, HEADS)
         theirs = torch.nn.MultiheadAttention(E, HEADS)
@@ -102,6 +113,78 @@ def attention_case(name, rng):
     return run_ours, run_theirs
 
 
+def one_side(name, side, rng):
+    """The forward+backward of ``name`` on one side only, importing only that library
+    (for the peak-memory processes)."""
+    x_shape = (T, B, I) if name in ("LSTM", "GRU", "RNN") else (L, B, E)
+    y_shape = (T, B, H) if name in ("LSTM", "GRU", "RNN") else (L, B, E)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    gy = rng.standard_normal(y_shape).astype(np.float32)
+    if side == "nlpkit":
+        from nlpkit import nn as lib
+        xs, g = lib.tensor(x, requires_grad=True), gy
+    else:
+        import torch
+        lib = torch.nn
+        xs, g = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+    if name in ("LSTM", "GRU", "RNN"):
+        layer = getattr(lib, name)(I, H)
+    elif name == "MultiheadAttention":
+        layer = lib.MultiheadAttention(E, HEADS)
+    else:
+        layer = lib.TransformerEncoderLayer(E, HEADS, dim_feedforward=FF, dropout=0.0)
+    if side == "torch":
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(L)
+        extra = {"MultiheadAttention": dict(attn_mask=mask, need_weights=False),
+                 "TransformerEncoderLayer": dict(src_mask=mask)}.get(name, {})
+    else:
+        extra = {"MultiheadAttention": dict(need_weights=False)}.get(name, {})
+
+    def run():
+        layer.zero_grad()
+        xs.grad = None
+        if name == "MultiheadAttention":
+            out = layer(xs, xs, xs, is_causal=True, **extra)[0]
+        elif name == "TransformerEncoderLayer":
+            out = layer(xs, is_causal=True, **extra)
+        else:
+            out = layer(xs)[0]
+        out.backward(g)
+
+    return run
+
+
+def peak_mb(name, side, threads, repeats):
+    """Peak resident MB of a fresh process running ``name``'s forward+backward on ``side``."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name, side,
+                          "--threads", str(threads), "--memory-repeats", str(repeats)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def set_threads(threads, blas):
+    numba.set_num_threads(threads)
+    import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot calls SciPy's BLAS)
+    from threadpoolctl import threadpool_limits
+    # both BLAS copies (NumPy's and SciPy's, loaded above) at the same thread count
+    threadpool_limits(blas, user_api="blas")
+
+
+def child(name, side, threads, repeats):
+    if side == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    set_threads(threads, threads)
+    run = one_side(name, side, np.random.default_rng(0))
+    for _ in range(repeats):
+        run()
+    # VmHWM, the peak of this process's own memory map: ru_maxrss would carry the parent's
+    # peak over the fork and exec that started it (and the parent holds both libraries)
+    with open("/proc/self/status") as fh:
+        hwm = next(line for line in fh if line.startswith("VmHWM:"))
+    print(int(hwm.split()[1]) / 1024)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
@@ -110,14 +193,20 @@ def main():
                     help="threads of every loaded BLAS (default: --threads)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--only", nargs="*", help="layers to run (default: all available)")
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip the peak-memory processes")
+    ap.add_argument("--memory-repeats", type=int, default=3)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        child(*args.child, args.threads, args.memory_repeats)
+        return
+    import torch
+    from threadpoolctl import threadpool_info
+
     blas = args.threads if args.blas_threads is None else args.blas_threads
-    numba.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    import scipy.linalg.cython_blas  # noqa: F401  (Numba's np.dot calls SciPy's BLAS)
-    from threadpoolctl import threadpool_info, threadpool_limits
-    # both BLAS copies (NumPy's and SciPy's, loaded above) at the same thread count
-    threadpool_limits(blas, user_api="blas")
+    set_threads(args.threads, blas)
     print(f"# numba {numba.__version__} threads={numba.get_num_threads()} "
           f"layer={numba.config.THREADING_LAYER}; torch {torch.__version__} "
           f"threads={torch.get_num_threads()}")
@@ -131,8 +220,9 @@ def main():
         cases = [c for c in cases if c in args.only]
     print(f"\nforward+backward, float32, threads={args.threads} (BLAS {blas}), "
           f"median of {args.repeats}, wall ms (CPU ms)\n")
-    print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch | CPU ratio |")
-    print("|---|---|---|---|---|---|")
+    mem = "" if args.no_memory else " nlpkit MB | torch MB |"
+    print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch | CPU ratio |" + mem)
+    print("|---|---|---|---|---|---|" + ("---|---|" if mem else ""))
     for name in cases:
         if name in ("LSTM", "GRU", "RNN"):
             ours, theirs = recurrent_case(name, rng)
@@ -142,9 +232,13 @@ def main():
             ff = f" FF{FF}" if name != "MultiheadAttention" else ""
             shape = f"B{B} T{L} E{E} heads{HEADS}{ff} causal"
         (w_ours, c_ours), (w_theirs, c_theirs) = median_times([ours, theirs], args.repeats)
-        print(f"| {name} | {shape} | {w_ours * 1e3:.1f} ({c_ours * 1e3:.0f}) | "
-              f"{w_theirs * 1e3:.1f} ({c_theirs * 1e3:.0f}) | {w_ours / w_theirs:.2f} | "
-              f"{c_ours / c_theirs:.2f} |", flush=True)
+        row = (f"| {name} | {shape} | {w_ours * 1e3:.1f} ({c_ours * 1e3:.0f}) | "
+               f"{w_theirs * 1e3:.1f} ({c_theirs * 1e3:.0f}) | {w_ours / w_theirs:.2f} | "
+               f"{c_ours / c_theirs:.2f} |")
+        if not args.no_memory:
+            row += "".join(f" {peak_mb(name, side, args.threads, args.memory_repeats):.0f} |"
+                           for side in ("nlpkit", "torch"))
+        print(row, flush=True)
     print(f"# load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
