@@ -57,10 +57,11 @@ def suffix_rows(offsets, n, cur_idx, prev_idx, n_rows):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def log10f_into(x, out):
-    """glibc's ``log10f`` (Numba's float32 ``math.log10`` calls libm); -inf for x <= 0."""
-    for i in range(x.shape[0]):
+    """glibc's ``log10f`` (Numba's float32 ``math.log10`` calls libm); -inf for x <= 0.
+    (Parallel: it runs on every printed line of a KN model, on the writer's critical path.)"""
+    for i in numba.prange(x.shape[0]):
         out[i] = math.log10(x[i]) if x[i] > 0 else np.float32(-np.inf)
 
 
