@@ -14,7 +14,7 @@ import sys
 import click
 
 from .._version import __version__
-from ..backend import DeviceError
+from ..backend import DeviceError, pad_heap
 from ..errors import NlpkitError, Terminated, hold_interrupts_in_llvm, unwind_on_sigterm
 from .common import Settings, runtime_options
 
@@ -91,6 +91,7 @@ def main(argv=None):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     unwind_on_sigterm()  # `kill`, a job scheduler's stop: clean up as for Ctrl-C, exit 143
     hold_interrupts_in_llvm()
+    pad_heap()  # (backend.pad_heap says why)
     try:
         cli.main(args=argv, prog_name="nlpkit", standalone_mode=False)
     except Terminated as exc:
