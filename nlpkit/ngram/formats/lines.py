@@ -154,17 +154,18 @@ class BlockWriter:
     the formatting and the file writes beside them both cores stay busy.  At most
     ``depth`` blocks wait.  The formatting kernels release the GIL (``nogil``).
 
-    Numba's workqueue threading layer is not thread-safe (two threads inside parallel
-    kernels at once abort the process): under it the blocks are formatted and written in
-    the caller's thread.  An error in the background is raised at the next :meth:`put`
-    or on leaving the ``with`` block."""
+    On one thread (``--threads 1``: one core asked for), and under Numba's workqueue
+    threading layer, which is not thread-safe (two threads inside parallel kernels at once
+    abort the process), the blocks are formatted and written in the caller's thread.
+    An error in the background is raised at the next :meth:`put` or on leaving the
+    ``with`` block."""
 
     def __init__(self, fh, depth=2):
         self.fh = fh
         self.depth = depth
         self.pending = deque()
         self.pool = None
-        if _threads_are_safe():
+        if numba.get_num_threads() > 1 and _threads_are_safe():
             # (Numba's thread count is per thread: the caller's, e.g. --threads, carries over)
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="nlpkit-writer",
                                            initializer=numba.set_num_threads,
