@@ -14,7 +14,7 @@ import sys
 import click
 
 from .._version import __version__
-from ..backend import DeviceError, pad_heap
+from ..backend import DeviceError
 from ..errors import NlpkitError, Terminated, hold_interrupts_in_llvm, unwind_on_sigterm
 from .common import Settings, runtime_options
 
@@ -84,6 +84,8 @@ def cli(ctx, quiet, debug):
     """
     s = ctx.ensure_object(Settings)  # --threads and --device have set theirs
     s.quiet, s.debug = quiet, debug
+    from ..backend import pad_heap
+    pad_heap()  # (the CLI owns the process; backend.pad_heap says why)
 
 
 def main(argv=None):
@@ -91,7 +93,6 @@ def main(argv=None):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     unwind_on_sigterm()  # `kill`, a job scheduler's stop: clean up as for Ctrl-C, exit 143
     hold_interrupts_in_llvm()
-    pad_heap()  # (backend.pad_heap says why)
     try:
         cli.main(args=argv, prog_name="nlpkit", standalone_mode=False)
     except Terminated as exc:
