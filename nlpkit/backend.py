@@ -226,12 +226,31 @@ def keep_freed_memory(trim_threshold: int = 1 << 30) -> bool:
     """
     if os.environ.get("MALLOC_TRIM_THRESHOLD_") is not None:
         return False
+    return _mallopt(_M_MMAP_THRESHOLD, 32 << 20) and _mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+
+
+def pad_heap(pad: int = 64 << 20) -> bool:
+    """Let glibc's heap grow and shrink ``pad`` bytes beyond what is in use (``M_TOP_PAD``)
+    for the rest of the process; returns whether set (not off glibc, nor when the user set
+    ``MALLOC_TOP_PAD_``).
+
+    The n-gram builds make and drop large NumPy temporaries block after block, and by
+    default each one's pages are faulted in afresh: a 3-gram build of 6M tokens (KN) took
+    380k minor faults and 1.7 s of system time, a quarter of its CPU; with 64 MiB of pad,
+    80k and 0.8 s, for 30 MB more peak memory.  (:func:`keep_freed_memory`'s trim
+    threshold did not help there.)  Process-wide, so the CLI sets it, not the library."""
+    if os.environ.get("MALLOC_TOP_PAD_") is not None:
+        return False
+    return _mallopt(_M_TOP_PAD, pad)
+
+
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's malloc.h
+
+
+def _mallopt(param: int, value: int) -> bool:
     try:
         import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
-        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and \
-            bool(libc.mallopt(m_trim_threshold, int(trim_threshold)))
+        return bool(ctypes.CDLL("libc.so.6").mallopt(param, int(value)))
     except (OSError, AttributeError):
         return False
 
@@ -265,3 +284,4 @@ def _threading_layer() -> str:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         return "not initialised"
+

@@ -90,6 +90,8 @@ def cli(ctx, quiet, debug):
     """
     s = ctx.ensure_object(Settings)  # --threads and --device have set theirs
     s.quiet, s.debug = quiet, debug
+    from ..backend import pad_heap
+    pad_heap()  # (the CLI owns the process; backend.pad_heap says why)
 
 
 def main(argv=None):

@@ -78,14 +78,47 @@ def bucket_sizes(offsets, n, pid, bucket_shift, n_buckets):
     return sizes
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def walk_runs(keys, lo, hi, bucket_high, low_bits, fb, pb, n, ctx_words, base, out_words,
               out_count, out_first, with_first, rows, cur, need_cur):
     """One sorted bucket ``keys[lo:hi]``: each run of equal ``context | follower`` is a
     distinct n-gram, written as row ``rows, rows + 1, …``: words = the context's
     columns then the follower, count = run length, first = global position of the
     run's first occurrence.  With ``need_cur``, ``cur[p]`` gets the row of the n-gram
-    starting at ``p``.  Returns the new row count."""
+    starting at ``p``.  Returns the new row count.
+
+    In parallel over pieces of the bucket cut at run starts: a first pass counts each
+    piece's runs, which gives every piece its first row, so the rows are numbered as one
+    walk from ``lo`` would number them (the walk's random writes to ``cur`` and reads of
+    ``ctx_words`` were a serial second of a 3-gram build)."""
+    sh = np.uint64(pb)
+    n_pieces = max(1, min(64, (hi - lo) >> 16))
+    cut = np.empty(n_pieces + 1, np.int64)
+    for t in range(n_pieces + 1):
+        c = lo + (hi - lo) * t // n_pieces
+        while lo < c < hi and (keys[c] >> sh) == (keys[c - 1] >> sh):
+            c += 1  # (a run belongs to the piece it starts in)
+        cut[t] = c
+    first_row = np.zeros(n_pieces + 1, np.int64)
+    for t in numba.prange(n_pieces):
+        runs = 0
+        for i in range(cut[t], cut[t + 1]):
+            if i == cut[t] or (keys[i] >> sh) != (keys[i - 1] >> sh):
+                runs += 1
+        first_row[t + 1] = runs
+    first_row[0] = rows
+    for t in range(n_pieces):
+        first_row[t + 1] += first_row[t]
+    for t in numba.prange(n_pieces):
+        _walk_piece(keys, cut[t], cut[t + 1], bucket_high, low_bits, fb, pb, n, ctx_words,
+                    base, out_words, out_count, out_first, with_first, first_row[t], cur,
+                    need_cur)
+    return first_row[n_pieces]
+
+
+@numba.njit(cache=True)
+def _walk_piece(keys, lo, hi, bucket_high, low_bits, fb, pb, n, ctx_words, base, out_words,
+                out_count, out_first, with_first, rows, cur, need_cur):
     pmask = (np.uint64(1) << np.uint64(pb)) - np.uint64(1)
     fmask = (np.uint64(1) << np.uint64(fb)) - np.uint64(1)
     sh = np.uint64(pb)
@@ -112,40 +145,57 @@ def walk_runs(keys, lo, hi, bucket_high, low_bits, fb, pb, n, ctx_words, base, o
     return rows
 
 
-@numba.njit(cache=True)
 def stable_order_by_column(words, col, W):
     """Row order that sorts ``words`` by column ``col``, ties kept in row order
-    (a counting sort: O(rows + W))."""
+    (a counting sort: O(rows + W)).
+
+    In parallel over contiguous pieces of rows, one per thread, each with its own counts
+    (no atomics); a word's rows go piece by piece, so ties stay in row order.  At most as
+    many pieces as the rows fill the counts (``pieces * W <= rows``), so a large
+    vocabulary does not multiply the memory."""
+    pieces = max(1, min(numba.get_num_threads(), words.shape[0] // max(int(W), 1)))
+    return _stable_order(words, np.int64(col), np.int64(W), np.int64(pieces))
+
+
+@numba.njit(parallel=True, cache=True)
+def _stable_order(words, col, W, pieces):
     rows = words.shape[0]
-    start = np.zeros(W + 1, np.int64)
-    for r in range(rows):
-        start[words[r, col] + 1] += 1
+    start = np.zeros((pieces, W), np.int64)
+    for t in numba.prange(pieces):
+        for r in range(rows * t // pieces, rows * (t + 1) // pieces):
+            start[t, words[r, col]] += 1
+    total = 0
     for w in range(W):
-        start[w + 1] += start[w]
+        for t in range(pieces):
+            c = start[t, w]
+            start[t, w] = total
+            total += c
     out = np.empty(rows, np.int64)
-    for r in range(rows):
-        w = words[r, col]
-        out[start[w]] = r
-        start[w] += 1
+    for t in numba.prange(pieces):
+        for r in range(rows * t // pieces, rows * (t + 1) // pieces):
+            w = words[r, col]
+            out[start[t, w]] = r
+            start[t, w] += 1
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def suffix_contexts(words, perm, cur, offsets, n, out_pid):
     """Context ids of order n+1 in ``'rctx'`` mode: ``perm`` lists this order's rows
     in suffix order; the id of the n-gram at ``p`` is its suffix rank.  Returns the
-    rows' columns in suffix layout (last word first), indexed by suffix rank."""
+    rows' columns in suffix layout (last word first), indexed by suffix rank.
+    (Every loop writes each index once: ``perm`` is a permutation, ``p`` a position.)"""
     rows = perm.shape[0]
     rank = np.empty(rows, np.int64)
-    for s in range(rows):
+    for s in numba.prange(rows):
         rank[perm[s]] = s
     suf = np.empty((rows, n), np.int32)
-    for s in range(rows):
+    for s in numba.prange(rows):
         r = perm[s]
         suf[s, 0] = words[r, n - 1]
         for c in range(n - 1):
             suf[s, c + 1] = words[r, c]
-    for si in range(offsets.shape[0] - 1):
+    for si in numba.prange(offsets.shape[0] - 1):
         for p in range(offsets[si], offsets[si + 1] - n + 1):
             out_pid[p] = rank[cur[p]]
     return suf

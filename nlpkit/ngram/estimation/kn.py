@@ -427,8 +427,7 @@ def _lines(probs, k, threshold, gammas, matched, W, plan, block):
     if probs.in_memory:
         words = probs.arrays["words"]
         perm = stable_order_by_column(words, np.int64(k - 1), np.int64(W))
-        chunks = ({"words": words[perm[a:a + block]][:, [k - 1] + list(range(k - 1))],
-                   **{n: probs.arrays[n][perm[a:a + block]] for n in names}}
+        chunks = (_suffix_block(probs.arrays, names, perm, a, min(a + block, perm.shape[0]))
                   for a in range(0, perm.shape[0], block))
         srt = None
     else:
@@ -438,13 +437,26 @@ def _lines(probs, k, threshold, gammas, matched, W, plan, block):
         chunks = srt.blocks(["words", *names], block)
     for blk in chunks:
         w = blk["words"]
-        keep = np.ones(w.shape[0], bool) if threshold is None else blk["count"] > threshold
-        w, p = w[keep], blk["p"][keep]
+        p = blk["p"]
+        if threshold is not None:  # (unpruned, a mask of all True would copy the block)
+            keep = blk["count"] > threshold
+            w, p = w[keep], p[keep]
         lp = np.minimum(log10f(p), _F(0))
         bow = pair.backoffs(w) if pair is not None else np.full(w.shape[0], np.nan, _F)
         yield w, "suffix", lp, bow
     if srt is not None:
         srt.drop()
+
+
+def _suffix_block(arrays, names, perm, a, b):
+    """Rows ``perm[a:b]`` of an in-memory table of probabilities in suffix layout."""
+    words = arrays["words"]
+    blk = {"words": np.empty((b - a, words.shape[1]), np.int32), "p": np.empty(b - a, _F)}
+    kk.gather_suffix_rows(words, perm, np.int64(a), np.int64(b), arrays["p"], blk["words"],
+                          blk["p"])
+    for n in names[1:]:
+        blk[n] = arrays[n][perm[a:b]]
+    return blk
 
 
 class _Pairing:

@@ -57,10 +57,11 @@ def suffix_rows(offsets, n, cur_idx, prev_idx, n_rows):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def log10f_into(x, out):
-    """glibc's ``log10f`` (Numba's float32 ``math.log10`` calls libm); -inf for x <= 0."""
-    for i in range(x.shape[0]):
+    """glibc's ``log10f`` (Numba's float32 ``math.log10`` calls libm); -inf for x <= 0.
+    (Parallel: it runs on every printed line of a KN model, on the writer's critical path.)"""
+    for i in numba.prange(x.shape[0]):
         out[i] = math.log10(x[i]) if x[i] > 0 else np.float32(-np.inf)
 
 
@@ -108,3 +109,17 @@ def order_probs(a, count, ends, threshold, D, p_low, p, gamma):
                 v = np.int64(a[r])
                 u = np.float32(np.float32(np.float32(v) - D[min(v, 3)]) / den)
                 p[r] = np.float32(u + np.float32(gam * p_low[r]))
+
+
+@numba.njit(parallel=True, cache=True)
+def gather_suffix_rows(words, perm, a, b, p, out_words, out_p):
+    """Rows ``perm[a:b]`` of the counting layout ``(w[k-1], …, w1, wk)`` in suffix layout
+    ``(wk, w[k-1], …, w1)``, with their ``p``: one pass, where NumPy's row gather and
+    then column gather copied the block twice (the second through its slow path)."""
+    k = words.shape[1]
+    for i in numba.prange(b - a):
+        r = perm[a + i]
+        out_words[i, 0] = words[r, k - 1]
+        for c in range(k - 1):
+            out_words[i, c + 1] = words[r, c]
+        out_p[i] = p[r]

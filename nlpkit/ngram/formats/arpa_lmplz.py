@@ -13,7 +13,14 @@ import numpy as np
 
 from ...text import atomic_write
 from ..backoff import BackoffModel
-from .lines import NO_MAP, assemble_lines, byte_pool, natural_columns
+from .lines import (
+    NO_MAP,
+    BlockWriter,
+    assemble_lines,
+    byte_pool,
+    natural_columns,
+    owned,
+)
 from .numfmt import LMPLZ, spell_distinct, spell_strings
 
 
@@ -39,15 +46,17 @@ def write_arpa_lmplz(model: BackoffModel, path) -> None:
 def write_sections(path, counts, sections, wpool, woff) -> None:
     """Write an ARPA file as lmplz prints it from ``sections``: per order ``(n, blocks)``
     with blocks ``(words, layout, lp, bow or NaN)`` in lmplz's line order."""
-    with atomic_write(path, "wb") as fh:
-        fh.write(b"\\data\\\n" + b"".join(b"ngram %d=%d\n" % (n, c)
-                                              for n, c in enumerate(counts, 1)))
+    with atomic_write(path, "wb") as fh, BlockWriter(fh) as out:
+        out.write(b"\\data\\\n" + b"".join(b"ngram %d=%d\n" % (n, c)
+                                               for n, c in enumerate(counts, 1)))
         for n, blocks in sections:
-            fh.write(b"\n\\%d-grams:\n" % n)
+            out.write(b"\n\\%d-grams:\n" % n)
             for block in blocks:  # (bytes: lines formatted elsewhere, e.g. on a Dask worker)
-                fh.write(block if isinstance(block, (bytes, memoryview)) else
-                         section_lines(block, wpool, woff))
-        fh.write(b"\n\\end\\\n")
+                if isinstance(block, (bytes, memoryview)):
+                    out.write(block)
+                else:
+                    out.put(section_lines, owned(block), wpool, woff)
+        out.write(b"\n\\end\\\n")
 
 
 def section_lines(block, wpool, woff) -> bytes:

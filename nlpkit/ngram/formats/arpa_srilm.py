@@ -18,7 +18,14 @@ import numpy as np
 
 from ...text import atomic_write
 from ..backoff import BackoffModel
-from .lines import NO_MAP, assemble_lines, byte_pool, natural_columns
+from .lines import (
+    NO_MAP,
+    BlockWriter,
+    assemble_lines,
+    byte_pool,
+    natural_columns,
+    owned,
+)
 from .numfmt import PRINTF_G, spell_distinct
 
 
@@ -59,14 +66,16 @@ def write_sections(path, counts, sections, wpool, woff, word_map=NO_MAP, preambl
     in SRILM's line order (atomic; ``.gz`` by name).  ``preamble``: ``#`` lines to put
     before ``\\data\\`` (see :mod:`.preamble`)."""
     header = b"".join(b"ngram %d=%d\n" % (n, c) for n, c in enumerate(counts, 1))
-    with atomic_write(path, "wb") as fh:
-        fh.write(preamble + b"\n\\data\\\n" + header)
+    with atomic_write(path, "wb") as fh, BlockWriter(fh) as out:
+        out.write(preamble + b"\n\\data\\\n" + header)
         for n, blocks in sections:
-            fh.write(b"\n\\%d-grams:\n" % n)
+            out.write(b"\n\\%d-grams:\n" % n)
             for block in blocks:  # (bytes: lines formatted elsewhere, e.g. on a Dask worker)
-                fh.write(block if isinstance(block, (bytes, memoryview)) else
-                         section_lines(block, wpool, woff, word_map))
-        fh.write(b"\n\\end\\\n")
+                if isinstance(block, (bytes, memoryview)):
+                    out.write(block)
+                else:
+                    out.put(section_lines, owned(block), wpool, woff, word_map)
+        out.write(b"\n\\end\\\n")
 
 
 def arpa_order(words: np.ndarray, rank: np.ndarray) -> np.ndarray:

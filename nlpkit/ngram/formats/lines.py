@@ -4,6 +4,9 @@ A writer formats each distinct number once (a byte pool of spellings), keeps the
 vocabulary as another pool, and :func:`assemble_lines` copies number and word
 bytes into one output buffer on all threads: no Python work per line.
 """
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -58,7 +61,7 @@ def _copy_words(words, r, cols, word_map, wpool, woff, out, o):
     return o
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def assemble_lines(words, cols, word_map, prob_idx, bow_idx, wpool, woff, numpool, numoff,
                    words_first):
     """Bytes of the lines ``prob TAB w1 w2 … wn [TAB bow] LF``, one per row of ``words``
@@ -67,32 +70,37 @@ def assemble_lines(words, cols, word_map, prob_idx, bow_idx, wpool, woff, numpoo
     A line's words are ``words[r, cols]`` in that order (up to the first -1), each mapped
     through ``word_map`` when it is not empty, indexing ``wpool``/``woff``.
     ``prob_idx``/``bow_idx`` index formatted numbers in ``numpool``/``numoff``
-    (``bow_idx`` -1: no back-off field).
+    (``bow_idx`` -1: no back-off field).  (``nogil``: the ARPA writers format one block
+    on a background thread while the caller makes the next.)
     """
     rows = words.shape[0]
     ends = np.empty(rows + 1, dtype=np.int64)
     ends[0] = 0
     lens = np.empty(rows, dtype=np.int64)
-    for r in numba.prange(rows):
-        lens[r] = _line_length(r, numoff, prob_idx, bow_idx, words, cols, word_map, woff)
+    # contiguous ranges of rows per task: each thread walks its lines in order
+    n_chunks = min(rows, 64)
+    for c in numba.prange(n_chunks):
+        for r in range(c * rows // n_chunks, (c + 1) * rows // n_chunks):
+            lens[r] = _line_length(r, numoff, prob_idx, bow_idx, words, cols, word_map, woff)
     for r in range(rows):
         ends[r + 1] = ends[r] + lens[r]
     out = np.empty(ends[rows], dtype=np.uint8)
-    for r in numba.prange(rows):
-        o = ends[r]
-        a, b = numoff[prob_idx[r]], numoff[prob_idx[r] + 1]
-        if words_first:
-            o = _copy_words(words, r, cols, word_map, wpool, woff, out, o)
-            out[o] = 9
-            o = _copy(numpool, a, b, out, o + 1)
-        else:
-            o = _copy(numpool, a, b, out, o)
-            out[o] = 9
-            o = _copy_words(words, r, cols, word_map, wpool, woff, out, o + 1)
-            if bow_idx[r] >= 0:
+    for c in numba.prange(n_chunks):
+        for r in range(c * rows // n_chunks, (c + 1) * rows // n_chunks):
+            o = ends[r]
+            a, b = numoff[prob_idx[r]], numoff[prob_idx[r] + 1]
+            if words_first:
+                o = _copy_words(words, r, cols, word_map, wpool, woff, out, o)
                 out[o] = 9
-                o = _copy(numpool, numoff[bow_idx[r]], numoff[bow_idx[r] + 1], out, o + 1)
-        out[o] = 10
+                o = _copy(numpool, a, b, out, o + 1)
+            else:
+                o = _copy(numpool, a, b, out, o)
+                out[o] = 9
+                o = _copy_words(words, r, cols, word_map, wpool, woff, out, o + 1)
+                if bow_idx[r] >= 0:
+                    out[o] = 9
+                    o = _copy(numpool, numoff[bow_idx[r]], numoff[bow_idx[r] + 1], out, o + 1)
+            out[o] = 10
     return out
 
 
@@ -109,7 +117,7 @@ def natural_columns(n, layout):
 NO_MAP = np.zeros(0, np.int32)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def dedupe_u32(vals):
     """Distinct values (first-occurrence order) and the index of each value among them."""
     n = vals.shape[0]
@@ -137,3 +145,77 @@ def dedupe_u32(vals):
                 break
             k = (k + 1) & mask
     return uniq[:nu], inv
+
+
+class BlockWriter:
+    """Formats blocks of lines and writes them to ``fh`` on one background thread, in the
+    order they are put, while the caller makes the next blocks: an ARPA writer's sections
+    come from the estimator block by block (gathers, pairings, serial kernels), and with
+    the formatting and the file writes beside them both cores stay busy.  At most
+    ``depth`` blocks wait.  The formatting kernels release the GIL (``nogil``).
+
+    On one thread (``--threads 1``: one core asked for), and under Numba's workqueue
+    threading layer, which is not thread-safe (two threads inside parallel kernels at once
+    abort the process), the blocks are formatted and written in the caller's thread.
+    An error in the background is raised at the next :meth:`put` or on leaving the
+    ``with`` block."""
+
+    def __init__(self, fh, depth=2):
+        self.fh = fh
+        self.depth = depth
+        self.pending = deque()
+        self.pool = None
+        if numba.get_num_threads() > 1 and _threads_are_safe():
+            # (Numba's thread count is per thread: the caller's, e.g. --threads, carries over)
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="nlpkit-writer",
+                                           initializer=numba.set_num_threads,
+                                           initargs=(numba.get_num_threads(),))
+
+    def put(self, format_block, *args):
+        """Write ``format_block(*args)`` (bytes) after what was put before."""
+        if self.pool is None:
+            self.fh.write(format_block(*args))
+            return
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self._write, format_block, args))
+
+    def write(self, data):
+        """Write ``data`` (bytes) after what was put before."""
+        self.put(_same, data)
+
+    def _write(self, format_block, args):
+        self.fh.write(format_block(*args))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if self.pool is None:
+            return False
+        try:
+            while self.pending and kind is None:
+                self.pending.popleft().result()
+        finally:
+            # (on an error here, what waits is dropped; a block being formatted finishes
+            # before the caller's cleanup removes the file)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return False
+
+
+def owned(block):
+    """``block`` (a tuple) with its arrays copied: a block put to a :class:`BlockWriter` is
+    formatted after the caller's generator has moved on, which may reuse or free the
+    memory its arrays view (a spilled table's buffers)."""
+    return tuple(np.array(x) if isinstance(x, np.ndarray) else x for x in block)
+
+
+def _same(data):
+    return data
+
+
+def _threads_are_safe():
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet: the layer is not chosen
+        return False
