@@ -1,5 +1,6 @@
 """The merge kernel against the plain-Python reference learner (tests/text/subword_reference.py)."""
 import gzip
+import re
 from collections import Counter
 
 import numpy as np
@@ -72,20 +73,31 @@ def test_bytelevel_bpe_merges_equal_reference():
     assert len(merges) > 250
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (pipeline.ByteLevel(add_prefix_space=False), pre_tokenizers.ByteLevel(add_prefix_space=False)),
-    (pipeline.ByteLevel(add_prefix_space=True), pre_tokenizers.ByteLevel(add_prefix_space=True)),
-    (pipeline.BertPreTokenizer(), pre_tokenizers.BertPreTokenizer()),
-], ids=["bytelevel", "bytelevel-prefix-space", "bert"])
-def test_word_counts_equal_tokenizers_pre_tokenizer(ours, theirs):
+@pytest.mark.parametrize("ours, theirs, unit_separators", [
+    (pipeline.ByteLevel(add_prefix_space=False), pre_tokenizers.ByteLevel(add_prefix_space=False),
+     "all"),
+    (pipeline.ByteLevel(add_prefix_space=True), pre_tokenizers.ByteLevel(add_prefix_space=True),
+     "all"),
+    (pipeline.BertPreTokenizer(), pre_tokenizers.BertPreTokenizer(), "all"),
+    (pipeline.WhitespaceSplit(), pre_tokenizers.WhitespaceSplit(), "all"),
+    (pipeline.WhitespaceSplit(), pre_tokenizers.WhitespaceSplit(), "last"),
+], ids=["bytelevel", "bytelevel-prefix-space", "bert", "whitespace-split-strings",
+        "whitespace-split-kernel"])
+def test_word_counts_equal_tokenizers_pre_tokenizer(ours, theirs, unit_separators):
     # ASCII lines are split by a kernel, the others by the regex: both must cut what
     # tokenizers' pre-tokenizer cuts, on text full of corner cases (GPT-2's contractions,
     # runs of mixed whitespace before words and at line ends, control characters,
-    # punctuation runs holding apostrophes), documents holding line feeds and non-ASCII
+    # punctuation runs holding apostrophes), documents holding line feeds and non-ASCII.
+    # WhitespaceSplit's blocks go to the byte kernel unless they hold \x1c-\x1f (where
+    # str.split() splits and Rust does not): with unit_separators="last" only the last
+    # block holds one, so the kernel's blocks and a string block share the encoder.
     rng = np.random.default_rng(7)
-    alphabet = list("ab Z09'srtvelmd  \t\r\x0b\x0c.,-_'\x00\x1f\x7f") + ["é", "\n", "\u3000"]
+    alphabet = list("ab Z09'srtvelmd  \t\r\x0b\x0c.,-_'\x00\x1f\x7f") + [
+        "é", "\n", "\u3000", "\u00a0", "\u0085", "\u2028", "\u202f", "\x1c"]
     lines = ["".join(rng.choice(alphabet, rng.integers(0, 40))) for _ in range(3000)]
     lines += ["it's 'll 'S  x\t\ty  ", " \t a", "a \n b", "", "   ", "x'll've'd"] + kjv_lines(50)
+    if unit_separators == "last":
+        lines = [re.sub("[\x1c-\x1f]", "", line) for line in lines] + ["a\x1fb \x1c c"]
     encoder = Encoder()
     ids = np.concatenate([ours.encode_pieces(lines[i:i + 700], encoder)
                           for i in range(0, len(lines), 700)])
@@ -93,7 +105,7 @@ def test_word_counts_equal_tokenizers_pre_tokenizer(ours, theirs):
     got = Counter({words[i]: c for i, c in enumerate(np.bincount(ids).tolist())})
     want = Counter(w for line in lines for w, _ in theirs.pre_tokenize_str(line))
     assert got == want
-    assert sum(want.values()) > 20000
+    assert sum(want.values()) > 15000
 
 
 @pytest.mark.parametrize("training", ["bpe", "likelihood"])
