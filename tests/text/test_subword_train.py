@@ -42,6 +42,26 @@ def test_suffix_bpe_merges_equal_reference_on_random_corpora(seed):
     assert len(merges) > 40
 
 
+@pytest.mark.parametrize("unit_separator", [False, True], ids=["bytes", "strings"])
+def test_suffix_bpe_from_a_file_equals_reference(unit_separator, tmp_path):
+    # A file is counted from its UTF-8 blocks (no lines, no strings) unless a block holds
+    # \x1c-\x1f: either way the words are tokenizers' WhitespaceSplit's of the lines the
+    # text readers give (CRLF, non-ASCII whitespace, a byte that is not UTF-8)
+    lines = kjv_lines(300) + random_lines(8, 100) + [
+        "a\u3000b\u00a0c \u2028 d\te", "x \ufeffy", "caf\xe9 na\xefve", "  "]
+    if unit_separator:
+        lines.append("p\x1fq \x1cr")
+    path = tmp_path / "corpus.txt"
+    path.write_bytes("\r\n".join(lines).encode("utf-8").replace(b"na", b"n\xffa") + b"\r\n")
+    read = path.read_bytes().decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    split = pre_tokenizers.WhitespaceSplit()
+    words = Counter(w for line in read for w, _ in split.pre_tokenize_str(line))
+    tok = BPE(vocab_size=300, style="suffix").fit(str(path))
+    itos, merges = learn(words, vocab_size=300, specials=("<unk>",), suffix="</w>")
+    assert tok.merges_ == merges and tok.vocab_.itos == itos
+    assert ("p\x1fq" in words) == unit_separator and "n\ufffda\xefve" in words
+
+
 @pytest.mark.parametrize("seed", [3, 4])
 def test_metaspace_bpe_merges_equal_reference_on_random_corpora(seed):
     lines = random_lines(seed)

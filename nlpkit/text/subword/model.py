@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from ... import backend
 from ...errors import InputFileError, NlpkitError
 from ..corpus import Encoder, _gc_paused
-from ..readers import atomic_write, iter_chunks
+from ..readers import atomic_write, iter_chunks, iter_utf8_blocks
 from ..vocab import Vocabulary
 from ...params import (
     BOOLEAN,
@@ -181,9 +181,16 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
     def _count_words(self, X, on_progress):
         encoder = Encoder()
         counts = np.zeros(0, np.int64)
+        pre = self.pre_tokenizer_
+        if pre.reads_bytes and self.normalizer_ is None and isinstance(X, (str, os.PathLike)):
+            # a file as UTF-8 blocks: no decoding, splitting into lines and encoding again
+            blocks = (pre.encode_utf8(data, encoder)
+                      for data in iter_utf8_blocks(X, on_progress=on_progress))
+        else:
+            blocks = (pre.encode_pieces(self._normalize(block), encoder)
+                      for block in _line_blocks(X, on_progress))
         with _gc_paused():
-            for block in _line_blocks(X, on_progress):
-                ids = self.pre_tokenizer_.encode_pieces(self._normalize(block), encoder)
+            for ids in blocks:
                 if ids.size:
                     top = int(ids.max()) + 1
                     if top > counts.shape[0]:

@@ -261,6 +261,12 @@ class PreTokenizer:
     model sees (the byte-level spelling for ByteLevel, the pieces themselves
     otherwise), applied once per distinct piece."""
 
+    # Whether training may hand a file's blocks to encode_utf8 as UTF-8 bytes (readers.
+    # iter_utf8_blocks: lines end at \n, a CR before it stays, bad bytes replaced as the
+    # text readers replace them) rather than to encode_pieces as lines: only a
+    # pre-tokenizer to which CR is whitespace splits both alike.
+    reads_bytes = False
+
     def words(self, pieces: list[str]) -> list[str]:
         return pieces
 
@@ -312,18 +318,23 @@ class WhitespaceSplit(PreTokenizer):
             return [line.split() for line in lines]
         return [self.split(line) for line in lines]
 
+    reads_bytes = True
+
     def encode_pieces(self, lines, encoder):
+        # (line feeds are whitespace here: the joined block splits alike)
+        return self.encode_utf8("\n".join(lines).encode("utf-8", "surrogatepass"), encoder)
+
+    def encode_utf8(self, data, encoder):
         # Training's counting: in the usual case (no \x1c-\x1f, the only characters where
-        # str.split() and Rust's whitespace differ) the block's UTF-8 bytes go to the
-        # encoder's kernel, which splits at the same whitespace and interns the pieces as
-        # bytes; a string per piece (split, then hashed into a dict) cost half of suffix
-        # BPE's training.  Line feeds are whitespace here, so the joined block splits alike.
-        text = "\n".join(lines)
-        if _PY_ONLY_SPACE.search(text) is None:
-            got = encoder.encode_bytes(text.encode("utf-8", "surrogatepass"))
+        # str.split() and Rust's whitespace differ) the UTF-8 bytes go to the encoder's
+        # kernel, which splits at the same whitespace and interns the pieces as bytes; a
+        # string per piece (split, then hashed into a dict) cost half of suffix BPE's
+        # training.
+        if _PY_ONLY_SPACE_UTF8.search(data) is None:
+            got = encoder.encode_bytes(data)
             if got is not None:  # (None: the encoder already holds pieces as strings)
                 return got[0]
-        return super().encode_pieces(lines, encoder)
+        return super().encode_pieces(data.decode("utf-8", "surrogatepass").split("\n"), encoder)
 
     @classmethod
     def from_entry(cls, entry):
@@ -335,6 +346,7 @@ class WhitespaceSplit(PreTokenizer):
 
 # Python's str.split() also splits at \x1c-\x1f, which are not White_Space
 _PY_ONLY_SPACE = re.compile("[\x1c-\x1f]")
+_PY_ONLY_SPACE_UTF8 = re.compile(b"[\x1c-\x1f]")
 
 
 def _split_white(line):
