@@ -8,6 +8,7 @@ import pytest
 from tokenizers import pre_tokenizers
 
 from nlpkit import corpora
+from nlpkit.text import DecodeWarning
 from nlpkit.text.corpus import Encoder
 from nlpkit.text.subword import BPE, WordPiece, pipeline
 
@@ -56,7 +57,8 @@ def test_suffix_bpe_from_a_file_equals_reference(unit_separator, tmp_path):
     read = path.read_bytes().decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
     split = pre_tokenizers.WhitespaceSplit()
     words = Counter(w for line in read for w, _ in split.pre_tokenize_str(line))
-    tok = BPE(vocab_size=300, style="suffix").fit(str(path))
+    with pytest.warns(DecodeWarning, match="were not valid UTF-8"):
+        tok = BPE(vocab_size=300, style="suffix").fit(str(path))
     itos, merges = learn(words, vocab_size=300, specials=("<unk>",), suffix="</w>")
     assert tok.merges_ == merges and tok.vocab_.itos == itos
     assert ("p\x1fq" in words) == unit_separator and "n\ufffda\xefve" in words
