@@ -5,11 +5,15 @@ For each corpus (the bundled KJV train split; Debian's linux-doc text when
 by ``scale_corpus.py``: 2 give about 6.1M tokens) and each configuration, every
 tool runs as its own process on the same lines, with the same threads
 (``RAYON_NUM_THREADS`` for tokenizers, ``num_threads`` for sentencepiece,
-``--threads`` for nlpkit), one run each, and the table shows the whole
-process's wall time and peak memory (GNU time) and nlpkit's ratio:
+``--threads`` for nlpkit), and the table shows the whole process's wall time
+and peak memory (GNU time) and nlpkit's ratio:
 
-* **train**: read the corpus, learn ``--vocab-size`` symbols, write the model;
-* **encode**: load the model, encode the corpus, write one line of ids per line;
+* **train**: read the corpus, learn ``--vocab-size`` symbols, write the model; each
+  tool trains ``--repeats`` times (default 3), the tools in turn (the order rotating
+  from round to round, so that a burst of load falls on all of them), and the table
+  shows the median wall time (the runs beside it) and the largest peak memory;
+* **encode**: load the model, encode the corpus, write one line of ids per line (one
+  run, with the model of the last training);
   beside it the in-process encoding rate (tokens/s, reading and writing excluded);
 * **parity**: nlpkit, loading the tokenizer.json that tokenizers trained, must
   write exactly tokenizers' ids for the first ``--parity-lines`` lines;
@@ -38,6 +42,7 @@ import argparse
 import gzip
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -236,6 +241,8 @@ def main():
     ap.add_argument("--copies", type=int, default=2,
                     help="linux-doc: this many renamed copies (2: about 6.1M tokens, 180k types)")
     ap.add_argument("--parity-lines", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="train each tool this many times, in turn; the median is reported")
     ap.add_argument("--no-cold", action="store_true",
                     help="skip the runs with an empty Numba cache")
     args = ap.parse_args()
@@ -247,7 +254,8 @@ def main():
     except ImportError:
         have_sp = False
     from common import machine
-    print(f"machine: {machine()}; {args.threads} threads; vocab {args.vocab_size}")
+    print(f"machine: {machine()}; {args.threads} threads; vocab {args.vocab_size}; "
+          f"training: median of {max(1, args.repeats)} runs")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         warm_up(args.configs.split(","), tmp, args.threads, env)
@@ -270,13 +278,23 @@ def main():
                                                     str(args.vocab_size), str(args.threads)],
                                   prefix + ".model"))
                 results = {}
-                for who, cmd, model in tools:
-                    cold = None
+                colds = {}
+                for who, cmd, _ in tools:
                     if who.startswith("nlpkit") and not args.no_cold:
                         fresh = dict(env, NUMBA_CACHE_DIR=tempfile.mkdtemp(dir=tmp))
-                        cold = run(cmd, fresh)[0]
+                        colds[who] = run(cmd, fresh)[0]
                         shutil.rmtree(fresh["NUMBA_CACHE_DIR"], ignore_errors=True)
-                    wall, peak, _ = run(cmd, env)
+                walls = {who: [] for who, _, _ in tools}
+                peaks = {who: [] for who, _, _ in tools}
+                for r in range(max(1, args.repeats)):
+                    for who, cmd, _ in tools[r % len(tools):] + tools[:r % len(tools)]:
+                        wall, peak, _ = run(cmd, env)
+                        walls[who].append(wall)
+                        peaks[who].append(peak)
+                for who, cmd, model in tools:
+                    cold = colds.get(who)
+                    wall, peak = statistics.median(walls[who]), max(peaks[who])
+                    runs = " ".join(f"{w:.1f}" for w in walls[who])
                     encoder = SP_ENCODE if who == "sentencepiece" else \
                         HF_ENCODE if who == "tokenizers" else NK_ENCODE
                     ids = os.path.join(tmp, f"ids-{who}.txt")
@@ -287,7 +305,7 @@ def main():
                     run([sys.executable, "-c", encoder, model, test, held, str(args.threads)], env)
                     results[who] = (wall, peak, ewall, epeak, int(n_tok) / float(spent),
                                     tokens_per_word(held, test), ids, cold)
-                    print(f"  {config:10s} {who:18s} train {wall:6.1f} s {peak:6.0f} MB"
+                    print(f"  {config:10s} {who:18s} train {wall:6.1f} s ({runs}) {peak:6.0f} MB"
                           f"{'' if cold is None else f' (cold {cold:.1f} s)'} | encode "
                           f"{ewall:6.1f} s {epeak:6.0f} MB {int(n_tok) / float(spent) / 1e6:5.2f}M "
                           f"tok/s | held-out tokens/word {results[who][5]:.4f}", flush=True)

@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from ... import backend
 from ...errors import InputFileError, NlpkitError
 from ..corpus import Encoder, _gc_paused
-from ..readers import atomic_write, iter_chunks
+from ..readers import atomic_write, iter_chunks, iter_utf8_blocks
 from ..vocab import Vocabulary
 from ...params import (
     BOOLEAN,
@@ -181,9 +181,16 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
     def _count_words(self, X, on_progress):
         encoder = Encoder()
         counts = np.zeros(0, np.int64)
+        pre = self.pre_tokenizer_
+        if pre.reads_bytes and self.normalizer_ is None and isinstance(X, (str, os.PathLike)):
+            # a file as UTF-8 blocks: no decoding, splitting into lines and encoding again
+            blocks = (pre.encode_utf8(data, encoder)
+                      for data in iter_utf8_blocks(X, on_progress=on_progress))
+        else:
+            blocks = (pre.encode_pieces(self._normalize(block), encoder)
+                      for block in _line_blocks(X, on_progress))
         with _gc_paused():
-            for block in _line_blocks(X, on_progress):
-                ids = self.pre_tokenizer_.encode_pieces(self._normalize(block), encoder)
+            for ids in blocks:
                 if ids.size:
                     top = int(ids.max()) + 1
                     if top > counts.shape[0]:
@@ -197,10 +204,11 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         codes, offsets = _codes(words)
         lengths = np.diff(offsets)
         word_of = np.repeat(np.arange(len(words), dtype=np.int64), lengths)
-        # the alphabet: characters by code point, optionally cut to the most frequent
-        alphabet, inverse = np.unique(codes, return_inverse=True)
-        char_counts = np.bincount(inverse, weights=counts[word_of].astype(np.float64),
-                                  minlength=alphabet.shape[0])
+        # the alphabet: characters by code point, optionally cut to the most frequent.
+        # Code points index arrays directly (bincount, look-up tables) rather than through
+        # np.unique/searchsorted, which sort or search all the corpus' characters.
+        alphabet = np.flatnonzero(np.bincount(codes, minlength=1)).astype(codes.dtype)
+        char_counts = np.bincount(codes, weights=counts[word_of].astype(np.float64))[alphabet]
         if initial_alphabet:
             extra = np.array(sorted({ord(c) for c in initial_alphabet}), np.int32)
             merged = np.union1d(alphabet, extra)
@@ -211,9 +219,11 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         if limit_alphabet is not None and alphabet.shape[0] > limit_alphabet:
             order = np.argsort(char_counts, kind="stable")  # rarest first; ties: lower code point
             alphabet = np.sort(alphabet[order[alphabet.shape[0] - limit_alphabet:]])
-        in_alpha = np.searchsorted(alphabet, codes)
-        known = (in_alpha < alphabet.shape[0]) & (alphabet[np.minimum(in_alpha,
-                                                                      alphabet.shape[0] - 1)] == codes)
+        index_of = np.full(int(codes.max(initial=0)) + 1, -1, np.int64)
+        in_text = alphabet[alphabet < index_of.shape[0]]
+        index_of[in_text] = np.searchsorted(alphabet, in_text)
+        in_alpha = index_of[codes]  # each character's place in the alphabet, -1 if cut
+        known = in_alpha >= 0
         # each character's form: bit 0 = carries the prefix (not first), bit 1 = the suffix (last)
         pos = np.arange(codes.shape[0]) - offsets[word_of]
         form = np.zeros(codes.shape[0], np.int64)
@@ -228,7 +238,8 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         n_alpha = alphabet.shape[0]
         table = np.full((4, max(n_alpha, 1)), -1, np.int64)
         table[0, :n_alpha] = np.arange(len(specials), len(specials) + n_alpha)
-        marked = np.unique(form[known] * n_alpha + in_alpha[known])
+        marked = np.flatnonzero(np.bincount(form[known] * n_alpha + in_alpha[known],
+                                            minlength=1))
         marked = marked[marked >= n_alpha]
         spelled = [((prefix if f & 1 else "") + chr(int(alphabet[a])) + (suffix if f & 2 else ""),
                     int(f), int(a)) for f, a in zip((marked // n_alpha).tolist(),
@@ -247,7 +258,7 @@ class SubwordTokenizer(TransformerMixin, BaseEstimator):
         spell_codes = np.array(list(chain.from_iterable(spell)), np.int32)
         spell_offs = _offsets([len(s) for s in spell])
         # the per-character temporaries go before the kernel allocates its tables
-        del codes, word_of, inverse, in_alpha, known, pos, form, table
+        del codes, word_of, index_of, in_alpha, known, pos, form, table
         merges, _, n_sym = train_merges(sym, wstart, wlen, np.asarray(counts, np.int64),
                                         spell_codes, spell_offs, int(vocab_size),
                                         int(min_frequency), bool(likelihood))

@@ -261,6 +261,12 @@ class PreTokenizer:
     model sees (the byte-level spelling for ByteLevel, the pieces themselves
     otherwise), applied once per distinct piece."""
 
+    # Whether training may hand a file's blocks to encode_utf8 as UTF-8 bytes (readers.
+    # iter_utf8_blocks: lines end at \n, a CR before it stays, bad bytes replaced as the
+    # text readers replace them) rather than to encode_pieces as lines: only a
+    # pre-tokenizer to which CR is whitespace splits both alike.
+    reads_bytes = False
+
     def words(self, pieces: list[str]) -> list[str]:
         return pieces
 
@@ -312,6 +318,24 @@ class WhitespaceSplit(PreTokenizer):
             return [line.split() for line in lines]
         return [self.split(line) for line in lines]
 
+    reads_bytes = True
+
+    def encode_pieces(self, lines, encoder):
+        # (line feeds are whitespace here: the joined block splits alike)
+        return self.encode_utf8("\n".join(lines).encode("utf-8", "surrogatepass"), encoder)
+
+    def encode_utf8(self, data, encoder):
+        # Training's counting: in the usual case (no \x1c-\x1f, the only characters where
+        # str.split() and Rust's whitespace differ) the UTF-8 bytes go to the encoder's
+        # kernel, which splits at the same whitespace and interns the pieces as bytes; a
+        # string per piece (split, then hashed into a dict) cost half of suffix BPE's
+        # training.
+        if _PY_ONLY_SPACE_UTF8.search(data) is None:
+            got = encoder.encode_bytes(data)
+            if got is not None:  # (None: the encoder already holds pieces as strings)
+                return got[0]
+        return super().encode_pieces(data.decode("utf-8", "surrogatepass").split("\n"), encoder)
+
     @classmethod
     def from_entry(cls, entry):
         return cls()
@@ -322,6 +346,7 @@ class WhitespaceSplit(PreTokenizer):
 
 # Python's str.split() also splits at \x1c-\x1f, which are not White_Space
 _PY_ONLY_SPACE = re.compile("[\x1c-\x1f]")
+_PY_ONLY_SPACE_UTF8 = re.compile(b"[\x1c-\x1f]")
 
 
 def _split_white(line):
@@ -380,9 +405,36 @@ class _RegexSplit(PreTokenizer):
     def _prepare(self, line):
         return line
 
+    def _encode_ascii_by(self, kernel, lines, encoder, *, line_feeds, prepare=False):
+        """``encode_pieces`` with the ASCII lines (nearly all, in most corpora) split by
+        ``kernel`` as bytes and their pieces interned as bytes (no string per piece), the
+        other lines by the regex, after them.  ``line_feeds``: whether the kernel splits a
+        line holding a line feed as the regex does (else such a line goes to the regex);
+        ``prepare``: whether the ASCII lines go through :meth:`_prepare` first (the regex
+        path prepares its own)."""
+        text, other = _ascii_partition(lines, line_feeds)
+        if prepare:
+            text = "\n".join(map(self._prepare, text.split("\n")))
+        # (the kernel's block first: the encoder then keeps bytes)
+        ids = encoder.encode_pieces(*kernel(np.frombuffer(text.encode("ascii"), np.uint8)))
+        if other:
+            ids = np.concatenate([ids, super().encode_pieces(other, encoder)])
+        return ids
+
     @classmethod
     def _pattern(cls, chars):
         return _compiled(cls._template, chars)
+
+
+def _ascii_partition(lines, line_feeds):
+    """``(text, other)``: the ASCII lines joined by line feeds and the other lines (with
+    ``line_feeds`` false, the lines holding a line feed too), each in order."""
+    text = "\n".join(lines)
+    if text.isascii() and (line_feeds or text.count("\n") == len(lines) - 1):
+        return text, []
+    plain = [line.isascii() and (line_feeds or "\n" not in line) for line in lines]
+    return ("\n".join(line for line, ok in zip(lines, plain) if ok),
+            [line for line, ok in zip(lines, plain) if not ok])
 
 
 @functools.lru_cache(maxsize=64)
@@ -409,18 +461,9 @@ class BertPreTokenizer(_RegexSplit):
     """Split on whitespace and make every punctuation character a word of its own."""
 
     def encode_pieces(self, lines, encoder):
-        # as ByteLevel's: ASCII lines by a kernel (whitespace, line feeds included, only
-        # separates here, so a document holding line feeds splits alike)
-        text = "\n".join(lines)
-        other = []
-        if not text.isascii():
-            text = "\n".join(line for line in lines if line.isascii())
-            other = [line for line in lines if not line.isascii()]
-        ids = encoder.encode_pieces(*split_bert_ascii(np.frombuffer(text.encode("ascii"),
-                                                                    np.uint8)))
-        if other:
-            ids = np.concatenate([ids, super().encode_pieces(other, encoder)])
-        return ids
+        # whitespace, line feeds included, only separates here: a document holding line
+        # feeds splits alike in the kernel
+        return self._encode_ascii_by(split_bert_ascii, lines, encoder, line_feeds=True)
 
     @staticmethod
     def _template(k):
@@ -468,20 +511,9 @@ class ByteLevel(_RegexSplit):
         # their pieces interned as bytes: no string per piece; the other lines by the regex.
         if not self.use_regex:
             return super().encode_pieces(lines, encoder)
-        text = "\n".join(lines)
-        if text.isascii() and text.count("\n") == len(lines) - 1:
-            ascii_lines, other = text, []
-        else:  # (a line feed inside a document is whitespace to the regex: it goes there)
-            plain = [line.isascii() and "\n" not in line for line in lines]
-            ascii_lines = "\n".join(line for line, ok in zip(lines, plain) if ok)
-            other = [line for line, ok in zip(lines, plain) if not ok]
-        if self.add_prefix_space:
-            ascii_lines = "\n".join(map(self._prepare, ascii_lines.split("\n")))
-        pieces, ends = split_bytelevel_ascii(np.frombuffer(ascii_lines.encode("ascii"), np.uint8))
-        ids = encoder.encode_pieces(pieces, ends)  # (first: the encoder keeps bytes)
-        if other:
-            ids = np.concatenate([ids, super().encode_pieces(other, encoder)])
-        return ids
+        # (a line feed inside a document is whitespace to the regex: such lines go there)
+        return self._encode_ascii_by(split_bytelevel_ascii, lines, encoder, line_feeds=False,
+                                     prepare=self.add_prefix_space)
 
     def words(self, pieces):
         # One translation for all: when no piece holds a line feed, the byte-level

@@ -36,6 +36,25 @@ def _ascii_classes():
 
 
 @numba.njit(cache=True)
+def _outputs(n):
+    """The split's outputs for ``n`` bytes of input: room for them all (pieces drop bytes,
+    never add any) and for an end per byte."""
+    return np.empty(n, np.uint8), np.empty(n + 1, np.int64)
+
+
+@numba.njit(cache=True, inline="always")
+def _emit(buf, p, q, out, ends, n_out, n_pieces):
+    """Append the piece ``buf[p:q]`` to ``out`` (filled to ``n_out``) and its end to ``ends``
+    (``n_pieces`` so far); the new sizes.  (Inlined: it runs once per piece, in the scan's
+    inner loop.)"""
+    for i in range(p, q):
+        out[n_out + i - p] = buf[i]
+    n_out += q - p
+    ends[n_pieces] = n_out
+    return n_out, n_pieces + 1
+
+
+@numba.njit(cache=True)
 def _contraction(buf, p, e):
     """Length of the contraction (``'s 't 're 've 'm 'll 'd``) at ``buf[p] == "'"``, or 0."""
     if p + 1 >= e:
@@ -58,10 +77,8 @@ def split_bytelevel_ascii(buf):
     each in it (int64), piece ``j`` being ``pieces[ends[j - 1]:ends[j]]``."""
     cls = _ascii_classes()
     n = buf.shape[0]
-    out = np.empty(n, np.uint8)
-    ends = np.empty(n + 1, np.int64)
-    n_out = np.int64(0)
-    n_pieces = np.int64(0)
+    out, ends = _outputs(n)
+    n_out = n_pieces = np.int64(0)
     p = np.int64(0)
     while p < n:
         e = p  # the line: buf[p:e]
@@ -89,11 +106,7 @@ def split_bytelevel_ascii(buf):
                         q += 1
                     if q < e and q - p >= 2:
                         q -= 1
-            for i in range(p, q):
-                out[n_out] = buf[i]
-                n_out += 1
-            ends[n_pieces] = n_out
-            n_pieces += 1
+            n_out, n_pieces = _emit(buf, p, q, out, ends, n_out, n_pieces)
             p = q
         p = e + 1
     return out[:n_out], ends[:n_pieces]
@@ -107,10 +120,8 @@ def split_bert_ascii(buf):
     :func:`split_bytelevel_ascii`."""
     cls = _ascii_classes()
     n = buf.shape[0]
-    out = np.empty(n, np.uint8)
-    ends = np.empty(n + 1, np.int64)
-    n_out = np.int64(0)
-    n_pieces = np.int64(0)
+    out, ends = _outputs(n)
+    n_out = n_pieces = np.int64(0)
     p = np.int64(0)
     while p < n:
         c = buf[p]
@@ -125,10 +136,6 @@ def split_bert_ascii(buf):
                 if cls[d] == _SPACE or (cls[d] == _OTHER and 0x21 <= d <= 0x7E):
                     break
                 q += 1
-        for i in range(p, q):
-            out[n_out] = buf[i]
-            n_out += 1
-        ends[n_pieces] = n_out
-        n_pieces += 1
+        n_out, n_pieces = _emit(buf, p, q, out, ends, n_out, n_pieces)
         p = q
     return out[:n_out], ends[:n_pieces]

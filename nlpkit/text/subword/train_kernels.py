@@ -51,15 +51,18 @@ def _pair_upsert(keys, key):
 
 @numba.njit(cache=True)
 def _rehash_pairs(keys, cnt, head, room):
-    """A new table holding the live pairs (count > 0) with space for ``room`` more, at most
-    half full.  Dead pairs (merged away, or all their words rewritten) are dropped, so the
-    table follows the pairs that exist, not all that ever did.  Returns it and its size."""
+    """A new table holding the live pairs (count > 0) with space for as many again plus
+    ``room`` more, at most half full: the table doubles with the pairs, so rehashes stay
+    rare, but no bigger, so that it stays in cache (a table sized for the worst case, two
+    slots per word position, is tens of MB for some 10^4 pairs: a cache miss per look-up).
+    Dead pairs (merged away, or all their words rewritten) are dropped, so the table follows
+    the pairs that exist, not all that ever did.  Returns it and its size."""
     live = 0
     for s in range(keys.shape[0]):
         if keys[s] != -1 and cnt[s] > 0:
             live += 1
     cap = 16
-    while cap < 4 * (live + room):
+    while cap < 4 * (2 * live + room):
         cap *= 2
     nkeys = np.full(cap, -1, np.int64)
     ncnt = np.zeros(cap, np.int64)
@@ -248,9 +251,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     n_pos = 0
     for w in range(n_words):
         n_pos += max(0, wlen[w] - 1)
-    pcap = 16
-    while pcap < 2 * n_pos + 16:  # distinct pairs are far fewer than positions; grown as needed
-        pcap *= 2
+    pcap = 1 << 12  # distinct pairs are far fewer than positions: grown as they come
     keys = np.full(pcap, -1, np.int64)
     pcnt = np.zeros(pcap, np.int64)
     phead = np.full(pcap, -1, np.int32)
@@ -267,6 +268,8 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
     n_spool = np.int64(0)
     for w in range(n_words):
         s0 = wstart[w]
+        if 2 * (n_pairs + wlen[w]) > keys.shape[0]:
+            keys, pcnt, phead, qmark, n_pairs = _rehash_pairs(keys, pcnt, phead, wlen[w])
         for i in range(wlen[w]):
             symcnt[sym[s0 + i]] += wcount[w]
         for i in range(wlen[w] - 1):
@@ -368,7 +371,7 @@ def train_merges(sym, wstart, wlen, wcount, spell_codes, spell_offs, vocab_size,
                 continue
             # room for this word's new pairs and list cells
             if 2 * (n_pairs + L) > keys.shape[0]:
-                keys, pcnt, phead, qmark, n_pairs = _rehash_pairs(keys, pcnt, phead, L + n_words)
+                keys, pcnt, phead, qmark, n_pairs = _rehash_pairs(keys, pcnt, phead, L)
             for i in range(L - 1):  # the pairs around each occurrence go
                 if occ[i] or (i > 0 and occ[i - 1]) or occ[i + 1]:
                     s = pair_find(keys, (np.int64(sym[s0 + i]) << 32) | np.int64(sym[s0 + i + 1]))
