@@ -12,6 +12,8 @@ MAKERS = {
     "linear": lambda t, d: (nn.Linear(5, 3, dtype=d), t.nn.Linear(5, 3)),
     "linear-nobias": lambda t, d: (nn.Linear(5, 3, bias=False, dtype=d),
                                    t.nn.Linear(5, 3, bias=False)),
+    # more outputs than inputs: the weight gradient's product in the other orientation
+    "linear-widening": lambda t, d: (nn.Linear(5, 8, dtype=d), t.nn.Linear(5, 8)),
     "layernorm": lambda t, d: (nn.LayerNorm(5, dtype=d), t.nn.LayerNorm(5)),
     "tanh": lambda t, d: (nn.Tanh(dtype=d), t.nn.Tanh()),
     "sigmoid": lambda t, d: (nn.Sigmoid(dtype=d), t.nn.Sigmoid()),
@@ -36,7 +38,8 @@ def test_parity_with_torch(torch, nn_parity, name, dtype, tol):
 
 
 @pytest.mark.parametrize("layer", [
-    nn.Linear(4, 3, dtype=np.float64), nn.LayerNorm(4, dtype=np.float64), nn.Tanh(dtype=np.float64),
+    nn.Linear(4, 3, dtype=np.float64), nn.Linear(4, 6, dtype=np.float64),
+    nn.LayerNorm(4, dtype=np.float64), nn.Tanh(dtype=np.float64),
     nn.Sigmoid(dtype=np.float64), nn.GELU(dtype=np.float64), nn.GELU("tanh", dtype=np.float64),
     nn.ReLU(dtype=np.float64),
 ], ids=lambda m: type(m).__name__)

@@ -502,13 +502,22 @@ def _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch):
 
 
 @by_size(**KERNEL)
-def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, w_hh_t, dg):
-    """``w_hh_t`` (H, 4H) = W_hh.T with its columns in the gates' order; writes ``dg``
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, wcat, dg):
+    """``wcat`` the forward's [W_ih | W_hh | b] (rows in the gates' order); writes ``dg``
     (4H, T·B), the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
     dt = dout.dtype
     n = hidden * batch
+    n_in = wcat.shape[1] - hidden - 1
+    # W_hh.T, the per-step product's fastest form (a transposed operand took 1.3x as long),
+    # made here by each thread for its units rather than by NumPy on one thread before
+    w_hh_t = np.empty((hidden, 4 * hidden), dt)
+    for k in numba.prange(n_chunks):
+        for j in range(bounds[k], bounds[k + 1]):  # unit-stride writes: 6x as fast as reads
+            dst = w_hh_t[j]
+            for r in range(4 * hidden):
+                dst[r] = wcat[r, n_in + j]
     dh, dc, back, dof = np.empty(n, dt), np.empty(n, dt), np.empty(n, dt), np.empty(n, dt)
     dh_keep, dc_keep = np.empty(n, dt), np.empty(n, dt)
     dgs0, dgs1 = np.empty(4 * n, dt), np.empty(4 * n, dt)  # a step's gate gradients
@@ -572,7 +581,7 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
 def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w):
     """After the time loop: the gradients of [W_ih | W_hh | b] (one GEMM over every step's
     [x | h | 1]) and of the input, split over the threads by gate rows (``rows``) and by
-    T·B rows (``cols``)."""
+    T·B rows (``cols``).  ``w_ih`` may be a column block of [W_ih | W_hh | b]."""
     for k in numba.prange(rows.shape[0] - 1):
         r0, r1 = rows[k], rows[k + 1]
         gemm_into(dg[r0:r1], xh, g_w[r0:r1])
@@ -774,7 +783,7 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
             h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, wcat, h0,
                                                np.ascontiguousarray(c0, dtype), lengths, full,
                                                reverse, gates, cb, tc, out)
-        return out, (h_n, c_n), (bounds, rows, gates, xh, cb, tc, full)
+        return out, (h_n, c_n), (bounds, rows, gates, xh, cb, tc, full, wcat)
     gates = np.empty((gh, cols), dtype)
     hb = np.empty((hidden, cols), dtype)
     with _threads(n):
@@ -802,12 +811,12 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     x2 = np.ascontiguousarray(x).reshape(n_steps * batch, n_in)
     bounds, rows, gates, hb = cache[:4]
     n = len(bounds) - 1
+    if mode == "LSTM":  # its weights in the forward's order are in the cache
+        return _lstm_direction_backward(dout, dh_last, dc_last, x2, has_bias, lengths, cache,
+                                        reverse)
     if rows is not None:  # the gates' rows in the forward kernel's order
         w_ih, w_hh = w_ih[rows], w_hh[rows]
     w_ih = np.ascontiguousarray(w_ih)
-    if mode == "LSTM":
-        return _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias,
-                                        lengths, cache, reverse)
     w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
     dg = np.empty(gates.shape, dtype)
     dgh = dg
@@ -821,9 +830,9 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
                                              mode == "RNN_RELU", w_hh_t, dg),)
         g_ih, g_hh = np.empty(w_ih.shape, dtype), np.empty(w_hh_t.shape[::-1], dtype)
         g_b = np.empty(gates.shape[0], dtype)
-        dx2 = np.empty(x2.shape, dtype)
+        dx = np.empty(x.shape, dtype)  # returned whole: the autograd engine need not copy it
         _pick(_weight_grads, n)(_bounds(gates.shape[0], n), _bounds(x2.shape[0], n), dg, x2,
-                                hb, dx2, w_ih, g_ih, g_hh, g_b, dgh)
+                                hb, dx.reshape(x2.shape), w_ih, g_ih, g_hh, g_b, dgh)
     g_bih = g_bhh = None
     if has_bias:
         g_bih = g_b
@@ -833,27 +842,26 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
         g_ih[rows], g_hh[rows] = g_ih.copy(), g_hh.copy()
         if has_bias:
             g_bih[rows], g_bhh[rows] = g_bih.copy(), g_bhh.copy()
-    return first, dx2.reshape(x.shape), [g_ih, g_hh, g_bih, g_bhh]
+    return first, dx, [g_ih, g_hh, g_bih, g_bhh]
 
 
-def _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias, lengths, cache,
-                             reverse):
-    """:func:`direction_backward` of an LSTM (``w_ih``, ``w_hh`` already in the gates'
-    order, ``dout`` and ``dh_last`` contiguous)."""
-    bounds, rows, gates, xh, cb, tc, full = cache
+def _lstm_direction_backward(dout, dh_last, dc_last, x2, has_bias, lengths, cache, reverse):
+    """:func:`direction_backward` of an LSTM (``dout`` and ``dh_last`` contiguous); the
+    weights are the forward's [W_ih | W_hh | b] in the cache, rows in the gates' order."""
+    bounds, rows, gates, xh, cb, tc, full, wcat = cache
     dtype = gates.dtype
     n = len(bounds) - 1
     n_steps, batch, hidden = dout.shape
     gh, cols, n_in = 4 * hidden, n_steps * batch, x2.shape[1]
     dg = np.empty((gh, cols), dtype)
     g_w = np.empty((gh, xh.shape[1]), dtype)
-    dx2 = np.empty(x2.shape, dtype)
+    dx = np.empty((n_steps, batch, n_in), dtype)  # returned whole (see direction_backward)
     with _threads(n):
         first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
                                          np.ascontiguousarray(dc_last, dtype), gates, cb, tc,
-                                         lengths, full, reverse,
-                                         np.ascontiguousarray(np.asarray(w_hh).T), dg)
-        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, w_ih, dx2, g_w)
+                                         lengths, full, reverse, wcat, dg)
+        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, wcat[:, :n_in],
+                                     dx.reshape(x2.shape), g_w)
     order = slice(None) if rows is None else rows  # back to PyTorch's gate order
     g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, hidden), dtype)
     g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:-1]
@@ -862,4 +870,4 @@ def _lstm_direction_backward(dout, dh_last, dc_last, x2, w_ih, w_hh, has_bias, l
         g_bih = np.empty(gh, dtype)
         g_bih[order] = g_w[:, -1]
         g_bhh = g_bih.copy()
-    return first, dx2.reshape((n_steps, batch, n_in)), [g_ih, g_hh, g_bih, g_bhh]
+    return first, dx, [g_ih, g_hh, g_bih, g_bhh]
