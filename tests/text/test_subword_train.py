@@ -10,7 +10,7 @@ from tokenizers import pre_tokenizers
 from nlpkit import corpora
 from nlpkit.text import DecodeWarning
 from nlpkit.text.corpus import Encoder
-from nlpkit.text.subword import BPE, WordPiece, pipeline
+from nlpkit.text.subword import BPE, WordPiece, pipeline, pretokenize_kernels
 
 from subword_reference import learn  # tests/text is on sys.path (pytest rootdir-relative import)
 
@@ -128,6 +128,38 @@ def test_word_counts_equal_tokenizers_pre_tokenizer(ours, theirs, unit_separator
     want = Counter(w for line in lines for w, _ in theirs.pre_tokenize_str(line))
     assert got == want
     assert sum(want.values()) > 15000
+
+
+@pytest.mark.parametrize("replacement", ["none", "some-blocks"])
+def test_metaspace_word_counts_equal_tokenizers_pre_tokenizer(replacement):
+    # Lines without the replacement or a line feed are cut at spaces by a kernel, as
+    # UTF-8 bytes; the others (in some blocks, or every block) by split_lines, after
+    # them: both must give tokenizers' Metaspace words, with runs of spaces at the start,
+    # inside and at the end of lines, empty lines, other whitespace (not a cut here),
+    # non-ASCII text, a lone surrogate and an empty block.
+    rng = np.random.default_rng(11)
+    alphabet = list("ab Z09 .,  \t\r\x0b\x00\x1f") + ["é", "\n", "\u3000", "\u00a0", "ß", "€"]
+    lines = ["".join(rng.choice(alphabet, rng.integers(0, 30))) for _ in range(3000)]
+    lines += ["", " ", "  ", " a", "a ", "a  b", "  a  ", "\ud800x y"] + kjv_lines(50)
+    if replacement == "some-blocks":
+        lines[5] += " ▁x"
+        lines[2500] = "▁ ▁▁a b▁"
+    blocks = [lines[i:i + 700] for i in range(0, len(lines), 700)] + [[]]
+    ours, theirs, encoder = pipeline.Metaspace(), pre_tokenizers.Metaspace(), Encoder()
+    ids = np.concatenate([ours.encode_pieces(block, encoder) for block in blocks])
+    words = ours.words(encoder.first_seen)
+    got = Counter()  # (a block holding the replacement keeps its pieces with the ▁: a
+    for i, c in enumerate(np.bincount(ids).tolist()):  # word may come twice, summed here)
+        got[words[i]] += c
+    want = Counter(w for line in lines if "\ud800" not in line
+                   for w, _ in theirs.pre_tokenize_str(line))
+    want.update(["▁\ud800x", "▁y"])  # (tokenizers takes no lone surrogate)
+    assert got == want
+    assert got["▁"] > 1000 and sum(want.values()) > 10000
+    # the kernel alone, on the corner cases
+    pieces, ends = pretokenize_kernels.split_spaces(np.frombuffer(b" a  b \n\n  \nc", np.uint8))
+    cut = [pieces[a:b].tobytes() for a, b in zip([0, *ends[:-1]], ends)]
+    assert cut == [b"a", b"", b"b", b"", b"", b"", b"c"]
 
 
 @pytest.mark.parametrize("training", ["bpe", "likelihood"])

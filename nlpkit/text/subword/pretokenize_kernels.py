@@ -1,4 +1,5 @@
-"""Pre-tokenization kernels (CPU): GPT-2's byte-level split and BERT's split of ASCII text.
+"""Pre-tokenization kernels (CPU): GPT-2's byte-level split and BERT's split of ASCII text,
+sentencepiece's word starts (Metaspace) of UTF-8 text.
 
 GPT-2's expression (``pipeline.ByteLevel``) run by Python's ``re`` costs most of
 byte-level training: every character of the corpus goes through the regex engine,
@@ -10,7 +11,8 @@ at most three bytes ahead.  Non-ASCII lines stay with the regex (``re`` with the
 classes built for their characters).
 
 BERT's pre-tokenizer (``[^PS]+|[P]``: punctuation characters alone, whitespace
-dropped) is the same kind of scan.
+dropped) is the same kind of scan.  Metaspace cuts at the space byte alone, which never
+occurs inside another character's UTF-8 bytes, so it takes any text.
 
 Strings never enter: UTF-8 bytes of ``\\n``-separated lines in, the pieces' bytes back
 to back (the line feeds dropped) and each piece's end offset out.
@@ -138,4 +140,30 @@ def split_bert_ascii(buf):
                 q += 1
         n_out, n_pieces = _emit(buf, p, q, out, ends, n_out, n_pieces)
         p = q
+    return out[:n_out], ends[:n_pieces]
+
+
+@numba.njit(cache=True)
+def split_spaces(buf):
+    """Metaspace's words (a ``▁`` prepended, every space one; ``pipeline.Metaspace``) of the
+    UTF-8 lines ``buf`` (separated by ``\\n``), without their leading ``▁``: each line's text
+    between single spaces.  A space that starts a line gives no empty piece before it (the
+    prepended ``▁`` is that space's); an empty line gives none.  A piece may be empty: the
+    word ``▁`` alone, from two spaces in a row or one that ends a line.  Returns ``(pieces,
+    ends)`` as :func:`split_bytelevel_ascii` (a line of k bytes gives at most k pieces)."""
+    n = buf.shape[0]
+    out, ends = _outputs(n)
+    n_out = n_pieces = np.int64(0)
+    p = np.int64(0)
+    while p < n:
+        e = p  # the line: buf[p:e]
+        while e < n and buf[e] != 0x0A:
+            e += 1
+        if e > p:
+            q = p + 1 if buf[p] == 0x20 else p
+            for s in range(q, e + 1):
+                if s == e or buf[s] == 0x20:
+                    n_out, n_pieces = _emit(buf, q, s, out, ends, n_out, n_pieces)
+                    q = s + 1
+        p = e + 1
     return out[:n_out], ends[:n_pieces]
