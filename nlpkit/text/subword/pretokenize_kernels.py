@@ -154,16 +154,15 @@ def split_spaces(buf):
     n = buf.shape[0]
     out, ends = _outputs(n)
     n_out = n_pieces = np.int64(0)
-    p = np.int64(0)
-    while p < n:
-        e = p  # the line: buf[p:e]
-        while e < n and buf[e] != 0x0A:
-            e += 1
-        if e > p:
-            q = p + 1 if buf[p] == 0x20 else p
-            for s in range(q, e + 1):
-                if s == e or buf[s] == 0x20:
-                    n_out, n_pieces = _emit(buf, q, s, out, ends, n_out, n_pieces)
-                    q = s + 1
-        p = e + 1
+    line = q = np.int64(0)  # where the current line and piece start
+    for s in range(n + 1):  # one pass; the end of the buffer ends a line
+        c = buf[s] if s < n else 0x0A
+        if c == 0x0A:
+            if s > line:
+                n_out, n_pieces = _emit(buf, q, s, out, ends, n_out, n_pieces)
+            line = q = s + 1
+        elif c == 0x20:
+            if s > line:
+                n_out, n_pieces = _emit(buf, q, s, out, ends, n_out, n_pieces)
+            q = s + 1
     return out[:n_out], ends[:n_pieces]
