@@ -17,9 +17,11 @@ from numba.np.numpy_support import as_dtype
 
 from ... import backend
 
-# A product with fewer multiply-adds runs on the calling thread: starting and joining
-# Numba's threads costs tens of microseconds, a 4M-MAC float32 product about 100.
-PARALLEL_MIN_MACS = 1 << 22
+# A product with fewer multiply-adds runs on the calling thread.  Waking Numba's threads
+# costs tens of microseconds when they have gone to sleep between products; at 4M
+# multiply-adds (about 100 us on one thread) the small transformer of
+# bench_models_epoch's s2s-transformer lost more than it gained (1.27x its epoch).
+PARALLEL_MIN_MACS = 1 << 24
 MIN_BLOCK = 32  # rows or columns of the result per thread, at least
 
 
