@@ -2,7 +2,9 @@
 import numba
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
+from nlpkit import backend
 from nlpkit.nn.kernels import arrays, blas
 
 
@@ -44,16 +46,27 @@ def test_gemm_splits_a_large_product_and_keeps_the_result(monkeypatch):
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        for ta, tb, x, y in [(False, True, a, b), (True, False, a.T.copy(), b.T.copy()),
-                             (False, False, a, b.T.copy())]:
-            out = arrays.gemm(x, y, ta, tb)
-            np.testing.assert_allclose(out, a @ b.T, rtol=1e-5, atol=1e-4)
-            if not ta:  # a stack times one matrix: the same product
-                np.testing.assert_allclose(arrays.matmul(x[None], y, ta, tb)[0], a @ b.T,
-                                           rtol=1e-5, atol=1e-4)
+        with threadpool_limits(1, user_api="blas"):  # as the estimators run
+            check_products(a, b)
+        if numba.config.NUMBA_NUM_THREADS >= 2:
+            assert calls and all(n == 2 for n in calls)
+        else:
+            assert not calls  # one thread: nothing to split
+        calls.clear()
+        with threadpool_limits(2, user_api="blas"):  # NumPy's BLAS splits it itself
+            check_products(a, b)
+            numpy_has_two = backend.numpy_blas_num_threads() == 2
+        if numpy_has_two:
+            assert not calls
     finally:
         numba.set_num_threads(old)
-    if numba.config.NUMBA_NUM_THREADS >= 2:
-        assert calls and all(n == 2 for n in calls)
-    else:
-        assert not calls  # one thread: nothing to split
+
+
+def check_products(a, b):
+    """gemm and matmul in each orientation give ``a @ b.T``."""
+    for ta, tb, x, y in [(False, True, a, b), (True, False, a.T.copy(), b.T.copy()),
+                         (False, False, a, b.T.copy())]:
+        np.testing.assert_allclose(arrays.gemm(x, y, ta, tb), a @ b.T, rtol=1e-5, atol=1e-4)
+        if not ta:  # a stack times one matrix: the same product
+            np.testing.assert_allclose(arrays.matmul(x[None], y, ta, tb)[0], a @ b.T,
+                                       rtol=1e-5, atol=1e-4)
