@@ -169,21 +169,33 @@ def blas_threads(n: int):
         yield
 
 
-@functools.lru_cache(maxsize=1)
-def _kernel_blas():
-    """threadpoolctl's controller of the BLAS that Numba's compiled code calls (SciPy's,
-    through ``scipy.linalg.cython_blas``), or None when it cannot be told apart."""
+@functools.lru_cache(maxsize=None)
+def _blas_of(package):
+    """threadpoolctl's controller of the BLAS that ``package`` (numpy, or scipy: the one
+    Numba's compiled code calls through ``scipy.linalg.cython_blas``) loads, or None when
+    it cannot be told apart."""
     try:
-        import scipy
-        import scipy.linalg.cython_blas  # noqa: F401  (loaded, so threadpoolctl sees it)
+        mod = importlib.import_module(package)
+        if package == "scipy":
+            import scipy.linalg.cython_blas  # noqa: F401  (loaded, so threadpoolctl sees it)
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    scipy_dir = os.path.dirname(scipy.__file__)  # its own libs sit in scipy/ or scipy.libs/
+    home = os.path.dirname(mod.__file__)  # its own libs sit in <package>/ or <package>.libs/
     for lib in ThreadpoolController().lib_controllers:
-        if lib.user_api == "blas" and lib.filepath.startswith(scipy_dir):
+        if lib.user_api == "blas" and lib.filepath.startswith(home):
             return lib
     return None
+
+
+def _kernel_blas():
+    return _blas_of("scipy")
+
+
+def numpy_blas_num_threads() -> int | None:
+    """How many threads NumPy's BLAS (``@``, ``np.dot``) may use (None: unknown)."""
+    lib = _blas_of("numpy")
+    return None if lib is None else lib.num_threads
 
 
 def kernel_blas_num_threads() -> int | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blas import split_gemm
+
 
 def _c(a):
     """``a`` C-contiguous (np.ascontiguousarray would turn a 0-d array into 1-d)."""
@@ -194,13 +196,18 @@ def concat(arrays, axis):
 
 # ---------------------------------------------------------------- products
 def gemm(a, b, trans_a=False, trans_b=False):
-    """``op(a) @ op(b)`` of 2-D arrays (a new array), through NumPy's BLAS (measured ~15%
-    faster here than the BLAS Numba links for the layers' products).
+    """``op(a) @ op(b)`` of 2-D arrays (a new array).  A large product is split over
+    Numba's threads (:func:`.blas.split_gemm`, why there); a smaller one goes through
+    NumPy's BLAS (measured ~15% faster here than the BLAS Numba links for the layers'
+    products).
 
     ``a.T @ b`` (a weight gradient: the inner dimension runs over every row of a batch)
     with fewer rows than columns is made as ``(b.T @ a).T``: OpenBLAS on two threads took
     3-4 times as long for the (256, 1024) gradient of a 1024 -> 256 linear layer over
     4096 rows as for the transposed product (one thread: the same time either way)."""
+    c = split_gemm(a, b, trans_a, trans_b)
+    if c is not None:
+        return c
     if trans_a and not trans_b and a.shape[1] < b.shape[1]:
         return np.ascontiguousarray(np.dot(b.T, a).T)
     return np.dot(a.T if trans_a else a, b.T if trans_b else b)
@@ -209,7 +216,7 @@ def gemm(a, b, trans_a=False, trans_b=False):
 def matmul(a, b, trans_a=False, trans_b=False):
     """NumPy's batched, broadcasting ``op(a) @ op(b)`` (op swaps the last two axes)."""
     if b.ndim == 2 and a.ndim > 2 and not trans_a:  # a stack times one matrix: one GEMM
-        out = np.dot(a.reshape(-1, a.shape[-1]), b.T if trans_b else b)
+        out = gemm(np.ascontiguousarray(a).reshape(-1, a.shape[-1]), b, False, trans_b)
         return out.reshape(a.shape[:-1] + (out.shape[-1],))
     return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a,
                      np.swapaxes(b, -1, -2) if trans_b else b)

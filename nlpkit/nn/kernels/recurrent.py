@@ -37,9 +37,9 @@ import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
-from numba.np.numpy_support import as_dtype
 
 from ... import backend
+from .blas import gemm_into
 from .jit import by_size
 
 
@@ -104,57 +104,6 @@ def _step_index(s, n_steps, reverse):
 # ``fastmath`` lets LLVM vectorise the gate loops over the batch rows.
 JIT = dict(cache=True, error_model="numpy", fastmath=True)
 KERNEL = dict(error_model="numpy", fastmath=True)  # by_size adds cache=True
-
-
-# ---------------------------------------------------------------- BLAS gemm
-def _xxgemm_type(dtype):
-    ptr = types.CPointer(dtype)
-    return types.ExternalFunction("numba_xxgemm", types.intc(
-        types.char, types.char, types.char, types.intp, types.intp, types.intp,
-        ptr, ptr, types.intp, ptr, types.intp, ptr, ptr, types.intp))
-
-
-def gemm_into(a, b, c, trans_a=False, trans_b=False, beta=0.0):
-    """``c = op(a) @ op(b) + beta * c`` in place, for 2-D arrays (views too) whose rows
-    are unit-stride: BLAS's ``?gemm`` through the helper Numba's ``np.dot`` uses (SciPy's
-    BLAS), so it works in compiled code, caches, and can write into a column block of a
-    larger array and add to what is there."""
-    raise NotImplementedError("gemm_into is called from compiled kernels")
-
-
-@overload(gemm_into)
-def _gemm_into_impl(a, b, c, trans_a=False, trans_b=False, beta=0.0):
-    if a.dtype != b.dtype or a.dtype != c.dtype or a.dtype not in (types.float32, types.float64):
-        return None
-    fn = _xxgemm_type(a.dtype)
-    kind = ord("s" if a.dtype == types.float32 else "d")
-    dt = as_dtype(a.dtype)
-    size = dt.itemsize
-
-    def impl(a, b, c, trans_a=False, trans_b=False, beta=0.0):
-        m, n = c.shape
-        k = a.shape[0] if trans_a else a.shape[1]
-        if (a.shape[1] if trans_a else a.shape[0]) != m or \
-                (b.shape[0] if trans_b else b.shape[1]) != n or \
-                (b.shape[1] if trans_b else b.shape[0]) != k:
-            raise ValueError("gemm_into: shapes do not match")
-        if a.strides[1] != size or b.strides[1] != size or c.strides[1] != size:
-            raise ValueError("gemm_into: rows must be unit-stride")
-        if m == 0 or n == 0:
-            return
-        if k == 0:
-            for i in range(m):
-                for j in range(n):
-                    c[i, j] = c[i, j] * beta if beta != 0 else 0
-            return
-        # row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T: swap the operands
-        lda = max(a.strides[0] // size, a.shape[1], 1) if a.shape[0] > 1 else max(a.shape[1], 1)
-        ldb = max(b.strides[0] // size, b.shape[1], 1) if b.shape[0] > 1 else max(b.shape[1], 1)
-        ldc = max(c.strides[0] // size, c.shape[1], 1) if c.shape[0] > 1 else max(c.shape[1], 1)
-        alpha, beta_ = np.ones(1, dt), np.full(1, beta, dt)
-        fn(kind, ord("t") if trans_b else ord("n"), ord("t") if trans_a else ord("n"), n, m, k,
-           alpha.ctypes, b.ctypes, ldb, a.ctypes, lda, beta_.ctypes, c.ctypes, ldc)
-    return impl
 
 
 @numba.njit(inline="always")
