@@ -188,20 +188,19 @@ def _blas_of(package):
     return None
 
 
-def _kernel_blas():
-    return _blas_of("scipy")
+def _blas_num_threads(package) -> int | None:
+    lib = _blas_of(package)
+    return None if lib is None else lib.num_threads
 
 
 def numpy_blas_num_threads() -> int | None:
     """How many threads NumPy's BLAS (``@``, ``np.dot``) may use (None: unknown)."""
-    lib = _blas_of("numpy")
-    return None if lib is None else lib.num_threads
+    return _blas_num_threads("numpy")
 
 
 def kernel_blas_num_threads() -> int | None:
     """How many threads the BLAS of Numba's compiled code may use (None: unknown)."""
-    lib = _kernel_blas()
-    return None if lib is None else lib.num_threads
+    return _blas_num_threads("scipy")
 
 
 @contextlib.contextmanager
@@ -212,7 +211,7 @@ def kernel_blas_threads(n: int):
     Kernels that split their work over Numba's threads and call BLAS from each (the
     recurrent layers' time loops) need it on one thread: a second pool of spinning BLAS
     threads would fight Numba's for the cores, and concurrent calls queue for one pool."""
-    lib = _kernel_blas()
+    lib = _blas_of("scipy")
     old = None if lib is None else lib.num_threads
     if old is None or old == n:
         yield
