@@ -131,6 +131,14 @@ def _run(argv):
         click.echo(f"Error: {_one_line(exc)}", err=True)
         sys.exit(1)
     except Exception as exc:  # a bug: still one line, but say so
+        # A signal's exception raised while a compiled (Numba) call was running comes out
+        # as "SystemError: ... returned a result with an exception set", with it as cause.
+        if isinstance(exc, SystemError) and isinstance(exc.__cause__, Terminated):
+            click.echo("Terminated.", err=True)
+            sys.exit(exc.__cause__.code)
+        if isinstance(exc, SystemError) and isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         if debug:
             raise
         click.echo(f"Error: internal error ({type(exc).__name__}: {_one_line(exc)}); "

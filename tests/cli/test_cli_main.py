@@ -124,3 +124,27 @@ def test_main_in_process_leaves_signal_handlers_as_found():
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("cause, status, said", [(KeyboardInterrupt(), 130, "Interrupted."),
+                                                 (None, 2, "internal error")])
+def test_a_signal_inside_a_compiled_call_is_an_interruption(monkeypatch, capsys, cause, status,
+                                                            said):
+    """A SIGINT whose KeyboardInterrupt was raised while a Numba call ran comes back as a
+    SystemError caused by it (seen in CI: "_lstm_backward ... returned a result with an
+    exception set"); the CLI reports an interruption, not an internal error."""
+    import importlib
+
+    cli_main = importlib.import_module("nlpkit.cli.main")  # the module: nlpkit.cli.main is main()
+
+    def run(**_):
+        try:
+            raise cause if cause is not None else ValueError("no signal")
+        except BaseException as exc:
+            raise SystemError("<kernel> returned a result with an exception set") from exc
+
+    monkeypatch.setattr(cli_main.cli, "main", run)
+    with pytest.raises(SystemExit) as exited:
+        cli_main._run(["lm", "train"])
+    assert exited.value.code == status
+    assert said in capsys.readouterr().err
