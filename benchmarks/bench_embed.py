@@ -24,7 +24,8 @@ Models and peers:
 
 Settings: dim 100, min_count 5; word2vec/fastText: window 5, negative 5, sample 1e-3,
 ``--epochs`` (5); GloVe: ``--glove-window`` (10), ``--glove-epochs`` (15), x_max 100;
-PPMI: window 5 (nlpkit's defaults otherwise).  Quality: WordSim353 and SimLex-999 Spearman and
+PPMI: GloVe's window (issue 20 compares the two at the same window, dim and epochs;
+nlpkit's defaults otherwise).  Quality: WordSim353 and SimLex-999 Spearman and
 questions-words analogy accuracy (gensim's test data, top 30k words; case-insensitive), every
 trainer's vectors taken in one order, the corpus's words by descending count and ties by first
 appearance (see ``in_order``: the peers write their own, and ties decided which words were the
@@ -104,7 +105,7 @@ def nlpkit_cmd(model, corpus, out, *extra):
         cmd += ["--window", str(GLOVE["window"]), "--epochs", str(GLOVE["epochs"]),
                 "--x-max", str(GLOVE["x_max"]), "--format", "glove"]
     if model == "ppmi":
-        cmd += ["--window", "5", "--format", "glove"]
+        cmd += ["--window", str(GLOVE["window"]), "--format", "glove"]
     return cmd + list(extra)
 
 
