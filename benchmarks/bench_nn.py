@@ -12,6 +12,13 @@ each side's peak memory: the peak resident size of a fresh process that imports 
 side's library and runs the layer's forward+backward ``--memory-repeats`` times (whole
 process: the interpreter and the library's import included, as a user's script has them).
 ``--no-memory`` skips those processes.
+
+``--rounds N`` (default 3) times each side in its own fresh process, the two sides
+alternated N times, and prints the median of the N processes' medians.  Timing the two
+libraries in one process lets each one's idle thread pools take the cores from the other:
+torch's TransformerEncoderLayer took 285-296 ms beside nlpkit code that left its products to
+NumPy's two BLAS threads and 212 ms beside code that did not, so the in-process ratio hid a
+25% change on both sides.  ``--rounds 0`` interleaves the two in this process as before.
 """
 from __future__ import annotations
 
@@ -170,12 +177,27 @@ def set_threads(threads, blas):
     threadpool_limits(blas, user_api="blas")
 
 
-def child(name, side, threads, repeats):
+def timed_child(name, side, threads, blas, repeats):
+    """Median wall and CPU seconds of ``name``'s forward+backward on one side, in a fresh
+    process (the parent's view of the child's imports and pools stays out of it)."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--time-child", name, side,
+                          "--threads", str(threads), "--blas-threads", str(blas),
+                          "--repeats", str(repeats)],
+                         capture_output=True, text=True, check=True)
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
+
+
+def child(name, side, threads, repeats, blas=None, timed=False):
     if side == "torch":
         import torch
         torch.set_num_threads(threads)
-    set_threads(threads, threads)
+    set_threads(threads, threads if blas is None else blas)
     run = one_side(name, side, np.random.default_rng(0))
+    if timed:
+        (wall, cpu), = median_times([run], repeats)
+        print(wall, cpu)
+        return
     for _ in range(repeats):
         run()
     # VmHWM, the peak of this process's own memory map: ru_maxrss would carry the parent's
@@ -196,10 +218,17 @@ def main():
     ap.add_argument("--no-memory", action="store_true",
                     help="skip the peak-memory processes")
     ap.add_argument("--memory-repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="time each side in its own process, alternated this many times "
+                         "(0: both in this process, interleaved)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--time-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child, args.threads, args.memory_repeats)
+        return
+    if args.time_child:
+        child(*args.time_child, args.threads, args.repeats, blas=args.blas_threads, timed=True)
         return
     import torch
     from threadpoolctl import threadpool_info
@@ -218,20 +247,32 @@ def main():
     cases = ["LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer"]
     if args.only:
         cases = [c for c in cases if c in args.only]
-    print(f"\nforward+backward, float32, threads={args.threads} (BLAS {blas}), "
-          f"median of {args.repeats}, wall ms (CPU ms)\n")
+    how = (f"each side in its own process, {args.rounds} alternated rounds: median of the "
+           f"rounds' medians of {args.repeats}" if args.rounds else
+           f"both sides in this process, interleaved: median of {args.repeats}")
+    print(f"\nforward+backward, float32, threads={args.threads} (BLAS {blas}), {how}, "
+          f"wall ms (CPU ms)\n")
     mem = "" if args.no_memory else " nlpkit MB | torch MB |"
     print("| layer | shape | nlpkit ms | torch ms | nlpkit/torch | CPU ratio |" + mem)
     print("|---|---|---|---|---|---|" + ("---|---|" if mem else ""))
     for name in cases:
         if name in ("LSTM", "GRU", "RNN"):
-            ours, theirs = recurrent_case(name, rng)
             shape = f"B{B} T{T} I{I} H{H}"
         else:
-            ours, theirs = attention_case(name, rng)
             ff = f" FF{FF}" if name != "MultiheadAttention" else ""
             shape = f"B{B} T{L} E{E} heads{HEADS}{ff} causal"
-        (w_ours, c_ours), (w_theirs, c_theirs) = median_times([ours, theirs], args.repeats)
+        if args.rounds:
+            runs = {"nlpkit": [], "torch": []}
+            for r in range(args.rounds):
+                for side in (("nlpkit", "torch") if r % 2 == 0 else ("torch", "nlpkit")):
+                    runs[side].append(timed_child(name, side, args.threads, blas, args.repeats))
+            (w_ours, c_ours), (w_theirs, c_theirs) = [
+                tuple(statistics.median(v[i] for v in runs[side]) for i in (0, 1))
+                for side in ("nlpkit", "torch")]
+        else:
+            ours, theirs = (recurrent_case(name, rng) if name in ("LSTM", "GRU", "RNN")
+                            else attention_case(name, rng))
+            (w_ours, c_ours), (w_theirs, c_theirs) = median_times([ours, theirs], args.repeats)
         row = (f"| {name} | {shape} | {w_ours * 1e3:.1f} ({c_ours * 1e3:.0f}) | "
                f"{w_theirs * 1e3:.1f} ({c_theirs * 1e3:.0f}) | {w_ours / w_theirs:.2f} | "
                f"{c_ours / c_theirs:.2f} |")

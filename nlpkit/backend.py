@@ -193,11 +193,6 @@ def _blas_num_threads(package) -> int | None:
     return None if lib is None else lib.num_threads
 
 
-def numpy_blas_num_threads() -> int | None:
-    """How many threads NumPy's BLAS (``@``, ``np.dot``) may use (None: unknown)."""
-    return _blas_num_threads("numpy")
-
-
 def kernel_blas_num_threads() -> int | None:
     """How many threads the BLAS of Numba's compiled code may use (None: unknown)."""
     return _blas_num_threads("scipy")

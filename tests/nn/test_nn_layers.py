@@ -88,3 +88,55 @@ def test_embedding_rejects_out_of_range_ids():
         nn.Embedding(4, 2)(np.array([1, 4]))
     with pytest.raises(NlpkitError, match="^Embedding: ids must be integers"):
         nn.Embedding(4, 2)(np.array([1.0]))
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_large_inputs_run_the_parallel_kernels_with_torch_parity(torch, nn_parity, dtype, tol):
+    """LayerNorm, Linear (its bias gradient: column sums) and ReLU at a transformer
+    layer's sizes, above PARALLEL_MIN: the parallel kernels (reassociated sums, sums by
+    slices of rows) against torch."""
+    from nlpkit.nn.kernels.jit import PARALLEL_MIN
+    ours = nn.Sequential(nn.Linear(64, 256, dtype=dtype), nn.ReLU(dtype=dtype),
+                         nn.LayerNorm(256, dtype=dtype))
+    theirs = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(),
+                                 torch.nn.LayerNorm(256))
+    theirs = theirs.to(torch.float64 if dtype == np.float64 else torch.float32)
+    with torch.no_grad():
+        theirs[2].weight.normal_()
+        theirs[2].bias.normal_()
+    x = np.random.default_rng(3).standard_normal((8, 160, 64)).astype(dtype)
+    assert 8 * 160 * 256 >= PARALLEL_MIN
+    nn_parity(torch, ours, theirs, [x], tol=tol)
+
+
+@pytest.mark.parametrize("n", [5, 1 << 19])  # one thread, and the parallel kernel
+def test_relu_kernel_keeps_numpys_nan_and_inf(n):
+    from nlpkit.nn.kernels import elementwise as E
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(n).astype(np.float32)
+    dy = rng.standard_normal(n).astype(np.float32)
+    x[:5] = [np.nan, -np.inf, np.inf, -0.0, 0.0]
+    dy[:5] = [1.0, np.inf, 2.0, np.nan, -3.0]
+    np.testing.assert_array_equal(E.activation("relu", x), np.maximum(x, 0))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(E.activation_grad("relu", x, None, dy), dy * (x > 0))
+    assert E.activation("relu", np.float64(-2.0)) == 0.0  # a 0-d array stays 0-d
+    assert np.shape(E.activation("relu", np.array(3.0))) == ()
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (2048, 256), (3, 200_000)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col_sums_by_slices_of_rows(shape, dtype):
+    from nlpkit.nn.kernels import arrays, elementwise as E
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for weights in (None, w):
+        ref = (x if weights is None else x * weights).astype(np.float64).sum(axis=0)
+        got = arrays.colsum(x, weights)
+        assert got.dtype == dtype and got.shape == (shape[1],)
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.sqrt(shape[0]))
+        out = np.ones(shape[1], dtype)
+        E.col_sums(x, out, weights=weights)  # accumulates
+        np.testing.assert_allclose(out, ref + 1, rtol=tol, atol=tol * np.sqrt(shape[0]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .blas import split_gemm
+from .elementwise import col_sums
 
 
 def _c(a):
@@ -224,4 +225,5 @@ def matmul(a, b, trans_a=False, trans_b=False):
 
 def colsum(a2, weights=None):
     """``(a2 [* weights]).sum(axis=0)`` of a 2-D array."""
-    return (a2 if weights is None else a2 * weights).sum(axis=0)
+    out = np.empty(a2.shape[1], np.result_type(a2, weights) if weights is not None else a2.dtype)
+    return col_sums(a2, out, weights=weights, accumulate=False)

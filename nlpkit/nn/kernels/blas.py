@@ -7,8 +7,12 @@ NumPy's BLAS on two threads).  A large product therefore runs here as blocks of 
 result, one per Numba thread, each a single-threaded ``?gemm`` on views of the operands:
 the same threads as every other kernel, and no pool left spinning after it.  Measured on
 2 cores (float32, the output layer of a word LM, 1120 x 256 x 3497): 23 ms on one BLAS
-thread, 12.5 ms on NumPy's two, 11.9 ms split in two here.  When NumPy's BLAS has been
-given the threads (outside the estimators, as in ``bench_nn``), the product is left to it.
+thread, 12.5 ms on NumPy's two, 11.9 ms split in two here.  A product is split here even
+when NumPy's BLAS has been given the threads (outside the estimators, as in ``bench_nn``):
+alone, NumPy's two threads do some shapes about 10% faster, but their pool then spins
+against Numba's threads in the layer's other kernels (attention, layer norm): a
+TransformerEncoderLayer's forward and backward took 267 ms with its products left to
+NumPy's two threads and 205 ms split here (B 32, L 128, E 256, FF 1024, 2 cores).
 """
 import numba
 import numpy as np
@@ -110,9 +114,7 @@ def split_gemm(a, b, trans_a=False, trans_b=False, n_blocks=None):
         if m * n * k < PARALLEL_MIN_MACS:
             return None
         n_blocks = min(numba.get_num_threads(), (m if by_rows else n) // MIN_BLOCK)
-        # NumPy's BLAS given as many threads (outside the estimators) splits it itself,
-        # ~10% faster than SciPy's BLAS does the blocks here
-        if n_blocks < 2 or (backend.numpy_blas_num_threads() or 1) >= n_blocks:
+        if n_blocks < 2:
             return None
     c = np.empty((m, n), a.dtype)
     with backend.kernel_blas_threads(1):  # each block's gemm on its own thread only
