@@ -167,6 +167,27 @@ def test_tensor_ops_and_losses():
     _same(lambda: nn.Module(D), [a, b], call_fixed)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_with_masked_logits(weighted):
+    """A masked (-inf) class and no smoothing: finite losses, zero gradient there, as the CPU."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((5, 6))
+    a[:, 2] = -np.inf
+    t = np.array([0, 1, 3, -100, 5])
+    w = rng.uniform(0.5, 2.0, 6) if weighted else None
+    grads = []
+    for device in ("cpu", "cuda"):
+        x = nn.tensor(a, requires_grad=True, device=device)
+        loss = F.cross_entropy(x, t, w)
+        loss.backward()
+        assert np.isfinite(loss.numpy())
+        grads.append((loss.numpy(), backend.to_host(x.grad)))
+    (l_cpu, g_cpu), (l_dev, g_dev) = grads
+    np.testing.assert_allclose(l_dev, l_cpu, rtol=TOL)
+    np.testing.assert_allclose(g_dev, g_cpu, rtol=TOL, atol=TOL)
+    assert np.all(g_cpu[:, 2] == 0) and np.all(g_cpu[3] == 0)
+
+
 @pytest.mark.parametrize("opt", ["Adam", "AdamW", "SGD"])
 def test_optimizer_and_clipping_on_the_device(opt):
     """Two steps on each device: the same parameters; state and parameters stay on the GPU."""

@@ -33,6 +33,31 @@ def test_cross_entropy_parity(torch, nn_rel_err, dtype, tol, smoothing, reductio
     assert nn_rel_err(x.grad, lt.grad) <= tol
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_over_a_word_vocabulary(torch, nn_rel_err, dtype, tol, weighted):
+    """A word LM's rows (3000 classes, above the parallel size; float32 takes the vectorised
+    exp), masked (-inf) logits, an ignored row: loss and gradient as torch's."""
+    rng = np.random.default_rng(6)
+    logits = (rng.standard_normal((120, 3000)) * 4).astype(dtype)
+    logits[:, 7] = -np.inf  # a class no row may predict
+    targets = rng.integers(8, 3000, 120)
+    targets[5] = 0  # ignored
+    weight = rng.uniform(0.5, 2.0, 3000) if weighted else None
+    x = nn.tensor(logits, requires_grad=True)
+    value = F.cross_entropy(x, targets, None if weight is None else weight.astype(dtype),
+                            ignore_index=0, label_smoothing=0.0)
+    lt = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(
+        lt, torch.tensor(targets), ignore_index=0,
+        weight=None if weight is None else torch.tensor(weight, dtype=lt.dtype))
+    value.backward()
+    ref.backward()
+    assert nn_rel_err(value.numpy(), ref) <= tol
+    assert nn_rel_err(x.grad, lt.grad) <= tol
+    assert np.all(x.grad[:, 7] == 0) and np.all(x.grad[5] == 0)
+
+
 def test_cross_entropy_finite_differences(nn_numeric_check):
     rng = np.random.default_rng(1)
     logits = rng.standard_normal((6, 4))

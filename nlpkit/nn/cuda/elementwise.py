@@ -213,10 +213,12 @@ def _rows(threads, dtype_name):
                     dlogits[r, j] = zero
                 continue
             lse = row_logsumexp(buf, logits, r, tid, c, zero)
-            part = zero
-            for j in range(tid, c, threads):
-                part += lse - logits[r, j]
-            mean_neg_logp = block_sum(buf, part) / dtype(c)
+            mean_neg_logp = zero
+            if smoothing > zero:  # as the CPU twin: a masked (-inf) logit would make it NaN
+                part = zero
+                for j in range(tid, c, threads):
+                    part += lse - logits[r, j]
+                mean_neg_logp = block_sum(buf, part) / dtype(c)
             if tid == 0:
                 losses[r] = (ONE - smoothing) * (lse - logits[r, t]) + smoothing * mean_neg_logp
             for j in range(tid, c, threads):
@@ -243,10 +245,12 @@ def _rows(threads, dtype_name):
                     dlogits[r, j] = zero
                 continue
             lse = row_logsumexp(buf, logits, r, tid, c, zero)
-            part = zero
-            for j in range(tid, c, threads):
-                part += weight[j] * (lse - logits[r, j])
-            smooth = block_sum(buf, part)
+            smooth = zero
+            if smoothing > zero:
+                part = zero
+                for j in range(tid, c, threads):
+                    part += weight[j] * (lse - logits[r, j])
+                smooth = block_sum(buf, part)
             wt = weight[t]
             if tid == 0:
                 losses[r] = (ONE - smoothing) * wt * (lse - logits[r, t]) + eps_c * smooth
