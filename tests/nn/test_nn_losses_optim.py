@@ -168,3 +168,19 @@ def test_initialisers():
     p = nn.Linear(3, 2).weight
     nn.init.zeros_(p)
     assert not p.numpy().any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.inf, np.nan, "all-masked"])
+def test_cross_entropy_of_diverged_logits_is_nan(torch, dtype, bad):
+    """+inf or NaN logits (a diverged model), or a row masked everywhere: NaN, as torch's
+    (the estimators stop on it)."""
+    logits = np.random.default_rng(8).standard_normal((4, 50)).astype(dtype)
+    if bad == "all-masked":
+        logits[2] = -np.inf
+    else:
+        logits[2, 9] = bad
+    t = np.array([1, 2, 3, 4])
+    ours = F.cross_entropy(nn.tensor(logits), t).numpy()
+    ref = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(t)).item()
+    assert np.isnan(ours) and np.isnan(ref)

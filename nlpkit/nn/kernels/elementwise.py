@@ -198,10 +198,20 @@ def _softmax_into(row, out):
     logit twice, for the log-sum-exp and for the gradient: 22% of a word LM's step."""
     n = row.shape[0]
     m = row[0]
-    for j in range(1, n):
+    finite = True  # no +inf or NaN (masked -inf logits are fine)
+    for j in range(n):
         if row[j] > m:
             m = row[j]
-    total = exp_sum(row, m, out, n, np.empty(n, np.int32))
+        if not row[j] < np.inf:
+            finite = False
+    if finite and m > -np.inf:
+        total = exp_sum(row, m, out, n, np.empty(n, np.int32))
+    else:  # exp as it comes, so +inf or NaN logits (a diverged model) give a NaN loss
+        total = m - m
+        for j in range(n):
+            e = math.exp(row[j] - m)
+            out[j] = e
+            total += e
     inv = 1 / total
     for j in range(n):
         out[j] *= inv
