@@ -169,33 +169,27 @@ def blas_threads(n: int):
         yield
 
 
-@functools.lru_cache(maxsize=None)
-def _blas_of(package):
-    """threadpoolctl's controller of the BLAS that ``package`` (numpy, or scipy: the one
-    Numba's compiled code calls through ``scipy.linalg.cython_blas``) loads, or None when
-    it cannot be told apart."""
+@functools.lru_cache(maxsize=1)
+def _kernel_blas():
+    """threadpoolctl's controller of the BLAS that Numba's compiled code calls (SciPy's,
+    through ``scipy.linalg.cython_blas``), or None when it cannot be told apart."""
     try:
-        mod = importlib.import_module(package)
-        if package == "scipy":
-            import scipy.linalg.cython_blas  # noqa: F401  (loaded, so threadpoolctl sees it)
+        import scipy
+        import scipy.linalg.cython_blas  # noqa: F401  (loaded, so threadpoolctl sees it)
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    home = os.path.dirname(mod.__file__)  # its own libs sit in <package>/ or <package>.libs/
+    home = os.path.dirname(scipy.__file__)  # its own libs sit in scipy/ or scipy.libs/
     for lib in ThreadpoolController().lib_controllers:
         if lib.user_api == "blas" and lib.filepath.startswith(home):
             return lib
     return None
 
 
-def _blas_num_threads(package) -> int | None:
-    lib = _blas_of(package)
-    return None if lib is None else lib.num_threads
-
-
 def kernel_blas_num_threads() -> int | None:
     """How many threads the BLAS of Numba's compiled code may use (None: unknown)."""
-    return _blas_num_threads("scipy")
+    lib = _kernel_blas()
+    return None if lib is None else lib.num_threads
 
 
 @contextlib.contextmanager
@@ -206,7 +200,7 @@ def kernel_blas_threads(n: int):
     Kernels that split their work over Numba's threads and call BLAS from each (the
     recurrent layers' time loops) need it on one thread: a second pool of spinning BLAS
     threads would fight Numba's for the cores, and concurrent calls queue for one pool."""
-    lib = _blas_of("scipy")
+    lib = _kernel_blas()
     old = None if lib is None else lib.num_threads
     if old is None or old == n:
         yield

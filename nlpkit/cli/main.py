@@ -108,9 +108,8 @@ def _run(argv):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=argv, prog_name="nlpkit", standalone_mode=False)
-    except Terminated as exc:
-        click.echo("Terminated.", err=True)
-        sys.exit(exc.code)
+    except (Terminated, KeyboardInterrupt) as exc:
+        _exit_stopped(exc)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -119,9 +118,6 @@ def _run(argv):
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
     except BrokenPipeError:
         sys.stderr.close()  # e.g. `nlpkit corpus tokenize x | head`
         sys.exit(0)
@@ -132,18 +128,35 @@ def _run(argv):
         sys.exit(1)
     except Exception as exc:  # a bug: still one line, but say so
         # A signal's exception raised while a compiled (Numba) call was running comes out
-        # as "SystemError: ... returned a result with an exception set", with it as cause.
-        if isinstance(exc, SystemError) and isinstance(exc.__cause__, Terminated):
-            click.echo("Terminated.", err=True)
-            sys.exit(exc.__cause__.code)
-        if isinstance(exc, SystemError) and isinstance(exc.__cause__, KeyboardInterrupt):
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+        # as "SystemError: ... returned a result with an exception set", with it as cause
+        # (or further down the chain, when one compiled call ran inside another).
+        stop = _stop_signal_in(exc) if isinstance(exc, SystemError) else None
+        if stop is not None:
+            _exit_stopped(stop)
         if debug:
             raise
         click.echo(f"Error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
                    "run with --debug for the traceback", err=True)
         sys.exit(2)
+
+
+def _stop_signal_in(exc):
+    """The Terminated or KeyboardInterrupt that ``exc`` came from (its causes and contexts,
+    followed once each), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (Terminated, KeyboardInterrupt)):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _exit_stopped(exc):
+    """Exit as a stop asks: SIGTERM (:class:`Terminated`) with its code, Ctrl-C with 130."""
+    terminated = isinstance(exc, Terminated)
+    click.echo("Terminated." if terminated else "Interrupted.", err=True)
+    sys.exit(exc.code if terminated else 130)
 
 
 def _one_line(exc) -> str:

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from nlpkit import __version__
+from nlpkit.errors import Terminated
 from nlpkit.cli.main import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -126,8 +127,12 @@ def test_main_in_process_leaves_signal_handlers_as_found():
             signal.signal(s, handler)
 
 
-@pytest.mark.parametrize("cause, status, said", [(KeyboardInterrupt(), 130, "Interrupted."),
-                                                 (None, 2, "internal error")])
+@pytest.mark.parametrize("cause, status, said", [
+    (KeyboardInterrupt(), 130, "Interrupted."),
+    (Terminated(), 143, "Terminated."),
+    # one compiled call inside another: the signal is two SystemErrors down the chain
+    (SystemError("<inner> returned a result with an exception set"), 130, "Interrupted."),
+    (None, 2, "internal error")])
 def test_a_signal_inside_a_compiled_call_is_an_interruption(monkeypatch, capsys, cause, status,
                                                             said):
     """A SIGINT whose KeyboardInterrupt was raised while a Numba call ran comes back as a
@@ -139,6 +144,11 @@ def test_a_signal_inside_a_compiled_call_is_an_interruption(monkeypatch, capsys,
 
     def run(**_):
         try:
+            if isinstance(cause, SystemError):
+                try:
+                    raise KeyboardInterrupt
+                except KeyboardInterrupt as inner:
+                    raise cause from inner
             raise cause if cause is not None else ValueError("no signal")
         except BaseException as exc:
             raise SystemError("<kernel> returned a result with an exception set") from exc

@@ -59,6 +59,25 @@ def test_linear_activations_layernorm_dropout_embedding():
     _same(lambda: nn.Embedding(4, 3, padding_idx=0, dtype=D, rng=0), [ids])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_twins_agree_bit_for_bit(dtype):
+    """ReLU's one scalar definition (scalar_math.relu) in the CPU kernel and in the twin:
+    NaN stays NaN, negatives and -0 give +0, the gradient passes where x > 0 only."""
+    from nlpkit.nn.cuda import elementwise as gpu
+    from nlpkit.nn.kernels import elementwise as cpu
+    x = np.array([-2.0, -0.0, 0.0, 0.5, np.inf, -np.inf, np.nan, 3.0], dtype)
+    dy = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.inf], dtype)
+    y = cpu.activation("relu", x)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(np.maximum(x, 0)))
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    y_dev = backend.to_host(gpu.activation("relu", x))
+    np.testing.assert_array_equal(np.signbit(y_dev), np.signbit(y))
+    np.testing.assert_array_equal(y_dev, y)
+    dx = cpu.activation_grad("relu", x, y, dy)
+    np.testing.assert_array_equal(dx, dy * (x > 0))
+    np.testing.assert_array_equal(backend.to_host(gpu.activation_grad("relu", x, y, dy)), dx)
+
+
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
 def test_recurrent(mode):
     """Both directions, batch_first, padded batch (two layers for LSTM), initial states."""

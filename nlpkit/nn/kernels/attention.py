@@ -97,7 +97,7 @@ def _visible(i, n_q, n_k, causal):
     return min(n_k, i + n_k - n_q + 1) if causal else n_k
 
 
-@by_size(error_model="numpy", fastmath=FLAGS)
+@by_size(fastmath=FLAGS)
 def fused_forward(q, k, v, scale, bias, has_bias, slopes, has_alibi, causal, keep, has_keep,
                   probs, ctx):
     n_b, n_h, n_q, d = q.shape
@@ -164,7 +164,7 @@ def fused_forward(q, k, v, scale, bias, has_bias, slopes, has_alibi, causal, kee
                     ctx[b, h, r0 + ii, c] = ob[ii, c]
 
 
-@by_size(error_model="numpy", fastmath=FLAGS)
+@by_size(fastmath=FLAGS)
 def fused_backward(dctx, q, k, v, scale, probs, causal, keep, has_keep, dq, dk, dv):
     """Gradients of :func:`fused_forward` written into dq, dk, dv (not accumulated)."""
     n_b, n_h, n_q, d = q.shape

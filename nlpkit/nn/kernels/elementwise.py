@@ -19,6 +19,7 @@ from .jit import PARALLEL_MIN, by_size
 
 _M = scalar_math.compiled(numba.njit(inline="always", cache=True))
 _act, _act_grad, _bce, _sigmoid = _M["act"], _M["act_grad"], _M["bce_logits"], _M["sigmoid"]
+_relu, _relu_grad = _M["relu"], _M["relu_grad"]
 # Reductions may be reassociated (so a row's sums vectorise: a float32 layer norm's rows
 # took 4 ms for 4096 x 256, one add after another); no 'nnan'/'ninf', so NaN and inf
 # still propagate, and no approximate functions.
@@ -48,17 +49,18 @@ def _sigmoid_np(x):
     return out
 
 
+# ReLU has kernels of its own beside _act_kernel's: without the per-element switch on
+# ``kind`` and with a zero of the array's type, their loops vectorise.
 @by_size
 def _relu_kernel(x, y, zero):
     for i in numba.prange(x.shape[0]):
-        v = x[i]
-        y[i] = v if not v <= zero else zero  # NaN stays NaN, as in np.maximum(x, 0)
+        y[i] = _relu(x[i], zero)
 
 
 @by_size
 def _relu_grad_kernel(x, dy, dx, zero):
     for i in numba.prange(x.shape[0]):
-        dx[i] = dy[i] if x[i] > zero else dy[i] * zero  # dy * (x > 0): inf * 0 is NaN there too
+        dx[i] = _relu_grad(x[i], dy[i], zero)
 
 
 def activation(kind, x):
@@ -68,12 +70,12 @@ def activation(kind, x):
     4M activations); GELU through the shared scalar math."""
     if kind == "tanh":
         return np.tanh(x)
-    if kind == "relu" and np.ndim(x) and x.flags.c_contiguous:  # else no copy: NumPy's
+    if kind == "relu":
+        if not (np.ndim(x) and x.flags.c_contiguous):  # a scalar or a view: NumPy's, no copy
+            return np.maximum(x, 0)
         y = np.empty_like(x)
         _relu_kernel(x.reshape(-1), y.reshape(-1), x.dtype.type(0))
         return y
-    if kind == "relu":
-        return np.maximum(x, 0)
     if kind == "sigmoid":
         return _sigmoid_np(x)
     x = np.ascontiguousarray(x)
@@ -86,13 +88,13 @@ def activation_grad(kind, x, y, dy):
     """The gradient with respect to ``x`` of ``y = kind(x)`` given ``dy``."""
     if kind == "tanh":
         return dy * (1 - y * y)
-    if kind == "relu" and np.ndim(x) and np.shape(x) == np.shape(dy) \
-            and x.flags.c_contiguous and dy.flags.c_contiguous:
+    if kind == "relu":
+        if not (np.ndim(x) and np.shape(x) == np.shape(dy) and x.flags.c_contiguous
+                and dy.flags.c_contiguous):  # broadcast, a scalar or a view: NumPy's
+            return dy * (x > 0)
         dx = np.empty_like(dy)
         _relu_grad_kernel(x.reshape(-1), dy.reshape(-1), dx.reshape(-1), dy.dtype.type(0))
         return dx
-    if kind == "relu":
-        return dy * (x > 0)
     if kind == "sigmoid":
         return dy * y * (1 - y)
     x, y, dy = np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(dy)

@@ -11,14 +11,21 @@ import types
 import numba
 
 PARALLEL_MIN = 1 << 18
+# NumPy's error model (a float division by zero gives inf or NaN, as in NumPy and torch)
+# unless a kernel asks otherwise: Python's checks every divisor and raises, and that
+# branch kept LLVM from vectorising the loops (Adam's update took 4x as long, 100 us for
+# 16k parameters).  Results are otherwise bit for bit the same.
+DEFAULT_OPTIONS = {"error_model": "numpy"}
 
 
 def by_size(fn=None, **options):
     """``fn`` (a loop over ``numba.prange``) as a kernel that runs in parallel when its
     first argument has at least :data:`PARALLEL_MIN` elements, on one thread otherwise.
-    ``options`` go to both ``numba.njit`` compilations (``@by_size(fastmath=...)``)."""
+    ``options`` go to both ``numba.njit`` compilations (``@by_size(fastmath=...)``), over
+    :data:`DEFAULT_OPTIONS`."""
     if fn is None:
         return functools.partial(by_size, **options)
+    options = {**DEFAULT_OPTIONS, **options}
     twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel",
                               fn.__defaults__, fn.__closure__)
     twin.__qualname__ = fn.__qualname__ + "_parallel"  # its own cache entry

@@ -24,7 +24,7 @@ def angles(n_positions, head_dim, base):
     return np.cos(theta), np.sin(theta)
 
 
-@by_size(error_model="numpy")
+@by_size
 def rotary_kernel(x, cos, sin, out, n_cols, head_dim, batch_first, offset, sign):
     n_a, n_b, n_c = x.shape
     half = head_dim // 2

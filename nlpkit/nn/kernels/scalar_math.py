@@ -26,6 +26,19 @@ def sigmoid(v):
     return e / (1.0 + e)
 
 
+def relu(v, zero):
+    """max(v, 0) as NumPy's ``np.maximum(v, 0)`` and torch's ReLU: NaN stays NaN, negatives
+    and -0 give +0.  ``zero``: 0 in ``v``'s type (the CPU kernel passes it so that float32
+    stays float32 and its loop vectorises)."""
+    return v if not v <= zero else zero
+
+
+def relu_grad(v, dy, zero):
+    """``dy * (v > 0)``: the gradient passes where ``v`` is positive (an inf or NaN ``dy``
+    gives NaN elsewhere, as the product does)."""
+    return dy if v > zero else dy * zero
+
+
 def act(kind, v):
     """Activation ``kind`` (TANH, SIGMOID, RELU, GELU exact, GELU_TANH) of ``v``."""
     if kind == TANH:
@@ -33,7 +46,7 @@ def act(kind, v):
     if kind == SIGMOID:
         return sigmoid(v)
     if kind == RELU:
-        return v if v > 0 else 0.0 * v
+        return relu(v, 0.0)
     if kind == GELU:
         return 0.5 * v * (1.0 + math.erf(v * SQRT_HALF))
     return 0.5 * v * (1.0 + math.tanh(GELU_K0 * (v + GELU_K1 * v * v * v)))
@@ -81,7 +94,7 @@ def adam_update(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, step_size,
     return p - step_size * (m / (math.sqrt(v) / sqrt_bc2 + eps)), m, v
 
 
-_FUNCS = (sigmoid, act, act_grad, bce_logits, sgd_update, adam_update)
+_FUNCS = (sigmoid, relu, relu_grad, act, act_grad, bce_logits, sgd_update, adam_update)
 
 
 def compiled(jit):
