@@ -103,7 +103,7 @@ def _step_index(s, n_steps, reverse):
 # Kernel options: ``error_model='numpy'`` drops the divide-by-zero branch and
 # ``fastmath`` lets LLVM vectorise the gate loops over the batch rows.
 JIT = dict(cache=True, error_model="numpy", fastmath=True)
-KERNEL = dict(error_model="numpy", fastmath=True)  # by_size adds cache=True
+KERNEL = dict(fastmath=True)  # by_size adds cache=True and error_model='numpy'
 
 
 @numba.njit(inline="always")

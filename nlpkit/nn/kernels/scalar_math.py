@@ -59,7 +59,7 @@ def act_grad(kind, v, y):
     if kind == SIGMOID:
         return y * (1.0 - y)
     if kind == RELU:
-        return 1.0 if v > 0 else 0.0
+        return relu_grad(v, 1.0, 0.0)
     if kind == GELU:
         cdf = 0.5 * (1.0 + math.erf(v * SQRT_HALF))
         return cdf + v * math.exp(-0.5 * v * v) * INV_SQRT_2PI
