@@ -96,8 +96,8 @@ def gemm_rows_into(a, b, c, rows, beta):
     """``c = a @ b + beta * c`` (no operand transposed) as products of ``rows`` rows of
     ``a`` and ``c`` at a time (:func:`small_rows`; 0: one product)."""
     m = c.shape[0]
-    step = m if rows <= 0 else rows
-    for r in range(0, m, step):
+    step = m if rows <= 0 or rows > m else rows
+    for r in range(0, m, max(step, 1)):  # (m may be 0: a thread with no rows)
         e = min(r + step, m)
         gemm_into(a[r:e], b, c[r:e], False, False, beta)
 

@@ -321,8 +321,9 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, row
 # weight gradients).  A chunk's gates (and its units' cell) are then one
 # contiguous run of memory, so the gate math runs as a few long unit-stride loops
 # (vectorised) instead of one short loop per gate row, whose set-up cost as much as its
-# B values.  The backward step likewise; the gradients of [W_ih | W_hh | b] are then one
-# GEMM over every step's [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
+# B values.  The backward step likewise, and it makes the input's gradient beside the
+# state's; the gradients of [W_ih | W_hh | b] are then one GEMM over every step's
+# [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
 # Padded steps (``full`` False: some row shorter than T) are fixed up per row after the
 # step's math: the state passes, the output and the gates' gradients are zero.
 # The gate math of one chunk of one step, over flat runs of m = (units)·B values.  Each
@@ -464,24 +465,48 @@ def _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch, ro
                 dh[j * batch + b] = back[j * batch + b]
 
 
+@numba.njit(inline="always")
+def _lstm_back_input(dgp, w_ih_t, dxf, dx_t, i0, i1, batch, rows):
+    """Inputs i0..i1-1 of a step's input gradient ``dx_t`` (B, I) from its gate gradients
+    (``dgp``, (4H·B) flat): W_ih^T's product, feature-major in ``dxf``, then transposed."""
+    gemm_rows_into(w_ih_t[i0:i1], dgp.reshape((w_ih_t.shape[1], batch)), dxf[i0:i1], rows, 0.0)
+    for b in range(batch):
+        row = dx_t[b]
+        for i in range(i0, i1):
+            row[i] = dxf[i, b]
+
+
 @by_size(**KERNEL)
 def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, wcat, rows,
-                   dg):
+                   dg, dx):
     """``wcat`` the forward's [W_ih | W_hh | b] (rows in the gates' order); writes ``dg``
-    (4H, T·B), the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
+    (4H, T·B), the gates' gradients (zero at padded steps), and ``dx`` (T, B, I), the
+    input's.  Returns (dh0, dc0).
+
+    The input gradient is made a step at a time, beside the state's (one step late, from
+    the same gate gradients): as products of the per-step shape it runs on BLAS's
+    small-matrix kernels, where one product over all T·B rows after the loop (its first
+    operand transposed) ran at about half their rate."""
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
     dt = dout.dtype
     n = hidden * batch
     n_in = wcat.shape[1] - hidden - 1
-    # W_hh.T, the per-step product's fastest form (a transposed operand took 1.3x as long),
-    # made here by each thread for its units rather than by NumPy on one thread before
+    # W_hh.T and W_ih.T, the per-step products' fastest form (a transposed operand took 1.3x
+    # as long), made here by each thread for its units and inputs rather than by NumPy on
+    # one thread before
     w_hh_t = np.empty((hidden, 4 * hidden), dt)
+    w_ih_t = np.empty((n_in, 4 * hidden), dt)
     for k in numba.prange(n_chunks):
         for j in range(bounds[k], bounds[k + 1]):  # unit-stride writes: 6x as fast as reads
             dst = w_hh_t[j]
             for r in range(4 * hidden):
                 dst[r] = wcat[r, n_in + j]
+        for j in range(k * n_in // n_chunks, (k + 1) * n_in // n_chunks):
+            dst = w_ih_t[j]
+            for r in range(4 * hidden):
+                dst[r] = wcat[r, j]
+    dxf = np.empty((n_in, batch), dt)
     dh, dc, back, dof = np.empty(n, dt), np.empty(n, dt), np.empty(n, dt), np.empty(n, dt)
     dh_keep, dc_keep = np.empty(n, dt), np.empty(n, dt)
     dgs0, dgs1 = np.empty(4 * n, dt), np.empty(4 * n, dt)  # a step's gate gradients
@@ -503,6 +528,8 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
             m = hk * batch
             if later:
                 _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch, rows)
+                _lstm_back_input(dgp, w_ih_t, dxf, dx[tp], k * n_in // n_chunks,
+                                 (k + 1) * n_in // n_chunks, batch, rows)
             for b in range(batch):  # this step's output gradient, feature-major
                 d = dout[t, b]
                 for j in range(u0, u1):
@@ -532,6 +559,8 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
         for k in numba.prange(n_chunks):
             _lstm_back_state(dgs0, w_hh_t, dh, back, lengths, t, full, bounds[k],
                              bounds[k + 1], batch, rows)
+            _lstm_back_input(dgs0, w_ih_t, dxf, dx[t], k * n_in // n_chunks,
+                             (k + 1) * n_in // n_chunks, batch, rows)
     dh0 = np.empty((batch, hidden), dt)
     dc0 = np.empty((batch, hidden), dt)
     for b in range(batch):
@@ -542,15 +571,12 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
 
 
 @by_size(**KERNEL)
-def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w):
-    """After the time loop: the gradients of [W_ih | W_hh | b] (one GEMM over every step's
-    [x | h | 1]) and of the input, split over the threads by gate rows (``rows``) and by
-    T·B rows (``cols``).  ``w_ih`` may be a column block of [W_ih | W_hh | b]."""
+def _lstm_weight_grads(rows, dg, xh, g_w):
+    """After the time loop: the gradients of [W_ih | W_hh | b], one GEMM over every step's
+    [x | h | 1], split over the threads by gate rows (``rows``: chunk bounds)."""
     for k in numba.prange(rows.shape[0] - 1):
         r0, r1 = rows[k], rows[k + 1]
         gemm_into(dg[r0:r1], xh, g_w[r0:r1])
-        c0, c1 = cols[k], cols[k + 1]
-        gemm_into(dg[:, c0:c1], w_ih, dx2[c0:c1], True, False)
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
@@ -830,9 +856,8 @@ def _lstm_direction_backward(dout, dh_last, dc_last, x2, has_bias, lengths, cach
         first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
                                          np.ascontiguousarray(dc_last, dtype), gates, cb, tc,
                                          lengths, full, reverse, wcat,
-                                         small_rows(batch, gh), dg)
-        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, wcat[:, :n_in],
-                                     dx.reshape(x2.shape), g_w)
+                                         small_rows(batch, gh), dg, dx)
+        _pick(_lstm_weight_grads, n)(_bounds(gh, n), dg, xh, g_w)
     order = slice(None) if rows is None else rows  # back to PyTorch's gate order
     g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, hidden), dtype)
     g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:-1]
