@@ -33,10 +33,10 @@ MIN_BLOCK = 32  # rows or columns of the result per thread, at least
 # 10^6 with neither operand transposed, by kernels that read both operands where they
 # lie; a larger one first copies them into packed panels.  A recurrent step's product
 # with W_hh (G·H x H times H x B, B a batch of about 32) is mostly that copy of W_hh, at
-# every step: in row blocks under the bound the same product ran 1.3-1.5x as fast
-# (float32 and float64, 2 cores, SciPy's OpenBLAS 0.3.30 on "SkylakeX" kernels; H 256,
-# B 32: the LSTM's step 8.0 -> 5.7 ms over 50 steps, its backward step 5.8 -> 3.8 ms).
-# Elsewhere such blocks only add calls, so the products stay whole.
+# every step: in row blocks under the bound the same products ran 1.3-1.5x as fast
+# (float32 and float64, SciPy's OpenBLAS 0.3.30 on "SkylakeX" kernels, one thread's half
+# of an LSTM's per-step products, H 256, B 32, 50 steps: forward 8.0 -> 5.7 ms, backward
+# 5.8 -> 3.8 ms).  Elsewhere such blocks only add calls, so the products stay whole.
 SMALL_MNK = 10 ** 6
 SMALL_CORES = ("SkylakeX", "Cooperlake", "SapphireRapids")
 
