@@ -186,6 +186,14 @@ def _kernel_blas():
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def kernel_blas_core() -> str | None:
+    """The kind of core whose kernels the BLAS of Numba's compiled code runs (OpenBLAS's
+    name, such as ``"SkylakeX"`` or ``"Haswell"``), or None when it does not say."""
+    lib = _kernel_blas()
+    return None if lib is None else getattr(lib, "architecture", None)
+
+
 def kernel_blas_num_threads() -> int | None:
     """How many threads the BLAS of Numba's compiled code may use (None: unknown)."""
     lib = _kernel_blas()

@@ -68,3 +68,37 @@ def check_products(a, b):
         if not ta:  # a stack times one matrix: the same product
             np.testing.assert_allclose(arrays.matmul(x[None], y, ta, tb)[0], a @ b.T,
                                        rtol=1e-5, atol=1e-4)
+
+
+@numba.njit(cache=True)
+def _rows_into(a, b, c, rows, beta):
+    blas.gemm_rows_into(a, b, c, rows, beta)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_in_row_blocks_equals_numpy(dtype, beta):
+    """Products in blocks of rows (the recurrent steps' products under BLAS's small-matrix
+    bound), into a column block of a larger array as the RNN's step writes, with and
+    without adding to what is there."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((21, 13)).astype(dtype)
+    b = rng.standard_normal((13, 6)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for rows in (0, 1, 8, 20, 21, 64):  # 0: one call; 8 and 20 leave a short last block
+        big = rng.standard_normal((21, 18)).astype(dtype)
+        ref = a @ b + beta * big[:, 6:12]
+        _rows_into(a, b, big[:, 6:12], rows, beta)
+        np.testing.assert_allclose(big[:, 6:12], ref, rtol=tol, atol=tol)
+
+
+def test_small_rows_only_where_blas_has_small_kernels(monkeypatch):
+    from nlpkit import backend
+    monkeypatch.setattr(backend, "kernel_blas_core", lambda: "SkylakeX")
+    rows = blas.small_rows(32, 385)
+    assert rows == 80 and rows * 32 * 385 <= blas.SMALL_MNK  # a multiple of 8 under it
+    assert blas.small_rows(32, 1024) == 24
+    assert blas.small_rows(4096, 4096) == 0  # not one row fits: one call
+    for core in ("Haswell", "Zen", None):  # no small-matrix kernels: products stay whole
+        monkeypatch.setattr(backend, "kernel_blas_core", lambda: core)
+        assert blas.small_rows(32, 385) == 0

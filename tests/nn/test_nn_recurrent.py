@@ -127,13 +127,17 @@ def test_cell_called_step_by_step_equals_one_call(nn_rel_err):
                          ids=["plain", "2layer-bidir", "batchfirst-bidir", "2layer-nobias"])
 @pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_split_over_threads(torch, nn_parity, monkeypatch, cell, config, masked):
+@pytest.mark.parametrize("blocks", [False, True], ids=["whole", "row-blocks"])
+def test_split_over_threads(torch, nn_parity, monkeypatch, cell, config, masked, blocks):
     """The kernels that split a step's hidden units over the threads (taken from a size on
     when BLAS may use as many threads; here forced on a small layer with uneven chunks)
-    match torch as the serial ones do."""
+    match torch as the serial ones do; so do they with each step's product made in
+    blocks of rows (as under BLAS's small-matrix bound; here 2 rows, a short last block)."""
     from nlpkit import backend
     from nlpkit.nn.kernels import recurrent as R
 
+    asked = []
+    monkeypatch.setattr(R, "small_rows", lambda n, k: asked.append(k) or (2 if blocks else 0))
     monkeypatch.setattr(R, "PARALLEL_MIN_MACS", 0)
     monkeypatch.setattr(R, "MIN_CHUNK", 1)
     picked, pick = [], R._pick
@@ -154,4 +158,5 @@ def test_split_over_threads(torch, nn_parity, monkeypatch, cell, config, masked)
         lengths = np.array([6, 2, 4]) if masked else None
         nn_parity(torch, ours, theirs, [x] + states, _run(torch, lengths, bf, t_len), tol=1e-8)
         assert picked and set(picked) == {2}  # every kernel took the split path
+        assert asked  # the per-step products asked for their blocks
         assert backend.kernel_blas_num_threads() == 2  # set back after the split kernels

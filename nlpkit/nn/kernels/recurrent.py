@@ -15,7 +15,10 @@ the bias gradients and the input gradient.  The products call BLAS's gemm
 through Numba's own binding (:func:`gemm_into`), so no step goes back to
 Python and no step allocates.  The LSTM kernels differ (see their section): one GEMM
 per step over [x | h | 1] into a contiguous block per step, so the gate math runs as a
-few long loops, and the weight gradients as one GEMM over [x | h | 1].
+few long loops, and the weight gradients as one GEMM over [x | h | 1].  Every per-step
+product runs in blocks of rows small enough for BLAS's small-matrix kernels where it has
+them (:func:`~nlpkit.nn.kernels.blas.small_rows`): they skip the copy of W_hh into packed
+panels that a larger product makes at every step.
 
 The kernels can split each step over Numba's threads by hidden units (see
 :func:`_n_chunks`: when BLAS may use as many threads and the step is large enough),
@@ -39,7 +42,7 @@ from numba import types
 from numba.extending import overload
 
 from ... import backend
-from .blas import gemm_into
+from .blas import gemm_into, gemm_rows_into, small_rows
 from .jit import by_size
 
 
@@ -229,7 +232,8 @@ def _weight_grads(rows, cols, dg, x2, hb, dx2, w_ih, g_ih, g_hh, g_b, dgh):
 # gradients of the step before, double buffered) and then their gate gradients.  One
 # chunk is the serial kernel.
 @by_size(**KERNEL)
-def _rnn_forward(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates, hb, out):
+def _rnn_forward(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, rows, gates, hb,
+                 out):
     """``gates`` (H, T·B) ends holding each step's activation; ``hb`` the state before
     each step."""
     n_steps, batch, hidden = out.shape
@@ -247,7 +251,7 @@ def _rnn_forward(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates
         _begin_step(t, lengths, active)
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            gemm_into(w_hh[u0:u1], h, gates[u0:u1, lo:hi], False, False, 1.0)
+            gemm_rows_into(w_hh[u0:u1], h, gates[u0:u1, lo:hi], rows, 1.0)
             if relu:
                 for j in range(u0, u1):
                     row, bj = gates[j, lo:hi], bias[j]
@@ -263,7 +267,7 @@ def _rnn_forward(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse, relu, gates
 
 
 @by_size(**KERNEL)
-def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg):
+def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, rows, dg):
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
     dh = np.ascontiguousarray(dh_n.T)
@@ -281,7 +285,7 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
             if later:
-                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                gemm_rows_into(w_hh_t[u0:u1], dgp, back[u0:u1], rows, 0.0)
                 for j in range(u0, u1):
                     _select(dh[j], back[j], dh[j], on_p)
             _transpose_into(dout[t][:, u0:u1], d_out[u0:u1])
@@ -300,7 +304,7 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
     if n_steps > 0:  # the first step's gradient goes back to h0
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            gemm_rows_into(w_hh_t[u0:u1], dgs0, back[u0:u1], rows, 0.0)
             for j in range(u0, u1):
                 _select(dh[j], back[j], dh[j], act0)
     return np.ascontiguousarray(dh.T)
@@ -311,12 +315,15 @@ def _rnn_backward(bounds, dout, dh_n, gates, lengths, reverse, relu, w_hh_t, dg)
 # ``gates`` (T, 4H·B) holds step t's gates as a (4H, B) matrix, ``cb``/``tc`` (T, H·B)
 # the cell before the step and tanh of the new one as (H, B) matrices.  One GEMM per
 # step makes every gate's pre-activation, bias included:
-# ``[W_ih | W_hh | b] @ [x_t | h | 1]^T`` (``xh`` (T·B, I + H + 1) holds [x | the state
-# before the step | 1], batch-major).  A chunk's gates (and its units' cell) are then one
+# ``[W_ih | W_hh | b] @ [x_t ; h ; 1]`` (``xf`` (T, I + H + 1, B) holds [x ; the state
+# before the step ; 1] feature-major, so that neither operand is transposed, which the
+# small-matrix kernels need; ``xh`` (T·B, I + H + 1) the same batch-major, for the
+# weight gradients).  A chunk's gates (and its units' cell) are then one
 # contiguous run of memory, so the gate math runs as a few long unit-stride loops
 # (vectorised) instead of one short loop per gate row, whose set-up cost as much as its
-# B values.  The backward step likewise; the gradients of [W_ih | W_hh | b] are then one
-# GEMM over every step's [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
+# B values.  The backward step likewise, and it makes the input's gradient beside the
+# state's; the gradients of [W_ih | W_hh | b] are then one GEMM over every step's
+# [x | h | 1] (``dg`` (4H, T·B)), the bias gradient included.
 # Padded steps (``full`` False: some row shorter than T) are fixed up per row after the
 # step's math: the state passes, the output and the gates' gradients are zero.
 # The gate math of one chunk of one step, over flat runs of m = (units)·B values.  Each
@@ -378,14 +385,18 @@ def _lstm_cell_grad(g, dg, tc, c, dh, dc, dout, one):
 
 
 @by_size(**KERNEL)
-def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, tc, out):
+def _lstm_forward(bounds, xh, xf, wcat, h0, c0, lengths, full, reverse, rows, gates, cb, tc,
+                  out):
     """``xh`` (T·B, I + H + 1) holds x and ones (given) around the state before each step
-    (written); ``wcat`` (4H, I + H + 1) = [W_ih | W_hh | b_ih + b_hh], rows in the gates'
-    order.  Returns (h_n, c_n)."""
+    (written), batch-major for the weight gradients; ``xf`` (T, I + H + 1, B) the same,
+    feature-major, for the per-step product; ``wcat`` (4H, I + H + 1) = [W_ih | W_hh |
+    b_ih + b_hh], rows in the gates' order; ``rows``: see :func:`gemm_rows_into`.
+    Returns (h_n, c_n)."""
     n_steps, batch, hidden = out.shape
     n_in = xh.shape[1] - hidden - 1
     n_chunks = bounds.shape[0] - 1
     xh_last = np.empty((batch, xh.shape[1]), xh.dtype)  # the state after the last step
+    xf_last = np.empty((xh.shape[1], batch), xh.dtype)
     c_last = np.empty(hidden * batch, xh.dtype)
     hf = np.empty(hidden * batch, xh.dtype)  # a step's new state, feature-major
     for b in range(batch):
@@ -395,22 +406,25 @@ def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, t
     if n_steps > 0:
         t = _step_index(0, n_steps, reverse)
         xh[t * batch:(t + 1) * batch, n_in:n_in + hidden] = h0
+        _transpose_into(h0, xf[t, n_in:n_in + hidden])
         cb[t, :] = c_last
     for s in range(n_steps):
         t = _step_index(s, n_steps, reverse)
-        xt, c, g, tct = xh[t * batch:(t + 1) * batch], cb[t], gates[t], tc[t]
-        xn, c_new = xh_last, c_last
+        xt, ft, c, g, tct = xh[t * batch:(t + 1) * batch], xf[t], cb[t], gates[t], tc[t]
+        xn, fn, c_new = xh_last, xf_last, c_last
         if s + 1 < n_steps:
             tn = _step_index(s + 1, n_steps, reverse)
-            xn, c_new = xh[tn * batch:(tn + 1) * batch], cb[tn]
+            xn, fn, c_new = xh[tn * batch:(tn + 1) * batch], xf[tn], cb[tn]
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
             hk, r0, a = u1 - u0, 4 * u0, u0 * batch
             m = hk * batch
             gk = g[r0 * batch:(r0 + 4 * hk) * batch]
-            gemm_into(wcat[r0:r0 + 4 * hk], xt, gk.reshape((4 * hk, batch)), False, True)
+            gemm_rows_into(wcat[r0:r0 + 4 * hk], ft, gk.reshape((4 * hk, batch)), rows, 0.0)
             _lstm_cell(gk, c[a:a + m], c_new[a:a + m], tct[a:a + m], hf[a:a + m])
-            # batch-major: the next step's input and this step's output
+            # the next step's input, feature-major (a copy) and batch-major, and this
+            # step's output
+            _copy_rows(hf[a:a + m].reshape((hk, batch)), fn[n_in + u0:n_in + u1])
             for b in range(batch):
                 xr, o = xn[b], out[t, b]
                 if full or t < lengths[b]:
@@ -422,6 +436,7 @@ def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, t
                     xo = xt[b]
                     for j in range(u0, u1):
                         xr[n_in + j] = xo[n_in + j]
+                        fn[n_in + j, b] = ft[n_in + j, b]
                         o[j] = 0
                         c_new[j * batch + b] = c[j * batch + b]
     h_n = np.empty((batch, hidden), xh.dtype)
@@ -434,39 +449,64 @@ def _lstm_forward(bounds, xh, wcat, h0, c0, lengths, full, reverse, gates, cb, t
 
 
 @numba.njit(inline="always")
-def _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch):
+def _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch, rows):
     """The gradient of the state before the step after (``dgp`` its gate gradients, (4H·B)
     flat) for units u0..u1-1: W_hh^T's product where that step was active, unchanged
     elsewhere."""
     a, m = u0 * batch, (u1 - u0) * batch
     rhs = dgp.reshape((w_hh_t.shape[1], batch))
     if full:
-        gemm_into(w_hh_t[u0:u1], rhs, dh[a:a + m].reshape((u1 - u0, batch)))
+        gemm_rows_into(w_hh_t[u0:u1], rhs, dh[a:a + m].reshape((u1 - u0, batch)), rows, 0.0)
         return
-    gemm_into(w_hh_t[u0:u1], rhs, back[a:a + m].reshape((u1 - u0, batch)))
+    gemm_rows_into(w_hh_t[u0:u1], rhs, back[a:a + m].reshape((u1 - u0, batch)), rows, 0.0)
     for b in range(batch):
         if tp < lengths[b]:
             for j in range(u0, u1):
                 dh[j * batch + b] = back[j * batch + b]
 
 
+@numba.njit(inline="always")
+def _lstm_back_input(dgp, w_ih_t, dxf, dx_t, i0, i1, batch, rows):
+    """Inputs i0..i1-1 of a step's input gradient ``dx_t`` (B, I) from its gate gradients
+    (``dgp``, (4H·B) flat): W_ih^T's product, feature-major in ``dxf``, then transposed."""
+    gemm_rows_into(w_ih_t[i0:i1], dgp.reshape((w_ih_t.shape[1], batch)), dxf[i0:i1], rows, 0.0)
+    for b in range(batch):
+        row = dx_t[b]
+        for i in range(i0, i1):
+            row[i] = dxf[i, b]
+
+
 @by_size(**KERNEL)
-def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, wcat, dg):
+def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, reverse, wcat, rows,
+                   dg, dx):
     """``wcat`` the forward's [W_ih | W_hh | b] (rows in the gates' order); writes ``dg``
-    (4H, T·B), the gates' gradients (zero at padded steps).  Returns (dh0, dc0)."""
+    (4H, T·B), the gates' gradients (zero at padded steps), and ``dx`` (T, B, I), the
+    input's.  Returns (dh0, dc0).
+
+    The input gradient is made a step at a time, beside the state's (one step late, from
+    the same gate gradients): as products of the per-step shape it runs on BLAS's
+    small-matrix kernels, where one product over all T·B rows after the loop (its first
+    operand transposed) ran at about half their rate."""
     n_steps, batch, hidden = dout.shape
     n_chunks = bounds.shape[0] - 1
     dt = dout.dtype
     n = hidden * batch
     n_in = wcat.shape[1] - hidden - 1
-    # W_hh.T, the per-step product's fastest form (a transposed operand took 1.3x as long),
-    # made here by each thread for its units rather than by NumPy on one thread before
+    # W_hh.T and W_ih.T, the per-step products' fastest form (a transposed operand took 1.3x
+    # as long), made here by each thread for its units and inputs rather than by NumPy on
+    # one thread before
     w_hh_t = np.empty((hidden, 4 * hidden), dt)
+    w_ih_t = np.empty((n_in, 4 * hidden), dt)
     for k in numba.prange(n_chunks):
         for j in range(bounds[k], bounds[k + 1]):  # unit-stride writes: 6x as fast as reads
             dst = w_hh_t[j]
             for r in range(4 * hidden):
                 dst[r] = wcat[r, n_in + j]
+        for j in range(k * n_in // n_chunks, (k + 1) * n_in // n_chunks):
+            dst = w_ih_t[j]
+            for r in range(4 * hidden):
+                dst[r] = wcat[r, j]
+    dxf = np.empty((n_in, batch), dt)
     dh, dc, back, dof = np.empty(n, dt), np.empty(n, dt), np.empty(n, dt), np.empty(n, dt)
     dh_keep, dc_keep = np.empty(n, dt), np.empty(n, dt)
     dgs0, dgs1 = np.empty(4 * n, dt), np.empty(4 * n, dt)  # a step's gate gradients
@@ -487,7 +527,9 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
             hk, r0, a = u1 - u0, 4 * u0, u0 * batch
             m = hk * batch
             if later:
-                _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch)
+                _lstm_back_state(dgp, w_hh_t, dh, back, lengths, tp, full, u0, u1, batch, rows)
+                _lstm_back_input(dgp, w_ih_t, dxf, dx[tp], k * n_in // n_chunks,
+                                 (k + 1) * n_in // n_chunks, batch, rows)
             for b in range(batch):  # this step's output gradient, feature-major
                 d = dout[t, b]
                 for j in range(u0, u1):
@@ -516,7 +558,9 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
         t = _step_index(0, n_steps, reverse)
         for k in numba.prange(n_chunks):
             _lstm_back_state(dgs0, w_hh_t, dh, back, lengths, t, full, bounds[k],
-                             bounds[k + 1], batch)
+                             bounds[k + 1], batch, rows)
+            _lstm_back_input(dgs0, w_ih_t, dxf, dx[t], k * n_in // n_chunks,
+                             (k + 1) * n_in // n_chunks, batch, rows)
     dh0 = np.empty((batch, hidden), dt)
     dc0 = np.empty((batch, hidden), dt)
     for b in range(batch):
@@ -527,21 +571,18 @@ def _lstm_backward(bounds, dout, dh_n, dc_n, gates, cb, tc, lengths, full, rever
 
 
 @by_size(**KERNEL)
-def _lstm_weight_grads(rows, cols, dg, xh, w_ih, dx2, g_w):
-    """After the time loop: the gradients of [W_ih | W_hh | b] (one GEMM over every step's
-    [x | h | 1]) and of the input, split over the threads by gate rows (``rows``) and by
-    T·B rows (``cols``).  ``w_ih`` may be a column block of [W_ih | W_hh | b]."""
+def _lstm_weight_grads(rows, dg, xh, g_w):
+    """After the time loop: the gradients of [W_ih | W_hh | b], one GEMM over every step's
+    [x | h | 1], split over the threads by gate rows (``rows``: chunk bounds)."""
     for k in numba.prange(rows.shape[0] - 1):
         r0, r1 = rows[k], rows[k + 1]
         gemm_into(dg[r0:r1], xh, g_w[r0:r1])
-        c0, c1 = cols[k], cols[k + 1]
-        gemm_into(dg[:, c0:c1], w_ih, dx2[c0:c1], True, False)
 
 
 # ---------------------------------------------------------------- GRU (gates r, z, n)
 @by_size(**KERNEL)
-def _gru_forward(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates, hn, hb,
-                 out):
+def _gru_forward(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, rows, gates, hn,
+                 hb, out):
     """``gates`` (3H, T·B) ends holding r, z, n; ``hn`` the hidden projection of the n
     block with its bias (r scales it), ``hb`` the state before each step."""
     n_steps, batch, hidden = out.shape
@@ -562,7 +603,7 @@ def _gru_forward(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
             hk, r0 = u1 - u0, 3 * u0
-            gemm_into(w_hh[r0:r0 + 3 * hk], h, pre[r0:r0 + 3 * hk])
+            gemm_rows_into(w_hh[r0:r0 + 3 * hk], h, pre[r0:r0 + 3 * hk], rows, 0.0)
             for r in range(r0, r0 + 2 * hk):  # r, z: input and hidden parts summed
                 row, p = gates[r, lo:hi], pre[r]
                 for b in range(batch):
@@ -586,7 +627,8 @@ def _gru_forward(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths, reverse, gates
 
 
 @by_size(**KERNEL)
-def _gru_backward(bounds, dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, dgx, dgh):
+def _gru_backward(bounds, dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, rows, dgx,
+                  dgh):
     """``dgx`` the gradient of the input projection, ``dgh`` of the hidden one (they
     differ in the n block, where the hidden part is scaled by r); ``w_hh_t`` = W_hh.T with
     its columns in the gates' row order."""
@@ -612,7 +654,7 @@ def _gru_backward(bounds, dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, d
             gh, dn, tmp = np.empty(batch, dh.dtype), np.empty(batch, dh.dtype), \
                 np.empty(batch, dh.dtype)
             if later:
-                gemm_into(w_hh_t[u0:u1], dgp, back[u0:u1])
+                gemm_rows_into(w_hh_t[u0:u1], dgp, back[u0:u1], rows, 0.0)
                 for j in range(u0, u1):
                     bj, dirj = back[j], direct[j]
                     for b in range(batch):
@@ -645,7 +687,7 @@ def _gru_backward(bounds, dout, dh_n, gates, hn, hb, lengths, reverse, w_hh_t, d
     if n_steps > 0:  # the first step's gradient goes back to h0
         for k in numba.prange(n_chunks):
             u0, u1 = bounds[k], bounds[k + 1]
-            gemm_into(w_hh_t[u0:u1], dgs0, back[u0:u1])
+            gemm_rows_into(w_hh_t[u0:u1], dgs0, back[u0:u1], rows, 0.0)
             tmp = np.empty(batch, dh.dtype)
             for j in range(u0, u1):
                 bj, dirj = back[j], direct[j]
@@ -724,26 +766,30 @@ def direction_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
         wcat[:, :n_in], wcat[:, n_in:-1], wcat[:, -1] = w_ih, w_hh, b_ih + b_hh
         xh = np.empty((cols, width), dtype)
         xh[:, :n_in], xh[:, -1] = x2, 1
+        xf = np.empty((n_steps, width, batch), dtype)  # the same, feature-major
+        xf[:, :n_in], xf[:, -1] = np.asarray(x).transpose(0, 2, 1), 1
         gates = np.empty((n_steps, gh * batch), dtype)
         cb, tc = np.empty((n_steps, hidden * batch), dtype), np.empty((n_steps, hidden * batch),
                                                                        dtype)
         full = bool(np.all(lengths >= n_steps))
         with _threads(n):
-            h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, wcat, h0,
+            h_n, c_n = _pick(_lstm_forward, n)(bounds, xh, xf, wcat, h0,
                                                np.ascontiguousarray(c0, dtype), lengths, full,
-                                               reverse, gates, cb, tc, out)
+                                               reverse, small_rows(batch, width), gates, cb,
+                                               tc, out)
         return out, (h_n, c_n), (bounds, rows, gates, xh, cb, tc, full, wcat)
     gates = np.empty((gh, cols), dtype)
     hb = np.empty((hidden, cols), dtype)
+    rows_hh = small_rows(batch, hidden)  # the per-step product W_hh @ h
     with _threads(n):
         if mode == "GRU":
             hn = np.empty((hidden, cols), dtype)
             h_n = _pick(_gru_forward, n)(bounds, x2, w_ih, w_hh, b_ih, b_hh, h0, lengths,
-                                         reverse, gates, hn, hb, out)
+                                         reverse, rows_hh, gates, hn, hb, out)
             return out, (h_n,), (bounds, rows, gates, hb, hn)
         bias = b_ih + b_hh  # RNN adds both biases to the same sum: once
         h_n = _pick(_rnn_forward, n)(bounds, x2, w_ih, w_hh, bias, h0, lengths, reverse,
-                                     mode == "RNN_RELU", gates, hb, out)
+                                     mode == "RNN_RELU", rows_hh, gates, hb, out)
         return out, (h_n,), (bounds, rows, gates, hb)
 
 
@@ -769,14 +815,15 @@ def direction_backward(mode, dout, dh_last, dc_last, x, w_ih, w_hh, has_bias, le
     w_hh_t = np.ascontiguousarray(np.asarray(w_hh).T)  # the per-step product's fastest form
     dg = np.empty(gates.shape, dtype)
     dgh = dg
+    rows_hh = small_rows(batch, gates.shape[0])  # the per-step product W_hh.T @ dg
     with _threads(n):
         if mode == "GRU":
             dgh = np.empty(gates.shape, dtype)
             first = (_pick(_gru_backward, n)(bounds, dout, dh_last, gates, cache[4], hb,
-                                             lengths, reverse, w_hh_t, dg, dgh),)
+                                             lengths, reverse, w_hh_t, rows_hh, dg, dgh),)
         else:
             first = (_pick(_rnn_backward, n)(bounds, dout, dh_last, gates, lengths, reverse,
-                                             mode == "RNN_RELU", w_hh_t, dg),)
+                                             mode == "RNN_RELU", w_hh_t, rows_hh, dg),)
         g_ih, g_hh = np.empty(w_ih.shape, dtype), np.empty(w_hh_t.shape[::-1], dtype)
         g_b = np.empty(gates.shape[0], dtype)
         dx = np.empty(x.shape, dtype)  # returned whole: the autograd engine need not copy it
@@ -808,9 +855,9 @@ def _lstm_direction_backward(dout, dh_last, dc_last, x2, has_bias, lengths, cach
     with _threads(n):
         first = _pick(_lstm_backward, n)(bounds, dout, dh_last,
                                          np.ascontiguousarray(dc_last, dtype), gates, cb, tc,
-                                         lengths, full, reverse, wcat, dg)
-        _pick(_lstm_weight_grads, n)(_bounds(gh, n), _bounds(cols, n), dg, xh, wcat[:, :n_in],
-                                     dx.reshape(x2.shape), g_w)
+                                         lengths, full, reverse, wcat,
+                                         small_rows(batch, gh), dg, dx)
+        _pick(_lstm_weight_grads, n)(_bounds(gh, n), dg, xh, g_w)
     order = slice(None) if rows is None else rows  # back to PyTorch's gate order
     g_ih, g_hh = np.empty((gh, n_in), dtype), np.empty((gh, hidden), dtype)
     g_ih[order], g_hh[order] = g_w[:, :n_in], g_w[:, n_in:-1]
