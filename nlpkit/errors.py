@@ -1,6 +1,7 @@
 """Errors a user can act on.  The CLI prints these as one line (``Error: …``)."""
 import errno
 import signal
+import sys
 import threading
 
 # a write that fails for lack of room, whatever form the lack takes (a file size limit is
@@ -71,16 +72,38 @@ def _raise_for(signum):
     raise Terminated(signum)
 
 
+def _hold(signum):
+    """Raise for ``signum`` a few milliseconds from now, from wherever the main thread is
+    then (see :func:`_on_alarm`)."""
+    if not _held:
+        _held.append(signum)
+        signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, _RETRY)
+
+
 def _on_signal(signum, frame):
     """SIGINT and SIGTERM in the CLI: raise where the main thread is, or, inside LLVM's
     bindings, once it has left them (a timer looks again every few milliseconds)."""
     if _in_llvm(frame):
-        if not _held:
-            _held.append(signum)
-            signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, _RETRY)
+        _hold(signum)
         return
     _raise_for(signum)
+
+
+_hooks = []  # the unraisablehook each CLI call replaced, to call on and to put back
+
+
+def _redeliver(unraisable):
+    """``sys.unraisablehook`` in the CLI.  A signal that arrives while the main thread runs
+    a finalizer (a weakref callback, ``__del__``) raises there, and Python ignores what a
+    finalizer raises: the command then ran on to exit 0 after Ctrl-C (seen in CI, raised in
+    Numba's ``_on_type_disposal``).  Raise it again once the finalizer has returned."""
+    exc = unraisable.exc_value
+    if threading.current_thread() is threading.main_thread() and \
+            isinstance(exc, (KeyboardInterrupt, Terminated)):
+        _hold(signal.SIGINT if isinstance(exc, KeyboardInterrupt) else exc.code - 128)
+        return
+    (_hooks[-1] if _hooks else sys.__unraisablehook__)(unraisable)
 
 
 def _on_alarm(signum, frame):
@@ -117,6 +140,8 @@ def hold_interrupts_in_llvm():
     if old is not signal.default_int_handler:
         return None
     signal.signal(signal.SIGINT, _on_signal)
+    _hooks.append(sys.unraisablehook)
+    sys.unraisablehook = _redeliver
     return old
 
 
@@ -128,3 +153,5 @@ def restore_handlers(old_term, old_int):
         signal.signal(signal.SIGTERM, old_term)
     if old_int is not None:
         signal.signal(signal.SIGINT, old_int)
+        if _hooks:
+            sys.unraisablehook = _hooks.pop()

@@ -107,6 +107,43 @@ def test_signals_are_held_while_llvm_bindings_run(signum, raised):
             signal.signal(s, handler)
 
 
+@pytest.mark.parametrize("signum,raised", [("SIGINT", KeyboardInterrupt),
+                                           ("SIGTERM", SystemExit)])
+def test_a_signal_raised_in_a_finalizer_is_raised_again(signum, raised):
+    """A signal that arrives while a finalizer runs raises there, and Python ignores what a
+    finalizer raises (seen in CI: Ctrl-C in Numba's ``_on_type_disposal``, and the command
+    ran on to exit 0).  The CLI raises it again once the finalizer has returned; its
+    unraisable hook is the caller's again afterwards."""
+    import signal
+    import time
+
+    from nlpkit.errors import hold_interrupts_in_llvm, restore_handlers, unwind_on_sigterm
+
+    signum = getattr(signal, signum)
+
+    class Dies:
+        def __del__(self):
+            os.kill(os.getpid(), signum)  # the handler raises inside this finalizer
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    hook = sys.unraisablehook
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        old_int, old_term = hold_interrupts_in_llvm(), unwind_on_sigterm()
+        with pytest.raises(raised):
+            obj = Dies()
+            del obj  # the finalizer's exception is ignored here ...
+            time.sleep(5)  # ... and raised again here, within milliseconds
+        restore_handlers(old_term, old_int)
+        assert sys.unraisablehook is hook
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = hook
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def test_main_in_process_leaves_signal_handlers_as_found():
     """Tests and scripts call main() in-process: its SIGTERM and SIGINT handlers are the
     command's, not the caller's afterwards."""
